@@ -1,0 +1,77 @@
+"""QR-code form submissions: one JSON object per line, as the web form stores them.
+
+Schema: {"id", "station", "submitted_at", "content", "name", "phone", "email", "area",
+"consent"}; `station` is the code printed in the station's or representative's QR code and
+becomes `recorded_by`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from minqing.channels.base import ChannelParser, check_text, make_source_key, parse_datetime, register
+from minqing.channels.textfile import has_undecodable, open_text
+from minqing.records import Contact, Item, Rejected
+
+
+@register
+class QrFormParser(ChannelParser):
+    channel = "qrform"
+    suffixes = (".jsonl", ".ndjson", ".json")
+
+    def parse(self, path: Path, checksum: str) -> Iterator[Item | Rejected]:
+        with open_text(path) as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if line.strip():
+                    yield self._line(path, checksum, line_no, line)
+
+    def _line(self, path: Path, checksum: str, line_no: int, line: str) -> Item | Rejected:
+        ref = f"{path.name}:{line_no}"
+        fallback_key = make_source_key(self.channel, checksum, line_no)
+
+        def reject(reason: str, key: str = fallback_key) -> Rejected:
+            return Rejected(self.channel, key, ref, reason, path.name, line[:200])
+
+        if has_undecodable(line):
+            return reject("undecodable bytes (mixed or wrong encoding)")
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return reject(f"not valid JSON: {exc.msg} at column {exc.colno}")
+        if not isinstance(data, dict):
+            return reject("not a JSON object")
+        submission_id = str(data.get("id") or "").strip()
+        key = make_source_key(self.channel, submission_id) if submission_id else fallback_key
+        text = data.get("content")
+        if not isinstance(text, str) or (reason := check_text(text)):
+            return reject("empty text" if not isinstance(text, str) else reason, key)
+        received = parse_datetime(data.get("submitted_at"))
+        if received is None:
+            return reject(f"unreadable submitted_at {data.get('submitted_at')!r}", key)
+        return Item(
+            channel=self.channel,
+            source_key=key,
+            source_ref=submission_id or ref,
+            received_at=received,
+            title=str(data.get("title") or ""),
+            text=text,
+            source_file=path.name,
+            file_checksum=checksum,
+            area=_opt(data.get("area")),
+            recorded_by=_opt(data.get("station")),
+            contact=Contact(
+                name=_opt(data.get("name")),
+                phone=_opt(data.get("phone")),
+                email=_opt(data.get("email")),
+                consent=bool(data.get("consent", True)),
+            ),
+            attachments=tuple(str(a) for a in data.get("attachments") or ()),
+            raw=data,
+        )
+
+
+def _opt(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None

@@ -1,0 +1,66 @@
+"""Plain records that travel between the channel parsers and the rest of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A citizen's identity and contact as given by the channel (all parts optional)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    consent: bool = True  # False: the citizen asked not to be contacted (no survey)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.name or self.phone or self.email)
+
+
+@dataclass
+class Item:
+    """One opinion as it arrived through a channel, before it is stored as a Submission.
+
+    `source_key` is stable for the same row of the same source, so re-reading a file or an
+    export that overlaps yesterday's adds nothing.
+    """
+
+    channel: str
+    source_key: str
+    source_ref: str  # row / line / message id inside the source, for people
+    received_at: datetime  # timezone-aware
+    text: str
+    title: str = ""
+    source_file: str | None = None
+    file_checksum: str | None = None
+    area: str | None = None
+    recorded_by: str | None = None
+    on_behalf_of: str | None = None
+    contact: Contact = field(default_factory=Contact)
+    answered_on_spot: bool = False
+    on_spot_reply: str | None = None
+    attachments: tuple[str, ...] = ()
+    group_ref: str | None = None  # e.g. one enterprise visit that produced several items
+    likes: int | None = None
+    flags: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input item that could not be taken, with the reason. Nothing is silently dropped."""
+
+    channel: str
+    source_key: str
+    source_ref: str
+    reason: str
+    source_file: str | None = None
+    excerpt: str = ""
+
+
+class UnreadableFile(Exception):
+    """The whole file cannot be read (wrong format, truncated archive, missing columns)."""
