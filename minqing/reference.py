@@ -1,0 +1,242 @@
+"""The office's reference data from config/*.yaml, validated at load.
+
+A wrong file raises `ConfigError` naming the file, the key and the problem, so an operator
+can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonRef(_Strict):
+    name: str
+    email: str | None = None
+    title: str | None = None
+
+
+class Office(_Strict):
+    name: str
+    short_name: str = "民情直通车"
+    mail_from: str
+    leaders: list[PersonRef] = Field(default_factory=list)
+
+
+class Department(_Strict):
+    code: str
+    name: str
+    email: str
+    head: PersonRef
+
+
+class Area(_Strict):
+    code: str
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    representative: PersonRef
+
+
+class Category(_Strict):
+    code: str
+    name: str
+    deadline_days: int | None = Field(default=None, ge=1, le=60)
+    keywords: list[str] = Field(default_factory=list)
+    children: list[Category] = Field(default_factory=list)
+
+
+class RoutingRule(_Strict):
+    category: str
+    area: str = "*"
+    lead: str
+    co: list[str] = Field(default_factory=list)
+
+
+class DeadlinePolicy(_Strict):
+    urgent_days: int = Field(default=2, ge=1)
+    urgent_keywords: list[str] = Field(default_factory=list)
+
+
+class LookbackPolicy(_Strict):
+    reminder_days_before_deadline: int = Field(default=2, ge=0)
+    escalate_repeat_days: int = Field(default=5, ge=1)
+    leader_after_overdue_days: int = Field(default=10, ge=1)
+    verify_after_reply_days: int = Field(default=20, ge=0)
+
+
+class SurveyPolicy(_Strict):
+    after: Literal["reply", "verification"] = "reply"
+    on_the_spot: bool = False
+    max_reopen: int = Field(default=1, ge=0)
+
+
+class DeliveryPolicy(_Strict):
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_seconds: int = Field(default=60, ge=1)
+
+
+class Policy(_Strict):
+    deadlines: DeadlinePolicy = DeadlinePolicy()
+    lookback: LookbackPolicy = LookbackPolicy()
+    surveys: SurveyPolicy = SurveyPolicy()
+    delivery: DeliveryPolicy = DeliveryPolicy()
+
+
+class FlatCategory(BaseModel):
+    """A category with its place in the tree resolved: `top` is its first-level category."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    top: str
+    parent: str | None
+    deadline_days: int
+    keywords: tuple[str, ...]
+
+
+class Reference(_Strict):
+    """Everything the pipeline needs to know about the office, checked for consistency."""
+
+    office: Office
+    departments: list[Department]
+    areas: list[Area]
+    categories: list[Category]
+    rules: list[RoutingRule]
+    policy: Policy = Policy()
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Reference:
+        dept_codes = {d.code for d in self.departments}
+        cat_names = {c.name for c in self.flat_categories}
+        area_names = {a.name for a in self.areas}
+        for i, rule in enumerate(self.rules):
+            where = f"rules[{i}]"
+            if rule.category not in cat_names:
+                raise ValueError(f"{where}.category: unknown category {rule.category!r}")
+            if rule.area != "*" and rule.area not in area_names:
+                raise ValueError(f"{where}.area: unknown area {rule.area!r}")
+            for code in [rule.lead, *rule.co]:
+                if code not in dept_codes:
+                    raise ValueError(f"{where}: unknown department code {code!r}")
+        for kind, codes in (
+            ("departments", [d.code for d in self.departments]),
+            ("areas", [a.code for a in self.areas]),
+            ("categories", [c.code for c in self.flat_categories]),
+        ):
+            dupes = {c for c in codes if codes.count(c) > 1}
+            if dupes:
+                raise ValueError(f"{kind}: duplicate code(s) {sorted(dupes)}")
+        for cat in self.categories:
+            if cat.deadline_days is None:
+                raise ValueError(f"categories.{cat.name}.deadline_days: required on a first-level category")
+        return self
+
+    @cached_property
+    def flat_categories(self) -> list[FlatCategory]:
+        out: list[FlatCategory] = []
+
+        def walk(cat: Category, top: Category, parent: Category | None, days: int) -> None:
+            own_days = cat.deadline_days or days
+            out.append(
+                FlatCategory(
+                    code=cat.code,
+                    name=cat.name,
+                    top=top.name,
+                    parent=parent.name if parent else None,
+                    deadline_days=own_days,
+                    keywords=tuple(cat.keywords),
+                )
+            )
+            for child in cat.children:
+                walk(child, top, cat, own_days)
+
+        for cat in self.categories:
+            walk(cat, cat, None, cat.deadline_days or 10)
+        return out
+
+    @cached_property
+    def category_by_name(self) -> dict[str, FlatCategory]:
+        return {c.name: c for c in self.flat_categories}
+
+    @cached_property
+    def top_categories(self) -> list[str]:
+        return [c.name for c in self.categories]
+
+    @cached_property
+    def department_by_code(self) -> dict[str, Department]:
+        return {d.code: d for d in self.departments}
+
+    @cached_property
+    def area_by_name(self) -> dict[str, Area]:
+        """Areas by name and by every alias, for matching what channels write."""
+        out: dict[str, Area] = {}
+        for area in self.areas:
+            for key in (area.name, area.code, *area.aliases):
+                out[key] = area
+        return out
+
+
+FILES = {
+    "office": "office.yaml",
+    "departments": "departments.yaml",
+    "areas": "areas.yaml",
+    "categories": "categories.yaml",
+    "rules": "routing.yaml",
+    "policy": "policy.yaml",
+    "channels": "channels.yaml",
+}
+OPTIONAL = {"policy", "channels"}
+
+
+def load_reference(config_dir: Path) -> Reference:
+    """Read and validate config_dir/*.yaml; raise ConfigError naming file, key and problem."""
+    data: dict[str, Any] = {}
+    for key, filename in FILES.items():
+        path = config_dir / filename
+        if not path.exists():
+            if key in OPTIONAL:
+                continue
+            raise ConfigError(f"{path}: file is missing")
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        # Files hold one top-level key named like the section (office.yaml holds the mapping itself).
+        data[key] = content if key in ("office", "policy") else content.get(key, content.get("rules"))
+        if data[key] is None:
+            raise ConfigError(f"{path}: missing top-level key {key!r}")
+    try:
+        return Reference.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        message = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a cross-file check: its message starts with the section it is about
+            loc = [re.split(r"[.\[:]", message, maxsplit=1)[0]]
+        section = loc[0]
+        filename = FILES.get(section, "config")
+        key = ".".join(loc[1:]) if section in FILES else ".".join(loc)
+        lines.append(f"{filename}: {key or section}: {message}")
+    return "invalid config:\n  " + "\n  ".join(lines)
