@@ -1,0 +1,38 @@
+"""Alembic environment: migrates the database named by the settings (or -x url=...)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from db.engine import get_engine, normalise_url
+from db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    url = context.get_x_argument(as_dictionary=True).get("url")
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(normalise_url(url)) if url else get_engine()
+        with engine.connect() as connection:
+            _run(connection)
+    else:
+        _run(connectable)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

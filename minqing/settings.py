@@ -1,0 +1,95 @@
+"""Runtime settings, read once from the environment (prefix MINQING_) or a `.env` file.
+
+Paths default to folders under the working directory, so the embedded default needs no
+setting at all. A missing secret that the chosen mode needs is an error at start, never an
+empty string.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=Path.cwd)
+    database_url: str | None = None  # default: SQLite file var/minqing.db
+    config_dir: Path | None = None  # default: <home>/config
+
+    # Mail: "sink" = the local SMTP sink on loopback (embedded default); "smtp" = a real server;
+    # "dry-run" = render and record, send nothing.
+    mail_mode: Literal["sink", "smtp", "dry-run"] = "sink"
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_timeout: float = 30.0
+    sink_host: str = "127.0.0.1"
+    sink_port: int = 8025
+
+    public_url: str = "http://127.0.0.1:8000"  # where the web forms are reachable (links in mail)
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        if self.mail_mode == "smtp":
+            missing = [n for n in ("smtp_host",) if not getattr(self, n)]
+            if self.smtp_user and not self.smtp_password:
+                missing.append("smtp_password")
+            if missing:
+                names = ", ".join(f"MINQING_{n.upper()}" for n in missing)
+                raise ValueError(f"MINQING_MAIL_MODE=smtp needs {names}")
+        return self
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def resolved_config_dir(self) -> Path:
+        return self.config_dir or self.home / "config"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'minqing.db'}"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.var_dir / "inbox"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.var_dir / "archive"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.var_dir / "failed"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the local SMTP sink stores what it receives (one .eml file per message)."""
+        return self.var_dir / "mail"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.var_dir / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.var_dir / "reports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (after the environment changed, e.g. in tests)."""
+    get_settings.cache_clear()

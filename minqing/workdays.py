@@ -1,0 +1,528 @@
+"""Chinese working-day calendar (工作日) for deadlines: statutory holidays and make-up working days (调休).
+
+Three sources, in order of precedence, decide whether a year's dates are working days:
+
+1. ``config/calendar.yaml`` — the holidays and make-up working days an operator copies from the
+   State Council notice (国务院办公厅关于某年部分节假日安排的通知). A year listed there replaces
+   the package's data for that year entirely.
+2. the ``chinese_calendar`` package (1.11.0 knows 2004–2026).
+3. a Monday–Friday fallback for any other year, with a warning collected in
+   ``WorkCalendar.warnings`` ("2027 年节假日安排未配置，按周一至周五计算") so the night's summary
+   shows it. An unknown year never raises.
+
+Counting convention (the one the deadline rules use): a case assigned on day D with a limit of
+N working days is due at the end of the Nth working day *after* D — the day of assignment itself
+does not count, whether or not it is a working day. ``add_working_days(D, 0)`` is D when D is a
+working day, else the next working day (so a 0-day limit means "by the end of the first working
+day from D on").
+
+Scalar methods use ``bisect`` over a cached, sorted list of working-day ordinals; the
+``*_many`` methods use ``numpy.searchsorted`` on the same cache, so 100,000 deadlines take a few
+tens of milliseconds. The cache covers whole years and grows on demand.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import chinese_calendar
+import numpy as np
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+END_OF_DAY = time(23, 59, 59)
+DEFAULT_CONFIG_PATH = Path("config/calendar.yaml")
+
+YearSource = Literal["config", "package", "fallback"]
+
+# date.toordinal() of 1970-01-01: converts between ordinals and numpy datetime64[D].
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RANGE_SEPARATOR = ".."
+
+
+def fallback_warning(year: int) -> str:
+    """The warning recorded when a computation relied on the Monday–Friday fallback for `year`."""
+    return f"{year} 年节假日安排未配置，按周一至周五计算"
+
+
+class CalendarConfigError(ValueError):
+    """The calendar config cannot be used; the message names the file, the key and the problem."""
+
+
+# --- config file --------------------------------------------------------------------------
+
+
+def _parse_day(value: Any) -> date:
+    # YAML turns an unquoted 2027-01-01 into a date already; quoted ones arrive as strings.
+    # datetimes and numbers are refused: pydantic would read 20270101 as a Unix timestamp.
+    if isinstance(value, datetime):
+        raise ValueError(f"{value!r} has a time of day; write a date as YYYY-MM-DD")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DAY.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date") from None
+    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+
+
+def _parse_span(value: Any) -> tuple[date, date]:
+    if isinstance(value, str) and _RANGE_SEPARATOR in value:
+        first, _, last = value.partition(_RANGE_SEPARATOR)
+        try:
+            start, end = _parse_day(first), _parse_day(last)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc} (a range is YYYY-MM-DD..YYYY-MM-DD)") from None
+        if end < start:
+            raise ValueError(f"{value!r} ends before it starts")
+        return start, end
+    try:
+        day = _parse_day(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} or a range YYYY-MM-DD..YYYY-MM-DD") from None
+    return day, day
+
+
+_Day = Annotated[date, BeforeValidator(_parse_day)]
+_Span = Annotated[tuple[date, date], BeforeValidator(_parse_span)]
+
+
+class _YearModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    holidays: list[_Span] = []
+    workdays: list[_Day] = []
+
+
+class _CalendarFileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    years: dict[int, _YearModel] = {}
+
+
+@dataclass(frozen=True)
+class YearSchedule:
+    """One year's statutory holidays (放假) and make-up working days (调休上班)."""
+
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+
+
+def _key_path(loc: Sequence[int | str]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int) and path.endswith(("holidays", "workdays")):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _load_mapping(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    if isinstance(config, Mapping):
+        return dict(config), "<calendar config>"
+    path = Path(config)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CalendarConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalendarConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CalendarConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}, str(path)
+    if not isinstance(data, Mapping):
+        raise CalendarConfigError(
+            f"{path}: (top level): expected a mapping with a 'years' key, got {type(data).__name__}"
+        )
+    return dict(data), str(path)
+
+
+def _schedules_from_mapping(data: Mapping[str, Any], source: str) -> dict[int, YearSchedule]:
+    if data.get("years") is None:
+        data = {**data, "years": {}}
+    try:
+        model = _CalendarFileModel.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{source}: {_key_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise CalendarConfigError("\n".join(problems)) from None
+
+    problems: list[str] = []
+    schedules: dict[int, YearSchedule] = {}
+    for year, entry in sorted(model.years.items()):
+        if not 1900 <= year <= 2200:
+            problems.append(f"{source}: years.{year}: not a plausible year")
+            continue
+        holidays: set[date] = set()
+        for i, (start, end) in enumerate(entry.holidays):
+            key = f"{source}: years.{year}.holidays[{i}]"
+            if start.year != year or end.year != year:
+                # A notice for year Y can include days of Y-1 (元旦 around 31 December); those
+                # days belong under Y-1, which then has to be listed in full.
+                problems.append(f"{key}: {start}..{end} is not inside {year}; list it under its own year")
+                continue
+            holidays.update(start + timedelta(days=k) for k in range((end - start).days + 1))
+        workdays: set[date] = set()
+        for i, day in enumerate(entry.workdays):
+            key = f"{source}: years.{year}.workdays[{i}]"
+            if day.year != year:
+                problems.append(f"{key}: {day} is not inside {year}; list it under its own year")
+            elif day.weekday() < 5:
+                problems.append(
+                    f"{key}: {day} is a {day.strftime('%A')}; make-up working days (调休上班) "
+                    "are Saturdays or Sundays"
+                )
+            elif day in holidays:
+                problems.append(f"{key}: {day} is also listed under holidays")
+            else:
+                workdays.add(day)
+        schedules[year] = YearSchedule(frozenset(holidays), frozenset(workdays))
+    if problems:
+        raise CalendarConfigError("\n".join(problems))
+    return schedules
+
+
+# --- the package's data ---------------------------------------------------------------------
+
+
+@cache
+def _package_knows(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@cache
+def _package_schedule(year: int) -> YearSchedule:
+    return YearSchedule(
+        holidays=frozenset(d for d in chinese_calendar.holidays if d.year == year),
+        workdays=frozenset(d for d in chinese_calendar.workdays if d.year == year),
+    )
+
+
+# --- the calendar -------------------------------------------------------------------------
+
+
+def _working_ordinals(year: int, schedule: YearSchedule | None) -> np.ndarray:
+    first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
+    days = np.arange(first, last + 1, dtype=np.int64)
+    # ordinal 1 (0001-01-01) is a Monday, so (ordinal - 1) % 7 is date.weekday().
+    working = (days - 1) % 7 < 5
+    if schedule is not None:
+        if schedule.holidays:
+            working[np.array([d.toordinal() for d in schedule.holidays]) - first] = False
+        if schedule.workdays:
+            working[np.array([d.toordinal() for d in schedule.workdays]) - first] = True
+    return days[working]
+
+
+def _year_of_ordinals(ordinals: np.ndarray) -> np.ndarray:
+    as_days = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
+    return as_days.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+class WorkCalendar:
+    """Working days in mainland China, with an explicit answer for years nobody has published yet.
+
+    Build it with `WorkCalendar.from_config(...)`. `warnings` collects one sentence per year whose
+    Monday–Friday fallback a computation actually relied on (not merely cached).
+    """
+
+    def __init__(self, configured: Mapping[int, YearSchedule] | None = None) -> None:
+        self._configured: dict[int, YearSchedule] = dict(configured or {})
+        self.warnings: set[str] = set()
+        self.fallback_years: set[int] = set()
+        self._sources: dict[int, YearSource] = {}
+        self._first_year = 0
+        self._last_year = -1
+        self._ordinals: list[int] = []
+        self._array = np.empty(0, dtype=np.int64)
+
+    @classmethod
+    def from_config(cls, config: str | Path | Mapping[str, Any] | None = None) -> WorkCalendar:
+        """A calendar from a YAML file, an already-parsed mapping, or None (package + fallback).
+
+        The file looks like::
+
+            years:
+              2027:
+                holidays: [2027-01-01, 2027-02-06..2027-02-13]   # days or inclusive ranges
+                workdays: [2027-02-14]                           # make-up working days 调休上班
+
+        Raises `CalendarConfigError` naming the file, the key and the problem.
+        """
+        if config is None:
+            return cls()
+        data, source = _load_mapping(config)
+        return cls(_schedules_from_mapping(data, source))
+
+    # -- which source decides a year
+
+    def year_source(self, year: int) -> YearSource:
+        """Who decides the working days of `year`: the config, the package, or the fallback."""
+        source = self._sources.get(year)
+        if source is None:
+            if year in self._configured:
+                source = "config"
+            elif _package_knows(year):
+                source = "package"
+            else:
+                source = "fallback"
+            self._sources[year] = source
+        return source
+
+    def _schedule(self, year: int) -> YearSchedule | None:
+        source = self.year_source(year)
+        if source == "config":
+            return self._configured[year]
+        if source == "package":
+            return _package_schedule(year)
+        return None
+
+    def _touch(self, first_year: int, last_year: int) -> None:
+        """Record a warning for every fallback year a computation spanned."""
+        for year in range(min(first_year, last_year), max(first_year, last_year) + 1):
+            if self.year_source(year) == "fallback" and year not in self.fallback_years:
+                self.fallback_years.add(year)
+                self.warnings.add(fallback_warning(year))
+
+    # -- the cache of working days
+
+    def _cover(self, first_year: int, last_year: int) -> None:
+        first_year, last_year = max(first_year, date.min.year), min(last_year, date.max.year)
+        if self._first_year <= first_year and last_year <= self._last_year:
+            return
+        if self._last_year >= self._first_year:  # grow around what is there
+            first_year = min(first_year, self._first_year)
+            last_year = max(last_year, self._last_year)
+        parts = [_working_ordinals(y, self._schedule(y)) for y in range(first_year, last_year + 1)]
+        self._array = np.concatenate(parts)
+        self._ordinals = self._array.tolist()
+        self._first_year, self._last_year = first_year, last_year
+
+    def _cover_ordinals(self, low: int, high: int) -> None:
+        # One spare year ahead: deadlines keep moving forward, so the next call usually fits.
+        self._cover(date.fromordinal(low).year, date.fromordinal(high).year + 1)
+
+    def _first_ordinal(self) -> int:
+        return date(self._first_year, 1, 1).toordinal()
+
+    # -- scalar API
+
+    def is_working_day(self, d: date) -> bool:
+        """True if `d` is a working day (a weekday that is not a holiday, or a 调休 make-up day)."""
+        _require_date(d, "d")
+        ordinal = d.toordinal()
+        self._cover_ordinals(ordinal, ordinal)
+        self._touch(d.year, d.year)
+        i = bisect_left(self._ordinals, ordinal)
+        return i < len(self._ordinals) and self._ordinals[i] == ordinal
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """The `n`th working day after `start` (n ≥ 0).
+
+        n = 0 gives `start` itself when it is a working day, else the next working day. For
+        n ≥ 1 the day `start` is not counted, so a case assigned on D with 5 working days is due
+        at the end of ``add_working_days(D, 5)``.
+        """
+        _require_date(start, "start")
+        n = _require_count(n)
+        s = start.toordinal()
+        self._cover_ordinals(s, s + 2 * n + 60)
+        while True:
+            i = bisect_right(self._ordinals, s) + n - 1 if n else bisect_left(self._ordinals, s)
+            if i < len(self._ordinals):
+                break
+            self._cover(self._first_year, self._last_year + 1 + (i - len(self._ordinals)) // 200)
+        result = date.fromordinal(self._ordinals[i])
+        self._touch(start.year, result.year)
+        return result
+
+    def subtract_working_days(self, d: date, n: int) -> date:
+        """The `n`th working day before `d` (n ≥ 0), e.g. "remind 2 working days before the deadline".
+
+        n = 0 gives `d` itself when it is a working day, else the previous working day; for n ≥ 1
+        the day `d` is not counted (deadline Friday, n = 1 → Thursday in a normal week).
+        """
+        _require_date(d, "d")
+        n = _require_count(n)
+        s = d.toordinal()
+        self._cover_ordinals(s - 2 * n - 60, s)
+        while True:
+            i = bisect_left(self._ordinals, s) - n if n else bisect_right(self._ordinals, s) - 1
+            if i >= 0:
+                break
+            self._cover(self._first_year - 1 + i // 200, self._last_year)
+            s = d.toordinal()
+        result = date.fromordinal(self._ordinals[i])
+        self._touch(result.year, d.year)
+        return result
+
+    def next_working_day(self, d: date) -> date:
+        """The first working day strictly after `d` (same as ``add_working_days(d, 1)``)."""
+        return self.add_working_days(d, 1)
+
+    def working_days_between(self, a: date, b: date) -> int:
+        """Working days after `a` up to and including `b`; negative when `b` is before `a`.
+
+        The inverse of `add_working_days`: ``working_days_between(d, add_working_days(d, n)) == n``
+        for n ≥ 1. A reply on the day of assignment took 0 working days.
+        """
+        _require_date(a, "a")
+        _require_date(b, "b")
+        lo, hi = sorted((a.toordinal(), b.toordinal()))
+        self._cover_ordinals(lo, hi)
+        self._touch(a.year, b.year)
+        return bisect_right(self._ordinals, b.toordinal()) - bisect_right(
+            self._ordinals, a.toordinal()
+        )
+
+    # -- vectorised API
+
+    def add_working_days_many(
+        self, starts: Sequence[date | None] | np.ndarray, n: int | Sequence[int] | np.ndarray
+    ) -> list[date | None] | np.ndarray:
+        """`add_working_days` for many starts at once (same convention), with `n` scalar or per start.
+
+        A numpy ``datetime64`` array in gives a ``datetime64[D]`` array out (NaT stays NaT);
+        anything else (list, tuple, object array, pandas ``.dt.date`` values) gives a list of
+        dates, with None where the start was None or NaT.
+        """
+        ordinals, valid, as_array = _ordinals_of(starts)
+        counts = np.broadcast_to(np.asarray(n, dtype=np.int64), ordinals.shape)
+        if counts.size and counts.min() < 0:
+            raise ValueError("n must be ≥ 0; use subtract_working_days for earlier days")
+        result = np.zeros_like(ordinals)
+        if valid.any():
+            s, k = ordinals[valid], counts[valid]
+            self._cover_ordinals(int(s.min()), int(s.max()) + 2 * int(k.max()) + 60)
+            while True:
+                left = np.searchsorted(self._array, s, side="left")
+                right = np.searchsorted(self._array, s, side="right")
+                idx = np.where(k == 0, left, right + k - 1)
+                overflow = int(idx.max()) - len(self._array) + 1
+                if overflow <= 0:
+                    break
+                self._cover(self._first_year, self._last_year + 1 + overflow // 200)
+            result[valid] = self._array[idx]
+            self._touch_pairs(s, result[valid])
+        return _dates_of(result, valid, as_array)
+
+    def working_days_between_many(
+        self, a: Sequence[date | None] | np.ndarray, b: Sequence[date | None] | np.ndarray
+    ) -> np.ndarray:
+        """`working_days_between` element-wise; a float array with NaN where either side is missing."""
+        a_ord, a_valid, _ = _ordinals_of(a)
+        b_ord, b_valid, _ = _ordinals_of(b)
+        if a_ord.shape != b_ord.shape:
+            raise ValueError(f"a and b differ in length: {a_ord.shape[0]} vs {b_ord.shape[0]}")
+        valid = a_valid & b_valid
+        out = np.full(a_ord.shape, np.nan)
+        if valid.any():
+            av, bv = a_ord[valid], b_ord[valid]
+            self._cover_ordinals(int(min(av.min(), bv.min())), int(max(av.max(), bv.max())))
+            counts = np.searchsorted(self._array, bv, side="right") - np.searchsorted(
+                self._array, av, side="right"
+            )
+            out[valid] = counts
+            self._touch_pairs(av, bv)
+        return out
+
+    def _touch_pairs(self, first: np.ndarray, second: np.ndarray) -> None:
+        pairs = np.unique(np.stack([_year_of_ordinals(first), _year_of_ordinals(second)]), axis=1)
+        for y1, y2 in pairs.T.tolist():
+            self._touch(y1, y2)
+
+
+# --- helpers for the vectorised API ----------------------------------------------------------
+
+
+def _require_date(value: Any, name: str) -> None:
+    # datetime is a date subclass; letting one in would silently use its UTC (or naive) day.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise TypeError(f"{name} must be a datetime.date (a local day), got {type(value).__name__}")
+
+
+def _require_count(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be ≥ 0, got {n}")
+    return int(n)
+
+
+def _ordinals_of(days: Iterable[date | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ordinals, valid mask, came as a datetime64 array) for a sequence of local days."""
+    if isinstance(days, np.ndarray) and days.dtype.kind == "M":
+        as_days = days.astype("datetime64[D]")
+        valid = ~np.isnat(as_days)
+        ordinals = np.where(valid, as_days.astype(np.int64), 0) + _EPOCH_ORDINAL
+        return ordinals.astype(np.int64), valid, True
+    values = list(days)
+    ordinals = np.zeros(len(values), dtype=np.int64)
+    valid = np.zeros(len(values), dtype=bool)
+    for i, value in enumerate(values):
+        if value is None or value is np.datetime64("NaT") or value != value:  # NaN / NaT
+            continue
+        _require_date(value, f"starts[{i}]")
+        ordinals[i] = value.toordinal()
+        valid[i] = True
+    return ordinals, valid, False
+
+
+def _dates_of(ordinals: np.ndarray, valid: np.ndarray, as_array: bool) -> list[date | None] | np.ndarray:
+    if as_array:
+        out = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
+        out[~valid] = np.datetime64("NaT")
+        return out
+    return [date.fromordinal(o) if ok else None for o, ok in zip(ordinals.tolist(), valid.tolist(), strict=True)]
+
+
+# --- deadlines as instants ---------------------------------------------------------------------
+
+
+def _local_day(instant: datetime, name: str) -> date:
+    if not isinstance(instant, datetime) or instant.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got {instant!r}")
+    return instant.astimezone(LOCAL_TZ).date()
+
+
+def _end_of_local_day_utc(day: date) -> datetime:
+    return datetime.combine(day, END_OF_DAY, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def due_at(assigned_at: datetime, working_days: int, calendar: WorkCalendar) -> datetime:
+    """The deadline of a case assigned at `assigned_at` with `working_days` to handle it.
+
+    The start day is `assigned_at`'s day in Asia/Shanghai; the deadline is the end (23:59:59
+    Beijing time) of ``calendar.add_working_days(start_day, working_days)``, returned in UTC.
+    """
+    start_day = _local_day(assigned_at, "assigned_at")
+    return _end_of_local_day_utc(calendar.add_working_days(start_day, working_days))
+
+
+def due_at_many(
+    assigned_at: Sequence[datetime | None],
+    working_days: int | Sequence[int] | np.ndarray,
+    calendar: WorkCalendar,
+) -> list[datetime | None]:
+    """`due_at` for many cases at once (None stays None); `working_days` scalar or per case."""
+    days = [None if t is None else _local_day(t, f"assigned_at[{i}]") for i, t in enumerate(assigned_at)]
+    due_days = calendar.add_working_days_many(days, working_days)
+    return [None if d is None else _end_of_local_day_utc(d) for d in due_days]
