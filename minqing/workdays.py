@@ -31,12 +31,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
-from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
@@ -98,7 +98,9 @@ _Day = Annotated[date, BeforeValidator(_parse_day)]
 _Span = Annotated[tuple[date, date], BeforeValidator(_parse_span)]
 
 
-class _YearModel(BaseModel):
+class CalendarYear(BaseModel):
+    """One year's entry in the config file, as written."""
+
     model_config = ConfigDict(extra="forbid")
 
     holidays: list[_Span] = []
@@ -108,7 +110,7 @@ class _YearModel(BaseModel):
 class _CalendarFileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    years: dict[int, _YearModel] = {}
+    years: dict[int, CalendarYear] = {}
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,31 @@ class YearSchedule:
     workdays: frozenset[date]
 
 
+class _DatesAsTextLoader(yaml.SafeLoader):
+    """A safe loader that leaves 2027-01-01 as text, so a bad date is reported with its key."""
+
+
+_DatesAsTextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _key_path(loc: Sequence[int | str]) -> str:
     path = ""
     for part in loc:
-        if isinstance(part, int) and path.endswith(("holidays", "workdays")):
+        if part == "[key]":
+            path += " (the year key)"
+        elif isinstance(part, int) and path.endswith(("holidays", "workdays")):
             path += f"[{part}]"
         else:
             path += f".{part}" if path else str(part)
     return path or "(top level)"
+
+
+def _error_text(err: Mapping[str, Any]) -> str:
+    # pydantic prefixes messages from our own validators with "Value error, ".
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _load_mapping(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -140,7 +159,7 @@ def _load_mapping(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any
     except (OSError, UnicodeDecodeError) as exc:
         raise CalendarConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_DatesAsTextLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise CalendarConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
@@ -158,8 +177,10 @@ def _schedules_from_mapping(data: Mapping[str, Any], source: str) -> dict[int, Y
     try:
         model = _CalendarFileModel.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{source}: {_key_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise CalendarConfigError("\n".join(problems)) from None
+        messages = [
+            f"{source}: {_key_path(err['loc'])}: {_error_text(err)}" for err in exc.errors()
+        ]
+        raise CalendarConfigError("\n".join(messages)) from None
 
     problems: list[str] = []
     schedules: dict[int, YearSchedule] = {}
@@ -173,7 +194,8 @@ def _schedules_from_mapping(data: Mapping[str, Any], source: str) -> dict[int, Y
             if start.year != year or end.year != year:
                 # A notice for year Y can include days of Y-1 (元旦 around 31 December); those
                 # days belong under Y-1, which then has to be listed in full.
-                problems.append(f"{key}: {start}..{end} is not inside {year}; list it under its own year")
+                shown = str(start) if start == end else f"{start}..{end}"
+                problems.append(f"{key}: {shown} is not inside {year}; list it under its own year")
                 continue
             holidays.update(start + timedelta(days=k) for k in range((end - start).days + 1))
         workdays: set[date] = set()
@@ -317,11 +339,18 @@ class WorkCalendar:
         self._first_year, self._last_year = first_year, last_year
 
     def _cover_ordinals(self, low: int, high: int) -> None:
+        low, high = max(low, 1), min(high, date.max.toordinal())
         # One spare year ahead: deadlines keep moving forward, so the next call usually fits.
         self._cover(date.fromordinal(low).year, date.fromordinal(high).year + 1)
 
-    def _first_ordinal(self) -> int:
-        return date(self._first_year, 1, 1).toordinal()
+    def _grow(self, first_year: int | None = None, last_year: int | None = None) -> None:
+        before = (self._first_year, self._last_year)
+        self._cover(
+            self._first_year if first_year is None else first_year,
+            self._last_year if last_year is None else last_year,
+        )
+        if (self._first_year, self._last_year) == before:
+            raise OverflowError("working-day arithmetic ran past the years a date can hold")
 
     # -- scalar API
 
@@ -349,7 +378,7 @@ class WorkCalendar:
             i = bisect_right(self._ordinals, s) + n - 1 if n else bisect_left(self._ordinals, s)
             if i < len(self._ordinals):
                 break
-            self._cover(self._first_year, self._last_year + 1 + (i - len(self._ordinals)) // 200)
+            self._grow(last_year=self._last_year + 1 + (i - len(self._ordinals)) // 200)
         result = date.fromordinal(self._ordinals[i])
         self._touch(start.year, result.year)
         return result
@@ -368,8 +397,7 @@ class WorkCalendar:
             i = bisect_left(self._ordinals, s) - n if n else bisect_right(self._ordinals, s) - 1
             if i >= 0:
                 break
-            self._cover(self._first_year - 1 + i // 200, self._last_year)
-            s = d.toordinal()
+            self._grow(first_year=self._first_year - 1 + i // 200)
         result = date.fromordinal(self._ordinals[i])
         self._touch(result.year, d.year)
         return result
@@ -419,7 +447,7 @@ class WorkCalendar:
                 overflow = int(idx.max()) - len(self._array) + 1
                 if overflow <= 0:
                     break
-                self._cover(self._first_year, self._last_year + 1 + overflow // 200)
+                self._grow(last_year=self._last_year + 1 + overflow // 200)
             result[valid] = self._array[idx]
             self._touch_pairs(s, result[valid])
         return _dates_of(result, valid, as_array)
@@ -478,7 +506,7 @@ def _ordinals_of(days: Iterable[date | None] | np.ndarray) -> tuple[np.ndarray, 
     ordinals = np.zeros(len(values), dtype=np.int64)
     valid = np.zeros(len(values), dtype=bool)
     for i, value in enumerate(values):
-        if value is None or value is np.datetime64("NaT") or value != value:  # NaN / NaT
+        if value is None or value != value:  # NaN and NaT are not equal to themselves
             continue
         _require_date(value, f"starts[{i}]")
         ordinals[i] = value.toordinal()
@@ -486,12 +514,17 @@ def _ordinals_of(days: Iterable[date | None] | np.ndarray) -> tuple[np.ndarray, 
     return ordinals, valid, False
 
 
-def _dates_of(ordinals: np.ndarray, valid: np.ndarray, as_array: bool) -> list[date | None] | np.ndarray:
+def _dates_of(
+    ordinals: np.ndarray, valid: np.ndarray, as_array: bool
+) -> list[date | None] | np.ndarray:
     if as_array:
         out = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
         out[~valid] = np.datetime64("NaT")
         return out
-    return [date.fromordinal(o) if ok else None for o, ok in zip(ordinals.tolist(), valid.tolist(), strict=True)]
+    return [
+        date.fromordinal(o) if ok else None
+        for o, ok in zip(ordinals.tolist(), valid.tolist(), strict=True)
+    ]
 
 
 # --- deadlines as instants ---------------------------------------------------------------------
@@ -523,6 +556,8 @@ def due_at_many(
     calendar: WorkCalendar,
 ) -> list[datetime | None]:
     """`due_at` for many cases at once (None stays None); `working_days` scalar or per case."""
-    days = [None if t is None else _local_day(t, f"assigned_at[{i}]") for i, t in enumerate(assigned_at)]
+    days = [
+        None if t is None else _local_day(t, f"assigned_at[{i}]") for i, t in enumerate(assigned_at)
+    ]
     due_days = calendar.add_working_days_many(days, working_days)
     return [None if d is None else _end_of_local_day_utc(d) for d in due_days]
