@@ -1,0 +1,157 @@
+"""Query helpers shared by tasks and the web app. They take a session and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import Area, AuditEvent, Case, Category, Department, case_id_from_number
+from minqing.reference import Reference
+from minqing.states import CaseStatus, check_transition
+
+
+def insert_ignoring_conflicts(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> int:
+    """Bulk INSERT that skips rows whose `conflict` columns already exist; returns rows added."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    added = 0
+    for start in range(0, len(rows), 2000):
+        chunk = rows[start : start + 2000]
+        stmt = module.insert(table).values(chunk).on_conflict_do_nothing(index_elements=conflict)
+        added += session.execute(stmt).rowcount or 0
+    return added
+
+
+def sync_reference(session: Session, ref: Reference) -> None:
+    """Upsert departments, areas and categories from config (by code); nothing is deleted."""
+    _upsert(
+        session,
+        Department,
+        {
+            d.code: {
+                "name": d.name,
+                "email": d.email,
+                "head_name": d.head.name,
+                "head_email": d.head.email,
+                "active": True,
+            }
+            for d in ref.departments
+        },
+    )
+    _upsert(
+        session,
+        Area,
+        {
+            a.code: {
+                "name": a.name,
+                "representative_name": a.representative.name,
+                "representative_email": a.representative.email,
+            }
+            for a in ref.areas
+        },
+    )
+    _upsert(
+        session,
+        Category,
+        {
+            c.code: {"name": c.name, "top": c.top, "parent": c.parent, "deadline_days": c.deadline_days}
+            for c in ref.flat_categories
+        },
+    )
+    configured = {d.code for d in ref.departments}
+    for dept in session.scalars(select(Department)):
+        dept.active = dept.code in configured
+
+
+def _upsert(session: Session, model: type, values_by_code: dict[str, dict[str, Any]]) -> None:
+    existing = {row.code: row for row in session.scalars(select(model))}
+    for code, values in values_by_code.items():
+        row = existing.get(code)
+        if row is None:
+            session.add(model(code=code, **values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+    session.flush()
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    *,
+    case_id: int | None = None,
+    entity: str = "case",
+    entity_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    at: datetime | None = None,
+    **detail: Any,
+) -> None:
+    event = AuditEvent(
+        actor=actor,
+        action=action,
+        case_id=case_id,
+        entity=entity,
+        entity_id=entity_id if entity_id is not None else case_id,
+        from_state=from_state,
+        to_state=to_state,
+        detail=detail,
+    )
+    if at is not None:
+        event.at = at
+    session.add(event)
+
+
+def set_status(
+    session: Session, case: Case, target: CaseStatus, actor: str, action: str, **detail: Any
+) -> None:
+    """Move a case through the state machine and record it; refused moves raise."""
+    previous = case.status
+    case.status = check_transition(previous, target)
+    audit(
+        session,
+        actor,
+        action,
+        case_id=case.id,
+        from_state=previous.value,
+        to_state=target.value,
+        **detail,
+    )
+
+
+def find_case(session: Session, reference: str) -> Case | None:
+    """A case by its number (MQ2026-000123) or by a channel's own reference (ticket number)."""
+    from db.models import Submission
+
+    reference = reference.strip()
+    if not reference:
+        return None
+    case_id = case_id_from_number(reference)
+    if case_id is not None:
+        return session.get(Case, case_id)
+    sub = session.scalars(
+        select(Submission).where(Submission.source_ref == reference, Submission.case_id.is_not(None))
+    ).first()
+    if sub is None or sub.case_id is None:
+        return None
+    case = session.get(Case, sub.case_id)
+    # A duplicate folded into another case answers as the case it was merged into.
+    while case is not None and case.merged_into_id is not None:
+        case = session.get(Case, case.merged_into_id)
+    return case
+
+
+def truncate_all(session: Session, tables: Iterable[Table]) -> None:
+    """Empty tables (children first). For tests and the demo's --fresh."""
+    for table in tables:
+        session.execute(delete(table))

@@ -1,0 +1,132 @@
+"""What comes back from departments and citizens: reply and rating files (CSV/Excel rows).
+
+Reply template columns: 案件编号, 答复时间, 办理结果, 答复内容, 经办人.
+Rating columns: 案件编号, 联系电话, 满意度, 是否办成, 评价意见, 评价时间, 回访方式.
+`案件编号` is the case number (MQ2026-000123) or the channel's own reference (a 12345 ticket).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from minqing.channels.base import make_source_key, parse_datetime
+from minqing.channels.textfile import has_undecodable, open_text
+from minqing.normalize import normalize_phone, normalize_text
+from minqing.records import Rejected, UnreadableFile
+from minqing.states import Outcome, parse_outcome
+
+SATISFACTION = ("满意", "基本满意", "不满意")
+YES = {"是", "y", "yes", "true", "1", "办成", "已办成"}
+NO = {"否", "n", "no", "false", "0", "未办成", "没办成"}
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    source_key: str
+    source_ref: str
+    case_ref: str
+    received_at: datetime
+    outcome: Outcome
+    text: str
+    handler: str | None
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    source_key: str
+    source_ref: str
+    case_ref: str
+    phone: str | None
+    satisfaction: str
+    solved: bool | None
+    comment: str | None
+    rated_at: datetime
+    channel: str
+
+
+def read_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV (any common encoding) as dicts keyed by stripped header names."""
+    with open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise UnreadableFile(f"missing required column: {', '.join(missing)}")
+        for line_no, row in enumerate(reader, start=2):
+            if any(cell.strip() for cell in row):
+                yield line_no, {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+
+
+def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
+    required = ("案件编号", "答复时间", "办理结果", "答复内容")
+    for line_no, row in read_rows(path, required):
+        ref = f"{path.name}:{line_no}"
+        key = make_source_key("reply", checksum, line_no)
+
+        def reject(reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row) -> Rejected:
+            return Rejected("replies", key, ref, reason, path.name, ",".join(row.values())[:200])
+
+        if any(has_undecodable(v) for v in row.values()):
+            yield reject("undecodable bytes (mixed or wrong encoding)")
+            continue
+        outcome = parse_outcome(row["办理结果"])
+        received = parse_datetime(row["答复时间"])
+        if not row["案件编号"]:
+            yield reject("missing 案件编号")
+        elif outcome is None:
+            yield reject(f"unknown 办理结果 {row['办理结果']!r} (A/B/C/D/不属职责)")
+        elif received is None:
+            yield reject(f"unreadable 答复时间 {row['答复时间']!r}")
+        elif not row["答复内容"]:
+            yield reject("empty 答复内容")
+        else:
+            yield ReplyRow(
+                source_key=make_source_key("reply", row["案件编号"], received.isoformat(), row["答复内容"]),
+                source_ref=ref,
+                case_ref=row["案件编号"],
+                received_at=received,
+                outcome=outcome,
+                text=normalize_text(row["答复内容"]),
+                handler=row.get("经办人") or None,
+            )
+
+
+def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
+    required = ("案件编号", "满意度")
+    for line_no, row in read_rows(path, required):
+        ref = f"{path.name}:{line_no}"
+        key = make_source_key("rating", checksum, line_no)
+
+        def reject(reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row) -> Rejected:
+            return Rejected("ratings", key, ref, reason, path.name, ",".join(row.values())[:200])
+
+        satisfaction = row["满意度"]
+        solved_text = row.get("是否办成", "").lower()
+        rated_at = parse_datetime(row.get("评价时间")) if row.get("评价时间") else None
+        if not row["案件编号"]:
+            yield reject("missing 案件编号")
+        elif satisfaction not in SATISFACTION:
+            yield reject(f"unknown 满意度 {satisfaction!r} (满意/基本满意/不满意)")
+        elif solved_text and solved_text not in YES | NO:
+            yield reject(f"unknown 是否办成 {row['是否办成']!r} (是/否)")
+        elif row.get("评价时间") and rated_at is None:
+            yield reject(f"unreadable 评价时间 {row['评价时间']!r}")
+        else:
+            phone = normalize_phone(row.get("联系电话"))
+            yield RatingRow(
+                source_key=make_source_key(
+                    "rating", row["案件编号"], phone, satisfaction, solved_text, row.get("评价时间", "")
+                ),
+                source_ref=ref,
+                case_ref=row["案件编号"],
+                phone=phone,
+                satisfaction=satisfaction,
+                solved=True if solved_text in YES else False if solved_text in NO else None,
+                comment=normalize_text(row.get("评价意见", "")) or None,
+                rated_at=rated_at or datetime.now(UTC),
+                channel="phone" if "电话" in row.get("回访方式", "") else "import",
+            )
