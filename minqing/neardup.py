@@ -1,0 +1,939 @@
+"""Near-duplicate linking (一案多诉: many people, one problem) with MinHash LSH, in numpy.
+
+A new submission joins the history case it is most similar to, or the earliest submission of the
+same night that it duplicates, or opens a new case. Similarity is the exact Jaccard similarity of
+the character shingle sets; MinHash band hashes only find the candidates. The history lives behind
+the small `HistoryIndex` protocol so a night never recomputes it: the database stores each
+submission's band hashes (int64) and its shingle set (bytes), and a night loads only the rows
+whose band hashes it asks for. `InMemoryIndex` implements the same protocol for tests and
+benchmarks.
+
+How the pieces fit:
+
+    prepared = prepare_batch(texts, params)       # shingles + band hashes of the new items
+    decisions = link_prepared(prepared, areas, times, index, params)
+    # store prepared.band_hashes[i] and pack_shingles(prepared.shingles[i]) for each submission
+
+The signatures are one-permutation MinHash (one hash per shingle, split into `num_perm` bins,
+minimum per bin, empty bins filled by "optimal densification", Shrivastava 2017): measured
+on this data it is ~100x faster than computing `num_perm` hash functions per shingle and its
+band collision probability follows the Jaccard similarity the same way (bench/bench_neardup.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: `active_until` of an entry whose case is still open: it is a candidate whatever its age.
+OPEN: int = int(np.iinfo(np.int64).max)
+
+_U32 = np.uint32
+_U64 = np.uint64
+_EMPTY_BIN = _U32(0xFFFFFFFF)
+# Work in slices of this many texts / pairs so temporaries stay small and in cache.
+_DOC_CHUNK = 8192
+_PAIR_ELEMS = 4_000_000
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """The dedup settings; config/triage.yaml `dedup:` says how the shipped values were chosen.
+
+    `num_perm` MinHash values are cut into `bands` bands of `num_perm // bands` rows: two texts
+    become candidates when one whole band agrees. `max_candidates` caps, per new item, how many
+    candidates (those sharing the most bands first) are verified by exact Jaccard, and
+    `per_hash_limit` caps how many stored entries one band hash may bring back (the newest), so a
+    boiler-plate text that thousands of people sent cannot blow up a night.
+    """
+
+    shingle_size: int = 3
+    num_perm: int = 128
+    bands: int = 32
+    threshold: float = 0.5
+    window_days: int = 90
+    same_area: bool = False
+    max_candidates: int = 16
+    per_hash_limit: int = 64
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shingle_size < 1:
+            raise ValueError("shingle_size must be >= 1")
+        if self.num_perm < 1 or self.bands < 1 or self.num_perm % self.bands:
+            raise ValueError("num_perm must be a positive multiple of bands")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        if self.window_days < 0 or self.max_candidates < 1 or self.per_hash_limit < 1:
+            raise ValueError("window_days >= 0, max_candidates >= 1, per_hash_limit >= 1")
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+    @property
+    def window_seconds(self) -> int:
+        return self.window_days * 86_400
+
+    def index_fingerprint(self) -> str:
+        """What the stored band hashes depend on; when it changes, the index must be rebuilt."""
+        return f"oph-v1:k={self.shingle_size}:p={self.num_perm}:b={self.bands}:s={self.seed}"
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> DedupParams:
+        """Build from the `dedup:` mapping of config/triage.yaml; unknown keys are an error."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown dedup settings: {sorted(unknown)}")
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------------------------
+# Shingles
+
+
+@dataclass(frozen=True)
+class ShingleSets:
+    """Many shingle sets in one flat array (CSR): set i is `values[offsets[i]:offsets[i+1]]`,
+    sorted and unique uint32 hashes."""
+
+    values: np.ndarray  # uint32
+    offsets: np.ndarray  # int64, len n + 1
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @classmethod
+    def from_arrays(cls, arrays: Iterable[np.ndarray]) -> ShingleSets:
+        arrays = [np.asarray(a, dtype=_U32) for a in arrays]
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum([len(a) for a in arrays], out=offsets[1:])
+        values = np.concatenate(arrays) if arrays else np.empty(0, _U32)
+        return cls(values.astype(_U32, copy=False), offsets)
+
+    @classmethod
+    def from_packed(cls, blobs: Sequence[bytes]) -> ShingleSets:
+        """From `pack_shingles` blobs as the database returns them (one copy in all)."""
+        sizes = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+        if np.any(sizes % 4):
+            raise ValueError("a packed shingle set must be a whole number of uint32")
+        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+        np.cumsum(sizes // 4, out=offsets[1:])
+        values = np.frombuffer(b"".join(blobs), dtype="<u4").astype(_U32)
+        return cls(values, offsets)
+
+    def take(self, indices: np.ndarray) -> ShingleSets:
+        """The sets at `indices`, in that order, as a new compact ShingleSets."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts = self.offsets[indices]
+        sizes = self.offsets[indices + 1] - starts
+        offsets = np.zeros(len(indices) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return ShingleSets(np.asarray(self.values[_ranges(starts, sizes)]), offsets)
+
+    def to_list(self) -> list[np.ndarray]:
+        return [self[i] for i in range(len(self))]
+
+
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + n) for each (s, n), without a Python loop."""
+    total = int(sizes.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    ends = np.cumsum(sizes)
+    step = np.repeat(starts - (ends - sizes), sizes)
+    return np.arange(total, dtype=np.int64) + step
+
+
+@lru_cache(maxsize=1)
+def _bmp_map() -> np.ndarray:
+    """For each BMP code point: its lower-case form if it is a letter or digit, else 0 (dropped).
+
+    Punctuation, spaces and symbols are dropped so "您好，" vs "您好!" or a changed line break do
+    not change the shingles; the same rule as the exact-duplicate key in normalize.dedup_key.
+    """
+    table = np.zeros(0x10000, dtype=_U32)
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if ch.isalnum():
+            low = ch.lower()
+            table[cp] = ord(low) if len(low) == 1 else cp
+    return table
+
+
+def _clean_codepoints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All texts' kept code points in one uint32 array, and each text's kept length."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4").astype(_U32)
+    low = cps < 0x10000
+    mapped = np.zeros_like(cps)
+    mapped[low] = _bmp_map()[cps[low]]
+    if not low.all():  # rare: letters outside the BMP are kept, emoji and the like dropped
+        for cp in np.unique(cps[~low]).tolist():
+            if chr(cp).isalnum():
+                mapped[cps == cp] = cp
+    keep = mapped != 0
+    kept_before = np.zeros(len(cps) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    ends = np.cumsum(lengths)
+    kept_lengths = kept_before[ends] - kept_before[ends - lengths]
+    return mapped[keep], kept_lengths
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, in place: a bijection on uint64 whose high bits are well mixed."""
+    with np.errstate(over="ignore"):
+        x ^= x >> _U64(30)
+        x *= _U64(0xBF58476D1CE4E5B9)
+        x ^= x >> _U64(27)
+        x *= _U64(0x94D049BB133111EB)
+        x ^= x >> _U64(31)
+    return x
+
+
+def _shingle_chunk(texts: Sequence[str], k: int) -> ShingleSets:
+    cps, lengths = _clean_codepoints(texts)
+    n_docs = len(lengths)
+    n = len(cps)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    ends = np.cumsum(lengths)
+    end_of = np.repeat(ends, lengths)
+    pos = np.arange(n, dtype=np.int64)
+    # A shingle starts at every position with k characters left in its text; a text shorter than
+    # k (but not empty) is one shingle of itself, so short texts still compare.
+    starts_at = pos + k <= end_of
+    starts_at[ends[(lengths > 0) & (lengths < k)] - lengths[(lengths > 0) & (lengths < k)]] = True
+    pos = pos[starts_at]
+    doc_of = doc_of[starts_at]
+    end_of = end_of[starts_at]
+    c64 = cps.astype(_U64)
+    h = np.zeros(len(pos), dtype=_U64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            idx = pos + j
+            inside = idx < end_of
+            cj = np.where(inside, c64[np.minimum(idx, max(n - 1, 0))], _U64(0))
+            if k <= 3:  # code points fit in 21 bits: the k-gram itself, no collisions
+                h |= cj << _U64(21 * (k - 1 - j))
+            else:
+                h *= _U64(0x100000001B3)
+                h += cj + _U64(1)
+    h32 = (_mix64(h) >> _U64(32)).astype(_U32)
+    key = (doc_of.astype(_U64) << _U64(32)) | h32.astype(_U64)
+    key.sort()
+    if len(key):
+        first = np.empty(len(key), dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        key = key[first]
+    counts = np.bincount((key >> _U64(32)).astype(np.int64), minlength=n_docs)
+    offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return ShingleSets((key & _U64(0xFFFFFFFF)).astype(_U32), offsets)
+
+
+def _concat(parts: Sequence[ShingleSets]) -> ShingleSets:
+    if len(parts) == 1:
+        return parts[0]
+    sizes = np.concatenate([p.sizes for p in parts])
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return ShingleSets(np.concatenate([p.values for p in parts]), offsets)
+
+
+def shingle_sets(texts: Sequence[str], k: int) -> ShingleSets:
+    """Character k-shingles of many texts at once (vectorised); see `shingles`."""
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    texts = list(texts)
+    if not texts:
+        return ShingleSets(np.empty(0, _U32), np.zeros(1, np.int64))
+    return _concat(
+        [_shingle_chunk(texts[s : s + _DOC_CHUNK], k) for s in range(0, len(texts), _DOC_CHUNK)]
+    )
+
+
+def shingles(text: str, k: int) -> np.ndarray:
+    """Sorted unique uint32 hashes of the character k-shingles of `text`.
+
+    Letters and digits only (lower-cased): whitespace, punctuation and symbols are dropped
+    first. A text shorter than k is one shingle; an empty text has none.
+    """
+    return shingle_sets([text], k)[0]
+
+
+def pack_shingles(arr: np.ndarray) -> bytes:
+    """Bytes for the database: little-endian uint32, 4 bytes per shingle."""
+    return np.ascontiguousarray(arr, dtype="<u4").tobytes()
+
+
+def unpack_shingles(blob: bytes) -> np.ndarray:
+    """Inverse of `pack_shingles`."""
+    if len(blob) % 4:
+        raise ValueError("a packed shingle set must be a whole number of uint32")
+    return np.frombuffer(blob, dtype="<u4").astype(_U32)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted unique shingle arrays (0.0 if both are empty)."""
+    if len(a) == 0 and len(b) == 0:
+        return 0.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+def pair_jaccard(
+    left: ShingleSets, left_idx: np.ndarray, right: ShingleSets, right_idx: np.ndarray
+) -> np.ndarray:
+    """Exact Jaccard of many pairs (left[left_idx[p]], right[right_idx[p]]) at once.
+
+    Each pair's two sorted sets are tagged with the pair number in the high 32 bits, so the
+    tagged arrays are sorted as a whole; a stable sort of their concatenation is a merge, and
+    equal neighbours are the intersection.
+    """
+    left_idx = np.asarray(left_idx, dtype=np.int64)
+    right_idx = np.asarray(right_idx, dtype=np.int64)
+    n = len(left_idx)
+    out = np.zeros(n, dtype=np.float64)
+    if n == 0:
+        return out
+    ls = left.offsets[left_idx + 1] - left.offsets[left_idx]
+    rs = right.offsets[right_idx + 1] - right.offsets[right_idx]
+    work = np.cumsum(ls + rs)
+    start = 0
+    while start < n:
+        stop = int(np.searchsorted(work, work[start] - (ls[start] + rs[start]) + _PAIR_ELEMS))
+        stop = max(stop, start + 1)
+        sl = slice(start, stop)
+        tag_l = np.repeat(np.arange(stop - start, dtype=_U64) << _U64(32), ls[sl])
+        tag_r = np.repeat(np.arange(stop - start, dtype=_U64) << _U64(32), rs[sl])
+        a = left.values[_ranges(left.offsets[left_idx[sl]], ls[sl])].astype(_U64) | tag_l
+        b = right.values[_ranges(right.offsets[right_idx[sl]], rs[sl])].astype(_U64) | tag_r
+        merged = np.concatenate([a, b]).view(np.int64)
+        merged.sort(kind="stable")
+        same = merged[1:] == merged[:-1]
+        inter = np.bincount(
+            (merged[1:][same].view(_U64) >> _U64(32)).astype(np.int64), minlength=stop - start
+        )
+        union = ls[sl] + rs[sl] - inter
+        out[sl] = np.divide(inter, union, out=np.zeros(stop - start), where=union > 0)
+        start = stop
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# MinHash signatures and LSH bands
+
+
+def _as_sets(sets: ShingleSets | Sequence[np.ndarray]) -> ShingleSets:
+    return sets if isinstance(sets, ShingleSets) else ShingleSets.from_arrays(sets)
+
+
+@lru_cache(maxsize=16)
+def _densify_table(num_perm: int, seed: int) -> np.ndarray:
+    """For each bin, the sequence of bins an empty bin borrows from (same for every text)."""
+    rng = np.random.default_rng([seed, num_perm, 0xD15E])
+    return rng.integers(0, num_perm, size=(num_perm, 16 * num_perm), dtype=np.int64)
+
+
+def _signature_chunk(sets: ShingleSets, num_perm: int, seed: int) -> np.ndarray:
+    n = len(sets)
+    sig = np.full((n, num_perm), _EMPTY_BIN, dtype=_U32)
+    if n == 0 or len(sets.values) == 0:
+        return sig
+    doc = np.repeat(np.arange(n, dtype=np.int64), sets.sizes)
+    salt = _U64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+    v = _mix64(sets.values.astype(_U64) ^ salt)
+    bin_ = ((v >> _U64(32)) * _U64(num_perm)) >> _U64(32)  # fair split of the high bits
+    low = v & _U64(0xFFFFFFFF)
+    key = ((doc.astype(_U64) * _U64(num_perm) + bin_) << _U64(32)) | low
+    key.sort()
+    first = np.empty(len(key), dtype=bool)
+    first[0] = True
+    slot = key >> _U64(32)
+    np.not_equal(slot[1:], slot[:-1], out=first[1:])
+    # The empty-bin marker must not be a real minimum; 0xFFFFFFFF is folded onto its neighbour.
+    values = np.minimum(key[first] & _U64(0xFFFFFFFF), _U64(0xFFFFFFFE)).astype(_U32)
+    sig.reshape(-1)[slot[first].astype(np.int64)] = values
+    _densify(sig, seed)
+    return sig
+
+
+def _densify(sig: np.ndarray, seed: int) -> None:
+    """Optimal densification: an empty bin takes the value of the first non-empty bin in its own
+    fixed pseudo-random sequence of bins, so two texts borrow alike exactly when they agree."""
+    n, num_perm = sig.shape
+    empty_rows, empty_bins = np.nonzero(sig == _EMPTY_BIN)
+    if len(empty_rows) == 0:
+        return
+    has_any = (sig != _EMPTY_BIN).any(axis=1)
+    keep = has_any[empty_rows]  # an empty text keeps an all-empty signature
+    empty_rows, empty_bins = empty_rows[keep], empty_bins[keep]
+    table = _densify_table(num_perm, seed)
+    todo = np.arange(len(empty_rows))
+    filled = np.full(len(empty_rows), _EMPTY_BIN, dtype=_U32)
+    for step in range(table.shape[1]):
+        if len(todo) == 0:
+            break
+        src = table[empty_bins[todo], step]
+        got = sig[empty_rows[todo], src]
+        ok = got != _EMPTY_BIN
+        filled[todo[ok]] = got[ok]
+        todo = todo[~ok]
+    if len(todo):  # astronomically rare: fall back to the first non-empty bin
+        first_bin = np.argmax(sig != _EMPTY_BIN, axis=1)
+        filled[todo] = sig[empty_rows[todo], first_bin[empty_rows[todo]]]
+    sig[empty_rows, empty_bins] = filled
+
+
+def minhash_signatures(
+    shingle_arrays: ShingleSets | Sequence[np.ndarray], num_perm: int, seed: int
+) -> np.ndarray:
+    """(n, num_perm) uint32 one-permutation MinHash signatures of the shingle sets.
+
+    Position i of two signatures agrees with probability ~ the Jaccard similarity of the sets.
+    An empty set gets an all-0xFFFFFFFF signature (link_batch never links empty texts).
+    """
+    sets = _as_sets(shingle_arrays)
+    out = np.empty((len(sets), num_perm), dtype=_U32)
+    for s in range(0, len(sets), _DOC_CHUNK):
+        idx = np.arange(s, min(s + _DOC_CHUNK, len(sets)))
+        out[s : s + len(idx)] = _signature_chunk(sets.take(idx), num_perm, seed)
+    return out
+
+
+def band_hashes(signatures: np.ndarray, bands: int) -> np.ndarray:
+    """(n, bands) int64: one hash per band of `num_perm // bands` signature rows.
+
+    The band number is mixed in, so the hashes of all bands can live in one database column
+    and one `WHERE band_hash IN (...)` finds the candidates.
+    """
+    n, num_perm = signatures.shape
+    if num_perm % bands:
+        raise ValueError("num_perm must be a multiple of bands")
+    rows = num_perm // bands
+    blocks = signatures.reshape(n, bands, rows).astype(_U64)
+    h = np.broadcast_to(
+        (np.arange(bands, dtype=_U64) + _U64(1)) * _U64(0x9E3779B97F4A7C15), (n, bands)
+    ).copy()
+    with np.errstate(over="ignore"):
+        for j in range(rows):
+            h ^= blocks[:, :, j]
+            _mix64(h)
+    return h.view(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# The history index
+
+
+@dataclass(frozen=True)
+class EntryMeta:
+    """What a candidate needs before verification: its case, area and how long it stays a
+    candidate (`active_until`, epoch seconds UTC; `OPEN` while the case is open)."""
+
+    case_ids: np.ndarray  # int64
+    areas: list[str | None]
+    active_until: np.ndarray  # int64
+
+
+class HistoryIndex(Protocol):
+    """Where a night finds earlier submissions. Entry ids are submission ids in the database.
+
+    `lookup` may leave out entries whose `active_until` is before `since` (an optimisation: the
+    window is checked again per item) and must return at most `per_hash_limit` entries per hash,
+    the newest (largest entry ids) first.
+    """
+
+    def lookup(
+        self, hashes: np.ndarray, since: int | None, per_hash_limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(band_hash, entry_id) rows for the stored band hashes among the unique `hashes`."""
+        ...
+
+    def fetch_meta(self, entry_ids: np.ndarray) -> EntryMeta:
+        """Case, area and active_until of each entry id, in the given order."""
+        ...
+
+    def fetch_shingles(self, entry_ids: np.ndarray) -> ShingleSets:
+        """The shingle set of each entry id, in the given order."""
+        ...
+
+
+def to_epoch_seconds(times: Sequence[datetime | None] | np.ndarray) -> np.ndarray:
+    """int64 epoch seconds (UTC). Naive datetimes are taken as UTC; None becomes `OPEN`."""
+    if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.datetime64):
+        out = times.astype("datetime64[s]").astype(np.int64)
+        out[np.isnat(times)] = OPEN
+        return out
+    result = np.empty(len(times), dtype=np.int64)
+    for i, t in enumerate(times):
+        if t is None:
+            result[i] = OPEN
+        else:
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=UTC)
+            result[i] = int(t.timestamp())
+    return result
+
+
+class InMemoryIndex:
+    """The history index in numpy arrays (tests, benchmarks, small offices).
+
+    Entries are numbered 0, 1, 2, ... in the order they are added. The band table is one sorted
+    array of (band hash, entry), re-sorted lazily after `add`. `save` writes .npy files that
+    `load(mmap=True)` maps without reading, so only the pages of the candidates are touched —
+    the same memory profile as loading candidates from the database.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, np.int64)
+        self._entries = np.empty(0, np.int64)
+        self._case_ids = np.empty(0, np.int64)
+        self._area_codes = np.empty(0, np.int32)
+        self._area_names: list[str | None] = [None]
+        self._active_until = np.empty(0, np.int64)
+        self._shingles = ShingleSets(np.empty(0, _U32), np.zeros(1, np.int64))
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return len(self._case_ids)
+
+    def add(
+        self,
+        case_ids: Sequence[int] | np.ndarray,
+        bands: np.ndarray,
+        shingle_arrays: ShingleSets | Sequence[np.ndarray],
+        areas: Sequence[str | None],
+        times: Sequence[datetime | None] | np.ndarray,
+    ) -> np.ndarray:
+        """Add entries; returns their entry ids.
+
+        `times` is each entry's `active_until`: None while its case is open (always a candidate),
+        else the time after which the case counts as closed (it stays a candidate for
+        `window_days` more). Already epoch seconds (int64) is accepted too.
+        """
+        sets = _as_sets(shingle_arrays)
+        n = len(sets)
+        bands = np.asarray(bands, dtype=np.int64)
+        if not (len(case_ids) == bands.shape[0] == len(areas) == len(times) == n):
+            raise ValueError("case_ids, bands, shingle_arrays, areas and times differ in length")
+        first = len(self._case_ids)
+        ids = np.arange(first, first + n, dtype=np.int64)
+        codes = {name: i for i, name in enumerate(self._area_names)}
+        area_codes = np.empty(n, dtype=np.int32)
+        for i, a in enumerate(areas):
+            if a not in codes:
+                codes[a] = len(self._area_names)
+                self._area_names.append(a)
+            area_codes[i] = codes[a]
+        if isinstance(times, np.ndarray) and times.dtype == np.int64:
+            until = times
+        else:
+            until = to_epoch_seconds(times)
+        self._case_ids = np.concatenate([self._case_ids, np.asarray(case_ids, dtype=np.int64)])
+        self._area_codes = np.concatenate([self._area_codes, area_codes])
+        self._active_until = np.concatenate([self._active_until, until])
+        self._shingles = _concat([self._shingles, sets])
+        self._pending.append((bands.reshape(-1), np.repeat(ids, bands.shape[1])))
+        return ids
+
+    def close_cases(self, case_ids: Sequence[int], closed_at: datetime) -> None:
+        """Mark cases closed: their entries stay candidates for `window_days` after `closed_at`."""
+        mask = np.isin(self._case_ids, np.asarray(case_ids, dtype=np.int64))
+        self._active_until = self._active_until.copy()
+        self._active_until[mask] = to_epoch_seconds([closed_at])[0]
+
+    def _sorted_table(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pending:
+            hashes = np.concatenate([self._hashes, *(h for h, _ in self._pending)])
+            entries = np.concatenate([self._entries, *(e for _, e in self._pending)])
+            # Sorted by hash, then newest entry first, so a capped bucket keeps the newest.
+            order = np.lexsort((-entries, hashes))
+            self._hashes, self._entries = hashes[order], entries[order]
+            self._pending = []
+        return self._hashes, self._entries
+
+    def lookup(
+        self, hashes: np.ndarray, since: int | None = None, per_hash_limit: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        table_h, table_e = self._sorted_table()
+        hashes = np.asarray(hashes, dtype=np.int64)
+        lo = np.searchsorted(table_h, hashes, side="left")
+        hi = np.searchsorted(table_h, hashes, side="right")
+        counts = np.minimum(hi - lo, per_hash_limit)
+        pos = _ranges(lo, counts)
+        found_h, found_e = np.asarray(table_h[pos]), np.asarray(table_e[pos])
+        if since is not None and len(found_e):
+            alive = self._active_until[found_e] >= since
+            found_h, found_e = found_h[alive], found_e[alive]
+        return found_h, found_e
+
+    def fetch_meta(self, entry_ids: np.ndarray) -> EntryMeta:
+        entry_ids = np.asarray(entry_ids, dtype=np.int64)
+        names = self._area_names
+        return EntryMeta(
+            case_ids=np.asarray(self._case_ids[entry_ids]),
+            areas=[names[c] for c in self._area_codes[entry_ids].tolist()],
+            active_until=np.asarray(self._active_until[entry_ids]),
+        )
+
+    def fetch_shingles(self, entry_ids: np.ndarray) -> ShingleSets:
+        return self._shingles.take(np.asarray(entry_ids, dtype=np.int64))
+
+    def candidates(self, band_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, entry_id) pairs: the entries sharing at least one band hash with each row of
+        `band_hashes` (n, bands). Each pair once; a convenience over `lookup`."""
+        band_hashes = np.asarray(band_hashes, dtype=np.int64)
+        uniq = np.unique(band_hashes)
+        found_h, found_e = self.lookup(uniq, None, np.iinfo(np.int64).max)
+        rows, entries, _ = join_band_rows(band_hashes, found_h, found_e)
+        return rows, entries
+
+    def save(self, directory: str | Path) -> None:
+        """Write the index as .npy files (plus the area names) into `directory`."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        table_h, table_e = self._sorted_table()
+        for name, arr in {
+            "hashes": table_h,
+            "entries": table_e,
+            "case_ids": self._case_ids,
+            "area_codes": self._area_codes,
+            "active_until": self._active_until,
+            "shingle_values": self._shingles.values,
+            "shingle_offsets": self._shingles.offsets,
+        }.items():
+            np.save(d / f"{name}.npy", arr)
+        (d / "areas.txt").write_text(
+            "\n".join("" if a is None else a for a in self._area_names[1:]), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path, mmap: bool = True) -> InMemoryIndex:
+        d = Path(directory)
+        mode = "r" if mmap else None
+
+        def arr(name: str) -> np.ndarray:
+            return np.load(d / f"{name}.npy", mmap_mode=mode)
+
+        areas_text = (d / "areas.txt").read_text(encoding="utf-8")
+        index = cls()
+        index._hashes, index._entries = arr("hashes"), arr("entries")
+        index._case_ids, index._area_codes = arr("case_ids"), arr("area_codes")
+        index._area_names = [None, *areas_text.split("\n")] if areas_text else [None]
+        index._active_until = arr("active_until")
+        index._shingles = ShingleSets(arr("shingle_values"), arr("shingle_offsets"))
+        return index
+
+
+def join_band_rows(
+    band_hashes: np.ndarray, found_hashes: np.ndarray, found_entries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn looked-up (hash, entry) rows back into (row, entry, bands shared) triples, one per
+    distinct (row, entry), sorted by row."""
+    n, bands = band_hashes.shape
+    order = np.argsort(found_hashes, kind="stable")
+    fh, fe = found_hashes[order], found_entries[order]
+    q = band_hashes.reshape(-1)
+    lo = np.searchsorted(fh, q, side="left")
+    hi = np.searchsorted(fh, q, side="right")
+    counts = hi - lo
+    rows = np.repeat(np.repeat(np.arange(n, dtype=np.int64), bands), counts)
+    entries = fe[_ranges(lo, counts)]
+    if len(rows) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    uniq_e, code = np.unique(entries, return_inverse=True)
+    key, hits = np.unique(rows * len(uniq_e) + code, return_counts=True)
+    return key // len(uniq_e), uniq_e[key % len(uniq_e)], hits.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Linking a night's batch
+
+
+@dataclass(frozen=True)
+class LinkDecision:
+    """Where one new submission goes.
+
+    `case_id` set: it joins that history case. Else `matched_batch_index` set: it joins the
+    case that batch item opens. Else it opens a new case. `similarity` is the exact Jaccard
+    similarity to the matched submission (0.0 for a new case); `matched_entry_id` names the
+    history submission it matched.
+    """
+
+    index_in_batch: int
+    case_id: int | None
+    matched_batch_index: int | None
+    similarity: float
+    matched_entry_id: int | None = None
+
+    @property
+    def opens_case(self) -> bool:
+        return self.case_id is None and self.matched_batch_index is None
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """The new items' shingle sets and band hashes: computed once, used to link and to store."""
+
+    shingles: ShingleSets
+    band_hashes: np.ndarray  # (n, bands) int64
+
+    def __len__(self) -> int:
+        return len(self.shingles)
+
+
+def prepare_batch(texts: Sequence[str], params: DedupParams) -> PreparedBatch:
+    sets = shingle_sets(texts, params.shingle_size)
+    sig = minhash_signatures(sets, params.num_perm, params.seed)
+    return PreparedBatch(sets, band_hashes(sig, params.bands))
+
+
+def _area_codes(*groups: Sequence[str | None]) -> list[np.ndarray]:
+    """Integer codes for area names, shared across groups; -1 for an unknown area."""
+    codes: dict[str, int] = {}
+    out = []
+    for g in groups:
+        out.append(
+            np.fromiter(
+                (-1 if a is None else codes.setdefault(a, len(codes)) for a in g),
+                dtype=np.int64,
+                count=len(g),
+            )
+        )
+    return out
+
+
+def _same_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # An unknown area on either side does not exclude a match: a hotline call without an
+    # address is still the same problem.
+    return (a == b) | (a < 0) | (b < 0)
+
+
+def _top_per_row(rows: np.ndarray, hits: np.ndarray, tiebreak: np.ndarray, k: int) -> np.ndarray:
+    """Mask keeping, per row, the k pairs sharing most bands (ties: larger `tiebreak` first)."""
+    order = np.lexsort((-tiebreak, -hits, rows))
+    sorted_rows = rows[order]
+    first = np.searchsorted(sorted_rows, sorted_rows, side="left")
+    rank = np.arange(len(rows)) - first
+    keep = np.zeros(len(rows), dtype=bool)
+    keep[order[rank < k]] = True
+    return keep
+
+
+def _best_per_row(rows: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Index (into the pair arrays) of the best pair of each distinct row: the largest first
+    key, ties broken by the next keys (larger is better)."""
+    order = np.lexsort(tuple(-k for k in reversed(keys)) + (rows,))
+    r = rows[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = r[1:] != r[:-1]
+    return order[first]
+
+
+def _history_matches(
+    prep: PreparedBatch,
+    new_areas: Sequence[str | None],
+    times: np.ndarray,
+    live: np.ndarray,
+    index: HistoryIndex,
+    params: DedupParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per new item: best history (case id, entry id, similarity), and a matched mask."""
+    n = len(prep)
+    case = np.full(n, -1, dtype=np.int64)
+    entry = np.full(n, -1, dtype=np.int64)
+    sim = np.zeros(n, dtype=np.float64)
+    rows_live = np.flatnonzero(live)
+    if len(rows_live) == 0:
+        return case, entry, sim, np.zeros(n, dtype=bool)
+    bands = prep.band_hashes[rows_live]
+    since = int(times[rows_live].min()) - params.window_seconds
+    found_h, found_e = index.lookup(np.unique(bands), since, params.per_hash_limit)
+    local_rows, entries, hits = join_band_rows(bands, np.asarray(found_h), np.asarray(found_e))
+    rows = rows_live[local_rows]
+    if len(rows) == 0:
+        return case, entry, sim, np.zeros(n, dtype=bool)
+    uniq, inv = np.unique(entries, return_inverse=True)
+    meta = index.fetch_meta(uniq)
+    ok = meta.active_until[inv] >= times[rows] - params.window_seconds
+    if params.same_area:
+        new_codes, entry_codes = _area_codes(new_areas, meta.areas)
+        ok &= _same_area(new_codes[rows], entry_codes[inv])
+    rows, entries, hits, inv = rows[ok], entries[ok], hits[ok], inv[ok]
+    keep = _top_per_row(rows, hits, entries, params.max_candidates)
+    rows, entries, inv = rows[keep], entries[keep], inv[keep]
+    if len(rows) == 0:
+        return case, entry, sim, np.zeros(n, dtype=bool)
+    needed, local = np.unique(inv, return_inverse=True)
+    fetched = index.fetch_shingles(uniq[needed])
+    s = pair_jaccard(prep.shingles, rows, fetched, local)
+    good = s >= params.threshold
+    rows, entries, inv, s = rows[good], entries[good], inv[good], s[good]
+    if len(rows) == 0:
+        return case, entry, sim, np.zeros(n, dtype=bool)
+    # Best: most similar; among equals the most recently active case, then the newest entry.
+    best = _best_per_row(rows, s, meta.active_until[inv], entries)
+    case[rows[best]] = meta.case_ids[inv[best]]
+    entry[rows[best]] = entries[best]
+    sim[rows[best]] = s[best]
+    matched = np.zeros(n, dtype=bool)
+    matched[rows[best]] = True
+    return case, entry, sim, matched
+
+
+def batch_pairs(
+    band_hashes: np.ndarray, rows: np.ndarray, per_bucket: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(later, earlier, bands shared) for rows of one batch that share a band hash, each distinct
+    pair once. Within one bucket a row is paired with at most the `per_bucket` earliest rows of
+    that bucket (the ones most likely to have opened the case)."""
+    bands = band_hashes.shape[1]
+    h = band_hashes[rows].reshape(-1)
+    r = np.repeat(rows, bands)
+    order = np.lexsort((r, h))
+    h, r = h[order], r[order]
+    start = np.ones(len(h), dtype=bool)
+    start[1:] = h[1:] != h[:-1]
+    group_start = np.maximum.accumulate(np.where(start, np.arange(len(h)), 0))
+    pos_in_group = np.arange(len(h)) - group_start
+    n_earlier = np.minimum(pos_in_group, per_bucket)
+    later = np.repeat(r, n_earlier)
+    earlier = r[_ranges(group_start, n_earlier)]
+    if len(later) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    n = int(rows.max()) + 1
+    key, hits = np.unique(later * n + earlier, return_counts=True)
+    return key // n, key % n, hits.astype(np.int64)
+
+
+def link_prepared(
+    prep: PreparedBatch,
+    new_areas: Sequence[str | None],
+    new_times: Sequence[datetime] | np.ndarray,
+    index: HistoryIndex,
+    params: DedupParams,
+) -> list[LinkDecision]:
+    """Link a prepared batch; see `link_batch`."""
+    n = len(prep)
+    if not (len(new_areas) == len(new_times) == n):
+        raise ValueError("texts, areas and times differ in length")
+    times = to_epoch_seconds(new_times)
+    areas = _area_codes(new_areas)[0]
+    live = prep.shingles.sizes > 0  # an empty text has nothing to compare
+    case, entry, sim, matched = _history_matches(prep, new_areas, times, live, index, params)
+
+    # Within the batch: an item that found no history case may join an earlier item of the
+    # night that opened a case, so tonight's duplicates group too.
+    batch_match = np.full(n, -1, dtype=np.int64)
+    open_rows = np.flatnonzero(live & ~matched)
+    if len(open_rows) > 1:
+        later, earlier, hits = batch_pairs(prep.band_hashes, open_rows, params.max_candidates)
+        ok = np.abs(times[later] - times[earlier]) <= params.window_seconds
+        if params.same_area:
+            ok &= _same_area(areas[later], areas[earlier])
+        later, earlier, hits = later[ok], earlier[ok], hits[ok]
+        keep = _top_per_row(later, hits, -earlier, params.max_candidates)
+        later, earlier = later[keep], earlier[keep]
+        s = pair_jaccard(prep.shingles, later, prep.shingles, earlier)
+        good = s >= params.threshold
+        later, earlier, s = later[good], earlier[good], s[good]
+        # Sequential by nature (only an item that opened a case can be joined), but only over
+        # the items that have a verified earlier match.
+        order = np.lexsort((earlier, -s, later))
+        opened = np.ones(n, dtype=bool)
+        opened[matched] = False
+        current = -1
+        for p in order.tolist():
+            j = int(later[p])
+            if j == current:
+                continue
+            i = int(earlier[p])
+            if opened[i]:
+                batch_match[j] = i
+                sim[j] = s[p]
+                opened[j] = False
+                current = j
+
+    decisions = []
+    for i in range(n):
+        if matched[i]:
+            decisions.append(LinkDecision(i, int(case[i]), None, float(sim[i]), int(entry[i])))
+        elif batch_match[i] >= 0:
+            decisions.append(LinkDecision(i, None, int(batch_match[i]), float(sim[i])))
+        else:
+            decisions.append(LinkDecision(i, None, None, 0.0))
+    return decisions
+
+
+def link_batch(
+    new_texts: Sequence[str],
+    new_areas: Sequence[str | None],
+    new_times: Sequence[datetime] | np.ndarray,
+    index: HistoryIndex,
+    params: DedupParams,
+) -> list[LinkDecision]:
+    """Decide, for each new submission (in received order), which case it belongs to.
+
+    It joins the most similar history case whose exact Jaccard similarity is >= threshold, among
+    open cases and cases closed within `window_days` of its own time (and in its area when
+    `same_area`); else the most similar earlier item of this batch that opened a new case; else
+    it opens a new case. Texts should be normalised (minqing.normalize); punctuation and spaces
+    are ignored anyway.
+    """
+    return link_prepared(prepare_batch(new_texts, params), new_areas, new_times, index, params)
+
+
+# --------------------------------------------------------------------------------------------
+# Hot issues
+
+
+def hot_issues(
+    df: pd.DataFrame,
+    group_col: str,
+    likes_col: str | None = None,
+    top: int = 20,
+    title_col: str | None = None,
+) -> pd.DataFrame:
+    """The largest groups (热点问题): one row per group with its number of submissions and,
+    where the channel has them, the sum of likes; most submissions first, then most likes.
+
+    With `title_col`, the group's first title (in frame order) is shown for people.
+    """
+    import pandas as pd
+
+    grouped = df.groupby(group_col, sort=False, dropna=True)
+    out = pd.DataFrame({"submissions": grouped.size()})
+    sort_cols, ascending = ["submissions"], [False]
+    if likes_col is not None:
+        out["likes"] = grouped[likes_col].sum(min_count=1).fillna(0).astype("int64")
+        sort_cols.append("likes")
+        ascending.append(False)
+    if title_col is not None:
+        out["title"] = grouped[title_col].first()
+    out = out.rename_axis(group_col).reset_index()
+    out = out.sort_values(
+        [*sort_cols, group_col], ascending=[*ascending, True], kind="stable"
+    ).head(top)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
