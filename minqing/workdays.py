@@ -428,9 +428,10 @@ class WorkCalendar:
     ) -> list[date | None] | np.ndarray:
         """`add_working_days` for many starts at once (same convention), with `n` scalar or per start.
 
-        A numpy ``datetime64`` array in gives a ``datetime64[D]`` array out (NaT stays NaT);
-        anything else (list, tuple, object array, pandas ``.dt.date`` values) gives a list of
-        dates, with None where the start was None or NaT.
+        A numpy ``datetime64`` array (or a naive pandas datetime Series, read as its days) in
+        gives a ``datetime64[D]`` array out, NaT staying NaT; anything else (list, tuple,
+        object array, pandas ``.dt.date`` values) gives a list of dates, None where the start
+        was None or NaT. The days must already be local (Beijing) days.
         """
         ordinals, valid, as_array = _ordinals_of(starts)
         counts = np.broadcast_to(np.asarray(n, dtype=np.int64), ordinals.shape)
@@ -497,6 +498,8 @@ def _require_count(n: Any) -> int:
 
 def _ordinals_of(days: Iterable[date | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ordinals, valid mask, came as a datetime64 array) for a sequence of local days."""
+    if not isinstance(days, np.ndarray) and getattr(days, "dtype", None) is not None:
+        days = days.to_numpy()  # type: ignore[union-attr]  # a pandas Series or Index
     if isinstance(days, np.ndarray) and days.dtype.kind == "M":
         as_days = days.astype("datetime64[D]")
         valid = ~np.isnat(as_days)

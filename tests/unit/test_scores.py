@@ -22,6 +22,7 @@ from minqing.scores import (
     latest_ratings,
     representative_scores,
 )
+from minqing.states import Outcome
 from minqing.workdays import WorkCalendar
 
 MARCH = (date(2025, 3, 1), date(2025, 3, 31))
@@ -270,6 +271,13 @@ def test_missing_handling_days_are_counted_on_the_working_day_calendar() -> None
         cases=cases, period_start=date(2025, 1, 1), period_end=date(2025, 12, 31)
     )
     assert math.isnan(row(without_calendar, "chengguan")["平均办理工作日"])
+
+
+def test_outcomes_given_as_the_outcome_enum_count_like_their_values() -> None:
+    as_enum = CASES.assign(
+        outcome=[Outcome(o) if isinstance(o, str) else None for o in CASES["outcome"]]
+    )
+    assert scores(cases=as_enum).equals(scores())
 
 
 def test_merged_duplicates_are_not_counted_twice() -> None:

@@ -407,6 +407,13 @@ def test_add_working_days_many_keeps_missing_starts_missing(calendar: WorkCalend
     assert np.isnat(out[1])
 
 
+def test_a_pandas_series_of_days_is_accepted_as_an_array(calendar: WorkCalendar) -> None:
+    import pandas as pd
+
+    out = calendar.add_working_days_many(pd.Series(pd.to_datetime(["2025-09-30", None])), 1)
+    assert out.tolist() == [d("2025-10-09"), None]
+
+
 def test_working_days_between_many_agrees_with_the_scalar_method(calendar: WorkCalendar) -> None:
     a = [d("2025-01-27"), d("2025-03-10"), None]
     b = [d("2025-02-05"), d("2025-03-03"), d("2025-03-03")]
