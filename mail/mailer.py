@@ -66,8 +66,9 @@ def build_mime(message: OutgoingMessage, sender: str, sender_name: str) -> Email
     mime["Subject"] = message.subject
     mime["Date"] = formatdate(localtime=False)
     mime["Message-ID"] = message.message_id
-    mime.set_content(message.text, subtype="plain", charset="utf-8")
-    mime.add_alternative(message.html, subtype="html", charset="utf-8")
+    # base64 keeps every line short: long Chinese lines in 8bit break the 998-byte SMTP limit.
+    mime.set_content(message.text, subtype="plain", charset="utf-8", cte="base64")
+    mime.add_alternative(message.html, subtype="html", charset="utf-8", cte="base64")
     for att in message.attachments:
         maintype, _, subtype = att.mime_type.partition("/")
         mime.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename)

@@ -1,0 +1,238 @@
+"""`minqing`: the operator's command line — demo, database, nightly run, intake, handoffs,
+the local SMTP sink and serving the Prefect deployments.
+
+Prefect is imported lazily, after PREFECT_HOME is pointed at var/prefect, so running minqing
+never touches a user's own Prefect setup unless they point it at a server on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+handoffs_app = typer.Typer(help="Outgoing messages (交办、提醒、回访) and their delivery.", no_args_is_help=True)
+mail_app = typer.Typer(help="The local SMTP sink (embedded default).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(handoffs_app, name="handoffs")
+app.add_typer(mail_app, name="mail")
+console = Console()
+
+
+@app.callback()
+def _setup() -> None:
+    from minqing.settings import get_settings
+
+    settings = get_settings()
+    os.environ.setdefault("PREFECT_HOME", str(settings.var_dir / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations and load config into the reference tables."""
+    from db.migrate import current_revision, upgrade
+    from tasks.reference import sync_reference_now
+
+    upgrade()
+    sync_reference_now()
+    console.print(f"database at revision [bold]{current_revision()}[/bold]")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate config/*.yaml; prints what is wrong with file, key and problem."""
+    from minqing.reference import ConfigError
+    from tasks.context import context
+
+    try:
+        ref = context().ref
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"ok: {len(ref.departments)} departments, {len(ref.areas)} areas, "
+        f"{len(ref.flat_categories)} categories, {len(ref.rules)} routing rules"
+    )
+
+
+@app.command()
+def nightly() -> None:
+    """Run the nightly pipeline once, now."""
+    from flows.nightly import nightly as nightly_flow
+
+    nightly_flow()
+
+
+@app.command()
+def demo(
+    fresh: Annotated[bool, typer.Option(help="Start from an empty database and mailbox.")] = False,
+) -> None:
+    """Run two demo nights on the bundled sample data, on SQLite with a local SMTP sink."""
+    from db.migrate import upgrade
+    from mail.sink import SmtpSink, count_messages
+    from minqing.settings import get_settings
+    from tasks.reference import sync_reference_now
+
+    settings = get_settings()
+    if settings.mail_mode != "sink":
+        console.print("[red]the demo sends only to the local sink: unset MINQING_MAIL_MODE[/red]")
+        raise typer.Exit(2)
+    if fresh:
+        for sub in ("minqing.db", "minqing.db-wal", "minqing.db-shm", "mail", "inbox", "archive", "failed"):
+            target = settings.var_dir / sub
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    upgrade()
+    sync_reference_now()
+    sample = Path(__file__).resolve().parent.parent / "sample"
+    from flows.nightly import nightly as nightly_flow
+
+    with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
+        before = count_messages(settings.mail_dir)
+        for night in ("night1", "night2"):
+            copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir)
+            console.rule(f"[bold]{night}[/bold]: {copied} file(s) dropped into the inbox")
+            nightly_flow()
+        time.sleep(0.2)  # let the sink finish writing the last message
+        after = count_messages(settings.mail_dir)
+    console.rule("[bold]done[/bold]")
+    console.print(f"messages received by the local SMTP sink in this run: [bold]{after - before}[/bold] (stored in {settings.mail_dir})")
+    console.print(f"database: {settings.resolved_database_url}")
+    console.print("see them: [bold]minqing mail list[/bold]; failed handoffs: [bold]minqing handoffs list[/bold]")
+
+
+def _copy_inbox(source: Path, inbox: Path) -> int:
+    copied = 0
+    for path in sorted(source.glob("*/*")):
+        if path.is_file() and not path.name.startswith("."):
+            target = inbox / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied += 1
+    return copied
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(exists=True, help="A file, or a folder of files.")],
+    channel: Annotated[str, typer.Option(help="hotline, qrform, register, wechat, visits, email ...")],
+) -> None:
+    """Read a channel file (or folder) into the database now, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tasks.context import context
+    from tasks.ingest import ingest_file
+    from tasks.reference import sync_reference_now
+
+    sync_reference_now()
+    ref = context().ref
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        for f in files:
+            bar = progress.add_task(f.name, total=None)
+            report = ingest_file(channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n))
+            progress.update(bar, description=f"{f.name}: {report.status}, taken {report.taken}, known {report.known}, rejected {report.rejected}")
+            if report.reason:
+                console.print(f"[red]{f.name}: {report.reason}[/red]")
+
+
+@handoffs_app.command("list")
+def handoffs_list(
+    status: Annotated[list[str], typer.Option(help="pending, sending, sent, failed, dead")] = ["failed", "dead"],  # noqa: B006
+    limit: int = 50,
+) -> None:
+    """Show handoffs with a given status and why they failed."""
+    from sqlalchemy import select
+
+    from db.engine import Session
+    from db.models import Handoff, HandoffStatus
+
+    table = Table("id", "kind", "to", "status", "attempts", "last error", "subject")
+    with Session() as s:
+        rows = s.scalars(
+            select(Handoff).where(Handoff.status.in_([HandoffStatus(x) for x in status])).order_by(Handoff.id).limit(limit)
+        ).all()
+        for h in rows:
+            table.add_row(str(h.id), h.kind.value, h.recipient, h.status.value, str(h.attempts), (h.last_error or "")[:80], h.subject[:40])
+    console.print(table)
+
+
+@handoffs_app.command("retry")
+def handoffs_retry(
+    ids: Annotated[list[int], typer.Option("--id", help="Handoff id (repeatable).")] = [],  # noqa: B006
+    department: Annotated[str | None, typer.Option(help="Department code.")] = None,
+    status: Annotated[list[str], typer.Option(help="failed and/or dead.")] = ["failed", "dead"],  # noqa: B006
+    since: Annotated[datetime | None, typer.Option(help="Only handoffs created since.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be resent.")] = False,
+    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get("USER", "operator"),
+) -> None:
+    """Resend failed/dead handoffs (the same as the retry-handoffs deployment)."""
+    from tasks.retry import retry_now
+
+    result = retry_now(ids=ids or None, department=department, statuses=status, since=since, dry_run=dry_run, operator=operator)
+    table = Table("id", "to", "status", "error")
+    for h in result["selected"]:
+        table.add_row(str(h["id"]), h["to"], h["status"], (h["error"] or "")[:80])
+    console.print(table)
+    if result["delivery"]:
+        d = result["delivery"]
+        console.print(f"sent {d['sent']}, failed {d['failed']}, dead {d['dead']}, retry later {d['retry_later']}")
+    elif dry_run:
+        console.print("dry run: nothing sent")
+
+
+@mail_app.command("sink")
+def mail_sink() -> None:
+    """Run the local SMTP sink in the foreground (stores mail under var/mail)."""
+    from mail.sink import SmtpSink
+    from minqing.settings import get_settings
+
+    settings = get_settings()
+    with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
+        console.print(f"SMTP sink on {settings.sink_host}:{settings.sink_port}, storing in {settings.mail_dir}; Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@mail_app.command("list")
+def mail_list(limit: int = 30) -> None:
+    """The newest messages the local sink received."""
+    from mail.sink import stored_messages
+    from minqing.settings import get_settings
+
+    messages = stored_messages(get_settings().mail_dir)
+    table = Table("date", "to", "subject", title=f"{len(messages)} message(s)")
+    for m in messages[-limit:]:
+        table.add_row(str(m["Date"]), str(m["To"]), str(m["Subject"]))
+    console.print(table)
+
+
+@app.command()
+def serve() -> None:
+    """Serve every deployment (nightly, retry-handoffs, ...) without a work pool."""
+    from flows.serve import serve_all
+
+    serve_all()
+
+
+def _register_plugins() -> None:
+    try:
+        from cli import model_cmds
+    except ImportError:  # the model commands are optional until the classifier lands
+        return
+    model_cmds.register(app)
+
+
+_register_plugins()

@@ -1,0 +1,46 @@
+"""The nightly pipeline (夜间运行): one night of opinion handling, safe to run again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from tasks.deliver import deliver_handoffs
+from tasks.dispatch import dispatch_cases
+from tasks.imports import import_replies_and_ratings
+from tasks.ingest import ingest_inbox
+from tasks.lookback import scan_lookbacks
+from tasks.metrics import publish_metrics
+from tasks.reference import load_reference_data
+from tasks.surveys import send_surveys
+from tasks.triage import triage_submissions
+
+
+@flow(name="nightly", log_prints=True)
+def nightly() -> dict[str, Any]:
+    """收集 → 整理 → 交办 → 回头督办 → 评议 → 发送 → 统计, for everything that came in.
+
+    Replies and ratings that arrived during the day are imported right after intake, so
+    tonight's look-backs and surveys already see them; every message any stage decided to send
+    leaves through the outbox in one delivery stage.
+    """
+    load_reference_data()
+    ingest = ingest_inbox()
+    imports = import_replies_and_ratings()
+    triage = triage_submissions()
+    dispatch = dispatch_cases()
+    lookback = scan_lookbacks()
+    surveys = send_surveys()
+    deliver = deliver_handoffs()
+    return publish_metrics(
+        {
+            "ingest": ingest,
+            "imports": imports,
+            "triage": triage,
+            "dispatch": dispatch,
+            "lookback": lookback,
+            "surveys": surveys,
+            "deliver": deliver,
+        }
+    )

@@ -1,0 +1,59 @@
+"""The night's summary in the office's own terms (收集、合并、立案、交办、答复、回头看、满意率)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHANNEL_LABELS = {
+    "hotline": "12345热线",
+    "qrform": "扫码留言",
+    "register": "家站点接待",
+    "wechat": "随手拍",
+    "visits": "走访企业/进网格",
+    "email": "电子邮件",
+}
+
+
+def percent(numerator: int, denominator: int) -> str:
+    """'83.3%（25/30）', or '—（0/0）' when there is nothing to divide by."""
+    if denominator == 0:
+        return "—（0/0）"
+    return f"{100 * numerator / denominator:.1f}%（{numerator}/{denominator}）"
+
+
+def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
+    by_channel = "，".join(
+        f"{CHANNEL_LABELS.get(ch, ch)} {n}" for ch, n in sorted(f["by_channel"].items()) if n
+    )
+    return [
+        ("收集", f"{f['taken']} 条" + (f"（{by_channel}）" if by_channel else "")),
+        ("拒收", f"{f['rejected']} 条（原因见下表）"),
+        ("合并重复", f"{f['linked']} 条"),
+        ("新立案", f"{f['new_cases']} 件"),
+        ("现场答复", f"{f['on_the_spot']} 件"),
+        ("待人工审核", f"{f['needs_review']} 件"),
+        ("交办", f"{f['assigned']} 件"),
+        ("收到答复", f"{f['replies']} 件"),
+        ("回头看", f"{f['lookbacks']} 件（到期提醒 {f['reminders']}，超期督办 {f['escalations']}，回头看核实 {f['verifications']}）"),
+        ("评价", f"{f['ratings']} 条"),
+        ("满意率", percent(f["satisfied"], f["rated"]) + "（满意+基本满意 / 参评）"),
+        ("发送邮件", f"{f['sent']} 封"),
+        ("发送失败", f"{f['failed_handoffs']} 封待处理（失败 {f['failed']}，放弃 {f['dead']}，稍后重试 {f['retry_later']}）"),
+    ]
+
+
+def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
+    lines = [f"# {office} 民情直通车 · {night} 夜间运行摘要", "", "| 项目 | 数量 |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in summary_lines(f)]
+    for warning in f.get("warnings", []):
+        lines += ["", f"> ⚠️ {warning}"]
+    if f["rejections"]:
+        lines += ["", f"## 拒收明细（{len(f['rejections'])} 条）", "", "| 渠道 | 文件 | 来源 | 原因 |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"| {r['渠道']} | {r['文件']} | {r['来源']} | {_cell(r['原因'])} |" for r in f["rejections"][:200]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,18 @@
+"""Triage decisions (整理): which status a new case gets from its classification."""
+
+from __future__ import annotations
+
+from minqing.classify import Classification
+from minqing.states import CaseStatus
+
+RULE_THRESHOLD = 0.6  # keyword rules: the winner must hold this share of all keyword hits
+
+
+def triage_status(c: Classification, model_threshold: float) -> tuple[CaseStatus, str | None]:
+    """TRIAGED when the category is confident enough to route, else NEEDS_REVIEW with why."""
+    if c.category is None:
+        return CaseStatus.NEEDS_REVIEW, "no category recognised"
+    threshold = RULE_THRESHOLD if c.source == "rule" else model_threshold
+    if c.confidence < threshold:
+        return CaseStatus.NEEDS_REVIEW, f"low confidence {c.confidence:.2f} < {threshold:.2f} ({c.source})"
+    return CaseStatus.TRIAGED, None

@@ -1,0 +1,112 @@
+"""交办 dispatch: route ready cases to their departments with a working-day deadline, queue the
+assignment messages and schedule the look-backs — all in one transaction per chunk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from prefect import task
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind
+from db.queries import audit, set_status
+from minqing.routing import deadline, is_urgent, route
+from minqing.states import CaseStatus
+from minqing.workdays import LOCAL_TZ
+from tasks.context import Context, context
+from tasks.outbox import case_view, local_text, queue_handoff, render_for
+
+ACTOR = "system:dispatch"
+CHUNK = 2000
+
+
+def dispatch_now(now: datetime | None = None) -> dict[str, int]:
+    ctx = context()
+    now = now or datetime.now(UTC)
+    totals = {"assigned": 0, "needs_review": 0, "handoffs": 0}
+    last_id = 0
+    while True:
+        with Session() as s, s.begin():
+            cases = s.scalars(
+                select(Case)
+                .where(Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id)
+                .order_by(Case.id)
+                .limit(CHUNK)
+            ).all()
+            if not cases:
+                break
+            last_id = cases[-1].id
+            area_names = dict(s.execute(select(Area.code, Area.name)).all())
+            for case in cases:
+                _dispatch_case(s, ctx, case, area_names.get(case.area_code or ""), now, totals)
+    return totals
+
+
+def _dispatch_case(
+    s: Any, ctx: Context, case: Case, area: str | None, now: datetime, totals: dict[str, int]
+) -> None:
+    ref = ctx.ref
+    decision = route(case.category, area, ref)
+    if decision is None:
+        case.review_reason = f"no routing rule for category {case.category!r} in area {area or '未注明'}"
+        set_status(s, case, CaseStatus.NEEDS_REVIEW, ACTOR, "no_route", category=case.category, area=area)
+        totals["needs_review"] += 1
+        return
+    urgent = is_urgent(case.text, ref)
+    assert case.category is not None
+    case.priority = "urgent" if urgent else "normal"
+    case.lead_department = decision.lead
+    case.co_departments = list(decision.co)
+    case.assigned_at = now
+    case.due_at = deadline(now, case.category, urgent, ref, ctx.calendar)
+    set_status(
+        s, case, CaseStatus.ASSIGNED, ACTOR, "assigned", lead=decision.lead, co=list(decision.co),
+        rule=decision.rule, due_at=case.due_at.isoformat(), priority=case.priority,
+    )
+    view = case_view(s, case, ref)
+    history = _history(s, case.id, ref)
+    co_names = "、".join(ref.department_by_code[c].name for c in decision.co)
+    for code in (decision.lead, *decision.co):
+        dept = ref.department_by_code[code]
+        role = "承办" if code == decision.lead else "协办"
+        rendered = render_for(
+            ref, "assignment", f"【交办·{role}】{view['number']} {case.title}", "问题交办单",
+            department=dept.name, co=co_names if code == decision.lead else "", case=view,
+            history=history, reply_link=None,
+        )
+        key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
+        if queue_handoff(
+            s, ref, key=key, kind=HandoffKind.ASSIGNMENT, recipient=dept.email,
+            recipient_name=dept.name, department_code=code, case_id=case.id, rendered=rendered,
+        ):
+            totals["handoffs"] += 1
+    _schedule_lookbacks(s, ctx, case)
+    totals["assigned"] += 1
+
+
+def _history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
+    rows = s.scalars(select(Handoff).where(Handoff.case_id == case_id).order_by(Handoff.id)).all()
+    return [
+        {"when": local_text(h.created_at), "what": h.subject, "to": h.recipient_name or h.recipient}
+        for h in rows
+    ]
+
+
+def _schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
+    """到期提醒 at 09:00 N working days before the deadline, 超期督办 once it has passed."""
+    assert case.due_at is not None and case.assigned_at is not None
+    days = ctx.ref.policy.lookback.reminder_days_before_deadline
+    due_day = case.due_at.astimezone(LOCAL_TZ).date()
+    remind_day = ctx.calendar.subtract_working_days(due_day, days)
+    remind_at = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
+    if remind_at > case.assigned_at:
+        s.add(Lookback(case_id=case.id, kind=LookbackKind.REMINDER, due_at=remind_at))
+    s.add(Lookback(case_id=case.id, kind=LookbackKind.ESCALATION, due_at=case.due_at + timedelta(seconds=1)))
+
+
+@task(name="dispatch")
+def dispatch_cases() -> dict[str, int]:
+    """交办: route, set deadlines, queue assignment messages, schedule look-backs."""
+    return dispatch_now()

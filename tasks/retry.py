@@ -1,0 +1,68 @@
+"""Operators' retry of failed handoffs (the `retry-handoffs` deployment and
+`minqing handoffs retry` call the same function)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Handoff, HandoffStatus
+from db.queries import audit
+from tasks.deliver import deliver_now
+
+RETRYABLE = (HandoffStatus.FAILED, HandoffStatus.DEAD)
+
+
+def select_handoffs(
+    s: Any,
+    *,
+    ids: Sequence[int] | None = None,
+    department: str | None = None,
+    statuses: Sequence[str] = ("failed", "dead"),
+    since: datetime | None = None,
+) -> list[Handoff]:
+    query = select(Handoff).where(Handoff.status.in_([HandoffStatus(x) for x in statuses]))
+    if ids:
+        query = query.where(Handoff.id.in_(list(ids)))
+    if department:
+        query = query.where(Handoff.department_code == department)
+    if since:
+        query = query.where(Handoff.created_at >= since)
+    return list(s.scalars(query.order_by(Handoff.id)))
+
+
+def retry_now(
+    *,
+    ids: Sequence[int] | None = None,
+    department: str | None = None,
+    statuses: Sequence[str] = ("failed", "dead"),
+    since: datetime | None = None,
+    dry_run: bool = False,
+    operator: str = "operator",
+) -> dict[str, Any]:
+    """Put matching failed/dead handoffs back to pending and send them now (or only list them)."""
+    bad = [x for x in statuses if HandoffStatus(x) not in RETRYABLE]
+    if bad:
+        raise ValueError(f"only failed or dead handoffs can be retried, not {bad}")
+    with Session() as s, s.begin():
+        rows = select_handoffs(s, ids=ids, department=department, statuses=statuses, since=since)
+        chosen = [{"id": h.id, "to": h.recipient, "subject": h.subject, "status": h.status.value, "error": h.last_error} for h in rows]
+        if not dry_run:
+            for h in rows:
+                audit(s, operator, "handoff_retry", case_id=h.case_id, entity="handoff", entity_id=h.id,
+                      from_state=h.status.value, to_state="pending", previous_error=h.last_error)
+                h.status, h.attempts, h.next_attempt_at = HandoffStatus.PENDING, 0, None
+    if dry_run or not chosen:
+        return {"dry_run": dry_run, "selected": chosen, "delivery": None}
+    delivery = deliver_now(ids=[c["id"] for c in chosen])
+    return {"dry_run": False, "selected": chosen, "delivery": delivery}
+
+
+@task(name="retry-handoffs")
+def retry_handoffs_task(**kwargs: Any) -> dict[str, Any]:
+    return retry_now(**kwargs)
