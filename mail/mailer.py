@@ -17,6 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 from typing import Protocol
 
@@ -109,7 +110,8 @@ class SmtpMailer:
             if not self._connected:
                 self._client.login()
                 self._connected = True
-            refused = self._client.smtp.sendmail(self.sender, [message.to], mime.as_bytes())
+            # CRLF line ends: smtplib sends bytes as they are, and servers count a bare-LF body as one line.
+            refused = self._client.smtp.sendmail(self.sender, [message.to], mime.as_bytes(policy=SMTP_POLICY))
         except smtplib.SMTPResponseException as exc:
             self._drop_connection()
             reason = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
