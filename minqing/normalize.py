@@ -12,20 +12,42 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from html.parser import HTMLParser
 
-_TAG = re.compile(r"<[^>]*>")
-_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr)\b[^>]*>", re.IGNORECASE)
-_SPACES = re.compile(r"[ \t\u3000\xa0]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# NFKC would turn Chinese punctuation into ASCII ("，" → ","), circled numbers into digits
+# ("①" → "1", losing the list) and "……" into "......"; these stay as written.
+_KEEP_AS_IS = "，！？：；（）｛｝～＂｀…‥①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+_KEEP_RUN = re.compile(f"([{re.escape(_KEEP_AS_IS)}]+)")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# ASCII punctuation written inside Chinese text becomes the Chinese form ("坏了,请修" →
+# "坏了，请修"); between digits or Latin text ("8:30", "1,200", "a.b") it stays ASCII.
+_ZH_PUNCT = [
+    (re.compile(f"(?<=[{_CJK}]),|,(?=[{_CJK}])"), "，"),
+    (re.compile(f"(?<=[{_CJK}])!"), "！"),
+    (re.compile(f"(?<=[{_CJK}])\\?"), "？"),
+    (re.compile(f"(?<=[{_CJK}]);|;(?=[{_CJK}])"), "；"),
+    (re.compile(f"(?<=[{_CJK}]):(?!\\d)|(?<!\\d):(?=[{_CJK}])"), "："),
+]
+_PARENS = re.compile(r"\(([^()\n]{0,80})\)")
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_LOOKS_LIKE_MARKUP = re.compile(
+    r"<\s*/?\s*[A-Za-z!?]|&(?:[A-Za-z]{2,8}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+)
+_SPACES = re.compile(r"[ \t\u3000\xa0\u2000-\u200a\u202f\u205f]+")
+_NEWLINES = re.compile(r" *\n[\s]*")
+# Control characters, zero-width characters, BOMs and lone surrogates (undecodable bytes).
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\ud800-\udfff]"
+)
 
 # Mobile (1[3-9]x xxxx xxxx), landline (0xx-xxxxxxxx) and the 12345-style short numbers are
 # not personal; ID numbers are 17 digits + digit/X. Boundaries avoid cutting longer numbers.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_LANDLINE = re.compile(r"(?<!\d)(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[- ]?)\d{7,8}(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _DEDUP_DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -36,27 +58,110 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+class _TextExtractor(HTMLParser):
+    """Keeps the text of an HTML fragment: no tags, no attributes, no script/style content."""
+
+    _SKIP = {"script", "style", "head", "title", "template", "noscript", "iframe", "object"}
+    _BREAKS = {
+        "br",
+        "p",
+        "div",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
 def strip_html(text: str) -> str:
-    """Remove markup safely: scripts and styles with their content, tags, then entities."""
-    if "<" not in text and "&" not in text:
-        return text
-    text = _SCRIPT.sub(" ", text)
-    text = _BREAK.sub("\n", text)
-    text = _TAG.sub("", text)
-    return html.unescape(text)
+    """The text of `text` with markup removed: tags and attributes dropped, script and style
+    content dropped, entities decoded. Text that only contains '<' as a sign ("温度<0度")
+    is left alone. Repeated until stable, so '&lt;script&gt;' cannot come back as a tag."""
+    for _ in range(4):
+        if not _LOOKS_LIKE_MARKUP.search(text):
+            return text
+        parser = _TextExtractor()
+        parser.feed(text)
+        parser.close()
+        stripped = "".join(parser.parts)
+        if stripped == text:
+            return text
+        text = stripped
+    return html.escape(text, quote=False) if _LOOKS_LIKE_MARKUP.search(text) else text
+
+
+def _nfkc_keeping_chinese_punctuation(text: str) -> str:
+    parts = _KEEP_RUN.split(text)
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
+
+
+def _chinese_parens(m: re.Match[str]) -> str:
+    before = m.string[m.start() - 1] if m.start() else ""
+    if _HAS_CJK.search(m.group(1)) or _HAS_CJK.match(before):
+        return f"（{m.group(1)}）"
+    return m.group(0)
+
+
+def _chinese_punctuation(text: str) -> str:
+    for pattern, replacement in _ZH_PUNCT:
+        text = pattern.sub(replacement, text)
+    return _PARENS.sub(_chinese_parens, text)
 
 
 def normalize_text(text: str) -> str:
-    """NFKC (full-width letters/digits → half-width), HTML stripped, traditional → simplified,
-    control characters removed and whitespace collapsed (line breaks kept once)."""
-    text = unicodedata.normalize("NFKC", text)
+    """The form every later stage works on.
+
+    NFKC (full-width letters, digits and symbols → half-width; Chinese punctuation, circled
+    numbers and "……" kept), HTML stripped, traditional → simplified (OpenCC t2s), ASCII
+    punctuation inside Chinese text → Chinese punctuation, control and zero-width characters
+    removed, runs of spaces collapsed, line breaks kept (once).
+    """
+    text = _nfkc_keeping_chinese_punctuation(text)
     text = strip_html(text)
-    text = _CONTROL.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
+    text = (
+        text.replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .replace("\u2028", "\n")
+        .replace("\u2029", "\n")
+    )
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text).strip()
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+    if any("\u3400" <= ch <= "\u9fff" for ch in text):
         text = _t2s().convert(text)
+        text = _chinese_punctuation(text)
     return text
 
 
@@ -74,21 +179,30 @@ class Redaction:
         return bool(self.phones or self.id_numbers or self.emails)
 
 
+PHONE_MARK = "[电话已隐去]"
+ID_MARK = "[身份证号已隐去]"
+EMAIL_MARK = "[邮箱已隐去]"
+
+
 def redact(text: str) -> Redaction:
-    """Replace ID numbers, e-mail addresses and phone numbers in `text` with placeholders."""
+    """Replace ID numbers, e-mail addresses and phone numbers in `text` with placeholders.
+
+    Expects normalised text (half-width digits). Mobile numbers may be written with spaces or
+    hyphens and a +86 prefix; landlines with an area code (0731-8xxxxxxx, (0731)8xxxxxxx).
+    """
     found = Redaction(text="")
 
     def take(bucket: list[str], placeholder: str):
         def _sub(m: re.Match[str]) -> str:
-            bucket.append(re.sub(r"[- ]", "", m.group(0)))
+            bucket.append(re.sub(r"[-() （）]", "", m.group(0)))
             return placeholder
 
         return _sub
 
-    text = _ID_NUMBER.sub(take(found.id_numbers, "[身份证号已隐去]"), text)
-    text = _EMAIL.sub(take(found.emails, "[邮箱已隐去]"), text)
-    text = _MOBILE.sub(take(found.phones, "[电话已隐去]"), text)
-    text = _LANDLINE.sub(take(found.phones, "[电话已隐去]"), text)
+    text = _ID_NUMBER.sub(take(found.id_numbers, ID_MARK), text)
+    text = _EMAIL.sub(take(found.emails, EMAIL_MARK), text)
+    text = _MOBILE.sub(take(found.phones, PHONE_MARK), text)
+    text = _LANDLINE.sub(take(found.phones, PHONE_MARK), text)
     found.text = text
     return found
 

@@ -1,18 +1,45 @@
-"""12345 hotline export: a CSV whose columns are mapped by config; the ticket number is the key."""
+"""12345 hotline export: a CSV (GB18030/GBK, UTF-8 or UTF-8 with BOM, detected per file and
+per line) or an .xlsx, whose columns are mapped by config; the ticket number is the key.
+
+Options (config/channels.yaml `channels.hotline`):
+  columns:  field → header names, merged over DEFAULT_COLUMNS
+  area:     default area for rows without one
+  sheet, header_search_rows: as for the register channel
+"""
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-from minqing.channels.base import ChannelParser, check_text, make_source_key, parse_datetime, register
-from minqing.channels.textfile import has_undecodable, open_text
-from minqing.records import Contact, Item, Rejected, UnreadableFile
+from minqing.channels.base import (
+    ChannelParser,
+    Occurrences,
+    check_text,
+    file_time,
+    make_source_key,
+    parse_datetime,
+    register,
+    safe_excerpt,
+    text_digest,
+    text_flags,
+)
+from minqing.channels.tabular import (
+    HEADER_SEARCH_ROWS,
+    Row,
+    Table,
+    cell_text,
+    extra_cells,
+    open_table,
+    raw_row,
+    resolve_columns,
+    row_excerpt,
+    row_is_blank,
+    row_undecodable,
+)
+from minqing.records import Contact, Item, Rejected
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+__all__ = ["DEFAULT_COLUMNS", "REQUIRED", "HotlineParser", "resolve_columns"]
 
 DEFAULT_COLUMNS = {
     "ticket": ["工单编号", "工单号", "编号"],
@@ -26,79 +53,73 @@ DEFAULT_COLUMNS = {
 REQUIRED = ("ticket", "text")
 
 
-def resolve_columns(header: list[str], mapping: dict[str, list[str]]) -> dict[str, int]:
-    """Map each field to its column index using the first matching header name."""
-    cleaned = [h.strip().lstrip("\ufeff") for h in header]
-    found: dict[str, int] = {}
-    for field_name, names in mapping.items():
-        for name in names:
-            if name in cleaned:
-                found[field_name] = cleaned.index(name)
-                break
-    return found
-
-
 @register
 class HotlineParser(ChannelParser):
     channel = "hotline"
-    suffixes = (".csv", ".txt")
+    suffixes = (".csv", ".txt", ".xlsx")
 
     def parse(self, path: Path, checksum: str) -> Iterator[Item | Rejected]:
         mapping = {**DEFAULT_COLUMNS, **self.options.get("columns", {})}
-        with open_text(path) as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise UnreadableFile("empty file")
-            columns = resolve_columns(header, mapping)
-            missing = [f for f in REQUIRED if f not in columns]
-            if missing:
-                names = " / ".join("|".join(mapping[f]) for f in missing)
-                raise UnreadableFile(f"missing required column: {names}")
-            for line_no, row in enumerate(reader, start=2):
-                yield self._row(path, checksum, line_no, row, columns)
+        table = open_table(
+            path,
+            mapping,
+            REQUIRED,
+            sheet=self.options.get("sheet"),
+            search_rows=int(self.options.get("header_search_rows", HEADER_SEARCH_ROWS)),
+        )
+        fallback_time = file_time(path)
+        seen = Occurrences()
+        for row in table.rows:
+            if not row_is_blank(row):
+                yield self._row(path, checksum, table, row, fallback_time, seen)
 
     def _row(
-        self, path: Path, checksum: str, line_no: int, row: list[str], columns: dict[str, int]
+        self, path: Path, checksum: str, table: Table, row: Row, fallback_time, seen: Occurrences
     ) -> Item | Rejected:
-        def cell(field_name: str) -> str:
-            idx = columns.get(field_name)
-            return row[idx].strip() if idx is not None and idx < len(row) else ""
-
-        ticket = cell("ticket")
-        ref = f"{path.name}:{line_no}"
-        key = make_source_key(self.channel, ticket) if ticket else make_source_key(self.channel, checksum, line_no)
-        raw = {"line": line_no, "cells": row}
+        ticket = table.text(row, "ticket")
+        ref = f"{path.name}:{row.number}"
+        if ticket:
+            key = make_source_key(self.channel, ticket)
+        else:
+            content = text_digest(row_excerpt(row, limit=100_000))
+            key = make_source_key(self.channel, "no-ticket", content, seen.number(content))
 
         def reject(reason: str) -> Rejected:
-            return Rejected(self.channel, key, ref, reason, path.name, ",".join(row)[:200])
+            return Rejected(
+                self.channel, key, ref, reason, path.name, safe_excerpt(row_excerpt(row))
+            )
 
-        if not any(c.strip() for c in row):
-            return reject("blank row")
-        if any(has_undecodable(c) for c in row):
+        if row_undecodable(row):
             return reject("undecodable bytes (mixed or wrong encoding)")
+        if extra := extra_cells(table, row):
+            return reject(
+                f"{extra} cell(s) beyond the last column: unbalanced quote or stray comma"
+            )
         if not ticket:
             return reject("missing 工单编号 (ticket number)")
-        text = cell("text")
+        text = table.text(row, "text")
         if reason := check_text(text):
             return reject(reason)
-        received = parse_datetime(cell("received")) if cell("received") else None
-        if cell("received") and received is None:
-            return reject(f"unreadable date {cell('received')!r}")
+        received_cell = table.cell(row, "received")
+        received = parse_datetime(received_cell)
+        flags = list(text_flags(text))
+        if received is None:
+            if cell_text(received_cell):
+                return reject(f"unreadable date {cell_text(received_cell)!r}")
+            flags.append("date_missing")
         return Item(
             channel=self.channel,
             source_key=key,
             source_ref=ticket,
-            received_at=received or _file_time(path),
-            title=cell("title"),
+            received_at=received or fallback_time,
+            title=table.text(row, "title"),
             text=text,
             source_file=path.name,
             file_checksum=checksum,
-            area=cell("area") or None,
-            contact=Contact(name=cell("name") or None, phone=cell("phone") or None),
-            raw=raw,
+            area=table.text(row, "area") or self.options.get("area") or None,
+            contact=Contact(
+                name=table.text(row, "name") or None, phone=table.text(row, "phone") or None
+            ),
+            flags=tuple(flags),
+            raw=raw_row(table, row),
         )
-
-
-def _file_time(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)

@@ -11,7 +11,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from minqing.channels.base import ChannelParser, check_text, make_source_key, parse_datetime, register
+from minqing.channels.base import (
+    ChannelParser,
+    check_text,
+    make_source_key,
+    parse_datetime,
+    register,
+)
 from minqing.channels.textfile import has_undecodable, open_text
 from minqing.records import Contact, Item, Rejected
 
