@@ -27,7 +27,8 @@ def insert_ignoring_conflicts(
     for start in range(0, len(rows), 2000):
         chunk = rows[start : start + 2000]
         stmt = module.insert(table).values(chunk).on_conflict_do_nothing(index_elements=conflict)
-        added += session.execute(stmt).rowcount or 0
+        # RETURNING lists only the rows really inserted (rowcount is -1 for this on psycopg).
+        added += len(session.execute(stmt.returning(table.c.id)).all())
     return added
 
 
