@@ -18,9 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True)
+app = typer.Typer(
+    help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-handoffs_app = typer.Typer(help="Outgoing messages (交办、提醒、回访) and their delivery.", no_args_is_help=True)
+handoffs_app = typer.Typer(
+    help="Outgoing messages (交办、提醒、回访) and their delivery.", no_args_is_help=True
+)
 mail_app = typer.Typer(help="The local SMTP sink (embedded default).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(handoffs_app, name="handoffs")
@@ -88,7 +92,15 @@ def demo(
         console.print("[red]the demo sends only to the local sink: unset MINQING_MAIL_MODE[/red]")
         raise typer.Exit(2)
     if fresh:
-        for sub in ("minqing.db", "minqing.db-wal", "minqing.db-shm", "mail", "inbox", "archive", "failed"):
+        for sub in (
+            "minqing.db",
+            "minqing.db-wal",
+            "minqing.db-shm",
+            "mail",
+            "inbox",
+            "archive",
+            "failed",
+        ):
             target = settings.var_dir / sub
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     upgrade()
@@ -105,9 +117,13 @@ def demo(
         time.sleep(0.2)  # let the sink finish writing the last message
         after = count_messages(settings.mail_dir)
     console.rule("[bold]done[/bold]")
-    console.print(f"messages received by the local SMTP sink in this run: [bold]{after - before}[/bold] (stored in {settings.mail_dir})")
+    console.print(
+        f"messages received by the local SMTP sink in this run: [bold]{after - before}[/bold] (stored in {settings.mail_dir})"
+    )
     console.print(f"database: {settings.resolved_database_url}")
-    console.print("see them: [bold]minqing mail list[/bold]; failed handoffs: [bold]minqing handoffs list[/bold]")
+    console.print(
+        "see them: [bold]minqing mail list[/bold]; failed handoffs: [bold]minqing handoffs list[/bold]"
+    )
 
 
 def _copy_inbox(source: Path, inbox: Path) -> int:
@@ -124,7 +140,9 @@ def _copy_inbox(source: Path, inbox: Path) -> int:
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(exists=True, help="A file, or a folder of files.")],
-    channel: Annotated[str, typer.Option(help="hotline, qrform, register, wechat, visits, email ...")],
+    channel: Annotated[
+        str, typer.Option(help="hotline, qrform, register, wechat, visits, email ...")
+    ],
 ) -> None:
     """Read a channel file (or folder) into the database now, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -136,18 +154,28 @@ def ingest(
     sync_reference_now()
     ref = context().ref
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
         for f in files:
             bar = progress.add_task(f.name, total=None)
-            report = ingest_file(channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n))
-            progress.update(bar, description=f"{f.name}: {report.status}, taken {report.taken}, known {report.known}, rejected {report.rejected}")
+            report = ingest_file(
+                channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n)
+            )
+            progress.update(
+                bar,
+                description=f"{f.name}: {report.status}, taken {report.taken}, known {report.known}, rejected {report.rejected}",
+            )
             if report.reason:
                 console.print(f"[red]{f.name}: {report.reason}[/red]")
 
 
 @handoffs_app.command("list")
 def handoffs_list(
-    status: Annotated[list[str], typer.Option(help="pending, sending, sent, failed, dead")] = ["failed", "dead"],  # noqa: B006
+    status: Annotated[list[str], typer.Option(help="pending, sending, sent, failed, dead")] = [
+        "failed",
+        "dead",
+    ],  # noqa: B006
     limit: int = 50,
 ) -> None:
     """Show handoffs with a given status and why they failed."""
@@ -159,10 +187,21 @@ def handoffs_list(
     table = Table("id", "kind", "to", "status", "attempts", "last error", "subject")
     with Session() as s:
         rows = s.scalars(
-            select(Handoff).where(Handoff.status.in_([HandoffStatus(x) for x in status])).order_by(Handoff.id).limit(limit)
+            select(Handoff)
+            .where(Handoff.status.in_([HandoffStatus(x) for x in status]))
+            .order_by(Handoff.id)
+            .limit(limit)
         ).all()
         for h in rows:
-            table.add_row(str(h.id), h.kind.value, h.recipient, h.status.value, str(h.attempts), (h.last_error or "")[:80], h.subject[:40])
+            table.add_row(
+                str(h.id),
+                h.kind.value,
+                h.recipient,
+                h.status.value,
+                str(h.attempts),
+                (h.last_error or "")[:80],
+                h.subject[:40],
+            )
     console.print(table)
 
 
@@ -172,20 +211,33 @@ def handoffs_retry(
     department: Annotated[str | None, typer.Option(help="Department code.")] = None,
     status: Annotated[list[str], typer.Option(help="failed and/or dead.")] = ["failed", "dead"],  # noqa: B006
     since: Annotated[datetime | None, typer.Option(help="Only handoffs created since.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be resent.")] = False,
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get("USER", "operator"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be resent.")
+    ] = False,
+    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get(
+        "USER", "operator"
+    ),
 ) -> None:
     """Resend failed/dead handoffs (the same as the retry-handoffs deployment)."""
     from tasks.retry import retry_now
 
-    result = retry_now(ids=ids or None, department=department, statuses=status, since=since, dry_run=dry_run, operator=operator)
+    result = retry_now(
+        ids=ids or None,
+        department=department,
+        statuses=status,
+        since=since,
+        dry_run=dry_run,
+        operator=operator,
+    )
     table = Table("id", "to", "status", "error")
     for h in result["selected"]:
         table.add_row(str(h["id"]), h["to"], h["status"], (h["error"] or "")[:80])
     console.print(table)
     if result["delivery"]:
         d = result["delivery"]
-        console.print(f"sent {d['sent']}, failed {d['failed']}, dead {d['dead']}, retry later {d['retry_later']}")
+        console.print(
+            f"sent {d['sent']}, failed {d['failed']}, dead {d['dead']}, retry later {d['retry_later']}"
+        )
     elif dry_run:
         console.print("dry run: nothing sent")
 
@@ -198,7 +250,9 @@ def mail_sink() -> None:
 
     settings = get_settings()
     with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
-        console.print(f"SMTP sink on {settings.sink_host}:{settings.sink_port}, storing in {settings.mail_dir}; Ctrl-C stops")
+        console.print(
+            f"SMTP sink on {settings.sink_host}:{settings.sink_port}, storing in {settings.mail_dir}; Ctrl-C stops"
+        )
         try:
             while True:
                 time.sleep(3600)

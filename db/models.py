@@ -197,9 +197,7 @@ class Case(Base):
     category_confidence: Mapped[float | None] = mapped_column(Float)
     category_source: Mapped[str | None] = mapped_column(String(20))  # rule | model | operator
     category_top3: Mapped[list[Any]] = mapped_column(default=list)
-    lead_department: Mapped[str | None] = mapped_column(
-        ForeignKey("departments.code"), index=True
-    )
+    lead_department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
     co_departments: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), index=True)
     priority: Mapped[str] = mapped_column(String(10), default="normal")
@@ -290,7 +288,9 @@ class Lookback(Base):
     kind: Mapped[LookbackKind] = mapped_column(_enum(LookbackKind, "lookback_kind"))
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
-    result: Mapped[str | None] = mapped_column(String(40))  # sent | verified | not_verified | cancelled
+    result: Mapped[str | None] = mapped_column(
+        String(40)
+    )  # sent | verified | not_verified | cancelled
     checked_by: Mapped[str | None] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(Text)
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))

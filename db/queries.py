@@ -64,7 +64,12 @@ def sync_reference(session: Session, ref: Reference) -> None:
         session,
         Category,
         {
-            c.code: {"name": c.name, "top": c.top, "parent": c.parent, "deadline_days": c.deadline_days}
+            c.code: {
+                "name": c.name,
+                "top": c.top,
+                "parent": c.parent,
+                "deadline_days": c.deadline_days,
+            }
             for c in ref.flat_categories
         },
     )
@@ -141,7 +146,9 @@ def find_case(session: Session, reference: str) -> Case | None:
     if case_id is not None:
         return session.get(Case, case_id)
     sub = session.scalars(
-        select(Submission).where(Submission.source_ref == reference, Submission.case_id.is_not(None))
+        select(Submission).where(
+            Submission.source_ref == reference, Submission.case_id.is_not(None)
+        )
     ).first()
     if sub is None or sub.case_id is None:
         return None

@@ -20,8 +20,14 @@ def retry_handoffs(
 ) -> dict[str, Any]:
     """Resend failed/dead handoffs chosen by id, department, status and age (dry run first)."""
     result = retry_handoffs_task(
-        ids=handoff_ids, department=department, statuses=status or ["failed", "dead"],
-        since=since, dry_run=dry_run, operator="prefect:retry-handoffs",
+        ids=handoff_ids,
+        department=department,
+        statuses=status or ["failed", "dead"],
+        since=since,
+        dry_run=dry_run,
+        operator="prefect:retry-handoffs",
     )
-    print(f"selected {len(result['selected'])} handoff(s); dry_run={dry_run}; delivery={result['delivery']}")
+    print(
+        f"selected {len(result['selected'])} handoff(s); dry_run={dry_run}; delivery={result['delivery']}"
+    )
     return result

@@ -16,7 +16,9 @@ def serve_all() -> None:
         nightly.to_deployment(
             name="nightly",
             schedules=[Cron("0 2 * * *", timezone="Asia/Shanghai")],
-            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
+            ),
             description="The nightly pipeline at 02:00 Beijing time.",
         ),
         retry_handoffs.to_deployment(

@@ -12,8 +12,8 @@ transient (retry later), 5xx replies are permanent (the server's reason is kept)
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
-import socket
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -84,7 +84,11 @@ class SmtpMailer:
         self.sender_name = sender_name
         if settings.mail_mode == "sink":
             host, port, security, user, password = (
-                settings.sink_host, settings.sink_port, "none", None, None
+                settings.sink_host,
+                settings.sink_port,
+                "none",
+                None,
+                None,
             )
         else:
             host = settings.smtp_host or ""
@@ -111,17 +115,25 @@ class SmtpMailer:
                 self._client.login()
                 self._connected = True
             # CRLF line ends: smtplib sends bytes as they are, and servers count a bare-LF body as one line.
-            refused = self._client.smtp.sendmail(self.sender, [message.to], mime.as_bytes(policy=SMTP_POLICY))
+            refused = self._client.smtp.sendmail(
+                self.sender, [message.to], mime.as_bytes(policy=SMTP_POLICY)
+            )
         except smtplib.SMTPResponseException as exc:
             self._drop_connection()
-            reason = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-            raise SendError(f"{exc.smtp_code} {reason}", transient=exc.smtp_code < 500, code=exc.smtp_code) from exc
+            reason = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            raise SendError(
+                f"{exc.smtp_code} {reason}", transient=exc.smtp_code < 500, code=exc.smtp_code
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             self._drop_connection()
             code, reason = next(iter(exc.recipients.values()))
             text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
             raise SendError(f"{code} {text}", transient=code < 500, code=code) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             self._drop_connection()
             raise SendError(f"connection: {exc.__class__.__name__}: {exc}", transient=True) from exc
         if refused:
@@ -131,10 +143,8 @@ class SmtpMailer:
 
     def _drop_connection(self) -> None:
         if self._connected:
-            try:
+            with contextlib.suppress(Exception):  # the connection is already broken
                 self._client.close()
-            except Exception:  # noqa: BLE001 - the connection is already broken
-                pass
         self._connected = False
 
     def close(self) -> None:

@@ -42,7 +42,11 @@ class SmtpSink:
     """Start/stop an SMTP sink in a background thread: `with SmtpSink(dir, port=...) as sink:`."""
 
     def __init__(
-        self, directory: Path, host: str = "127.0.0.1", port: int = 8025, behaviour: Behaviour | None = None
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 8025,
+        behaviour: Behaviour | None = None,
     ) -> None:
         self.directory = directory
         self.handler = MaildirHandler(directory, behaviour)

@@ -39,6 +39,8 @@ def classify_by_keywords(text: str, categories: list[FlatCategory]) -> Classific
     top3 = [(name, round(n / total, 3)) for name, n in ranked[:3]]
     best, best_n = ranked[0]
     confidence = best_n / total
-    children = [(n, name) for name, n in hits.items() if by_name[name].parent and by_name[name].top == best]
+    children = [
+        (n, name) for name, n in hits.items() if by_name[name].parent and by_name[name].top == best
+    ]
     category = max(children)[1] if children else best
     return Classification(category, best, round(confidence, 3), "rule", top3)

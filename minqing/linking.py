@@ -23,9 +23,7 @@ class LinkPlan:
     similarity: float
 
 
-def plan_exact_links(
-    new: list[NewSubmission], open_case_by_key: dict[str, int]
-) -> list[LinkPlan]:
+def plan_exact_links(new: list[NewSubmission], open_case_by_key: dict[str, int]) -> list[LinkPlan]:
     """Link each new submission to an open case with the same key, or to the first submission
     of tonight with that key, or open a new case. Input order decides who leads (oldest first)."""
     plans: list[LinkPlan] = []

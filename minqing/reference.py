@@ -143,7 +143,9 @@ class Reference(_Strict):
                 raise ValueError(f"{kind}: duplicate code(s) {sorted(dupes)}")
         for cat in self.categories:
             if cat.deadline_days is None:
-                raise ValueError(f"categories.{cat.name}.deadline_days: required on a first-level category")
+                raise ValueError(
+                    f"categories.{cat.name}.deadline_days: required on a first-level category"
+                )
         return self
 
     @cached_property
@@ -219,7 +221,9 @@ def load_reference(config_dir: Path) -> Reference:
         if not isinstance(content, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         # Files hold one top-level key named like the section (office.yaml holds the mapping itself).
-        data[key] = content if key in ("office", "policy") else content.get(key, content.get("rules"))
+        data[key] = (
+            content if key in ("office", "policy") else content.get(key, content.get("rules"))
+        )
         if data[key] is None:
             raise ConfigError(f"{path}: missing top-level key {key!r}")
     try:

@@ -58,7 +58,10 @@ def read_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict
             raise UnreadableFile(f"missing required column: {', '.join(missing)}")
         for line_no, row in enumerate(reader, start=2):
             if any(cell.strip() for cell in row):
-                yield line_no, {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+                yield (
+                    line_no,
+                    {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)},
+                )
 
 
 def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
@@ -67,7 +70,9 @@ def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
         ref = f"{path.name}:{line_no}"
         key = make_source_key("reply", checksum, line_no)
 
-        def reject(reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row) -> Rejected:
+        def reject(
+            reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row
+        ) -> Rejected:
             return Rejected("replies", key, ref, reason, path.name, ",".join(row.values())[:200])
 
         if any(has_undecodable(v) for v in row.values()):
@@ -85,7 +90,9 @@ def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
             yield reject("empty 答复内容")
         else:
             yield ReplyRow(
-                source_key=make_source_key("reply", row["案件编号"], received.isoformat(), row["答复内容"]),
+                source_key=make_source_key(
+                    "reply", row["案件编号"], received.isoformat(), row["答复内容"]
+                ),
                 source_ref=ref,
                 case_ref=row["案件编号"],
                 received_at=received,
@@ -101,7 +108,9 @@ def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
         ref = f"{path.name}:{line_no}"
         key = make_source_key("rating", checksum, line_no)
 
-        def reject(reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row) -> Rejected:
+        def reject(
+            reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row
+        ) -> Rejected:
             return Rejected("ratings", key, ref, reason, path.name, ",".join(row.values())[:200])
 
         satisfaction = row["满意度"]
@@ -119,7 +128,12 @@ def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
             phone = normalize_phone(row.get("联系电话"))
             yield RatingRow(
                 source_key=make_source_key(
-                    "rating", row["案件编号"], phone, satisfaction, solved_text, row.get("评价时间", "")
+                    "rating",
+                    row["案件编号"],
+                    phone,
+                    satisfaction,
+                    solved_text,
+                    row.get("评价时间", ""),
                 ),
                 source_ref=ref,
                 case_ref=row["案件编号"],

@@ -34,23 +34,41 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("待人工审核", f"{f['needs_review']} 件"),
         ("交办", f"{f['assigned']} 件"),
         ("收到答复", f"{f['replies']} 件"),
-        ("回头看", f"{f['lookbacks']} 件（到期提醒 {f['reminders']}，超期督办 {f['escalations']}，回头看核实 {f['verifications']}）"),
+        (
+            "回头看",
+            f"{f['lookbacks']} 件（到期提醒 {f['reminders']}，超期督办 {f['escalations']}，回头看核实 {f['verifications']}）",
+        ),
         ("评价", f"{f['ratings']} 条"),
         ("满意率", percent(f["satisfied"], f["rated"]) + "（满意+基本满意 / 参评）"),
         ("发送邮件", f"{f['sent']} 封"),
-        ("发送失败", f"{f['failed_handoffs']} 封待处理（失败 {f['failed']}，放弃 {f['dead']}，稍后重试 {f['retry_later']}）"),
+        (
+            "发送失败",
+            f"{f['failed_handoffs']} 封待处理（失败 {f['failed']}，放弃 {f['dead']}，稍后重试 {f['retry_later']}）",
+        ),
     ]
 
 
 def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
-    lines = [f"# {office} 民情直通车 · {night} 夜间运行摘要", "", "| 项目 | 数量 |", "| --- | --- |"]
+    lines = [
+        f"# {office} 民情直通车 · {night} 夜间运行摘要",
+        "",
+        "| 项目 | 数量 |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in summary_lines(f)]
     for warning in f.get("warnings", []):
         lines += ["", f"> ⚠️ {warning}"]
     if f["rejections"]:
-        lines += ["", f"## 拒收明细（{len(f['rejections'])} 条）", "", "| 渠道 | 文件 | 来源 | 原因 |", "| --- | --- | --- | --- |"]
         lines += [
-            f"| {r['渠道']} | {r['文件']} | {r['来源']} | {_cell(r['原因'])} |" for r in f["rejections"][:200]
+            "",
+            f"## 拒收明细（{len(f['rejections'])} 条）",
+            "",
+            "| 渠道 | 文件 | 来源 | 原因 |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['渠道']} | {r['文件']} | {r['来源']} | {_cell(r['原因'])} |"
+            for r in f["rejections"][:200]
         ]
     return "\n".join(lines) + "\n"
 

@@ -14,5 +14,8 @@ def triage_status(c: Classification, model_threshold: float) -> tuple[CaseStatus
         return CaseStatus.NEEDS_REVIEW, "no category recognised"
     threshold = RULE_THRESHOLD if c.source == "rule" else model_threshold
     if c.confidence < threshold:
-        return CaseStatus.NEEDS_REVIEW, f"low confidence {c.confidence:.2f} < {threshold:.2f} ({c.source})"
+        return (
+            CaseStatus.NEEDS_REVIEW,
+            f"low confidence {c.confidence:.2f} < {threshold:.2f} ({c.source})",
+        )
     return CaseStatus.TRIAGED, None

@@ -21,7 +21,11 @@ class Context:
 def context() -> Context:
     settings = get_settings()
     config_dir = settings.resolved_config_dir
-    return Context(settings, _reference(config_dir, _stamp(config_dir)), _calendar(config_dir, _stamp(config_dir)))
+    return Context(
+        settings,
+        _reference(config_dir, _stamp(config_dir)),
+        _calendar(config_dir, _stamp(config_dir)),
+    )
 
 
 def _stamp(config_dir: Path) -> float:

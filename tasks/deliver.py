@@ -44,13 +44,24 @@ def deliver_now(
         if ids is not None:
             query = query.where(Handoff.id.in_(list(ids)))
         else:
-            query = query.where(or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now))
+            query = query.where(
+                or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now)
+            )
         due = list(s.scalars(query.order_by(Handoff.id)))
-    result: dict[str, Any] = {"sent": 0, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": interrupted, "problems": []}
+    result: dict[str, Any] = {
+        "sent": 0,
+        "retry_later": 0,
+        "failed": 0,
+        "dead": 0,
+        "interrupted": interrupted,
+        "problems": [],
+    }
     if not due:
         return result
     own_mailer = mailer is None
-    mailer = mailer or make_mailer(ctx.settings, ctx.ref.office.mail_from, ctx.ref.office.short_name)
+    mailer = mailer or make_mailer(
+        ctx.settings, ctx.ref.office.mail_from, ctx.ref.office.short_name
+    )
     policy = ctx.ref.policy.delivery
     try:
         for handoff_id in due:
@@ -62,9 +73,13 @@ def deliver_now(
             try:
                 mailer.send(message)
             except SendError as exc:
-                outcome = _record_failure(handoff_id, exc, now, policy.max_attempts, policy.backoff_seconds)
+                outcome = _record_failure(
+                    handoff_id, exc, now, policy.max_attempts, policy.backoff_seconds
+                )
                 result[outcome] += 1
-                result["problems"].append({"handoff": handoff_id, "to": message.to, "status": outcome, "error": str(exc)})
+                result["problems"].append(
+                    {"handoff": handoff_id, "to": message.to, "status": outcome, "error": str(exc)}
+                )
             else:
                 _record_sent(handoff_id, datetime.now(UTC))
                 result["sent"] += 1
@@ -88,7 +103,9 @@ def _claim(handoff_id: int, now: datetime) -> OutgoingMessage | None:
             html=h.body_html,
             message_id=h.message_id,
             attachments=tuple(
-                Attachment(a["filename"], a["content"].encode("utf-8"), a.get("mime_type", "text/csv"))
+                Attachment(
+                    a["filename"], a["content"].encode("utf-8"), a.get("mime_type", "text/csv")
+                )
                 for a in h.attachments
             ),
         )
@@ -99,22 +116,42 @@ def _record_sent(handoff_id: int, when: datetime) -> None:
         h = s.get(Handoff, handoff_id)
         assert h is not None
         h.status, h.sent_at, h.last_error, h.next_attempt_at = HandoffStatus.SENT, when, None, None
-        audit(s, ACTOR, "handoff_sent", case_id=h.case_id, entity="handoff", entity_id=h.id, kind=h.kind.value, to=h.recipient)
+        audit(
+            s,
+            ACTOR,
+            "handoff_sent",
+            case_id=h.case_id,
+            entity="handoff",
+            entity_id=h.id,
+            kind=h.kind.value,
+            to=h.recipient,
+        )
 
 
-def _record_failure(handoff_id: int, exc: SendError, now: datetime, max_attempts: int, backoff: int) -> str:
+def _record_failure(
+    handoff_id: int, exc: SendError, now: datetime, max_attempts: int, backoff: int
+) -> str:
     with Session() as s, s.begin():
         h = s.get(Handoff, handoff_id)
         assert h is not None
         decision = after_failure(
-            transient=exc.transient, attempts=h.attempts, max_attempts=max_attempts,
-            backoff_seconds=backoff, now=now,
+            transient=exc.transient,
+            attempts=h.attempts,
+            max_attempts=max_attempts,
+            backoff_seconds=backoff,
+            now=now,
         )
         h.status = HandoffStatus(decision.status)
         h.next_attempt_at, h.last_error = decision.next_attempt_at, str(exc)[:2000]
         audit(
-            s, ACTOR, f"handoff_{decision.status}", case_id=h.case_id, entity="handoff", entity_id=h.id,
-            error=str(exc)[:500], attempts=h.attempts,
+            s,
+            ACTOR,
+            f"handoff_{decision.status}",
+            case_id=h.case_id,
+            entity="handoff",
+            entity_id=h.id,
+            error=str(exc)[:500],
+            attempts=h.attempts,
         )
         return "retry_later" if decision.status == "pending" else decision.status
 
@@ -123,7 +160,9 @@ def _fail_interrupted(now: datetime) -> int:
     """Rows left in `sending` by a crash: delivery is uncertain, so an operator decides."""
     with Session() as s, s.begin():
         stale = s.scalars(
-            select(Handoff).where(Handoff.status == HandoffStatus.SENDING, Handoff.sending_at < now - STALE_SENDING)
+            select(Handoff).where(
+                Handoff.status == HandoffStatus.SENDING, Handoff.sending_at < now - STALE_SENDING
+            )
         ).all()
         for h in stale:
             h.status = HandoffStatus.FAILED
@@ -131,7 +170,9 @@ def _fail_interrupted(now: datetime) -> int:
                 "interrupted during sending: the SMTP server may have accepted it "
                 f"(Message-ID {h.message_id}); check with the recipient, then retry"
             )
-            audit(s, ACTOR, "handoff_interrupted", case_id=h.case_id, entity="handoff", entity_id=h.id)
+            audit(
+                s, ACTOR, "handoff_interrupted", case_id=h.case_id, entity="handoff", entity_id=h.id
+            )
         return len(stale)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind
-from db.queries import audit, set_status
+from db.queries import set_status
 from minqing.routing import deadline, is_urgent, route
 from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ
@@ -31,7 +31,9 @@ def dispatch_now(now: datetime | None = None) -> dict[str, int]:
         with Session() as s, s.begin():
             cases = s.scalars(
                 select(Case)
-                .where(Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id)
+                .where(
+                    Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id
+                )
                 .order_by(Case.id)
                 .limit(CHUNK)
             ).all()
@@ -50,8 +52,12 @@ def _dispatch_case(
     ref = ctx.ref
     decision = route(case.category, area, ref)
     if decision is None:
-        case.review_reason = f"no routing rule for category {case.category!r} in area {area or '未注明'}"
-        set_status(s, case, CaseStatus.NEEDS_REVIEW, ACTOR, "no_route", category=case.category, area=area)
+        case.review_reason = (
+            f"no routing rule for category {case.category!r} in area {area or '未注明'}"
+        )
+        set_status(
+            s, case, CaseStatus.NEEDS_REVIEW, ACTOR, "no_route", category=case.category, area=area
+        )
         totals["needs_review"] += 1
         return
     urgent = is_urgent(case.text, ref)
@@ -62,8 +68,16 @@ def _dispatch_case(
     case.assigned_at = now
     case.due_at = deadline(now, case.category, urgent, ref, ctx.calendar)
     set_status(
-        s, case, CaseStatus.ASSIGNED, ACTOR, "assigned", lead=decision.lead, co=list(decision.co),
-        rule=decision.rule, due_at=case.due_at.isoformat(), priority=case.priority,
+        s,
+        case,
+        CaseStatus.ASSIGNED,
+        ACTOR,
+        "assigned",
+        lead=decision.lead,
+        co=list(decision.co),
+        rule=decision.rule,
+        due_at=case.due_at.isoformat(),
+        priority=case.priority,
     )
     view = case_view(s, case, ref)
     history = _history(s, case.id, ref)
@@ -72,14 +86,27 @@ def _dispatch_case(
         dept = ref.department_by_code[code]
         role = "承办" if code == decision.lead else "协办"
         rendered = render_for(
-            ref, "assignment", f"【交办·{role}】{view['number']} {case.title}", "问题交办单",
-            department=dept.name, co=co_names if code == decision.lead else "", case=view,
-            history=history, reply_link=None,
+            ref,
+            "assignment",
+            f"【交办·{role}】{view['number']} {case.title}",
+            "问题交办单",
+            department=dept.name,
+            co=co_names if code == decision.lead else "",
+            case=view,
+            history=history,
+            reply_link=None,
         )
         key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
         if queue_handoff(
-            s, ref, key=key, kind=HandoffKind.ASSIGNMENT, recipient=dept.email,
-            recipient_name=dept.name, department_code=code, case_id=case.id, rendered=rendered,
+            s,
+            ref,
+            key=key,
+            kind=HandoffKind.ASSIGNMENT,
+            recipient=dept.email,
+            recipient_name=dept.name,
+            department_code=code,
+            case_id=case.id,
+            rendered=rendered,
         ):
             totals["handoffs"] += 1
     _schedule_lookbacks(s, ctx, case)
@@ -103,7 +130,11 @@ def _schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
     remind_at = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
     if remind_at > case.assigned_at:
         s.add(Lookback(case_id=case.id, kind=LookbackKind.REMINDER, due_at=remind_at))
-    s.add(Lookback(case_id=case.id, kind=LookbackKind.ESCALATION, due_at=case.due_at + timedelta(seconds=1)))
+    s.add(
+        Lookback(
+            case_id=case.id, kind=LookbackKind.ESCALATION, due_at=case.due_at + timedelta(seconds=1)
+        )
+    )
 
 
 @task(name="dispatch")

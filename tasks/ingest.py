@@ -63,7 +63,9 @@ def ingest_file(
     checksum = file_checksum(path)
     with Session() as s, s.begin():
         seen = s.scalar(
-            select(IngestedFile).where(IngestedFile.channel == channel, IngestedFile.checksum == checksum)
+            select(IngestedFile).where(
+                IngestedFile.channel == channel, IngestedFile.checksum == checksum
+            )
         )
     if seen is not None and seen.status == "taken":
         archive(settings, channel, path, checksum)
@@ -150,7 +152,9 @@ def _prepare(item: Item, ref: Reference) -> dict[str, Any]:
     title = redact(title).text if title else red.text[:30]
     area = ref.area_by_name.get(item.area or "")
     phone = normalize_phone(item.contact.phone) or (red.phones[0] if red.phones else None)
-    email = (item.contact.email or (red.emails[0] if red.emails else None) or "").strip().lower() or None
+    email = (
+        item.contact.email or (red.emails[0] if red.emails else None) or ""
+    ).strip().lower() or None
     person = None
     if phone or email:
         person = {
@@ -197,7 +201,9 @@ def _upsert_persons(s: Any, persons: list[dict[str, Any] | None]) -> dict[str, i
     found: dict[str, int] = {}
     keys = list(unique)
     for start in range(0, len(keys), 500):
-        for person in s.scalars(select(Person).where(Person.identity_key.in_(keys[start : start + 500]))):
+        for person in s.scalars(
+            select(Person).where(Person.identity_key.in_(keys[start : start + 500]))
+        ):
             found[person.identity_key] = person.id
             wanted = unique[person.identity_key]
             if not wanted["contact_ok"] and person.contact_ok:

@@ -26,7 +26,9 @@ def scan_now(now: datetime | None = None) -> dict[str, int]:
     totals = {"reminders": 0, "escalations": 0, "verifications": 0, "cancelled": 0}
     with Session() as s, s.begin():
         due = s.scalars(
-            select(Lookback).where(Lookback.done_at.is_(None), Lookback.due_at <= now).order_by(Lookback.due_at, Lookback.id)
+            select(Lookback)
+            .where(Lookback.done_at.is_(None), Lookback.due_at <= now)
+            .order_by(Lookback.due_at, Lookback.id)
         ).all()
         for lb in due:
             case = s.get(Case, lb.case_id)
@@ -35,7 +37,9 @@ def scan_now(now: datetime | None = None) -> dict[str, int]:
     return totals
 
 
-def _act(s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: dict[str, int]) -> None:
+def _act(
+    s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: dict[str, int]
+) -> None:
     ref = ctx.ref
     view = case_view(s, case, ref)
     lb.done_at = now
@@ -46,8 +50,15 @@ def _act(s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: 
         return
     if lb.kind is LookbackKind.REMINDER:
         dept = ref.department_by_code[case.lead_department or ""]
-        message = f"案件 {view['number']} 将于 {local_text(case.due_at)} 到期，请抓紧办理并按时答复。"
-        to, name, kind, subject = dept.email, dept.name, HandoffKind.REMINDER, f"【到期提醒】{view['number']} {case.title}"
+        message = (
+            f"案件 {view['number']} 将于 {local_text(case.due_at)} 到期，请抓紧办理并按时答复。"
+        )
+        to, name, kind, subject = (
+            dept.email,
+            dept.name,
+            HandoffKind.REMINDER,
+            f"【到期提醒】{view['number']} {case.title}",
+        )
         totals["reminders"] += 1
     elif lb.kind is LookbackKind.ESCALATION:
         dept = ref.department_by_code[case.lead_department or ""]
@@ -55,7 +66,12 @@ def _act(s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: 
             f"{dept.name}承办的案件 {view['number']} 已于 {local_text(case.due_at)} 超过办理时限，"
             "至今未答复，请您督促办理。"
         )
-        to, name, kind, subject = dept.head.email or dept.email, dept.head.name, HandoffKind.ESCALATION, f"【超期督办】{view['number']} {case.title}"
+        to, name, kind, subject = (
+            dept.head.email or dept.email,
+            dept.head.name,
+            HandoffKind.ESCALATION,
+            f"【超期督办】{view['number']} {case.title}",
+        )
         case.escalation_level = max(case.escalation_level, 1)
         totals["escalations"] += 1
     else:
@@ -68,12 +84,32 @@ def _act(s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: 
             f"案件 {view['number']} 已由承办单位答复，请您到现场回头看，核实问题是否真正解决，"
             "并记录“已核实”或“未核实”及说明。"
         )
-        to, name, kind, subject = area.representative_email, area.representative_name, HandoffKind.VERIFICATION, f"【回头看】{view['number']} {case.title}"
+        to, name, kind, subject = (
+            area.representative_email,
+            area.representative_name,
+            HandoffKind.VERIFICATION,
+            f"【回头看】{view['number']} {case.title}",
+        )
         totals["verifications"] += 1
-    rendered = render_for(ref, "followup", subject, subject.split("】")[0].strip("【"), recipient=name or to, message=message, case=view)
+    rendered = render_for(
+        ref,
+        "followup",
+        subject,
+        subject.split("】")[0].strip("【"),
+        recipient=name or to,
+        message=message,
+        case=view,
+    )
     handoff = queue_handoff(
-        s, ref, key=f"lookback:{lb.id}", kind=kind, recipient=to, recipient_name=name,
-        department_code=case.lead_department, case_id=case.id, rendered=rendered,
+        s,
+        ref,
+        key=f"lookback:{lb.id}",
+        kind=kind,
+        recipient=to,
+        recipient_name=name,
+        department_code=case.lead_department,
+        case_id=case.id,
+        rendered=rendered,
     )
     lb.result = "sent"
     lb.handoff_id = handoff.id if handoff else None

@@ -28,7 +28,14 @@ def figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     with Session() as s, s.begin():
         latest = _latest_ratings(s)
         failed_rows = s.execute(
-            select(Handoff.id, Handoff.kind, Handoff.recipient, Handoff.status, Handoff.attempts, Handoff.last_error)
+            select(
+                Handoff.id,
+                Handoff.kind,
+                Handoff.recipient,
+                Handoff.status,
+                Handoff.attempts,
+                Handoff.last_error,
+            )
             .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
             .order_by(Handoff.id)
         ).all()
@@ -60,8 +67,14 @@ def figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "retry_later": deliver["retry_later"],
         "failed_handoffs": len(failed_rows),
         "failed_handoff_rows": [
-            {"编号": r.id, "类型": r.kind.value, "收件人": r.recipient, "状态": r.status.value,
-             "尝试次数": r.attempts, "原因": r.last_error or ""}
+            {
+                "编号": r.id,
+                "类型": r.kind.value,
+                "收件人": r.recipient,
+                "状态": r.status.value,
+                "尝试次数": r.attempts,
+                "原因": r.last_error or "",
+            }
             for r in failed_rows
         ],
         "warnings": sorted(context().calendar.warnings),
@@ -74,15 +87,29 @@ def _latest_ratings(s: Any) -> list[Satisfaction]:
     return list(s.scalars(select(Rating.satisfaction).where(Rating.id.not_in(superseded))))
 
 
-def publish_now(stages: dict[str, dict[str, Any]], now: datetime | None = None, artifacts: bool = True) -> dict[str, Any]:
+def publish_now(
+    stages: dict[str, dict[str, Any]], now: datetime | None = None, artifacts: bool = True
+) -> dict[str, Any]:
     ctx = context()
     f = figures(stages)
-    markdown = summary_markdown(f, ctx.ref.office.name, local_text(now or datetime.now(UTC), with_time=True))
+    markdown = summary_markdown(
+        f, ctx.ref.office.name, local_text(now or datetime.now(UTC), with_time=True)
+    )
     f["markdown"] = markdown
     if artifacts:
-        create_markdown_artifact(key=SUMMARY_KEY, markdown=markdown, description="民情直通车 夜间运行摘要")
-        create_table_artifact(key=REJECTIONS_KEY, table=f["rejections"] or [{"渠道": "", "文件": "", "来源": "", "原因": "（无）"}], description="今晚拒收的输入及原因")
-        create_table_artifact(key=FAILED_HANDOFFS_KEY, table=f["failed_handoff_rows"] or [{"编号": "", "原因": "（无）"}], description="发送失败或已放弃的消息")
+        create_markdown_artifact(
+            key=SUMMARY_KEY, markdown=markdown, description="民情直通车 夜间运行摘要"
+        )
+        create_table_artifact(
+            key=REJECTIONS_KEY,
+            table=f["rejections"] or [{"渠道": "", "文件": "", "来源": "", "原因": "（无）"}],
+            description="今晚拒收的输入及原因",
+        )
+        create_table_artifact(
+            key=FAILED_HANDOFFS_KEY,
+            table=f["failed_handoff_rows"] or [{"编号": "", "原因": "（无）"}],
+            description="发送失败或已放弃的消息",
+        )
     print(markdown)
     return f
 
@@ -91,4 +118,3 @@ def publish_now(stages: dict[str, dict[str, Any]], now: datetime | None = None, 
 def publish_metrics(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """统计: compute the night's figures and publish them."""
     return publish_now(stages)
-

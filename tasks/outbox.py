@@ -37,7 +37,9 @@ def message_id_for(key: str, mail_from: str) -> str:
 
 def case_view(s: Session, case: Case, ref: Reference) -> dict[str, Any]:
     """What a message shows about a case (text already redacted at intake)."""
-    area = s.scalar(select(Area.name).where(Area.code == case.area_code)) if case.area_code else None
+    area = (
+        s.scalar(select(Area.name).where(Area.code == case.area_code)) if case.area_code else None
+    )
     return {
         "number": case_number(case.id, case.created_at),
         "title": case.title,

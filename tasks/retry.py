@@ -51,11 +51,29 @@ def retry_now(
         raise ValueError(f"only failed or dead handoffs can be retried, not {bad}")
     with Session() as s, s.begin():
         rows = select_handoffs(s, ids=ids, department=department, statuses=statuses, since=since)
-        chosen = [{"id": h.id, "to": h.recipient, "subject": h.subject, "status": h.status.value, "error": h.last_error} for h in rows]
+        chosen = [
+            {
+                "id": h.id,
+                "to": h.recipient,
+                "subject": h.subject,
+                "status": h.status.value,
+                "error": h.last_error,
+            }
+            for h in rows
+        ]
         if not dry_run:
             for h in rows:
-                audit(s, operator, "handoff_retry", case_id=h.case_id, entity="handoff", entity_id=h.id,
-                      from_state=h.status.value, to_state="pending", previous_error=h.last_error)
+                audit(
+                    s,
+                    operator,
+                    "handoff_retry",
+                    case_id=h.case_id,
+                    entity="handoff",
+                    entity_id=h.id,
+                    from_state=h.status.value,
+                    to_state="pending",
+                    previous_error=h.last_error,
+                )
                 h.status, h.attempts, h.next_attempt_at = HandoffStatus.PENDING, 0, None
     if dry_run or not chosen:
         return {"dry_run": dry_run, "selected": chosen, "delivery": None}

@@ -3,7 +3,7 @@ e-mail get a survey message; phone-only citizens go on the callback list (回访
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import task
@@ -37,38 +37,76 @@ def surveys_now(now: datetime | None = None) -> dict[str, int]:
 
 def _survey_case(s: Any, ctx: Any, case: Case, totals: dict[str, int]) -> None:
     people = s.scalars(
-        select(Person).join(Submission, Submission.person_id == Person.id).where(Submission.case_id == case.id).distinct()
+        select(Person)
+        .join(Submission, Submission.person_id == Person.id)
+        .where(Submission.case_id == case.id)
+        .distinct()
     ).all()
-    reply = s.scalars(select(Reply).where(Reply.case_id == case.id).order_by(Reply.received_at.desc(), Reply.id.desc())).first()
-    dept = s.scalar(select(Department.name).where(Department.code == case.lead_department)) or "承办单位"
+    reply = s.scalars(
+        select(Reply)
+        .where(Reply.case_id == case.id)
+        .order_by(Reply.received_at.desc(), Reply.id.desc())
+    ).first()
+    dept = (
+        s.scalar(select(Department.name).where(Department.code == case.lead_department))
+        or "承办单位"
+    )
     view = None
     for person in people:
         if not person.contact_ok:
             continue
-        if s.scalar(select(Survey.id).where(Survey.case_id == case.id, Survey.person_id == person.id, Survey.round == case.reopen_count)):
+        if s.scalar(
+            select(Survey.id).where(
+                Survey.case_id == case.id,
+                Survey.person_id == person.id,
+                Survey.round == case.reopen_count,
+            )
+        ):
             continue
         channel = "email" if person.email else "phone" if person.phone else None
         if channel is None:
             continue
-        survey = Survey(case_id=case.id, person_id=person.id, round=case.reopen_count, channel=channel)
+        survey = Survey(
+            case_id=case.id, person_id=person.id, round=case.reopen_count, channel=channel
+        )
         s.add(survey)
         s.flush()
         if channel == "email":
             view = view or case_view(s, case, ctx.ref)
             rendered = render_for(
-                ctx.ref, "survey", f"【满意度回访】您反映的问题已答复（{view['number']}）", "办理结果回访",
-                citizen=person.name or "市民", case=view, department=dept,
-                reply=reply.text if reply else "", rating_link=None,
+                ctx.ref,
+                "survey",
+                f"【满意度回访】您反映的问题已答复（{view['number']}）",
+                "办理结果回访",
+                citizen=person.name or "市民",
+                case=view,
+                department=dept,
+                reply=reply.text if reply else "",
+                rating_link=None,
             )
             handoff = queue_handoff(
-                s, ctx.ref, key=f"survey:{survey.id}", kind=HandoffKind.SURVEY, recipient=person.email,
-                recipient_name=person.name, case_id=case.id, rendered=rendered,
+                s,
+                ctx.ref,
+                key=f"survey:{survey.id}",
+                kind=HandoffKind.SURVEY,
+                recipient=person.email,
+                recipient_name=person.name,
+                case_id=case.id,
+                rendered=rendered,
             )
             survey.handoff_id = handoff.id if handoff else None
             totals["emailed"] += 1
         else:
             totals["callback"] += 1
-        audit(s, ACTOR, "survey_created", case_id=case.id, entity="survey", entity_id=survey.id, channel=channel)
+        audit(
+            s,
+            ACTOR,
+            "survey_created",
+            case_id=case.id,
+            entity="survey",
+            entity_id=survey.id,
+            channel=channel,
+        )
 
 
 @task(name="surveys")

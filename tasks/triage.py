@@ -98,7 +98,15 @@ def _triage_chunk(
     for sub, c in zip(leaders, classes, strict=True):
         case = case_of[sub.id]
         sub.case_id, sub.link_method, sub.similarity = case.id, "new", None
-        audit(s, ACTOR, "created", case_id=case.id, to_state="new", submission=sub.id, channel=sub.channel)
+        audit(
+            s,
+            ACTOR,
+            "created",
+            case_id=case.id,
+            to_state="new",
+            submission=sub.id,
+            channel=sub.channel,
+        )
         totals["new_cases"] += 1
         if sub.answered_on_spot:
             _close_on_the_spot(s, case, sub, now)
@@ -106,7 +114,9 @@ def _triage_chunk(
             continue
         status, reason = triage_status(c, threshold)
         case.review_reason = reason
-        set_status(s, case, status, ACTOR, "classified", category=c.category, confidence=c.confidence)
+        set_status(
+            s, case, status, ACTOR, "classified", category=c.category, confidence=c.confidence
+        )
         if status is CaseStatus.NEEDS_REVIEW:
             totals["needs_review"] += 1
     for plan in plans:
@@ -117,7 +127,12 @@ def _triage_chunk(
         sub.case_id, sub.link_method, sub.similarity = case.id, plan.method, plan.similarity
         case.supporters += 1
         audit(
-            s, ACTOR, "linked_duplicate", case_id=case.id, submission=sub.id, method=plan.method,
+            s,
+            ACTOR,
+            "linked_duplicate",
+            case_id=case.id,
+            submission=sub.id,
+            method=plan.method,
             similarity=plan.similarity,
         )
         totals["linked"] += 1

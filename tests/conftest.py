@@ -26,7 +26,9 @@ from minqing.settings import Settings, get_settings, reset_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "tipdm2020c"
-PG_ADMIN_URL = os.environ.get("MINQING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "MINQING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -82,9 +84,15 @@ class Minq:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def minq(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Minq]:
+def minq(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Minq]:
     backend = request.param
-    url = f"sqlite:///{tmp_path / 'var' / 'minqing.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    url = (
+        f"sqlite:///{tmp_path / 'var' / 'minqing.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     port = free_port()
     for key, value in {
         "MINQING_HOME": str(tmp_path),

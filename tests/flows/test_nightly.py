@@ -28,7 +28,9 @@ ROWS = [
 
 
 def drop_hotline(minq, rows=ROWS):
-    (minq.inbox("hotline") / "12345.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="gb18030")
+    (minq.inbox("hotline") / "12345.csv").write_text(
+        "\n".join([HEADER, *rows]) + "\n", encoding="gb18030"
+    )
 
 
 def message_ids(minq) -> Counter[str]:
@@ -50,7 +52,9 @@ def test_the_nightly_flow_reports_the_night_in_the_offices_terms_and_publishes_a
     assert Artifact.get("nightly-rejections") is not None
 
 
-def test_a_crash_inside_dispatch_leaves_no_half_assigned_case_and_the_next_run_finishes(minq, monkeypatch):
+def test_a_crash_inside_dispatch_leaves_no_half_assigned_case_and_the_next_run_finishes(
+    minq, monkeypatch
+):
     drop_hotline(minq)
     real = tasks.dispatch.queue_handoff
     calls = {"n": 0}
@@ -67,7 +71,12 @@ def test_a_crash_inside_dispatch_leaves_no_half_assigned_case_and_the_next_run_f
     with Session() as s:
         # the chunk's transaction rolled back: no case is assigned without its handoffs
         assert s.scalar(select(func.count()).select_from(Handoff)) == 0
-        assert s.scalar(select(func.count()).select_from(Case).where(Case.status == CaseStatus.ASSIGNED)) == 0
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Case).where(Case.status == CaseStatus.ASSIGNED)
+            )
+            == 0
+        )
         assert s.scalar(select(func.count()).select_from(Submission)) == 4
     monkeypatch.setattr(tasks.dispatch, "queue_handoff", real)
     with minq.sink():
@@ -103,7 +112,12 @@ def test_a_crash_after_the_server_accepted_a_message_never_sends_it_twice(minq, 
         total = s.scalar(select(func.count()).select_from(Handoff))
     # everything but the uncertain one was delivered; the uncertain one waits for an operator
     assert statuses[HandoffStatus.SENT] == total - 1 == len(ids) - 1
-    assert statuses[HandoffStatus.SENT] + statuses[HandoffStatus.SENDING] + statuses[HandoffStatus.FAILED] == total
+    assert (
+        statuses[HandoffStatus.SENT]
+        + statuses[HandoffStatus.SENDING]
+        + statuses[HandoffStatus.FAILED]
+        == total
+    )
 
 
 def test_running_the_flow_again_on_the_same_night_sends_nothing(minq):
@@ -113,5 +127,10 @@ def test_running_the_flow_again_on_the_same_night_sends_nothing(minq):
         drop_hotline(minq)
         second = nightly()
     assert first["sent"] > 0
-    assert (second["taken"], second["new_cases"], second["assigned"], second["sent"]) == (0, 0, 0, 0)
+    assert (second["taken"], second["new_cases"], second["assigned"], second["sent"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert sum(message_ids(minq).values()) == first["sent"]

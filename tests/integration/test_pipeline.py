@@ -52,7 +52,11 @@ def write_hotline(minq, rows=ROWS, name="12345_20261127.csv"):
 
 def write_qr(minq, records, name="qr.jsonl"):
     path = minq.inbox("qrform") / name
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) if isinstance(r, dict) else r for r in records) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) if isinstance(r, dict) else r for r in records)
+        + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -92,12 +96,21 @@ def test_exact_duplicates_join_one_case_and_every_citizen_stays_linked(minq):
     with minq.sink():
         night()
     with Session() as s:
-        lamp = s.scalars(select(Submission).where(Submission.source_ref.in_(["GD001", "GD002"]))).all()
+        lamp = s.scalars(
+            select(Submission).where(Submission.source_ref.in_(["GD001", "GD002"]))
+        ).all()
         assert lamp[0].case_id == lamp[1].case_id
         case = s.get(Case, lamp[0].case_id)
         assert case.supporters == 2 and {x.link_method for x in lamp} == {"new", "exact"}
         assert s.scalar(select(func.count()).select_from(Person)) == 4
-        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "linked_duplicate")) == 1
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "linked_duplicate")
+            )
+            == 1
+        )
 
 
 def test_cases_are_routed_by_the_table_with_a_deadline_and_mail_reaches_each_department_once(minq):
@@ -109,7 +122,9 @@ def test_cases_are_routed_by_the_table_with_a_deadline_and_mail_reaches_each_dep
         # 路灯 is 市政设施: its own rule beats the 东湖社区 rule of its parent 城乡建设
         assert lamp.status is CaseStatus.ASSIGNED and lamp.lead_department == "chengguan"
         assert lamp.due_at > lamp.assigned_at
-        assert {lb.kind.value for lb in s.scalars(select(Lookback).where(Lookback.case_id == lamp.id))} >= {"escalation"}
+        assert {
+            lb.kind.value for lb in s.scalars(select(Lookback).where(Lookback.case_id == lamp.id))
+        } >= {"escalation"}
         unknown = s.scalar(select(Case).join(Submission).where(Submission.source_ref == "GD006"))
         assert unknown.status is CaseStatus.NEEDS_REVIEW and unknown.review_reason
         handoffs = s.scalars(select(Handoff)).all()
@@ -138,7 +153,14 @@ def test_an_overlapping_export_adds_only_the_new_rows(minq):
     write_hotline(minq, ROWS[:3], name="a.csv")
     with minq.sink():
         night()
-        write_hotline(minq, [*ROWS[1:3], "GD007,周九,13912340007,垃圾,2026-11-28 08:00,滨江社区垃圾桶满了没人清运，臭味很大。,滨江社区"], name="b.csv")
+        write_hotline(
+            minq,
+            [
+                *ROWS[1:3],
+                "GD007,周九,13912340007,垃圾,2026-11-28 08:00,滨江社区垃圾桶满了没人清运，臭味很大。,滨江社区",
+            ],
+            name="b.csv",
+        )
         second = night()
     assert second["ingest"]["taken"] == 1
     assert count(Submission) == 4
@@ -146,9 +168,21 @@ def test_an_overlapping_export_adds_only_the_new_rows(minq):
 
 def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey(minq):
     write_hotline(minq, ROWS[:1])
-    write_qr(minq, [{"id": "qr-1", "station": "dh-station-01", "submitted_at": "2026-11-27T20:15:00+08:00",
-                     "content": "西城社区菜市场门口占道经营严重，消费者投诉价格欺诈。", "name": "周女士",
-                     "email": "zhou@example.com", "area": "西城社区", "consent": True}])
+    write_qr(
+        minq,
+        [
+            {
+                "id": "qr-1",
+                "station": "dh-station-01",
+                "submitted_at": "2026-11-27T20:15:00+08:00",
+                "content": "西城社区菜市场门口占道经营严重，消费者投诉价格欺诈。",
+                "name": "周女士",
+                "email": "zhou@example.com",
+                "area": "西城社区",
+                "consent": True,
+            }
+        ],
+    )
     with minq.sink():
         night()
         replies = minq.inbox("replies") / "replies.csv"
@@ -181,4 +215,6 @@ def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey
         assert handoff.kind is HandoffKind.SURVEY and handoff.status is HandoffStatus.SENT
         assert s.scalar(select(func.count()).select_from(Rating)) == 1
         assert s.scalar(select(func.count()).select_from(Reply)) == 2
-    assert any(m["To"].addresses[0].addr_spec == "zhou@example.com" for m in stored_messages(minq.mail_dir))
+    assert any(
+        m["To"].addresses[0].addr_spec == "zhou@example.com" for m in stored_messages(minq.mail_dir)
+    )

@@ -40,11 +40,17 @@ def test_a_routing_rule_to_an_unknown_department_is_refused_with_its_place(tmp_p
     config = _broken_copy(tmp_path, "routing.yaml", lambda d: d["rules"][0].update(lead="nosuch"))
     with pytest.raises(ConfigError) as err:
         load_reference(config)
-    assert "routing.yaml" in str(err.value) and "rules[0]" in str(err.value) and "'nosuch'" in str(err.value)
+    assert (
+        "routing.yaml" in str(err.value)
+        and "rules[0]" in str(err.value)
+        and "'nosuch'" in str(err.value)
+    )
 
 
 def test_a_deadline_that_is_not_a_number_is_refused(tmp_path):
-    config = _broken_copy(tmp_path, "categories.yaml", lambda d: d["categories"][1].update(deadline_days="七天"))
+    config = _broken_copy(
+        tmp_path, "categories.yaml", lambda d: d["categories"][1].update(deadline_days="七天")
+    )
     with pytest.raises(ConfigError, match=r"categories.yaml: 1.deadline_days"):
         load_reference(config)
 

@@ -28,13 +28,20 @@ def test_a_text_with_hits_in_two_categories_goes_to_review():
 
 
 def test_a_text_without_any_keyword_goes_to_review_with_the_reason():
-    status, reason = triage_status(classify_by_keywords("请问这个事情怎么办", REF.flat_categories), 0.9)
+    status, reason = triage_status(
+        classify_by_keywords("请问这个事情怎么办", REF.flat_categories), 0.9
+    )
     assert status is CaseStatus.NEEDS_REVIEW and reason == "no category recognised"
 
 
 def test_exact_duplicates_join_an_open_case_or_tonights_first_submission():
     plans = plan_exact_links(
-        [NewSubmission(1, "k1"), NewSubmission(2, "k2"), NewSubmission(3, "k1"), NewSubmission(4, "old")],
+        [
+            NewSubmission(1, "k1"),
+            NewSubmission(2, "k2"),
+            NewSubmission(3, "k1"),
+            NewSubmission(4, "old"),
+        ],
         {"old": 99},
     )
     assert plans == [
@@ -47,19 +54,61 @@ def test_exact_duplicates_join_an_open_case_or_tonights_first_submission():
 
 def test_permanent_errors_fail_at_once_and_transient_ones_back_off_then_die():
     now = datetime(2026, 11, 28, tzinfo=UTC)
-    assert after_failure(transient=False, attempts=1, max_attempts=5, backoff_seconds=60, now=now).status == "failed"
-    first = after_failure(transient=True, attempts=1, max_attempts=5, backoff_seconds=60, now=now, rng=random.Random(1))
-    third = after_failure(transient=True, attempts=3, max_attempts=5, backoff_seconds=60, now=now, rng=random.Random(1))
-    assert first.status == "pending" and timedelta(seconds=30) <= first.next_attempt_at - now <= timedelta(seconds=90)
+    assert (
+        after_failure(
+            transient=False, attempts=1, max_attempts=5, backoff_seconds=60, now=now
+        ).status
+        == "failed"
+    )
+    first = after_failure(
+        transient=True,
+        attempts=1,
+        max_attempts=5,
+        backoff_seconds=60,
+        now=now,
+        rng=random.Random(1),
+    )
+    third = after_failure(
+        transient=True,
+        attempts=3,
+        max_attempts=5,
+        backoff_seconds=60,
+        now=now,
+        rng=random.Random(1),
+    )
+    assert first.status == "pending" and timedelta(
+        seconds=30
+    ) <= first.next_attempt_at - now <= timedelta(seconds=90)
     assert timedelta(seconds=120) <= third.next_attempt_at - now <= timedelta(seconds=360)
-    assert after_failure(transient=True, attempts=5, max_attempts=5, backoff_seconds=60, now=now).status == "dead"
+    assert (
+        after_failure(
+            transient=True, attempts=5, max_attempts=5, backoff_seconds=60, now=now
+        ).status
+        == "dead"
+    )
 
 
 def test_citizen_text_is_escaped_in_html_and_kept_verbatim_in_plain_text():
-    case = {"number": "MQ2026-000001", "title": "<b>标题</b>", "area": None, "category": None,
-            "supporters": 1, "due": "", "text": "<script>alert(1)</script> /etc/passwd"}
-    r = render("assignment", "交办", office="工委", heading="交办", department="住建局", co="", case=case,
-               history=[], reply_link=None)
+    case = {
+        "number": "MQ2026-000001",
+        "title": "<b>标题</b>",
+        "area": None,
+        "category": None,
+        "supporters": 1,
+        "due": "",
+        "text": "<script>alert(1)</script> /etc/passwd",
+    }
+    r = render(
+        "assignment",
+        "交办",
+        office="工委",
+        heading="交办",
+        department="住建局",
+        co="",
+        case=case,
+        history=[],
+        reply_link=None,
+    )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.html and "<script>" not in r.html
     assert "<script>alert(1)</script> /etc/passwd" in r.text
 

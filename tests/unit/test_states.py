@@ -15,18 +15,37 @@ from minqing.states import (
 
 S = CaseStatus
 ALLOWED = {
-    (S.NEW, S.TRIAGED), (S.NEW, S.NEEDS_REVIEW), (S.NEW, S.CLOSED), (S.NEW, S.MERGED),
-    (S.TRIAGED, S.ASSIGNED), (S.TRIAGED, S.NEEDS_REVIEW), (S.TRIAGED, S.MERGED),
-    (S.NEEDS_REVIEW, S.TRIAGED), (S.NEEDS_REVIEW, S.ASSIGNED), (S.NEEDS_REVIEW, S.CLOSED),
+    (S.NEW, S.TRIAGED),
+    (S.NEW, S.NEEDS_REVIEW),
+    (S.NEW, S.CLOSED),
+    (S.NEW, S.MERGED),
+    (S.TRIAGED, S.ASSIGNED),
+    (S.TRIAGED, S.NEEDS_REVIEW),
+    (S.TRIAGED, S.MERGED),
+    (S.NEEDS_REVIEW, S.TRIAGED),
+    (S.NEEDS_REVIEW, S.ASSIGNED),
+    (S.NEEDS_REVIEW, S.CLOSED),
     (S.NEEDS_REVIEW, S.MERGED),
-    (S.ASSIGNED, S.ASSIGNED), (S.ASSIGNED, S.REPLIED), (S.ASSIGNED, S.NEEDS_REVIEW),
+    (S.ASSIGNED, S.ASSIGNED),
+    (S.ASSIGNED, S.REPLIED),
+    (S.ASSIGNED, S.NEEDS_REVIEW),
     (S.ASSIGNED, S.MERGED),
-    (S.REPLIED, S.REPLIED), (S.REPLIED, S.VERIFIED), (S.REPLIED, S.RATED), (S.REPLIED, S.CLOSED),
-    (S.REPLIED, S.REOPENED), (S.REPLIED, S.NEEDS_REVIEW),
-    (S.VERIFIED, S.RATED), (S.VERIFIED, S.CLOSED), (S.VERIFIED, S.REOPENED),
-    (S.RATED, S.RATED), (S.RATED, S.CLOSED), (S.RATED, S.REOPENED),
+    (S.REPLIED, S.REPLIED),
+    (S.REPLIED, S.VERIFIED),
+    (S.REPLIED, S.RATED),
+    (S.REPLIED, S.CLOSED),
+    (S.REPLIED, S.REOPENED),
+    (S.REPLIED, S.NEEDS_REVIEW),
+    (S.VERIFIED, S.RATED),
+    (S.VERIFIED, S.CLOSED),
+    (S.VERIFIED, S.REOPENED),
+    (S.RATED, S.RATED),
+    (S.RATED, S.CLOSED),
+    (S.RATED, S.REOPENED),
     (S.CLOSED, S.REOPENED),
-    (S.REOPENED, S.ASSIGNED), (S.REOPENED, S.NEEDS_REVIEW), (S.REOPENED, S.MERGED),
+    (S.REOPENED, S.ASSIGNED),
+    (S.REOPENED, S.NEEDS_REVIEW),
+    (S.REOPENED, S.MERGED),
     (S.MERGED, S.REOPENED),
 }
 
@@ -50,9 +69,18 @@ def test_closed_is_never_a_way_to_skip_the_reply():
 
 @pytest.mark.parametrize(
     ("written", "outcome"),
-    [("A", Outcome.SOLVED), ("b", Outcome.IN_PROGRESS), ("C", Outcome.PLANNED), ("D", Outcome.FOR_REFERENCE),
-     ("不属职责", Outcome.NOT_RESPONSIBLE), ("现场答复", Outcome.ON_THE_SPOT), ("A 已解决", Outcome.SOLVED),
-     ("E", None), ("", None), ("还行", None)],
+    [
+        ("A", Outcome.SOLVED),
+        ("b", Outcome.IN_PROGRESS),
+        ("C", Outcome.PLANNED),
+        ("D", Outcome.FOR_REFERENCE),
+        ("不属职责", Outcome.NOT_RESPONSIBLE),
+        ("现场答复", Outcome.ON_THE_SPOT),
+        ("A 已解决", Outcome.SOLVED),
+        ("E", None),
+        ("", None),
+        ("还行", None),
+    ],
 )
 def test_outcomes_written_by_departments_are_read_honestly(written, outcome):
     assert parse_outcome(written) is outcome
