@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -187,7 +187,13 @@ class Case(Base):
     """The unit of handling: one problem, one lead department, one answer to every citizen."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due", "status", "due_at"),
+        # The console's case list pages newest-first by id within a filter (keyset pagination).
+        Index("ix_cases_status_id", "status", "id"),
+        Index("ix_cases_lead_department_id", "lead_department", "id"),
+        Index("ix_cases_area_code_id", "area_code", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(500), default="")
     text: Mapped[str] = mapped_column(Text)
@@ -330,6 +336,26 @@ class Rating(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RepresentativeEvaluation(Base):
+    """代表集体评议: one representative's score for one department over one period. Immutable —
+    a new score for the same (representative, department, period) supersedes, the old row stays."""
+
+    __tablename__ = "representative_evaluations"
+    __table_args__ = (Index("ix_representative_evaluations_period", "period_start", "period_end"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    representative: Mapped[str] = mapped_column(String(60))
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)
+    score: Mapped[str] = mapped_column(String(10))  # 满意 / 基本满意 / 不满意, or 0–100 as written
+    period: Mapped[str] = mapped_column(String(40))  # as written: 2026年, 2026年第四季度, 2026-11
+    period_start: Mapped[date]  # the Beijing days the period covers, both inclusive
+    period_end: Mapped[date]
+    source_file: Mapped[str | None] = mapped_column(String(400))
+    source_ref: Mapped[str] = mapped_column(String(200))
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("representative_evaluations.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Rejection(Base):
     """An input item that could not be taken, with the reason."""
 
@@ -358,3 +384,38 @@ class AuditEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(40))
     to_state: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# The web app (web/)
+
+
+class Operator(Base):
+    """A person who may log in to the operator console; the name is what the audit trail shows."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every session cookie; raising it (logout, password change) ends all sessions.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class Upload(Base):
+    """A file sent through a web form (reply attachment, look-back photo), kept under
+    var/uploads by a random name and served to operators only."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    entity: Mapped[str] = mapped_column(String(20))  # reply | lookback
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    original_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(200), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -58,6 +65,17 @@ class Category(_Strict):
     children: list[Category] = Field(default_factory=list)
 
 
+class Station(_Strict):
+    """A representatives' home, liaison station or contact point (代表之家/联络站/联系点) with
+    its own QR code; `code` is printed in the code's link (/s/<code>) and becomes `recorded_by`."""
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")
+    name: str = Field(min_length=1, max_length=60)
+    area: str  # an area's name, alias or code
+    kind: Literal["家", "站", "点"]
+    representative: PersonRef | None = None
+
+
 class RoutingRule(_Strict):
     category: str
     area: str = "*"
@@ -88,11 +106,36 @@ class DeliveryPolicy(_Strict):
     backoff_seconds: int = Field(default=60, ge=1)
 
 
+class ReportPolicy(_Strict):
+    """评议报告: words of the annual sentence and how long a 回头看 may wait for its result."""
+
+    solved_what: str = "群众身边小事、急事、难事"
+    # 件件有回复: a 回头看 request unanswered this many working days after it was due is listed.
+    verification_grace_days: int = Field(default=5, ge=0)
+
+
 class Policy(_Strict):
     deadlines: DeadlinePolicy = DeadlinePolicy()
     lookback: LookbackPolicy = LookbackPolicy()
     surveys: SurveyPolicy = SurveyPolicy()
     delivery: DeliveryPolicy = DeliveryPolicy()
+    # 部门评分: checked by minqing.scores.ScorePolicy (see docs/scores.md, "Policy").
+    scoring: dict[str, Any] = Field(default_factory=dict)
+    report: ReportPolicy = ReportPolicy()
+
+    @field_validator("scoring")
+    @classmethod
+    def _check_scoring(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from minqing.scores import ScorePolicy  # pandas: loaded only when config is read
+
+        ScorePolicy.from_mapping(value, source="scoring")
+        return value
+
+    def score_policy(self) -> Any:
+        """The `scoring` section as a `minqing.scores.ScorePolicy`."""
+        from minqing.scores import ScorePolicy
+
+        return ScorePolicy.from_mapping(self.scoring, source="config/policy.yaml: scoring")
 
 
 class FlatCategory(BaseModel):
@@ -118,9 +161,14 @@ class Reference(_Strict):
     rules: list[RoutingRule]
     policy: Policy = Policy()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    stations: list[Station] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> Reference:
+        known_areas = self.area_by_name
+        for i, station in enumerate(self.stations):
+            if station.area not in known_areas:
+                raise ValueError(f"stations[{i}].area: unknown area {station.area!r}")
         dept_codes = {d.code for d in self.departments}
         cat_names = {c.name for c in self.flat_categories}
         area_names = {a.name for a in self.areas}
@@ -137,6 +185,7 @@ class Reference(_Strict):
             ("departments", [d.code for d in self.departments]),
             ("areas", [a.code for a in self.areas]),
             ("categories", [c.code for c in self.flat_categories]),
+            ("stations", [st.code for st in self.stations]),
         ):
             dupes = {c for c in codes if codes.count(c) > 1}
             if dupes:
@@ -184,6 +233,10 @@ class Reference(_Strict):
         return {d.code: d for d in self.departments}
 
     @cached_property
+    def station_by_code(self) -> dict[str, Station]:
+        return {st.code: st for st in self.stations}
+
+    @cached_property
     def area_by_name(self) -> dict[str, Area]:
         """Areas by name and by every alias, for matching what channels write."""
         out: dict[str, Area] = {}
@@ -201,8 +254,9 @@ FILES = {
     "rules": "routing.yaml",
     "policy": "policy.yaml",
     "channels": "channels.yaml",
+    "stations": "stations.yaml",
 }
-OPTIONAL = {"policy", "channels"}
+OPTIONAL = {"policy", "channels", "stations"}
 
 
 def load_reference(config_dir: Path) -> Reference:

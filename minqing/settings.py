@@ -36,6 +36,17 @@ class Settings(BaseSettings):
 
     public_url: str = "http://127.0.0.1:8000"  # where the web forms are reachable (links in mail)
 
+    # Web app (web/): signed links in mail appear only once a secret is set; `minqing web`
+    # refuses to start without one (at least 32 characters).
+    secret_key: SecretStr | None = None
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+    reply_link_days: int = Field(default=60, ge=1)  # department reply link (答复链接)
+    rating_link_days: int = Field(default=30, ge=1)  # citizen rating link (评价链接), one use
+    verify_link_days: int = Field(default=45, ge=1)  # representative look-back link (回头看)
+    web_rate_per_minute: int = Field(default=20, ge=1)  # public form posts per client IP
+    upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    session_hours: int = Field(default=12, ge=1)  # operator console login
+
     @model_validator(mode="after")
     def _check_mail(self) -> Settings:
         if self.mail_mode == "smtp":
@@ -83,6 +94,21 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.var_dir / "reports"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where the web form appends today's submissions before the night publishes them."""
+        return self.var_dir / "spool"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Attachments and photos sent through the web forms (never served as static files)."""
+        return self.var_dir / "uploads"
+
+    @property
+    def links_enabled(self) -> bool:
+        """Mail carries signed web links only when the web app has a secret to sign them."""
+        return self.secret_key is not None and bool(self.public_url)
 
 
 @lru_cache(maxsize=1)
