@@ -126,7 +126,7 @@ def parse_datetime(value: object) -> datetime | None:
         dt = datetime.combine(_EXCEL_EPOCH, datetime.min.time()) + timedelta(days=float(value))
         dt = dt.replace(microsecond=0) + timedelta(seconds=round(dt.microsecond / 1e6))
     else:
-        text = str(value).strip()
+        text = unicodedata.normalize("NFKC", str(value)).strip()
         if not text:
             return None
         if re.fullmatch(r"\d{5}(\.\d+)?", text):

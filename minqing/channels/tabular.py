@@ -106,31 +106,41 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
 
     from openpyxl import load_workbook
 
-    try:
-        # read_only streams the sheet XML; data_only=False keeps a formula as its text, so
-        # nothing a citizen typed is ever evaluated.
-        workbook = load_workbook(path, read_only=True, data_only=False)
-    except Exception as exc:  # openpyxl raises many kinds for broken parts
-        raise UnreadableFile(f"damaged .xlsx workbook: {type(exc).__name__}: {exc}") from None
-    try:
-        if sheet is not None and sheet not in workbook.sheetnames:
-            raise UnreadableFile(
-                f"no sheet named {sheet!r}; sheets: {', '.join(workbook.sheetnames)}"
-            )
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        if hasattr(worksheet, "reset_dimensions"):
-            # The stored dimensions are sometimes wrong; without them every row is read.
-            worksheet.reset_dimensions()
-        number = 0
+    # Opened as a file object: openpyxl refuses paths by their suffix (a workbook saved as
+    # .csv), and the bytes already said what this is.
+    with path.open("rb") as fh:
         try:
-            for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-                yield Row(number, values, worksheet.title)
-        except (zipfile.BadZipFile, zlib.error, ParseError, EOFError, KeyError, ValueError) as exc:
-            raise UnreadableFile(
-                f"damaged worksheet {worksheet.title!r} after row {number}: {type(exc).__name__}"
-            ) from None
-    finally:
-        workbook.close()
+            # read_only streams the sheet XML; data_only=False keeps a formula as its text, so
+            # nothing a citizen typed is ever evaluated.
+            workbook = load_workbook(fh, read_only=True, data_only=False)
+        except Exception as exc:  # openpyxl raises many kinds for broken parts
+            raise UnreadableFile(f"damaged .xlsx workbook: {type(exc).__name__}: {exc}") from None
+        try:
+            if sheet is not None and sheet not in workbook.sheetnames:
+                raise UnreadableFile(
+                    f"no sheet named {sheet!r}; sheets: {', '.join(workbook.sheetnames)}"
+                )
+            worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+            if hasattr(worksheet, "reset_dimensions"):
+                # The stored dimensions are sometimes wrong; without them every row is read.
+                worksheet.reset_dimensions()
+            number = 0
+            try:
+                for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+                    yield Row(number, values, worksheet.title)
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                ParseError,
+                EOFError,
+                KeyError,
+                ValueError,
+            ) as exc:
+                raise UnreadableFile(
+                    f"damaged worksheet {worksheet.title!r} after row {number}: {type(exc).__name__}"
+                ) from None
+        finally:
+            workbook.close()
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:

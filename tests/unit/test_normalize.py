@@ -1,0 +1,118 @@
+"""Text normalisation and redaction of personal data."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minqing.normalize import dedup_key, normalize_phone, normalize_text, redact, strip_html
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # full-width letters, digits, spaces and symbols become half-width
+        ("ＡＢＣ１２３　全角＃", "ABC123 全角#"),
+        # Chinese punctuation stays Chinese
+        ("你好，世界！路灯坏了？（急）", "你好，世界！路灯坏了？（急）"),
+        # ASCII punctuation inside Chinese text becomes Chinese, between digits it stays
+        ("路灯坏了,请尽快修理!时间:8:30,金额1,200元", "路灯坏了，请尽快修理！时间:8:30，金额1,200元"),
+        ("在(3栋)门口 (see note)", "在（3栋）门口 (see note)"),
+        # circled numbers and the Chinese ellipsis survive NFKC
+        ("①路灯②停车……", "①路灯②停车……"),
+        # traditional → simplified
+        ("這個問題請儘快處理，謝謝", "这个问题请尽快处理，谢谢"),
+        # whitespace: runs collapsed, line breaks kept once, ends trimmed
+        ("  路灯 \t 坏了\r\n\r\n\n  请修  ", "路灯 坏了\n请修"),
+        # control and zero-width characters, BOMs and undecodable bytes removed
+        ("路\u200b灯\x00坏\ufeff了\udcff", "路灯坏了"),
+    ],
+)
+def test_normalize_text_gives_the_form_later_stages_expect(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<p>路灯<b>坏了</b></p><script>alert('x')</script>", "路灯坏了"),
+        ("<style>p{color:red}</style>噪音<br>扰民", "噪音\n扰民"),
+        ('<a href="javascript:alert(1)" onclick="steal()">点击</a>', "点击"),
+        ("温度<0度，a<b", "温度<0度，a<b"),  # a '<' that is a sign stays
+        ("&lt;script&gt;alert(1)&lt;/script&gt;停车", "停车"),  # escaped markup cannot come back
+        ("物业&amp;业委会", "物业&业委会"),
+        ("<img src=x onerror=alert(1)>路灯", "路灯"),
+        ("<script>unclosed", ""),
+    ],
+)
+def test_html_is_stripped_safely(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_strip_html_leaves_plain_text_untouched() -> None:
+    assert strip_html("路灯坏了 3<5 & 6>4") == "路灯坏了 3<5 & 6>4"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("路灯坏了這個問題，。！？,.!?:;()（）<>/&;ab１２3 \n\t①…")), max_size=60))
+def test_normalize_text_is_idempotent(text: str) -> None:
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_normalize_text_never_fails_and_leaves_no_surrogates_or_controls(text: str) -> None:
+    out = normalize_text(text)
+    out.encode("utf-8")  # storable
+    assert not any(ord(ch) < 32 and ch != "\n" for ch in out)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("我的电话13800138000请回电", "phones", "13800138000"),
+        ("电话 138-0013-8000", "phones", "13800138000"),
+        ("手机 +86 138 0013 8000", "phones", "+8613800138000"),
+        ("座机0731-88888888", "phones", "073188888888"),
+        ("座机(0731)88888888", "phones", "073188888888"),
+        ("身份证43010219900101123X", "id_numbers", "43010219900101123X"),
+        ("身份证号430102199001011234。", "id_numbers", "430102199001011234"),
+        ("邮箱 zhang.san@example.com.cn 联系", "emails", "zhang.san@example.com.cn"),
+    ],
+)
+def test_redact_finds_and_hides_personal_data(text: str, kind: str, value: str) -> None:
+    red = redact(text)
+    assert getattr(red, kind) == [value]
+    assert value not in red.text and "已隐去" in red.text
+    assert red.found_any
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "请拨打12345热线",  # service numbers are not personal
+        "工单号GD202611200047",
+        "金额13800元，面积120平方米",
+        "订单号 1380013800012345",  # longer than a phone number
+        "2026年11月27日 08:15",
+    ],
+)
+def test_redact_leaves_numbers_that_are_not_personal(text: str) -> None:
+    assert redact(text).text == text
+
+
+def test_redact_takes_id_numbers_before_they_look_like_phones() -> None:
+    red = redact("证件430102199001011234电话13900001111")
+    assert red.id_numbers == ["430102199001011234"] and red.phones == ["13900001111"]
+
+
+def test_dedup_key_ignores_punctuation_spacing_width_and_script() -> None:
+    assert dedup_key("路灯坏了！ 請修理") == dedup_key("路灯坏了,请修理") == "路灯坏了请修理"
+
+
+def test_normalize_phone() -> None:
+    assert normalize_phone("+86 138-0013-8000") == "13800138000"
+    assert normalize_phone("１３８００１３８０００") == "13800138000"
+    assert normalize_phone("") is None
