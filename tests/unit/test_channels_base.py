@@ -58,13 +58,28 @@ def local(*args: int) -> datetime:
         (datetime(2023, 5, 1, 1, 32, tzinfo=UTC), local(2023, 5, 1, 9, 32)),
     ],
 )
-def test_parse_datetime_reads_every_common_chinese_format(value: object, expected: datetime) -> None:
+def test_parse_datetime_reads_every_common_chinese_format(
+    value: object, expected: datetime
+) -> None:
     assert parse_datetime(value) == expected
 
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "下周二", "5月1日", "2023-13-01", "2023-02-30", "3", 3, True, "0001-01-01", "3023-01-01", "abc"],
+    [
+        None,
+        "",
+        "下周二",
+        "5月1日",
+        "2023-13-01",
+        "2023-02-30",
+        "3",
+        3,
+        True,
+        "0001-01-01",
+        "3023-01-01",
+        "abc",
+    ],
 )
 def test_parse_datetime_returns_none_when_it_cannot_tell(value: object) -> None:
     assert parse_datetime(value) is None
@@ -84,7 +99,14 @@ def test_date_in_a_file_name() -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [(None, "empty text"), ("", "empty text"), ("  \u3000\n\t ", "empty text"), ("。。。！", "text has no words (only punctuation or symbols)"), ("👍👍", "text has no words (only punctuation or symbols)"), ("路灯坏了", None)],
+    [
+        (None, "empty text"),
+        ("", "empty text"),
+        ("  \u3000\n\t ", "empty text"),
+        ("。。。！", "text has no words (only punctuation or symbols)"),
+        ("👍👍", "text has no words (only punctuation or symbols)"),
+        ("路灯坏了", None),
+    ],
 )
 def test_check_text(text: str | None, reason: str | None) -> None:
     assert check_text(text) == reason
@@ -96,12 +118,14 @@ def test_overlong_text_is_kept_and_flagged() -> None:
 
 
 def test_formula_and_markup_are_flagged() -> None:
-    assert text_flags("=HYPERLINK(\"x\")") == ("formula_like",)
+    assert text_flags('=HYPERLINK("x")') == ("formula_like",)
     assert text_flags("<script>alert(1)</script>") == ("markup",)
 
 
 def test_keys_are_stable_and_text_digests_ignore_spacing_and_width() -> None:
-    assert make_source_key("x", "a", 1) == make_source_key("x", "a", 1) != make_source_key("x", "a", 2)
+    assert (
+        make_source_key("x", "a", 1) == make_source_key("x", "a", 1) != make_source_key("x", "a", 2)
+    )
     assert text_digest("路灯 坏了１") == text_digest("路灯坏了1")
     seen = Occurrences()
     assert [seen.number("a"), seen.number("b"), seen.number("a")] == [0, 0, 1]
@@ -112,6 +136,8 @@ def test_excerpts_never_carry_undecodable_bytes() -> None:
 
 
 def test_every_channel_is_registered() -> None:
-    assert {"hotline", "qrform", "register", "wechat", "visits", "email"} <= set(registered_channels())
+    assert {"hotline", "qrform", "register", "wechat", "visits", "email"} <= set(
+        registered_channels()
+    )
     with pytest.raises(KeyError, match="unknown channel"):
         get_parser("fax")

@@ -10,7 +10,14 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook
 
-from minqing.channels.tabular import cell_text, clean_header, iter_rows, open_table, resolve_columns, sniff
+from minqing.channels.tabular import (
+    cell_text,
+    clean_header,
+    iter_rows,
+    open_table,
+    resolve_columns,
+    sniff,
+)
 from minqing.channels.textfile import decode_line, detect_encoding, has_undecodable, open_text
 from minqing.records import UnreadableFile
 
@@ -48,8 +55,16 @@ def test_a_gbk_file_whose_first_megabyte_is_ascii_is_still_gbk(tmp_path) -> None
 
 def test_mixed_encoding_lines_are_each_decoded_right(tmp_path) -> None:
     path = tmp_path / "f.csv"
-    path.write_bytes("a,东湖社区路灯坏了很久\n".encode("gbk") + "b,西城社区噪音扰民严重\n".encode() + "c,南苑停车难\n".encode("gbk"))
-    assert [line.strip() for line in lines_of(path)] == ["a,东湖社区路灯坏了很久", "b,西城社区噪音扰民严重", "c,南苑停车难"]
+    path.write_bytes(
+        "a,东湖社区路灯坏了很久\n".encode("gbk")
+        + "b,西城社区噪音扰民严重\n".encode()
+        + "c,南苑停车难\n".encode("gbk")
+    )
+    assert [line.strip() for line in lines_of(path)] == [
+        "a,东湖社区路灯坏了很久",
+        "b,西城社区噪音扰民严重",
+        "c,南苑停车难",
+    ]
 
 
 def test_a_line_valid_in_no_encoding_keeps_its_bad_bytes_visible(tmp_path) -> None:
@@ -126,8 +141,25 @@ def test_a_csv_named_xlsx_and_an_xlsx_named_csv_are_read_for_what_they_are(tmp_p
 
 def test_header_is_found_below_a_title_row_and_names_are_matched_loosely(tmp_path) -> None:
     path = tmp_path / "r.xlsx"
-    make_xlsx(path, [["东湖站接待登记表"], [], [" 接待\n日期 ", "反映内容*", "联系电话（手机）", "是否现场答复(必填)"], ["2026-11-27", "路灯", "139", "是"]])
-    table = open_table(path, {"received": ["接待日期"], "text": ["反映内容"], "phone": ["联系电话"], "on_spot": ["是否现场答复"]}, ["text"])
+    make_xlsx(
+        path,
+        [
+            ["东湖站接待登记表"],
+            [],
+            [" 接待\n日期 ", "反映内容*", "联系电话（手机）", "是否现场答复(必填)"],
+            ["2026-11-27", "路灯", "139", "是"],
+        ],
+    )
+    table = open_table(
+        path,
+        {
+            "received": ["接待日期"],
+            "text": ["反映内容"],
+            "phone": ["联系电话"],
+            "on_spot": ["是否现场答复"],
+        },
+        ["text"],
+    )
     assert table.header_row == 3
     assert table.columns == {"received": 0, "text": 1, "phone": 2, "on_spot": 3}
     assert [r.number for r in table.rows] == [4]
@@ -136,12 +168,16 @@ def test_header_is_found_below_a_title_row_and_names_are_matched_loosely(tmp_pat
 def test_a_missing_required_column_is_named(tmp_path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("日期,姓名\n2026-11-27,张三\n", encoding="utf-8")
-    with pytest.raises(UnreadableFile, match=r"missing required column: text \(反映内容\|诉求内容\)"):
+    with pytest.raises(
+        UnreadableFile, match=r"missing required column: text \(反映内容\|诉求内容\)"
+    ):
         open_table(path, {"text": ["反映内容", "诉求内容"], "name": ["姓名"]}, ["text"])
 
 
 def test_one_column_serves_one_field() -> None:
-    assert resolve_columns(["答复内容", "反映内容"], {"text": ["反映内容", "内容"], "reply": ["答复内容"]}) == {
+    assert resolve_columns(
+        ["答复内容", "反映内容"], {"text": ["反映内容", "内容"], "reply": ["答复内容"]}
+    ) == {
         "text": 1,
         "reply": 0,
     }
@@ -150,7 +186,10 @@ def test_one_column_serves_one_field() -> None:
 def test_formula_cells_are_read_as_their_text_never_evaluated(tmp_path) -> None:
     path = tmp_path / "f.xlsx"
     make_xlsx(path, [["反映内容"], ['=HYPERLINK("http://evil.example","点击")'], ["=1+1"]])
-    assert [r.values[0] for r in iter_rows(path)][1:] == ['=HYPERLINK("http://evil.example","点击")', "=1+1"]
+    assert [r.values[0] for r in iter_rows(path)][1:] == [
+        '=HYPERLINK("http://evil.example","点击")',
+        "=1+1",
+    ]
 
 
 def test_cells_become_text_without_float_noise() -> None:

@@ -20,8 +20,24 @@ from minqing.records import Item, Rejected, UnreadableFile
 
 HEADER = ["工单编号", "受理时间", "来电人", "联系电话", "标题", "诉求内容", "所属社区"]
 ROWS = [
-    ["GD001", "2026-11-27 08:15:00", "张三", "13800138000", "路灯", "东湖社区东湖花园北门路灯坏了", "东湖社区"],
-    ["GD002", "2026/11/27 9:32", "李四", "", "噪音", "西城社区夜宵摊噪音扰民，凌晨两点还在营业", "西城社区"],
+    [
+        "GD001",
+        "2026-11-27 08:15:00",
+        "张三",
+        "13800138000",
+        "路灯",
+        "东湖社区东湖花园北门路灯坏了",
+        "东湖社区",
+    ],
+    [
+        "GD002",
+        "2026/11/27 9:32",
+        "李四",
+        "",
+        "噪音",
+        "西城社区夜宵摊噪音扰民，凌晨两点还在营业",
+        "西城社区",
+    ],
 ]
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,13 +68,20 @@ def test_every_common_encoding_reads_the_same(tmp_path, encoding: str) -> None:
 
 def test_ticket_number_is_the_key_so_an_overlapping_export_adds_nothing(tmp_path) -> None:
     day1 = parse(write_csv(tmp_path / "d1.csv", ROWS, "gb18030"))
-    day2 = parse(write_csv(tmp_path / "d2.csv", [ROWS[1], ["GD003", "2026-11-28 10:00", "王五", "", "", "南苑停车难", ""]]))
+    day2 = parse(
+        write_csv(
+            tmp_path / "d2.csv",
+            [ROWS[1], ["GD003", "2026-11-28 10:00", "王五", "", "", "南苑停车难", ""]],
+        )
+    )
     assert day1[1].source_key == day2[0].source_key
     assert len({o.source_key for o in day1 + day2}) == 3
 
 
 def test_columns_are_mapped_by_config(tmp_path) -> None:
-    path = write_csv(tmp_path / "h.csv", [["X1", "路灯坏了", "2026-11-27"]], header=["单号", "问题", "时间"])
+    path = write_csv(
+        tmp_path / "h.csv", [["X1", "路灯坏了", "2026-11-27"]], header=["单号", "问题", "时间"]
+    )
     options = {"columns": {"ticket": ["单号"], "text": ["问题"], "received": ["时间"]}}
     [item] = parse(path, options)
     assert isinstance(item, Item) and item.source_ref == "X1" and item.text == "路灯坏了"
@@ -109,7 +132,11 @@ def test_a_utf8_row_pasted_into_a_gbk_export_is_read_right(tmp_path) -> None:
 
 
 def test_a_file_cut_in_the_middle_of_a_row_never_crashes(tmp_path) -> None:
-    path = write_csv(tmp_path / "h.csv", ROWS + [["GD030", "2026-11-27", "", "", "", "最后一行被截断了，后面还有很多内容", ""]], "gb18030")
+    path = write_csv(
+        tmp_path / "h.csv",
+        ROWS + [["GD030", "2026-11-27", "", "", "", "最后一行被截断了，后面还有很多内容", ""]],
+        "gb18030",
+    )
     data = path.read_bytes()
     for cut in range(len(data) - 40, len(data)):
         path.write_bytes(data[:cut])
@@ -121,7 +148,9 @@ def test_a_file_cut_in_the_middle_of_a_row_never_crashes(tmp_path) -> None:
 
 def test_overlong_text_is_kept_whole_and_flagged(tmp_path) -> None:
     long_text = "路灯坏了" * 3000
-    [item] = parse(write_csv(tmp_path / "h.csv", [["GD040", "2026-11-27", "", "", "", long_text, ""]]))
+    [item] = parse(
+        write_csv(tmp_path / "h.csv", [["GD040", "2026-11-27", "", "", "", long_text, ""]])
+    )
     assert item.text == long_text and {"overlong", "truncated_for_email"} <= set(item.flags)
 
 
@@ -157,16 +186,25 @@ def test_blank_lines_are_not_rows(tmp_path) -> None:
 cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(cells, min_size=0, max_size=9), max_size=8), encoding=st.sampled_from(["utf-8", "gb18030", "utf-8-sig"]))
-def test_arbitrary_cells_never_crash_and_each_row_is_one_item_or_rejection(tmp_path, rows, encoding) -> None:
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(cells, min_size=0, max_size=9), max_size=8),
+    encoding=st.sampled_from(["utf-8", "gb18030", "utf-8-sig"]),
+)
+def test_arbitrary_cells_never_crash_and_each_row_is_one_item_or_rejection(
+    tmp_path, rows, encoding
+) -> None:
     path = tmp_path / "prop.csv"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     writer.writerows(rows)
     path.write_bytes(buffer.getvalue().encode(encoding, errors="replace"))
-    expected = [r for r in csv.reader(io.StringIO(path.read_bytes().decode(encoding)), strict=False)][1:]
+    expected = [
+        r for r in csv.reader(io.StringIO(path.read_bytes().decode(encoding)), strict=False)
+    ][1:]
     expected = [r for r in expected if any(c.strip() for c in r)]
     out = parse(path)
     assert len(out) == len(expected)
@@ -187,7 +225,11 @@ _MEMORY_PROBE = textwrap.dedent(
 def peak_rss_kb(channel: str, path: Path) -> tuple[int, int]:
     done = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE, channel, str(path)],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     count, rss = done.stdout.split()
     return int(count), int(rss)
@@ -200,7 +242,12 @@ def test_a_100_mb_export_is_streamed_in_bounded_memory(tmp_path) -> None:
     with big.open("w", encoding="gb18030", newline="") as fh:
         fh.write(",".join(HEADER) + "\n")
         while fh.tell() < 100 * 1024 * 1024:
-            fh.write("".join(f"GD{rows + i:09d},2026-11-27 08:15,张三,13800138000,,\"{body}{i}\",东湖社区\n" for i in range(2000)))
+            fh.write(
+                "".join(
+                    f'GD{rows + i:09d},2026-11-27 08:15,张三,13800138000,,"{body}{i}",东湖社区\n'
+                    for i in range(2000)
+                )
+            )
             rows += 2000
     small = write_csv(tmp_path / "small.csv", ROWS, "gb18030")
     assert big.stat().st_size >= 100 * 1024 * 1024
@@ -213,5 +260,7 @@ def test_a_100_mb_export_is_streamed_in_bounded_memory(tmp_path) -> None:
 
 def test_utf16_exports_are_read(tmp_path) -> None:
     path = tmp_path / "h.csv"
-    path.write_bytes(codecs.BOM_UTF16_LE + "工单编号,诉求内容\r\nGD1,路灯坏了\r\n".encode("utf-16-le"))
+    path.write_bytes(
+        codecs.BOM_UTF16_LE + "工单编号,诉求内容\r\nGD1,路灯坏了\r\n".encode("utf-16-le")
+    )
     assert [o.text for o in parse(path)] == ["路灯坏了"]

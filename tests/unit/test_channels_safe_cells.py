@@ -56,7 +56,7 @@ def test_a_defused_value_never_looks_like_a_formula(value: str) -> None:
 
 
 def test_defused_values_stay_text_in_csv_and_xlsx_exports(tmp_path) -> None:
-    hostile = "=HYPERLINK(\"http://evil.example\",\"点击\")"
+    hostile = '=HYPERLINK("http://evil.example","点击")'
     buffer = io.StringIO()
     csv.writer(buffer).writerow([defuse_formula(hostile)])
     assert buffer.getvalue().startswith("\"'=HYPERLINK")

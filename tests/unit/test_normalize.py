@@ -17,7 +17,10 @@ from minqing.normalize import dedup_key, normalize_phone, normalize_text, redact
         # Chinese punctuation stays Chinese
         ("你好，世界！路灯坏了？（急）", "你好，世界！路灯坏了？（急）"),
         # ASCII punctuation inside Chinese text becomes Chinese, between digits it stays
-        ("路灯坏了,请尽快修理!时间:8:30,金额1,200元", "路灯坏了，请尽快修理！时间:8:30，金额1,200元"),
+        (
+            "路灯坏了,请尽快修理!时间:8:30,金额1,200元",
+            "路灯坏了，请尽快修理！时间:8:30，金额1,200元",
+        ),
         ("在(3栋)门口 (see note)", "在（3栋）门口 (see note)"),
         # circled numbers and the Chinese ellipsis survive NFKC
         ("①路灯②停车……", "①路灯②停车……"),
@@ -55,7 +58,12 @@ def test_strip_html_leaves_plain_text_untouched() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("路灯坏了這個問題，。！？,.!?:;()（）<>/&;ab１２3 \n\t①…")), max_size=60))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("路灯坏了這個問題，。！？,.!?:;()（）<>/&;ab１２3 \n\t①…")),
+        max_size=60,
+    )
+)
 def test_normalize_text_is_idempotent(text: str) -> None:
     once = normalize_text(text)
     assert normalize_text(once) == once
