@@ -98,6 +98,17 @@ class DedupParams:
         return cls(**values)
 
 
+def load_dedup_params(path: str | Path) -> DedupParams:
+    """The `dedup:` section of a YAML file such as config/triage.yaml."""
+    import yaml
+
+    content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    section = content.get("dedup")
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: no `dedup:` mapping")
+    return DedupParams.from_mapping(section)
+
+
 # --------------------------------------------------------------------------------------------
 # Shingles
 
@@ -138,6 +149,15 @@ class ShingleSets:
         np.cumsum(sizes // 4, out=offsets[1:])
         values = np.frombuffer(b"".join(blobs), dtype="<u4").astype(_U32)
         return cls(values, offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[ShingleSets]) -> ShingleSets:
+        if len(parts) == 1:
+            return parts[0]
+        sizes = np.concatenate([p.sizes for p in parts])
+        offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return cls(np.concatenate([p.values for p in parts]), offsets)
 
     def take(self, indices: np.ndarray) -> ShingleSets:
         """The sets at `indices`, in that order, as a new compact ShingleSets."""
@@ -181,20 +201,20 @@ def _bmp_map() -> np.ndarray:
 def _clean_codepoints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """All texts' kept code points in one uint32 array, and each text's kept length."""
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4").astype(_U32)
-    low = cps < 0x10000
-    mapped = np.zeros_like(cps)
-    mapped[low] = _bmp_map()[cps[low]]
-    if not low.all():  # rare: letters outside the BMP are kept, emoji and the like dropped
+    cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4")
+    if len(cps) == 0 or cps.max() < 0x10000:
+        mapped = _bmp_map()[cps]
+    else:  # rare: letters outside the BMP are kept, emoji and the like dropped
+        low = cps < 0x10000
+        mapped = np.zeros(len(cps), dtype=_U32)
+        mapped[low] = _bmp_map()[cps[low]]
         for cp in np.unique(cps[~low]).tolist():
             if chr(cp).isalnum():
                 mapped[cps == cp] = cp
-    keep = mapped != 0
-    kept_before = np.zeros(len(cps) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    ends = np.cumsum(lengths)
-    kept_lengths = kept_before[ends] - kept_before[ends - lengths]
-    return mapped[keep], kept_lengths
+    dropped = np.flatnonzero(mapped == 0)
+    text_of_dropped = np.searchsorted(np.cumsum(lengths), dropped, side="right")
+    kept_lengths = lengths - np.bincount(text_of_dropped, minlength=len(lengths))
+    return np.delete(mapped, dropped), kept_lengths
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -208,54 +228,61 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _shingle_chunk(texts: Sequence[str], k: int) -> ShingleSets:
-    cps, lengths = _clean_codepoints(texts)
-    n_docs = len(lengths)
-    n = len(cps)
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    ends = np.cumsum(lengths)
-    end_of = np.repeat(ends, lengths)
-    pos = np.arange(n, dtype=np.int64)
-    # A shingle starts at every position with k characters left in its text; a text shorter than
-    # k (but not empty) is one shingle of itself, so short texts still compare.
-    starts_at = pos + k <= end_of
-    starts_at[ends[(lengths > 0) & (lengths < k)] - lengths[(lengths > 0) & (lengths < k)]] = True
-    pos = pos[starts_at]
-    doc_of = doc_of[starts_at]
-    end_of = end_of[starts_at]
-    c64 = cps.astype(_U64)
-    h = np.zeros(len(pos), dtype=_U64)
+def _kgram_keys(c: np.ndarray, k: int) -> np.ndarray:
+    """uint64 key of the k characters starting at each position of `c` (padded with k-1 zeros).
+
+    For k <= 3 the key is the k-gram itself (code points fit in 21 bits), so distinct shingles
+    only collide in the final 32-bit hash."""
+    n = len(c) - (k - 1)
+    h = c[:n].copy()
     with np.errstate(over="ignore"):
-        for j in range(k):
-            idx = pos + j
-            inside = idx < end_of
-            cj = np.where(inside, c64[np.minimum(idx, max(n - 1, 0))], _U64(0))
-            if k <= 3:  # code points fit in 21 bits: the k-gram itself, no collisions
-                h |= cj << _U64(21 * (k - 1 - j))
+        for j in range(1, k):
+            if k <= 3:
+                h <<= _U64(21)
+                h |= c[j : j + n]
             else:
                 h *= _U64(0x100000001B3)
-                h += cj + _U64(1)
-    h32 = (_mix64(h) >> _U64(32)).astype(_U32)
-    key = (doc_of.astype(_U64) << _U64(32)) | h32.astype(_U64)
-    key.sort()
-    if len(key):
-        first = np.empty(len(key), dtype=bool)
+                h += c[j : j + n]
+    return h
+
+
+def _shingle_chunk(texts: Sequence[str], k: int) -> ShingleSets:
+    cps, lengths = _clean_codepoints(texts)
+    n_docs, n = len(lengths), len(cps)
+    c = np.zeros(n + k - 1, dtype=_U64)
+    c[:n] = cps
+    keys = _kgram_keys(c, k)
+    # A shingle starts wherever k characters of the same text follow; a text shorter than k
+    # (but not empty) is one shingle of itself, so short texts still compare.
+    ends = np.cumsum(lengths)
+    valid = np.ones(n, dtype=bool)
+    for d in range(1, k):
+        at = ends[lengths > 0] - d
+        valid[at[at >= 0]] = False
+    short = np.flatnonzero((lengths > 0) & (lengths < k))
+    if len(short):
+        starts = ends[short] - lengths[short]
+        for s0, ln in zip(starts.tolist(), lengths[short].tolist(), strict=True):
+            piece = np.zeros(2 * k - 1, dtype=_U64)
+            piece[:ln] = cps[s0 : s0 + ln]
+            keys[s0] = _kgram_keys(piece, k)[0]
+            valid[s0] = True
+    with np.errstate(over="ignore"):
+        # Multiply-shift: the high 32 bits of key * odd constant, a universal hash to 32 bits.
+        keys *= _U64(0x9E3779B97F4A7C15)
+    keys >>= _U64(32)
+    keys |= np.repeat(np.arange(n_docs, dtype=_U64) << _U64(32), lengths)
+    keys = keys[valid]
+    keys.sort()
+    if len(keys):
+        first = np.empty(len(keys), dtype=bool)
         first[0] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        key = key[first]
-    counts = np.bincount((key >> _U64(32)).astype(np.int64), minlength=n_docs)
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        keys = keys[first]
+    counts = np.bincount((keys >> _U64(32)).astype(np.int64), minlength=n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return ShingleSets((key & _U64(0xFFFFFFFF)).astype(_U32), offsets)
-
-
-def _concat(parts: Sequence[ShingleSets]) -> ShingleSets:
-    if len(parts) == 1:
-        return parts[0]
-    sizes = np.concatenate([p.sizes for p in parts])
-    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return ShingleSets(np.concatenate([p.values for p in parts]), offsets)
+    return ShingleSets(keys.astype(_U32), offsets)
 
 
 def shingle_sets(texts: Sequence[str], k: int) -> ShingleSets:
@@ -265,7 +292,7 @@ def shingle_sets(texts: Sequence[str], k: int) -> ShingleSets:
     texts = list(texts)
     if not texts:
         return ShingleSets(np.empty(0, _U32), np.zeros(1, np.int64))
-    return _concat(
+    return ShingleSets.concat(
         [_shingle_chunk(texts[s : s + _DOC_CHUNK], k) for s in range(0, len(texts), _DOC_CHUNK)]
     )
 
@@ -353,25 +380,24 @@ def _densify_table(num_perm: int, seed: int) -> np.ndarray:
     return rng.integers(0, num_perm, size=(num_perm, 16 * num_perm), dtype=np.int64)
 
 
-def _signature_chunk(sets: ShingleSets, num_perm: int, seed: int) -> np.ndarray:
-    n = len(sets)
+def _signature_chunk(values: np.ndarray, sizes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    n = len(sizes)
     sig = np.full((n, num_perm), _EMPTY_BIN, dtype=_U32)
-    if n == 0 or len(sets.values) == 0:
+    if n == 0 or len(values) == 0:
         return sig
-    doc = np.repeat(np.arange(n, dtype=np.int64), sets.sizes)
-    salt = _U64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
-    v = _mix64(sets.values.astype(_U64) ^ salt)
-    bin_ = ((v >> _U64(32)) * _U64(num_perm)) >> _U64(32)  # fair split of the high bits
-    low = v & _U64(0xFFFFFFFF)
-    key = ((doc.astype(_U64) * _U64(num_perm) + bin_) << _U64(32)) | low
-    key.sort()
-    first = np.empty(len(key), dtype=bool)
-    first[0] = True
-    slot = key >> _U64(32)
-    np.not_equal(slot[1:], slot[:-1], out=first[1:])
-    # The empty-bin marker must not be a real minimum; 0xFFFFFFFF is folded onto its neighbour.
-    values = np.minimum(key[first] & _U64(0xFFFFFFFF), _U64(0xFFFFFFFE)).astype(_U32)
-    sig.reshape(-1)[slot[first].astype(np.int64)] = values
+    # The shingle hashes are already uniform; the seed picks the permutation by a bijection on
+    # uint32 (xor, odd multiplier, xorshift), which is all one-permutation MinHash needs.
+    salt = _U32((seed * 0x9E3779B9 + 0x7F4A7C15) & 0xFFFFFFFF)
+    with np.errstate(over="ignore"):
+        v = values ^ salt
+        v *= _U32(0x85EBCA6B)
+        v ^= v >> _U32(16)
+    # The empty-bin marker must not be a real minimum: 0xFFFFFFFF is folded onto its neighbour.
+    np.minimum(v, _U32(0xFFFFFFFE), out=v)
+    bin_ = (v.astype(_U64) * _U64(num_perm)) >> _U64(32)  # a fair split by the high bits
+    slot = np.repeat(np.arange(0, n * num_perm, num_perm, dtype=np.int64), sizes)
+    slot += bin_.astype(np.int64)
+    np.minimum.at(sig.reshape(-1), slot, v)
     _densify(sig, seed)
     return sig
 
@@ -414,8 +440,9 @@ def minhash_signatures(
     sets = _as_sets(shingle_arrays)
     out = np.empty((len(sets), num_perm), dtype=_U32)
     for s in range(0, len(sets), _DOC_CHUNK):
-        idx = np.arange(s, min(s + _DOC_CHUNK, len(sets)))
-        out[s : s + len(idx)] = _signature_chunk(sets.take(idx), num_perm, seed)
+        e = min(s + _DOC_CHUNK, len(sets))
+        values = np.asarray(sets.values[sets.offsets[s] : sets.offsets[e]])
+        out[s:e] = _signature_chunk(values, np.diff(sets.offsets[s : e + 1]), num_perm, seed)
     return out
 
 
@@ -478,7 +505,10 @@ class HistoryIndex(Protocol):
 
 
 def to_epoch_seconds(times: Sequence[datetime | None] | np.ndarray) -> np.ndarray:
-    """int64 epoch seconds (UTC). Naive datetimes are taken as UTC; None becomes `OPEN`."""
+    """int64 epoch seconds (UTC). Naive datetimes are taken as UTC; None becomes `OPEN`;
+    an integer array is taken as epoch seconds already."""
+    if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.integer):
+        return times.astype(np.int64, copy=False)
     if isinstance(times, np.ndarray) and np.issubdtype(times.dtype, np.datetime64):
         out = times.astype("datetime64[s]").astype(np.int64)
         out[np.isnat(times)] = OPEN
@@ -544,14 +574,11 @@ class InMemoryIndex:
                 codes[a] = len(self._area_names)
                 self._area_names.append(a)
             area_codes[i] = codes[a]
-        if isinstance(times, np.ndarray) and times.dtype == np.int64:
-            until = times
-        else:
-            until = to_epoch_seconds(times)
+        until = to_epoch_seconds(times)
         self._case_ids = np.concatenate([self._case_ids, np.asarray(case_ids, dtype=np.int64)])
         self._area_codes = np.concatenate([self._area_codes, area_codes])
         self._active_until = np.concatenate([self._active_until, until])
-        self._shingles = _concat([self._shingles, sets])
+        self._shingles = ShingleSets.concat([self._shingles, sets])
         self._pending.append((bands.reshape(-1), np.repeat(ids, bands.shape[1])))
         return ids
 
