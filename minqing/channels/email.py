@@ -263,7 +263,7 @@ def _kind(path: Path) -> str:
         raise UnreadableFile("empty file")
     if head.startswith(b"From "):
         return "mbox"
-    if b"\x00" in head:
+    if head.count(b"\x00") > len(head) * 0.3:
         raise UnreadableFile("binary file (NUL bytes), not an e-mail message")
     if not re.search(
         rb"^(from|subject|message-id|date|received|return-path|mime-version)\s*:", head, re.I | re.M
