@@ -1,8 +1,13 @@
-"""Import what came back during the day: department replies (答复) and citizen ratings (评价)
-from inbox/replies and inbox/ratings. Rows are matched to cases, validated, idempotent."""
+"""Import what came back during the day: department replies (答复), citizen ratings (评价,
+also the filled-in 回访清单 workbook), the representatives' 回头看 results (inbox/verifications)
+and their collective evaluation of departments (inbox/evaluations). Rows are matched to cases,
+validated, idempotent."""
 
 from __future__ import annotations
 
+import csv
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -21,30 +26,81 @@ from db.models import (
     Rejection,
     Reply,
     Satisfaction,
+    Submission,
     Survey,
 )
-from db.queries import find_case, set_status
+from db.queries import audit, find_case, set_status
 from minqing.channels import file_checksum
+from minqing.channels.tabular import cell_text, iter_rows, sniff
+from minqing.evaluations import parse_evaluations
+from minqing.followups import is_complaint, parse_verifications
 from minqing.records import Rejected, UnreadableFile
 from minqing.returns import RatingRow, ReplyRow, parse_ratings, parse_replies
 from minqing.states import CaseStatus, Outcome, can_transition
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
+from tasks.evaluations import store_evaluation
 from tasks.inbox import archive, move_to_failed, waiting_files
+from tasks.lookback import reopen_or_escalate
+from tasks.verifications import close_if_complete, store_verification
 
 ACTOR = "system:import"
 
 
 def import_returns_now() -> dict[str, Any]:
     ctx = context()
-    out: dict[str, Any] = {"replies": 0, "ratings": 0, "rejected": 0, "rejections": []}
+    out: dict[str, Any] = {
+        "replies": 0,
+        "ratings": 0,
+        "verifications": 0,
+        "evaluations": 0,
+        "rejected": 0,
+        "rejections": [],
+    }
     for channel, parse, store in (
-        ("replies", parse_replies, _store_reply),
-        ("ratings", parse_ratings, _store_rating),
+        ("replies", parse_replies, store_reply),
+        ("ratings", parse_rating_file, store_rating),
+        ("verifications", parse_verifications, store_verification),
+        ("evaluations", parse_evaluations, store_evaluation),
     ):
         for path in waiting_files(ctx.settings, channel):
             _import_file(ctx, channel, path, parse, store, out)
     return out
+
+
+def import_channel(ctx: Context, channel: str, parse: Any, store: Any) -> dict[str, Any]:
+    """Import the waiting files of one return channel: {channel: taken, rejected, rejections}."""
+    out: dict[str, Any] = {channel: 0, "rejected": 0, "rejections": []}
+    for path in waiting_files(ctx.settings, channel):
+        _import_file(ctx, channel, path, parse, store, out)
+    return out
+
+
+def parse_rating_file(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
+    """A rating file as CSV, or the 回访清单 workbook with the callers' answers filled in.
+
+    Rows of the workbook whose 满意度 is still empty were not reached (yet): they are not
+    answers, so they are neither taken nor refused.
+    """
+    if sniff(path) != "xlsx":
+        yield from parse_ratings(path, checksum)
+        return
+    rows = iter_rows(path)
+    first = next(rows, None)
+    header = [cell_text(v) for v in first.values] if first else []
+    answer = header.index("满意度") if "满意度" in header else None
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = Path(tmp) / path.name
+        with twin.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in rows:
+                cells = [cell_text(v) for v in row.values]
+                if answer is not None and not (cells[answer] if answer < len(cells) else ""):
+                    writer.writerow([])  # keeps the workbook's row numbers in the references
+                    continue
+                writer.writerow(cells)
+        yield from parse_ratings(twin, checksum)
 
 
 def _import_file(
@@ -122,8 +178,13 @@ def _import_file(
     out["rejected"] += rejected
 
 
-def _store_reply(s: Any, ctx: Context, row: ReplyRow) -> str | None:
-    """Record a reply; returns None when taken, else the reason it was refused."""
+def store_reply(
+    s: Any, ctx: Context, row: ReplyRow, *, via: str = "import", actor: str = ACTOR
+) -> str | None:
+    """Record a reply; returns None when taken, else the reason it was refused.
+
+    The one rule for every way a reply comes in (import file, web form): a correction while
+    the case waits for verification is a new Reply row; the newest one counts."""
     if s.scalar(select(Reply.id).where(Reply.source_key == row.source_key)):
         return "already imported"
     case = find_case(s, row.case_ref)
@@ -139,7 +200,7 @@ def _store_reply(s: Any, ctx: Context, row: ReplyRow) -> str | None:
             outcome=row.outcome,
             text=row.text,
             handler=row.handler,
-            via="import",
+            via=via,
             source_key=row.source_key,
         )
     )
@@ -149,7 +210,7 @@ def _store_reply(s: Any, ctx: Context, row: ReplyRow) -> str | None:
             s,
             case,
             CaseStatus.NEEDS_REVIEW,
-            ACTOR,
+            actor,
             "not_responsible",
             department=case.lead_department,
         )
@@ -159,7 +220,7 @@ def _store_reply(s: Any, ctx: Context, row: ReplyRow) -> str | None:
             s,
             case,
             CaseStatus.REPLIED,
-            ACTOR,
+            actor,
             "replied",
             outcome=row.outcome.value,
             handler=row.handler,
@@ -198,38 +259,57 @@ def _cancel_open_followups(s: Any, case_id: int, when: datetime) -> None:
         lb.done_at, lb.result = when, "cancelled: replied"
 
 
-def _store_rating(s: Any, ctx: Context, row: RatingRow) -> str | None:
+def store_rating(
+    s: Any,
+    ctx: Context,
+    row: RatingRow,
+    *,
+    person: Person | None = None,
+    survey: Survey | None = None,
+    actor: str = ACTOR,
+) -> str | None:
+    """Record a rating (returns None, or the reason it was refused). A file row finds its
+    citizen by phone; the web link knows the citizen and the survey and passes them.
+
+    Ratings are immutable: a newer answer of the same citizen supersedes, the old row stays.
+    An answer about the case's current round acts on it: 不满意 or 未办成 reopens the case
+    (with the comment sent to the department) up to `surveys.max_reopen` times, then goes to
+    the leaders; a good answer closes the case once its 回头看 is verified.
+    """
     if s.scalar(select(Rating.id).where(Rating.source_key == row.source_key)):
         return "already imported"
     case = find_case(s, row.case_ref)
     if case is None:
         return f"unknown 案件编号 {row.case_ref!r}"
-    if not can_transition(case.status, CaseStatus.RATED):
+    if case.replied_at is None:
         return f"case {row.case_ref} is {case.status.value}, nothing to rate yet"
-    person = (
-        s.scalar(select(Person).where(Person.identity_key == f"phone:{row.phone}"))
-        if row.phone
+    person = person or _rating_person(s, case.id, row.phone)
+    person_id = person.id if person else None
+    previous = (
+        s.scalars(
+            select(Rating)
+            .where(Rating.case_id == case.id, Rating.person_id == person_id)
+            .order_by(Rating.rated_at.desc(), Rating.id.desc())
+        ).first()
+        if person
         else None
     )
-    previous = s.scalars(
-        select(Rating)
-        .where(Rating.case_id == case.id, Rating.person_id == (person.id if person else None))
-        .order_by(Rating.rated_at.desc(), Rating.id.desc())
-    ).first()
-    survey = (
+    survey = survey or (
         s.scalars(
-            select(Survey).where(
+            select(Survey)
+            .where(
                 Survey.case_id == case.id,
-                Survey.person_id == person.id,
+                Survey.person_id == person_id,
                 Survey.answered_at.is_(None),
             )
+            .order_by(Survey.round.desc())
         ).first()
         if person
         else None
     )
     rating = Rating(
         case_id=case.id,
-        person_id=person.id if person else None,
+        person_id=person_id,
         survey_id=survey.id if survey else None,
         satisfaction=Satisfaction(row.satisfaction),
         solved=row.solved,
@@ -240,15 +320,43 @@ def _store_rating(s: Any, ctx: Context, row: RatingRow) -> str | None:
         supersedes_id=previous.id if previous else None,
     )
     s.add(rating)
+    s.flush()
     if survey:
         survey.answered_at = row.rated_at
-    set_status(
-        s, case, CaseStatus.RATED, ACTOR, "rated", satisfaction=row.satisfaction, solved=row.solved
-    )
+    current_round = survey is None or survey.round == case.reopen_count
+    detail = {"rating": rating.id, "satisfaction": row.satisfaction, "solved": row.solved}
+    if current_round and can_transition(case.status, CaseStatus.RATED):
+        set_status(s, case, CaseStatus.RATED, actor, "rated", **detail)
+    else:  # an answer about an earlier round, or the case is being redone: kept, not acted on
+        audit(s, actor, "rated", case_id=case.id, status=case.status.value, **detail)
+    if not current_round or case.status not in AFTER_REPLY:
+        return None
+    if is_complaint(row.satisfaction, row.solved):
+        reopen_or_escalate(
+            s, ctx, case, source="rating", note=row.comment, by=None, actor=actor, when=row.rated_at
+        )
+    else:
+        close_if_complete(s, case, row.rated_at)
     return None
+
+
+# Statuses in which an answer about the current round can reopen or close the case.
+AFTER_REPLY = (CaseStatus.REPLIED, CaseStatus.VERIFIED, CaseStatus.RATED, CaseStatus.CLOSED)
+
+
+def _rating_person(s: Any, case_id: int, phone: str | None) -> Person | None:
+    """The citizen who answered, by phone: one linked to this case first."""
+    if not phone:
+        return None
+    linked = s.scalars(
+        select(Person)
+        .join(Submission, Submission.person_id == Person.id)
+        .where(Submission.case_id == case_id, Person.phone == phone)
+    ).first()
+    return linked or s.scalar(select(Person).where(Person.identity_key == f"phone:{phone}"))
 
 
 @task(name="import-replies-and-ratings")
 def import_replies_and_ratings() -> dict[str, Any]:
-    """答复与评价: import the day's reply and rating files."""
+    """答复与评价: import the day's replies, ratings, 回头看 results and 代表评议 files."""
     return import_returns_now()

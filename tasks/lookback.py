@@ -1,6 +1,12 @@
-"""回头督办 look-back scan: act on every look-back that is due — remind before the deadline,
-escalate when overdue, ask the representative to verify after the reply. Each row is acted on
-once (its done_at is set in the same transaction that queues the message)."""
+"""回头督办 look-back scan: act on every look-back due today — remind before the deadline,
+escalate to the department head the working day after it and again every few working days,
+bring long-overdue cases to the leaders (领导领衔督办), and ask the area's representative for
+the 回头看 after the reply. Each row is acted on once: its done_at is set in the same
+transaction that queues the message, and the message's key names the row.
+
+Also here: what a complaint does to a case (`reopen_or_escalate`), used by the 回头看 results
+and the citizens' ratings.
+"""
 
 from __future__ import annotations
 
@@ -11,99 +17,164 @@ from prefect import task
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Area, Case, HandoffKind, Lookback, LookbackKind
-from db.queries import audit
+from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind
+from db.queries import audit, set_status
+from minqing.followups import (
+    NO_REPRESENTATIVE,
+    Complaint,
+    after_complaint,
+    deferred_until,
+    end_of_local_day,
+    leader_escalation_due,
+    next_escalation_due,
+    overdue_working_days,
+)
+from minqing.normalize import redact
 from minqing.states import CaseStatus
 from tasks.context import Context, context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
 
 ACTOR = "system:lookback"
+# Statuses in which a case waits for its 回头看 (after the reply, maybe already rated).
+AWAITING_VERIFICATION = (CaseStatus.REPLIED, CaseStatus.RATED)
 
 
 def scan_now(now: datetime | None = None) -> dict[str, int]:
+    """Act on the look-backs due by the end of today (Beijing); safe to run any number of times."""
     ctx = context()
     now = now or datetime.now(UTC)
-    totals = {"reminders": 0, "escalations": 0, "verifications": 0, "cancelled": 0}
+    totals = {
+        "reminders": 0,
+        "escalations": 0,
+        "leaders": 0,
+        "verifications": 0,
+        "cancelled": 0,
+        "deferred": 0,
+    }
+    wait_until = deferred_until(now, ctx.calendar)
     with Session() as s, s.begin():
         due = s.scalars(
             select(Lookback)
-            .where(Lookback.done_at.is_(None), Lookback.due_at <= now)
+            .where(Lookback.done_at.is_(None), Lookback.due_at <= end_of_local_day(now))
             .order_by(Lookback.due_at, Lookback.id)
+            .with_for_update(skip_locked=True)  # PostgreSQL: a concurrent scan skips these rows
         ).all()
         for lb in due:
+            if wait_until is not None:
+                _defer(s, lb, wait_until, now, totals)
+                continue
             case = s.get(Case, lb.case_id)
             assert case is not None
             _act(s, ctx, lb, case, now, totals)
     return totals
 
 
+def _defer(s: Any, lb: Lookback, until: datetime, now: datetime, totals: dict[str, int]) -> None:
+    """Not on a rest day: move the row to the next working day (or drop it as a duplicate)."""
+    twin = s.scalar(
+        select(Lookback.id).where(
+            Lookback.case_id == lb.case_id, Lookback.kind == lb.kind, Lookback.due_at == until
+        )
+    )
+    if twin is None:
+        lb.due_at = until
+        totals["deferred"] += 1
+    else:
+        lb.done_at, lb.result = now, f"cancelled: same as look-back {twin}"
+        totals["cancelled"] += 1
+
+
 def _act(
     s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: dict[str, int]
 ) -> None:
-    ref = ctx.ref
-    view = case_view(s, case, ref)
     lb.done_at = now
-    waiting_reply = case.status is CaseStatus.ASSIGNED
-    if lb.kind in (LookbackKind.REMINDER, LookbackKind.ESCALATION) and not waiting_reply:
-        lb.result = f"cancelled: case is {case.status.value}"
+    reason = _why_not(lb, case, now)
+    if reason:
+        lb.result = f"cancelled: {reason}"
         totals["cancelled"] += 1
         return
     if lb.kind is LookbackKind.REMINDER:
-        dept = ref.department_by_code[case.lead_department or ""]
-        message = (
-            f"案件 {view['number']} 将于 {local_text(case.due_at)} 到期，请抓紧办理并按时答复。"
-        )
-        to, name, kind, subject = (
-            dept.email,
-            dept.name,
-            HandoffKind.REMINDER,
-            f"【到期提醒】{view['number']} {case.title}",
-        )
+        handoffs = _remind(s, ctx, lb, case)
         totals["reminders"] += 1
     elif lb.kind is LookbackKind.ESCALATION:
-        dept = ref.department_by_code[case.lead_department or ""]
-        message = (
-            f"{dept.name}承办的案件 {view['number']} 已于 {local_text(case.due_at)} 超过办理时限，"
-            "至今未答复，请您督促办理。"
-        )
-        to, name, kind, subject = (
-            dept.head.email or dept.email,
-            dept.head.name,
-            HandoffKind.ESCALATION,
-            f"【超期督办】{view['number']} {case.title}",
-        )
-        case.escalation_level = max(case.escalation_level, 1)
+        handoffs = _escalate(s, ctx, lb, case, now)
         totals["escalations"] += 1
+    elif lb.kind is LookbackKind.LEADER:
+        handoffs = _to_leaders_overdue(s, ctx, lb, case, now)
+        if not handoffs:
+            lb.result = "failed: no leader with an e-mail in config/office.yaml"
+            totals["cancelled"] += 1
+            audit(
+                s,
+                ACTOR,
+                "lookback_leader_failed",
+                case_id=case.id,
+                lookback=lb.id,
+                reason=lb.result,
+            )
+            return
+        totals["leaders"] += 1
     else:
-        area = s.scalar(select(Area).where(Area.code == case.area_code)) if case.area_code else None
-        if area is None or not area.representative_email:
-            lb.result = "cancelled: no representative for the area"
+        handoffs = _ask_representative(s, ctx, lb, case)
+        if not handoffs:
+            lb.result = NO_REPRESENTATIVE
             totals["cancelled"] += 1
             return
-        message = (
-            f"案件 {view['number']} 已由承办单位答复，请您到现场回头看，核实问题是否真正解决，"
-            "并记录“已核实”或“未核实”及说明。"
-        )
-        to, name, kind, subject = (
-            area.representative_email,
-            area.representative_name,
-            HandoffKind.VERIFICATION,
-            f"【回头看】{view['number']} {case.title}",
-        )
         totals["verifications"] += 1
+    lb.result = "sent"
+    lb.handoff_id = handoffs[0].id if handoffs and handoffs[0] is not None else None
+    audit(
+        s,
+        ACTOR,
+        f"lookback_{lb.kind.value}",
+        case_id=case.id,
+        lookback=lb.id,
+        handoffs=[h.id for h in handoffs if h is not None],
+    )
+
+
+def _why_not(lb: Lookback, case: Case, now: datetime) -> str | None:
+    """Why this look-back no longer applies (the case moved on), or None."""
+    if lb.kind is LookbackKind.VERIFICATION:
+        return None if case.status in AWAITING_VERIFICATION else f"case is {case.status.value}"
+    if case.status is not CaseStatus.ASSIGNED:
+        return f"case is {case.status.value}"
+    if case.due_at is None:
+        return "case has no deadline"
+    if lb.kind is LookbackKind.REMINDER and case.due_at <= now:
+        return "the deadline has passed"
+    if lb.kind is not LookbackKind.REMINDER and case.due_at > now:
+        return "not overdue (the deadline moved)"
+    return None
+
+
+def _message(
+    s: Any,
+    ctx: Context,
+    case: Case,
+    *,
+    key: str,
+    kind: HandoffKind,
+    to: str,
+    name: str | None,
+    subject: str,
+    message: str,
+) -> Handoff | None:
+    view = case_view(s, case, ctx.ref)
+    heading = subject.split("】")[0].strip("【")
     rendered = render_for(
-        ref,
+        ctx.ref,
         "followup",
-        subject,
-        subject.split("】")[0].strip("【"),
+        f"{subject}{view['number']} {case.title}",
+        heading,
         recipient=name or to,
         message=message,
         case=view,
     )
-    handoff = queue_handoff(
+    return queue_handoff(
         s,
-        ref,
-        key=f"lookback:{lb.id}",
+        ctx.ref,
+        key=key,
         kind=kind,
         recipient=to,
         recipient_name=name,
@@ -111,12 +182,220 @@ def _act(
         case_id=case.id,
         rendered=rendered,
     )
-    lb.result = "sent"
-    lb.handoff_id = handoff.id if handoff else None
-    audit(s, ACTOR, f"lookback_{lb.kind.value}", case_id=case.id, lookback=lb.id)
+
+
+def _remind(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | None]:
+    dept = ctx.ref.department_by_code[case.lead_department or ""]
+    message = f"案件 {case.number} 将于 {local_text(case.due_at)} 到期，请抓紧办理并按时答复。"
+    return [
+        _message(
+            s,
+            ctx,
+            case,
+            key=f"lookback:{lb.id}",
+            kind=HandoffKind.REMINDER,
+            to=dept.email,
+            name=dept.name,
+            subject="【到期提醒】",
+            message=message,
+        )
+    ]
+
+
+def _escalate(
+    s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime
+) -> list[Handoff | None]:
+    """超期督办 to the department head; schedule the next one and the leaders' turn."""
+    policy, calendar = ctx.ref.policy.lookback, ctx.calendar
+    assert case.due_at is not None
+    dept = ctx.ref.department_by_code[case.lead_department or ""]
+    days = overdue_working_days(case.due_at, now, calendar)
+    message = (
+        f"{dept.name}承办的案件 {case.number} 已于 {local_text(case.due_at)} 超过办理时限"
+        f"（已超期 {days} 个工作日），至今未答复，请您督促办理。"
+    )
+    handoff = _message(
+        s,
+        ctx,
+        case,
+        key=f"lookback:{lb.id}",
+        kind=HandoffKind.ESCALATION,
+        to=dept.head.email or dept.email,
+        name=dept.head.name,
+        subject="【超期督办】",
+        message=message,
+    )
+    case.escalation_level = max(case.escalation_level, 1)
+    _schedule(
+        s,
+        case.id,
+        LookbackKind.ESCALATION,
+        next_escalation_due(now, calendar, policy.escalate_repeat_days),
+    )
+    _schedule(
+        s,
+        case.id,
+        LookbackKind.LEADER,
+        leader_escalation_due(case.due_at, calendar, policy.leader_after_overdue_days),
+    )
+    return [handoff]
+
+
+def _schedule(s: Any, case_id: int, kind: LookbackKind, due: datetime) -> None:
+    exists = s.scalar(
+        select(Lookback.id).where(
+            Lookback.case_id == case_id, Lookback.kind == kind, Lookback.due_at == due
+        )
+    )
+    if exists is None:
+        s.add(Lookback(case_id=case_id, kind=kind, due_at=due))
+
+
+def _to_leaders_overdue(
+    s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime
+) -> list[Handoff | None]:
+    assert case.due_at is not None
+    dept = ctx.ref.department_by_code[case.lead_department or ""]
+    days = overdue_working_days(case.due_at, now, ctx.calendar)
+    message = (
+        f"{dept.name}承办的案件 {case.number} 办理期限为 {local_text(case.due_at)}，已超期 {days} 个"
+        "工作日仍未答复，经多次督办未果，提请领导领衔督办。"
+    )
+    handoffs = notify_leaders(s, ctx, case, key=f"lookback:{lb.id}", message=message)
+    if handoffs:
+        case.escalation_level = 2
+    return handoffs
+
+
+def notify_leaders(
+    s: Any, ctx: Context, case: Case, *, key: str, message: str
+) -> list[Handoff | None]:
+    """领导领衔督办: one message to each leader of config/office.yaml that has an e-mail."""
+    leaders = [p for p in ctx.ref.office.leaders if p.email]
+    return [
+        _message(
+            s,
+            ctx,
+            case,
+            key=f"{key}:{p.email}",
+            kind=HandoffKind.LEADER,
+            to=p.email or "",
+            name=p.name,
+            subject="【领导领衔督办】",
+            message=message,
+        )
+        for p in leaders
+    ]
+
+
+def _ask_representative(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | None]:
+    area = s.scalar(select(Area).where(Area.code == case.area_code)) if case.area_code else None
+    if area is None or not area.representative_email:
+        return []
+    message = (
+        f"案件 {case.number} 已由承办单位答复，请您到现场回头看，核实问题是否真正解决，"
+        "并记录“已核实”或“未核实”及说明。"
+    )
+    return [
+        _message(
+            s,
+            ctx,
+            case,
+            key=f"lookback:{lb.id}",
+            kind=HandoffKind.VERIFICATION,
+            to=area.representative_email,
+            name=area.representative_name,
+            subject="【回头看】",
+            message=message,
+        )
+    ]
+
+
+# --- complaints: 重办 or 领导领衔督办 ------------------------------------------------------------
+
+SOURCES = {
+    "verification": ("回头看核实未通过", "代表核实说明"),
+    "rating": ("群众评价不满意或未办成", "群众评价意见"),
+}
+
+
+def reopen_or_escalate(
+    s: Any,
+    ctx: Context,
+    case: Case,
+    *,
+    source: str,
+    note: str | None,
+    by: str | None,
+    actor: str,
+    when: datetime | None = None,
+) -> Complaint:
+    """A failed 回头看 or a 不满意 / 未办成 answer: reopen the case with the reason sent to the
+    department (重办), or — once it was reopened `surveys.max_reopen` times — bring it to the
+    leaders. Idempotent per round: the messages' keys name the case and its reopen count."""
+    what, label = SOURCES[source]
+    said = (
+        redact(note).text if note else "（未填写）"
+    )  # a citizen's comment may hold a phone number
+    decision = after_complaint(case.reopen_count, ctx.ref.policy.surveys.max_reopen)
+    if decision is Complaint.LEADERS:
+        message = (
+            f"案件 {case.number} 已重办 {case.reopen_count} 次，仍{what}（{label}：{said}），"
+            "提请领导领衔督办。"
+        )
+        sent = notify_leaders(
+            s, ctx, case, key=f"leader:{case.id}:{case.reopen_count}", message=message
+        )
+        if any(h is not None for h in sent):
+            case.escalation_level = 2
+            audit(
+                s,
+                actor,
+                "escalated_to_leaders",
+                case_id=case.id,
+                source=source,
+                by=by,
+                note=note,
+                reopen_count=case.reopen_count,
+            )
+        return decision
+    case.reopen_count += 1
+    set_status(
+        s,
+        case,
+        CaseStatus.REOPENED,
+        actor,
+        "reopened",
+        source=source,
+        by=by,
+        note=note,
+        reopen_count=case.reopen_count,
+    )
+    # Nothing pending of the old round stays open: reminders, and a 回头看 not yet recorded.
+    for lb in s.scalars(select(Lookback).where(Lookback.case_id == case.id)):
+        if lb.done_at is None or (lb.kind is LookbackKind.VERIFICATION and lb.result == "sent"):
+            lb.done_at, lb.result = lb.done_at or when or datetime.now(UTC), "cancelled: reopened"
+    dept = ctx.ref.department_by_code.get(case.lead_department or "")
+    if dept is not None:
+        message = (
+            f"案件 {case.number} 经{what}，退回重办（第 {case.reopen_count} 次）。{label}：{said}。"
+            "请重新办理；系统将重新交办并设定新的办理期限。"
+        )
+        _message(
+            s,
+            ctx,
+            case,
+            key=f"reopen:{case.id}:{case.reopen_count}",
+            kind=HandoffKind.REOPEN,
+            to=dept.email,
+            name=dept.name,
+            subject="【重办通知】",
+            message=message,
+        )
+    return decision
 
 
 @task(name="lookback-scan")
 def scan_lookbacks() -> dict[str, int]:
-    """回头督办: reminders, escalations and 回头看 requests that are due."""
+    """回头督办: reminders, escalations, 领导领衔督办 and 回头看 requests that are due."""
     return scan_now()
