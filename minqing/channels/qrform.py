@@ -1,8 +1,9 @@
 """QR-code form submissions: one JSON object per line, as the web form stores them.
 
-Schema: {"id", "station", "submitted_at", "content", "name", "phone", "email", "area",
-"consent"}; `station` is the code printed in the station's or representative's QR code and
-becomes `recorded_by`.
+Schema: {"id", "station", "submitted_at", "content", "title", "name", "phone", "email", "area",
+"consent", "attachments"}; `station` is the code printed in the station's or representative's
+QR code and becomes `recorded_by`. Any field may be missing or of the wrong type: the line is
+then rejected (or the field ignored), never the file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from minqing.channels.base import (
     make_source_key,
     parse_datetime,
     register,
+    safe_excerpt,
+    text_digest,
+    text_flags,
 )
 from minqing.channels.textfile import has_undecodable, open_text
 from minqing.records import Contact, Item, Rejected
@@ -35,10 +39,11 @@ class QrFormParser(ChannelParser):
 
     def _line(self, path: Path, checksum: str, line_no: int, line: str) -> Item | Rejected:
         ref = f"{path.name}:{line_no}"
-        fallback_key = make_source_key(self.channel, checksum, line_no)
+        # Without an id the line's own content is its key, so a re-sent file adds nothing.
+        fallback_key = make_source_key(self.channel, "line", text_digest(line))
 
         def reject(reason: str, key: str = fallback_key) -> Rejected:
-            return Rejected(self.channel, key, ref, reason, path.name, line[:200])
+            return Rejected(self.channel, key, ref, reason, path.name, safe_excerpt(line))
 
         if has_undecodable(line):
             return reject("undecodable bytes (mixed or wrong encoding)")
@@ -48,7 +53,7 @@ class QrFormParser(ChannelParser):
             return reject(f"not valid JSON: {exc.msg} at column {exc.colno}")
         if not isinstance(data, dict):
             return reject("not a JSON object")
-        submission_id = str(data.get("id") or "").strip()
+        submission_id = _opt(data.get("id")) or ""
         key = make_source_key(self.channel, submission_id) if submission_id else fallback_key
         text = data.get("content")
         if not isinstance(text, str) or (reason := check_text(text)):
@@ -61,7 +66,7 @@ class QrFormParser(ChannelParser):
             source_key=key,
             source_ref=submission_id or ref,
             received_at=received,
-            title=str(data.get("title") or ""),
+            title=_opt(data.get("title")) or "",
             text=text,
             source_file=path.name,
             file_checksum=checksum,
@@ -71,13 +76,27 @@ class QrFormParser(ChannelParser):
                 name=_opt(data.get("name")),
                 phone=_opt(data.get("phone")),
                 email=_opt(data.get("email")),
-                consent=bool(data.get("consent", True)),
+                consent=data.get("consent", True) not in _NO_CONSENT,
             ),
-            attachments=tuple(str(a) for a in data.get("attachments") or ()),
+            attachments=_strings(data.get("attachments")),
+            flags=text_flags(text),
             raw=data,
         )
 
 
+_NO_CONSENT = (False, 0, "false", "False", "no", "否", "0")
+
+
 def _opt(value: object) -> str | None:
+    if isinstance(value, dict | list):
+        return None
     text = str(value).strip() if value is not None else ""
     return text or None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if isinstance(v, str | int | float) and str(v).strip())
+    return ()

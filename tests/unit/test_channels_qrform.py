@@ -1,0 +1,111 @@
+"""QR-code form submissions (扫码留言): JSON lines as the web form stores them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minqing.channels import file_checksum, get_parser
+from minqing.records import Item, Rejected
+
+GOOD = {
+    "id": "qr-1",
+    "station": "dh-station-01",
+    "submitted_at": "2026-11-27T08:15:00+08:00",
+    "content": "东湖花园北门路灯坏了",
+    "name": "张阿姨",
+    "phone": "13800138000",
+    "area": "东湖社区",
+    "consent": False,
+    "attachments": ["photo-1.jpg"],
+}
+
+
+def parse(path: Path) -> list[Item | Rejected]:
+    return list(get_parser("qrform").parse(path, file_checksum(path)))
+
+
+def test_a_submission_becomes_an_item(tmp_path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n", encoding="utf-8")
+    [item] = parse(path)
+    assert item.source_ref == "qr-1" and item.recorded_by == "dh-station-01"
+    assert item.contact.phone == "13800138000" and item.contact.consent is False
+    assert item.attachments == ("photo-1.jpg",) and item.area == "东湖社区"
+
+
+def test_bad_lines_are_rejected_with_reasons(tmp_path) -> None:
+    lines = [
+        "{not json",
+        "[1, 2]",
+        json.dumps({**GOOD, "id": "qr-2", "content": "  "}),
+        json.dumps({**GOOD, "id": "qr-3", "submitted_at": "下周"}),
+    ]
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reasons = [o.reason for o in parse(path)]
+    assert reasons[0].startswith("not valid JSON")
+    assert reasons[1:] == ["not a JSON object", "empty text", "unreadable submitted_at '下周'"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+records = st.fixed_dictionaries(
+    {},
+    optional={
+        k: json_values
+        for k in (
+            "id",
+            "station",
+            "submitted_at",
+            "content",
+            "title",
+            "name",
+            "phone",
+            "email",
+            "area",
+            "consent",
+            "attachments",
+        )
+    },
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.one_of(
+            records.map(json.dumps),
+            st.text(max_size=30).filter(lambda t: "\n" not in t and "\r" not in t),
+        ),
+        max_size=8,
+    )
+)
+def test_arbitrary_lines_never_crash_and_each_is_one_item_or_rejection(tmp_path, lines) -> None:
+    path = tmp_path / "prop.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    out = parse(path)
+    assert len(out) == sum(1 for line in lines if line.strip())
+
+
+def test_fields_of_the_wrong_type_are_ignored_or_rejected_never_fatal(tmp_path) -> None:
+    lines = [
+        {**GOOD, "id": "qr-4", "attachments": 5, "title": {"x": 1}, "consent": "否"},
+        {**GOOD, "id": {"nested": 1}, "content": ["list"]},
+        {**GOOD, "id": "qr-6", "submitted_at": {"when": "now"}},
+    ]
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    item, no_text, no_date = parse(path)
+    assert item.attachments == () and item.title == "" and item.contact.consent is False
+    assert no_text.reason == "empty text" and no_date.reason.startswith("unreadable submitted_at")
