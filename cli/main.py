@@ -172,10 +172,9 @@ def ingest(
 
 @handoffs_app.command("list")
 def handoffs_list(
-    status: Annotated[list[str], typer.Option(help="pending, sending, sent, failed, dead")] = [
-        "failed",
-        "dead",
-    ],  # noqa: B006
+    status: Annotated[
+        list[str] | None, typer.Option(help="pending, sending, sent, failed, dead [default: failed, dead]")
+    ] = None,
     limit: int = 50,
 ) -> None:
     """Show handoffs with a given status and why they failed."""
@@ -184,6 +183,7 @@ def handoffs_list(
     from db.engine import Session
     from db.models import Handoff, HandoffStatus
 
+    status = status or ["failed", "dead"]
     table = Table("id", "kind", "to", "status", "attempts", "last error", "subject")
     with Session() as s:
         rows = s.scalars(
