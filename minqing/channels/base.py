@@ -131,9 +131,10 @@ def parse_datetime(value: object) -> datetime | None:
             return None
         if re.fullmatch(r"\d{5}(\.\d+)?", text):
             return parse_datetime(float(text))
-        dt = _match_date(text)
-        if dt is None:
+        matched = _match_date(text)
+        if matched is None:
             return None
+        dt = matched
     if dt.year not in _YEARS:
         return None
     if dt.tzinfo is None:

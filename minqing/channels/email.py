@@ -375,9 +375,16 @@ def fetch_imap(settings: ImapSettings, dest: Path) -> list[Path]:
     With `move_to` every message left in the folder is fetched (someone may have opened it in
     a mail client); without it only unseen ones.
     """
-    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags
+    from imap_tools import (
+        BaseMailBox,
+        MailBox,
+        MailBoxStartTls,
+        MailBoxUnencrypted,
+        MailMessageFlags,
+    )
 
     dest.mkdir(parents=True, exist_ok=True)
+    box: BaseMailBox
     if settings.ssl:
         box = MailBox(settings.host, settings.port, timeout=settings.timeout)
     elif settings.starttls:

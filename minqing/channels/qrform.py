@@ -56,8 +56,10 @@ class QrFormParser(ChannelParser):
         submission_id = _opt(data.get("id")) or ""
         key = make_source_key(self.channel, submission_id) if submission_id else fallback_key
         text = data.get("content")
-        if not isinstance(text, str) or (reason := check_text(text)):
-            return reject("empty text" if not isinstance(text, str) else reason, key)
+        if not isinstance(text, str):
+            return reject("empty text", key)
+        if reason := check_text(text):
+            return reject(reason, key)
         received = parse_datetime(data.get("submitted_at"))
         if received is None:
             return reject(f"unreadable submitted_at {data.get('submitted_at')!r}", key)

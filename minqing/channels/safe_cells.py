@@ -13,7 +13,7 @@ import re
 # What Excel, WPS and LibreOffice start a formula or a DDE call with (OWASP "CSV Injection"),
 # in ASCII and in full width (WPS accepts ＝ for =), after any leading whitespace or quotes.
 _TRIGGERS = frozenset("=+-@\t\r\n＝＋－＠")
-_LEADING_NOISE = " \u3000\xa0\""  # not "'": a leading apostrophe is Excel's text mark
+_LEADING_NOISE = ' \u3000\xa0"'  # not "'": a leading apostrophe is Excel's text mark
 # A plain signed number is data, not a formula: "-5", "+3.5", "-1,200".
 _SIGNED_NUMBER = re.compile(r"[+\-]\d{1,3}(?:,?\d{3})*(?:\.\d+)?%?|[+\-]\d+(?:\.\d+)?%?")
 
