@@ -17,6 +17,7 @@ from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from web.tokens import reply_link
 
 ACTOR = "system:dispatch"
 CHUNK = 2000
@@ -94,7 +95,9 @@ def _dispatch_case(
             co=co_names if code == decision.lead else "",
             case=view,
             history=history,
-            reply_link=None,
+            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code)
+            if code == decision.lead
+            else None,
         )
         key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
         if queue_handoff(

@@ -33,6 +33,7 @@ from minqing.normalize import redact
 from minqing.states import CaseStatus
 from tasks.context import Context, context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from web.tokens import verify_link
 
 ACTOR = "system:lookback"
 # Statuses in which a case waits for its 回头看 (after the reply, maybe already rated).
@@ -159,6 +160,7 @@ def _message(
     name: str | None,
     subject: str,
     message: str,
+    link: str | None = None,
 ) -> Handoff | None:
     view = case_view(s, case, ctx.ref)
     heading = subject.split("】")[0].strip("【")
@@ -170,6 +172,7 @@ def _message(
         recipient=name or to,
         message=message,
         case=view,
+        link=link,
     )
     return queue_handoff(
         s,
@@ -306,6 +309,7 @@ def _ask_representative(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[
             to=area.representative_email,
             name=area.representative_name,
             subject="【回头看】",
+            link=verify_link(ctx.settings, case.id, lb.id, area.representative_email),
             message=message,
         )
     ]

@@ -35,6 +35,7 @@ from minqing.workbooks import Sheet, write_workbook
 from minqing.workdays import LOCAL_TZ
 from tasks.context import context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from web.tokens import rating_link
 
 ACTOR = "system:surveys"
 
@@ -154,7 +155,7 @@ def _survey_case(s: Any, ctx: Any, case: Case, now: datetime, totals: dict[str, 
                 case=view,
                 department=dept,
                 reply=reply.text if reply else "",
-                rating_link=None,
+                rating_link=rating_link(ctx.settings, case.id, survey.id, person.id),
             )
             handoff = queue_handoff(
                 s,

@@ -1,0 +1,1 @@
+"""The web app: QR intake, the signed-link forms that close the loop, and the operator console."""
