@@ -27,7 +27,7 @@ VERIFIED = "verified"
 NOT_VERIFIED = "not_verified"
 RECORDED = (VERIFIED, NOT_VERIFIED)
 # Lookback.result of a 回头看 that nobody can do: the case still closes on the citizens' word.
-NO_REPRESENTATIVE = "cancelled: no representative for the area"
+NO_REPRESENTATIVE = "cancelled: no representative"  # Lookback.result holds 40 characters
 
 # The hour (Beijing time) at which scheduled look-backs fall due on their working day.
 DUE_HOUR = time(9)

@@ -81,7 +81,7 @@ def _defer(s: Any, lb: Lookback, until: datetime, now: datetime, totals: dict[st
         lb.due_at = until
         totals["deferred"] += 1
     else:
-        lb.done_at, lb.result = now, f"cancelled: same as look-back {twin}"
+        lb.done_at, lb.result = now, f"cancelled: duplicate of {twin}"
         totals["cancelled"] += 1
 
 
@@ -91,7 +91,7 @@ def _act(
     lb.done_at = now
     reason = _why_not(lb, case, now)
     if reason:
-        lb.result = f"cancelled: {reason}"
+        lb.result = f"cancelled: {reason}"[:40]  # the column holds 40 characters
         totals["cancelled"] += 1
         return
     if lb.kind is LookbackKind.REMINDER:
@@ -103,7 +103,7 @@ def _act(
     elif lb.kind is LookbackKind.LEADER:
         handoffs = _to_leaders_overdue(s, ctx, lb, case, now)
         if not handoffs:
-            lb.result = "failed: no leader with an e-mail in config/office.yaml"
+            lb.result = "failed: no leader e-mail"
             totals["cancelled"] += 1
             audit(
                 s,
@@ -111,7 +111,7 @@ def _act(
                 "lookback_leader_failed",
                 case_id=case.id,
                 lookback=lb.id,
-                reason=lb.result,
+                reason="no leader with an e-mail in config/office.yaml",
             )
             return
         totals["leaders"] += 1
@@ -141,11 +141,11 @@ def _why_not(lb: Lookback, case: Case, now: datetime) -> str | None:
     if case.status is not CaseStatus.ASSIGNED:
         return f"case is {case.status.value}"
     if case.due_at is None:
-        return "case has no deadline"
+        return "no deadline"
     if lb.kind is LookbackKind.REMINDER and case.due_at <= now:
-        return "the deadline has passed"
+        return "deadline passed"
     if lb.kind is not LookbackKind.REMINDER and case.due_at > now:
-        return "not overdue (the deadline moved)"
+        return "deadline moved"
     return None
 
 
