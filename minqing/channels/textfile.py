@@ -137,6 +137,11 @@ class TextLines:
     def __enter__(self) -> TextLines:
         if self.encoding == "utf-16":
             self._fh = self.path.open("r", encoding="utf-16", errors="surrogateescape", newline="")
+        elif _cr_only(self.path):
+            # "CSV (Macintosh)" from old Excel ends lines with CR alone: universal newlines.
+            self._fh = self.path.open(
+                "r", encoding=self.encoding, errors="surrogateescape", newline=None
+            )
         else:
             self._fh = self.path.open("rb")
         return self
@@ -169,6 +174,12 @@ class TextLines:
                 if raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8) :]
             yield decode_line(raw, "utf-8" if self.encoding == "utf-8-sig" else self.encoding)
+
+
+def _cr_only(path: Path) -> bool:
+    with path.open("rb") as fh:
+        sample = fh.read(64 * 1024)
+    return b"\r" in sample and b"\n" not in sample
 
 
 def open_text(path: Path) -> TextLines:

@@ -73,6 +73,12 @@ def test_a_line_valid_in_no_encoding_keeps_its_bad_bytes_visible(tmp_path) -> No
     assert not has_undecodable(decode_line("好\n".encode(), "utf-8"))
 
 
+def test_old_mac_csv_with_cr_line_endings_is_split_into_lines(tmp_path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(TEXT.replace("\n", "\r").encode("gb18030"))
+    assert [line.strip() for line in lines_of(path)] == TEXT.strip().split("\n")
+
+
 def test_binary_is_not_text(tmp_path) -> None:
     path = tmp_path / "f.csv"
     path.write_bytes(b"\x00\x00\x00\x00\x01bin" * 100)
