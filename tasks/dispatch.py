@@ -132,12 +132,22 @@ def _schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
     remind_day = ctx.calendar.subtract_working_days(due_day, days)
     remind_at = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
     if remind_at > case.assigned_at:
-        s.add(Lookback(case_id=case.id, kind=LookbackKind.REMINDER, due_at=remind_at))
-    s.add(
-        Lookback(
-            case_id=case.id, kind=LookbackKind.ESCALATION, due_at=case.due_at + timedelta(seconds=1)
+        _schedule(s, case.id, LookbackKind.REMINDER, remind_at)
+    _schedule(s, case.id, LookbackKind.ESCALATION, case.due_at + timedelta(seconds=1))
+
+
+def _schedule(s: Any, case_id: int, kind: LookbackKind, due: datetime) -> None:
+    """One look-back per (case, kind, time): a case reopened and re-assigned on the same day
+    gets the same deadline again, so its earlier (cancelled) row is made live once more."""
+    existing = s.scalar(
+        select(Lookback).where(
+            Lookback.case_id == case_id, Lookback.kind == kind, Lookback.due_at == due
         )
     )
+    if existing is None:
+        s.add(Lookback(case_id=case_id, kind=kind, due_at=due))
+    else:
+        existing.done_at = existing.result = None
 
 
 @task(name="dispatch")
