@@ -27,6 +27,7 @@ from minqing.records import Item, Rejected, UnreadableFile
 from minqing.reference import Reference
 from tasks.context import context
 from tasks.inbox import archive, move_to_failed, waiting_files
+from web.spool import publish as publish_spool
 
 BATCH = 2000
 RETURN_CHANNELS = ("replies", "ratings")  # read by tasks/imports.py, not here
@@ -216,6 +217,7 @@ def _upsert_persons(s: Any, persons: list[dict[str, Any] | None]) -> dict[str, i
 def ingest_inbox_now() -> dict[str, Any]:
     """Read every waiting file of every intake channel; return the night's intake figures."""
     ctx = context()
+    publish_spool(ctx.settings)  # the web QR form's files of the day join the qrform inbox
     reports = [
         ingest_file(channel, path, ctx.ref)
         for channel in intake_channels(ctx.ref)

@@ -1,0 +1,174 @@
+"""Commands of the web app: `minqing web` (serve it), `minqing qr` (print the stations' QR
+codes) and `minqing operators add|list|disable` (who may log in to the console).
+
+Wired into the main CLI by `web_cmds.register(app)` in cli/main.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+operators_app = typer.Typer(help="Console operators (工作人员账号).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("web")(web)
+    app.command("qr")(qr)
+    app.add_typer(operators_app, name="operators")
+
+
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    proxy: Annotated[
+        str | None,
+        typer.Option(help="Address of a trusted reverse proxy whose X-Forwarded-For to believe."),
+    ] = None,
+) -> None:
+    """Serve the forms (QR intake, reply, rating, look-back) and the operator console."""
+    import uvicorn
+
+    from web.app import MissingSecret, create_app
+
+    try:
+        create_app()  # fail here, with the reason, rather than inside a worker
+    except MissingSecret as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=proxy is not None,
+        forwarded_allow_ips=proxy,
+        access_log=False,  # paths carry the signed tokens of the links in mail
+        server_header=False,
+    )
+
+
+def qr(
+    out: Annotated[Path | None, typer.Option(help="Folder for the files (default var/qr).")] = None,
+) -> None:
+    """Printable QR codes (PNG and PDF, station name under the code) for config/stations.yaml."""
+    from minqing.settings import get_settings
+    from tasks.context import context
+    from web.qr import write_codes
+
+    settings = get_settings()
+    ref = context().ref
+    if not ref.stations:
+        console.print("[red]no stations: add them to config/stations.yaml[/red]")
+        raise typer.Exit(2)
+    folder = out or settings.var_dir / "qr"
+    files, combined, has_font = write_codes(ref.stations, settings.public_url, folder)
+    table = Table("station", "link", "png", "pdf")
+    for f in files:
+        table.add_row(f.station, f.url, str(f.png), str(f.pdf))
+    console.print(table)
+    console.print(f"all stations in one file: [bold]{combined}[/bold]")
+    if not has_font:
+        console.print(
+            "[yellow]no Chinese font found: labels show the station code; "
+            "install one (apt-get install fonts-wqy-zenhei) and run again[/yellow]"
+        )
+    if settings.public_url.startswith("http://127.0.0.1") or "localhost" in settings.public_url:
+        console.print(
+            "[yellow]MINQING_PUBLIC_URL points at this machine: phones cannot open these codes[/yellow]"
+        )
+
+
+@operators_app.command("add")
+def operators_add(
+    name: Annotated[str, typer.Argument(help="Login name; shown in the audit trail.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="Asked if not given."
+        ),
+    ],
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Set a new password for an existing operator.")
+    ] = False,
+) -> None:
+    """Add an operator (or --reset one's password); the password is stored as an argon2 hash."""
+    from sqlalchemy import select
+
+    from db.engine import Session
+    from db.models import Operator
+    from db.queries import audit
+    from web.security import hash_password
+
+    name = name.strip()
+    if not name or len(name) > 60:
+        console.print("[red]the name must be 1–60 characters[/red]")
+        raise typer.Exit(2)
+    if len(password) < 10:
+        console.print("[red]use a password of at least 10 characters[/red]")
+        raise typer.Exit(2)
+    with Session() as s, s.begin():
+        op = s.scalar(select(Operator).where(Operator.name == name))
+        if op is not None and not reset:
+            console.print(f"[red]operator {name!r} exists; use --reset to set a new password[/red]")
+            raise typer.Exit(2)
+        if op is None:
+            s.add(Operator(name=name, password_hash=hash_password(password)))
+            audit(s, "cli", "operator_added", entity="operator", operator=name)
+        else:
+            op.password_hash, op.active = hash_password(password), True
+            op.session_version += 1
+            audit(
+                s,
+                "cli",
+                "operator_password_reset",
+                entity="operator",
+                entity_id=op.id,
+                operator=name,
+            )
+    console.print(f"operator [bold]{name}[/bold] {'updated' if op else 'added'}")
+
+
+@operators_app.command("list")
+def operators_list() -> None:
+    """Operators, whether they are active and when they last logged in."""
+    from sqlalchemy import select
+
+    from db.engine import Session
+    from db.models import Operator
+    from tasks.outbox import local_text
+
+    table = Table("name", "active", "last login")
+    with Session() as s:
+        for op in s.scalars(select(Operator).order_by(Operator.name)):
+            table.add_row(
+                op.name, "yes" if op.active else "no", local_text(op.last_login_at, with_time=True)
+            )
+    console.print(table)
+
+
+@operators_app.command("disable")
+def operators_disable(name: str) -> None:
+    """Stop an operator from logging in (ends their sessions; the audit trail keeps the name)."""
+    from sqlalchemy import select
+
+    from db.engine import Session
+    from db.models import Operator
+    from db.queries import audit
+
+    with Session() as s, s.begin():
+        op = s.scalar(select(Operator).where(Operator.name == name))
+        if op is None:
+            console.print(f"[red]no operator {name!r}[/red]")
+            raise typer.Exit(2)
+        op.active = False
+        op.session_version += 1
+        audit(s, "cli", "operator_disabled", entity="operator", entity_id=op.id, operator=name)
+    console.print(f"operator [bold]{name}[/bold] disabled")

@@ -1,0 +1,277 @@
+"""What an operator can do to a case from the console, as plain functions over a session.
+
+Each checks what it is allowed to do (the state machine, the reference data), changes the
+case, and records an AuditEvent with the operator's name; none commits. A refused action
+raises ActionError with a message for the operator. Messages that an action decides to send
+(re-routing) are queued in the outbox like every other stage's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
+from db.queries import audit, find_case, set_status
+from minqing.routing import deadline, is_urgent
+from minqing.states import CaseStatus, TransitionError, can_transition
+from minqing.workdays import LOCAL_TZ
+from tasks.context import Context
+from tasks.dispatch import _history, _schedule_lookbacks
+from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from web.tokens import reply_link
+
+OPEN_FOLLOWUPS = (LookbackKind.REMINDER, LookbackKind.ESCALATION, LookbackKind.LEADER)
+ROUTABLE = (CaseStatus.NEEDS_REVIEW, CaseStatus.TRIAGED, CaseStatus.ASSIGNED, CaseStatus.REOPENED)
+
+
+class ActionError(ValueError):
+    """An action the operator cannot take on this case now (message in Chinese)."""
+
+
+def _case(s: Any, case_id: int) -> Case:
+    case = s.get(Case, case_id, with_for_update=True)
+    if case is None:
+        raise ActionError("案件不存在")
+    return case
+
+
+def confirm_category(s: Any, ctx: Context, case_id: int, category: str, operator: str) -> None:
+    """确认/更正分类. A case waiting for review becomes ready to route at the next night."""
+    if category not in ctx.ref.category_by_name:
+        raise ActionError(f"未知分类：{category}")
+    case = _case(s, case_id)
+    previous = case.category
+    case.category, case.category_source, case.category_confidence = category, "operator", 1.0
+    if case.status in (CaseStatus.NEW, CaseStatus.NEEDS_REVIEW):
+        case.review_reason = None
+        set_status(
+            s,
+            case,
+            CaseStatus.TRIAGED,
+            operator,
+            "category_confirmed",
+            category=category,
+            previous=previous,
+        )
+    else:
+        audit(
+            s, operator, "category_corrected", case_id=case.id, category=category, previous=previous
+        )
+
+
+def reroute(
+    s: Any, ctx: Context, case_id: int, department: str, reason: str, operator: str, now: datetime
+) -> list[int]:
+    """改派: hand the case to `department` now, with a new deadline; the previous department
+    is told to stop (撤回). Returns the ids of the queued messages."""
+    ref = ctx.ref
+    dept = ref.department_by_code.get(department)
+    if dept is None:
+        raise ActionError(f"未知单位：{department}")
+    if not reason:
+        raise ActionError("请填写改派理由")
+    case = _case(s, case_id)
+    if case.status not in ROUTABLE:
+        raise ActionError(f"案件当前为“{case.status.value}”，不能改派")
+    if case.category is None or case.category not in ref.category_by_name:
+        raise ActionError("请先确认分类，再改派")
+    previous = case.lead_department
+    was_assigned = case.status is CaseStatus.ASSIGNED
+    if was_assigned and previous == department:
+        raise ActionError("案件已由该单位承办")
+    queued: list[int] = []
+    view = case_view(s, case, ref)
+    if was_assigned and previous in ref.department_by_code:
+        old = ref.department_by_code[previous]
+        message = f"案件 {view['number']} 已改派至{dept.name}办理，请贵单位停止办理，无需答复。改派理由：{reason}"
+        subject = f"【改派撤回】{view['number']} {case.title}"
+        rendered = render_for(
+            ref, "followup", subject, "改派撤回", recipient=old.name, message=message, case=view
+        )
+        h = queue_handoff(
+            s, ref, key=f"withdrawal:{case.id}:{case.reopen_count}:{now.isoformat()}:{previous}",
+            kind=HandoffKind.WITHDRAWAL, recipient=old.email, recipient_name=old.name,
+            department_code=previous, case_id=case.id, rendered=rendered,
+        )  # fmt: skip
+        queued += [h.id] if h else []
+    case.lead_department = department
+    case.co_departments = [c for c in case.co_departments if c != department]
+    case.priority = "urgent" if is_urgent(case.text, ref) else "normal"
+    case.assigned_at = now
+    case.due_at = deadline(now, case.category, case.priority == "urgent", ref, ctx.calendar)
+    set_status(s, case, CaseStatus.ASSIGNED, operator, "rerouted", previous=previous, lead=department,
+               reason=reason, due_at=case.due_at.isoformat())  # fmt: skip
+    _reschedule_followups(s, ctx, case, now, "cancelled: rerouted")
+    view = case_view(s, case, ref)
+    rendered = render_for(
+        ref, "assignment", f"【交办·承办】{view['number']} {case.title}", "问题交办单",
+        department=dept.name, co="", case=view, history=_history(s, case.id, ref),
+        reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
+    )  # fmt: skip
+    h = queue_handoff(
+        s, ref, key=f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{department}",
+        kind=HandoffKind.ASSIGNMENT, recipient=dept.email, recipient_name=dept.name,
+        department_code=department, case_id=case.id, rendered=rendered,
+    )  # fmt: skip
+    queued += [h.id] if h else []
+    return queued
+
+
+def _cancel_followups(s: Any, case_id: int, now: datetime, result: str) -> None:
+    for lb in s.scalars(
+        select(Lookback).where(
+            Lookback.case_id == case_id,
+            Lookback.done_at.is_(None),
+            Lookback.kind.in_(OPEN_FOLLOWUPS),
+        )
+    ):
+        lb.done_at, lb.result = now, result
+
+
+def _reschedule_followups(s: Any, ctx: Context, case: Case, now: datetime, why: str) -> None:
+    """Replace the open reminder and escalation with the ones for the case's new deadline
+    (the same schedule dispatch makes). A look-back already on record for the same time is
+    taken up again rather than duplicated; a reminder that would be due already is skipped."""
+    _cancel_followups(s, case.id, now, why)
+    s.flush()
+    with s.no_autoflush:
+        _schedule_lookbacks(s, ctx, case)
+        for lb in [x for x in s.new if isinstance(x, Lookback) and x.case_id == case.id]:
+            same = s.scalar(
+                select(Lookback).where(
+                    Lookback.case_id == case.id,
+                    Lookback.kind == lb.kind,
+                    Lookback.due_at == lb.due_at,
+                )
+            )
+            if lb.kind is LookbackKind.REMINDER and lb.due_at <= now:
+                s.expunge(lb)
+            elif same is not None:
+                s.expunge(lb)
+                same.done_at, same.result = None, None
+
+
+def merge(s: Any, case_id: int, into: str, operator: str, now: datetime) -> int:
+    """合并: fold this case into another (一案多诉). Its submissions join the other case, so
+    every citizen still gets that case's reply and survey; nothing is deleted."""
+    case = _case(s, case_id)
+    target = find_case(s, into)
+    if target is None:
+        raise ActionError(f"找不到案件 {into}")
+    if target.id == case.id:
+        raise ActionError("不能合并到本案自身")
+    if target.status is CaseStatus.MERGED:
+        raise ActionError("目标案件本身已被合并")
+    if not can_transition(case.status, CaseStatus.MERGED):
+        raise ActionError(f"案件当前为“{case.status.value}”，不能合并")
+    subs = list(s.scalars(select(Submission).where(Submission.case_id == case.id)))
+    for sub in subs:
+        sub.case_id, sub.link_method, sub.similarity = target.id, "operator", None
+    target.supporters += len(subs)
+    case.merged_into_id = target.id
+    _cancel_followups(s, case.id, now, "cancelled: merged")
+    set_status(
+        s,
+        case,
+        CaseStatus.MERGED,
+        operator,
+        "merged",
+        into=target.id,
+        submissions=[x.id for x in subs],
+    )
+    audit(
+        s,
+        operator,
+        "merged_in",
+        case_id=target.id,
+        source=case.id,
+        submissions=[x.id for x in subs],
+    )
+    return target.id
+
+
+def split(s: Any, case_id: int, submission_id: int, operator: str, now: datetime) -> int:
+    """拆分: take one submission out of a case into a new case of its own, which waits for an
+    operator to confirm its category (the old case's category is kept as the suggestion)."""
+    case = _case(s, case_id)
+    sub = s.get(Submission, submission_id)
+    if sub is None or sub.case_id != case.id:
+        raise ActionError("该留言不属于本案")
+    count = s.scalar(
+        select(func.count()).select_from(Submission).where(Submission.case_id == case.id)
+    )
+    if count < 2:
+        raise ActionError("本案只有这一条留言，无需拆分")
+    new = Case(
+        title=sub.title, text=sub.text, text_key=sub.text_key, area_code=sub.area_code,
+        category=case.category, category_source="operator", category_confidence=None,
+        category_top3=case.category_top3, status=CaseStatus.NEW, supporters=1, created_at=now,
+        review_reason=f"由 {case.number} 拆分，请确认分类",
+    )  # fmt: skip
+    s.add(new)
+    s.flush()
+    sub.case_id, sub.link_method, sub.similarity = new.id, "operator", None
+    case.supporters = max(1, case.supporters - 1)
+    audit(
+        s,
+        operator,
+        "created",
+        case_id=new.id,
+        to_state="new",
+        submission=sub.id,
+        split_from=case.id,
+    )
+    set_status(s, new, CaseStatus.NEEDS_REVIEW, operator, "split_out", split_from=case.id)
+    audit(s, operator, "split", case_id=case.id, submission=sub.id, new_case=new.id)
+    return new.id
+
+
+def extend_deadline(
+    s: Any, ctx: Context, case_id: int, new_day: date, reason: str, operator: str, now: datetime
+) -> None:
+    """延期: a later deadline (end of `new_day`, Beijing time), with the reason on record; the
+    reminder and the overdue escalation move with it."""
+    if not reason:
+        raise ActionError("请填写延期理由")
+    case = _case(s, case_id)
+    if case.status not in (CaseStatus.ASSIGNED,) or case.due_at is None:
+        raise ActionError("只有已交办、未答复的案件可以延期")
+    new_due = datetime.combine(new_day, time(23, 59, 59), LOCAL_TZ).astimezone(UTC)
+    if new_due <= case.due_at:
+        raise ActionError(f"新的办理时限须晚于当前时限（{local_text(case.due_at)}）")
+    if new_day > (now + timedelta(days=366)).date():
+        raise ActionError("延期不能超过一年")
+    previous = case.due_at
+    case.due_at = new_due
+    _reschedule_followups(s, ctx, case, now, "cancelled: deadline extended")
+    audit(s, operator, "deadline_extended", case_id=case.id, previous=previous.isoformat(),
+          due_at=new_due.isoformat(), reason=reason)  # fmt: skip
+
+
+def reopen(s: Any, case_id: int, reason: str, operator: str, now: datetime) -> None:
+    """重办: send an answered or closed case back for handling; the next night assigns it
+    again (a new round: new reply link, new survey)."""
+    if not reason:
+        raise ActionError("请填写重办理由")
+    case = _case(s, case_id)
+    if case.status is CaseStatus.MERGED:
+        raise ActionError("已合并的案件不能重办；请重办其合并到的案件")
+    try:
+        set_status(
+            s,
+            case,
+            CaseStatus.REOPENED,
+            operator,
+            "reopened",
+            reason=reason,
+            round=case.reopen_count + 1,
+        )
+    except TransitionError:
+        raise ActionError(f"案件当前为“{case.status.value}”，不能重办") from None
+    case.reopen_count += 1
+    case.review_reason = f"重办：{reason}"
+    case.closed_at = None
+    _cancel_followups(s, case.id, now, "cancelled: reopened")

@@ -1,0 +1,90 @@
+"""The web app: `create_app()` for uvicorn (`minqing web`, or `uvicorn --factory web.app:create_app`).
+
+Pages are server-rendered Jinja2 in Chinese, work without JavaScript, and are mobile-first.
+The app refuses to start without MINQING_SECRET_KEY: it signs the links in mail, the CSRF
+tokens and the console's session cookies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from minqing.settings import Settings, get_settings
+from web import console, links, public
+from web.common import Web, web_of
+from web.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from web.tokens import MIN_SECRET_CHARS
+
+STATIC = Path(__file__).parent / "static"
+FORM_OVERHEAD = 64 * 1024  # the text fields that travel with an upload
+
+
+class MissingSecret(RuntimeError):
+    """The web app cannot start without a signing secret."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.secret_key is None:
+        raise MissingSecret(
+            "MINQING_SECRET_KEY is not set: the web app signs links, forms and sessions with it. "
+            'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    secret = settings.secret_key.get_secret_value()
+    if len(secret) < MIN_SECRET_CHARS:
+        raise MissingSecret(
+            f"MINQING_SECRET_KEY is too short: use at least {MIN_SECRET_CHARS} characters"
+        )
+
+    app = FastAPI(title="民情直通车", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = Web(
+        settings=settings,
+        secret=secret,
+        public_limiter=RateLimiter(settings.web_rate_per_minute, 60.0),
+        login_limiter=RateLimiter(10, 60.0),
+    )
+    app.include_router(public.router)
+    app.include_router(links.router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        titles = {404: "页面不存在", 405: "不支持的操作", 413: "内容太大", 400: "请求有误"}
+        return web_of(request).error(request, exc.status_code, titles.get(exc.status_code, "出错了"),
+                                     "请检查链接，或返回上一页重试。")  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return web_of(request).error(request, 400, "请求有误", "请检查链接，或返回上一页重试。")
+
+    limit = settings.upload_max_bytes + FORM_OVERHEAD
+    web = app.state.web
+
+    async def too_large(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope)
+        mb = max(1, settings.upload_max_bytes // (1024 * 1024))
+        response = web.env.get_template("error.html").render(
+            office=web.ref.office, request_path=request.url.path, title="内容太大",
+            message=f"提交的内容太大（附件不能超过 {mb} MB），未保存。请压缩后重试。",
+        )  # fmt: skip
+        await HTMLResponse(response, status_code=413)(scope, receive, send)
+
+    app.add_middleware(BodyLimitMiddleware, limit=limit, on_refuse=too_large)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_url.startswith("https://"))
+    return app

@@ -1,0 +1,162 @@
+"""What every page needs: the app's state (settings, secret, templates, rate limits), page and
+error rendering, the public forms' CSRF cookie, and the client address."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import FormData, UploadFile
+
+from minqing.reference import Reference
+from minqing.settings import Settings
+from minqing.states import OUTCOME_LABELS, CaseStatus, Outcome
+from tasks.context import context
+from tasks.outbox import local_text
+from web.security import CSRF_COOKIE, CSRF_FIELD, RateLimiter, csrf_ok, csrf_token_for, new_nonce
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+STATUS_LABELS: dict[str, str] = {
+    CaseStatus.NEW: "新立案",
+    CaseStatus.TRIAGED: "已分类",
+    CaseStatus.NEEDS_REVIEW: "待人工审核",
+    CaseStatus.ASSIGNED: "已交办",
+    CaseStatus.REPLIED: "已答复",
+    CaseStatus.VERIFIED: "已核实",
+    CaseStatus.RATED: "已评价",
+    CaseStatus.CLOSED: "已办结",
+    CaseStatus.REOPENED: "重办",
+    CaseStatus.MERGED: "已合并",
+}
+HANDOFF_STATUS_LABELS = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "dead": "已放弃",
+}
+# The outcomes a department may choose in the reply form (现场答复 is recorded at reception).
+REPLY_OUTCOMES = [o for o in Outcome if o is not Outcome.ON_THE_SPOT]
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = lambda m: local_text(m, with_time=True)
+    env.filters["day"] = lambda m: local_text(m)
+    env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
+    env.filters["outcome_label"] = lambda o: OUTCOME_LABELS.get(Outcome(o), str(o)) if o else ""
+    env.filters["handoff_label"] = lambda s: HANDOFF_STATUS_LABELS.get(str(s), str(s))
+    env.filters["mask_phone"] = mask_phone
+    return env
+
+
+def mask_phone(phone: str | None) -> str:
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+@dataclass
+class Web:
+    """The app's state, reached from a request as `request.app.state.web`."""
+
+    settings: Settings
+    secret: str
+    public_limiter: RateLimiter
+    login_limiter: RateLimiter
+    env: Environment = field(default_factory=_environment)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.settings.public_url.lower().startswith("https://")
+
+    @property
+    def ref(self) -> Reference:
+        return context().ref
+
+    def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = self.env.get_template(name).render(
+            office=self.ref.office, request_path=request.url.path, **values
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        return self.render(request, "error.html", status, title=title, message=message)
+
+    # Public forms: a random cookie and, in the form, an HMAC of it (signed double submit).
+
+    def public_page(
+        self, request: Request, name: str, status: int = 200, **values: Any
+    ) -> HTMLResponse:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        fresh = not cookie or len(cookie) > 64
+        if fresh:
+            cookie = new_nonce()
+        assert cookie is not None
+        response = self.render(
+            request, name, status, csrf=csrf_token_for(self.secret, cookie), **values
+        )
+        if fresh:
+            response.set_cookie(
+                CSRF_COOKIE,
+                cookie,
+                httponly=True,
+                samesite="lax",
+                secure=self.secure_cookies,
+                path="/",
+            )
+        return response
+
+    def public_csrf_ok(self, request: Request, form: FormData) -> bool:
+        token = form.get(CSRF_FIELD)
+        return csrf_ok(
+            self.secret, request.cookies.get(CSRF_COOKIE), token if isinstance(token, str) else None
+        )
+
+
+def web_of(request: Request) -> Web:
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def field_text(form: FormData, name: str, limit: int, *, multiline: bool = False) -> str:
+    """A form field as trimmed text without control characters (None and files → "")."""
+    value = form.get(name)
+    if not isinstance(value, str):
+        return ""
+    value = _CONTROL.sub("", value).replace("\r\n", "\n").strip()
+    if not multiline:
+        value = " ".join(value.split())
+    return value[: limit + 1]  # one over: the caller reports "too long" instead of cutting
+
+
+def field_file(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    if isinstance(value, UploadFile) and value.filename:
+        return value
+    return None
+
+
+def now_utc() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

@@ -1,0 +1,139 @@
+"""扫码留言 QR intake: the short form behind each station's QR code (/s/<station-code>).
+
+A submission is appended to the day's spool file in the qrform channel's schema (see
+web/spool.py for why not straight into the inbox), so the nightly run takes it like any other
+channel file: same parser, same redaction, same rejections and figures. The form carries a
+random id: a double-click or a reload stores it once (its source_key is the id).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from minqing.channels.base import check_text
+from minqing.normalize import normalize_phone
+from minqing.reference import Station
+from web import spool
+from web.common import client_ip, field_text, now_utc, web_of
+
+router = APIRouter()
+
+KIND_LABELS = {"家": "人大代表之家", "站": "人大代表联络站", "点": "代表联系点"}
+FORM_ID = re.compile(r"^QR\d{8}-[0-9a-f]{12}$")
+PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
+EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+LIMITS = {"content": 5000, "name": 40, "phone": 20, "email": 120}
+
+
+def new_form_id() -> str:
+    return f"QR{now_utc().astimezone(spool.LOCAL):%Y%m%d}-{secrets.token_hex(6)}"
+
+
+def _station(request: Request, code: str) -> Station | None:
+    return web_of(request).ref.station_by_code.get(code)
+
+
+def _form_page(
+    request: Request, station: Station, status: int = 200, **values: Any
+) -> HTMLResponse:
+    web = web_of(request)
+    ref = web.ref
+    area = ref.area_by_name.get(station.area)
+    defaults = {
+        "content": "",
+        "name": "",
+        "phone": "",
+        "email": "",
+        "area": area.name if area else "",
+        "consent": False,
+        "form_id": new_form_id(),
+    }
+    return web.public_page(
+        request,
+        "qr_form.html",
+        status,
+        station=station,
+        kind=KIND_LABELS[station.kind],
+        areas=[a.name for a in ref.areas],
+        values={**defaults, **values.pop("values", {})},
+        errors=values.pop("errors", {}),
+        limits=LIMITS,
+        **values,
+    )
+
+
+@router.get("/s/{code}", response_class=HTMLResponse)
+def qr_form(request: Request, code: str) -> HTMLResponse:
+    station = _station(request, code)
+    if station is None:
+        return web_of(request).error(
+            request, 404, "未找到该站点", "二维码对应的站点不存在或已停用，请联系工作人员。"
+        )
+    return _form_page(request, station)
+
+
+@router.post("/s/{code}", response_class=HTMLResponse)
+async def qr_submit(request: Request, code: str) -> HTMLResponse:
+    web = web_of(request)
+    station = _station(request, code)
+    if station is None:
+        return web.error(
+            request, 404, "未找到该站点", "二维码对应的站点不存在或已停用，请联系工作人员。"
+        )
+    if not web.public_limiter.allow(f"qr:{client_ip(request)}"):
+        return web.error(request, 429, "提交过于频繁", "您提交得太快了，请稍后再试。")
+    form = await request.form(max_files=0, max_fields=20)
+    if not web.public_csrf_ok(request, form):
+        return web.error(
+            request, 403, "页面已失效", "表单已过期或来源不明，请重新扫码或刷新页面后再提交。"
+        )
+    values = {
+        name: field_text(form, name, limit, multiline=name == "content")
+        for name, limit in LIMITS.items()
+    }
+    values["area"] = field_text(form, "area", 60)
+    values["consent"] = form.get("consent") == "yes"
+    form_id = field_text(form, "form_id", 40)
+    values["form_id"] = form_id if FORM_ID.match(form_id) else new_form_id()
+    errors = _check(values, web.ref.area_by_name)
+    if errors:
+        return _form_page(request, station, 400, values=values, errors=errors)
+    now = now_utc()
+    record = {
+        "id": values["form_id"],
+        "station": station.code,
+        "submitted_at": now.isoformat(),
+        "content": values["content"],
+        "title": "",
+        "name": values["name"] or None,
+        "phone": values["phone"] or None,
+        "email": values["email"].lower() or None,
+        "area": values["area"] or None,
+        "consent": values["consent"],
+    }
+    await run_in_threadpool(spool.append, web.settings, record, now)
+    return web.render(request, "qr_thanks.html", station=station, receipt=values["form_id"])
+
+
+def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name, limit in LIMITS.items():
+        if len(values[name]) > limit:
+            errors[name] = f"不能超过 {limit} 个字"
+    if "content" not in errors and check_text(values["content"]):
+        errors["content"] = "请填写您要反映的问题"
+    if values["phone"] and not (PHONE.match(values["phone"]) and normalize_phone(values["phone"])):
+        errors["phone"] = "电话号码格式不对（只能包含数字）"
+    if values["email"] and not EMAIL.match(values["email"]):
+        errors["email"] = "邮箱格式不对"
+    if values["area"] and values["area"] not in areas:
+        errors["area"] = "请从列表中选择社区"
+    if values["consent"] and not (values["phone"] or values["email"]):
+        errors["phone"] = "如需回访，请留下电话或邮箱"
+    return errors
