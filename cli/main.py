@@ -281,12 +281,18 @@ def serve() -> None:
     serve_all()
 
 
-def _register_plugins() -> None:
-    try:
-        from cli import model_cmds
-    except ImportError:  # the model commands are optional until the classifier lands
-        return
-    model_cmds.register(app)
+def _register_command_modules() -> None:
+    """Each topic's commands live in their own module with a `register(app)` function."""
+    import importlib
+
+    for name in ("model_cmds", "cases_cmds", "report_cmds", "web_cmds"):
+        try:
+            module = importlib.import_module(f"cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cli.{name}":
+                raise
+            continue
+        module.register(app)
 
 
-_register_plugins()
+_register_command_modules()
