@@ -36,10 +36,12 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("收到答复", f"{f['replies']} 件"),
         (
             "回头看",
-            f"{f['lookbacks']} 件（到期提醒 {f['reminders']}，超期督办 {f['escalations']}，回头看核实 {f['verifications']}）",
+            f"{f['lookbacks']} 件（到期提醒 {f['reminders']}，超期督办 {f['escalations']}，"
+            f"领导督办 {f.get('leaders', 0)}，回头看核实 {f['verifications']}）",
         ),
         ("评价", f"{f['ratings']} 条"),
         ("满意率", percent(f["satisfied"], f["rated"]) + "（满意+基本满意 / 参评）"),
+        ("件件有回复", f"待跟进 {f.get('unanswered', 0)} 件（明细见 every-item-answered）"),
         ("发送邮件", f"{f['sent']} 封"),
         (
             "发送失败",

@@ -1,5 +1,6 @@
-"""Figures of the night: collect each stage's counts, add the running satisfaction rate from
-the database, and publish the summary as Prefect artifacts (fixed keys) and on the console."""
+"""Figures of the night: collect each stage's counts, add the running satisfaction rate and
+the 件件有回复 check from the database, and publish the summary as Prefect artifacts (fixed
+keys) and on the console."""
 
 from __future__ import annotations
 
@@ -8,25 +9,44 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from db.engine import Session
-from db.models import Handoff, HandoffStatus, Rating, Satisfaction
+from db.models import (
+    Case,
+    Department,
+    Handoff,
+    HandoffStatus,
+    Lookback,
+    LookbackKind,
+    Person,
+    Rating,
+    Satisfaction,
+    Submission,
+    Survey,
+)
+from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
+from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
-from tasks.context import context
+from tasks.context import Context, context
+from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
+from tasks.surveys import due_a_survey, survey_statuses
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
 FAILED_HANDOFFS_KEY = "failed-handoffs"
+EVERY_ITEM_KEY = "every-item-answered"
 
 
-def figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
     """Merge the stage results into one flat dict of the night's figures."""
     ingest, triage, dispatch = stages["ingest"], stages["triage"], stages["dispatch"]
     imports, lookback, deliver = stages["imports"], stages["lookback"], stages["deliver"]
+    ctx = context()
     with Session() as s, s.begin():
         latest = _latest_ratings(s)
+        unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
         failed_rows = s.execute(
             select(
                 Handoff.id,
@@ -56,7 +76,15 @@ def figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "reminders": lookback["reminders"],
         "escalations": lookback["escalations"],
         "verifications": lookback["verifications"],
-        "lookbacks": lookback["reminders"] + lookback["escalations"] + lookback["verifications"],
+        "leaders": lookback.get("leaders", 0),
+        "lookbacks": lookback["reminders"]
+        + lookback["escalations"]
+        + lookback.get("leaders", 0)
+        + lookback["verifications"],
+        "verification_results": imports.get("verifications", 0),
+        "evaluations": imports.get("evaluations", 0),
+        "unanswered": len({row["案件编号"] for row in unanswered}),
+        "unanswered_rows": unanswered,
         "surveys": stages["surveys"]["emailed"],
         "callbacks": stages["surveys"]["callback"],
         "rated": rated,
@@ -77,8 +105,85 @@ def figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
             }
             for r in failed_rows
         ],
-        "warnings": sorted(context().calendar.warnings),
+        "warnings": sorted(ctx.calendar.warnings),
     }
+
+
+def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]]:
+    """件件有回复: every case that still owes someone something, one row per missing step —
+    past its deadline without a reply; replied (or verified) but a citizen who may be contacted
+    has no survey, or the survey mail failed; a 回头看 not recorded `report.verification_grace_days`
+    working days after it was due; a reminder or escalation the scans missed."""
+    cal, policy = ctx.calendar, ctx.ref.policy
+    found: list[tuple[Case, str, datetime | None, str]] = []
+    for case in s.scalars(
+        select(Case).where(Case.status == CaseStatus.ASSIGNED, Case.due_at < now)
+    ):
+        assert case.due_at is not None
+        days = overdue_working_days(case.due_at, now, cal)
+        found.append((case, "超期未答复", case.due_at, f"已超期 {days} 个工作日"))
+    asked = exists().where(
+        Survey.case_id == Case.id, Survey.person_id == Person.id, Survey.round == Case.reopen_count
+    )
+    for case in s.scalars(
+        select(Case)
+        .join(Submission, Submission.case_id == Case.id)
+        .join(Person, Person.id == Submission.person_id)
+        .where(
+            Case.status.in_(survey_statuses(policy.surveys)),
+            Person.contact_ok.is_(True),
+            or_(Person.email.is_not(None), Person.phone.is_not(None)),
+            ~asked,
+        )
+        .distinct()
+    ):
+        if due_a_survey(s, case, policy.surveys.after):
+            found.append((case, "已答复未回访", case.replied_at, "有可联系的群众尚未收到回访"))
+    for case, survey in s.execute(
+        select(Case, Survey)
+        .join(Survey, Survey.case_id == Case.id)
+        .join(Handoff, Handoff.id == Survey.handoff_id)
+        .where(
+            Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]),
+            Survey.answered_at.is_(None),
+            Case.status.not_in([CaseStatus.CLOSED, CaseStatus.MERGED]),
+        )
+    ):
+        found.append((case, "回访邮件发送失败", survey.created_at, "请改为电话回访或重发"))
+    for lb, case in s.execute(
+        select(Lookback, Case)
+        .join(Case, Case.id == Lookback.case_id)
+        .where(Lookback.due_at <= now, Case.status != CaseStatus.MERGED)
+        .where(
+            or_(
+                Lookback.done_at.is_(None),
+                (Lookback.kind == LookbackKind.VERIFICATION) & (Lookback.result == "sent"),
+            )
+        )
+        .order_by(Lookback.due_at)
+    ):
+        if lb.kind is LookbackKind.VERIFICATION:
+            grace = at_due_hour(
+                cal.add_working_days(local_day(lb.due_at), policy.report.verification_grace_days)
+            )
+            if case.status in AWAITING_VERIFICATION and grace < now:
+                found.append((case, "回头看未完成", lb.due_at, "代表尚未记录核实结果"))
+        elif end_of_local_day(lb.due_at) < now:
+            found.append((case, "督办未执行", lb.due_at, f"{lb.kind.value} 未按时发出"))
+    names = dict(s.execute(select(Department.code, Department.name)).all())
+    rows = [
+        {
+            "案件编号": case.number,
+            "标题": case.title,
+            "承办单位": names.get(case.lead_department or "", ""),
+            "状态": case.status.value,
+            "待跟进事项": what,
+            "应办时间": local_text(when, with_time=True),
+            "说明": why,
+        }
+        for case, what, when, why in found
+    ]
+    return sorted(rows, key=lambda r: (r["案件编号"], r["待跟进事项"]))
 
 
 def _latest_ratings(s: Any) -> list[Satisfaction]:
@@ -91,7 +196,7 @@ def publish_now(
     stages: dict[str, dict[str, Any]], now: datetime | None = None, artifacts: bool = True
 ) -> dict[str, Any]:
     ctx = context()
-    f = figures(stages)
+    f = figures(stages, now)
     markdown = summary_markdown(
         f, ctx.ref.office.name, local_text(now or datetime.now(UTC), with_time=True)
     )
@@ -109,6 +214,11 @@ def publish_now(
             key=FAILED_HANDOFFS_KEY,
             table=f["failed_handoff_rows"] or [{"编号": "", "原因": "（无）"}],
             description="发送失败或已放弃的消息",
+        )
+        create_table_artifact(
+            key=EVERY_ITEM_KEY,
+            table=f["unanswered_rows"] or [{"案件编号": "", "待跟进事项": "（无）"}],
+            description="件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件",
         )
     print(markdown)
     return f

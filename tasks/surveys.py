@@ -83,14 +83,14 @@ def surveys_now(now: datetime | None = None) -> dict[str, Any]:
             select(Case).where(Case.status.in_(survey_statuses(policy))).order_by(Case.id)
         ).all()
         for case in cases:
-            if _due_a_survey(s, case, policy.after):
+            if due_a_survey(s, case, policy.after):
                 _survey_case(s, ctx, case, now, totals)
     path = write_callback_list(now)
     totals["callback_file"] = str(path) if path else None
     return totals
 
 
-def _due_a_survey(s: Any, case: Case, after: str) -> bool:
+def due_a_survey(s: Any, case: Case, after: str) -> bool:
     if case.status is CaseStatus.CLOSED:  # only reached with surveys.on_the_spot
         return case.outcome is Outcome.ON_THE_SPOT and case.reopen_count == 0
     if case.status is CaseStatus.REPLIED and after == "verification":

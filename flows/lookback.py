@@ -1,0 +1,27 @@
+"""The morning look-back run (回头督办): today's reminders, escalations and 回头看 requests go
+out at the start of the working day, after the returns that arrived since the night run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from tasks.deliver import deliver_handoffs
+from tasks.imports import import_replies_and_ratings
+from tasks.lookback import scan_lookbacks
+from tasks.reference import load_reference_data
+
+
+@flow(name="lookback", log_prints=True)
+def lookback() -> dict[str, Any]:
+    """回头督办: import the day's returns, act on due look-backs, send what they decided."""
+    load_reference_data()
+    imports = import_replies_and_ratings()  # a department that just replied is not reminded
+    scan = scan_lookbacks()
+    deliver = deliver_handoffs()
+    print(
+        f"回头督办: 到期提醒 {scan['reminders']}，超期督办 {scan['escalations']}，"
+        f"领导督办 {scan['leaders']}，回头看 {scan['verifications']}；发送 {deliver['sent']} 封"
+    )
+    return {"imports": imports, "lookback": scan, "deliver": deliver}

@@ -1,0 +1,23 @@
+"""The period report (评议报告): monthly on the 1st for the month before, or on demand for any
+period — the representatives' evaluations are imported first so the report sees them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow
+
+from tasks.evaluations import import_evaluations
+from tasks.reference import load_reference_data
+from tasks.report import build_report_task
+
+
+@flow(name="report", log_prints=True)
+def report(period_from: date | None = None, period_to: date | None = None) -> dict[str, Any]:
+    """评议报告 for [period_from, period_to] (Beijing days); both empty = the previous month."""
+    load_reference_data()
+    import_evaluations()
+    result = build_report_task(period_from, period_to)
+    print(f"评议报告 {result['title']}: {result['folder']}\n{result['sentence']}")
+    return result

@@ -1,0 +1,301 @@
+"""评议报告 for a period: load the period's cases, ratings, surveys and 代表评议 from the database,
+build the tables (minqing.report), and write them to var/reports/<period>/ — an Excel workbook
+(one sheet per table), PNG charts and a Markdown/HTML summary — and as Prefect artifacts.
+The `report` deployment, `minqing report` and the tests all call `build_report_now`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from sqlalchemy import func, select
+
+from db.engine import Session
+from db.models import (
+    AuditEvent,
+    Case,
+    Department,
+    Rating,
+    Reply,
+    RepresentativeEvaluation,
+    Submission,
+    Survey,
+    case_number,
+)
+from minqing.charts import (
+    NO_CJK_NOTE,
+    Labels,
+    categories_chart,
+    cjk_font,
+    funnel_chart,
+    satisfaction_chart,
+)
+from minqing.report import (
+    RATE_COLUMNS,
+    Period,
+    Report,
+    ReportInput,
+    build_report,
+    summary_html,
+    summary_markdown,
+    summary_sections,
+)
+from minqing.workbooks import Sheet, write_workbook
+from minqing.workdays import LOCAL_TZ
+from tasks.context import Context, context
+
+SUMMARY_KEY = "report-summary"
+SCORES_KEY = "report-department-scores"
+# The walk-in reception channel (代表家站点接待登记): one submission per visit (接待人次).
+RECEPTION_CHANNEL = "register"
+
+
+def report_period(start: date | None, end: date | None, now: datetime | None = None) -> Period:
+    """The period asked for; by default the previous calendar month (Beijing time)."""
+    if start is None and end is None:
+        return Period.previous_month((now or datetime.now(UTC)).astimezone(LOCAL_TZ).date())
+    if start is None or end is None:
+        raise ValueError("give both the first and the last day of the period, or neither")
+    return Period(start, end)
+
+
+def build_report_now(
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    now: datetime | None = None,
+    artifacts: bool = True,
+) -> dict[str, Any]:
+    """Compute the report on [start, end] (Beijing days, inclusive) and write its files."""
+    ctx = context()
+    now = now or datetime.now(UTC)
+    period = report_period(start, end, now)
+    with Session() as s:
+        data = load_report_input(s, ctx, period)
+    report = build_report(
+        data, period, ctx.ref.policy.score_policy(), ctx.calendar, as_of=now,
+        solved_what=ctx.ref.policy.report.solved_what,
+    )  # fmt: skip
+    folder = ctx.settings.reports_dir / period.label
+    files = write_report(report, folder, ctx)
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    if artifacts:
+        create_markdown_artifact(
+            key=SUMMARY_KEY, markdown=markdown, description=f"评议报告 {period.title}"
+        )
+        create_table_artifact(
+            key=SCORES_KEY,
+            table=_artifact_rows(report.scores),
+            description=f"部门评分 {period.title}（公式见 docs/scores.md）",
+        )
+    return {
+        "period": period.label,
+        "title": period.title,
+        "folder": str(folder),
+        "files": {name: str(path) for name, path in files.items()},
+        "annual": report.annual,
+        "sentence": report.sentence,
+        "overview": dict(report.overview),
+    }
+
+
+def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
+    """Everything the report needs from the database, as plain frames (see minqing.report)."""
+    start, after = period.bounds()
+    names = {code: name for code, name in s.execute(select(Department.code, Department.name))}
+    names |= {d.code: d.name for d in ctx.ref.departments}
+    rows = s.execute(
+        select(
+            Case.id, Case.created_at, Case.title, Case.category, Case.lead_department, Case.status,
+            Case.assigned_at, Case.due_at, Case.replied_at, Case.closed_at, Case.outcome,
+            Case.reopen_count, Case.escalation_level,
+        ).where(Case.created_at < after)
+    ).all()  # fmt: skip
+    cases = pd.DataFrame(
+        [
+            {
+                "case_id": r.id,
+                "number": case_number(r.id, r.created_at),
+                "title": r.title,
+                "category": r.category,
+                "top_category": _top(ctx, r.category),
+                "department": names.get(r.lead_department, r.lead_department) if r.lead_department else None,
+                "status": r.status.value,
+                "created_at": r.created_at,
+                "assigned_at": r.assigned_at,
+                "due_at": r.due_at,
+                "replied_at": r.replied_at,
+                "closed_at": r.closed_at,
+                "outcome": r.outcome.value if r.outcome else None,
+                "reopen_count": r.reopen_count,
+                "escalation_level": r.escalation_level,
+            }
+            for r in rows
+        ],
+        columns=[
+            "case_id", "number", "title", "category", "top_category", "department", "status",
+            "created_at", "assigned_at", "due_at", "replied_at", "closed_at", "outcome",
+            "reopen_count", "escalation_level",
+        ],
+    )  # fmt: skip
+    cases = _first_round(s, cases)
+    known = select(Case.id).where(Case.created_at < after)
+    ratings = pd.DataFrame(
+        s.execute(
+            select(
+                Rating.id.label("rating_id"), Rating.supersedes_id, Rating.case_id, Rating.person_id,
+                Rating.satisfaction, Rating.solved, Rating.rated_at,
+            ).where(Rating.case_id.in_(known))
+        ).all(),
+        columns=["rating_id", "supersedes_id", "case_id", "person_id", "satisfaction", "solved", "rated_at"],
+    )  # fmt: skip
+    ratings["satisfaction"] = ratings["satisfaction"].map(
+        lambda v: v.value if v is not None else None
+    )
+    surveys = pd.DataFrame(
+        s.execute(
+            select(Survey.case_id, Survey.person_id, Survey.created_at).where(
+                Survey.case_id.in_(known)
+            )
+        ).all(),
+        columns=["case_id", "person_id", "sent_at"],
+    )
+    superseded = select(RepresentativeEvaluation.supersedes_id).where(
+        RepresentativeEvaluation.supersedes_id.is_not(None)
+    )
+    evaluations = pd.DataFrame(
+        [
+            {"representative": e.representative, "department": names.get(e.department_code, e.department_code),
+             "score": e.score, "period": e.period}
+            for e in s.scalars(
+                select(RepresentativeEvaluation)
+                .where(
+                    RepresentativeEvaluation.period_start >= period.start,
+                    RepresentativeEvaluation.period_end <= period.end,
+                    RepresentativeEvaluation.id.not_in(superseded),
+                )
+                .order_by(RepresentativeEvaluation.department_code, RepresentativeEvaluation.representative)
+            )
+        ],
+        columns=["representative", "department", "score", "period"],
+    )  # fmt: skip
+    received = s.scalar(
+        select(func.count()).select_from(Submission).where(
+            Submission.channel == RECEPTION_CHANNEL, Submission.received_at >= start, Submission.received_at < after
+        )
+    )  # fmt: skip
+    return ReportInput(
+        cases,
+        ratings,
+        surveys,
+        evaluations,
+        int(received or 0),
+        sorted(d.name for d in ctx.ref.departments),
+        ctx.ref.top_categories,
+    )
+
+
+def _top(ctx: Context, category: str | None) -> str | None:
+    found = ctx.ref.category_by_name.get(category or "")
+    return found.top if found else None
+
+
+def _first_round(s: Any, cases: pd.DataFrame) -> pd.DataFrame:
+    """A reopened case is scored on its first round: first assignment, its deadline, first reply.
+
+    Dispatch overwrites assigned_at and due_at when it hands a reopened case out again, and each
+    reply overwrites replied_at; the audit trail and the Reply rows keep the first ones.
+    """
+    firsts = dict(
+        s.execute(select(Reply.case_id, func.min(Reply.received_at)).group_by(Reply.case_id)).all()
+    )
+    if firsts:
+        first_reply = cases["case_id"].map(firsts)
+        cases["replied_at"] = first_reply.where(first_reply.notna(), cases["replied_at"])
+    reopened = cases.loc[cases["reopen_count"] > 0, "case_id"].tolist()
+    if not reopened:
+        return cases
+    first: dict[int, tuple[datetime, Any]] = {}
+    for case_id, at, detail in s.execute(
+        select(AuditEvent.case_id, AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.case_id.in_(reopened), AuditEvent.to_state == "assigned")
+        .order_by(AuditEvent.at, AuditEvent.id)
+    ):
+        first.setdefault(case_id, (at, (detail or {}).get("due_at")))
+    for i in cases.index[cases["case_id"].isin(first)]:
+        at, due = first[cases.at[i, "case_id"]]
+        cases.at[i, "assigned_at"] = at
+        if due:
+            cases.at[i, "due_at"] = datetime.fromisoformat(due)
+    return cases
+
+
+def write_report(report: Report, folder: Path, ctx: Context) -> dict[str, Path]:
+    """Workbook, charts, Markdown and HTML into `folder`; returns the files by kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    font = cjk_font()
+    codes = {d.name: d.code for d in ctx.ref.departments} | {
+        c.name: c.code for c in ctx.ref.flat_categories
+    }
+    labels = Labels(codes, font)
+    charts = {
+        "各部门满意率": satisfaction_chart(
+            report.scores, folder / "satisfaction_by_department.png", labels
+        ),
+        "各类问题件数": categories_chart(
+            report.categories, folder / "cases_by_category.png", labels
+        ),
+        "办理漏斗": funnel_chart(report.funnel, folder / "funnel.png", labels),
+    }
+    notes = [
+        "满意率 = (满意 + 基本满意) / 评价数，只计每位群众对每件案件的最新评价；按期办结率以部门答复时间对照办理期限。",
+        "部门评分以本期交办的案件为准；重办的案件按首次交办、首次期限和首次答复计算。",
+    ]
+    if font is None:
+        notes.append(NO_CJK_NOTE)
+    sections = summary_sections(report, {k: p.name for k, p in charts.items()}, notes)
+    office = ctx.ref.office.name
+    files = {
+        "workbook": write_workbook(folder / "report.xlsx", _sheets(report)),
+        "markdown": folder / "report.md",
+        "html": folder / "report.html",
+        **{p.stem: p for p in charts.values()},
+    }
+    files["markdown"].write_text(summary_markdown(report, office, sections), encoding="utf-8")
+    files["html"].write_text(summary_html(report, office, sections), encoding="utf-8")
+    return files
+
+
+def _sheets(report: Report) -> list[Sheet]:
+    overview = pd.DataFrame(
+        [("统计期间", report.period.title), ("工作表述", report.sentence), *report.overview],
+        columns=["项目", "数值"],
+    )
+    return [
+        Sheet("概况", overview, widths={"数值": 80}),
+        Sheet("部门评分", report.scores, percent=RATE_COLUMNS),
+        Sheet("办理时长", report.handling),
+        Sheet("办理漏斗", report.funnel.drop(columns=["stage"]), percent=RATE_COLUMNS),
+        Sheet("分类趋势", report.categories),
+        Sheet("代表评议", report.evaluations),
+        Sheet("案件清单", report.case_list, widths={"标题": 40}),
+    ]
+
+
+def _artifact_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for row in scores.to_dict("records"):
+        rows.append({k: (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else
+                         round(float(v), 4) if isinstance(v, float) else v.item() if hasattr(v, "item") else v)
+                     for k, v in row.items()})  # fmt: skip
+    return rows or [{"部门": "（无）"}]
+
+
+@task(name="build-report")
+def build_report_task(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """评议报告: tables, charts and summary for the period, as files and artifacts."""
+    return build_report_now(start, end)
