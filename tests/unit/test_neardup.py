@@ -18,12 +18,13 @@ from minqing.neardup import (
     InMemoryIndex,
     ShingleSets,
     band_hashes,
-    batch_pairs,
+    estimate_similarity,
     hot_issues,
     jaccard,
     link_batch,
     load_dedup_params,
     minhash_signatures,
+    near_duplicate_pairs,
     pack_shingles,
     pair_jaccard,
     prepare_batch,
@@ -71,6 +72,7 @@ def history(texts, case_ids, areas=None, until=None, params=PARAMS) -> InMemoryI
         prep.shingles,
         areas or [None] * len(texts),
         until or [None] * len(texts),
+        sketches=prep.sketches,
     )
     return index
 
@@ -369,10 +371,10 @@ def test_on_real_messages_lsh_finds_the_exact_jaccard_pairs(real_messages):
     texts = real_messages + [_light_perturbation(t, rng) for t in real_messages]
     k, t = PARAMS.shingle_size, PARAMS.threshold
     truth = exact_pairs_at_least(texts, k, t)
-    prep = prepare_batch(texts, PARAMS)
-    later, earlier, _ = batch_pairs(prep.band_hashes, np.arange(len(texts)), per_bucket=10**6)
-    sim = pair_jaccard(prep.shingles, earlier, prep.shingles, later)
-    found = {(int(i), int(j)) for i, j, s in zip(earlier, later, sim, strict=True) if s >= t}
+    params = DedupParams(**{**PARAMS.__dict__, "max_candidates": 10**6})
+    later, earlier, sim = near_duplicate_pairs(prepare_batch(texts, params), params)
+    assert np.all(sim >= t)
+    found = set(zip(earlier.tolist(), later.tolist(), strict=True))
     assert len(truth) >= 300  # every copy, plus the reposts among the real messages
     recall = len(found & truth) / len(truth)
     precision = len(found & truth) / len(found)
@@ -399,3 +401,20 @@ def test_on_real_messages_each_copy_joins_its_original_case(real_messages):
             assert d.similarity == pytest.approx(
                 reference_jaccard(copies[d.index_in_batch], original, PARAMS.shingle_size)
             )
+
+
+def test_an_index_without_sketches_verifies_every_candidate_and_links_the_same():
+    prep = prepare_batch([POTHOLE, TAXES], PARAMS)
+    bare = InMemoryIndex()
+    bare.add([101, 102], prep.band_hashes, prep.shingles, [None, None], [None, None])
+    assert bare.fetch_meta(np.array([0])).sketches is None
+    texts = [POTHOLE_AGAIN, TAXES, NOISE]
+    assert link(texts, bare) == link(texts, history([POTHOLE, TAXES], [101, 102]))
+
+
+def test_sketches_estimate_the_similarity_and_spare_the_hopeless_candidates():
+    prep = prepare_batch([POTHOLE, POTHOLE_AGAIN, TAXES], PARAMS)
+    est = estimate_similarity(prep.sketches, np.array([0, 0]), prep.sketches, np.array([1, 2]))
+    exact = jaccard(prep.shingles[0], prep.shingles[1])
+    assert est[0] == pytest.approx(exact, abs=0.15)
+    assert est[1] < PARAMS.threshold - PARAMS.sketch_margin
