@@ -1,0 +1,61 @@
+"""`minqing report`: the 评议报告 for a period, written to var/reports/<period>/ — the same
+function as the `report` deployment, without Prefect (no artifacts).
+
+Wired into the main CLI by `report_cmds.register(app)` in cli/main.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+DAY = ["%Y-%m-%d"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+
+
+def report(
+    period_from: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=DAY, help="First day (Beijing), e.g. 2026-11-01."),
+    ] = None,
+    period_to: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=DAY, help="Last day, inclusive, e.g. 2026-11-30."),
+    ] = None,
+) -> None:
+    """评议报告 for a period (default: the previous month): workbook, charts, summary."""
+    from tasks.evaluations import import_evaluations_now
+    from tasks.reference import sync_reference_now
+    from tasks.report import build_report_now
+
+    if (period_from is None) != (period_to is None):
+        console.print("[red]give both --from and --to, or neither (the previous month)[/red]")
+        raise typer.Exit(2)
+    if period_from and period_to and period_to < period_from:
+        console.print("[red]--to is before --from[/red]")
+        raise typer.Exit(2)
+    sync_reference_now()
+    evaluations = import_evaluations_now()
+    for r in evaluations["rejections"]:
+        console.print(f"[yellow]代表评议 {r['来源']}: {r['原因']}[/yellow]")
+    result = build_report_now(
+        period_from.date() if period_from else None,
+        period_to.date() if period_to else None,
+        artifacts=False,
+    )
+    table = Table("项目", "数值", title=f"评议报告 {result['title']}")
+    for key, value in result["overview"].items():
+        table.add_row(key, value)
+    console.print(table)
+    console.print(result["sentence"])
+    console.print(f"files in [bold]{result['folder']}[/bold]:")
+    for path in result["files"].values():
+        console.print(f"  {path}")
