@@ -1,41 +1,86 @@
 """A local SMTP sink on loopback (aiosmtpd) that stores every message it receives.
 
 Messages land in a Maildir (`var/mail/new/*`), one file each, readable by any mail client or
-`minqing mail list`. Used by the embedded default (demo) and by the tests. `behaviour` lets a
-test make the server refuse (421/550) or stall, to exercise the outbox's error handling.
+`minqing mail list`; like a real MTA it prepends `X-Original-To:` with the envelope recipients.
+Used by the embedded default (demo) and by the tests, so it does not fsync (a real MTA does;
+here it would cost ≈2 ms per message). Tests drive the server's answers:
+
+- `behaviour(envelope)` at the end of DATA: None accepts, "421 ..."/"550 ..." refuses;
+- `rcpt_behaviour(address)` at RCPT TO: refuse one recipient only ("550 5.1.1 ...");
+- `stall_seconds` with `stall_at`: "mail" stalls before the server has the message (a client
+  timeout there is safe to retry), "data" after it (the client cannot know the outcome, and the
+  sink still stores the message, as a real server would).
 """
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
+import os
 import time
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 
 # Returns None to accept, or an SMTP reply like "421 try later" / "550 no such user".
 Behaviour = Callable[[Any], str | None]
+RecipientBehaviour = Callable[[str], str | None]
 
 
 class MaildirHandler:
     def __init__(self, directory: Path, behaviour: Behaviour | None = None) -> None:
         for sub in ("tmp", "new", "cur"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(directory, create=False)
+        self.directory = directory
         self.behaviour = behaviour
+        self.rcpt_behaviour: RecipientBehaviour | None = None
         self.stall_seconds = 0.0
+        self.stall_at: Literal["mail", "data"] = "data"
+        self._stored = 0
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.stall_seconds and self.stall_at == "mail":
+            await asyncio.sleep(self.stall_seconds)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_behaviour is not None and (answer := self.rcpt_behaviour(address)):
+            return answer
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.stall_seconds:
-            time.sleep(self.stall_seconds)
+        if self.stall_seconds and self.stall_at == "data":
+            await asyncio.sleep(self.stall_seconds)
         if self.behaviour is not None and (answer := self.behaviour(envelope)):
             return answer
-        self.maildir.add(envelope.original_content or envelope.content)
+        content = envelope.original_content or envelope.content
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        recipients = ", ".join(envelope.rcpt_tos).encode("ascii", "replace")
+        self._store(b"X-Original-To: " + recipients + b"\r\n" + content)
         return "250 Message accepted for delivery"
+
+    def _store(self, data: bytes) -> None:
+        # Maildir delivery (write in tmp/, rename into new/); the name starts with the time,
+        # zero-padded, so sorting names sorts by arrival.
+        now = time.time()
+        self._stored += 1
+        name = f"{int(now)}.M{int(now % 1 * 1e6):06d}P{os.getpid()}Q{self._stored}.minqing-sink"
+        tmp = self.directory / "tmp" / name
+        tmp.write_bytes(data)
+        os.rename(tmp, self.directory / "new" / name)
 
 
 class SmtpSink:

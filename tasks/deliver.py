@@ -1,31 +1,59 @@
 """Deliver the outbox: send pending handoffs, record Message-ID and time, classify failures.
 
-Each handoff is claimed (`sending`) and committed before the SMTP call, and marked `sent`
-right after it. A crash between the SMTP server's acceptance and that mark leaves the row in
-`sending`: the next run never resends it blindly but marks it `failed` with the reason
-"interrupted", so an operator checks and retries it deliberately. That window — one message,
-between the server's 250 and our commit — is the only place a message can be lost to
-uncertainty; nothing is ever sent twice by the pipeline itself.
+Each handoff is claimed (`pending` → `sending`, one atomic UPDATE, committed) before the SMTP
+call and marked `sent` right after the server's "250". What a crash leaves behind:
+
+- before the claim: the row is still `pending`; the next run sends it, once.
+- between the claim and the server's "250" for it, or between that "250" and the `sent` mark:
+  the row stays `sending`. The next run never resends it blindly: it marks it `failed` with the
+  reason "interrupted during sending …", visible in `minqing handoffs list`, and an operator
+  checks with the recipient and retries it deliberately (same Message-ID, so a mail client
+  shows a duplicate as one message). This is the **remaining window**: at most one message
+  per deliverer — the one in flight. When the crash came before the message was handed over,
+  nothing arrived, and the operator's retry sends it once; when after, the retry would be a
+  second copy, which is why it is the operator's call and never automatic.
+- A timeout or a dropped connection *after* the message was handed over is the same
+  uncertainty without a crash: `failed`, reason "uncertain: …" (see mail/mailer.py).
+
+Stale `sending` rows are recognised **immediately** when this run holds the delivery lease —
+a lock that the operating system (SQLite: `flock` on `<database>.deliver.lock`) or PostgreSQL
+(a session advisory lock) releases the moment its holder dies, so holding it proves that no
+other deliverer is alive. Without the lease (another deliverer is running: the nightly flow and
+an operator's retry at the same time) only rows older than `STALE_SENDING` count as stale, and
+the two deliverers share the queue safely because each claim is one conditional UPDATE.
+
+`deliver_now(after_send=…)` and `before_send=…` are hooks for the crash tests (they run the
+deliverer in a subprocess and kill it at exactly those points); production passes neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select, text, update
 
-from db.engine import Session
-from db.models import Handoff, HandoffStatus
+from db.engine import Session, get_engine
+from db.models import AuditEvent, Handoff, HandoffStatus
 from db.queries import audit
 from mail.mailer import Attachment, Mailer, OutgoingMessage, SendError, make_mailer
 from minqing.delivery import after_failure
 from tasks.context import context
+from tasks.limits import smtp_throttle
 
 STALE_SENDING = timedelta(minutes=15)
 ACTOR = "system:deliver"
+# pg_advisory_lock key: the first 8 bytes of sha256("minqing.deliver"), as a signed bigint.
+LEASE_KEY = int.from_bytes(hashlib.sha256(b"minqing.deliver").digest()[:8], "big", signed=True)
+INTERRUPTED = (
+    "interrupted during sending: the SMTP server may have accepted it "
+    "(Message-ID {message_id}); check with the recipient, then retry"
+)
 
 
 def deliver_now(
@@ -34,11 +62,66 @@ def deliver_now(
     ids: Sequence[int] | None = None,
     mailer: Mailer | None = None,
     before_send: Callable[[int], None] | None = None,
+    after_send: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Send what is due (or exactly `ids`); returns counts and this run's failures."""
     ctx = context()
     now = now or datetime.now(UTC)
-    interrupted = _fail_interrupted(now)
+    with _delivery_lease() as exclusive:
+        interrupted = _fail_interrupted(now, immediate=exclusive)
+        due = _due(now, ids)
+        result: dict[str, Any] = {
+            "sent": 0,
+            "retry_later": 0,
+            "failed": 0,
+            "dead": 0,
+            "interrupted": interrupted,
+            "problems": [],
+        }
+        if not due:
+            return result
+        throttle = smtp_throttle()
+        own_mailer = mailer is None
+        mailer = mailer or make_mailer(
+            ctx.settings, ctx.ref.office.mail_from, ctx.ref.office.short_name
+        )
+        policy = ctx.ref.policy.delivery
+        try:
+            for handoff_id in due:
+                throttle()  # before the claim: a missing rate limit leaves nothing `sending`
+                row = _claim(handoff_id, now)
+                if row is None:
+                    continue  # another deliverer took it
+                if before_send:
+                    before_send(handoff_id)
+                try:
+                    message = _message(row, ctx.settings.var_dir)
+                    mailer.send(message)
+                except SendError as exc:
+                    outcome = _record_failure(
+                        handoff_id, exc, now, policy.max_attempts, policy.backoff_seconds
+                    )
+                    result[outcome] += 1
+                    result["problems"].append(
+                        {
+                            "handoff": handoff_id,
+                            "to": row["to"],
+                            "status": outcome,
+                            "error": str(exc),
+                        }
+                    )
+                else:
+                    if after_send:
+                        after_send(handoff_id)
+                    _record_sent(handoff_id, datetime.now(UTC))
+                    result["sent"] += 1
+        finally:
+            if own_mailer:
+                mailer.close()
+    return result
+
+
+def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
     with Session() as s, s.begin():
         query = select(Handoff.id).where(Handoff.status == HandoffStatus.PENDING)
         if ids is not None:
@@ -47,85 +130,114 @@ def deliver_now(
             query = query.where(
                 or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now)
             )
-        due = list(s.scalars(query.order_by(Handoff.id)))
-    result: dict[str, Any] = {
-        "sent": 0,
-        "retry_later": 0,
-        "failed": 0,
-        "dead": 0,
-        "interrupted": interrupted,
-        "problems": [],
-    }
-    if not due:
-        return result
-    own_mailer = mailer is None
-    mailer = mailer or make_mailer(
-        ctx.settings, ctx.ref.office.mail_from, ctx.ref.office.short_name
-    )
-    policy = ctx.ref.policy.delivery
-    try:
-        for handoff_id in due:
-            message = _claim(handoff_id, now)
-            if message is None:
-                continue
-            if before_send:
-                before_send(handoff_id)
-            try:
-                mailer.send(message)
-            except SendError as exc:
-                outcome = _record_failure(
-                    handoff_id, exc, now, policy.max_attempts, policy.backoff_seconds
-                )
-                result[outcome] += 1
-                result["problems"].append(
-                    {"handoff": handoff_id, "to": message.to, "status": outcome, "error": str(exc)}
-                )
-            else:
-                _record_sent(handoff_id, datetime.now(UTC))
-                result["sent"] += 1
-    finally:
-        if own_mailer:
-            mailer.close()
-    return result
+        return list(s.scalars(query.order_by(Handoff.id)))
 
 
-def _claim(handoff_id: int, now: datetime) -> OutgoingMessage | None:
+_MESSAGE_COLUMNS = (
+    Handoff.recipient,
+    Handoff.recipient_name,
+    Handoff.subject,
+    Handoff.body_text,
+    Handoff.body_html,
+    Handoff.message_id,
+    Handoff.attachments,
+)
+
+
+def _claim(handoff_id: int, now: datetime) -> dict[str, Any] | None:
+    """pending → sending in one conditional UPDATE: of two deliverers, exactly one wins."""
+    # Core statements on the session's connection: the ORM's bulk-update bookkeeping would cost
+    # more than the statement itself, once per message.
     with Session() as s, s.begin():
-        h = s.get(Handoff, handoff_id, with_for_update=True)
-        if h is None or h.status != HandoffStatus.PENDING:
-            return None  # another deliverer took it
-        h.status, h.sending_at, h.attempts = HandoffStatus.SENDING, now, h.attempts + 1
-        return OutgoingMessage(
-            to=h.recipient,
-            to_name=h.recipient_name,
-            subject=h.subject,
-            text=h.body_text,
-            html=h.body_html,
-            message_id=h.message_id,
-            attachments=tuple(
-                Attachment(
-                    a["filename"], a["content"].encode("utf-8"), a.get("mime_type", "text/csv")
-                )
-                for a in h.attachments
-            ),
+        row = (
+            s.connection()
+            .execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.PENDING)
+                .values(status=HandoffStatus.SENDING, sending_at=now, attempts=Handoff.attempts + 1)
+                .returning(*_MESSAGE_COLUMNS)
+            )
+            .first()
         )
+    if row is None:
+        return None
+    to, to_name, subject, text_body, html, message_id, attachments = row
+    return {
+        "to": to,
+        "to_name": to_name,
+        "subject": subject,
+        "text": text_body,
+        "html": html,
+        "message_id": message_id,
+        "attachments": attachments or [],
+    }
+
+
+def _message(row: dict[str, Any], var_dir: Path) -> OutgoingMessage:
+    """The message of a claimed row; an attachment that cannot be read is a permanent failure."""
+    try:
+        attachments = tuple(_attachment(a, var_dir) for a in row["attachments"])
+    except (OSError, ValueError) as exc:
+        raise SendError(f"attachment unreadable: {exc}", transient=False) from exc
+    return OutgoingMessage(
+        to=row["to"],
+        to_name=row["to_name"],
+        subject=row["subject"],
+        text=row["text"],
+        html=row["html"],
+        message_id=row["message_id"],
+        attachments=attachments,
+    )
+
+
+def _attachment(spec: dict[str, Any], var_dir: Path) -> Attachment:
+    """Inline text ({"content": str}) or a stored file ({"path": relative to var/, "sha256"})."""
+    if "content" in spec:
+        return Attachment(
+            spec["filename"], spec["content"].encode("utf-8"), spec.get("mime_type", "text/csv")
+        )
+    data = (var_dir / spec["path"]).read_bytes()
+    if spec.get("sha256") and hashlib.sha256(data).hexdigest() != spec["sha256"]:
+        raise ValueError(f"{spec['path']} changed since the handoff was queued")
+    return Attachment(spec["filename"], data, spec.get("mime_type", "application/octet-stream"))
 
 
 def _record_sent(handoff_id: int, when: datetime) -> None:
     with Session() as s, s.begin():
-        h = s.get(Handoff, handoff_id)
-        assert h is not None
-        h.status, h.sent_at, h.last_error, h.next_attempt_at = HandoffStatus.SENT, when, None, None
-        audit(
-            s,
-            ACTOR,
-            "handoff_sent",
-            case_id=h.case_id,
-            entity="handoff",
-            entity_id=h.id,
-            kind=h.kind.value,
-            to=h.recipient,
+        conn = s.connection()
+        _relaxed_commit(conn)
+        row = conn.execute(
+            update(Handoff)
+            .where(Handoff.id == handoff_id)
+            .values(status=HandoffStatus.SENT, sent_at=when, last_error=None, next_attempt_at=None)
+            .returning(Handoff.case_id, Handoff.kind, Handoff.recipient)
+        ).one()
+        conn.execute(
+            insert(AuditEvent),
+            {
+                "at": when,
+                "actor": ACTOR,
+                "action": "handoff_sent",
+                "case_id": row.case_id,
+                "entity": "handoff",
+                "entity_id": handoff_id,
+                "detail": {"kind": row.kind.value, "to": row.recipient},
+            },
         )
+
+
+def _relaxed_commit(conn: Any) -> None:
+    """PostgreSQL: do not wait for the WAL flush when committing a `sent` mark.
+
+    The commit still survives a crash of this process (the common crash, tested); only a crash
+    of the database server itself within a fraction of a second could lose it, and a lost
+    `sent` mark only turns into "interrupted" for an operator — never into a second send. The
+    claim keeps the full synchronous commit, because losing *it* could mean sending twice.
+    This is the same bargain SQLite makes here in WAL mode with synchronous=NORMAL, and it
+    halves the WAL flushes per message (see bench/results/delivery.md).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _record_failure(
@@ -136,6 +248,7 @@ def _record_failure(
         assert h is not None
         decision = after_failure(
             transient=exc.transient,
+            uncertain=exc.uncertain,
             attempts=h.attempts,
             max_attempts=max_attempts,
             backoff_seconds=backoff,
@@ -156,24 +269,74 @@ def _record_failure(
         return "retry_later" if decision.status == "pending" else decision.status
 
 
-def _fail_interrupted(now: datetime) -> int:
-    """Rows left in `sending` by a crash: delivery is uncertain, so an operator decides."""
+def _fail_interrupted(now: datetime, *, immediate: bool = False) -> int:
+    """Rows left in `sending` by a crash: delivery is uncertain, so an operator decides.
+
+    `immediate` (this run holds the delivery lease, so no other deliverer is alive): every
+    `sending` row is stale. Otherwise only those claimed more than STALE_SENDING ago.
+    """
     with Session() as s, s.begin():
-        stale = s.scalars(
-            select(Handoff).where(
-                Handoff.status == HandoffStatus.SENDING, Handoff.sending_at < now - STALE_SENDING
-            )
-        ).all()
+        query = select(Handoff).where(Handoff.status == HandoffStatus.SENDING)
+        if not immediate:
+            query = query.where(Handoff.sending_at < now - STALE_SENDING)
+        stale = s.scalars(query).all()
         for h in stale:
             h.status = HandoffStatus.FAILED
-            h.last_error = (
-                "interrupted during sending: the SMTP server may have accepted it "
-                f"(Message-ID {h.message_id}); check with the recipient, then retry"
-            )
+            h.last_error = INTERRUPTED.format(message_id=h.message_id)
             audit(
-                s, ACTOR, "handoff_interrupted", case_id=h.case_id, entity="handoff", entity_id=h.id
+                s,
+                ACTOR,
+                "handoff_interrupted",
+                case_id=h.case_id,
+                entity="handoff",
+                entity_id=h.id,
+                from_state="sending",
+                to_state="failed",
+                claimed_at=h.sending_at.isoformat() if h.sending_at else None,
             )
         return len(stale)
+
+
+@contextlib.contextmanager
+def _delivery_lease() -> Iterator[bool]:
+    """Yields True when this process is now the only deliverer on this database.
+
+    The lock dies with its holder (SQLite: flock on a file beside the database; PostgreSQL: a
+    session advisory lock on a dedicated connection), so a crashed deliverer never blocks the
+    next one and never leaves doubt about whether it is still running. It does not wait: a
+    second deliverer runs without the lease (see the module docstring).
+    """
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEASE_KEY}))
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEASE_KEY})
+                    conn.commit()
+        return
+    database = engine.url.database
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lease, only the age rule
+        yield False
+        return
+    if not database or database == ":memory:":
+        yield False
+        return
+    with open(f"{database}.deliver.lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @task(name="deliver")

@@ -1,18 +1,45 @@
 """交办 dispatch: route ready cases to their departments with a working-day deadline, queue the
-assignment messages and schedule the look-backs — all in one transaction per chunk."""
+assignment messages and schedule the look-backs — all in one transaction per chunk.
+
+Every assignment carries the reply template (答复模板, 案件编号 prefilled), the photos the
+citizens sent (when the files are in the channel's inbox/archive folder) and, in its body, the
+case's earlier handoffs. `assignment_attachments` is shared with re-routing (tasks/reroute.py).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect import task
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind
+from db.models import (
+    Area,
+    Case,
+    Handoff,
+    HandoffKind,
+    Lookback,
+    LookbackKind,
+    Submission,
+    case_number,
+)
 from db.queries import set_status
+from minqing.delivery import (
+    ATTACHMENTS_FOLDER,
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
+    photo_mime_type,
+    photo_path,
+    reply_template_csv,
+    reply_template_name,
+)
 from minqing.routing import deadline, is_urgent, route
+from minqing.settings import Settings
 from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
@@ -82,6 +109,7 @@ def _dispatch_case(
     )
     view = case_view(s, case, ref)
     history = _history(s, case.id, ref)
+    attachments = assignment_attachments(s, ctx.settings, case)
     co_names = "、".join(ref.department_by_code[c].name for c in decision.co)
     for code in (decision.lead, *decision.co):
         dept = ref.department_by_code[code]
@@ -110,6 +138,7 @@ def _dispatch_case(
             department_code=code,
             case_id=case.id,
             rendered=rendered,
+            attachments=attachments,
         ):
             totals["handoffs"] += 1
     _schedule_lookbacks(s, ctx, case)
@@ -124,13 +153,83 @@ def _history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
     ]
 
 
+def assignment_attachments(s: Any, settings: Settings, case: Case) -> list[dict[str, Any]]:
+    """The reply template, then the case's photos (at most MAX_PHOTOS, each file once)."""
+    number = case_number(case.id, case.created_at)
+    found: list[dict[str, Any]] = [
+        {
+            "filename": reply_template_name(number),
+            "content": reply_template_csv(number),
+            "mime_type": "text/csv",
+        }
+    ]
+    seen: set[str] = set()
+    rows = s.execute(
+        select(Submission.channel, Submission.attachments)
+        .where(Submission.case_id == case.id)
+        .order_by(Submission.id)
+    ).all()
+    for channel, references in rows:
+        for reference in references or ():
+            relative = photo_path(str(reference))
+            photo = _keep_photo(settings, channel, relative) if relative else None
+            if photo is None or photo["sha256"] in seen:
+                continue
+            seen.add(photo["sha256"])
+            found.append(photo)
+            if len(found) > MAX_PHOTOS:
+                return found
+    return found
+
+
+def _keep_photo(settings: Settings, channel: str, relative: PurePosixPath) -> dict[str, Any] | None:
+    """Find a referenced photo in inbox/<channel>/ or archive/<channel>/ (the path itself, or
+    its name in the attachments/ folder) and keep a copy under var/attachments/ named by its
+    SHA-256, so the handoff's attachment cannot change or vanish before it is sent."""
+    if Path(channel).name != channel:
+        return None
+    for base in (settings.inbox_dir, settings.archive_dir):
+        folder = base / channel
+        for candidate in (folder / relative, folder / ATTACHMENTS_FOLDER / relative.name):
+            try:
+                real = candidate.resolve(strict=True)
+                if not real.is_relative_to(folder.resolve()) or not real.is_file():
+                    continue  # a symlink or a name that leads out of the channel's folder
+                if not 0 < real.stat().st_size <= MAX_PHOTO_BYTES:
+                    continue
+                data = real.read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            kept = PurePosixPath("attachments", digest[:2], digest + relative.suffix.lower())
+            target = settings.var_dir / kept
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".partial")
+                partial.write_bytes(data)
+                os.replace(partial, target)
+            return {
+                "filename": relative.name,
+                "path": kept.as_posix(),
+                "sha256": digest,
+                "size": len(data),
+                "mime_type": photo_mime_type(relative.name),
+            }
+    return None
+
+
+def reminder_at(ctx: Context, due_at: datetime) -> datetime:
+    """到期提醒: 09:00 Beijing time, N working days before the deadline's day."""
+    days = ctx.ref.policy.lookback.reminder_days_before_deadline
+    due_day = due_at.astimezone(LOCAL_TZ).date()
+    remind_day = ctx.calendar.subtract_working_days(due_day, days)
+    return datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
+
+
 def _schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
     """到期提醒 at 09:00 N working days before the deadline, 超期督办 once it has passed."""
     assert case.due_at is not None and case.assigned_at is not None
-    days = ctx.ref.policy.lookback.reminder_days_before_deadline
-    due_day = case.due_at.astimezone(LOCAL_TZ).date()
-    remind_day = ctx.calendar.subtract_working_days(due_day, days)
-    remind_at = datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
+    remind_at = reminder_at(ctx, case.due_at)
     if remind_at > case.assigned_at:
         _schedule(s, case.id, LookbackKind.REMINDER, remind_at)
     _schedule(s, case.id, LookbackKind.ESCALATION, case.due_at + timedelta(seconds=1))
