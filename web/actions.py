@@ -132,26 +132,21 @@ def _cancel_followups(s: Any, case_id: int, now: datetime, result: str) -> None:
 
 
 def _reschedule_followups(s: Any, ctx: Context, case: Case, now: datetime, why: str) -> None:
-    """Replace the open reminder and escalation with the ones for the case's new deadline
-    (the same schedule dispatch makes). A look-back already on record for the same time is
-    taken up again rather than duplicated; a reminder that would be due already is skipped."""
+    """Replace the open reminder and escalation with those for the case's new deadline (the
+    schedule dispatch makes); a reminder that would already be due is not sent late."""
     _cancel_followups(s, case.id, now, why)
     s.flush()
-    with s.no_autoflush:
-        _schedule_lookbacks(s, ctx, case)
-        for lb in [x for x in s.new if isinstance(x, Lookback) and x.case_id == case.id]:
-            same = s.scalar(
-                select(Lookback).where(
-                    Lookback.case_id == case.id,
-                    Lookback.kind == lb.kind,
-                    Lookback.due_at == lb.due_at,
-                )
-            )
-            if lb.kind is LookbackKind.REMINDER and lb.due_at <= now:
-                s.expunge(lb)
-            elif same is not None:
-                s.expunge(lb)
-                same.done_at, same.result = None, None
+    _schedule_lookbacks(s, ctx, case)
+    s.flush()
+    for lb in s.scalars(
+        select(Lookback).where(
+            Lookback.case_id == case.id,
+            Lookback.kind == LookbackKind.REMINDER,
+            Lookback.done_at.is_(None),
+            Lookback.due_at <= now,
+        )
+    ):
+        lb.done_at, lb.result = now, "cancelled: deadline too close"
 
 
 def merge(s: Any, case_id: int, into: str, operator: str, now: datetime) -> int:

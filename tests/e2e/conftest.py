@@ -1,0 +1,45 @@
+"""Browser tests: Playwright (sync API) driving Debian's chromium against the web app served by
+uvicorn in a thread. Skipped only when chromium is missing and CI is not set (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots go: $MINQING_TEST_ARTIFACTS, else a temporary folder (printed)."""
+    folder = Path(
+        os.environ.get("MINQING_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="minqing-e2e-")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\ne2e screenshots: {folder}")
+    return folder
