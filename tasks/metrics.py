@@ -125,8 +125,8 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
     asked = exists().where(
         Survey.case_id == Case.id, Survey.person_id == Person.id, Survey.round == Case.reopen_count
     )
-    for case in s.scalars(
-        select(Case)
+    unasked = (
+        select(Case.id)
         .join(Submission, Submission.case_id == Case.id)
         .join(Person, Person.id == Submission.person_id)
         .where(
@@ -135,8 +135,8 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
             or_(Person.email.is_not(None), Person.phone.is_not(None)),
             ~asked,
         )
-        .distinct()
-    ):
+    )
+    for case in s.scalars(select(Case).where(Case.id.in_(unasked)).order_by(Case.id)):
         if due_a_survey(s, case, policy.surveys.after):
             found.append((case, "已答复未回访", case.replied_at, "有可联系的群众尚未收到回访"))
     for case, survey in s.execute(
