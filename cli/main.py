@@ -173,7 +173,8 @@ def ingest(
 @handoffs_app.command("list")
 def handoffs_list(
     status: Annotated[
-        list[str] | None, typer.Option(help="pending, sending, sent, failed, dead [default: failed, dead]")
+        list[str] | None,
+        typer.Option(help="pending, sending, sent, failed, dead [default: failed, dead]"),
     ] = None,
     limit: int = 50,
 ) -> None:
@@ -218,17 +219,24 @@ def handoffs_retry(
         "USER", "operator"
     ),
 ) -> None:
-    """Resend failed/dead handoffs (the same as the retry-handoffs deployment)."""
+    """Resend failed/dead handoffs (the same as the retry-handoffs deployment).
+
+    --since without a time zone is Beijing time.
+    """
     from tasks.retry import retry_now
 
-    result = retry_now(
-        ids=ids or None,
-        department=department,
-        statuses=status,
-        since=since,
-        dry_run=dry_run,
-        operator=operator,
-    )
+    try:
+        result = retry_now(
+            ids=ids or None,
+            department=department,
+            statuses=status,
+            since=since,
+            dry_run=dry_run,
+            operator=operator,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     table = Table("id", "to", "status", "error")
     for h in result["selected"]:
         table.add_row(str(h["id"]), h["to"], h["status"], (h["error"] or "")[:80])
@@ -240,6 +248,39 @@ def handoffs_retry(
         )
     elif dry_run:
         console.print("dry run: nothing sent")
+
+
+@app.command("setup-limits")
+def setup_limits(
+    per_second: Annotated[
+        float | None,
+        typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Messages that may go at once (default: one second's).")
+    ] = None,
+) -> None:
+    """Create or update Prefect's global concurrency limit `smtp` (a rate limit for sending).
+
+    Run it against the Prefect server the workers use; delivery obeys it when
+    MINQING_SMTP_RATE_LIMIT=on (see docs/delivery.md).
+    """
+    from tasks.limits import RateLimitSettings, setup_smtp_limit
+
+    settings = RateLimitSettings()
+    try:
+        done = setup_smtp_limit(
+            per_second or settings.smtp_rate_per_second, burst or settings.smtp_rate_burst
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"{done['action']} global concurrency limit [bold]{done['name']}[/bold]: "
+        f"{done['slot_decay_per_second']} message(s)/s, burst {done['limit']}"
+    )
+    if settings.smtp_rate_limit == "off":
+        console.print("delivery ignores it until MINQING_SMTP_RATE_LIMIT=on")
 
 
 @mail_app.command("sink")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Handoff, HandoffStatus
 from db.queries import audit
+from minqing.workdays import LOCAL_TZ
 from tasks.deliver import deliver_now
 
 RETRYABLE = (HandoffStatus.FAILED, HandoffStatus.DEAD)
@@ -32,7 +33,9 @@ def select_handoffs(
     if department:
         query = query.where(Handoff.department_code == department)
     if since:
-        query = query.where(Handoff.created_at >= since)
+        # An operator's date without a zone means Beijing time (the stored times are UTC).
+        aware = since if since.tzinfo else since.replace(tzinfo=LOCAL_TZ)
+        query = query.where(Handoff.created_at >= aware)
     return list(s.scalars(query.order_by(Handoff.id)))
 
 
