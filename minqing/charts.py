@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,7 @@ class Labels:
             return english
         return self.codes.get(chinese, chinese if chinese.isascii() else "?")
 
-    def rc(self) -> dict[str, object]:
+    def rc(self) -> dict[str, Any]:
         if not self.font:
             return {"font.family": "DejaVu Sans"}
         return {
@@ -75,7 +76,7 @@ class Labels:
         level = logger.level
         logger.setLevel(logging.ERROR)
         try:
-            with rc_context(self.rc()):
+            with rc_context(self.rc()):  # type: ignore[arg-type]  # keys are rcParams names
                 yield
         finally:
             logger.setLevel(level)

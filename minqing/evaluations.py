@@ -53,10 +53,10 @@ def parse_period(text: str) -> tuple[date, date] | None:
         if kind == "year":
             return date(year, 1, 1), date(year, 12, 31)
         if kind == "half":
-            first = m.group("h").upper() in ("上半年", "H1")
+            first_half = m.group("h").upper() in ("上半年", "H1")
             return (
                 (date(year, 1, 1), date(year, 6, 30))
-                if first
+                if first_half
                 else (date(year, 7, 1), date(year, 12, 31))
             )
         if kind == "quarter":
