@@ -8,8 +8,8 @@ here it would cost ≈2 ms per message). Tests drive the server's answers:
 - `behaviour(envelope)` at the end of DATA: None accepts, "421 ..."/"550 ..." refuses;
 - `rcpt_behaviour(address)` at RCPT TO: refuse one recipient only ("550 5.1.1 ...");
 - `stall_seconds` with `stall_at`: "mail" stalls before the server has the message (a client
-  timeout there is safe to retry), "data" after it (the client cannot know the outcome, and the
-  sink still stores the message, as a real server would).
+  timeout there is safe to retry), "data" delays the final reply after the message is stored
+  (a client that times out cannot know the outcome; the server has kept it).
 """
 
 from __future__ import annotations
@@ -61,16 +61,18 @@ class MaildirHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        answer = self.behaviour(envelope) if self.behaviour is not None else None
+        if not answer:
+            content = envelope.original_content or envelope.content
+            if isinstance(content, str):
+                content = content.encode("utf-8")
+            recipients = ", ".join(envelope.rcpt_tos).encode("ascii", "replace")
+            self._store(b"X-Original-To: " + recipients + b"\r\n" + content)
         if self.stall_seconds and self.stall_at == "data":
+            # The message is stored; only the reply is late (a client that gives up now
+            # cannot know that the server kept it — RFC 1047).
             await asyncio.sleep(self.stall_seconds)
-        if self.behaviour is not None and (answer := self.behaviour(envelope)):
-            return answer
-        content = envelope.original_content or envelope.content
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        recipients = ", ".join(envelope.rcpt_tos).encode("ascii", "replace")
-        self._store(b"X-Original-To: " + recipients + b"\r\n" + content)
-        return "250 Message accepted for delivery"
+        return answer or "250 Message accepted for delivery"
 
     def _store(self, data: bytes) -> None:
         # Maildir delivery (write in tmp/, rename into new/); the name starts with the time,
