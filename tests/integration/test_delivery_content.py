@@ -1,0 +1,201 @@
+"""What an assignment carries, checked in the message the SMTP server stored: inert citizen
+text in both parts, one-line subjects, the reply template, the photos, nothing else."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Case, Handoff, HandoffKind, HandoffStatus, Submission
+from mail.sink import count_messages, stored_messages
+from minqing.delivery import REPLY_COLUMNS, reply_template_csv
+from minqing.messages import Rendered
+from minqing.states import CaseStatus
+from tasks.context import context
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.imports import import_returns_now
+from tasks.outbox import queue_handoff
+
+HOSTILE = "\n".join(
+    [
+        "/etc/passwd",
+        "<script>alert('x')</script>",
+        "<b>粗体</b> <img src=x onerror=alert(1)>",
+        "C:\\Windows\\win.ini",
+        "{{ 7*7 }} {% raw %}",
+        '=HYPERLINK("http://evil.example","点我")',
+    ]
+)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 3
+
+
+def add_case(title: str, text: str, category: str = "交通运输", submissions=()) -> int:
+    with Session() as s, s.begin():
+        case = Case(
+            title=title,
+            text=text,
+            text_key="k",
+            area_code="xicheng",
+            category=category,
+            status=CaseStatus.TRIAGED,
+        )
+        s.add(case)
+        s.flush()
+        for i, (channel, attachments) in enumerate(submissions):
+            s.add(
+                Submission(
+                    source_key=f"{channel}:{i}",
+                    channel=channel,
+                    source_ref=f"ref{i}",
+                    received_at=datetime.now(UTC),
+                    text=text,
+                    text_key="k",
+                    case_id=case.id,
+                    attachments=list(attachments),
+                )
+            )
+        return case.id
+
+
+def deliver_to(minq) -> list:
+    with minq.sink():
+        result = deliver_now()
+    assert result["failed"] == result["dead"] == result["retry_later"] == 0, result
+    return stored_messages(minq.mail_dir)
+
+
+def attachments_of(message) -> dict[str, tuple[str, bytes]]:
+    return {
+        part.get_filename(): (part.get_content_type(), part.get_payload(decode=True))
+        for part in message.iter_attachments()
+    }
+
+
+def test_hostile_citizen_text_arrives_as_inert_text_in_both_parts(minq):
+    case_id = add_case(
+        "<i>路灯</i> /etc/passwd",
+        HOSTILE,
+        submissions=[("qrform", ["/etc/passwd", "../../../etc/hosts.jpg", "C:\\boot.ini"])],
+    )
+    dispatch_now()
+    (message,) = deliver_to(minq)
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for line in HOSTILE.splitlines():
+        assert line in plain, line
+    assert "<script" not in html and "<img" not in html and "<i>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;粗体&lt;/b&gt; &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "/etc/passwd" in html and "C:\\Windows\\win.ini" in html
+    assert "{{ 7*7 }}" in plain and "{{ 7*7 }}" in html and "49" not in plain + html
+    number = f"MQ{datetime.now(UTC):%Y}-{case_id:06d}"
+    assert list(attachments_of(message)) == [f"答复模板_{number}.csv"]  # no file was attached
+
+
+def test_a_subject_with_line_breaks_cannot_add_headers_or_recipients(minq):
+    add_case("路灯坏了\r\nBcc: attacker@evil.example\r\nX-Injected: yes", "路灯坏了一个星期。")
+    dispatch_now()
+    (message,) = deliver_to(minq)
+    assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    assert message["Subject"].endswith("路灯坏了 Bcc: attacker@evil.example X-Injected: yes")
+    assert message["Bcc"] is None and message["X-Injected"] is None
+    assert message["X-Original-To"] == "banli@jiaotong.example.gov.cn"
+
+    # A row that bypassed rendering is refused by the mailer itself, not folded into headers.
+    ctx = context()
+    with Session() as s, s.begin():
+        raw = queue_handoff(
+            s,
+            ctx.ref,
+            key="test:raw-subject",
+            kind=HandoffKind.REMINDER,
+            recipient="banli@jiaotong.example.gov.cn",
+            rendered=Rendered("提醒\r\nBcc: attacker@evil.example", "正文", "<p>正文</p>"),
+        )
+        assert raw is not None
+        raw_id = raw.id
+    with minq.sink():
+        result = deliver_now()
+    with Session() as s:
+        row = s.get(Handoff, raw_id)
+    assert result["failed"] == 1 and row.status is HandoffStatus.FAILED
+    assert row.last_error.startswith("message cannot be built: Subject contains a line break")
+    assert count_messages(minq.mail_dir) == 1
+
+
+def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(minq, tmp_path):
+    settings = minq.settings
+    (settings.inbox_dir / "wechat" / "attachments").mkdir(parents=True)
+    (settings.inbox_dir / "wechat" / "attachments" / "IMG_0001.jpg").write_bytes(JPEG)
+    (settings.archive_dir / "qrform" / "photos").mkdir(parents=True)
+    (settings.archive_dir / "qrform" / "photos" / "p2.png").write_bytes(PNG)
+    secret = tmp_path / "secret.jpg"  # outside the channel folders, reached only by a symlink
+    secret.write_bytes(b"\xff\xd8 not for departments")
+    (settings.inbox_dir / "wechat" / "attachments" / "link.jpg").symlink_to(secret)
+    case_id = add_case(
+        "井盖缺失",
+        "滨江路3号井盖丢了，晚上很危险。",
+        category="城乡建设",  # lead zhujian, co chengguan: both get everything
+        submissions=[
+            ("wechat", ["图片:IMG_0001.jpg", "图片:missing.jpg", "图片:link.jpg", "视频:v.mp4"]),
+            ("qrform", ["photos/p2.png", "/etc/passwd", "../wechat/attachments/IMG_0001.jpg"]),
+            ("wechat", ["图片:IMG_0001.jpg"]),  # the same photo again: attached once
+        ],
+    )
+    dispatch_now()
+    (settings.inbox_dir / "wechat" / "attachments" / "IMG_0001.jpg").unlink()  # kept copy
+    messages = deliver_to(minq)
+    number = f"MQ{datetime.now(UTC):%Y}-{case_id:06d}"
+    template = f"答复模板_{number}.csv"
+    assert sorted(m["X-Original-To"] for m in messages) == [
+        "banli@chengguan.example.gov.cn",
+        "banli@zhujian.example.gov.cn",
+    ]
+    for message in messages:
+        files = attachments_of(message)
+        assert list(files) == [template, "IMG_0001.jpg", "p2.png"]
+        assert files["IMG_0001.jpg"] == ("image/jpeg", JPEG)
+        assert files["p2.png"] == ("image/png", PNG)
+        kind, data = files[template]
+        assert kind == "text/csv" and data.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        assert rows == [list(REPLY_COLUMNS), [number, "", "", "", ""]]
+
+    # The department fills the template in and sends it back: the import takes it as is.
+    rows[1][1:] = ["2026-12-01 10:00", "A", "已补装井盖并设置警示标志。", "王工"]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    (minq.inbox("replies") / template).write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode())
+    imported = import_returns_now()
+    assert imported["replies"] == 1 and imported["rejected"] == 0
+    with Session() as s:
+        assert s.get(Case, case_id).status is CaseStatus.REPLIED
+
+
+def test_the_reply_template_cannot_carry_a_formula():
+    text = reply_template_csv('=HYPERLINK("http://evil.example","点我")')
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows[1][0] == '\'=HYPERLINK("http://evil.example","点我")'
+    assert text.startswith("\ufeff案件编号,答复时间,办理结果,答复内容,经办人\r\n")
+
+
+def test_a_handoff_whose_kept_photo_vanished_fails_with_a_reason_and_sends_nothing(minq):
+    (minq.inbox("wechat") / "attachments").mkdir()
+    (minq.inbox("wechat") / "attachments" / "a.jpg").write_bytes(JPEG)
+    add_case("路灯", "路灯坏了。", submissions=[("wechat", ["图片:a.jpg"])])
+    dispatch_now()
+    for kept in (minq.settings.var_dir / "attachments").rglob("*.jpg"):
+        kept.unlink()
+    with minq.sink():
+        result = deliver_now()
+    with Session() as s:
+        (h,) = s.scalars(select(Handoff)).all()
+    assert result["failed"] == 1 and h.status is HandoffStatus.FAILED
+    assert h.last_error.startswith("attachment unreadable:")
+    assert count_messages(minq.mail_dir) == 0
