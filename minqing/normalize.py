@@ -21,15 +21,17 @@ _KEEP_RUN = re.compile(f"([{re.escape(_KEEP_AS_IS)}]+)")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # ASCII punctuation written inside Chinese text becomes the Chinese form ("坏了,请修" →
 # "坏了，请修"); between digits or Latin text ("8:30", "1,200", "a.b") it stays ASCII.
+# Each entry: the ASCII sign, where it becomes Chinese, the Chinese sign.
 _ZH_PUNCT = [
-    (re.compile(f"(?<=[{_CJK}]),|,(?=[{_CJK}])"), "，"),
-    (re.compile(f"(?<=[{_CJK}])!"), "！"),
-    (re.compile(f"(?<=[{_CJK}])\\?"), "？"),
-    (re.compile(f"(?<=[{_CJK}]);|;(?=[{_CJK}])"), "；"),
-    (re.compile(f"(?<=[{_CJK}]):(?!\\d)|(?<!\\d):(?=[{_CJK}])"), "："),
+    (",", re.compile(f"(?<=[{_CJK}]),|,(?=[{_CJK}])"), "，"),
+    ("!", re.compile(f"(?<=[{_CJK}])!"), "！"),
+    ("?", re.compile(f"(?<=[{_CJK}])\\?"), "？"),
+    (";", re.compile(f"(?<=[{_CJK}]);|;(?=[{_CJK}])"), "；"),
+    (":", re.compile(f"(?<=[{_CJK}]):(?!\\d)|(?<!\\d):(?=[{_CJK}])"), "："),
 ]
 _PARENS = re.compile(r"\(([^()\n]{0,80})\)")
 _HAS_CJK = re.compile(f"[{_CJK}]")
+_CJK_BMP = re.compile("[\u3400-\u9fff]")
 _LOOKS_LIKE_MARKUP = re.compile(
     r"<\s*/?\s*[A-Za-z!?]|&(?:[A-Za-z]{2,8}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
 )
@@ -48,7 +50,22 @@ _ID_NUMBER = re.compile(
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[- ]?)\d{7,8}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Every ID number, mobile and landline above holds this (the patterns start with a
+# look-behind, so re tries them at every character; this one it can skip through).
+_MAYBE_PERSONAL_NUMBER = re.compile(r"\d{3}[- ]?\d{4}")
 _DEDUP_DROP = re.compile(r"[\W_]+", re.UNICODE)
+
+
+# Characters NFKC leaves alone, each on its own and next to any other (no decomposition,
+# combining class 0, never the second half of a composition; tests/unit/test_normalize_speed.py
+# checks this): a text made only of these and _KEEP_AS_IS skips NFKC.
+_NFKC_STABLE = "\t\n\r -~\u3400-\u4dbf\u4e00-\u9fff、。〈〉《》「」『』【】〔〕“”‘’—·・"
+_NFKC_MAY_CHANGE = re.compile(f"[^{_NFKC_STABLE}{re.escape(_KEEP_AS_IS)}]")
+_SPACE = re.compile(r"[ \t\u3000\xa0\u2000-\u200a\u202f\u205f]")
+# The one-character dictionaries of t2s change none of these, but phrases do (深沈 → 深沉,
+# 答覆 → 答复, 毛坏 → 毛坯): every such phrase of OpenCC's TSPhrases holds one of them.
+_T2S_PHRASE_ONLY = "沈坏藉哩覆衹瞭甦"
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +73,31 @@ def _t2s():
     import opencc
 
     return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _t2s_changes() -> tuple[re.Pattern[str], frozenset[str]]:
+    """What t2s may change: the BMP characters as a regex, the others as a set.
+
+    Found by converting every CJK character once (≈0.1 s), so it follows the installed
+    dictionaries; a text with none of them (most simplified text) needs no conversion.
+    """
+    ranges = [(0x2E80, 0xA000), (0xF900, 0xFB00), (0x20000, 0x32400)]
+    chars = [chr(c) for start, stop in ranges for c in range(start, stop)]
+    converted = _t2s().convert("\n".join(chars)).split("\n")
+    if len(converted) != len(chars):  # a dictionary maps one character to several
+        converted = [_t2s().convert(ch) for ch in chars]
+    changes = {ch for ch, out in zip(chars, converted, strict=True) if ch != out}
+    changes.update(_T2S_PHRASE_ONLY)
+    bmp = "".join(sorted(ch for ch in changes if ord(ch) < 0x10000))
+    return re.compile(f"[{re.escape(bmp)}]"), frozenset(ch for ch in changes if ord(ch) >= 0x10000)
+
+
+def _to_simplified(text: str) -> str:
+    bmp, astral = _t2s_changes()
+    if bmp.search(text) or (_ASTRAL.search(text) and not astral.isdisjoint(text)):
+        return _t2s().convert(text)
+    return text
 
 
 class _TextExtractor(HTMLParser):
@@ -123,6 +165,8 @@ def strip_html(text: str) -> str:
 
 
 def _nfkc_keeping_chinese_punctuation(text: str) -> str:
+    if not _NFKC_MAY_CHANGE.search(text):
+        return text
     parts = _KEEP_RUN.split(text)
     return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
@@ -135,9 +179,12 @@ def _chinese_parens(m: re.Match[str]) -> str:
 
 
 def _chinese_punctuation(text: str) -> str:
-    for pattern, replacement in _ZH_PUNCT:
-        text = pattern.sub(replacement, text)
-    return _PARENS.sub(_chinese_parens, text)
+    # The patterns start with a look-behind, which makes re try them at every character:
+    # look for the ASCII sign first.
+    for sign, pattern, replacement in _ZH_PUNCT:
+        if sign in text:
+            text = pattern.sub(replacement, text)
+    return _PARENS.sub(_chinese_parens, text) if "(" in text else text
 
 
 def normalize_text(text: str) -> str:
@@ -157,10 +204,13 @@ def normalize_text(text: str) -> str:
         .replace("\u2028", "\n")
         .replace("\u2029", "\n")
     )
-    text = _SPACES.sub(" ", text)
-    text = _NEWLINES.sub("\n", text).strip()
-    if any("\u3400" <= ch <= "\u9fff" for ch in text):
-        text = _t2s().convert(text)
+    if _SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _NEWLINES.sub("\n", text)
+    text = text.strip()
+    if _CJK_BMP.search(text):
+        text = _to_simplified(text)
         text = _chinese_punctuation(text)
     return text
 
@@ -199,10 +249,16 @@ def redact(text: str) -> Redaction:
 
         return _sub
 
-    text = _ID_NUMBER.sub(take(found.id_numbers, ID_MARK), text)
-    text = _EMAIL.sub(take(found.emails, EMAIL_MARK), text)
-    text = _MOBILE.sub(take(found.phones, PHONE_MARK), text)
-    text = _LANDLINE.sub(take(found.phones, PHONE_MARK), text)
+    # Most texts hold no number long enough to be personal; the placeholders hold no digits,
+    # so a text without one keeps having none after each step.
+    numbers = _MAYBE_PERSONAL_NUMBER.search(text) is not None
+    if numbers:
+        text = _ID_NUMBER.sub(take(found.id_numbers, ID_MARK), text)
+    if "@" in text:
+        text = _EMAIL.sub(take(found.emails, EMAIL_MARK), text)
+    if numbers:
+        text = _MOBILE.sub(take(found.phones, PHONE_MARK), text)
+        text = _LANDLINE.sub(take(found.phones, PHONE_MARK), text)
     found.text = text
     return found
 
