@@ -2,22 +2,42 @@
 
 A new submission joins the history case it is most similar to, or the earliest submission of the
 same night that it duplicates, or opens a new case. Similarity is the exact Jaccard similarity of
-the character shingle sets; MinHash band hashes only find the candidates. The history lives behind
-the small `HistoryIndex` protocol so a night never recomputes it: the database stores each
-submission's band hashes (int64) and its shingle set (bytes), and a night loads only the rows
-whose band hashes it asks for. `InMemoryIndex` implements the same protocol for tests and
-benchmarks.
+the character shingle sets; MinHash band hashes only find the candidates, and an 8-bit sketch of
+the signature skips candidates that cannot reach the threshold before their shingles are read.
+The history lives behind the small `HistoryIndex` protocol, so a night never recomputes it and
+holds only the candidates it asked for; `InMemoryIndex` implements it for tests and benchmarks.
 
-How the pieces fit:
+A night:
 
-    prepared = prepare_batch(texts, params)       # shingles + band hashes of the new items
+    prepared = prepare_batch(texts, params)     # shingles, band hashes, sketches of new items
     decisions = link_prepared(prepared, areas, times, index, params)
-    # store prepared.band_hashes[i] and pack_shingles(prepared.shingles[i]) for each submission
+    # then store, per submission i: prepared.band_hashes[i], prepared.sketches[i].tobytes(),
+    # pack_shingles(prepared.shingles[i])
+
+Storage for the database (one row per indexed submission; entry id = submission id):
+
+    dedup_entry(submission_id PK, case_id, area, sketch BLOB (num_perm bytes),
+                shingles BLOB (pack_shingles: 4 bytes per shingle, ~1.4 kB per message))
+    dedup_band(band_hash BIGINT, submission_id BIGINT, PRIMARY KEY (band_hash, submission_id))
+        -- `bands` rows per submission; SQLite: WITHOUT ROWID
+    plus the DedupParams.index_fingerprint() the rows were made with (rebuild when it changes).
+
+    lookup:         SELECT band_hash, submission_id FROM dedup_band WHERE band_hash IN (...)
+                    (chunks of a few thousand hashes, or a temporary table joined), newest
+                    submission first and at most per_hash_limit per hash; may join the case to
+                    drop cases closed before `since`.
+    fetch_meta:     case_id, area, active_until (NULL/OPEN while the case is open, else its
+                    closed time) and sketch for the given submission ids.
+    fetch_shingles: the shingles blobs for the given ids -> ShingleSets.from_packed.
+    pruning:        dedup_band rows of cases closed more than window_days ago can be deleted:
+                    they can never be candidates again, so the table is bounded by the window's
+                    volume, not by all history.
 
 The signatures are one-permutation MinHash (one hash per shingle, split into `num_perm` bins,
-minimum per bin, empty bins filled by "optimal densification", Shrivastava 2017): measured
-on this data it is ~100x faster than computing `num_perm` hash functions per shingle and its
-band collision probability follows the Jaccard similarity the same way (bench/bench_neardup.py).
+minimum per bin, empty bins filled by "optimal densification", Shrivastava 2017): on this data
+two orders of magnitude faster than `num_perm` hash functions per shingle (numpy or datasketch),
+with band collisions that follow the Jaccard similarity like classic MinHash
+(bench/bench_neardup.py measures both).
 """
 
 from __future__ import annotations
