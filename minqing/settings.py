@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     verify_link_days: int = Field(default=45, ge=1)  # representative look-back link (回头看)
     web_rate_per_minute: int = Field(default=20, ge=1)  # public form posts per client IP
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    spool_fsync: bool = True  # QR form: each submission is on disk before the citizen is thanked
     session_hours: int = Field(default=12, ge=1)  # operator console login
 
     @model_validator(mode="after")

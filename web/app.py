@@ -20,6 +20,7 @@ from minqing.settings import Settings, get_settings
 from web import console, links, public
 from web.common import Web, web_of
 from web.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from web.spool import SpoolWriter
 from web.tokens import MIN_SECRET_CHARS
 
 STATIC = Path(__file__).parent / "static"
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secret=secret,
         public_limiter=RateLimiter(settings.web_rate_per_minute, 60.0),
         login_limiter=RateLimiter(10, 60.0),
+        spool=SpoolWriter(settings),
     )
     app.include_router(public.router)
     app.include_router(links.router)

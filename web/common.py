@@ -4,6 +4,7 @@ error rendering, the public forms' CSRF cookie, and the client address."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,10 @@ from minqing.states import OUTCOME_LABELS, CaseStatus, Outcome
 from tasks.context import context
 from tasks.outbox import local_text
 from web.security import CSRF_COOKIE, CSRF_FIELD, RateLimiter, csrf_ok, csrf_token_for, new_nonce
+from web.spool import SpoolWriter
 
 TEMPLATES = Path(__file__).parent / "templates"
+REF_RECHECK_SECONDS = 5.0
 
 STATUS_LABELS: dict[str, str] = {
     CaseStatus.NEW: "新立案",
@@ -77,15 +80,24 @@ class Web:
     secret: str
     public_limiter: RateLimiter
     login_limiter: RateLimiter
+    spool: SpoolWriter
     env: Environment = field(default_factory=_environment)
 
     @property
     def secure_cookies(self) -> bool:
         return self.settings.public_url.lower().startswith("https://")
 
+    _ref: Reference | None = None
+    _ref_checked: float = 0.0
+
     @property
     def ref(self) -> Reference:
-        return context().ref
+        """The reference data, re-read (if config changed) at most every few seconds: checking
+        the config files' times costs more than the rest of a form post."""
+        now = time.monotonic()
+        if self._ref is None or now - self._ref_checked > REF_RECHECK_SECONDS:
+            self._ref, self._ref_checked = context().ref, now
+        return self._ref
 
     def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(

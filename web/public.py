@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
 from minqing.channels.base import check_text
 from minqing.normalize import normalize_phone
@@ -117,7 +116,7 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
         "area": values["area"] or None,
         "consent": values["consent"],
     }
-    await run_in_threadpool(spool.append, web.settings, record, now)
+    await web.spool.append(record, now)
     return web.render(request, "qr_thanks.html", station=station, receipt=values["form_id"])
 
 
