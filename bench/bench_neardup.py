@@ -1049,7 +1049,7 @@ def main() -> None:
     if not args.skip_speed:
         corpus = Corpus(df)
         plan = plan_history(n_hist, seed=5)
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "tmp").mkdir(parents=True, exist_ok=True)
         tmp = args.keep_index or Path(tempfile.mkdtemp(prefix="neardup-", dir=RESULTS / "tmp"))
         speed: dict = {"history": n_hist, "new": m}
         if args.keep_index and (tmp / "hashes.npy").exists():

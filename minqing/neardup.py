@@ -72,11 +72,11 @@ class DedupParams:
     """The dedup settings; config/triage.yaml `dedup:` says how the shipped values were chosen.
 
     `num_perm` MinHash values are cut into `bands` bands of `num_perm // bands` rows: two texts
-    become candidates when one whole band agrees. `max_candidates` caps, per new item, how many
-    candidates (those sharing the most bands first) are verified by exact Jaccard, and
-    `per_hash_limit` caps how many stored entries one band hash may bring back (the newest), so a
-    boiler-plate text that thousands of people sent cannot blow up a night. A candidate whose
-    sketch-estimated similarity is below `threshold - sketch_margin` is not verified at all.
+    become candidates when one whole band agrees. A candidate whose sketch-estimated similarity
+    is below `threshold - sketch_margin` is dropped unverified; of the rest, per new item, the
+    `max_candidates` likeliest (at most two submissions per case) are verified by exact
+    Jaccard. `per_hash_limit` caps how many stored entries one band hash may bring back (the
+    newest), so a boiler-plate text that thousands of people sent cannot blow up a night.
     """
 
     shingle_size: int = 3
@@ -783,7 +783,7 @@ class InMemoryIndex:
         self._sorted_table()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for name, arr in {
+        columns: dict[str, np.ndarray | None] = {
             "hashes": self._hashes,
             "entries": self._entries,
             "case_ids": self._case_ids,
@@ -792,7 +792,8 @@ class InMemoryIndex:
             "shingle_values": self._shingles.values,
             "shingle_offsets": self._shingles.offsets,
             "sketches": self._sketches,
-        }.items():
+        }
+        for name, arr in columns.items():
             if arr is not None:
                 np.save(d / f"{name}.npy", arr)
         (d / "areas.txt").write_text(

@@ -418,3 +418,17 @@ def test_sketches_estimate_the_similarity_and_spare_the_hopeless_candidates():
     exact = jaccard(prep.shingles[0], prep.shingles[1])
     assert est[0] == pytest.approx(exact, abs=0.15)
     assert est[1] < PARAMS.threshold - PARAMS.sketch_margin
+
+
+def test_a_loaded_index_takes_new_entries_and_finds_old_and_new(tmp_path):
+    history([POTHOLE], [101]).save(tmp_path)
+    index = InMemoryIndex.load(tmp_path, mmap=True)
+    prep = prepare_batch([TAXES], PARAMS)
+    index.add([102], prep.band_hashes, prep.shingles, [None], [None], sketches=prep.sketches)
+    assert [d.case_id for d in link([POTHOLE_AGAIN, TAXES], index)] == [101, 102]
+
+
+def test_many_submissions_of_one_case_still_link_to_that_case():
+    index = history([POTHOLE] * 6 + [TAXES], [101] * 6 + [102])
+    decisions = link([POTHOLE_AGAIN, TAXES], index)
+    assert [d.case_id for d in decisions] == [101, 102]
