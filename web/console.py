@@ -5,6 +5,7 @@ queue and the failed messages. Every action is an AuditEvent with the operator's
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from db.models import (
     Upload,
     case_id_from_number,
 )
+from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
 from tasks.context import context
 from web.actions import (
@@ -268,13 +270,33 @@ def _base_query(f: Filters, now: datetime) -> Any:
     if f.overdue:
         q = q.where(Case.status == CaseStatus.ASSIGNED, Case.due_at < now)
     if f.q:
-        number = case_id_from_number(f.q)
-        if number is not None:
-            q = q.where(Case.id == number)
-        else:
-            by_ref = select(Submission.case_id).where(Submission.source_ref == f.q)
-            q = q.where(or_(Case.id.in_(by_ref), Case.title.contains(f.q, autoescape=True)))
+        q = q.where(search_condition(f.q))
     return q
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z0-9_\-:.]+$")
+
+
+def search_condition(text: str) -> Any:
+    """案件编号 → that case; a ticket number or phone (no Chinese) → exact matches through
+    indexes; anything else → titles containing the words (trigram index on PostgreSQL)."""
+    number = case_id_from_number(text)
+    if number is not None:
+        return Case.id == number
+    if IDENTIFIER.match(text):
+        by_ref = select(Submission.case_id).where(Submission.source_ref == text)
+        conditions = [Case.id.in_(by_ref)]
+        phone = normalize_phone(text) if text.replace("-", "").isdigit() else None
+        if phone:
+            by_phone = (
+                select(Submission.case_id)
+                .join(Person, Person.id == Submission.person_id)
+                .where(Person.phone == phone)
+            )
+            conditions.append(Case.id.in_(by_phone))
+        return or_(*conditions)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Case.title.like(f"%{escaped}%", escape="\\")
 
 
 def _int(value: str | None) -> int | None:

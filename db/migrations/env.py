@@ -24,12 +24,22 @@ def run_migrations() -> None:
         _run(connectable)
 
 
+# Objects made by migrations but not declared in db/models.py (they need a PostgreSQL
+# extension); autogenerate must not propose to drop them.
+UNMANAGED = {"ix_cases_title_trgm"}
+
+
+def _managed(name, type_, parent_names) -> bool:
+    return name not in UNMANAGED
+
+
 def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_managed,
     )
     with context.begin_transaction():
         context.run_migrations()

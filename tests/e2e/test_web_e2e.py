@@ -224,6 +224,8 @@ def test_a_citizens_qr_message_is_answered_rated_and_verified_through_the_links(
     page.goto(f"{site.url}/console/figures")
     assert page.inner_text("#rated") == "1" and page.inner_text("#satisfied-rate") == "100%"
     shot(page, artifacts, minq, "06-figures")
+    page.goto(f"{site.url}/console?q=139-0000-1111")  # operators find a case by the citizen's phone
+    assert number in page.inner_text("#cases")
     page.goto(f"{site.url}/console?status=closed")
     page.click(f"text={number}")
     timeline = page.inner_text("#timeline")

@@ -107,6 +107,8 @@ def test_filters_combine_and_search_finds_numbers_and_titles(console):
     expect("q=路灯", lambda c: "路灯" in c.title)
     target = cases[ids[7]]
     expect(f"q={target.number}", lambda c: c.id == target.id)
+    expect("q=%25", lambda c: False)  # a literal %, not a wildcard
+    expect("q=GD0001", lambda c: False)  # an identifier is matched exactly, never as a substring
     assert console.get("/console?status=bogus&after=x").status_code == 200
 
 
