@@ -5,6 +5,7 @@ The `report` deployment, `minqing report` and the tests all call `build_report_n
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 
 SUMMARY_KEY = "report-summary"
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 SCORES_KEY = "report-department-scores"
 # The walk-in reception channel (代表家站点接待登记): one submission per visit (接待人次).
 RECEPTION_CHANNEL = "register"
@@ -82,8 +84,12 @@ def build_report_now(
     )  # fmt: skip
     folder = ctx.settings.reports_dir / period.label
     files = write_report(report, folder, ctx)
-    markdown = (folder / "report.md").read_text(encoding="utf-8")
     if artifacts:
+        # The UI cannot show files of the worker's disk: the charts are named by their path.
+        markdown = _IMAGE.sub(
+            lambda m: f"- {m.group(1)}：`{folder / m.group(2)}`",
+            (folder / "report.md").read_text(encoding="utf-8"),
+        )
         create_markdown_artifact(
             key=SUMMARY_KEY, markdown=markdown, description=f"评议报告 {period.title}"
         )
@@ -142,7 +148,7 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
             "reopen_count", "escalation_level",
         ],
     )  # fmt: skip
-    cases = _first_round(s, cases)
+    cases = _first_round(s, cases, after)
     known = select(Case.id).where(Case.created_at < after)
     ratings = pd.DataFrame(
         s.execute(
@@ -204,21 +210,25 @@ def _top(ctx: Context, category: str | None) -> str | None:
     return found.top if found else None
 
 
-def _first_round(s: Any, cases: pd.DataFrame) -> pd.DataFrame:
+def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
     """A reopened case is scored on its first round: first assignment, its deadline, first reply.
 
     Dispatch overwrites assigned_at and due_at when it hands a reopened case out again, and each
     reply overwrites replied_at; the audit trail and the Reply rows keep the first ones.
     """
     firsts = dict(
-        s.execute(select(Reply.case_id, func.min(Reply.received_at)).group_by(Reply.case_id)).all()
+        s.execute(
+            select(Reply.case_id, func.min(Reply.received_at))
+            .where(Reply.case_id.in_(select(Case.id).where(Case.created_at < after)))
+            .group_by(Reply.case_id)
+        ).all()
     )
     if firsts:
         first_reply = cases["case_id"].map(firsts)
         cases["replied_at"] = first_reply.where(first_reply.notna(), cases["replied_at"])
-    reopened = cases.loc[cases["reopen_count"] > 0, "case_id"].tolist()
-    if not reopened:
+    if not (cases["reopen_count"] > 0).any():
         return cases
+    reopened = select(Case.id).where(Case.reopen_count > 0, Case.created_at < after)
     first: dict[int, tuple[datetime, Any]] = {}
     for case_id, at, detail in s.execute(
         select(AuditEvent.case_id, AuditEvent.at, AuditEvent.detail)
