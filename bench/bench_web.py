@@ -294,7 +294,10 @@ VIEWS = {
     "deep page (keyset)": "after={deep}",
     "search: case number": "q={number}",
     "search: ticket number (no match)": "q=GD20261128000123",
-    "search: title words (LIKE)": "q=学校门口拥堵 第99",
+    "search: phone (no match)": "q=13900001111",
+    "search: title, common words": "q=路灯不亮",
+    "search: title, one case": "q=第123457号",
+    "search: title, no match": "q=不存在的问题标题",
 }
 
 

@@ -36,6 +36,7 @@ from db.models import (
     Upload,
     case_id_from_number,
 )
+from db.queries import audit
 from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
 from tasks.context import context
@@ -179,6 +180,7 @@ def _check_login(name: str, password: str) -> tuple[int | None, int]:
         if needs_rehash(op.password_hash):
             op.password_hash = hash_password(password)
         op.last_login_at = now_utc()
+        audit(s, op.name, "login", entity="operator", entity_id=op.id)
         return op.id, op.session_version
 
 
@@ -193,6 +195,7 @@ async def logout(request: Request) -> Response:
             op = s.get(Operator, who.id)
             if op is not None:
                 op.session_version += 1  # every cookie of this operator stops working
+                audit(s, op.name, "logout", entity="operator", entity_id=op.id)
 
     await run_in_threadpool(bump)
     response = RedirectResponse("/console/login", status_code=303)

@@ -53,11 +53,11 @@ def station_url(public_url: str, station: Station) -> str:
 
 def render_card(station: Station, url: str, font_path: str | None) -> Image.Image:
     """The QR code with the station's name (and the call to action) under it."""
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=10, border=4)
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
     qr.add_data(url)
     qr.make(fit=True)
+    qr.box_size = (WIDTH - 200) // (qr.modules_count + 2 * qr.border)  # whole pixels per module
     code = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
-    code = code.resize((WIDTH - 200, WIDTH - 200), Image.Resampling.NEAREST)
     lines = [station.name, "扫码反映问题 · 民情直通车"] if font_path else [station.code, url]
     sizes = (64, 44)
     fonts = [
