@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 
 from db.engine import Session
 from db.models import (
@@ -19,10 +19,8 @@ from db.models import (
     HandoffStatus,
     Lookback,
     LookbackKind,
-    Person,
     Rating,
     Satisfaction,
-    Submission,
     Survey,
 )
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
@@ -31,7 +29,7 @@ from minqing.summary import summary_markdown
 from tasks.context import Context, context
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
-from tasks.surveys import due_a_survey, survey_statuses
+from tasks.surveys import due_a_survey, unsurveyed_cases
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
@@ -122,20 +120,7 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
         assert case.due_at is not None
         days = overdue_working_days(case.due_at, now, cal)
         found.append((case, "超期未答复", case.due_at, f"已超期 {days} 个工作日"))
-    asked = exists().where(
-        Survey.case_id == Case.id, Survey.person_id == Person.id, Survey.round == Case.reopen_count
-    )
-    unasked = (
-        select(Case.id)
-        .join(Submission, Submission.case_id == Case.id)
-        .join(Person, Person.id == Submission.person_id)
-        .where(
-            Case.status.in_(survey_statuses(policy.surveys)),
-            Person.contact_ok.is_(True),
-            or_(Person.email.is_not(None), Person.phone.is_not(None)),
-            ~asked,
-        )
-    )
+    unasked = unsurveyed_cases(policy.surveys)
     for case in s.scalars(select(Case).where(Case.id.in_(unasked)).order_by(Case.id)):
         if due_a_survey(s, case, policy.surveys.after):
             found.append((case, "已答复未回访", case.replied_at, "有可联系的群众尚未收到回访"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
-from sqlalchemy import select
+from sqlalchemy import Select, exists, or_, select
 
 from db.engine import Session
 from db.models import (
@@ -80,7 +80,7 @@ def surveys_now(now: datetime | None = None) -> dict[str, Any]:
     totals: dict[str, Any] = {"emailed": 0, "callback": 0, "callback_file": None}
     with Session() as s, s.begin():
         cases = s.scalars(
-            select(Case).where(Case.status.in_(survey_statuses(policy))).order_by(Case.id)
+            select(Case).where(Case.id.in_(unsurveyed_cases(policy))).order_by(Case.id)
         ).all()
         for case in cases:
             if due_a_survey(s, case, policy.after):
@@ -88,6 +88,25 @@ def surveys_now(now: datetime | None = None) -> dict[str, Any]:
     path = write_callback_list(now)
     totals["callback_file"] = str(path) if path else None
     return totals
+
+
+def unsurveyed_cases(policy: SurveyPolicy) -> Select[tuple[int]]:
+    """Ids of cases in a surveyed status with a citizen who may be contacted and was not asked
+    in the case's current round (the nightly stage then checks `due_a_survey`)."""
+    asked = exists().where(
+        Survey.case_id == Case.id, Survey.person_id == Person.id, Survey.round == Case.reopen_count
+    )
+    return (
+        select(Case.id)
+        .join(Submission, Submission.case_id == Case.id)
+        .join(Person, Person.id == Submission.person_id)
+        .where(
+            Case.status.in_(survey_statuses(policy)),
+            Person.contact_ok.is_(True),
+            or_(Person.email.is_not(None), Person.phone.is_not(None)),
+            ~asked,
+        )
+    )
 
 
 def due_a_survey(s: Any, case: Case, after: str) -> bool:
