@@ -197,15 +197,7 @@ class SmtpMailer:
                 self._connected = True
             smtp = self._client.smtp
             smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(self.sender)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, self.sender)
-            code, reply = smtp.rcpt(message.to)
-            if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({message.to: (code, reply)})
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise smtplib.SMTPDataError(code, reply)
+            self._envelope(smtp, message.to)
             # From here on the server holds the message; only its final reply is missing.
             handed_over = True
             stuffed = _LEADING_DOT.sub(b"..", payload)
@@ -235,6 +227,33 @@ class SmtpMailer:
                 ) from exc
             raise SendError(f"connection: {exc.__class__.__name__}: {exc}", transient=True) from exc
         return message.message_id
+
+    def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
+        """MAIL FROM, RCPT TO, DATA up to the server's "354"; raises on any refusal.
+
+        With PIPELINING (RFC 2920) the three commands go in one write and the three replies are
+        read after it: one round trip instead of three, per message.
+        """
+        commands = [
+            f"MAIL FROM:{smtplib.quoteaddr(self.sender)}",
+            f"RCPT TO:{smtplib.quoteaddr(to)}",
+        ]
+        if smtp.has_extn("pipelining"):
+            smtp.send("".join(f"{c}\r\n" for c in [*commands, "DATA"]))
+            mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        else:
+            mail = smtp.docmd(commands[0])
+            rcpt = smtp.docmd(commands[1]) if mail[0] == 250 else (503, b"")
+            data = smtp.docmd("DATA") if rcpt[0] in (250, 251) else (503, b"")
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            smtp.send(b".\r\n")  # a server that said 354 anyway gets an empty message ended
+            smtp.getreply()
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], self.sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: rcpt})
+        if data[0] != 354:
+            raise smtplib.SMTPDataError(*data)
 
     def _drop_connection(self) -> None:
         # Close the socket without QUIT: after a timeout, QUIT would wait the timeout again.

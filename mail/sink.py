@@ -7,6 +7,7 @@ here it would cost ≈2 ms per message). Tests drive the server's answers:
 
 - `behaviour(envelope)` at the end of DATA: None accepts, "421 ..."/"550 ..." refuses;
 - `rcpt_behaviour(address)` at RCPT TO: refuse one recipient only ("550 5.1.1 ...");
+- `pipelining`: whether EHLO offers PIPELINING (on by default);
 - `stall_seconds` with `stall_at`: "mail" stalls before the server has the message (a client
   timeout there is safe to retry), "data" delays the final reply after the message is stored
   (a client that times out cannot know the outcome; the server has kept it).
@@ -40,7 +41,16 @@ class MaildirHandler:
         self.rcpt_behaviour: RecipientBehaviour | None = None
         self.stall_seconds = 0.0
         self.stall_at: Literal["mail", "data"] = "data"
+        self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and Exchange do
         self._stored = 0
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 
 from db.engine import Session, get_engine
 from db.models import AuditEvent, Handoff, HandoffStatus
@@ -133,32 +133,40 @@ def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
         return list(s.scalars(query.order_by(Handoff.id)))
 
 
-_MESSAGE_COLUMNS = (
-    Handoff.recipient,
-    Handoff.recipient_name,
-    Handoff.subject,
-    Handoff.body_text,
-    Handoff.body_html,
-    Handoff.message_id,
-    Handoff.attachments,
+# The two statements every message runs, built once. They run on a plain connection
+# (engine.begin()), not an ORM session: per message, the ORM's session and bulk-update
+# bookkeeping cost more than the statements themselves (bench/results/delivery.md).
+_CLAIM = (
+    update(Handoff)
+    .where(Handoff.id == bindparam("handoff_id"), Handoff.status == HandoffStatus.PENDING)
+    .values(
+        status=HandoffStatus.SENDING, sending_at=bindparam("now"), attempts=Handoff.attempts + 1
+    )
+    .returning(
+        Handoff.recipient,
+        Handoff.recipient_name,
+        Handoff.subject,
+        Handoff.body_text,
+        Handoff.body_html,
+        Handoff.message_id,
+        Handoff.attachments,
+    )
 )
+_MARK_SENT = (
+    update(Handoff)
+    .where(Handoff.id == bindparam("handoff_id"))
+    .values(
+        status=HandoffStatus.SENT, sent_at=bindparam("when"), last_error=None, next_attempt_at=None
+    )
+    .returning(Handoff.case_id, Handoff.kind, Handoff.recipient)
+)
+_AUDIT = insert(AuditEvent)
 
 
 def _claim(handoff_id: int, now: datetime) -> dict[str, Any] | None:
     """pending → sending in one conditional UPDATE: of two deliverers, exactly one wins."""
-    # Core statements on the session's connection: the ORM's bulk-update bookkeeping would cost
-    # more than the statement itself, once per message.
-    with Session() as s, s.begin():
-        row = (
-            s.connection()
-            .execute(
-                update(Handoff)
-                .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.PENDING)
-                .values(status=HandoffStatus.SENDING, sending_at=now, attempts=Handoff.attempts + 1)
-                .returning(*_MESSAGE_COLUMNS)
-            )
-            .first()
-        )
+    with get_engine().begin() as conn:
+        row = conn.execute(_CLAIM, {"handoff_id": handoff_id, "now": now}).first()
     if row is None:
         return None
     to, to_name, subject, text_body, html, message_id, attachments = row
@@ -203,17 +211,11 @@ def _attachment(spec: dict[str, Any], var_dir: Path) -> Attachment:
 
 
 def _record_sent(handoff_id: int, when: datetime) -> None:
-    with Session() as s, s.begin():
-        conn = s.connection()
+    with get_engine().begin() as conn:
         _relaxed_commit(conn)
-        row = conn.execute(
-            update(Handoff)
-            .where(Handoff.id == handoff_id)
-            .values(status=HandoffStatus.SENT, sent_at=when, last_error=None, next_attempt_at=None)
-            .returning(Handoff.case_id, Handoff.kind, Handoff.recipient)
-        ).one()
+        row = conn.execute(_MARK_SENT, {"handoff_id": handoff_id, "when": when}).one()
         conn.execute(
-            insert(AuditEvent),
+            _AUDIT,
             {
                 "at": when,
                 "actor": ACTOR,
