@@ -60,6 +60,8 @@ def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
     lines += [f"| {k} | {v} |" for k, v in summary_lines(f)]
     for warning in f.get("warnings", []):
         lines += ["", f"> ⚠️ {warning}"]
+    if "files" in f:
+        lines += file_lines(f["files"])
     if f["rejections"]:
         lines += [
             "",
@@ -73,6 +75,34 @@ def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
             for r in f["rejections"][:200]
         ]
     return "\n".join(lines) + "\n"
+
+
+FILE_OUTCOMES = {
+    "taken": "已收录，已归档",
+    "already_taken": "此前已收录，已归档（未重读）",
+    "failed": "未能读取，已移至 failed/",
+}
+
+
+def file_lines(files: list[dict[str, Any]]) -> list[str]:
+    """The 文件 section: each inbox file of the night, where it went and what it held."""
+    if not files:
+        return ["", "## 文件", "", "今晚收件箱没有待收的文件。"]
+    failed = sum(1 for x in files if x["status"] == "failed")
+    lines = [
+        "",
+        f"## 文件（{len(files)} 个：归档 {len(files) - failed}，失败 {failed}）",
+        "",
+        "| 渠道 | 文件 | 去向 | 收录 | 已有 | 拒收 | 原因 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {CHANNEL_LABELS.get(x['channel'], x['channel'])} | {_cell(x['name'])} "
+        f"| {FILE_OUTCOMES.get(x['status'], x['status'])} | {x['taken']} | {x['known']} "
+        f"| {x['rejected']} | {_cell(x.get('reason') or '')} |"
+        for x in files
+    ]
+    return lines
 
 
 def _cell(text: str) -> str:

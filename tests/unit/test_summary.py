@@ -1,0 +1,114 @@
+"""The night's summary (minqing.summary) on literal figures: the 文件 section beside the
+existing lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minqing.summary import summary_markdown
+
+FIGURES: dict[str, Any] = {
+    "taken": 5,
+    "by_channel": {"hotline": 4, "qrform": 1},
+    "rejected": 1,
+    "rejections": [
+        {
+            "渠道": "hotline",
+            "文件": "12345_20261127.csv",
+            "来源": "12345_20261127.csv:5",
+            "原因": "empty text",
+        }
+    ],
+    "linked": 1,
+    "new_cases": 4,
+    "on_the_spot": 0,
+    "needs_review": 0,
+    "assigned": 4,
+    "replies": 0,
+    "lookbacks": 0,
+    "reminders": 0,
+    "escalations": 0,
+    "verifications": 0,
+    "ratings": 0,
+    "satisfied": 0,
+    "rated": 0,
+    "sent": 4,
+    "failed_handoffs": 0,
+    "failed": 0,
+    "dead": 0,
+    "retry_later": 0,
+    "files": [
+        {
+            "channel": "hotline",
+            "name": "12345_20261127.csv",
+            "status": "taken",
+            "taken": 4,
+            "known": 2,
+            "rejected": 1,
+            "reason": None,
+        },
+        {
+            "channel": "qrform",
+            "name": "qr_20261127.jsonl",
+            "status": "already_taken",
+            "taken": 0,
+            "known": 0,
+            "rejected": 0,
+            "reason": None,
+        },
+        {
+            "channel": "hotline",
+            "name": "导出|副本.xlsx",
+            "status": "failed",
+            "taken": 0,
+            "known": 0,
+            "rejected": 0,
+            "reason": "truncated or damaged .xlsx (not a complete zip archive)\nFile is not a zip file",
+        },
+    ],
+}
+
+
+def section(markdown: str, title: str) -> list[str]:
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"## {title}"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return [line for line in lines[start:end] if line]
+
+
+def test_the_summary_lists_each_file_with_where_it_went_and_what_it_held() -> None:
+    markdown = summary_markdown(FIGURES, "东湖街道人大工委", "2026-11-27 23:00")
+    assert section(markdown, "文件") == [
+        "## 文件（3 个：归档 2，失败 1）",
+        "| 渠道 | 文件 | 去向 | 收录 | 已有 | 拒收 | 原因 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| 12345热线 | 12345_20261127.csv | 已收录，已归档 | 4 | 2 | 1 |  |",
+        "| 扫码留言 | qr_20261127.jsonl | 此前已收录，已归档（未重读） | 0 | 0 | 0 |  |",
+        "| 12345热线 | 导出\\|副本.xlsx | 未能读取，已移至 failed/ | 0 | 0 | 0 "
+        "| truncated or damaged .xlsx (not a complete zip archive) File is not a zip file |",
+    ]
+
+
+def test_the_existing_lines_and_rejections_stay() -> None:
+    markdown = summary_markdown(FIGURES, "东湖街道人大工委", "2026-11-27 23:00")
+    assert markdown.startswith("# 东湖街道人大工委 民情直通车 · 2026-11-27 23:00 夜间运行摘要\n")
+    assert "| 收集 | 5 条（12345热线 4，扫码留言 1） |" in markdown
+    assert "| 拒收 | 1 条（原因见下表） |" in markdown
+    assert "| 发送邮件 | 4 封 |" in markdown
+    assert section(markdown, "拒收明细")[-1] == (
+        "| hotline | 12345_20261127.csv | 12345_20261127.csv:5 | empty text |"
+    )
+    # the files come after the figures and before the rejected rows
+    assert (
+        markdown.index("| 发送失败 |") < markdown.index("## 文件") < markdown.index("## 拒收明细")
+    )
+
+
+def test_a_night_without_files_says_so() -> None:
+    markdown = summary_markdown({**FIGURES, "files": []}, "工委", "2026-11-28 23:00")
+    assert section(markdown, "文件") == ["## 文件", "今晚收件箱没有待收的文件。"]
+
+
+def test_figures_without_a_files_entry_still_render() -> None:
+    figures = {k: v for k, v in FIGURES.items() if k != "files"}
+    assert "## 文件" not in summary_markdown(figures, "工委", "2026-11-28 23:00")
