@@ -216,6 +216,20 @@ def exact_pairs(
     return r[sel].astype(np.int64), c[sel].astype(np.int64), j[sel]
 
 
+def background_similarity(texts: list[str], k: int) -> dict:
+    """How alike *different* real messages are at shingle size k, over all pairs: the mean
+    exact Jaccard and the share of pairs above small values. A larger background means more
+    chance candidates per new item once the history holds a million texts."""
+    r, c, j = exact_pairs(texts, k, 0.0)
+    n_pairs = len(texts) * (len(texts) - 1) / 2
+    return {
+        "pairs": int(n_pairs),
+        "mean_j": float(j.sum() / n_pairs),
+        "share_ge_0.1": float(np.sum(j >= 0.1) / n_pairs),
+        "share_ge_0.2": float(np.sum(j >= 0.2) / n_pairs),
+    }
+
+
 def build_labelled(df: pd.DataFrame, n_base: int, copies: int, seed: int) -> pd.DataFrame:
     rng = random.Random(seed)
     base = df.sample(n=min(n_base, len(df)), random_state=seed).reset_index(drop=True)
@@ -305,6 +319,9 @@ def accuracy(df: pd.DataFrame, quick: bool) -> dict:
                     }
                 )
         out["shingle_sizes"][k] = {
+            "background": background_similarity(
+                df["text"].tolist()[: 1500 if quick else len(df)], k
+            ),
             "copies_vs_original": per_kind,
             "copies_all_share_ge": {
                 f"{t}": float(np.mean(copy_j[is_copy] >= t)) for t in thresholds
@@ -834,6 +851,16 @@ def write_markdown(res: dict, path: Path) -> None:
             vals = " | ".join(f"**{v['copies_all_share_ge'][str(t)]:.3f}**" for t in thresholds)
             lines.append(f"| {k} | all copies | {vals} | |")
         lines += [
+            "",
+            "### How alike different real messages are (all pairs of the messages used)",
+            "",
+            "| k | pairs | mean Jaccard | share >= 0.1 | share >= 0.2 |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {k} | {v['background']['pairs']:,} | {v['background']['mean_j']:.4f} | "
+                f"{v['background']['share_ge_0.1']:.2e} | {v['background']['share_ge_0.2']:.2e} |"
+                for k, v in acc["shingle_sizes"].items()
+            ],
             "",
             "### Pairs of *different* real messages with exact Jaccard >= t",
             "",
