@@ -414,9 +414,11 @@ def write_results(result: dict[str, Any]) -> None:
         for f in result["form"]:
             ok = "meets" if f["median_per_second"] >= 300 else "MISSES"
             lines += [
-                f"## Public QR form — {f['workers']} uvicorn worker(s), fsync per submission: {f['fsync_per_submission']}",
+                f"## Public QR form — {f['workers']} uvicorn worker(s), "
+                f"{'fsync before each thank-you (group commit)' if f['fsync_per_submission'] else 'no fsync'}",
                 "",
-                f"{f['requests']} posts per run, {f['concurrency']} concurrent clients on loopback, "
+                f"Run {f.get('when', result['when'])}. {f['requests']} posts per run, "
+                f"{f['concurrency']} concurrent clients on loopback, "
                 f"{len(f['runs'])} runs; every post checked and counted in the spool: {f['all_stored']}.",
                 "",
                 "| | median of runs |",
@@ -426,14 +428,22 @@ def write_results(result: dict[str, Any]) -> None:
                 f"| p99 latency | {f['median_p99_ms']} ms |",
                 f"| server CPU per submission | {f['median_server_cpu_ms']} ms |",
                 "",
+                "Load average before the runs: "
+                + ", ".join(str(r["load_average_before"]) for r in f["runs"])
+                + " (on 2 cores: the machine was shared with other jobs, which the latencies show;"
+                " the server's CPU time per submission does not depend on them).",
+                "",
             ]
     if "console" in result:
         c = result["console"]
         lines += [
             f"## Console case list — {c['cases']:,} cases in PostgreSQL {c['postgresql']}",
             "",
-            f"Rows generated in SQL in {c['generate_seconds']} s; each view requested {c['repeats']} times "
-            "over HTTP (whole page: session check, query, render), after one warm-up request.",
+            f"Run {c.get('when', result['when'])}. Rows generated in SQL in {c['generate_seconds']} s; "
+            f"each view requested {c['repeats']} times "
+            "over HTTP (whole page: session check, query, render), after one warm-up request. "
+            "Only `cases` is filled: the ticket and phone searches go through the (indexed) "
+            "`submissions.source_ref` and `persons.phone`, here empty.",
             "",
             "| view | rows | median | p95 | < 200 ms |",
             "|---|---|---|---|---|",
@@ -465,16 +475,20 @@ def main() -> None:
     if args.quick:
         args.requests, args.cases, args.repeats = 2000, 100_000, 1
     result: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M")}
+    previous = ROOT / "bench" / "results" / "web.json"
+    if previous.exists() and (args.skip_form or args.skip_console):  # keep the part not re-run
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        result.update({k: old[k] for k in ("form", "console") if k in old})
     if not args.skip_form:
         result["form"] = []
         for sync in (True, False):
             print(f"form, fsync per submission: {sync}")
-            result["form"].append(
-                bench_form(args.requests, args.concurrency, args.workers, args.repeats, sync)
-            )
+            form = bench_form(args.requests, args.concurrency, args.workers, args.repeats, sync)
+            result["form"].append({**form, "when": result["when"]})
     if not args.skip_console:
         print(f"console list over {args.cases:,} cases")
         result["console"] = bench_console(args.cases, max(10, args.repeats * 7), args.keep_db)
+        result["console"]["when"] = result["when"]
     write_results(result)
 
 

@@ -118,11 +118,10 @@ def _reply_case(s: Any, request: Request, grant: Grant) -> Case:
 
 def _reply_view(s: Any, case: Case) -> dict[str, Any]:
     ref = context().ref
-    latest = s.scalars(
-        select(Reply)
-        .where(Reply.case_id == case.id)
-        .order_by(Reply.received_at.desc(), Reply.id.desc())
-    ).first()
+    this_round = select(Reply).where(Reply.case_id == case.id)
+    if case.assigned_at is not None:  # a reopened case starts a new answer
+        this_round = this_round.where(Reply.received_at >= case.assigned_at)
+    latest = s.scalars(this_round.order_by(Reply.received_at.desc(), Reply.id.desc())).first()
     dept = ref.department_by_code.get(case.lead_department or "")
     return {
         "case": case_view(s, case, ref),

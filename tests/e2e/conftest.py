@@ -34,12 +34,21 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+_written: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """Where screenshots go: $MINQING_TEST_ARTIFACTS, else a temporary folder (printed)."""
+    """Where screenshots go: $MINQING_TEST_ARTIFACTS, else a temporary folder; the path is
+    printed in the test summary."""
     folder = Path(
         os.environ.get("MINQING_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="minqing-e2e-")
     )
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"\ne2e screenshots: {folder}")
+    _written.append(folder)
     return folder
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    for folder in _written:
+        terminalreporter.write_line(f"e2e screenshots: {folder}")  # type: ignore[attr-defined]
