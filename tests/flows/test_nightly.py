@@ -46,10 +46,10 @@ def test_the_nightly_flow_reports_the_night_in_the_offices_terms_and_publishes_a
     assert figures["rejected"] == 1 and figures["rejections"][0]["原因"] == "empty text"
     assert figures["new_cases"] == 4 and figures["assigned"] == 4
     assert figures["sent"] == sum(message_ids(minq).values()) > 0
-    summary = Artifact.get("nightly-summary")
+    summary = Artifact.get("nightly-summary", _sync=True)
     assert summary is not None and "收集 | 4 条（12345热线 4）" in summary.data
     assert "发送邮件 | " in summary.data and "满意率" in summary.data
-    assert Artifact.get("nightly-rejections") is not None
+    assert Artifact.get("nightly-rejections", _sync=True) is not None
 
 
 def test_a_crash_inside_dispatch_leaves_no_half_assigned_case_and_the_next_run_finishes(

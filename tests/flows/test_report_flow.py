@@ -47,9 +47,9 @@ def test_the_report_flow_imports_evaluations_writes_the_files_and_publishes_arti
         "report.md",
         "funnel.png",
     }
-    summary = Artifact.get("report-summary")
+    summary = Artifact.get("report-summary", _sync=True)
     assert summary is not None and result["sentence"] in summary.data
-    scores = json.loads(Artifact.get("report-department-scores").data)
+    scores = json.loads(Artifact.get("report-department-scores", _sync=True).data)
     city = next(row for row in scores if row["部门"] == "区城市管理局")
     assert city["受理数"] == 1 and city["代表评议得分"] == 90
 
@@ -82,8 +82,8 @@ def test_the_night_publishes_the_every_item_answered_list(minq):
     with minq.sink():
         figures = nightly()
     assert figures["unanswered"] == 1
-    rows = json.loads(Artifact.get("every-item-answered").data)
+    rows = json.loads(Artifact.get("every-item-answered", _sync=True).data)
     with Session() as s:
         number = s.get(Case, case_id).number
     assert [(r["案件编号"], r["待跟进事项"]) for r in rows] == [(number, "超期未答复")]
-    assert "| 件件有回复 | 待跟进 1 件" in Artifact.get("nightly-summary").data
+    assert "| 件件有回复 | 待跟进 1 件" in Artifact.get("nightly-summary", _sync=True).data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time as clock
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -422,7 +421,8 @@ def test_working_days_between_many_agrees_with_the_scalar_method(calendar: WorkC
     assert np.isnan(out[2])
 
 
-def test_a_hundred_thousand_deadlines_take_well_under_a_second() -> None:
+def test_a_hundred_thousand_deadlines_at_once_agree_with_one_at_a_time() -> None:
+    # How fast this is, is measured by bench/bench_delivery.py, not asserted here.
     calendar = WorkCalendar.from_config(None)
     rng = np.random.default_rng(1)
     base = np.datetime64("2024-01-01")
@@ -433,11 +433,12 @@ def test_a_hundred_thousand_deadlines_take_well_under_a_second() -> None:
         for m in rng.integers(0, 3 * 365 * 24 * 60, 100_000)
     ]
 
-    began = clock.perf_counter()
-    calendar.add_working_days_many(starts, counts)
-    calendar.add_working_days_many(starts.tolist(), counts)
-    due_at_many(assigned, 10, calendar)
-    elapsed = clock.perf_counter() - began
+    vectorised = calendar.add_working_days_many(starts, counts)
+    as_lists = calendar.add_working_days_many(starts.tolist(), counts)
+    deadlines = due_at_many(assigned, 10, calendar)
 
-    assert elapsed < 1.5, f"{elapsed:.2f} s for 3 × 100,000 deadlines"
+    for i in rng.integers(0, 100_000, 500):
+        one = calendar.add_working_days(starts[i].astype(date), int(counts[i]))
+        assert vectorised[i].astype(date) == one == as_lists[i]
+        assert deadlines[i] == due_at(assigned[i], 10, calendar)
     assert calendar.warnings == {fallback_warning(2027)}  # starts reach late 2026
