@@ -18,8 +18,8 @@ Two measurements:
    (MinHashLSH built in memory over the history each night, a datasketch MinHash per item),
    measured at smaller sizes and extrapolated linearly when the full size is too slow.
 
-    .venv/bin/python bench/bench_neardup.py              # full: ~15-25 min on 2 cores
-    .venv/bin/python bench/bench_neardup.py --quick      # ~2 min
+    .venv/bin/python bench/bench_neardup.py              # full: ~15 min on 2 shared cores
+    .venv/bin/python bench/bench_neardup.py --quick      # ~30 s (writes neardup_quick.*)
     .venv/bin/python bench/bench_neardup.py --history 200000 --new 20000
 
 Writes bench/results/neardup.json and bench/results/neardup.md. Generated data goes to a
