@@ -1,0 +1,166 @@
+"""`minqing train` and `minqing classify`: the learned classifier (分类模型) from the command line.
+
+Only argument parsing and printing live here; training, the class check, persistence and
+prediction are minqing/classifier.py. Wired into the main CLI by `register(app)` in cli/main.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_MODEL_DIR = Path("var/models")
+DEFAULT_CONFIG = Path("config/classifier.yaml")
+SHOWN_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("classify")(classify)
+
+
+def _categories(option: str | None) -> list[str]:
+    from minqing.classifier import DEFAULT_CATEGORIES
+
+    if not option:
+        return list(DEFAULT_CATEGORIES)
+    return [c.strip() for c in option.split(",") if c.strip()]
+
+
+def train(
+    source: Annotated[Path, typer.Option("--from", help="Labelled CSV (UTF-8 or GB18030).")],
+    text_column: Annotated[str, typer.Option(help="Column with the message text.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column with the category.")] = "label",
+    title_column: Annotated[
+        str | None, typer.Option(help="Optional column with the title (read before the text).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where models are kept.")] = DEFAULT_MODEL_DIR,
+    categories: Annotated[
+        str | None,
+        typer.Option(help="Configured categories, comma-separated (default: the seven 一级分类)."),
+    ] = None,
+    cv_folds: Annotated[int, typer.Option(help="Cross-validation folds (0: none).")] = 5,
+    config: Annotated[
+        Path, typer.Option(help="Model settings and review threshold.")
+    ] = DEFAULT_CONFIG,
+) -> None:
+    """Train the category model, cross-validate it and save it with its metrics."""
+    from minqing.classifier import (
+        ModelMismatch,
+        check_classes,
+        read_classifier_config,
+        read_labelled_csv,
+        save_model,
+        train_model,
+    )
+
+    configured = _categories(categories)
+    try:
+        cfg = read_classifier_config(config)
+        texts, labels = read_labelled_csv(source, text_column, label_column, title_column)
+        # The labels are the classes the model will have: refuse before minutes of training.
+        check_classes(sorted(set(labels)), configured)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"training on {len(texts)} texts from {source} ...")
+    model = train_model(texts, labels, cv_folds=cv_folds, settings=cfg.settings)
+    try:
+        check_classes(model, configured)
+    except ModelMismatch as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    path = save_model(model, out_dir)
+    _print_metrics(model.metadata, cfg.review_threshold)
+    console.print(f"model saved: [bold]{path}[/bold] (metrics in {path.with_suffix('.json')})")
+
+
+def _print_metrics(metadata: dict, review_threshold: float) -> None:
+    cv = metadata.get("cv")
+    if not cv:
+        console.print("no cross-validation (--cv-folds 0)")
+        return
+    table = Table("category", "F1", "examples", title=f"{cv['folds']}-fold cross-validation")
+    for name, f1 in cv["per_class_f1"].items():
+        table.add_row(name, f"{f1:.3f}", str(metadata["class_counts"].get(name, "")))
+    folds = ", ".join(f"{f:.3f}" for f in cv["macro_f1_per_fold"])
+    table.add_row("macro-F1", f"{cv['macro_f1_mean']:.3f}", f"folds {folds}", style="bold")
+    console.print(table)
+    curve = Table(
+        "threshold", "precision", "coverage", title="automatic routing (confidence ≥ threshold)"
+    )
+    for point in cv["precision_coverage"]:
+        if point["threshold"] in SHOWN_THRESHOLDS or point["threshold"] == review_threshold:
+            precision = "-" if point["precision"] is None else f"{point['precision']:.3f}"
+            mark = (
+                " (configured review_threshold)" if point["threshold"] == review_threshold else ""
+            )
+            curve.add_row(f"{point['threshold']:.2f}{mark}", precision, f"{point['coverage']:.3f}")
+    console.print(curve)
+    suggested = cv.get("threshold_for_precision_0.98")
+    console.print(
+        "lowest threshold with precision ≥ 0.98: "
+        + (f"[bold]{suggested:.2f}[/bold]" if suggested is not None else "none reached")
+    )
+
+
+def classify(
+    source: Annotated[Path, typer.Argument(help="CSV of messages (UTF-8 or GB18030).")],
+    text_column: Annotated[str, typer.Option(help="Column with the message text.")],
+    title_column: Annotated[str | None, typer.Option(help="Optional title column.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model file (default: the newest in var/models).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the CSV here instead of stdout.")] = None,
+) -> None:
+    """Predict each row's category, confidence and top 3; the input columns are kept."""
+    from minqing.classifier import (
+        column_index,
+        combine_title,
+        latest_model_path,
+        load_model,
+        read_csv_table,
+    )
+
+    path = model or latest_model_path(DEFAULT_MODEL_DIR)
+    if path is None:
+        err.print(
+            f"[red]no model in {DEFAULT_MODEL_DIR}: run `minqing train` or give --model[/red]"
+        )
+        raise typer.Exit(2)
+    try:
+        trained = load_model(path)
+        header, rows = read_csv_table(source)
+        ti = column_index(header, text_column, source)
+        hi = column_index(header, title_column, source) if title_column else None
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    rows = [row + [""] * (len(header) - len(row)) for row in rows]
+    texts = [combine_title(row[hi] if hi is not None else None, row[ti]) for row in rows]
+    predictions = trained.predict(texts)
+    extra = ["category", "confidence"]
+    for k in (1, 2, 3):
+        extra += [f"top{k}_category", f"top{k}_confidence"]
+    handle = out.open("w", encoding="utf-8-sig", newline="") if out else sys.stdout
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(header + extra)
+        for row, p in zip(rows, predictions, strict=True):
+            top = [cell for name, prob in p.top3 for cell in (name, f"{prob:.4f}")]
+            top += [""] * (6 - len(top))
+            writer.writerow(row + [p.category, f"{p.confidence:.4f}"] + top)
+    finally:
+        if out:
+            handle.close()
+    if out:
+        err.print(f"{len(rows)} rows classified with {path} -> {out}")
