@@ -18,18 +18,20 @@ from minqing.states import CaseStatus, check_transition
 def insert_ignoring_conflicts(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
 ) -> int:
-    """Bulk INSERT that skips rows whose `conflict` columns already exist; returns rows added."""
+    """Bulk INSERT that skips rows whose `conflict` columns already exist; returns rows added.
+
+    One executemany (every row needs the same keys): the statement is compiled once, where a
+    multi-row VALUES statement built per batch cost more than the database's work.
+    """
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    added = 0
-    for start in range(0, len(rows), 2000):
-        chunk = rows[start : start + 2000]
-        stmt = module.insert(table).values(chunk).on_conflict_do_nothing(index_elements=conflict)
-        # RETURNING lists only the rows really inserted (rowcount is -1 for this on psycopg).
-        added += len(session.execute(stmt.returning(table.c.id)).all())
-    return added
+    stmt = module.insert(table).on_conflict_do_nothing(index_elements=conflict)
+    # The drivers sum the rows each execution inserted; preserve_rowcount keeps that number
+    # (SQLAlchemy reports -1 for an executemany on psycopg otherwise).
+    result = session.execute(stmt.execution_options(preserve_rowcount=True), list(rows))
+    return result.rowcount
 
 
 def sync_reference(session: Session, ref: Reference) -> None:
