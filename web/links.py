@@ -35,7 +35,7 @@ from db.models import (
 from minqing.followups import NOT_VERIFIED, RECORDED, VERIFIED, VerificationRow
 from minqing.normalize import normalize_text
 from minqing.returns import RatingRow, ReplyRow
-from minqing.states import CaseStatus, Outcome, can_transition
+from minqing.states import CaseStatus, Outcome
 from tasks.context import context
 from tasks.imports import store_rating, store_reply
 from tasks.lookback import AWAITING_VERIFICATION
@@ -293,7 +293,7 @@ def _rating_target(s: Any, request: Request, grant: Grant) -> RatingTarget:
         raise Refused(409, "您已评价", "感谢您的评价！这个评价链接只能使用一次，您的评价已经记录。")
     if survey.round != case.reopen_count or case.merged_into_id is not None:
         raise _problem("superseded")
-    if not can_transition(case.status, CaseStatus.RATED):
+    if case.replied_at is None:  # the rules after that are store_rating's
         raise Refused(
             409, "暂不能评价", "本案当前不在待评价状态。如有疑问，请联系民情直通车工作人员。"
         )
