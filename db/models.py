@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -235,6 +237,27 @@ def case_number(case_id: int, created_at: datetime) -> str:
 def case_id_from_number(number: str) -> int | None:
     m = CASE_NUMBER.match(number.strip().upper())
     return int(m.group(2)) if m else None
+
+
+class DedupEntry(Base):
+    """A submission in the near-duplicate index: its shingles (for exact Jaccard) and MinHash
+    sketch. Its case is the submission's current case, so merges and splits need no update."""
+
+    __tablename__ = "dedup_entries"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    area: Mapped[str | None] = mapped_column(String(40))
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    shingles: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str] = mapped_column(String(40))  # DedupParams it was made with
+
+
+class DedupBand(Base):
+    """MinHash LSH band hashes of indexed submissions: a night looks candidates up by hash."""
+
+    __tablename__ = "dedup_bands"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    band_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class Handoff(Base):

@@ -1,27 +1,51 @@
-"""整理 triage: link new submissions to cases (duplicates join, never deleted) and classify
-the new cases; confident ones are ready to route, the rest wait in the review queue."""
+"""整理 triage: link new submissions to cases — near-duplicates (一案多诉) join, never deleted —
+and classify the new cases; confident ones are ready to route, the rest wait for review.
+
+Linking uses the MinHash LSH engine of minqing.neardup against the history index stored in
+the database (db/dedup_index.py): a night reads only the candidates its band hashes point at.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from prefect import task
 from sqlalchemy import select
 
+from db.dedup_index import DatabaseIndex, add_entries
 from db.engine import Session
 from db.models import Case, Reply, Submission
 from db.queries import audit, set_status
 from minqing.classify import Classification, classify_by_keywords
-from minqing.linking import NewSubmission, plan_exact_links
-from minqing.states import OPEN_STATUSES, CaseStatus, Outcome
+from minqing.neardup import (
+    DedupParams,
+    LinkDecision,
+    link_prepared,
+    load_dedup_params,
+    prepare_batch,
+)
+from minqing.states import CaseStatus, Outcome
 from minqing.triage import triage_status
 from tasks.context import Context, context
 
 CHUNK = 5000
 ACTOR = "system:triage"
-WINDOW = timedelta(days=90)
+
+
+@lru_cache(maxsize=4)
+def _dedup_params(path: Path, _stamp: float) -> DedupParams:
+    return load_dedup_params(path)
+
+
+def dedup_params(ctx: Context) -> DedupParams:
+    path = ctx.settings.resolved_config_dir / "triage.yaml"
+    if not path.exists():
+        return DedupParams()
+    return _dedup_params(path, path.stat().st_mtime)
 
 
 def classifier_for(ctx: Context) -> tuple[Callable[[list[str]], list[Classification]], float]:
@@ -38,6 +62,7 @@ def triage_now(now: datetime | None = None) -> dict[str, int]:
     ctx = context()
     now = now or datetime.now(UTC)
     classify, threshold = classifier_for(ctx)
+    params = dedup_params(ctx)
     totals = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():
@@ -49,7 +74,7 @@ def triage_now(now: datetime | None = None) -> dict[str, int]:
             ).all()
             if not subs:
                 break
-            _triage_chunk(s, subs, classify, threshold, now, totals)
+            _triage_chunk(s, subs, classify, threshold, params, now, totals)
     return totals
 
 
@@ -58,87 +83,105 @@ def _triage_chunk(
     subs: list[Submission],
     classify: Callable[[list[str]], list[Classification]],
     threshold: float,
+    params: DedupParams,
     now: datetime,
     totals: dict[str, int],
 ) -> None:
-    keys = list({sub.text_key for sub in subs})
-    open_cases = dict(
-        s.execute(
-            select(Case.text_key, Case.id)
-            .where(
-                Case.text_key.in_(keys),
-                Case.status.in_(OPEN_STATUSES),
-                Case.created_at >= now - WINDOW,
-            )
-            .order_by(Case.id)
-        ).all()
+    fingerprint = params.index_fingerprint()
+    prepared = prepare_batch([sub.text for sub in subs], params)
+    decisions = link_prepared(
+        prepared,
+        [sub.area_code for sub in subs],
+        [sub.received_at for sub in subs],
+        DatabaseIndex(s, fingerprint),
+        params,
     )
-    plans = plan_exact_links([NewSubmission(sub.id, sub.text_key) for sub in subs], open_cases)
-    by_id = {sub.id: sub for sub in subs}
-    leaders = [by_id[p.submission_id] for p in plans if p.method == "new"]
-    classes = classify([f"{sub.title}\n{sub.text}" for sub in leaders])
+    openers = [d for d in decisions if d.opens_case]
+    classes = classify(
+        [f"{subs[d.index_in_batch].title}\n{subs[d.index_in_batch].text}" for d in openers]
+    )
     case_of: dict[int, Case] = {}
-    for sub, c in zip(leaders, classes, strict=True):
-        case = Case(
+    for d in openers:
+        sub = subs[d.index_in_batch]
+        case_of[d.index_in_batch] = Case(
             title=sub.title,
             text=sub.text,
             text_key=sub.text_key,
             area_code=sub.area_code,
-            category=c.category,
-            category_confidence=c.confidence,
-            category_source=c.source,
-            category_top3=[list(t) for t in c.top3],
             status=CaseStatus.NEW,
             supporters=1,
             created_at=now,
         )
-        s.add(case)
-        case_of[sub.id] = case
+        s.add(case_of[d.index_in_batch])
     s.flush()
-    for sub, c in zip(leaders, classes, strict=True):
-        case = case_of[sub.id]
-        sub.case_id, sub.link_method, sub.similarity = case.id, "new", None
-        audit(
-            s,
-            ACTOR,
-            "created",
-            case_id=case.id,
-            to_state="new",
-            submission=sub.id,
-            channel=sub.channel,
-        )
-        totals["new_cases"] += 1
-        if sub.answered_on_spot:
-            _close_on_the_spot(s, case, sub, now)
-            totals["on_the_spot"] += 1
-            continue
-        status, reason = triage_status(c, threshold)
-        case.review_reason = reason
-        set_status(
-            s, case, status, ACTOR, "classified", category=c.category, confidence=c.confidence
-        )
-        if status is CaseStatus.NEEDS_REVIEW:
-            totals["needs_review"] += 1
-    for plan in plans:
-        if plan.method == "new":
-            continue
-        sub = by_id[plan.submission_id]
-        case = s.get(Case, plan.case_id) if plan.case_id else case_of[plan.leader_id]
-        sub.case_id, sub.link_method, sub.similarity = case.id, plan.method, plan.similarity
-        case.supporters += 1
-        audit(
-            s,
-            ACTOR,
-            "linked_duplicate",
-            case_id=case.id,
-            submission=sub.id,
-            method=plan.method,
-            similarity=plan.similarity,
-        )
-        totals["linked"] += 1
+    for d, c in zip(openers, classes, strict=True):
+        _open_case(s, case_of[d.index_in_batch], subs[d.index_in_batch], c, threshold, totals)
+    for d in decisions:
+        if not d.opens_case:
+            _link(s, subs, d, case_of, totals)
+    add_entries(s, [sub.id for sub in subs], [sub.area_code for sub in subs], prepared, fingerprint)
 
 
-def _close_on_the_spot(s: Any, case: Case, sub: Submission, now: datetime) -> None:
+def _open_case(
+    s: Any, case: Case, sub: Submission, c: Classification, threshold: float, totals: dict[str, int]
+) -> None:
+    case.category, case.category_confidence, case.category_source = (
+        c.category,
+        c.confidence,
+        c.source,
+    )
+    case.category_top3 = [list(t) for t in c.top3]
+    sub.case_id, sub.link_method, sub.similarity = case.id, "new", None
+    audit(
+        s, ACTOR, "created", case_id=case.id, to_state="new", submission=sub.id, channel=sub.channel
+    )
+    totals["new_cases"] += 1
+    if sub.answered_on_spot:
+        _close_on_the_spot(s, case, sub)
+        totals["on_the_spot"] += 1
+        return
+    status, reason = triage_status(c, threshold)
+    case.review_reason = reason
+    set_status(s, case, status, ACTOR, "classified", category=c.category, confidence=c.confidence)
+    if status is CaseStatus.NEEDS_REVIEW:
+        totals["needs_review"] += 1
+
+
+def _link(
+    s: Any,
+    subs: list[Submission],
+    d: LinkDecision,
+    case_of: dict[int, Case],
+    totals: dict[str, int],
+) -> None:
+    """A duplicate joins its case: one more supporter, and the link records with whom and how
+    similar, for operators."""
+    sub = subs[d.index_in_batch]
+    if d.case_id is not None:
+        case = s.get(Case, d.case_id)
+        matched = d.matched_entry_id
+    else:
+        assert d.matched_batch_index is not None
+        case = case_of[d.matched_batch_index]
+        matched = subs[d.matched_batch_index].id
+    sub.case_id = case.id
+    sub.link_method = "exact" if d.similarity >= 1.0 else "near"
+    sub.similarity = round(d.similarity, 4)
+    case.supporters += 1
+    audit(
+        s,
+        ACTOR,
+        "linked_duplicate",
+        case_id=case.id,
+        submission=sub.id,
+        method=sub.link_method,
+        similarity=sub.similarity,
+        matched_submission=matched,
+    )
+    totals["linked"] += 1
+
+
+def _close_on_the_spot(s: Any, case: Case, sub: Submission) -> None:
     """现场答复: answered at reception; counted in the figures, never dispatched."""
     s.add(
         Reply(

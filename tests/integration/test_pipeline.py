@@ -218,3 +218,44 @@ def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey
     assert any(
         m["To"].addresses[0].addr_spec == "zhou@example.com" for m in stored_messages(minq.mail_dir)
     )
+
+
+def test_a_near_duplicate_on_a_later_night_joins_the_case_through_the_stored_index(minq):
+    write_hotline(minq, ROWS[:1], name="night1.csv")
+    with minq.sink():
+        night()
+        reworded = "您好，东湖社区惠民小区3栋门口的路灯坏了一个多星期了，晚上很黑，老人出门不安全，请尽快维修！谢谢"
+        write_hotline(
+            minq,
+            [f"GD900,周九,13912340009,路灯,2026-11-28 09:00,{reworded},东湖社区"],
+            name="night2.csv",
+        )
+        second = night()
+    assert second["triage"] == {"new_cases": 0, "linked": 1, "needs_review": 0, "on_the_spot": 0}
+    with Session() as s:
+        first = s.scalar(select(Submission).where(Submission.source_ref == "GD001"))
+        later = s.scalar(select(Submission).where(Submission.source_ref == "GD900"))
+        assert later.case_id == first.case_id and later.link_method == "near"
+        assert 0.5 <= later.similarity < 1.0
+        event = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "linked_duplicate", AuditEvent.case_id == first.case_id
+            )
+        ).one()
+        assert event.detail["matched_submission"] == first.id
+        assert s.get(Case, first.case_id).supporters == 2
+
+
+def test_an_unrelated_opinion_opens_its_own_case(minq):
+    write_hotline(minq, ROWS[:1], name="night1.csv")
+    with minq.sink():
+        night()
+        write_hotline(
+            minq,
+            [
+                "GD901,吴十,13912340010,学位,2026-11-28 09:00,孩子明年上小学，学区划片后学位不够，希望教育局说明入学政策。,西城社区"
+            ],
+            name="night2.csv",
+        )
+        second = night()
+    assert second["triage"]["new_cases"] == 1 and second["triage"]["linked"] == 0

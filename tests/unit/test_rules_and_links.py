@@ -1,4 +1,4 @@
-"""Keyword classification, exact-duplicate planning, delivery backoff and message rendering."""
+"""Keyword classification, delivery backoff and message rendering."""
 
 import random
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,6 @@ from pathlib import Path
 
 from minqing.classify import classify_by_keywords
 from minqing.delivery import after_failure
-from minqing.linking import LinkPlan, NewSubmission, plan_exact_links
 from minqing.messages import render, safe_subject
 from minqing.reference import load_reference
 from minqing.states import CaseStatus
@@ -32,24 +31,6 @@ def test_a_text_without_any_keyword_goes_to_review_with_the_reason():
         classify_by_keywords("请问这个事情怎么办", REF.flat_categories), 0.9
     )
     assert status is CaseStatus.NEEDS_REVIEW and reason == "no category recognised"
-
-
-def test_exact_duplicates_join_an_open_case_or_tonights_first_submission():
-    plans = plan_exact_links(
-        [
-            NewSubmission(1, "k1"),
-            NewSubmission(2, "k2"),
-            NewSubmission(3, "k1"),
-            NewSubmission(4, "old"),
-        ],
-        {"old": 99},
-    )
-    assert plans == [
-        LinkPlan(1, None, None, "new", 1.0),
-        LinkPlan(2, None, None, "new", 1.0),
-        LinkPlan(3, None, 1, "exact", 1.0),
-        LinkPlan(4, 99, None, "exact", 1.0),
-    ]
 
 
 def test_permanent_errors_fail_at_once_and_transient_ones_back_off_then_die():
