@@ -23,36 +23,32 @@ cannot tell a timeout waiting for "354" (safe to retry) from one waiting for the
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import re
 import smtplib
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from email.charset import BASE64, Charset
-from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate
 from typing import Protocol
+from urllib.parse import quote
 
 import yagmail
 
 from minqing.settings import Settings
 
-# The classic (compat32) email API: about 7x faster than EmailMessage's header registry
-# (≈1 ms instead of ≈8 ms per handoff), which matters for a night of thousands of handoffs.
-# It does not police header values, so `_header_value` does.
-_WIRE = compat32.clone(linesep="\r\n")
+_CRLF = "\r\n"
 _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = BASE64
-_UTF8.body_encoding = BASE64  # base64 keeps every line short: long Chinese lines in 8bit break
-# the 998-byte SMTP line limit.
 _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+_NEEDS_ENCODING = re.compile(r'["\\]')
 
 
 @dataclass(frozen=True)
@@ -104,52 +100,82 @@ def _address(name: str, display: str | None, addr: str) -> str:
     _header_value(name, display or "")
     if not _header_value(name, addr).isascii() or "@" not in addr or " " in addr:
         raise ValueError(f"{name}: not a usable e-mail address: {addr!r}")
-    return formataddr((display or "", addr), charset=_UTF8)
-
-
-def build_mime(message: OutgoingMessage, sender: str, sender_name: str) -> Message:
-    """multipart/alternative (text + HTML), inside multipart/mixed when there are attachments.
-
-    Raises ValueError when a header value would break the header block (see `_header_value`).
-    """
-    subject = _header_value("Subject", message.subject)
-    # Fixed boundaries with "_", which base64 (every part here) can never produce: the email
-    # package would otherwise draw a random one and regex-scan the parts for it (≈0.3 ms).
-    tag = hashlib.sha1(message.message_id.encode("utf-8")).hexdigest()[:16]
-    body = MIMEMultipart("alternative", boundary=f"=_minqing_alt_{tag}", policy=_WIRE)
-    body.attach(MIMEText(message.text, "plain", _UTF8, policy=_WIRE))
-    body.attach(MIMEText(message.html, "html", _UTF8, policy=_WIRE))
-    if message.attachments:
-        mime: Message = MIMEMultipart("mixed", boundary=f"=_minqing_mix_{tag}", policy=_WIRE)
-        mime.attach(body)
-        for att in message.attachments:
-            maintype, _, subtype = att.mime_type.partition("/")
-            params = {"charset": "utf-8"} if maintype == "text" else {}
-            part = MIMEBase(maintype, subtype or "octet-stream", policy=_WIRE, **params)
-            part.set_payload(att.content)
-            encode_base64(part)
-            filename = _header_value("attachment filename", att.filename)
-            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
-            mime.attach(part)
-    else:
-        mime = body
-    for part in mime.walk():
-        if part is not mime:
-            del part["MIME-Version"]  # compat32 repeats it on every part; once is enough
-    mime["From"] = _address("From", sender_name, sender)
-    mime["To"] = _address("To", message.to_name, message.to)
-    mime["Subject"] = subject if subject.isascii() else Header(subject, _UTF8)  # type: ignore[assignment]
-    mime["Date"] = formatdate(usegmt=True)
-    mime["Message-ID"] = _header_value("Message-ID", message.message_id)
-    return mime
+    text = formataddr((display or "", addr), charset=_UTF8)
+    # keep header lines near the recommended 78 characters: fold before the address
+    return text.replace(" <", _CRLF + " <", 1) if len(text) > 70 else text
 
 
 def wire_bytes(message: OutgoingMessage, sender: str, sender_name: str) -> bytes:
-    """The message as it goes over SMTP (CRLF line ends); SendError when it cannot be built."""
+    """The message as it goes over SMTP: multipart/alternative (text + HTML), inside
+    multipart/mixed when there are attachments, every part base64, CRLF line ends.
+
+    Written out directly rather than through the email package's generator, which folds every
+    header through `email.header.Header` (≈0.5 ms of a ≈1.4 ms message; the result is parsed
+    back by the tests with the email package). Raises SendError (permanent) when a header value
+    would break the header block (see `_header_value`) or an address is unusable.
+    """
     try:
-        return build_mime(message, sender, sender_name).as_bytes(policy=_WIRE)
+        return _render(message, sender, sender_name)
     except (ValueError, UnicodeError) as exc:
         raise SendError(f"message cannot be built: {exc}", transient=False) from exc
+
+
+def build_mime(message: OutgoingMessage, sender: str, sender_name: str) -> Message:
+    """The message as an email.message.Message (for inspection; sending uses `wire_bytes`)."""
+    return message_from_bytes(wire_bytes(message, sender, sender_name), policy=SMTP_POLICY)
+
+
+def _render(message: OutgoingMessage, sender: str, sender_name: str) -> bytes:
+    subject = _header_value("Subject", message.subject)
+    # Fixed boundaries with "_", which base64 (every part here) can never produce.
+    tag = hashlib.sha1(message.message_id.encode("utf-8")).hexdigest()[:16]
+    alt, mix = f"=_minqing_alt_{tag}", f"=_minqing_mix_{tag}"
+    head = [
+        f"From: {_address('From', sender_name, sender)}",
+        f"To: {_address('To', message.to_name, message.to)}",
+        f"Subject: {subject if subject.isascii() else Header(subject, _UTF8, header_name='Subject').encode(linesep=_CRLF)}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {_header_value('Message-ID', message.message_id)}",
+        "MIME-Version: 1.0",
+    ]
+    body = [
+        f'Content-Type: multipart/alternative; boundary="{alt}"',
+        "",
+        f"--{alt}",
+        *_part_head("text/plain", None),
+        _base64(message.text.encode("utf-8")),
+        f"--{alt}",
+        *_part_head("text/html", None),
+        _base64(message.html.encode("utf-8")),
+        f"--{alt}--",
+    ]
+    if message.attachments:
+        body = [f'Content-Type: multipart/mixed; boundary="{mix}"', "", f"--{mix}", *body, ""]
+        for att in message.attachments:
+            body += [f"--{mix}", *_part_head(att.mime_type, att.filename), _base64(att.content)]
+        body.append(f"--{mix}--")
+    return _CRLF.join([*head, *body, ""]).encode("ascii")
+
+
+def _part_head(mime_type: str, filename: str | None) -> list[str]:
+    if not _MIME_TYPE.fullmatch(mime_type):
+        mime_type = "application/octet-stream"
+    charset = '; charset="utf-8"' if mime_type.startswith("text/") else ""
+    lines = [f"Content-Type: {mime_type}{charset}", "Content-Transfer-Encoding: base64"]
+    if filename is not None:
+        name = _header_value("attachment filename", filename)
+        if name.isascii() and not _NEEDS_ENCODING.search(name):
+            lines.append(f'Content-Disposition: attachment; filename="{name}"')
+        else:  # RFC 2231
+            lines.append(
+                f"Content-Disposition: attachment; filename*=utf-8''{quote(name, safe='')}"
+            )
+    return [*lines, ""]
+
+
+def _base64(data: bytes) -> str:
+    # 76-character lines; the last line break is the one before the next boundary.
+    return base64.encodebytes(data).decode("ascii").replace("\n", _CRLF).removesuffix(_CRLF)
 
 
 def _decoded(reply: bytes | str) -> str:
