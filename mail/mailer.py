@@ -30,8 +30,6 @@ import re
 import smtplib
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from email.charset import BASE64, Charset
-from email.header import Header
 from email.message import Message
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate
@@ -43,10 +41,10 @@ import yagmail
 from minqing.settings import Settings
 
 _CRLF = "\r\n"
-_UTF8 = Charset("utf-8")
-_UTF8.header_encoding = BASE64
 _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+# What we accept as an address: ASCII, one @, no spaces, brackets, quotes or commas.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 _NEEDS_ENCODING = re.compile(r'["\\]')
 
@@ -97,12 +95,29 @@ def _header_value(name: str, value: str) -> str:
 
 
 def _address(name: str, display: str | None, addr: str) -> str:
-    _header_value(name, display or "")
-    if not _header_value(name, addr).isascii() or "@" not in addr or " " in addr:
+    display = _header_value(name, display or "")
+    if not _ADDRESS.fullmatch(addr):
         raise ValueError(f"{name}: not a usable e-mail address: {addr!r}")
-    text = formataddr((display or "", addr), charset=_UTF8)
-    # keep header lines near the recommended 78 characters: fold before the address
-    return text.replace(" <", _CRLF + " <", 1) if len(text) > 70 else text
+    if not display:
+        return addr
+    if display.isascii():
+        return formataddr((display, addr))
+    return f"{_encoded_words(display)}{_CRLF} <{addr}>"
+
+
+def _encoded_words(text: str) -> str:
+    """RFC 2047 base64 encoded-words of at most 75 characters (45 UTF-8 bytes each, never
+    splitting a character), one per folded header line."""
+    words, chunk = [], b""
+    for char in text:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    encoded = (f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+    return f"{_CRLF} ".join(encoded)
 
 
 def wire_bytes(message: OutgoingMessage, sender: str, sender_name: str) -> bytes:
@@ -133,7 +148,7 @@ def _render(message: OutgoingMessage, sender: str, sender_name: str) -> bytes:
     head = [
         f"From: {_address('From', sender_name, sender)}",
         f"To: {_address('To', message.to_name, message.to)}",
-        f"Subject: {subject if subject.isascii() else Header(subject, _UTF8, header_name='Subject').encode(linesep=_CRLF)}",
+        f"Subject: {subject if subject.isascii() else _encoded_words(subject)}",
         f"Date: {formatdate(usegmt=True)}",
         f"Message-ID: {_header_value('Message-ID', message.message_id)}",
         "MIME-Version: 1.0",
@@ -261,8 +276,8 @@ class SmtpMailer:
         read after it: one round trip instead of three, per message.
         """
         commands = [
-            f"MAIL FROM:{smtplib.quoteaddr(self.sender)}",
-            f"RCPT TO:{smtplib.quoteaddr(to)}",
+            f"MAIL FROM:<{self.sender}>",  # both checked by _ADDRESS in wire_bytes
+            f"RCPT TO:<{to}>",
         ]
         if smtp.has_extn("pipelining"):
             smtp.send("".join(f"{c}\r\n" for c in [*commands, "DATA"]))
