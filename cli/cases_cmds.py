@@ -1,5 +1,6 @@
-"""`minqing cases reroute|extend`: an operator's decisions on one case (改派, 延期) — the same
-rules as the console's buttons (web/actions.py), through tasks/reroute.py.
+"""`minqing cases reroute|extend|merge|split`: an operator's decisions on one case (改派, 延期,
+合并, 拆分) — the same rules as the console's buttons (tasks/actions.py), through
+tasks/reroute.py and tasks/casework.py.
 
 Wired into the main CLI by `cases_cmds.register(app)` in cli/main.py.
 """
@@ -15,7 +16,7 @@ from rich.table import Table
 
 console = Console()
 cases_app = typer.Typer(
-    help="Decisions on one case: re-route (改派), extend the deadline (延期).",
+    help="Decisions on one case: re-route (改派), extend the deadline (延期), merge (合并), split (拆分).",
     no_args_is_help=True,
 )
 
@@ -79,4 +80,50 @@ def extend(
     console.print(
         f"{result['case']}: 办理时限 {result['previous_due']} → [bold]{result['due']}[/bold] "
         f"(+{result['days']} 个工作日, 批准人 {result['approver']})"
+    )
+
+
+@cases_app.command("merge")
+def merge(
+    source: Annotated[
+        str, typer.Argument(help="The duplicate case: 案件编号 or a channel's reference.")
+    ],
+    into: Annotated[str, typer.Option("--into", help="The case it joins (案件编号 or reference).")],
+    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
+    reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
+) -> None:
+    """合并: SOURCE's submissions join the target case; SOURCE stays, marked merged."""
+    from tasks.casework import ActionError, merge_cases
+
+    try:
+        result = merge_cases(source, into, operator=operator, reason=reason)
+    except ActionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"{result['case']} → [bold]{result['into']}[/bold]: "
+        f"{len(result['submissions'])} 条留言并入 (留言 {', '.join(map(str, result['submissions']))}), "
+        f"共 {result['supporters']} 人反映"
+    )
+
+
+@cases_app.command("split")
+def split(
+    submission_id: Annotated[
+        int, typer.Argument(help="The submission's id (留言编号 in minqing).")
+    ],
+    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
+    reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
+) -> None:
+    """拆分: one submission leaves its case for a new case, which waits for review."""
+    from tasks.casework import ActionError, split_submission
+
+    try:
+        result = split_submission(submission_id, operator=operator, reason=reason)
+    except ActionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"留言 {result['submission']}: {result['from']} → 新案件 [bold]{result['case']}[/bold] "
+        "(待人工审核: minqing review confirm|correct)"
     )

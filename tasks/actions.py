@@ -1,9 +1,11 @@
-"""What an operator can do to a case from the console, as plain functions over a session.
+"""What an operator can do to a case, as plain functions over a session: the one set of rules
+behind the console's buttons (web/console.py) and `minqing cases|review ...` (tasks/casework.py,
+tasks/reroute.py).
 
 Each checks what it is allowed to do (the state machine, the reference data), changes the
-case, and records an AuditEvent with the operator's name; none commits. A refused action
-raises ActionError with a message for the operator. Messages that an action decides to send
-(re-routing) are queued in the outbox like every other stage's.
+case, and records an AuditEvent with the operator's name; none commits, nothing is deleted. A
+refused action raises ActionError with a message for the operator. Messages that an action
+decides to send (re-routing) are queued in the outbox like every other stage's.
 """
 
 from __future__ import annotations
@@ -39,27 +41,29 @@ def _case(s: Any, case_id: int) -> Case:
 
 
 def confirm_category(s: Any, ctx: Context, case_id: int, category: str, operator: str) -> None:
-    """确认/更正分类. A case waiting for review becomes ready to route at the next night."""
+    """确认/更正分类. A case waiting for review becomes ready to route at the next night.
+
+    The operator's category is stored (category_source "operator"); the AuditEvent keeps the
+    suggestion it replaced and whether it was a correction, so corrections can be found later
+    (e.g. to retrain the classifier)."""
     if category not in ctx.ref.category_by_name:
         raise ActionError(f"未知分类：{category}")
     case = _case(s, case_id)
-    previous = case.category
+    if case.status is CaseStatus.MERGED:
+        raise ActionError("已合并的案件不能更改分类；请处理其合并到的案件")
+    previous, suggested = case.category, case.category_source
     case.category, case.category_source, case.category_confidence = category, "operator", 1.0
+    detail = {
+        "category": category,
+        "previous": previous,
+        "previous_source": suggested,
+        "corrected": previous != category,
+    }
     if case.status in (CaseStatus.NEW, CaseStatus.NEEDS_REVIEW):
         case.review_reason = None
-        set_status(
-            s,
-            case,
-            CaseStatus.TRIAGED,
-            operator,
-            "category_confirmed",
-            category=category,
-            previous=previous,
-        )
+        set_status(s, case, CaseStatus.TRIAGED, operator, "category_confirmed", **detail)
     else:
-        audit(
-            s, operator, "category_corrected", case_id=case.id, category=category, previous=previous
-        )
+        audit(s, operator, "category_corrected", case_id=case.id, **detail)
 
 
 def reroute(
@@ -149,7 +153,9 @@ def _reschedule_followups(s: Any, ctx: Context, case: Case, now: datetime, why: 
         lb.done_at, lb.result = now, "cancelled: deadline too close"
 
 
-def merge(s: Any, case_id: int, into: str, operator: str, now: datetime) -> int:
+def merge(
+    s: Any, case_id: int, into: str, operator: str, now: datetime, reason: str | None = None
+) -> int:
     """合并: fold this case into another (一案多诉). Its submissions join the other case, so
     every citizen still gets that case's reply and survey; nothing is deleted."""
     case = _case(s, case_id)
@@ -176,6 +182,7 @@ def merge(s: Any, case_id: int, into: str, operator: str, now: datetime) -> int:
         "merged",
         into=target.id,
         submissions=[x.id for x in subs],
+        reason=reason or None,
     )
     audit(
         s,
@@ -184,11 +191,19 @@ def merge(s: Any, case_id: int, into: str, operator: str, now: datetime) -> int:
         case_id=target.id,
         source=case.id,
         submissions=[x.id for x in subs],
+        reason=reason or None,
     )
     return target.id
 
 
-def split(s: Any, case_id: int, submission_id: int, operator: str, now: datetime) -> int:
+def split(
+    s: Any,
+    case_id: int,
+    submission_id: int,
+    operator: str,
+    now: datetime,
+    reason: str | None = None,
+) -> int:
     """拆分: take one submission out of a case into a new case of its own, which waits for an
     operator to confirm its category (the old case's category is kept as the suggestion)."""
     case = _case(s, case_id)
@@ -219,8 +234,14 @@ def split(s: Any, case_id: int, submission_id: int, operator: str, now: datetime
         submission=sub.id,
         split_from=case.id,
     )
-    set_status(s, new, CaseStatus.NEEDS_REVIEW, operator, "split_out", split_from=case.id)
-    audit(s, operator, "split", case_id=case.id, submission=sub.id, new_case=new.id)
+    set_status(
+        s, new, CaseStatus.NEEDS_REVIEW, operator, "split_out", split_from=case.id,
+        reason=reason or None,
+    )  # fmt: skip
+    audit(
+        s, operator, "split", case_id=case.id, submission=sub.id, new_case=new.id,
+        reason=reason or None,
+    )  # fmt: skip
     return new.id
 
 

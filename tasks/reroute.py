@@ -1,7 +1,7 @@
 """An operator's decisions on one case from the command line: re-route (改派) to another
 department, extend the deadline (延期). One transaction each.
 
-The rules themselves live in web/actions.py, shared with the operator console, so the console
+The rules themselves live in tasks/actions.py, shared with the operator console, so the console
 and `minqing cases ...` cannot drift apart: re-routing queues the assignment for the new
 department and a withdrawal (HandoffKind.WITHDRAWAL) for the old one, applies the deadline
 policy again from now and replaces the reminder/escalation look-backs; an extension moves the
@@ -21,10 +21,10 @@ from db.engine import Session
 from db.models import Handoff, HandoffKind
 from db.queries import audit, find_case
 from minqing.workdays import LOCAL_TZ, due_at
+from tasks.actions import ActionError, extend_deadline, reroute
 from tasks.context import context
 from tasks.dispatch import assignment_attachments
 from tasks.outbox import local_text
-from web.actions import ActionError, extend_deadline, reroute
 
 MAX_EXTENSION_DAYS = 60
 

@@ -39,8 +39,7 @@ from db.models import (
 from db.queries import audit
 from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
-from tasks.context import context
-from web.actions import (
+from tasks.actions import (
     ActionError,
     confirm_category,
     extend_deadline,
@@ -49,6 +48,7 @@ from web.actions import (
     reroute,
     split,
 )
+from tasks.context import context
 from web.common import client_ip, field_text, now_utc, web_of
 from web.security import (
     SESSION_COOKIE,

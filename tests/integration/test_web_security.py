@@ -19,11 +19,11 @@ from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind, Operator, Rating, Reply, Upload
 from minqing.settings import get_settings, reset_settings
 from minqing.states import CaseStatus
+from tasks.actions import reroute
 from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
-from web.actions import reroute
 from web.app import MissingSecret, create_app
 from web.security import hash_password
 from web.testing import hidden_fields
