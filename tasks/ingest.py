@@ -21,7 +21,7 @@ from uuid import UUID
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.context import FlowRunContext
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from db.engine import Session
 from db.models import IngestedFile, Person, Rejection, Submission
@@ -127,6 +127,11 @@ def ingest_file(
 def _store_batch(batch: PreparedBatch, report: FileReport) -> None:
     """One transaction: the batch's persons, submissions and rejections."""
     with Session() as s, s.begin():
+        if s.get_bind().dialect.name == "postgresql":
+            # psycopg prepares a statement run five times; PostgreSQL may then keep a generic
+            # plan made while the tables were small (a sequential scan for the persons lookup)
+            # and use it as they grow to millions of rows.
+            s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         person_ids = _upsert_persons(s, batch.persons)
         for row, person in zip(batch.rows, batch.persons, strict=True):
             row["person_id"] = person_ids.get(person["identity_key"]) if person else None
