@@ -50,6 +50,31 @@ METADATA_THRESHOLDS = [round(0.50 + 0.01 * i, 2) for i in range(50)]  # 0.50 .. 
 
 # --------------------------------------------------------------------------- normalisation
 
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How the features and the classifier are built (chosen by measurement, see
+    config/classifier.yaml and bench/bench_classifier.py)."""
+
+    ngram_min: int = 1
+    ngram_max: int = 3
+    min_df: int = 2  # an n-gram seen in one training text only is noise
+    head_chars: int = 20  # the first characters (≈ the title) get their own n-gram block
+    head_weight: float = 0.5
+    max_chars: int = 5000  # longer texts are cut: bounded cost per submission
+    drop_chars: str = ""  # function characters removed before the n-grams (see STOP_CHARS)
+    svm_c: float = 1.0
+    class_weight: str | None = "balanced"
+    calibration: str = "sigmoid"  # sigmoid | isotonic
+    calibration_folds: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ngram_min <= self.ngram_max <= _MAX_N:
+            raise ValueError(f"n-gram range must lie within 1..{_MAX_N}")
+        if self.calibration not in ("sigmoid", "isotonic"):
+            raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
+
+
 # One lookup table maps every code point to the character the model sees, or to 0 (dropped).
 # It covers the BMP and the CJK extension planes (up to Ext. H); anything beyond is dropped.
 _TABLE_SIZE = 0x32400
@@ -61,8 +86,9 @@ _EXCEL_CR = "_x000D_"
 
 
 @functools.cache
-def _char_table() -> np.ndarray:
-    """NFKC, lower case, only letters and digits (any script), every digit as "0"."""
+def _char_table(drop: str = "") -> np.ndarray:
+    """NFKC, lower case, only letters and digits (any script), every digit as "0", without
+    the characters in `drop`."""
     table = np.zeros(_TABLE_SIZE, dtype=np.int64)
     for cp in range(_TABLE_SIZE):
         # A compatibility character that expands (㎡ -> m2, ㈠ -> (一)) keeps its first letter:
@@ -71,17 +97,19 @@ def _char_table() -> np.ndarray:
             if ch.isalnum():
                 table[cp] = _DIGIT if ch.isdigit() else ord(ch)
                 break
+    dropped = np.isin(table, [ord(ch) for ch in drop])
+    table[dropped] = 0
     return table
 
 
-def _normalised_chars(texts: Sequence[str], max_chars: int) -> tuple[np.ndarray, np.ndarray]:
+def _normalised_chars(texts: Sequence[str], s: ModelSettings) -> tuple[np.ndarray, np.ndarray]:
     """The normalised characters of all texts as one int64 array, and each text's offsets
     into it (len(texts) + 1 of them)."""
-    cleaned = [str(t)[:max_chars].replace(_EXCEL_CR, " ") for t in texts]
+    cleaned = [str(t)[: s.max_chars].replace(_EXCEL_CR, " ") for t in texts]
     lengths = np.fromiter(map(len, cleaned), dtype=np.int64, count=len(cleaned))
     raw = "".join(cleaned).encode("utf-32-le", "surrogatepass")
     points = np.frombuffer(raw, dtype=np.uint32)
-    mapped = _char_table()[np.minimum(points, _TABLE_SIZE - 1)]
+    mapped = _char_table(s.drop_chars)[np.minimum(points, _TABLE_SIZE - 1)]
     doc = np.repeat(np.arange(len(cleaned)), lengths)
     keep = mapped != 0
     chars, doc = mapped[keep], doc[keep]
@@ -96,11 +124,11 @@ def _normalised_chars(texts: Sequence[str], max_chars: int) -> tuple[np.ndarray,
     return chars, offsets
 
 
-def normalise_for_model(text: str, max_chars: int = 5000) -> str:
+def normalise_for_model(text: str, settings: ModelSettings | None = None) -> str:
     """The text as the model reads it: NFKC, lower case, letters and digits only (spaces and
     punctuation removed, so jieba-segmented "小区 物业" and raw "小区的物业，" differ only by 的),
     every run of digits as one "0", at most `max_chars` characters of input."""
-    chars, _ = _normalised_chars([text], max_chars)
+    chars, _ = _normalised_chars([text], settings or ModelSettings())
     return chars.astype(np.uint32).tobytes().decode("utf-32-le")
 
 
@@ -112,29 +140,6 @@ def combine_title(title: str | None, text: str) -> str:
 
 
 # --------------------------------------------------------------------------- features
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """How the features and the classifier are built (chosen by measurement, see
-    config/classifier.yaml and bench/bench_classifier.py)."""
-
-    ngram_min: int = 1
-    ngram_max: int = 3
-    min_df: int = 2  # an n-gram seen in one training text only is noise
-    head_chars: int = 20  # the first characters (≈ the title) get their own n-gram block
-    head_weight: float = 0.5
-    max_chars: int = 5000  # longer texts are cut: bounded cost per submission
-    svm_c: float = 1.0
-    class_weight: str | None = "balanced"
-    calibration: str = "sigmoid"  # sigmoid | isotonic
-    calibration_folds: int = 5
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.ngram_min <= self.ngram_max <= _MAX_N:
-            raise ValueError(f"n-gram range must lie within 1..{_MAX_N}")
-        if self.calibration not in ("sigmoid", "isotonic"):
-            raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
 
 
 @dataclass
@@ -159,34 +164,29 @@ class _Vocabulary:
 def _ngrams(
     chars: np.ndarray, offsets: np.ndarray, n_min: int, n_max: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every n-gram of every text as (packed code, row, end): rows ascending, and `end` the
-    offset just past the n-gram within its text (to pick the ones inside the head)."""
+    """Every n-gram of every text as (packed code, row, end), in no particular order; `end` is
+    the offset just past the n-gram within its text (to pick the ones inside the head)."""
     total = len(chars)
     sizes = np.diff(offsets)
-    doc = np.repeat(np.arange(len(sizes)), sizes)
-    position = np.arange(total) - offsets[doc]
-    remaining = sizes[doc] - position
+    doc = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
+    position = np.arange(total, dtype=np.int32) - offsets[:-1].astype(np.int32)[doc]
+    remaining = sizes.astype(np.int32)[doc] - position
     padded = np.concatenate([chars, np.zeros(n_max, dtype=np.int64)])
-    widths = range(n_min, n_max + 1)
-    codes = np.empty((total, len(widths)), dtype=np.int64)
-    valid = np.empty((total, len(widths)), dtype=bool)
-    ends = np.empty((total, len(widths)), dtype=np.int64)
     code = np.zeros(total, dtype=np.int64)
+    codes, rows, ends = [], [], []
     for n in range(1, n_max + 1):
         code = (code << _BITS) | padded[n - 1 : n - 1 + total]
         if n >= n_min:
-            codes[:, n - n_min] = code
-            valid[:, n - n_min] = remaining >= n
-            ends[:, n - n_min] = position + n
-    # Row-major flattening keeps each text's n-grams together, in text order.
-    keep = valid.ravel()
-    rows = np.repeat(doc, len(widths))[keep]
-    return codes.ravel()[keep], rows, ends.ravel()[keep]
+            inside = remaining >= n  # the n-gram does not run into the next text
+            codes.append(code[inside])
+            rows.append(doc[inside])
+            ends.append(position[inside] + n)
+    return np.concatenate(codes), np.concatenate(rows), np.concatenate(ends)
 
 
 def _fit_vocabulary(codes: np.ndarray, rows: np.ndarray, n_docs: int, min_df: int) -> _Vocabulary:
     unique, inverse = np.unique(codes, return_inverse=True)
-    pairs = np.unique(rows * len(unique) + inverse)  # each (text, n-gram) once
+    pairs = np.unique(rows.astype(np.int64) * len(unique) + inverse)  # each (text, n-gram) once
     df = np.bincount(pairs % len(unique), minlength=len(unique))
     known = df >= min_df
     # The smoothed idf of scikit-learn's TfidfVectorizer, so the numbers mean the usual thing.
@@ -199,11 +199,9 @@ def _tfidf(codes: np.ndarray, rows: np.ndarray, n_docs: int, vocab: _Vocabulary)
     words the model never saw do not dilute the ones it knows."""
     columns = vocab.lookup(codes)
     known = columns >= 0
-    columns, rows = columns[known], rows[known]
-    indptr = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
+    # COO -> CSR is a counting sort by row (linear), so the n-grams need not come in order.
     matrix = sp.csr_matrix(
-        (np.ones(len(columns), dtype=np.float32), columns, indptr),
+        (np.ones(int(known.sum()), dtype=np.float32), (rows[known], columns[known])),
         shape=(n_docs, len(vocab.codes)),
     )
     matrix.sum_duplicates()
@@ -227,7 +225,7 @@ class CharNgramFeatures:
     @classmethod
     def fit(cls, texts: Sequence[str], settings: ModelSettings) -> CharNgramFeatures:
         s = settings
-        chars, offsets = _normalised_chars(texts, s.max_chars)
+        chars, offsets = _normalised_chars(texts, s)
         codes, rows, ends = _ngrams(chars, offsets, s.ngram_min, s.ngram_max)
         body = _fit_vocabulary(codes, rows, len(texts), s.min_df)
         head = None
@@ -238,7 +236,7 @@ class CharNgramFeatures:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         s = self.settings
-        chars, offsets = _normalised_chars(texts, s.max_chars)
+        chars, offsets = _normalised_chars(texts, s)
         codes, rows, ends = _ngrams(chars, offsets, s.ngram_min, s.ngram_max)
         matrix = _tfidf(codes, rows, len(texts), self.body)
         if self.head is None:
@@ -290,11 +288,11 @@ class TrainedModel:
         k = min(3, len(self.classes))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         top_p = np.take_along_axis(proba, order, axis=1).astype(float).round(4).tolist()
-        names = np.asarray(self.classes, dtype=object)[order].tolist()
+        names = self.classes
         predictions = []
-        for row_names, row_p in zip(names, top_p, strict=True):
-            top3 = list(zip(row_names, row_p, strict=True))
-            predictions.append(Prediction(row_names[0], row_p[0], top3))
+        for cols, probs in zip(order.tolist(), top_p, strict=True):
+            top3 = [(names[c], p) for c, p in zip(cols, probs, strict=True)]
+            predictions.append(Prediction(top3[0][0], probs[0], top3))
         return predictions
 
 
@@ -403,19 +401,25 @@ def cross_validate(
     folds: int = 5,
     random_state: int = 0,
     settings: ModelSettings | None = None,
+    groups: Sequence[int] | None = None,
 ) -> CrossValidation:
     """Stratified k-fold: features, classifier and calibration are fitted on each training
-    part only, so the held-out fold is never seen (IDF included)."""
+    part only, so the held-out fold is never seen (IDF included). With `groups`, texts of one
+    group stay in one fold (near-duplicates: otherwise a copy in training flatters the score)."""
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     s = settings or ModelSettings()
     y = np.asarray(labels, dtype=object)
     predicted = np.empty(len(y), dtype=object)
     confidence = np.zeros(len(y), dtype=float)
     scores = []
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    for train, test in splitter.split(np.zeros(len(y)), y):
+    if groups is None:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=random_state).split(y, y)
+    else:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=random_state)
+        splits = splitter.split(y, y, groups)
+    for train, test in splits:
         model = fit_model([texts[i] for i in train], y[train], s, random_state)
         proba = model.predict_proba([texts[i] for i in test])
         predicted[test] = np.asarray(model.classes, dtype=object)[proba.argmax(axis=1)]
