@@ -104,7 +104,9 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
             }
             for r in failed_rows
         ],
-        "warnings": sorted(ctx.calendar.warnings),
+        "warnings": sorted(ctx.calendar.warnings) + list(triage.get("warnings", [])),
+        "hot_issues": stages.get("hot_issues", {}).get("rows", []),
+        "hot_issues_text": stages.get("hot_issues", {}).get("summary"),
     }
 
 

@@ -20,6 +20,14 @@ from db.dedup_index import DatabaseIndex, add_entries
 from db.engine import Session
 from db.models import Case, Reply, Submission
 from db.queries import audit, set_status
+from minqing.classifier import (
+    ModelMismatch,
+    TrainedModel,
+    check_classes,
+    latest_model_path,
+    load_model,
+    read_classifier_config,
+)
 from minqing.classify import Classification, classify_by_keywords
 from minqing.neardup import (
     DedupParams,
@@ -48,22 +56,60 @@ def dedup_params(ctx: Context) -> DedupParams:
     return _dedup_params(path, path.stat().st_mtime)
 
 
-def classifier_for(ctx: Context) -> tuple[Callable[[list[str]], list[Classification]], float]:
-    """The keyword rules from config; (the learned model takes over once one is trained)."""
-    cats = ctx.ref.flat_categories
+Classifier = Callable[[list[str]], list[Classification]]
+
+
+@lru_cache(maxsize=2)
+def _load_model(path: Path, _mtime: float) -> TrainedModel:
+    return load_model(path)
+
+
+def review_threshold(ctx: Context) -> float:
+    """config/classifier.yaml `review_threshold`: below it a model's case goes to review."""
+    return read_classifier_config(
+        ctx.settings.resolved_config_dir / "classifier.yaml"
+    ).review_threshold
+
+
+def classifier_for(ctx: Context) -> tuple[Classifier, float, list[str]]:
+    """The newest trained model in var/models when it fits the configured categories, else the
+    keyword rules from config. Returns the classifier, its review threshold and warnings."""
+    categories = ctx.ref.flat_categories
 
     def by_rules(texts: list[str]) -> list[Classification]:
-        return [classify_by_keywords(t, cats) for t in texts]
+        return [classify_by_keywords(t, categories) for t in texts]
 
-    return by_rules, 1.0
+    path = latest_model_path(ctx.settings.models_dir)
+    if path is None:
+        return by_rules, 1.0, []
+    try:
+        model = _load_model(path, path.stat().st_mtime)
+        check_classes(model, ctx.ref.top_categories)
+    except ModelMismatch as exc:
+        return by_rules, 1.0, [f"分类模型 {path.name} 未启用，已改用关键词规则：{exc}"]
+
+    def by_model(texts: list[str]) -> list[Classification]:
+        # The model decides the first-level category; keywords may refine it to a child.
+        out = []
+        for text, p in zip(texts, model.predict(texts), strict=True):
+            rule = classify_by_keywords(text, categories)
+            refined = (
+                rule.category
+                if rule.top == p.category and rule.category != rule.top
+                else p.category
+            )
+            out.append(Classification(refined, p.category, round(p.confidence, 4), "model", p.top3))
+        return out
+
+    return by_model, review_threshold(ctx), []
 
 
-def triage_now(now: datetime | None = None) -> dict[str, int]:
+def triage_now(now: datetime | None = None) -> dict[str, Any]:
     ctx = context()
     now = now or datetime.now(UTC)
-    classify, threshold = classifier_for(ctx)
+    classify, threshold, warnings = classifier_for(ctx)
     params = dedup_params(ctx)
-    totals = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
+    totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():
             subs = s.scalars(
@@ -75,7 +121,7 @@ def triage_now(now: datetime | None = None) -> dict[str, int]:
             if not subs:
                 break
             _triage_chunk(s, subs, classify, threshold, params, now, totals)
-    return totals
+    return {**totals, "warnings": warnings}
 
 
 def _triage_chunk(
@@ -200,6 +246,6 @@ def _close_on_the_spot(s: Any, case: Case, sub: Submission) -> None:
 
 
 @task(name="triage")
-def triage_submissions() -> dict[str, int]:
+def triage_submissions() -> dict[str, Any]:
     """整理: link duplicates and classify new cases."""
     return triage_now()
