@@ -1,48 +1,51 @@
-"""Serve all deployments from one long-running process (no work pool needed):
-`python flows/serve.py` or `minqing serve`. The schedules match prefect.yaml."""
+"""Serve every deployment of prefect.yaml from one long-running process, no work pool needed:
+`minqing serve` or `python flows/serve.py`. prefect.yaml stays the one place that says which
+flows run when."""
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
-from flows.lookback import lookback
-from flows.nightly import nightly
-from flows.report import report
-from flows.retry_handoffs import retry_handoffs
+PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+
+
+def deployments(path: Path = PREFECT_YAML) -> list[Any]:
+    """The deployments of prefect.yaml as runner deployments of the imported flows."""
+    out = []
+    for spec in yaml.safe_load(path.read_text(encoding="utf-8"))["deployments"]:
+        module, name = spec["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
+        limit = spec.get("concurrency_limit")
+        out.append(
+            flow.to_deployment(
+                name=spec["name"],
+                description=spec.get("description"),
+                parameters=spec.get("parameters") or {},
+                schedules=[
+                    Cron(s["cron"], timezone=s["timezone"]) for s in spec.get("schedules", [])
+                ],
+                concurrency_limit=ConcurrencyLimitConfig(
+                    limit=limit["limit"],
+                    collision_strategy=ConcurrencyLimitStrategy(
+                        limit.get("collision_strategy", "ENQUEUE")
+                    ),
+                )
+                if limit
+                else None,
+            )
+        )
+    return out
 
 
 def serve_all() -> None:
-    serve(
-        nightly.to_deployment(
-            name="nightly",
-            schedules=[Cron("0 2 * * *", timezone="Asia/Shanghai")],
-            concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
-            ),
-            description="The nightly pipeline at 02:00 Beijing time.",
-        ),
-        retry_handoffs.to_deployment(
-            name="retry-handoffs",
-            description="Resend failed handoffs chosen by id, department, status, since (dry run first).",
-        ),
-        lookback.to_deployment(
-            name="lookback",
-            schedules=[Cron("30 8 * * *", timezone="Asia/Shanghai")],
-            concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
-            ),
-            description="回头督办 at 08:30 Beijing time: reminders, escalations, 回头看 requests.",
-        ),
-        report.to_deployment(
-            name="report",
-            schedules=[Cron("0 7 1 * *", timezone="Asia/Shanghai")],
-            description="评议报告 on the 1st at 07:00 for the month before; run with "
-            "period_from/period_to for any period.",
-        ),
-        pause_on_shutdown=False,
-    )
+    serve(*deployments(), pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DEPLOYMENTS = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
+DEPLOYMENTS = {
+    d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+}
 
 
 def _flow(entrypoint: str):
@@ -30,3 +32,11 @@ def test_retrying_handoffs_is_manual_and_a_dry_run_by_default():
     assert "schedules" not in retry
     assert retry["parameters"]["dry_run"] is True
     assert set(retry["parameters"]) == {"handoff_ids", "department", "status", "since", "dry_run"}
+
+
+def test_serving_builds_every_deployment_of_prefect_yaml():
+    from flows.serve import deployments
+
+    served = {d.name: d for d in deployments()}
+    assert set(served) == set(DEPLOYMENTS)
+    assert served["nightly"].schedules[0].schedule.cron == "0 2 * * *"

@@ -1,0 +1,23 @@
+"""Retraining of the category model, run on demand from the Prefect UI or CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.retrain import retrain_model
+
+
+@flow(name="retrain", log_prints=True)
+def retrain(base_csv: str | None = None, cv_folds: int = 5) -> dict[str, Any]:
+    """Train a new category model from operators' confirmed labels (+ an optional labelled CSV)."""
+    result = retrain_model(base_csv=base_csv, cv_folds=cv_folds)
+    create_markdown_artifact(
+        key="retrain-report",
+        markdown="\n".join(f"- **{k}**: {v}" for k, v in result.items()),
+        description="分类模型重新训练结果",
+    )
+    print(result)
+    return result
