@@ -68,7 +68,7 @@ def deliver_now(
     ctx = context()
     now = now or datetime.now(UTC)
     with _delivery_lease() as exclusive:
-        interrupted = _fail_interrupted(now, immediate=exclusive)
+        interrupted = _fail_interrupted(immediate=exclusive)
         due = _due(now, ids)
         result: dict[str, Any] = {
             "sent": 0,
@@ -89,7 +89,7 @@ def deliver_now(
         try:
             for handoff_id in due:
                 throttle()  # before the claim: a missing rate limit leaves nothing `sending`
-                row = _claim(handoff_id, now)
+                row = _claim(handoff_id, datetime.now(UTC))
                 if row is None:
                     continue  # another deliverer took it
                 if before_send:
@@ -164,7 +164,11 @@ _AUDIT = insert(AuditEvent)
 
 
 def _claim(handoff_id: int, now: datetime) -> dict[str, Any] | None:
-    """pending → sending in one conditional UPDATE: of two deliverers, exactly one wins."""
+    """pending → sending in one conditional UPDATE: of two deliverers, exactly one wins.
+
+    `now` is the wall-clock time of the claim (not the run's schedule time, which tests move):
+    the age rule for stale rows measures real time since the claim.
+    """
     with get_engine().begin() as conn:
         row = conn.execute(_CLAIM, {"handoff_id": handoff_id, "now": now}).first()
     if row is None:
@@ -271,16 +275,17 @@ def _record_failure(
         return "retry_later" if decision.status == "pending" else decision.status
 
 
-def _fail_interrupted(now: datetime, *, immediate: bool = False) -> int:
+def _fail_interrupted(*, immediate: bool = False) -> int:
     """Rows left in `sending` by a crash: delivery is uncertain, so an operator decides.
 
     `immediate` (this run holds the delivery lease, so no other deliverer is alive): every
-    `sending` row is stale. Otherwise only those claimed more than STALE_SENDING ago.
+    `sending` row is stale. Otherwise only those claimed more than STALE_SENDING ago (wall
+    clock: a long, rate-limited run claims each row when it gets to it).
     """
     with Session() as s, s.begin():
         query = select(Handoff).where(Handoff.status == HandoffStatus.SENDING)
         if not immediate:
-            query = query.where(Handoff.sending_at < now - STALE_SENDING)
+            query = query.where(Handoff.sending_at < datetime.now(UTC) - STALE_SENDING)
         stale = s.scalars(query).all()
         for h in stale:
             h.status = HandoffStatus.FAILED
@@ -316,9 +321,10 @@ def _delivery_lease() -> Iterator[bool]:
             try:
                 yield held
             finally:
-                if held:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEASE_KEY})
-                    conn.commit()
+                if held:  # a broken connection has released the lock already
+                    with contextlib.suppress(Exception):
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEASE_KEY})
+                        conn.commit()
         return
     database = engine.url.database
     try:
