@@ -80,7 +80,7 @@ def retry_now(
                 h.status, h.attempts, h.next_attempt_at = HandoffStatus.PENDING, 0, None
     if dry_run or not chosen:
         return {"dry_run": dry_run, "selected": chosen, "delivery": None}
-    delivery = deliver_now(ids=[c["id"] for c in chosen])
+    delivery = deliver_now(ids=[h.id for h in rows])
     return {"dry_run": False, "selected": chosen, "delivery": delivery}
 
 
