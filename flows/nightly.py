@@ -8,6 +8,7 @@ from prefect import flow
 
 from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
+from tasks.hotissues import publish_hot_issues
 from tasks.imports import import_replies_and_ratings
 from tasks.ingest import ingest_inbox
 from tasks.lookback import scan_lookbacks
@@ -19,7 +20,7 @@ from tasks.triage import triage_submissions
 
 @flow(name="nightly", log_prints=True)
 def nightly() -> dict[str, Any]:
-    """收集 → 整理 → 交办 → 回头督办 → 评议 → 发送 → 统计, for everything that came in.
+    """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 统计, for everything that came in.
 
     Replies and ratings that arrived during the day are imported right after intake, so
     tonight's look-backs and surveys already see them; every message any stage decided to send
@@ -29,6 +30,7 @@ def nightly() -> dict[str, Any]:
     ingest = ingest_inbox()
     imports = import_replies_and_ratings()
     triage = triage_submissions()
+    hot_issues = publish_hot_issues()
     dispatch = dispatch_cases()
     lookback = scan_lookbacks()
     surveys = send_surveys()
@@ -38,6 +40,7 @@ def nightly() -> dict[str, Any]:
             "ingest": ingest,
             "imports": imports,
             "triage": triage,
+            "hot_issues": hot_issues,
             "dispatch": dispatch,
             "lookback": lookback,
             "surveys": surveys,

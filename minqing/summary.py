@@ -47,7 +47,15 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
             "发送失败",
             f"{f['failed_handoffs']} 封待处理（失败 {f['failed']}，放弃 {f['dead']}，稍后重试 {f['retry_later']}）",
         ),
+        *hot_issue_line(f),
     ]
+
+
+def hot_issue_line(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """热点问题: the night's top 5 (the full table is the hot-issues artifact)."""
+    if f.get("hot_issues_text") is None:
+        return []
+    return [("热点问题", _cell(f["hot_issues_text"]) + "（前 5 件，全表见 hot-issues）")]
 
 
 def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:

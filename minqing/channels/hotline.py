@@ -49,6 +49,8 @@ DEFAULT_COLUMNS = {
     "received": ["受理时间", "来电时间", "登记时间"],
     "text": ["诉求内容", "反映内容", "内容"],
     "area": ["所属区域", "区域", "所属社区"],
+    # optional: exports of online channels (留言板) carry likes, counted in 热点问题
+    "likes": ["点赞数", "点赞", "支持数"],
 }
 REQUIRED = ("ticket", "text")
 
@@ -120,6 +122,18 @@ class HotlineParser(ChannelParser):
             contact=Contact(
                 name=table.text(row, "name") or None, phone=table.text(row, "phone") or None
             ),
+            likes=_likes(table.cell(row, "likes")),
             flags=tuple(flags),
             raw=raw_row(table, row),
         )
+
+
+def _likes(value: object) -> int | None:
+    """A like count as written ("12", 12, 12.0 from a spreadsheet); anything else is no count
+    (the row is still taken: likes only rank hot issues)."""
+    text = cell_text(value).replace(",", "")
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() and 0 <= number < 2**31 else None

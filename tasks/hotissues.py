@@ -1,0 +1,74 @@
+"""热点问题: load the cases citizens raised or joined in the last 30 days, rank them
+(minqing.hotissues) and publish the table as the Prefect artifact `hot-issues`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Case, Submission, case_number
+from minqing.hotissues import WINDOW_DAYS, hot_issue_table, summary_text
+from minqing.report import STATUS_LABELS
+
+HOT_ISSUES_KEY = "hot-issues"
+TOP = 20
+
+
+def load_hot_issue_input(s: Any, since: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The submissions and cases of every case with a submission received since `since`."""
+    active = (
+        select(Submission.case_id)
+        .where(Submission.received_at >= since, Submission.case_id.is_not(None))
+        .distinct()
+        .scalar_subquery()
+    )
+    subs = pd.DataFrame(
+        s.execute(
+            select(Submission.case_id, Submission.received_at, Submission.likes).where(
+                Submission.case_id.in_(active)
+            )
+        ).all(),
+        columns=["case_id", "received_at", "likes"],
+    )
+    rows = s.execute(
+        select(Case.id, Case.created_at, Case.title, Case.category, Case.status).where(
+            Case.id.in_(active)
+        )
+    ).all()
+    cases = pd.DataFrame(
+        [
+            (r.id, case_number(r.id, r.created_at), r.title, r.category, r.status.value)
+            for r in rows
+        ],
+        columns=["case_id", "number", "title", "category", "status"],
+    )
+    return subs, cases
+
+
+def hot_issues_now(now: datetime | None = None, *, artifact: bool = False) -> dict[str, Any]:
+    """The night's hot-issue table; with `artifact`, also published under HOT_ISSUES_KEY.
+    Returns the rows and the summary's 热点问题 text (top 5)."""
+    now = now or datetime.now(UTC)
+    with Session() as s:
+        subs, cases = load_hot_issue_input(s, now - timedelta(days=WINDOW_DAYS))
+    table = hot_issue_table(subs, cases, now, top=TOP, status_labels=STATUS_LABELS)
+    rows = table.to_dict(orient="records")
+    if artifact:
+        create_table_artifact(
+            key=HOT_ISSUES_KEY,
+            table=rows or [{"排名": "", "标题": f"（近{WINDOW_DAYS}天没有新反映的问题）"}],
+            description=f"热点问题：近{WINDOW_DAYS}天有新反映的案件，按关注度（反映人数+点赞数）排列",
+        )
+    return {"rows": rows, "summary": summary_text(table)}
+
+
+@task(name="hot-issues")
+def publish_hot_issues() -> dict[str, Any]:
+    """热点问题: rank the cases by attention and publish the table."""
+    return hot_issues_now(artifact=True)
