@@ -255,7 +255,8 @@ def row_is_blank(row: Row) -> bool:
 
 
 def row_undecodable(row: Row) -> bool:
-    return any(isinstance(v, str) and has_undecodable(v) for v in row.values)
+    # One search over the row's text cells joined, not one per cell.
+    return has_undecodable("".join(v for v in row.values if isinstance(v, str)))
 
 
 def extra_cells(table: Table, row: Row) -> int:

@@ -1,7 +1,7 @@
-"""The shortcuts that make normalisation fast change nothing: `normalize_text` and `redact` give
-exactly what the plain step-by-step versions give, on real messages and on generated text, and
-the facts the shortcuts rest on (which characters NFKC and OpenCC leave alone) hold for the
-installed Unicode tables and dictionaries."""
+"""The shortcuts that make normalisation fast change nothing: `normalize_text`, `redact` and
+`dedup_key` give exactly what the plain step-by-step versions give, on real messages and on
+generated text, and the facts the shortcuts rest on (which characters NFKC and OpenCC leave
+alone) hold for the installed Unicode tables and dictionaries."""
 
 from __future__ import annotations
 
@@ -60,9 +60,14 @@ def plain_redact(text: str) -> n.Redaction:
     return found
 
 
+def plain_dedup_key(text: str) -> str:
+    return n._DEDUP_DROP.sub("", plain_normalize_text(text)).lower()
+
+
 def same_everywhere(text: str) -> None:
     normalized = n.normalize_text(text)
     assert normalized == plain_normalize_text(text)
+    assert n.dedup_key(text) == plain_dedup_key(text)
     assert n.redact(normalized) == plain_redact(normalized)
     assert n.redact(text) == plain_redact(text)
 
