@@ -72,7 +72,8 @@ def train(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"training on {len(texts)} texts from {source} ...")
+    where = config if config.exists() else f"defaults ({config} not found)"
+    console.print(f"training on {len(texts)} texts from {source}; settings: {where} ...")
     model = train_model(texts, labels, cv_folds=cv_folds, settings=cfg.settings)
     try:
         check_classes(model, configured)

@@ -50,6 +50,15 @@ METADATA_THRESHOLDS = [round(0.50 + 0.01 * i, 2) for i in range(50)]  # 0.50 .. 
 
 # --------------------------------------------------------------------------- normalisation
 
+# One lookup table maps every code point to the character the model sees, or to 0 (dropped).
+# It covers the BMP and the CJK extension planes (up to Ext. H); anything beyond is dropped.
+_TABLE_SIZE = 0x32400
+_DIGIT = ord("0")
+_BITS = 21  # a code point fits in 21 bits, so an n-gram of up to 3 characters fits in int64
+_MAX_N = 3
+# Excel writes a carriage return inside a cell as this literal; the TIPDM export is full of it.
+_EXCEL_CR = "_x000D_"
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -65,24 +74,14 @@ class ModelSettings:
     drop_chars: str = ""  # function characters removed before the n-grams (see STOP_CHARS)
     svm_c: float = 1.0
     class_weight: str | None = "balanced"
-    calibration: str = "sigmoid"  # sigmoid | isotonic
+    calibration: str = "sigmoid"  # sigmoid | isotonic | temperature
     calibration_folds: int = 5
 
     def __post_init__(self) -> None:
         if not 1 <= self.ngram_min <= self.ngram_max <= _MAX_N:
             raise ValueError(f"n-gram range must lie within 1..{_MAX_N}")
-        if self.calibration not in ("sigmoid", "isotonic"):
-            raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
-
-
-# One lookup table maps every code point to the character the model sees, or to 0 (dropped).
-# It covers the BMP and the CJK extension planes (up to Ext. H); anything beyond is dropped.
-_TABLE_SIZE = 0x32400
-_DIGIT = ord("0")
-_BITS = 21  # a code point fits in 21 bits, so an n-gram of up to 3 characters fits in int64
-_MAX_N = 3
-# Excel writes a carriage return inside a cell as this literal; the TIPDM export is full of it.
-_EXCEL_CR = "_x000D_"
+        if self.calibration not in ("sigmoid", "isotonic", "temperature"):
+            raise ValueError("calibration must be 'sigmoid', 'isotonic' or 'temperature'")
 
 
 @functools.cache
@@ -554,6 +553,17 @@ def latest_model_path(directory: Path) -> Path | None:
         if (m := _MODEL_NAME.match(p.name)) and p.is_file()
     ]
     return max(found)[1] if found else None
+
+
+def load_latest_model(directory: Path, configured: Sequence[str]) -> TrainedModel | None:
+    """The newest model in `directory`, checked against the configured categories; None when
+    there is none yet (the keyword rules stay in charge). Raises ModelMismatch."""
+    path = latest_model_path(directory)
+    if path is None:
+        return None
+    model = load_model(path)
+    check_classes(model, configured)
+    return model
 
 
 def check_classes(model: TrainedModel | Sequence[str], configured: Sequence[str]) -> None:

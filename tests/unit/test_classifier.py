@@ -30,6 +30,7 @@ from minqing.classifier import (
     data_hash,
     find_segmented_twins,
     latest_model_path,
+    load_latest_model,
     load_model,
     normalise_for_model,
     precision_coverage_curve,
@@ -295,6 +296,14 @@ def test_a_model_with_other_categories_is_refused_naming_them(model):
     message = str(raised.value)
     assert "not configured: 交通运输" in message
     assert "unknown to the model: 农村农业" in message
+
+
+def test_the_nightly_loads_the_latest_model_only_when_its_categories_match(model, tmp_path):
+    assert load_latest_model(tmp_path, CATEGORIES) is None
+    save_model(model, tmp_path)
+    assert load_latest_model(tmp_path, CATEGORIES).classes == model.classes
+    with pytest.raises(ModelMismatch, match="not configured: 交通运输"):
+        load_latest_model(tmp_path, CATEGORIES[:-1])
 
 
 # --------------------------------------------------------------------------- threshold
