@@ -3,23 +3,35 @@
 Implements minqing.neardup's `HistoryIndex` protocol on one session, so a night queries only
 the candidates its band hashes point at and never loads the history. An entry's case is its
 submission's current case, so operators' merges and splits need no index update.
+
+A night asks for hundreds of thousands of band hashes. They travel as one parameter per
+statement — a JSON array that SQLite's json_each() unpacks, a bigint[] on PostgreSQL — instead
+of IN lists of bound parameters: one round trip and one plan per slice of 50,000 values, and
+the database walks the primary key of dedup_bands in order. New band rows are written the
+same way (PostgreSQL: unnest of two arrays; SQLite: the driver's executemany), sorted by hash
+so the inserts walk the index in order too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from db.models import Case, DedupBand, DedupEntry, Submission
+from db.models import DedupBand, DedupEntry
 from db.queries import insert_ignoring_conflicts
 from minqing.neardup import OPEN, EntryMeta, PreparedBatch, ShingleSets, pack_shingles
 from minqing.states import OPEN_STATUSES
 
-CHUNK = 4000  # bound parameters per IN (...) query
+SLICE = 50_000  # values per statement
+CHUNK = 4000  # bound parameters per IN (...) list (pruning)
+
+_OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 
 
 def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
@@ -31,23 +43,40 @@ class DatabaseIndex:
     def __init__(self, session: Session, fingerprint: str) -> None:
         self.session = session
         self.fingerprint = fingerprint
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+
+    def _rows(self, sql: str, column: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Rows of `sql` (with `{where}` for "<column> in ids") as the driver returns them:
+        plain tuples, hundreds of thousands of them, without a Row object each."""
+        if self.postgresql:
+            where = f"{column} = ANY(%s::bigint[])"
+        else:
+            where = f"{column} IN (SELECT value FROM json_each(?))"
+        statement = sql.format(where=where)
+        driver = self.session.connection().connection.driver_connection
+        assert driver is not None
+        rows: list[tuple[Any, ...]] = []
+        cursor = driver.cursor()
+        try:
+            for start in range(0, len(ids), SLICE):
+                chunk = list(ids[start : start + SLICE])
+                cursor.execute(statement, (chunk if self.postgresql else json.dumps(chunk),))
+                rows += cursor.fetchall()
+        finally:
+            cursor.close()
+        return rows
 
     def lookup(
         self, hashes: np.ndarray, since: int | None, per_hash_limit: int
     ) -> tuple[np.ndarray, np.ndarray]:
         wanted = np.unique(np.asarray(hashes, dtype=np.int64)).tolist()
-        found_h: list[int] = []
-        found_e: list[int] = []
-        for chunk in _chunks(wanted):
-            for h, e in self.session.execute(
-                select(DedupBand.band_hash, DedupBand.submission_id).where(
-                    DedupBand.band_hash.in_(chunk)
-                )
-            ):
-                found_h.append(h)
-                found_e.append(e)
-        h = np.asarray(found_h, dtype=np.int64)
-        e = np.asarray(found_e, dtype=np.int64)
+        rows = self._rows(
+            "SELECT b.band_hash, b.submission_id FROM dedup_bands AS b WHERE {where}",
+            "b.band_hash",
+            wanted,
+        )
+        found = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows))
+        h, e = found[0::2], found[1::2]
         if not len(h):
             return h, e
         order = np.lexsort((-e, h))  # by hash, newest submission first
@@ -60,24 +89,17 @@ class DatabaseIndex:
     def fetch_meta(self, entry_ids: np.ndarray) -> EntryMeta:
         ids = np.asarray(entry_ids, dtype=np.int64)
         rows: dict[int, tuple[Any, ...]] = {}
-        for chunk in _chunks(np.unique(ids).tolist()):
-            query = (
-                select(
-                    DedupEntry.submission_id,
-                    DedupEntry.area,
-                    DedupEntry.sketch,
-                    DedupEntry.fingerprint,
-                    Submission.case_id,
-                    Case.status,
-                    Case.closed_at,
-                    Case.updated_at,
-                )
-                .join(Submission, Submission.id == DedupEntry.submission_id)
-                .join(Case, Case.id == Submission.case_id)
-                .where(DedupEntry.submission_id.in_(chunk))
-            )
-            for row in self.session.execute(query):
-                rows[row[0]] = row[1:]
+        # Status and times come back raw (no ORM type processing): the open test is a string
+        # comparison, the closed time a timestamp only for closed cases.
+        for row in self._rows(
+            "SELECT e.submission_id, e.area, e.sketch, e.fingerprint, s.case_id, c.status, "
+            "c.closed_at, c.updated_at FROM dedup_entries AS e "
+            "JOIN submissions AS s ON s.id = e.submission_id "
+            "JOIN cases AS c ON c.id = s.case_id WHERE {where}",
+            "e.submission_id",
+            np.unique(ids).tolist(),
+        ):
+            rows[row[0]] = tuple(row[1:])
         case_ids = np.full(len(ids), -1, dtype=np.int64)
         active = np.zeros(len(ids), dtype=np.int64)  # 0: never a candidate (missing / stale)
         areas: list[str | None] = []
@@ -93,24 +115,34 @@ class DatabaseIndex:
             sketches[i] = np.frombuffer(sketch, dtype=np.uint8)
             case_ids[i] = case_id
             areas.append(area)
-            if status in OPEN_STATUSES:
+            if status in _OPEN:
                 active[i] = OPEN
             else:
-                active[i] = int((closed_at or updated_at).timestamp())
+                active[i] = _epoch(closed_at or updated_at)
         return EntryMeta(case_ids=case_ids, areas=areas, active_until=active, sketches=sketches)
 
     def fetch_shingles(self, entry_ids: np.ndarray) -> ShingleSets:
         ids = np.asarray(entry_ids, dtype=np.int64)
-        blobs: dict[int, bytes] = {}
-        for chunk in _chunks(np.unique(ids).tolist()):
-            blobs.update(
-                self.session.execute(
-                    select(DedupEntry.submission_id, DedupEntry.shingles).where(
-                        DedupEntry.submission_id.in_(chunk)
-                    )
-                ).tuples().all()
+        blobs: dict[int, bytes] = dict(
+            self._rows(
+                "SELECT e.submission_id, e.shingles FROM dedup_entries AS e WHERE {where}",
+                "e.submission_id",
+                np.unique(ids).tolist(),
             )
-        return ShingleSets.from_packed([blobs.get(e, b"") for e in ids.tolist()])
+        )
+        return ShingleSets.from_packed([bytes(blobs.get(e, b"")) for e in ids.tolist()])
+
+
+def _epoch(value: Any) -> int:
+    """Seconds since 1970 of a stored UTC time: a datetime (PostgreSQL, naive or aware) or
+    SQLite's text 'YYYY-MM-DD HH:MM:SS[.ffffff]'."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
 
 
 def add_entries(
@@ -132,12 +164,37 @@ def add_entries(
         for i, (sid, area) in enumerate(zip(submission_ids, areas, strict=True))
     ]
     insert_ignoring_conflicts(session, DedupEntry.__table__, entries, ["submission_id"])
-    bands = [
-        {"band_hash": int(h), "submission_id": sid}
-        for i, sid in enumerate(submission_ids)
-        for h in np.unique(prepared.band_hashes[i]).tolist()
-    ]
-    insert_ignoring_conflicts(session, DedupBand.__table__, bands, ["band_hash", "submission_id"])
+    hashes, owners = band_rows(np.asarray(submission_ids, dtype=np.int64), prepared.band_hashes)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = text(
+            "INSERT INTO dedup_bands (band_hash, submission_id) "
+            "SELECT * FROM unnest(CAST(:h AS BIGINT[]), CAST(:s AS BIGINT[])) "
+            "ON CONFLICT DO NOTHING"
+        )
+        for a in range(0, len(hashes), SLICE):
+            session.execute(
+                statement,
+                {"h": hashes[a : a + SLICE].tolist(), "s": owners[a : a + SLICE].tolist()},
+            )
+    else:
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        driver.executemany(
+            "INSERT OR IGNORE INTO dedup_bands (band_hash, submission_id) VALUES (?, ?)",
+            zip(hashes.tolist(), owners.tolist(), strict=True),
+        )
+
+
+def band_rows(submission_ids: np.ndarray, band_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(band_hash, submission_id) rows of a batch, each distinct pair once, in key order."""
+    n, bands = band_hashes.shape
+    hashes = np.asarray(band_hashes, dtype=np.int64).reshape(-1)
+    owners = np.repeat(submission_ids, bands)
+    order = np.lexsort((owners, hashes))
+    hashes, owners = hashes[order], owners[order]
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
+    return hashes[first], owners[first]
 
 
 def prune_bands(session: Session, submission_ids: Sequence[int]) -> None:

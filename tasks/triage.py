@@ -7,19 +7,20 @@ the database (db/dedup_index.py): a night reads only the candidates its band has
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from db.dedup_index import DatabaseIndex, add_entries
 from db.engine import Session
-from db.models import Case, Reply, Submission
-from db.queries import audit, set_status
+from db.models import AuditEvent, Case, Reply, Submission, utcnow
+from db.queries import audit_row, insert_new_ids, insert_rows
 from minqing.classifier import (
     ModelMismatch,
     TrainedModel,
@@ -32,15 +33,19 @@ from minqing.classify import Classification, classify_by_keywords
 from minqing.neardup import (
     DedupParams,
     LinkDecision,
+    PreparedBatch,
     link_prepared,
     load_dedup_params,
     prepare_batch,
 )
-from minqing.states import CaseStatus, Outcome
+from minqing.states import CaseStatus, Outcome, check_transition
 from minqing.triage import triage_status
 from tasks.context import Context, context
 
-CHUNK = 5000
+# Submissions per transaction. Large: each chunk writes its band rows into random places of
+# dedup_bands, and SQLite rewrites every index page a transaction touched (1M history + 100k
+# night, bench/bench_triage.py: 93 s at 5,000, 68 s at 20,000, 45 s at 50,000; peak 0.8 GB).
+CHUNK = 50_000
 ACTOR = "system:triage"
 
 
@@ -112,29 +117,52 @@ def triage_now(now: datetime | None = None) -> dict[str, Any]:
     totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():
-            subs = s.scalars(
-                select(Submission)
-                .where(Submission.case_id.is_(None))
-                .order_by(Submission.received_at, Submission.id)
-                .limit(CHUNK)
-            ).all()
+            subs = unlinked_submissions(s, CHUNK)
             if not subs:
                 break
             _triage_chunk(s, subs, classify, threshold, params, now, totals)
     return {**totals, "warnings": warnings}
 
 
+_SUB = Submission.__table__.c
+# What a chunk needs of each submission, as plain rows: a night writes its cases, links and
+# audit events in bulk statements, not through ORM objects one by one.
+CHUNK_COLUMNS = (
+    _SUB.id, _SUB.title, _SUB.text, _SUB.text_key, _SUB.area_code, _SUB.received_at,
+    _SUB.channel, _SUB.source_key, _SUB.answered_on_spot, _SUB.on_spot_reply, _SUB.recorded_by,
+)  # fmt: skip
+
+
+def unlinked_submissions(s: Any, limit: int, ids: Sequence[int] | None = None) -> list[Any]:
+    """The next unlinked submissions in triage order (received time, id), or those of `ids`
+    that are still unlinked."""
+    query = select(*CHUNK_COLUMNS).where(_SUB.case_id.is_(None))
+    if ids is not None:
+        query = query.where(_SUB.id.in_(list(ids)))
+    return list(s.execute(query.order_by(_SUB.received_at, _SUB.id).limit(limit)).all())
+
+
+def classification_text(title: str, text: str) -> str:
+    return f"{title}\n{text}"
+
+
 def _triage_chunk(
     s: Any,
-    subs: list[Submission],
+    subs: Sequence[Any],
     classify: Callable[[list[str]], list[Classification]],
     threshold: float,
     params: DedupParams,
     now: datetime,
     totals: dict[str, int],
+    prepared: PreparedBatch | None = None,
+    classified: Sequence[Classification] | None = None,
 ) -> None:
+    """Link, open cases and index one chunk in the session's transaction. `prepared` and
+    `classified` (every item's shingles/signatures and classification) may come computed
+    elsewhere, e.g. by Dask workers (tasks/triage_dask.py); else they are computed here."""
     fingerprint = params.index_fingerprint()
-    prepared = prepare_batch([sub.text for sub in subs], params)
+    if prepared is None:
+        prepared = prepare_batch([sub.text for sub in subs], params)
     decisions = link_prepared(
         prepared,
         [sub.area_code for sub in subs],
@@ -143,106 +171,125 @@ def _triage_chunk(
         params,
     )
     openers = [d for d in decisions if d.opens_case]
-    classes = classify(
-        [f"{subs[d.index_in_batch].title}\n{subs[d.index_in_batch].text}" for d in openers]
-    )
-    case_of: dict[int, Case] = {}
-    for d in openers:
-        sub = subs[d.index_in_batch]
-        case_of[d.index_in_batch] = Case(
-            title=sub.title,
-            text=sub.text,
-            text_key=sub.text_key,
-            area_code=sub.area_code,
-            status=CaseStatus.NEW,
-            supporters=1,
-            created_at=now,
-        )
-        s.add(case_of[d.index_in_batch])
-    s.flush()
-    for d, c in zip(openers, classes, strict=True):
-        _open_case(s, case_of[d.index_in_batch], subs[d.index_in_batch], c, threshold, totals)
-    for d in decisions:
-        if not d.opens_case:
-            _link(s, subs, d, case_of, totals)
-    add_entries(s, [sub.id for sub in subs], [sub.area_code for sub in subs], prepared, fingerprint)
-
-
-def _open_case(
-    s: Any, case: Case, sub: Submission, c: Classification, threshold: float, totals: dict[str, int]
-) -> None:
-    case.category, case.category_confidence, case.category_source = (
-        c.category,
-        c.confidence,
-        c.source,
-    )
-    case.category_top3 = [list(t) for t in c.top3]
-    sub.case_id, sub.link_method, sub.similarity = case.id, "new", None
-    audit(
-        s, ACTOR, "created", case_id=case.id, to_state="new", submission=sub.id, channel=sub.channel
-    )
-    totals["new_cases"] += 1
-    if sub.answered_on_spot:
-        _close_on_the_spot(s, case, sub)
-        totals["on_the_spot"] += 1
-        return
-    status, reason = triage_status(c, threshold)
-    case.review_reason = reason
-    set_status(s, case, status, ACTOR, "classified", category=c.category, confidence=c.confidence)
-    if status is CaseStatus.NEEDS_REVIEW:
-        totals["needs_review"] += 1
-
-
-def _link(
-    s: Any,
-    subs: list[Submission],
-    d: LinkDecision,
-    case_of: dict[int, Case],
-    totals: dict[str, int],
-) -> None:
-    """A duplicate joins its case: one more supporter, and the link records with whom and how
-    similar, for operators."""
-    sub = subs[d.index_in_batch]
-    if d.case_id is not None:
-        case = s.get(Case, d.case_id)
-        matched = d.matched_entry_id
+    if classified is None:
+        classes = classify(
+            [classification_text(subs[d.index_in_batch].title, subs[d.index_in_batch].text)
+             for d in openers]
+        )  # fmt: skip
     else:
-        assert d.matched_batch_index is not None
-        case = case_of[d.matched_batch_index]
-        matched = subs[d.matched_batch_index].id
-    sub.case_id = case.id
-    sub.link_method = "exact" if d.similarity >= 1.0 else "near"
-    sub.similarity = round(d.similarity, 4)
-    case.supporters += 1
-    audit(
-        s,
-        ACTOR,
-        "linked_duplicate",
-        case_id=case.id,
-        submission=sub.id,
-        method=sub.link_method,
-        similarity=sub.similarity,
-        matched_submission=matched,
-    )
-    totals["linked"] += 1
-
-
-def _close_on_the_spot(s: Any, case: Case, sub: Submission) -> None:
-    """现场答复: answered at reception; counted in the figures, never dispatched."""
-    s.add(
-        Reply(
-            case_id=case.id,
-            received_at=sub.received_at,
-            outcome=Outcome.ON_THE_SPOT,
-            text=sub.on_spot_reply or "现场答复",
-            handler=sub.recorded_by,
-            via="on_the_spot",
-            source_key=f"on_the_spot:{sub.source_key}",
+        classes = [classified[d.index_in_batch] for d in openers]
+    add_entries(s, [sub.id for sub in subs], [sub.area_code for sub in subs], prepared, fingerprint)
+    events: list[dict[str, Any]] = []
+    case_of = _open_cases(s, subs, decisions, openers, classes, threshold, now, events, totals)
+    links = _links(subs, decisions, case_of, events, totals)
+    s.execute(
+        update(Submission.__table__)
+        .where(_SUB.id == bindparam("sid"))
+        .values(case_id=bindparam("cid"), link_method=bindparam("method"),
+                similarity=bindparam("sim")),
+        links,
+    )  # fmt: skip
+    joined = Counter(d.case_id for d in decisions if d.case_id is not None)
+    if joined:
+        cases = Case.__table__.c
+        s.execute(
+            update(Case.__table__)
+            .where(cases.id == bindparam("cid"))
+            .values(supporters=cases.supporters + bindparam("n"), updated_at=bindparam("at")),
+            [{"cid": cid, "n": n, "at": utcnow()} for cid, n in sorted(joined.items())],
         )
-    )
-    case.outcome = Outcome.ON_THE_SPOT
-    case.replied_at = case.closed_at = sub.received_at
-    set_status(s, case, CaseStatus.CLOSED, ACTOR, "answered_on_the_spot")
+    insert_rows(s, AuditEvent.__table__, events)
+
+
+def _open_cases(
+    s: Any,
+    subs: Sequence[Any],
+    decisions: Sequence[LinkDecision],
+    openers: Sequence[LinkDecision],
+    classes: Sequence[Classification],
+    threshold: float,
+    now: datetime,
+    events: list[dict[str, Any]],
+    totals: dict[str, int],
+) -> dict[int, int]:
+    """New cases for the openers, classified (ready to route, or waiting for review) or closed
+    when answered on the spot; returns their ids by batch index."""
+    joins = Counter(d.matched_batch_index for d in decisions if d.matched_batch_index is not None)
+    rows, outcomes = [], []
+    for d, c in zip(openers, classes, strict=True):
+        sub = subs[d.index_in_batch]
+        row = {
+            "title": sub.title, "text": sub.text, "text_key": sub.text_key,
+            "area_code": sub.area_code, "category": c.category,
+            "category_confidence": c.confidence, "category_source": c.source,
+            "category_top3": [list(t) for t in c.top3], "supporters": 1 + joins[d.index_in_batch],
+            "created_at": now, "review_reason": None, "outcome": None, "replied_at": None,
+            "closed_at": None,
+        }  # fmt: skip
+        if sub.answered_on_spot:
+            # 现场答复: answered at reception; counted in the figures, never dispatched.
+            status, action, detail = CaseStatus.CLOSED, "answered_on_the_spot", {}
+            row |= {"outcome": Outcome.ON_THE_SPOT, "replied_at": sub.received_at,
+                    "closed_at": sub.received_at}  # fmt: skip
+            totals["on_the_spot"] += 1
+        else:
+            status, row["review_reason"] = triage_status(c, threshold)
+            action, detail = "classified", {"category": c.category, "confidence": c.confidence}
+            totals["needs_review"] += status is CaseStatus.NEEDS_REVIEW
+        row["status"] = check_transition(CaseStatus.NEW, status)
+        rows.append(row)
+        outcomes.append((action, status, detail))
+    totals["new_cases"] += len(rows)
+    if not rows:
+        return {}
+    ids = insert_new_ids(s, Case.__table__, rows)
+    replies = []
+    for d, case_id, (action, status, detail) in zip(openers, ids, outcomes, strict=True):
+        sub = subs[d.index_in_batch]
+        events.append(audit_row(ACTOR, "created", case_id=case_id, to_state="new",
+                                submission=sub.id, channel=sub.channel))  # fmt: skip
+        events.append(audit_row(ACTOR, action, case_id=case_id, from_state="new",
+                                to_state=status.value, **detail))  # fmt: skip
+        if status is CaseStatus.CLOSED:
+            replies.append({
+                "case_id": case_id, "department_code": None, "received_at": sub.received_at,
+                "outcome": Outcome.ON_THE_SPOT, "text": sub.on_spot_reply or "现场答复",
+                "handler": sub.recorded_by, "via": "on_the_spot",
+                "source_key": f"on_the_spot:{sub.source_key}",
+            })  # fmt: skip
+    insert_rows(s, Reply.__table__, replies)
+    return {d.index_in_batch: case_id for d, case_id in zip(openers, ids, strict=True)}
+
+
+def _links(
+    subs: Sequence[Any],
+    decisions: Sequence[LinkDecision],
+    case_of: dict[int, int],
+    events: list[dict[str, Any]],
+    totals: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Each submission's case. A duplicate joins its case (one more supporter, counted by the
+    caller), and the link records with whom and how similar, for operators."""
+    links = []
+    for d in decisions:
+        sub = subs[d.index_in_batch]
+        if d.opens_case:
+            links.append({"sid": sub.id, "cid": case_of[d.index_in_batch], "method": "new",
+                          "sim": None})  # fmt: skip
+            continue
+        if d.case_id is not None:
+            case_id, matched = d.case_id, d.matched_entry_id
+        else:
+            assert d.matched_batch_index is not None
+            case_id, matched = case_of[d.matched_batch_index], subs[d.matched_batch_index].id
+        method = "exact" if d.similarity >= 1.0 else "near"
+        similarity = round(d.similarity, 4)
+        links.append({"sid": sub.id, "cid": case_id, "method": method, "sim": similarity})
+        events.append(audit_row(ACTOR, "linked_duplicate", case_id=case_id, submission=sub.id,
+                                method=method, similarity=similarity,
+                                matched_submission=matched))  # fmt: skip
+        totals["linked"] += 1
+    return links
 
 
 @task(name="triage")
