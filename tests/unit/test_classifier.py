@@ -97,11 +97,13 @@ EXAMPLES = {
 TEXTS = [t for texts in EXAMPLES.values() for t in texts]
 LABELS = [label for label, texts in EXAMPLES.items() for _ in texts]
 CATEGORIES = list(EXAMPLES)
+# Five sentences per category: n-grams seen in two of them must count (shipped: min_df 3).
+SMALL = ModelSettings(min_df=2)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return train_model(TEXTS, LABELS, cv_folds=2, random_state=0)
+    return train_model(TEXTS, LABELS, cv_folds=2, random_state=0, settings=SMALL)
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -138,7 +140,7 @@ def test_combining_a_title_puts_it_before_the_text():
 def test_features_equal_scikit_learn_char_tfidf_of_the_normalised_text():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    settings = ModelSettings(head_chars=0)
+    settings = ModelSettings(head_chars=0, min_df=2)
     ours = CharNgramFeatures.fit(TEXTS, settings).transform(TEXTS[:7])
     reference = TfidfVectorizer(
         analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, lowercase=False
@@ -188,6 +190,12 @@ def test_top3_is_sorted_descending_starts_with_the_category_and_sums_to_at_most_
         assert len({name for name, _ in p.top3}) == 3
 
 
+def test_a_text_without_letters_gets_a_low_confidence_so_an_operator_looks(model):
+    for p in model.predict(["", "，。！？……", "\udcff"]):
+        assert p.confidence < 0.5
+    assert model.predict([]) == []
+
+
 def test_probabilities_over_all_categories_sum_to_one(model):
     proba = model.predict_proba(TEXTS[:10])
     assert proba.shape == (10, 7)
@@ -219,7 +227,7 @@ def test_metadata_records_the_data_and_the_cross_validation(model):
 
 
 def test_training_without_cross_validation_leaves_cv_empty():
-    trained = train_model(TEXTS, LABELS, cv_folds=0)
+    trained = train_model(TEXTS, LABELS, cv_folds=0, settings=SMALL)
     assert trained.metadata["cv"] is None
     assert trained.predict(["出租车拒载"])[0].category == "交通运输"
 
