@@ -18,8 +18,6 @@ from rich.table import Table
 console = Console()
 err = Console(stderr=True)
 
-DEFAULT_MODEL_DIR = Path("var/models")
-DEFAULT_CONFIG = Path("config/classifier.yaml")
 SHOWN_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
 
 
@@ -29,11 +27,25 @@ def register(app: typer.Typer) -> None:
 
 
 def _categories(option: str | None) -> list[str]:
-    from minqing.classifier import DEFAULT_CATEGORIES
+    """The categories given, else the office's first-level categories from config."""
+    if option:
+        return [c.strip() for c in option.split(",") if c.strip()]
+    from minqing.reference import load_reference
+    from minqing.settings import get_settings
 
-    if not option:
-        return list(DEFAULT_CATEGORIES)
-    return [c.strip() for c in option.split(",") if c.strip()]
+    return load_reference(get_settings().resolved_config_dir).top_categories
+
+
+def _models_dir(option: Path | None) -> Path:
+    from minqing.settings import get_settings
+
+    return option or get_settings().models_dir
+
+
+def _config(option: Path | None) -> Path:
+    from minqing.settings import get_settings
+
+    return option or get_settings().resolved_config_dir / "classifier.yaml"
 
 
 def train(
@@ -43,15 +55,18 @@ def train(
     title_column: Annotated[
         str | None, typer.Option(help="Optional column with the title (read before the text).")
     ] = None,
-    out_dir: Annotated[Path, typer.Option(help="Where models are kept.")] = DEFAULT_MODEL_DIR,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Where models are kept [default: var/models].")
+    ] = None,
     categories: Annotated[
         str | None,
-        typer.Option(help="Configured categories, comma-separated (default: the seven 一级分类)."),
+        typer.Option(help="Categories, comma-separated [default: the first-level ones in config]."),
     ] = None,
     cv_folds: Annotated[int, typer.Option(help="Cross-validation folds (0: none).")] = 5,
     config: Annotated[
-        Path, typer.Option(help="Model settings and review threshold.")
-    ] = DEFAULT_CONFIG,
+        Path | None,
+        typer.Option(help="Model settings and review threshold [default: config/classifier.yaml]."),
+    ] = None,
 ) -> None:
     """Train the category model, cross-validate it and save it with its metrics."""
     from minqing.classifier import (
@@ -65,6 +80,7 @@ def train(
 
     configured = _categories(categories)
     try:
+        config = _config(config)
         cfg = read_classifier_config(config)
         texts, labels = read_labelled_csv(source, text_column, label_column, title_column)
         # The labels are the classes the model will have: refuse before minutes of training.
@@ -80,7 +96,7 @@ def train(
     except ModelMismatch as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    path = save_model(model, out_dir)
+    path = save_model(model, _models_dir(out_dir))
     _print_metrics(model.metadata, cfg.review_threshold)
     console.print(f"model saved: [bold]{path}[/bold] (metrics in {path.with_suffix('.json')})")
 
@@ -132,10 +148,10 @@ def classify(
         read_csv_table,
     )
 
-    path = model or latest_model_path(DEFAULT_MODEL_DIR)
+    path = model or latest_model_path(_models_dir(None))
     if path is None:
         err.print(
-            f"[red]no model in {DEFAULT_MODEL_DIR}: run `minqing train` or give --model[/red]"
+            f"[red]no model in {_models_dir(None)}: run `minqing train` or give --model[/red]"
         )
         raise typer.Exit(2)
     try:

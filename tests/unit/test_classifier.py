@@ -427,10 +427,16 @@ def test_the_shipped_config_is_valid():
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
+    from minqing.settings import reset_settings
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINQING_HOME", str(tmp_path))
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "config"))
+    reset_settings()
     app = typer.Typer()
     model_cmds.register(app)
-    return lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+    yield lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+    reset_settings()
 
 
 def test_train_then_classify_from_the_command_line(cli, tmp_path):
