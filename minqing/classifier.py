@@ -255,7 +255,7 @@ class CharNgramFeatures:
 @dataclass
 class Prediction:
     """The model's answer for one text: the category, its calibrated probability, and the
-    three most probable categories (descending)."""
+    three most probable categories (descending). Probabilities are rounded to 4 decimals."""
 
     category: str
     confidence: float
@@ -309,7 +309,8 @@ def _fit_estimator(features: sp.csr_matrix, labels: np.ndarray, s: ModelSettings
         raise ValueError("every category needs at least 2 training examples (calibration)")
     svm = LinearSVC(C=s.svm_c, class_weight=s.class_weight, random_state=seed)
     # ensemble=False: one SVM trained on all the data, its scores calibrated on out-of-fold
-    # scores; averaging per-fold SVMs (the default) is slower to predict and measured worse.
+    # scores; the default averages one SVM per fold, each trained on less data, k times the
+    # prediction cost.
     calibrated = CalibratedClassifierCV(
         svm,
         method=s.calibration,
