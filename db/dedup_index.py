@@ -14,7 +14,6 @@ so the inserts walk the index in order too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
+from db.bulk import driver_connection, is_postgresql
 from db.models import DedupBand, DedupEntry
 from db.queries import insert_ignoring_conflicts
 from minqing.neardup import OPEN, EntryMeta, PreparedBatch, ShingleSets, pack_shingles
@@ -43,24 +43,27 @@ class DatabaseIndex:
     def __init__(self, session: Session, fingerprint: str) -> None:
         self.session = session
         self.fingerprint = fingerprint
-        self.postgresql = session.get_bind().dialect.name == "postgresql"
-
-    def _rows(self, sql: str, column: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """Rows of `sql` (with `{where}` for "<column> in ids") as the driver returns them:
-        plain tuples, hundreds of thousands of them, without a Row object each."""
+        self.postgresql = is_postgresql(session)
         if self.postgresql:
-            where = f"{column} = ANY(%s::bigint[])"
+            # These plans are index probes; compiling them (the cost estimates of 50,000-row
+            # lists invite it) takes longer than running them.
+            session.execute(text("SET LOCAL jit = off"))
+
+    def _rows(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Rows of `sql`, whose `{ids}` is a FROM item `w` with one column `v` holding `ids`,
+        as the driver returns them: plain tuples, hundreds of thousands of them. The ids travel
+        as one parameter: an array literal unnested on PostgreSQL, a JSON array on SQLite;
+        both databases then probe the joined table's key once per id."""
+        if self.postgresql:
+            statement = sql.format(ids="unnest(%s::bigint[]) AS w(v)")
         else:
-            where = f"{column} IN (SELECT value FROM json_each(?))"
-        statement = sql.format(where=where)
-        driver = self.session.connection().connection.driver_connection
-        assert driver is not None
+            statement = sql.format(ids="(SELECT value AS v FROM json_each(?)) AS w")
         rows: list[tuple[Any, ...]] = []
-        cursor = driver.cursor()
+        cursor = driver_connection(self.session).cursor()
         try:
             for start in range(0, len(ids), SLICE):
-                chunk = list(ids[start : start + SLICE])
-                cursor.execute(statement, (chunk if self.postgresql else json.dumps(chunk),))
+                listed = ",".join(map(str, ids[start : start + SLICE]))
+                cursor.execute(statement, (f"{{{listed}}}" if self.postgresql else f"[{listed}]",))
                 rows += cursor.fetchall()
         finally:
             cursor.close()
@@ -71,8 +74,8 @@ class DatabaseIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         wanted = np.unique(np.asarray(hashes, dtype=np.int64)).tolist()
         rows = self._rows(
-            "SELECT b.band_hash, b.submission_id FROM dedup_bands AS b WHERE {where}",
-            "b.band_hash",
+            "SELECT b.band_hash, b.submission_id FROM {ids} "
+            "JOIN dedup_bands AS b ON b.band_hash = w.v",
             wanted,
         )
         found = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows))
@@ -93,10 +96,10 @@ class DatabaseIndex:
         # comparison, the closed time a timestamp only for closed cases.
         for row in self._rows(
             "SELECT e.submission_id, e.area, e.sketch, e.fingerprint, s.case_id, c.status, "
-            "c.closed_at, c.updated_at FROM dedup_entries AS e "
+            "c.closed_at, c.updated_at FROM {ids} "
+            "JOIN dedup_entries AS e ON e.submission_id = w.v "
             "JOIN submissions AS s ON s.id = e.submission_id "
-            "JOIN cases AS c ON c.id = s.case_id WHERE {where}",
-            "e.submission_id",
+            "JOIN cases AS c ON c.id = s.case_id",
             np.unique(ids).tolist(),
         ):
             rows[row[0]] = tuple(row[1:])
@@ -125,8 +128,8 @@ class DatabaseIndex:
         ids = np.asarray(entry_ids, dtype=np.int64)
         blobs: dict[int, bytes] = dict(
             self._rows(
-                "SELECT e.submission_id, e.shingles FROM dedup_entries AS e WHERE {where}",
-                "e.submission_id",
+                "SELECT e.submission_id, e.shingles FROM {ids} "
+                "JOIN dedup_entries AS e ON e.submission_id = w.v",
                 np.unique(ids).tolist(),
             )
         )
@@ -163,26 +166,33 @@ def add_entries(
         }
         for i, (sid, area) in enumerate(zip(submission_ids, areas, strict=True))
     ]
-    insert_ignoring_conflicts(session, DedupEntry.__table__, entries, ["submission_id"])
     hashes, owners = band_rows(np.asarray(submission_ids, dtype=np.int64), prepared.band_hashes)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = text(
-            "INSERT INTO dedup_bands (band_hash, submission_id) "
-            "SELECT * FROM unnest(CAST(:h AS BIGINT[]), CAST(:s AS BIGINT[])) "
-            "ON CONFLICT DO NOTHING"
-        )
-        for a in range(0, len(hashes), SLICE):
-            session.execute(
-                statement,
-                {"h": hashes[a : a + SLICE].tolist(), "s": owners[a : a + SLICE].tolist()},
-            )
-    else:
-        driver = session.connection().connection.driver_connection
-        assert driver is not None
-        driver.executemany(
+    if not is_postgresql(session):
+        insert_ignoring_conflicts(session, DedupEntry.__table__, entries, ["submission_id"])
+        driver_connection(session).executemany(
             "INSERT OR IGNORE INTO dedup_bands (band_hash, submission_id) VALUES (?, ?)",
             zip(hashes.tolist(), owners.tolist(), strict=True),
         )
+        return
+    with driver_connection(session).cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO dedup_entries (submission_id, area, sketch, shingles, fingerprint) "
+            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::bytea[], %s::bytea[], "
+            "%s::varchar[]) ON CONFLICT DO NOTHING",
+            [[e[c] for e in entries] for c in entries[0]] if entries else [[]] * 5,
+        )
+        for a in range(0, len(hashes), SLICE):
+            cursor.execute(
+                "INSERT INTO dedup_bands (band_hash, submission_id) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+                (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE])),
+            )
+
+
+def _array(values: np.ndarray) -> str:
+    """A PostgreSQL array literal of integers (a text parameter is parsed by the server in C,
+    where a list parameter is dumped element by element in Python)."""
+    return "{" + ",".join(map(str, values.tolist())) + "}"
 
 
 def band_rows(submission_ids: np.ndarray, band_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

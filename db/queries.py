@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, false, func, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -151,32 +151,6 @@ def audit_row(
         "to_state": to_state,
         "detail": detail,
     }
-
-
-def insert_new_ids(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """INSERT many rows of a table with an integer `id` key; their new ids, in row order.
-
-    PostgreSQL: the ids from RETURNING, in parameter order (SQLAlchemy batches it). SQLite
-    would run RETURNING one row per statement, so there the ids are given: the transaction
-    first takes SQLite's single write lock (a statement that writes nothing still takes it),
-    after which no other writer can take the ids between reading max(id) and inserting.
-    """
-    if not rows:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(session.scalars(stmt, list(rows)).all())
-    session.execute(table.update().where(false()).values(id=table.c.id))
-    first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
-    ids = list(range(first, first + len(rows)))
-    session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany INSERT of rows with the same keys (nothing when there are none)."""
-    if rows:
-        session.execute(insert(table), list(rows))
 
 
 def set_status(

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
+from db.bulk import insert_new_ids, insert_rows, update_rows
 from db.dedup_index import DatabaseIndex, add_entries
 from db.engine import Session
 from db.models import AuditEvent, Case, Reply, Submission, utcnow
-from db.queries import audit_row, insert_new_ids, insert_rows
+from db.queries import audit_row
 from minqing.classifier import (
     ModelMismatch,
     TrainedModel,
@@ -181,23 +182,15 @@ def _triage_chunk(
     add_entries(s, [sub.id for sub in subs], [sub.area_code for sub in subs], prepared, fingerprint)
     events: list[dict[str, Any]] = []
     case_of = _open_cases(s, subs, decisions, openers, classes, threshold, now, events, totals)
-    links = _links(subs, decisions, case_of, events, totals)
-    s.execute(
-        update(Submission.__table__)
-        .where(_SUB.id == bindparam("sid"))
-        .values(case_id=bindparam("cid"), link_method=bindparam("method"),
-                similarity=bindparam("sim")),
-        links,
-    )  # fmt: skip
+    update_rows(s, Submission.__table__, _links(subs, decisions, case_of, events, totals))
     joined = Counter(d.case_id for d in decisions if d.case_id is not None)
-    if joined:
-        cases = Case.__table__.c
-        s.execute(
-            update(Case.__table__)
-            .where(cases.id == bindparam("cid"))
-            .values(supporters=cases.supporters + bindparam("n"), updated_at=bindparam("at")),
-            [{"cid": cid, "n": n, "at": utcnow()} for cid, n in sorted(joined.items())],
-        )
+    at = utcnow()
+    update_rows(
+        s,
+        Case.__table__,
+        [{"id": cid, "supporters": n, "updated_at": at} for cid, n in sorted(joined.items())],
+        add=["supporters"],
+    )
     insert_rows(s, AuditEvent.__table__, events)
 
 
@@ -274,8 +267,8 @@ def _links(
     for d in decisions:
         sub = subs[d.index_in_batch]
         if d.opens_case:
-            links.append({"sid": sub.id, "cid": case_of[d.index_in_batch], "method": "new",
-                          "sim": None})  # fmt: skip
+            links.append({"id": sub.id, "case_id": case_of[d.index_in_batch],
+                          "link_method": "new", "similarity": None})  # fmt: skip
             continue
         if d.case_id is not None:
             case_id, matched = d.case_id, d.matched_entry_id
@@ -284,7 +277,9 @@ def _links(
             case_id, matched = case_of[d.matched_batch_index], subs[d.matched_batch_index].id
         method = "exact" if d.similarity >= 1.0 else "near"
         similarity = round(d.similarity, 4)
-        links.append({"sid": sub.id, "cid": case_id, "method": method, "sim": similarity})
+        links.append(
+            {"id": sub.id, "case_id": case_id, "link_method": method, "similarity": similarity}
+        )
         events.append(audit_row(ACTOR, "linked_duplicate", case_id=case_id, submission=sub.id,
                                 method=method, similarity=similarity,
                                 matched_submission=matched))  # fmt: skip
