@@ -22,7 +22,9 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope: a live sync_playwright keeps an event loop running in the main thread, which
+# would make Prefect's sync APIs in later test modules return coroutines.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it")
