@@ -256,7 +256,13 @@ def sample_memory(proc: subprocess.Popen[bytes], every: float = 0.05) -> dict[st
     while proc.poll() is None:
         try:
             main = top.memory_info().rss
-            children = sum(c.memory_info().rss for c in top.children(recursive=True))
+            # Only a reader that has started: between fork and exec a child shares (and is
+            # counted with) its parent's memory.
+            children = sum(
+                c.memory_info().rss
+                for c in top.children(recursive=True)
+                if "serve_reader" in " ".join(c.cmdline())
+            )
         except psutil.Error:  # a process ended between the calls
             children = 0
             continue

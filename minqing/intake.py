@@ -154,6 +154,7 @@ def read_in_background(
         env=env,
     )
     assert reader.stdin is not None and reader.stdout is not None
+    finished = False
     try:
         pickle.dump((channel, dict(options), path, checksum, dict(area_codes), size), reader.stdin)
         reader.stdin.close()
@@ -167,15 +168,17 @@ def read_in_background(
             if kind == "batch":
                 yield payload
             elif kind == "done":
+                finished = True
                 return
             elif kind == "unreadable":
                 raise UnreadableFile(payload)
             else:
                 raise RuntimeError(f"reading {path.name} failed:\n{payload}")
     finally:
-        if reader.poll() is None:
-            reader.kill()
+        if not finished and reader.poll() is None:
+            reader.kill()  # the caller stopped early or reading failed: no need to wait
         reader.wait()
+        reader.stdin.close()
         reader.stdout.close()
 
 
