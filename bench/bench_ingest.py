@@ -16,7 +16,8 @@ database holds exactly one Submission and one Person per row.
     .venv/bin/python bench/bench_ingest.py --rows 20000 --runs 1 --backend sqlite
     .venv/bin/python bench/bench_ingest.py --profile --rows 20000   # cProfile one SQLite run
 
-Writes bench/results/ingest.json and bench/results/ingest.md (not with --profile).
+Writes bench/results/ingest.json and bench/results/ingest.md, and appends one line per backend
+to bench/results/ingest_history.jsonl (not with --profile).
 """
 
 from __future__ import annotations
@@ -333,11 +334,28 @@ def summarise(backend: str, runs: list[dict[str, Any]], rows: int) -> dict[str, 
     return summary
 
 
+HISTORY_KEYS = (
+    "runs",
+    "median_seconds",
+    "median_rows_per_s",
+    "median_cpu_seconds",
+    "median_other_cores",
+    "peak_mb",
+)
+
+
 def write_results(result: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest.json").write_text(
         json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    # One line per session: on a shared machine one session's medians are not the whole story.
+    history = RESULTS / "ingest_history.jsonl"
+    with history.open("a", encoding="utf-8") as fh:
+        for backend, s in result["backends"].items():
+            entry = {"date": result["machine"]["date"], "rows": result["export"]["rows"]}
+            entry |= {"backend": backend, **{k: s[k] for k in HISTORY_KEYS}}
+            fh.write(json.dumps(entry) + "\n")
     m, e = result["machine"], result["export"]
     lines = [
         "# Intake benchmark (bench/bench_ingest.py)",
@@ -384,6 +402,25 @@ def write_results(result: dict[str, Any]) -> None:
             f"| {r['other_cores']:.2f} |"
             for r in runs
         ]
+    sessions = [
+        json.loads(line)
+        for line in history.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line)["rows"] == e["rows"]
+    ]
+    lines += [
+        "",
+        f"All sessions of {e['rows']:,} rows so far (bench/results/ingest_history.jsonl):",
+        "",
+        "| date (UTC) | backend | runs | median s | rows/s | importer CPU s | other work, cores "
+        "| peak MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {x['date'][:16]} | {x['backend']} | {x['runs']} | {x['median_seconds']} "
+        f"| {x['median_rows_per_s']:,} | {x['median_cpu_seconds']} | {x['median_other_cores']} "
+        f"| {x['peak_mb']} |"
+        for x in sessions
+    ]
     (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
