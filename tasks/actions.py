@@ -21,7 +21,7 @@ from minqing.routing import deadline, is_urgent
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context
-from tasks.dispatch import _history, _schedule_lookbacks
+from tasks.dispatch import case_history, schedule_lookbacks
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
 from web.tokens import reply_link
 
@@ -112,7 +112,7 @@ def reroute(
     view = case_view(s, case, ref)
     rendered = render_for(
         ref, "assignment", f"【交办·承办】{view['number']} {case.title}", "问题交办单",
-        department=dept.name, co="", case=view, history=_history(s, case.id, ref),
+        department=dept.name, co="", case=view, history=case_history(s, case.id, ref),
         reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
     )  # fmt: skip
     h = queue_handoff(
@@ -140,7 +140,7 @@ def _reschedule_followups(s: Any, ctx: Context, case: Case, now: datetime, why: 
     schedule dispatch makes); a reminder that would already be due is not sent late."""
     _cancel_followups(s, case.id, now, why)
     s.flush()
-    _schedule_lookbacks(s, ctx, case)
+    schedule_lookbacks(s, ctx, case)
     s.flush()
     for lb in s.scalars(
         select(Lookback).where(

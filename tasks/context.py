@@ -21,11 +21,8 @@ class Context:
 def context() -> Context:
     settings = get_settings()
     config_dir = settings.resolved_config_dir
-    return Context(
-        settings,
-        _reference(config_dir, _stamp(config_dir)),
-        _calendar(config_dir, _stamp(config_dir)),
-    )
+    stamp = _stamp(config_dir)  # one directory scan per call, shared by both caches
+    return Context(settings, _reference(config_dir, stamp), _calendar(config_dir, stamp))
 
 
 def _stamp(config_dir: Path) -> float:

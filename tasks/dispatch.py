@@ -108,7 +108,7 @@ def _dispatch_case(
         priority=case.priority,
     )
     view = case_view(s, case, ref)
-    history = _history(s, case.id, ref)
+    history = case_history(s, case.id, ref)
     attachments = assignment_attachments(s, ctx.settings, case)
     co_names = "、".join(ref.department_by_code[c].name for c in decision.co)
     for code in (decision.lead, *decision.co):
@@ -141,11 +141,11 @@ def _dispatch_case(
             attachments=attachments,
         ):
             totals["handoffs"] += 1
-    _schedule_lookbacks(s, ctx, case)
+    schedule_lookbacks(s, ctx, case)
     totals["assigned"] += 1
 
 
-def _history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
+def case_history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
     rows = s.scalars(select(Handoff).where(Handoff.case_id == case_id).order_by(Handoff.id)).all()
     return [
         {"when": local_text(h.created_at), "what": h.subject, "to": h.recipient_name or h.recipient}
@@ -226,7 +226,7 @@ def reminder_at(ctx: Context, due_at: datetime) -> datetime:
     return datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
 
 
-def _schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
+def schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
     """到期提醒 at 09:00 N working days before the deadline, 超期督办 once it has passed."""
     assert case.due_at is not None and case.assigned_at is not None
     remind_at = reminder_at(ctx, case.due_at)
