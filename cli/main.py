@@ -326,7 +326,14 @@ def _register_command_modules() -> None:
     """Each topic's commands live in their own module with a `register(app)` function."""
     import importlib
 
-    for name in ("model_cmds", "cases_cmds", "review_cmds", "report_cmds", "web_cmds"):
+    for name in (
+        "model_cmds",
+        "cases_cmds",
+        "review_cmds",
+        "report_cmds",
+        "web_cmds",
+        "index_cmds",
+    ):
         try:
             module = importlib.import_module(f"cli.{name}")
         except ModuleNotFoundError as exc:

@@ -15,21 +15,31 @@ so the inserts walk the index in order too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from db.bulk import driver_connection, is_postgresql
-from db.models import DedupBand, DedupEntry
+from db.models import Case, DedupBand, DedupEntry, Submission
 from db.queries import insert_ignoring_conflicts
-from minqing.neardup import OPEN, EntryMeta, PreparedBatch, ShingleSets, pack_shingles
+from minqing.neardup import (
+    OPEN,
+    DedupParams,
+    EntryMeta,
+    PreparedBatch,
+    ShingleSets,
+    band_hashes,
+    minhash_signatures,
+    pack_shingles,
+)
 from minqing.states import OPEN_STATUSES
 
 SLICE = 50_000  # values per statement
-CHUNK = 4000  # bound parameters per IN (...) list (pruning)
+CHUNK = 4000  # bound parameters per IN (...) list (removing entries)
 
 _OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 
@@ -39,41 +49,43 @@ def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
         yield list(values[start : start + size])
 
 
+def _select_by_ids(session: Session, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, whose `{ids}` is a FROM item `w` with one column `v` holding `ids`, as
+    the driver returns them: plain tuples, hundreds of thousands of them. The ids travel as one
+    parameter: an array literal unnested on PostgreSQL, a JSON array on SQLite; both databases
+    then probe the joined table's key once per id."""
+    postgresql = is_postgresql(session)
+    if postgresql:
+        statement = sql.format(ids="unnest(%s::bigint[]) AS w(v)")
+    else:
+        statement = sql.format(ids="(SELECT value AS v FROM json_each(?)) AS w")
+    rows: list[tuple[Any, ...]] = []
+    cursor = driver_connection(session).cursor()
+    try:
+        for start in range(0, len(ids), SLICE):
+            listed = ",".join(map(str, ids[start : start + SLICE]))
+            cursor.execute(statement, (f"{{{listed}}}" if postgresql else f"[{listed}]",))
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
 class DatabaseIndex:
     def __init__(self, session: Session, fingerprint: str) -> None:
         self.session = session
         self.fingerprint = fingerprint
-        self.postgresql = is_postgresql(session)
-        if self.postgresql:
+        if is_postgresql(session):
             # These plans are index probes; compiling them (the cost estimates of 50,000-row
             # lists invite it) takes longer than running them.
             session.execute(text("SET LOCAL jit = off"))
-
-    def _rows(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """Rows of `sql`, whose `{ids}` is a FROM item `w` with one column `v` holding `ids`,
-        as the driver returns them: plain tuples, hundreds of thousands of them. The ids travel
-        as one parameter: an array literal unnested on PostgreSQL, a JSON array on SQLite;
-        both databases then probe the joined table's key once per id."""
-        if self.postgresql:
-            statement = sql.format(ids="unnest(%s::bigint[]) AS w(v)")
-        else:
-            statement = sql.format(ids="(SELECT value AS v FROM json_each(?)) AS w")
-        rows: list[tuple[Any, ...]] = []
-        cursor = driver_connection(self.session).cursor()
-        try:
-            for start in range(0, len(ids), SLICE):
-                listed = ",".join(map(str, ids[start : start + SLICE]))
-                cursor.execute(statement, (f"{{{listed}}}" if self.postgresql else f"[{listed}]",))
-                rows += cursor.fetchall()
-        finally:
-            cursor.close()
-        return rows
 
     def lookup(
         self, hashes: np.ndarray, since: int | None, per_hash_limit: int
     ) -> tuple[np.ndarray, np.ndarray]:
         wanted = np.unique(np.asarray(hashes, dtype=np.int64)).tolist()
-        rows = self._rows(
+        rows = _select_by_ids(
+            self.session,
             "SELECT b.band_hash, b.submission_id FROM {ids} "
             "JOIN dedup_bands AS b ON b.band_hash = w.v",
             wanted,
@@ -94,7 +106,8 @@ class DatabaseIndex:
         rows: dict[int, tuple[Any, ...]] = {}
         # Status and times come back raw (no ORM type processing): the open test is a string
         # comparison, the closed time a timestamp only for closed cases.
-        for row in self._rows(
+        for row in _select_by_ids(
+            self.session,
             "SELECT e.submission_id, e.area, e.sketch, e.fingerprint, s.case_id, c.status, "
             "c.closed_at, c.updated_at FROM {ids} "
             "JOIN dedup_entries AS e ON e.submission_id = w.v "
@@ -127,7 +140,8 @@ class DatabaseIndex:
     def fetch_shingles(self, entry_ids: np.ndarray) -> ShingleSets:
         ids = np.asarray(entry_ids, dtype=np.int64)
         blobs: dict[int, bytes] = dict(
-            self._rows(
+            _select_by_ids(
+                self.session,
                 "SELECT e.submission_id, e.shingles FROM {ids} "
                 "JOIN dedup_entries AS e ON e.submission_id = w.v",
                 np.unique(ids).tolist(),
@@ -139,8 +153,6 @@ class DatabaseIndex:
 def _epoch(value: Any) -> int:
     """Seconds since 1970 of a stored UTC time: a datetime (PostgreSQL, naive or aware) or
     SQLite's text 'YYYY-MM-DD HH:MM:SS[.ffffff]'."""
-    from datetime import UTC, datetime
-
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
@@ -207,7 +219,90 @@ def band_rows(submission_ids: np.ndarray, band_hashes: np.ndarray) -> tuple[np.n
     return hashes[first], owners[first]
 
 
-def prune_bands(session: Session, submission_ids: Sequence[int]) -> None:
-    """Drop the band rows of submissions that can never be candidates again."""
-    for chunk in _chunks(list(submission_ids)):
-        session.execute(delete(DedupBand).where(DedupBand.submission_id.in_(chunk)))
+def closed_entries(session: Session, before: datetime, limit: int) -> list[int]:
+    """Up to `limit` indexed submissions whose case is no longer open and was closed (or last
+    changed) before `before`, lowest id first."""
+    return list(
+        session.scalars(
+            select(DedupEntry.submission_id)
+            .join(Submission, Submission.id == DedupEntry.submission_id)
+            .join(Case, Case.id == Submission.case_id)
+            .where(
+                Case.status.not_in(_OPEN),
+                func.coalesce(Case.closed_at, Case.updated_at) < before,
+            )
+            .order_by(DedupEntry.submission_id)
+            .limit(limit)
+        )
+    )
+
+
+def remove_entries(session: Session, submission_ids: Sequence[int], params: DedupParams) -> int:
+    """Take submissions out of the index: their band rows, recomputed from the stored shingles
+    (so dedup_bands needs no second index on submission_id), then their entries. Entries made
+    with other settings (another fingerprint) lose only the entry; their band rows point at
+    nothing and go with the next rebuild. Returns the number of band rows deleted."""
+    ids = sorted(set(submission_ids))
+    fingerprint = params.index_fingerprint()
+    rows = [
+        (sid, bytes(blob))
+        for sid, blob, fp in _select_by_ids(
+            session,
+            "SELECT e.submission_id, e.shingles, e.fingerprint FROM {ids} "
+            "JOIN dedup_entries AS e ON e.submission_id = w.v",
+            ids,
+        )
+        if fp == fingerprint
+    ]
+    deleted = 0
+    if rows:
+        sets = ShingleSets.from_packed([blob for _, blob in rows])
+        signatures = minhash_signatures(sets, params.num_perm, params.seed)
+        hashes, owners = band_rows(
+            np.array([sid for sid, _ in rows], dtype=np.int64),
+            band_hashes(signatures, params.bands),
+        )
+        deleted = _delete_band_rows(session, hashes, owners)
+    for chunk in _chunks(ids):
+        session.execute(delete(DedupEntry).where(DedupEntry.submission_id.in_(chunk)))
+    return deleted
+
+
+def _delete_band_rows(session: Session, hashes: np.ndarray, owners: np.ndarray) -> int:
+    if not is_postgresql(session):
+        cursor = driver_connection(session).cursor()
+        try:
+            cursor.executemany(
+                "DELETE FROM dedup_bands WHERE band_hash = ? AND submission_id = ?",
+                zip(hashes.tolist(), owners.tolist(), strict=True),
+            )
+            return cursor.rowcount
+        finally:
+            cursor.close()
+    deleted = 0
+    with driver_connection(session).cursor() as cursor:
+        for a in range(0, len(hashes), SLICE):
+            cursor.execute(
+                "DELETE FROM dedup_bands AS b USING unnest(%s::bigint[], %s::bigint[]) "
+                "AS v(h, s) WHERE b.band_hash = v.h AND b.submission_id = v.s",
+                (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE])),
+            )
+            deleted += cursor.rowcount
+    return deleted
+
+
+def clear_index(session: Session) -> None:
+    """Empty the index (before a rebuild with new settings)."""
+    session.execute(delete(DedupBand))
+    session.execute(delete(DedupEntry))
+
+
+def edge_fingerprints(session: Session) -> set[str]:
+    """The settings fingerprints of the oldest and the newest entry: entries are written in id
+    order, so after a settings change one of them differs (two key lookups, not a scan)."""
+    found = set()
+    for order in (DedupEntry.submission_id.asc(), DedupEntry.submission_id.desc()):
+        fp = session.scalar(select(DedupEntry.fingerprint).order_by(order).limit(1))
+        if fp is not None:
+            found.add(fp)
+    return found

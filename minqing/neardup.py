@@ -89,6 +89,9 @@ class DedupParams:
     per_hash_limit: int = 64
     sketch_margin: float = 0.15
     seed: int = 1
+    # Index entries of cases closed more than window_days + prune_grace_days ago are removed
+    # (tasks/index.py); the grace covers submissions that reach a night days late.
+    prune_grace_days: int = 30
 
     def __post_init__(self) -> None:
         if self.shingle_size < 1:
@@ -99,6 +102,8 @@ class DedupParams:
             raise ValueError("threshold must be in (0, 1]")
         if self.window_days < 0 or self.max_candidates < 1 or self.per_hash_limit < 1:
             raise ValueError("window_days >= 0, max_candidates >= 1, per_hash_limit >= 1")
+        if self.prune_grace_days < 0:
+            raise ValueError("prune_grace_days must be >= 0")
 
     @property
     def rows(self) -> int:

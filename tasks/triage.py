@@ -18,7 +18,7 @@ from prefect import task
 from sqlalchemy import select
 
 from db.bulk import insert_new_ids, insert_rows, update_rows
-from db.dedup_index import DatabaseIndex, add_entries
+from db.dedup_index import DatabaseIndex, add_entries, edge_fingerprints
 from db.engine import Session
 from db.models import AuditEvent, Case, Reply, Submission, utcnow
 from db.queries import audit_row
@@ -115,6 +115,13 @@ def triage_now(now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     classify, threshold, warnings = classifier_for(ctx)
     params = dedup_params(ctx)
+    with Session() as s:
+        stale = edge_fingerprints(s) - {params.index_fingerprint()}
+    if stale:
+        warnings.append(
+            "查重索引由不同的参数生成（config/triage.yaml 的 shingle_size/num_perm/bands/seed 已改），"
+            "旧的提交不会被识别为重复：请运行 minqing index rebuild"
+        )
     totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():

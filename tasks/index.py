@@ -1,0 +1,104 @@
+"""Upkeep of the near-duplicate index (db/dedup_index.py).
+
+Nightly, `prune-index` removes the submissions of cases closed more than
+`window_days + prune_grace_days` ago (config/triage.yaml): they can never be candidates again,
+so the index holds about one window of history however many years the office runs.
+
+After a change of the settings the band hashes depend on (shingle size, num_perm, bands, seed:
+`DedupParams.index_fingerprint`), the stored entries no longer match and triage warns;
+`minqing index rebuild` re-indexes the submissions of open and recently closed cases with the
+new settings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import task
+from sqlalchemy import func, select
+
+from db.dedup_index import add_entries, clear_index, closed_entries, remove_entries
+from db.engine import Session
+from db.models import Case, DedupBand, DedupEntry, Submission
+from minqing.neardup import DedupParams, prepare_batch
+from minqing.states import OPEN_STATUSES
+from tasks.context import context
+from tasks.triage import dedup_params
+
+BATCH = 20_000  # submissions per transaction
+
+
+def prune_cutoff(params: DedupParams, now: datetime) -> datetime:
+    """Cases closed before this can no longer be matched by anything a night receives."""
+    return now - timedelta(days=params.window_days + params.prune_grace_days)
+
+
+def prune_now(now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
+    """Remove (at most `limit`) entries of long-closed cases, BATCH per transaction."""
+    params = dedup_params(context())
+    before = prune_cutoff(params, now or datetime.now(UTC))
+    entries = band_rows = 0
+    while limit is None or entries < limit:
+        size = BATCH if limit is None else min(BATCH, limit - entries)
+        with Session() as s, s.begin():
+            ids = closed_entries(s, before, size)
+            if not ids:
+                break
+            band_rows += remove_entries(s, ids, params)
+        entries += len(ids)
+    return {"entries": entries, "band_rows": band_rows}
+
+
+def index_status() -> dict[str, Any]:
+    """How big the index is and whether it was built with the current settings."""
+    fingerprint = dedup_params(context()).index_fingerprint()
+    with Session() as s:
+        by_fingerprint = dict(
+            s.execute(
+                select(DedupEntry.fingerprint, func.count()).group_by(DedupEntry.fingerprint)
+            ).all()
+        )
+        band_rows = s.scalar(select(func.count()).select_from(DedupBand)) or 0
+    return {
+        "fingerprint": fingerprint,
+        "entries": sum(by_fingerprint.values()),
+        "stale_entries": sum(n for fp, n in by_fingerprint.items() if fp != fingerprint),
+        "band_rows": band_rows,
+    }
+
+
+def rebuild_now(now: datetime | None = None) -> dict[str, int]:
+    """Empty the index and re-index, with the current settings, every linked submission whose
+    case is open or closed after the prune cutoff. One transaction: triage never sees a half
+    index."""
+    params = dedup_params(context())
+    before = prune_cutoff(params, now or datetime.now(UTC))
+    sub, case = Submission.__table__.c, Case.__table__.c
+    open_ = tuple(s.value for s in OPEN_STATUSES)
+    query = (
+        select(sub.id, sub.area_code, sub.text)
+        .join(Case.__table__, case.id == sub.case_id)
+        .where(case.status.in_(open_) | (func.coalesce(case.closed_at, case.updated_at) >= before))
+        .order_by(sub.id)
+    )
+    indexed = 0
+    fingerprint = params.index_fingerprint()
+    with Session() as s, s.begin():
+        clear_index(s)
+        last = 0
+        while True:
+            rows = s.execute(query.where(sub.id > last).limit(BATCH)).all()
+            if not rows:
+                break
+            prepared = prepare_batch([r.text for r in rows], params)
+            add_entries(s, [r.id for r in rows], [r.area_code for r in rows], prepared, fingerprint)
+            indexed += len(rows)
+            last = rows[-1].id
+    return {"entries": indexed}
+
+
+@task(name="prune-index")
+def prune_index() -> dict[str, int]:
+    """清理查重索引: drop the index entries of long-closed cases."""
+    return prune_now()
