@@ -114,9 +114,10 @@ def pg_create(name: str, template: str | None = None) -> None:
 
     with pg_admin().connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(
-            text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        )
+        # FILE_COPY: copy the template's files (and checkpoint) instead of writing gigabytes
+        # of WAL through shared_buffers, which the timed night would then be flushing.
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        c.execute(text(f'CREATE DATABASE "{name}"{copy}'))
 
 
 def pg_drop(name: str) -> None:
@@ -494,6 +495,8 @@ class Backend:
             shutil.copyfile(var / "base.db", var / "minqing.db")
         else:
             pg_create(self.pg_run, template=self.pg_base)
+        # A night starts on a quiet server: the copy is on disk, not being written back.
+        os.sync()
         return self.run_url
 
     def size_mb(self) -> float:
@@ -643,10 +646,10 @@ def notes(res: dict[str, Any], backends: list[str]) -> list[str]:
         "Wall time is what the night takes on this box, CPU time what triage_now itself "
         "computed; the difference is waiting for the disk, for the database server and for a "
         "core (other engineers' benchmarks and tests ran at the same time).",
-        "The classifier is whatever tasks.triage.classifier_for chooses in the benchmark's "
-        "project: without a trained model in var/models, the keyword rules (about 7 s of CPU "
-        "for the ~59,000 new cases); a trained model costs what bench/results/classifier.md "
-        "measures.",
+        "The classifier is what tasks.triage.classifier_for chooses in the benchmark's project: "
+        "by default a model trained beforehand on the labelled messages (not timed) is put in "
+        "its var/models, as `minqing train` would; --classifier rules leaves var/models empty "
+        "so the keyword rules serve.",
         "Chunk size (tasks.triage.CHUNK, submissions per transaction), SQLite, one night each "
         "during development on the same data: 5,000 → 93 s wall, 20,000 → 68 s, 50,000 → 45 s "
         "(shipped). Each chunk inserts its band rows at random places of dedup_bands (32 per "
@@ -676,8 +679,39 @@ def notes(res: dict[str, Any], backends: list[str]) -> list[str]:
     return out
 
 
-def classifier_note() -> str:
-    use_project(Path(tempfile.gettempdir()), "sqlite://")
+def train_bench_model(workdir: Path) -> Path:
+    """The model a night uses: trained once per working folder on the labelled messages, as
+    `minqing train --from labeled_messages.csv --cv-folds 0` would (not timed)."""
+    from minqing.classifier import (
+        latest_model_path,
+        read_classifier_config,
+        read_labelled_csv,
+        save_model,
+        train_model,
+    )
+
+    out = workdir / "model"
+    path = latest_model_path(out)
+    if path is None:
+        print("training the classifier (minqing.classifier.train_model, no CV) ...", flush=True)
+        cfg = read_classifier_config(ROOT / "config" / "classifier.yaml")
+        texts, labels = read_labelled_csv(nd.DATA / "labeled_messages.csv", "text", "label", None)
+        path = save_model(train_model(texts, labels, cv_folds=0, settings=cfg.settings), out)
+    return path
+
+
+def install_model(model: Path | None, home: Path) -> None:
+    """Put `model` (and its metadata) into the project's var/models, or leave none there."""
+    models = home / "var" / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    if model is not None:
+        models.mkdir(parents=True)
+        for f in (model, model.with_suffix(".json")):
+            shutil.copy2(f, models / f.name)
+
+
+def classifier_note(home: Path) -> str:
+    use_project(home, "sqlite://")
     from tasks.context import context
     from tasks.triage import classifier_for
 
@@ -765,6 +799,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="timed nights (median; 3)")
     ap.add_argument("--profile", action="store_true", help="cProfile the first night")
     ap.add_argument("--chunk", type=int, default=None, help="override tasks.triage.CHUNK")
+    ap.add_argument(
+        "--classifier",
+        choices=["model", "rules"],
+        default="model",
+        help="a model trained on the labelled messages (default), or the keyword rules",
+    )
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--baseline-history", type=int, default=None, help="measured size (100,000)")
     ap.add_argument("--keep", type=Path, default=None, help="reuse/keep the databases here")
@@ -786,7 +826,6 @@ def main() -> None:
         "command": " ".join(["python", "bench/bench_triage.py", *sys.argv[1:]]),
         "history": n_hist,
         "new": m,
-        "classifier": classifier_note(),
         "backends": {},
         "notes": [],
     }
@@ -796,6 +835,7 @@ def main() -> None:
     (RESULTS / "tmp").mkdir(parents=True, exist_ok=True)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="triage-", dir=RESULTS / "tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    model = train_bench_model(workdir) if args.classifier == "model" else None
     done: list[Backend] = []
     try:
         for name in backends:
@@ -814,6 +854,8 @@ def main() -> None:
                 b.finish_build()
                 build_file.write_text(json.dumps(info))
             info["database_mb"] = b.size_mb()
+            install_model(model, b.home)
+            res["classifier"] = classifier_note(b.home)
             runs = []
             for r in range(repeats):
                 url = b.fresh_copy()
@@ -832,12 +874,12 @@ def main() -> None:
         res["notes"] += notes(res, backends)
         if not args.skip_baseline:
             print("baseline: training the classifier ...", flush=True)
-            model = _train_baseline_classifier()
+            baseline_model = _train_baseline_classifier()
             b = done[0]
             bh = args.baseline_history or min(n_hist, 20_000 if args.quick else 100_000)
             bm = min(m, max(1_000, bh // 10))
             print(f"baseline: history {bh:,}, new {bm:,} ...", flush=True)
-            point = baseline(b, bh, bm, params, corpus, model)
+            point = baseline(b, bh, bm, params, corpus, baseline_model)
             ex = extrapolate(point, n_hist, m)
             res["baseline"] = {
                 "measured": point,
