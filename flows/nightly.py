@@ -6,6 +6,8 @@ from typing import Any
 
 from prefect import flow
 
+from flows.triage_dask import triage_on_dask
+from minqing.settings import get_settings
 from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
 from tasks.hotissues import publish_hot_issues
@@ -29,7 +31,9 @@ def nightly() -> dict[str, Any]:
     load_reference_data()
     ingest = ingest_inbox()
     imports = import_replies_and_ratings()
-    triage = triage_submissions()
+    # 整理 on the office's Dask cluster when it has one (MINQING_DASK_SCHEDULER): same figures.
+    scheduler = get_settings().dask_scheduler
+    triage = triage_on_dask(scheduler) if scheduler else triage_submissions()
     hot_issues = publish_hot_issues()
     dispatch = dispatch_cases()
     lookback = scan_lookbacks()

@@ -2,8 +2,10 @@
 Dask workers, linking and writing chunk by chunk in one place — the same cases and links as
 the nightly triage, the path to more machines.
 
-By default a LocalCluster of this machine's cores; another cluster with
-`triage_dask.with_options(task_runner=DaskTaskRunner(address="tcp://scheduler:8786"))`.
+Which cluster: MINQING_DASK_SCHEDULER (minqing/settings.py) — a running scheduler's address,
+or unset / "local" for a LocalCluster of this machine's cores. The flow reads it when its
+module is imported, i.e. at the start of every deployment run; `triage_on_dask` (the nightly
+flow's triage stage) reads it when called.
 """
 
 from __future__ import annotations
@@ -16,20 +18,37 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
-from tasks.triage_dask import add_totals, link_slices, plan_triage, prepare_slice
+from minqing.settings import get_settings
+from tasks.triage_dask import add_totals, cluster_threads, link_slices, plan_triage, prepare_slice
+
+
+def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
+    """A runner on the Dask scheduler at `scheduler` (e.g. "tcp://host:8786"), or on a
+    LocalCluster of one single-threaded worker process per core when it is None or "local"
+    (the CPU-heavy steps hold the GIL, so processes rather than threads)."""
+    if scheduler and scheduler != "local":
+        return DaskTaskRunner(address=scheduler)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": os.cpu_count() or 2, "threads_per_worker": 1}
+    )
 
 
 @flow(
     name="triage-dask",
     log_prints=True,
-    task_runner=DaskTaskRunner(
-        cluster_kwargs={"n_workers": os.cpu_count() or 2, "threads_per_worker": 1}
-    ),
+    task_runner=dask_task_runner(get_settings().dask_scheduler),
 )
-def triage_dask(partitions: int = 2, now: datetime | None = None) -> dict[str, Any]:
-    """整理 with Dask workers: each chunk prepared in `partitions` slices, linked in order."""
+def triage_dask(partitions: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """整理 with Dask workers: each chunk prepared in `partitions` slices (default: one per
+    worker thread of the cluster), linked in order."""
+    partitions = partitions or cluster_threads.submit().result()
     linked: list[PrefectFuture[dict[str, Any]]] = []
     for slices in plan_triage(partitions):
         prepared = prepare_slice.map(slices)
         linked.append(link_slices.submit(prepared, now, wait_for=linked[-1:]))
     return add_totals(linked)
+
+
+def triage_on_dask(scheduler: str, now: datetime | None = None) -> dict[str, Any]:
+    """The triage-dask flow (a subflow when called from a flow) on `scheduler`."""
+    return triage_dask.with_options(task_runner=dask_task_runner(scheduler))(now=now)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     spool_fsync: bool = True  # QR form: each submission is on disk before the citizen is thanked
     session_hours: int = Field(default=12, ge=1)  # operator console login
+
+    # Dask for triage (整理, flows/triage_dask.py). Unset: the nightly flow triages in its own
+    # process and the triage-dask flow starts a LocalCluster of this machine's cores. "local":
+    # both use such a LocalCluster. A scheduler's address ("tcp://host:8786"): both send the
+    # CPU-heavy half of triage to that running cluster. Read when a run builds its task runner.
+    dask_scheduler: str | None = None
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @model_validator(mode="after")
     def _check_mail(self) -> Settings:

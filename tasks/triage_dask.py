@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import distributed
 import numpy as np
 from prefect import task
 from sqlalchemy import select
@@ -69,6 +70,12 @@ def take(whole: PreparedSlice, positions: Sequence[int]) -> PreparedSlice:
         PreparedBatch(p.shingles.take(at), p.band_hashes[at], p.sketches[at]),
         [whole.classified[k] for k in positions],
     )
+
+
+@task(name="dask-threads")
+def cluster_threads() -> int:
+    """How many worker threads the Dask cluster has now (run on one of its workers)."""
+    return sum(distributed.get_client().nthreads().values())
 
 
 @task(name="triage-plan")

@@ -1,6 +1,9 @@
 """prefect.yaml names real flows, with the schedules and limits the office relies on."""
 
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -40,3 +43,36 @@ def test_serving_builds_every_deployment_of_prefect_yaml():
     served = {d.name: d for d in deployments()}
     assert set(served) == set(DEPLOYMENTS)
     assert served["nightly"].schedules[0].schedule.cron == "0 2 * * *"
+
+
+def test_triage_on_dask_is_manual_one_at_a_time_and_sizes_its_slices_to_the_cluster():
+    dask = DEPLOYMENTS["triage-dask"]
+    assert "schedules" not in dask
+    assert dask["parameters"] == {"partitions": None}  # one slice per worker thread
+    assert dask["concurrency_limit"]["limit"] == 1
+
+
+def test_the_dask_scheduler_setting_chooses_the_cluster():
+    from flows.triage_dask import dask_task_runner
+
+    remote = dask_task_runner("tcp://10.0.0.7:8786")
+    assert remote.address == "tcp://10.0.0.7:8786" and remote.cluster_kwargs == {}
+    for local in (dask_task_runner(None), dask_task_runner("local")):
+        assert local.address is None
+        assert local.cluster_kwargs == {"n_workers": os.cpu_count(), "threads_per_worker": 1}
+
+
+def test_a_deployment_run_reads_the_dask_scheduler_from_the_environment_without_code_changes():
+    # A deployment run imports the flow's module in a fresh process, as this child does.
+    probe = "from flows.triage_dask import triage_dask as f; print(f.task_runner.address)"
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    for value, expected in [("tcp://10.0.0.7:8786", "tcp://10.0.0.7:8786"), ("  ", "None")]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**env, "MINQING_DASK_SCHEDULER": value},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip().splitlines()[-1] == expected
