@@ -363,6 +363,63 @@ def test_the_curve_counts_precision_and_coverage_of_confident_cases():
     ]
 
 
+def _bench():
+    """bench/bench_classifier.py as a module: its evaluation helpers decide what the results
+    say, so they are tested like the code they measure."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_classifier.py"
+    spec = importlib.util.spec_from_file_location("bench_classifier", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_precision_at_coverage_counts_the_most_confident_share():
+    bench = _bench()
+    correct = np.array([True, False, True, True, False])
+    confidence = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert bench.precision_at_coverage(correct, confidence, 0.2) == 1.0  # the 0.9 one
+    assert bench.precision_at_coverage(correct, confidence, 0.4) == 0.5
+    assert bench.precision_at_coverage(correct, confidence, 0.8) == 0.75  # rounds up: 4 of 5
+
+
+def test_the_bootstrap_interval_holds_the_observed_values_and_repeats_with_its_seed():
+    bench = _bench()
+    rng = np.random.default_rng(1)
+    correct = rng.random(300) < 0.9
+    confidence = rng.random(300)
+    point = bench.at_threshold(correct, confidence, 0.3)
+    interval = bench.bootstrap_interval(correct, confidence, 0.3)
+    low, high = interval["precision_95"]
+    assert low < point["precision"] < high and high - low < 0.1
+    low, high = interval["coverage_95"]
+    assert low < point["coverage"] < high
+    assert bench.bootstrap_interval(correct, confidence, 0.3) == interval
+    perfect = bench.bootstrap_interval(np.ones(50, dtype=bool), confidence[:50], 0.3)
+    assert perfect["precision_95"] == [1.0, 1.0]
+
+
+def test_label_conflicts_count_near_duplicate_groups_with_two_categories():
+    bench = _bench()
+    groups = np.array([0, 0, 1, 1, 1, 2, 3, 3])
+    labels = [
+        "城乡建设",
+        "城乡建设",
+        "城乡建设",
+        "商贸旅游",
+        "城乡建设",
+        "教育文体",
+        "卫生计生",
+        "卫生计生",
+    ]
+    assert bench.label_conflicts(groups, labels) == {
+        "groups_of_two_or_more": 3,
+        "groups_with_two_or_more_labels": 1,
+        "rows_in_mixed_groups": 3,
+    }
+
+
 # --------------------------------------------------------------------------- CSV and config
 
 
