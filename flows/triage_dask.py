@@ -52,3 +52,7 @@ def triage_dask(partitions: int | None = None, now: datetime | None = None) -> d
 def triage_on_dask(scheduler: str, now: datetime | None = None) -> dict[str, Any]:
     """The triage-dask flow (a subflow when called from a flow) on `scheduler`."""
     return triage_dask.with_options(task_runner=dask_task_runner(scheduler))(now=now)
+
+
+if __name__ == "__main__":  # python -m flows.triage_dask (the guard matters: workers are spawned)
+    triage_dask()
