@@ -295,7 +295,17 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         f"{res['prefect']}, prefect-dask {res['prefect_dask']}, {m['date']}. Load average at "
         f"start {', '.join(f'{x:.1f}' for x in m.get('loadavg_at_start', []))}; shared with "
         "other engineers' benchmarks and tests, so every run's load average is listed.",
-        f"Command: `{res['command']}`",
+        f"Command: `{res['command']}`"
+        + (
+            f" at commit {res['code']['commit'][:12]}"
+            + (
+                f" with uncommitted changes to {', '.join(res['code']['changed'])}"
+                if res["code"]["changed"]
+                else ""
+            )
+            if res["code"]["commit"]
+            else ""
+        ),
         "",
         f"History {res['history']:,} submissions in the database, night {res['new']:,} new "
         f"(bench/bench_triage.py's builder); classifier: {res['classifier']}. Dask: a "
@@ -347,6 +357,22 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def code_state() -> dict[str, Any]:
+    """The commit measured and the project files that differed from it (a shared checkout)."""
+
+    def git(*cmd: str) -> str:
+        out = subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    if Path(git("rev-parse", "--show-toplevel") or "/nonexistent").resolve() != ROOT.resolve():
+        return {"commit": None, "changed": None}  # e.g. an exported tree (git archive)
+    changed = git("status", "--porcelain", "--", "tasks", "db", "minqing", "flows", "config")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "changed": [x.strip() for x in changed.splitlines()],
+    }
+
+
 def notes(res: dict[str, Any]) -> list[str]:
     return [
         "All modes compute the same thing; the Dask path moves shingling, MinHash signatures, "
@@ -392,6 +418,7 @@ def main() -> None:
                     help="a model trained on the labelled messages (default), or keyword rules")  # fmt: skip
     ap.add_argument("--ephemeral", action="store_true",
                     help="no Prefect server: each process (each Dask worker too) starts its own")  # fmt: skip
+    ap.add_argument("--note", action="append", default=[], help="a line for the notes")
     ap.add_argument("--keep", type=Path, default=None, help="reuse/keep the databases here")
     ap.add_argument("--_child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--_home", help=argparse.SUPPRESS)
@@ -485,7 +512,8 @@ def main() -> None:
                 b.drop()
             shutil.rmtree(workdir, ignore_errors=True)
     res["seconds_total"] = time.perf_counter() - t_start
-    res["notes"] = notes(res)
+    res["code"] = code_state()
+    res["notes"] = notes(res) + args.note
     (RESULTS / "triage_dask.json").write_text(
         json.dumps(res, indent=1, ensure_ascii=False, default=str)
     )
