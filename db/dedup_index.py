@@ -168,6 +168,8 @@ def add_entries(
     fingerprint: str,
 ) -> None:
     """Index a night's submissions (the rows are written in bulk; re-adding is a no-op)."""
+    if not submission_ids:
+        return
     entries = [
         {
             "submission_id": sid,
@@ -181,22 +183,45 @@ def add_entries(
     hashes, owners = band_rows(np.asarray(submission_ids, dtype=np.int64), prepared.band_hashes)
     if not is_postgresql(session):
         insert_ignoring_conflicts(session, DedupEntry.__table__, entries, ["submission_id"])
+        _insert_band_rows(session, hashes, owners)
+        return
+    # Only submissions not indexed yet (a re-run adds nothing); their rows cannot conflict, so
+    # plain COPY and INSERT, without ON CONFLICT's second probe of the key per row.
+    present = {
+        row[0]
+        for row in _select_by_ids(
+            session,
+            "SELECT e.submission_id FROM {ids} JOIN dedup_entries AS e ON e.submission_id = w.v",
+            list(submission_ids),
+        )
+    }
+    if present:
+        fresh = ~np.isin(owners, np.fromiter(present, dtype=np.int64))
+        hashes, owners = hashes[fresh], owners[fresh]
+    columns = ", ".join(entries[0])
+    with (
+        driver_connection(session).cursor() as cursor,
+        cursor.copy(f"COPY dedup_entries ({columns}) FROM STDIN") as copy,
+    ):
+        for e in entries:
+            if e["submission_id"] not in present:
+                copy.write_row(tuple(e.values()))
+    _insert_band_rows(session, hashes, owners)
+
+
+def _insert_band_rows(session: Session, hashes: np.ndarray, owners: np.ndarray) -> None:
+    """Band rows that are not stored yet (PostgreSQL: plain INSERT, so they must be new)."""
+    if not is_postgresql(session):
         driver_connection(session).executemany(
             "INSERT OR IGNORE INTO dedup_bands (band_hash, submission_id) VALUES (?, ?)",
             zip(hashes.tolist(), owners.tolist(), strict=True),
         )
         return
     with driver_connection(session).cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO dedup_entries (submission_id, area, sketch, shingles, fingerprint) "
-            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::bytea[], %s::bytea[], "
-            "%s::varchar[]) ON CONFLICT DO NOTHING",
-            [[e[c] for e in entries] for c in entries[0]] if entries else [[]] * 5,
-        )
         for a in range(0, len(hashes), SLICE):
             cursor.execute(
                 "INSERT INTO dedup_bands (band_hash, submission_id) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
                 (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE])),
             )
 
@@ -254,18 +279,51 @@ def remove_entries(session: Session, submission_ids: Sequence[int], params: Dedu
         )
         if fp == fingerprint
     ]
-    deleted = 0
-    if rows:
-        sets = ShingleSets.from_packed([blob for _, blob in rows])
-        signatures = minhash_signatures(sets, params.num_perm, params.seed)
-        hashes, owners = band_rows(
-            np.array([sid for sid, _ in rows], dtype=np.int64),
-            band_hashes(signatures, params.bands),
-        )
-        deleted = _delete_band_rows(session, hashes, owners)
+    deleted = _delete_band_rows(session, *_recomputed_band_rows(rows, params)) if rows else 0
     for chunk in _chunks(ids):
         session.execute(delete(DedupEntry).where(DedupEntry.submission_id.in_(chunk)))
     return deleted
+
+
+def _recomputed_band_rows(
+    rows: Sequence[tuple[int, bytes]], params: DedupParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The band rows of (submission id, stored shingles) pairs, as add_entries wrote them."""
+    sets = ShingleSets.from_packed([blob for _, blob in rows])
+    signatures = minhash_signatures(sets, params.num_perm, params.seed)
+    ids = np.array([sid for sid, _ in rows], dtype=np.int64)
+    return band_rows(ids, band_hashes(signatures, params.bands))
+
+
+def bands_lost(session: Session) -> bool:
+    """Entries without a single band row: on PostgreSQL the unlogged dedup_bands comes back
+    empty after a crash or a failover (migration 0006)."""
+    return (
+        session.scalar(select(DedupBand.band_hash).limit(1)) is None
+        and session.scalar(select(DedupEntry.submission_id).limit(1)) is not None
+    )
+
+
+def restore_bands(session: Session, params: DedupParams, batch: int = 50_000) -> int:
+    """Recompute the band rows of every entry made with the current settings from its stored
+    shingles; returns the number of entries restored."""
+    restored, last = 0, 0
+    fingerprint = params.index_fingerprint()
+    while True:
+        rows = [
+            (sid, bytes(blob))
+            for sid, blob in session.execute(
+                select(DedupEntry.submission_id, DedupEntry.shingles)
+                .where(DedupEntry.submission_id > last, DedupEntry.fingerprint == fingerprint)
+                .order_by(DedupEntry.submission_id)
+                .limit(batch)
+            )
+        ]
+        if not rows:
+            return restored
+        _insert_band_rows(session, *_recomputed_band_rows(rows, params))
+        restored += len(rows)
+        last = rows[-1][0]
 
 
 def _delete_band_rows(session: Session, hashes: np.ndarray, owners: np.ndarray) -> int:

@@ -153,7 +153,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     id: Mapped[int] = mapped_column(primary_key=True)
     source_key: Mapped[str] = mapped_column(String(200), unique=True)
-    channel: Mapped[str] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
     source_file: Mapped[str | None] = mapped_column(String(400))
     file_checksum: Mapped[str | None] = mapped_column(String(64))
     source_ref: Mapped[str] = mapped_column(String(200), index=True)
@@ -164,7 +164,7 @@ class Submission(Base):
     area_text: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(500), default="")
     text: Mapped[str] = mapped_column(Text)  # normalised, personal data redacted
-    text_key: Mapped[str] = mapped_column(String(64), index=True)  # exact-duplicate key (hash)
+    text_key: Mapped[str] = mapped_column(String(64))  # exact-duplicate key (hash)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     link_method: Mapped[str | None] = mapped_column(String(20))  # new | exact | near | operator
@@ -191,7 +191,8 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_due", "status", "due_at"),
-        # The console's case list pages newest-first by id within a filter (keyset pagination).
+        # The console's case list pages newest-first by id within a filter (keyset pagination);
+        # these also serve plain lookups by status, department or area (no single-column ones).
         Index("ix_cases_status_id", "status", "id"),
         Index("ix_cases_lead_department_id", "lead_department", "id"),
         Index("ix_cases_area_code_id", "area_code", "id"),
@@ -199,15 +200,15 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(500), default="")
     text: Mapped[str] = mapped_column(Text)
-    text_key: Mapped[str] = mapped_column(String(64), index=True)
-    area_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    text_key: Mapped[str] = mapped_column(String(64))
+    area_code: Mapped[str | None] = mapped_column(String(40))
     category: Mapped[str | None] = mapped_column(String(60), index=True)
     category_confidence: Mapped[float | None] = mapped_column(Float)
     category_source: Mapped[str | None] = mapped_column(String(20))  # rule | model | operator
     category_top3: Mapped[list[Any]] = mapped_column(default=list)
-    lead_department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    lead_department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     co_departments: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), index=True)
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     review_reason: Mapped[str | None] = mapped_column(Text)
     assigned_at: Mapped[datetime | None]

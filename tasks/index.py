@@ -1,8 +1,10 @@
-"""Upkeep of the near-duplicate index (db/dedup_index.py).
+"""Upkeep of the near-duplicate index (db/dedup_index.py) and of the case title search index.
 
 Nightly, `prune-index` removes the submissions of cases closed more than
 `window_days + prune_grace_days` ago (config/triage.yaml): they can never be candidates again,
-so the index holds about one window of history however many years the office runs.
+so the index holds about one window of history however many years the office runs. On
+PostgreSQL it also merges the new case titles waiting in the title search index's pending list
+(migration 0006), off triage's path.
 
 After a change of the settings the band hashes depend on (shingle size, num_perm, bands, seed:
 `DedupParams.index_fingerprint`), the stored entries no longer match and triage warns;
@@ -16,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import task
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from db.bulk import is_postgresql
 from db.dedup_index import add_entries, clear_index, closed_entries, remove_entries
 from db.engine import Session
 from db.models import Case, DedupBand, DedupEntry, Submission
@@ -98,7 +101,16 @@ def rebuild_now(now: datetime | None = None) -> dict[str, int]:
     return {"entries": indexed}
 
 
+def merge_title_search_list() -> None:
+    """PostgreSQL: merge the new titles waiting in the title search index's pending list
+    (migration 0006) in one sorted pass, instead of title by title during triage."""
+    with Session() as s, s.begin():
+        if is_postgresql(s) and s.scalar(text("SELECT to_regclass('ix_cases_title_trgm')")):
+            s.execute(text("SELECT gin_clean_pending_list('ix_cases_title_trgm')"))
+
+
 @task(name="prune-index")
 def prune_index() -> dict[str, int]:
-    """清理查重索引: drop the index entries of long-closed cases."""
+    """清理查重索引: drop the index entries of long-closed cases; merge the title search list."""
+    merge_title_search_list()
     return prune_now()

@@ -18,7 +18,13 @@ from prefect import task
 from sqlalchemy import select
 
 from db.bulk import insert_new_ids, insert_rows, update_rows
-from db.dedup_index import DatabaseIndex, add_entries, edge_fingerprints
+from db.dedup_index import (
+    DatabaseIndex,
+    add_entries,
+    bands_lost,
+    edge_fingerprints,
+    restore_bands,
+)
 from db.engine import Session
 from db.models import AuditEvent, Case, Reply, Submission, utcnow
 from db.queries import audit_row
@@ -115,8 +121,13 @@ def triage_now(now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     classify, threshold, warnings = classifier_for(ctx)
     params = dedup_params(ctx)
-    with Session() as s:
+    with Session() as s, s.begin():
         stale = edge_fingerprints(s) - {params.index_fingerprint()}
+        if bands_lost(s):
+            restored = restore_bands(s, params)
+            warnings.append(
+                f"查重索引的分段表为空（PostgreSQL 崩溃或切换后会清空它），已由 {restored:,} 条记录重建"
+            )
     if stale:
         warnings.append(
             "查重索引由不同的参数生成（config/triage.yaml 的 shingle_size/num_perm/bands/seed 已改），"

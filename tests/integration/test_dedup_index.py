@@ -15,7 +15,7 @@ from cli.main import app
 from db.engine import Session
 from db.models import Case, DedupBand, DedupEntry, Submission
 from minqing.settings import reset_settings
-from tasks.index import index_status, prune_now
+from tasks.index import index_status, merge_title_search_list, prune_now
 from tasks.ingest import ingest_inbox_now
 from tasks.triage import triage_now
 
@@ -84,6 +84,7 @@ def test_pruning_removes_exactly_the_long_closed_cases_from_the_index(minq):
         kept = set(s.scalars(select(DedupEntry.submission_id)))
     assert kept == {submission("GD2").id, submission("GD3").id}
     assert prune_now(NOW) == {"entries": 0, "band_rows": 0}  # nothing left to do
+    merge_title_search_list()  # PostgreSQL: the pending titles merged; SQLite: nothing to do
 
     # The pruned case is out of reach; the open one still gathers its duplicates.
     result = night(
@@ -134,3 +135,16 @@ def test_after_a_settings_change_triage_warns_and_a_rebuild_restores_linking(min
     )
     assert again["warnings"] == [] and again["linked"] == 1
     assert submission("GD4").case_id == submission("GD2").case_id
+
+
+def test_band_rows_lost_in_a_crash_are_rebuilt_before_the_night_links(minq):
+    night(minq, "n1.csv", f"GD1,张三,13912340001,路灯,2026-11-20 09:00,{LAMP},东湖社区")
+    before = band_rows_of("GD1")
+    with Session() as s, s.begin():  # what PostgreSQL does to an unlogged table after a crash
+        s.execute(DedupBand.__table__.delete())
+
+    result = night(minq, "n2.csv", f"GD2,李四,13912340002,路灯,2026-11-27 09:00,{LAMP_AGAIN},东湖社区")
+    assert result["linked"] == 1 and submission("GD2").case_id == submission("GD1").case_id
+    assert any("重建" in w for w in result["warnings"])
+    assert band_rows_of("GD1") == before
+    assert triage_now(NOW)["warnings"] == []  # restored once
