@@ -388,6 +388,7 @@ def _night_child(home: str, url: str, profile: bool, chunk: int | None) -> None:
 
     with Session() as s:  # connect and warm the imports outside the timed part
         s.scalar(select(func.count()).select_from(Case).where(Case.id < 0))
+    wal_before = _wal_position(url)
     rss_before = vm_hwm_mb()
     prof = cProfile.Profile() if profile else None
     c0, t0 = time.process_time(), time.perf_counter()
@@ -410,11 +411,24 @@ def _night_child(home: str, url: str, profile: bool, chunk: int | None) -> None:
         "left_unlinked": unlinked,
         "chunk": tasks.triage.CHUNK,
     }
+    if wal_before is not None:
+        # Server work that load on the machine does not change: WAL written during the night.
+        out["wal_mb"] = (_wal_position(url) - wal_before) / 2**20
     if prof:
         stats = pstats.Stats(prof, stream=sys.stderr)
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(25)
     print(json.dumps(out))
+
+
+def _wal_position(url: str) -> int | None:
+    """PostgreSQL's WAL insert position in bytes (None on SQLite)."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import text
+
+    with pg_admin().connect() as c:
+        return int(c.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar())
 
 
 def run_night(home: Path, url: str, profile: bool, chunk: int | None) -> dict[str, Any]:
@@ -863,7 +877,7 @@ def main() -> None:
                 out = run_night(b.home, url, args.profile and r == 0, args.chunk)
                 print(
                     f"    {out['wall_s']:.1f} s wall, {out['cpu_s']:.1f} s CPU, "
-                    f"peak {out['peak_rss_mb']:.0f} MB, {out['totals']}",
+                    f"peak {out['peak_rss_mb']:.0f} MB, WAL {out.get('wal_mb', 0):.0f} MB, {out['totals']}",
                     flush=True,
                 )
                 runs.append(out)
