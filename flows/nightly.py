@@ -12,6 +12,7 @@ from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
 from tasks.hotissues import publish_hot_issues
 from tasks.imports import import_replies_and_ratings
+from tasks.index import prune_index
 from tasks.ingest import ingest_inbox
 from tasks.lookback import scan_lookbacks
 from tasks.metrics import publish_metrics
@@ -22,7 +23,8 @@ from tasks.triage import triage_submissions
 
 @flow(name="nightly", log_prints=True)
 def nightly() -> dict[str, Any]:
-    """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 统计, for everything that came in.
+    """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 清理索引 → 统计, for everything
+    that came in.
 
     Replies and ratings that arrived during the day are imported right after intake, so
     tonight's look-backs and surveys already see them; every message any stage decided to send
@@ -39,6 +41,7 @@ def nightly() -> dict[str, Any]:
     lookback = scan_lookbacks()
     surveys = send_surveys()
     deliver = deliver_handoffs()
+    index = prune_index()
     return publish_metrics(
         {
             "ingest": ingest,
@@ -49,5 +52,6 @@ def nightly() -> dict[str, Any]:
             "lookback": lookback,
             "surveys": surveys,
             "deliver": deliver,
+            "index": index,
         }
     )

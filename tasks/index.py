@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from sqlalchemy import func, select, text
 
 from db.bulk import is_postgresql
@@ -113,4 +113,8 @@ def merge_title_search_list() -> None:
 def prune_index() -> dict[str, int]:
     """清理查重索引: drop the index entries of long-closed cases; merge the title search list."""
     merge_title_search_list()
-    return prune_now()
+    done = prune_now()
+    get_run_logger().info(
+        "查重索引：移除已办结超过期限的 %d 条记录（%d 个分段）", done["entries"], done["band_rows"]
+    )
+    return done
