@@ -548,9 +548,28 @@ def _train_baseline_classifier() -> Any:
     return model
 
 
-def baseline(
-    backend: Backend, n_hist: int, m: int, params: Any, corpus: Any, model: Any
-) -> dict[str, Any]:
+def _baseline_child(home: str, url: str, n_hist: int, m: int) -> None:
+    """The baseline in a process of its own, so its peak memory is its own."""
+    from minqing.neardup import load_dedup_params
+
+    model = _train_baseline_classifier()
+    params = load_dedup_params(ROOT / "config" / "triage.yaml")
+    use_project(Path(home), url)
+    out = baseline(n_hist, m, params, model)
+    print(json.dumps({**out, "peak_rss_mb": vm_hwm_mb()}))
+
+
+def run_baseline(backend: Backend, n_hist: int, m: int) -> dict[str, Any]:
+    url = backend.base_url
+    cmd = [sys.executable, __file__, "--_baseline", str(backend.home), "--_url", url,
+           "--history", str(n_hist), "--new", str(m)]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, env=project_env(backend.home, url))
+    if res.returncode != 0:
+        raise RuntimeError(f"baseline failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def baseline(n_hist: int, m: int, params: Any, model: Any) -> dict[str, Any]:
     """Read the history's texts from the database, build MinHashLSH over all of them, link the
     first `m` new submissions (exact Jaccard >= threshold, best match; tonight's items are
     candidates for later ones), classify the ones that open a case."""
@@ -560,7 +579,6 @@ def baseline(
     from db.engine import Session
     from db.models import Submission
 
-    use_project(backend.home, backend.base_url)
     k = params.shingle_size
 
     def minhash(shingle_set: set[str]) -> MinHash:
@@ -582,13 +600,18 @@ def baseline(
             .limit(m)
         ).all()
     t1 = time.perf_counter()
-    sets = {sid: nd.string_shingles(text, k) for sid, text in hist}
+    n_history = len(hist)
+    # The texts stay in memory and a candidate's shingle set is made again when it is verified:
+    # a million Python sets of shingle strings would take ~18 GB.
+    texts = dict(hist)
     lsh = MinHashLSH(threshold=params.threshold, num_perm=params.num_perm,
                      params=(params.bands, params.rows))  # fmt: skip
     with lsh.insertion_session() as session:
-        for sid, shingle_set in sets.items():
+        for sid, text in hist:
+            shingle_set = nd.string_shingles(text, k)
             if shingle_set:
                 session.insert(sid, minhash(shingle_set))
+    del hist
     t2 = time.perf_counter()
     openers, linked = [], 0
     for sid, title, text in new:
@@ -596,7 +619,7 @@ def baseline(
         mh = minhash(s_) if s_ else None
         best, best_j = None, 0.0
         for key in lsh.query(mh) if mh is not None else ():
-            other = sets[key]
+            other = nd.string_shingles(texts[key], k)
             sim = len(s_ & other) / len(s_ | other)
             if sim >= params.threshold and sim > best_j:
                 best, best_j = key, sim
@@ -605,16 +628,13 @@ def baseline(
         else:
             linked += 1
         if mh is not None:
-            sets[sid] = s_
+            texts[sid] = text
             lsh.insert(sid, mh)
     t3 = time.perf_counter()
     model.predict(openers) if openers else None
     t4 = time.perf_counter()
-    from db.engine import reset_engine
-
-    reset_engine()
     return {
-        "history": len(hist),
+        "history": n_history,
         "new": len(new),
         "read_s": t1 - t0,
         "history_minhash_lsh_s": t2 - t1,
@@ -780,17 +800,18 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
             "verification (Python sets); reads the history texts from the database, writes "
             "nothing, no window or area rules, classifier trained beforehand (all in its favour).",
             "",
-            "| history | new | read s | MinHash + LSH of history s | link s | classify s | total s |",
-            "|---|---|---|---|---|---|---|",
+            "| history | new | read s | MinHash + LSH of history s | link s | classify s | total s "
+            "| peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|",
             f"| {p['history']:,} | {p['new']:,} | {p['read_s']:.1f} | "
             f"{p['history_minhash_lsh_s']:.1f} | {p['link_s']:.1f} | {p['classify_s']:.1f} | "
-            f"{p['total_s']:.1f} |",
+            f"{p['total_s']:.1f} | {p.get('peak_rss_mb', 0):,.0f} |",
         ]
         if ex["from_history"] != res["history"] or ex["from_new"] != res["new"]:
             lines += [
                 f"| **{res['history']:,} (extrapolated)** | **{res['new']:,}** | | "
                 f"{ex['history_part_s']:.0f} (with reading) | {ex['night_part_s']:.0f} "
-                f"(with classifying) | | **{ex['total_s']:.0f}** |",
+                f"(with classifying) | | **{ex['total_s']:.0f}** | |",
                 "",
                 f"Extrapolated linearly from the measured point: {ex['per_history_text_ms']:.3f} "
                 f"ms per history text (read, shingle, MinHash, LSH insert), "
@@ -824,9 +845,13 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="reuse/keep the databases here")
     ap.add_argument("--_night", help=argparse.SUPPRESS)
     ap.add_argument("--_url", help=argparse.SUPPRESS)
+    ap.add_argument("--_baseline", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._night:
         _night_child(args._night, args._url, args.profile, args.chunk)
+        return
+    if args._baseline:
+        _baseline_child(args._baseline, args._url, args.history, args.new)
         return
     n_hist = args.history or (50_000 if args.quick else 1_000_000)
     m = args.new or (5_000 if args.quick else 100_000)
@@ -887,13 +912,11 @@ def main() -> None:
             res["backends"][name] = info
         res["notes"] += notes(res, backends)
         if not args.skip_baseline:
-            print("baseline: training the classifier ...", flush=True)
-            baseline_model = _train_baseline_classifier()
             b = done[0]
             bh = args.baseline_history or min(n_hist, 20_000 if args.quick else 100_000)
             bm = min(m, max(1_000, bh // 10))
             print(f"baseline: history {bh:,}, new {bm:,} ...", flush=True)
-            point = baseline(b, bh, bm, params, corpus, baseline_model)
+            point = run_baseline(b, bh, bm)
             ex = extrapolate(point, n_hist, m)
             res["baseline"] = {
                 "measured": point,
