@@ -17,7 +17,8 @@ parallel) and the serial half (linking against the index and writing: `triage-li
     .venv/bin/python bench/bench_triage_dask.py --backend postgresql   # or both
     .venv/bin/python bench/bench_triage_dask.py --history 50000 --new 5000 --repeats 1
 
-Writes bench/results/triage_dask.json and .md. Databases go to bench/results/tmp/ (ignored
+Writes bench/results/triage_dask.json and .md (triage_dask_postgresql.* or triage_dask_both.*
+with --backend). Databases go to bench/results/tmp/ (ignored
 by git) or `minqing_bench_*` PostgreSQL databases, removed at the end unless --keep.
 """
 
@@ -30,6 +31,7 @@ import importlib.util
 import json
 import os
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -310,7 +312,8 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         f"History {res['history']:,} submissions in the database, night {res['new']:,} new "
         f"(bench/bench_triage.py's builder); classifier: {res['classifier']}. Dask: a "
         f"LocalCluster of {res['workers']} single-threaded worker processes, {res['partitions']} "
-        f"slices per chunk (tasks.triage.CHUNK = {res['chunk']:,}).",
+        f"slices per chunk (tasks.triage.CHUNK = {res['chunk']:,}). Prefect API: "
+        f"{res['prefect_api']}. The whole invocation took {res['seconds_total'] / 60:.1f} min.",
         "",
     ]
     for name, b in res["backends"].items():
@@ -447,7 +450,7 @@ def main() -> None:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     res: dict[str, Any] = {
         "machine": bt.machine(),
-        "command": " ".join([".venv/bin/python", "bench/bench_triage_dask.py", *sys.argv[1:]]),
+        "command": shlex.join([".venv/bin/python", "bench/bench_triage_dask.py", *sys.argv[1:]]),
         "history": args.history,
         "new": args.new,
         "workers": args.workers,
@@ -514,11 +517,10 @@ def main() -> None:
     res["seconds_total"] = time.perf_counter() - t_start
     res["code"] = code_state()
     res["notes"] = notes(res) + args.note
-    (RESULTS / "triage_dask.json").write_text(
-        json.dumps(res, indent=1, ensure_ascii=False, default=str)
-    )
-    write_markdown(res, RESULTS / "triage_dask.md")
-    print(f"wrote {RESULTS / 'triage_dask'}.json and .md", flush=True)
+    out = "triage_dask" if args.backend == "sqlite" else f"triage_dask_{args.backend}"
+    (RESULTS / f"{out}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str))
+    write_markdown(res, RESULTS / f"{out}.md")
+    print(f"wrote {RESULTS / out}.json and .md", flush=True)
     if not all(b["summary"]["identical"] for b in res["backends"].values()):
         sys.exit(1)
 
