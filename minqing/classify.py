@@ -1,12 +1,15 @@
 """Keyword-rule classification (分类): the fallback used until a model is trained.
 
 Each category's keywords come from config/categories.yaml; hits on a sub-category also count
-for its first-level category. The confidence is the share of hits that went to the winner, so
+for its first-level category. Mentions are found in one pass, longest keyword first and without
+overlap: "物业费" is one mention of 物业费, not also one of 物业. The confidence is the share of hits that went to the winner, so
 a text with hits in two categories is sent to review rather than guessed.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,12 +25,24 @@ class Classification:
     top3: list[tuple[str, float]] = field(default_factory=list)
 
 
-def classify_by_keywords(text: str, categories: list[FlatCategory]) -> Classification:
-    hits: Counter[str] = Counter()
+@functools.lru_cache(maxsize=8)
+def _matcher(
+    categories: tuple[FlatCategory, ...],
+) -> tuple[re.Pattern[str] | None, dict[str, list[str]]]:
+    """One pattern for all keywords, longest first, and the categories each keyword counts for."""
+    owners: dict[str, list[str]] = {}
     for cat in categories:
-        n = sum(text.count(word) for word in cat.keywords)
-        if n:
-            hits[cat.name] += n
+        for word in cat.keywords:
+            owners.setdefault(word, []).append(cat.name)
+    words = sorted((w for w in owners if w), key=len, reverse=True)
+    return (re.compile("|".join(map(re.escape, words))) if words else None), owners
+
+
+def classify_by_keywords(text: str, categories: list[FlatCategory]) -> Classification:
+    pattern, owners = _matcher(tuple(categories))
+    hits: Counter[str] = Counter()
+    for word in pattern.findall(text) if pattern else ():
+        hits.update(owners[word])
     top_hits: Counter[str] = Counter()
     by_name = {c.name: c for c in categories}
     for name, n in hits.items():

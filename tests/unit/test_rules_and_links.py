@@ -20,6 +20,15 @@ def test_keywords_pick_a_sub_category_and_its_first_level_category():
     assert c.confidence == 1.0
 
 
+def test_a_longer_keyword_is_one_mention_not_also_one_of_the_keyword_inside_it():
+    # 物业费 is a keyword of 物业管理 only: 1 hit for 城乡建设. 噪音 is a keyword of 环境保护 and
+    # of its child 噪声污染: 2 hits. Counting 物业 inside 物业费 too (in 城乡建设 and 物业管理)
+    # would make it 3 against 2 and send a noise complaint to the housing side.
+    c = classify_by_keywords("物业费太高，楼下噪音也大", REF.flat_categories)
+    assert dict(c.top3) == {"环境保护": 0.667, "城乡建设": 0.333}
+    assert c.category == "噪声污染"
+
+
 def test_a_text_with_hits_in_two_categories_goes_to_review():
     c = classify_by_keywords("学校门口的公交太挤", REF.flat_categories)
     assert c.top3[0][1] == 0.5
