@@ -1,6 +1,7 @@
 """The nightly flow with MINQING_DASK_SCHEDULER set: its triage stage runs as the triage-dask
 subflow on that running Dask scheduler, and the night's figures, artifacts (summary, hot
-issues, ...), cases, links and mail are those of the in-process night. The same inbox is run both ways from the same empty database.
+issues, ...), cases, links and mail are those of the in-process night. The same inbox is run
+both ways from the same empty database.
 
 The cluster's workers are threads of the test process (so they read the test's database);
 the flow reaches the scheduler over TCP like any remote one.
