@@ -116,11 +116,10 @@ def classifier_for(ctx: Context) -> tuple[Classifier, float, list[str]]:
     return by_model, review_threshold(ctx), []
 
 
-def triage_now(now: datetime | None = None) -> dict[str, Any]:
-    ctx = context()
-    now = now or datetime.now(UTC)
-    classify, threshold, warnings = classifier_for(ctx)
-    params = dedup_params(ctx)
+def check_index(params: DedupParams) -> list[str]:
+    """Before a night links anything: band rows lost in a PostgreSQL crash are rebuilt, and an
+    index made with other settings is reported (it cannot find tonight's duplicates)."""
+    warnings = []
     with Session() as s, s.begin():
         stale = edge_fingerprints(s) - {params.index_fingerprint()}
         if bands_lost(s):
@@ -133,6 +132,15 @@ def triage_now(now: datetime | None = None) -> dict[str, Any]:
             "查重索引由不同的参数生成（config/triage.yaml 的 shingle_size/num_perm/bands/seed 已改），"
             "旧的提交不会被识别为重复：请运行 minqing index rebuild"
         )
+    return warnings
+
+
+def triage_now(now: datetime | None = None) -> dict[str, Any]:
+    ctx = context()
+    now = now or datetime.now(UTC)
+    classify, threshold, warnings = classifier_for(ctx)
+    params = dedup_params(ctx)
+    warnings += check_index(params)
     totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():
