@@ -211,19 +211,37 @@ def add_entries(
 
 def _insert_band_rows(session: Session, hashes: np.ndarray, owners: np.ndarray) -> None:
     """Band rows that are not stored yet (PostgreSQL: plain INSERT, so they must be new)."""
+    _per_band_row(
+        session,
+        "INSERT OR IGNORE INTO dedup_bands (band_hash, submission_id) VALUES (?, ?)",
+        "INSERT INTO dedup_bands (band_hash, submission_id) "
+        "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+        hashes,
+        owners,
+    )
+
+
+def _per_band_row(
+    session: Session, sqlite: str, postgresql: str, hashes: np.ndarray, owners: np.ndarray
+) -> int:
+    """Run a statement for each (band_hash, submission_id) pair — SQLite: executemany of
+    `sqlite`; PostgreSQL: `postgresql` once per slice, the pairs as two array literals. Returns
+    the number of rows it affected."""
     if not is_postgresql(session):
-        driver_connection(session).executemany(
-            "INSERT OR IGNORE INTO dedup_bands (band_hash, submission_id) VALUES (?, ?)",
-            zip(hashes.tolist(), owners.tolist(), strict=True),
-        )
-        return
+        cursor = driver_connection(session).cursor()
+        try:
+            cursor.executemany(sqlite, zip(hashes.tolist(), owners.tolist(), strict=True))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+    done = 0
     with driver_connection(session).cursor() as cursor:
         for a in range(0, len(hashes), SLICE):
             cursor.execute(
-                "INSERT INTO dedup_bands (band_hash, submission_id) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
-                (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE])),
+                postgresql, (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE]))
             )
+            done += cursor.rowcount
+    return done
 
 
 def _array(values: np.ndarray) -> str:
@@ -327,26 +345,14 @@ def restore_bands(session: Session, params: DedupParams, batch: int = 50_000) ->
 
 
 def _delete_band_rows(session: Session, hashes: np.ndarray, owners: np.ndarray) -> int:
-    if not is_postgresql(session):
-        cursor = driver_connection(session).cursor()
-        try:
-            cursor.executemany(
-                "DELETE FROM dedup_bands WHERE band_hash = ? AND submission_id = ?",
-                zip(hashes.tolist(), owners.tolist(), strict=True),
-            )
-            return cursor.rowcount
-        finally:
-            cursor.close()
-    deleted = 0
-    with driver_connection(session).cursor() as cursor:
-        for a in range(0, len(hashes), SLICE):
-            cursor.execute(
-                "DELETE FROM dedup_bands AS b USING unnest(%s::bigint[], %s::bigint[]) "
-                "AS v(h, s) WHERE b.band_hash = v.h AND b.submission_id = v.s",
-                (_array(hashes[a : a + SLICE]), _array(owners[a : a + SLICE])),
-            )
-            deleted += cursor.rowcount
-    return deleted
+    return _per_band_row(
+        session,
+        "DELETE FROM dedup_bands WHERE band_hash = ? AND submission_id = ?",
+        "DELETE FROM dedup_bands AS b USING unnest(%s::bigint[], %s::bigint[]) AS v(h, s) "
+        "WHERE b.band_hash = v.h AND b.submission_id = v.s",
+        hashes,
+        owners,
+    )
 
 
 def clear_index(session: Session) -> None:
