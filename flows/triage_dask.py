@@ -19,7 +19,14 @@ from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from minqing.settings import get_settings
-from tasks.triage_dask import add_totals, cluster_threads, link_slices, plan_triage, prepare_slice
+from tasks.triage_dask import (
+    add_totals,
+    check_triage_index,
+    cluster_threads,
+    link_slices,
+    plan_triage,
+    prepare_slice,
+)
 
 
 def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
@@ -42,11 +49,12 @@ def triage_dask(partitions: int | None = None, now: datetime | None = None) -> d
     """整理 with Dask workers: each chunk prepared in `partitions` slices (default: one per
     worker thread of the cluster), linked in order."""
     partitions = partitions or cluster_threads.submit().result()
+    checks = check_triage_index()
     linked: list[PrefectFuture[dict[str, Any]]] = []
     for slices in plan_triage(partitions):
         prepared = prepare_slice.map(slices)
         linked.append(link_slices.submit(prepared, now, wait_for=linked[-1:]))
-    return add_totals(linked)
+    return add_totals(linked, checks)
 
 
 def triage_on_dask(scheduler: str, now: datetime | None = None) -> dict[str, Any]:

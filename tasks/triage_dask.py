@@ -78,6 +78,13 @@ def cluster_threads() -> int:
     return sum(distributed.get_client().nthreads().values())
 
 
+@task(name="triage-index-check")
+def check_triage_index() -> list[str]:
+    """triage.check_index before anything is linked: band rows lost in a PostgreSQL crash are
+    rebuilt, an index made with other settings is reported."""
+    return triage.check_index(triage.dedup_params(context()))
+
+
 @task(name="triage-plan")
 def plan_triage(partitions: int) -> list[list[list[int]]]:
     """The unlinked submissions' ids in triage order: triage_now's chunks, each in slices."""
@@ -127,12 +134,13 @@ def link_slices(slices: list[PreparedSlice], now: datetime | None = None) -> dic
 
 
 @task(name="triage-totals")
-def add_totals(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The night's triage figures, as triage_now reports them."""
+def add_totals(results: list[dict[str, Any]], checks: Sequence[str] = ()) -> dict[str, Any]:
+    """The night's triage figures, as triage_now reports them (`checks`: the index check's
+    warnings)."""
     out: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     warnings: list[str] = []
     for r in results:
         for key in out:
             out[key] += r[key]
         warnings += [w for w in r.get("warnings", []) if w not in warnings]
-    return {**out, "warnings": warnings}
+    return {**out, "warnings": warnings + list(checks)}
