@@ -29,9 +29,7 @@ NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
 
 def night(minq, name, *rows):
-    (minq.inbox("hotline") / name).write_text(
-        "\n".join([HEADER, *rows]) + "\n", encoding="gb18030"
-    )
+    (minq.inbox("hotline") / name).write_text("\n".join([HEADER, *rows]) + "\n", encoding="gb18030")
     ingest_inbox_now()
     return triage_now(NOW)
 
@@ -116,7 +114,9 @@ def test_after_a_settings_change_triage_warns_and_a_rebuild_restores_linking(min
     use_seed(minq, monkeypatch, 7)
     assert index_status()["stale_entries"] == 2
 
-    warned = night(minq, "n3.csv", f"GD3,王五,13912340003,学位,2026-11-27 09:00,{SCHOOL}谢谢。,西城社区")
+    warned = night(
+        minq, "n3.csv", f"GD3,王五,13912340003,学位,2026-11-27 09:00,{SCHOOL}谢谢。,西城社区"
+    )
     assert warned["linked"] == 0 and warned["new_cases"] == 1  # the old entries do not match
     assert any("minqing index rebuild" in w for w in warned["warnings"])
 
@@ -143,7 +143,9 @@ def test_band_rows_lost_in_a_crash_are_rebuilt_before_the_night_links(minq):
     with Session() as s, s.begin():  # what PostgreSQL does to an unlogged table after a crash
         s.execute(DedupBand.__table__.delete())
 
-    result = night(minq, "n2.csv", f"GD2,李四,13912340002,路灯,2026-11-27 09:00,{LAMP_AGAIN},东湖社区")
+    result = night(
+        minq, "n2.csv", f"GD2,李四,13912340002,路灯,2026-11-27 09:00,{LAMP_AGAIN},东湖社区"
+    )
     assert result["linked"] == 1 and submission("GD2").case_id == submission("GD1").case_id
     assert any("重建" in w for w in result["warnings"])
     assert band_rows_of("GD1") == before

@@ -231,7 +231,13 @@ def test_a_near_duplicate_on_a_later_night_joins_the_case_through_the_stored_ind
             name="night2.csv",
         )
         second = night()
-    assert second["triage"] == {"new_cases": 0, "linked": 1, "needs_review": 0, "on_the_spot": 0, "warnings": []}
+    assert second["triage"] == {
+        "new_cases": 0,
+        "linked": 1,
+        "needs_review": 0,
+        "on_the_spot": 0,
+        "warnings": [],
+    }
     with Session() as s:
         first = s.scalar(select(Submission).where(Submission.source_ref == "GD001"))
         later = s.scalar(select(Submission).where(Submission.source_ref == "GD900"))
