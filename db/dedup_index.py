@@ -10,6 +10,11 @@ of IN lists of bound parameters: one round trip and one plan per slice of 50,000
 the database walks the primary key of dedup_bands in order. New band rows are written the
 same way (PostgreSQL: unnest of two arrays; SQLite: the driver's executemany), sorted by hash
 so the inserts walk the index in order too.
+
+dedup_bands is derived from dedup_entries.shingles: removing an entry recomputes its band rows
+and deletes them by key (no second index on dedup_bands to maintain every night), and band rows
+lost with PostgreSQL's unlogged table after a crash are recomputed the same way
+(`restore_bands`). tasks/index.py prunes and rebuilds.
 """
 
 from __future__ import annotations
