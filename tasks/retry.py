@@ -11,12 +11,31 @@ from prefect import task
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Handoff, HandoffStatus
+from db.models import Handoff, HandoffKind, HandoffStatus
 from db.queries import audit
+from minqing.reference import Reference
 from minqing.workdays import LOCAL_TZ
+from tasks.context import context
 from tasks.deliver import deliver_now
 
 RETRYABLE = (HandoffStatus.FAILED, HandoffStatus.DEAD)
+# Handoffs addressed to a department's inbox; escalations go to its head.
+TO_DEPARTMENT = (HandoffKind.ASSIGNMENT, HandoffKind.REMINDER, HandoffKind.REOPEN,
+                 HandoffKind.WITHDRAWAL)  # fmt: skip
+
+
+def current_address(handoff: Handoff, ref: Reference) -> str | None:
+    """Where a department's handoff goes by today's config/departments.yaml (None: not a
+    department's handoff, or the department is gone). A failure is often a wrong address: the
+    office fixes it in config, and the retry must follow."""
+    dept = ref.department_by_code.get(handoff.department_code or "")
+    if dept is None:
+        return None
+    if handoff.kind in TO_DEPARTMENT:
+        return dept.email
+    if handoff.kind is HandoffKind.ESCALATION:
+        return dept.head.email or dept.email
+    return None
 
 
 def select_handoffs(
@@ -48,16 +67,18 @@ def retry_now(
     dry_run: bool = False,
     operator: str = "operator",
 ) -> dict[str, Any]:
-    """Put matching failed/dead handoffs back to pending and send them now (or only list them)."""
+    """Put matching failed/dead handoffs back to pending and send them now (or only list them),
+    a department's to the address config gives it now."""
     bad = [x for x in statuses if HandoffStatus(x) not in RETRYABLE]
     if bad:
         raise ValueError(f"only failed or dead handoffs can be retried, not {bad}")
+    ref = context().ref
     with Session() as s, s.begin():
         rows = select_handoffs(s, ids=ids, department=department, statuses=statuses, since=since)
         chosen = [
             {
                 "id": h.id,
-                "to": h.recipient,
+                "to": current_address(h, ref) or h.recipient,
                 "subject": h.subject,
                 "status": h.status.value,
                 "error": h.last_error,
@@ -78,6 +99,12 @@ def retry_now(
                     previous_error=h.last_error,
                 )
                 h.status, h.attempts, h.next_attempt_at = HandoffStatus.PENDING, 0, None
+                address = current_address(h, ref)
+                if address and address != h.recipient:
+                    audit(s, operator, "handoff_readdressed", case_id=h.case_id,
+                          entity="handoff", entity_id=h.id, previous=h.recipient,
+                          recipient=address)  # fmt: skip
+                    h.recipient = address
     if dry_run or not chosen:
         return {"dry_run": dry_run, "selected": chosen, "delivery": None}
     delivery = deliver_now(ids=[h.id for h in rows])

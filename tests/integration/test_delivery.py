@@ -7,9 +7,11 @@ Message-ID — and in the outbox row an operator would look at. Time is simulate
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -24,6 +26,7 @@ from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.retry import retry_now
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # a Monday night, Beijing time
 JIAOTONG, RENSHE, WEIJIAN = (
     "banli@jiaotong.example.gov.cn",
@@ -206,6 +209,40 @@ def test_one_departments_refused_address_never_blocks_the_others(minq):
         rows[3].message_id: 1,
     }
     assert sorted(m["X-Original-To"] for m in messages) == [RENSHE, WEIJIAN]
+
+
+def test_a_retry_after_the_office_fixed_a_departments_address_goes_to_the_new_one(
+    minq, monkeypatch
+):
+    refused, other = assign("jiaotong", "renshe")
+    with minq.sink() as sink:
+        sink.handler.rcpt_behaviour = lambda a: "550 5.1.1 User unknown" if a == JIAOTONG else None
+        deliver_now(T0)
+        assert handoff(refused).status is HandoffStatus.FAILED
+        fixed = "xinxiang@jiaotong.example.gov.cn"
+        config = minq.home / "config"
+        shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+        departments = config / "departments.yaml"
+        departments.write_text(departments.read_text("utf-8").replace(JIAOTONG, fixed), "utf-8")
+        monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+        reset_settings()
+
+        dry = retry_now(dry_run=True)
+        assert [(x["id"], x["to"]) for x in dry["selected"]] == [(refused, fixed)]
+        assert handoff(refused).recipient == JIAOTONG  # a dry run changes nothing
+        assert retry_now()["delivery"]["sent"] == 1
+    row = handoff(refused)
+    assert (row.status, row.recipient) == (HandoffStatus.SENT, fixed)
+    messages = stored_messages(minq.mail_dir)
+    assert {m["Message-ID"]: m["X-Original-To"] for m in messages} == {
+        row.message_id: fixed,
+        handoff(other).message_id: RENSHE,
+    }
+    with Session() as s:
+        event = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "handoff_readdressed")
+        ).one()
+    assert event.detail == {"previous": JIAOTONG, "recipient": fixed}
 
 
 def test_retry_now_resends_exactly_what_the_filters_choose_and_dry_run_sends_nothing(minq):
