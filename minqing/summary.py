@@ -11,6 +11,10 @@ CHANNEL_LABELS = {
     "wechat": "随手拍",
     "visits": "走访企业/进网格",
     "email": "电子邮件",
+    "replies": "部门答复",
+    "ratings": "满意度评价",
+    "verifications": "回头看结果",
+    "evaluations": "代表评议",
 }
 
 

@@ -114,8 +114,9 @@ def _import_file(
             )
         ):
             archive(ctx.settings, channel, path, checksum)
+            _report_file(out, channel, path, "already_taken")
             return
-        taken = rejected = 0
+        taken = rejected = known = 0
         try:
             for row in parse(path, checksum):
                 reason = row.reason if isinstance(row, Rejected) else store(s, ctx, row)
@@ -123,6 +124,7 @@ def _import_file(
                     taken += 1
                     continue
                 if reason == "already imported":
+                    known += 1
                     continue
                 rej = (
                     row
@@ -161,6 +163,7 @@ def _import_file(
                         reason=str(exc),
                     )
                 )
+            _report_file(out, channel, path, "failed", reason=str(exc))
             return
         s.add(
             IngestedFile(
@@ -174,8 +177,16 @@ def _import_file(
             )
         )
     archive(ctx.settings, channel, path, checksum)
+    _report_file(out, channel, path, "taken", taken=taken, known=known, rejected=rejected)
     out[channel] += taken
     out["rejected"] += rejected
+
+
+def _report_file(out: dict[str, Any], channel: str, path: Path, status: str, **counts: Any) -> None:
+    """The file's line in the night's 文件 section (the same fields as intake's FileReport)."""
+    row = {"channel": channel, "name": path.name, "status": status, "taken": 0, "known": 0,
+           "rejected": 0, "reason": None}  # fmt: skip
+    out.setdefault("files", []).append(row | counts)
 
 
 def store_reply(

@@ -62,7 +62,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
     return {
         "taken": ingest["taken"],
         "by_channel": ingest["by_channel"],
-        "files": ingest.get("files", []),
+        "files": ingest.get("files", []) + imports.get("files", []),
         "rejected": ingest["rejected"] + imports["rejected"],
         "rejections": ingest["rejections"] + imports["rejections"],
         "linked": triage["linked"],

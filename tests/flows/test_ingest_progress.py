@@ -137,10 +137,15 @@ def test_a_file_that_cannot_be_read_ends_its_artifact_with_the_reason(minq):
 def test_the_nights_summary_lists_the_files_taken_and_failed(minq):
     drop_hotline(minq, hotline_rows(3))
     (minq.inbox("hotline") / "broken.csv").write_text("姓名,电话\n张三,139\n", encoding="utf-8")
+    (minq.inbox("replies") / "答复0.csv").write_text(
+        "案件编号,答复时间,办理结果,答复内容,经办人\nNOPE-1,2026-11-28 10:00,A,已处理,刘工\n",
+        encoding="utf-8-sig",
+    )
     with minq.sink():
         nightly()
     summary = Artifact.get("nightly-summary", _sync=True).data
-    assert "## 文件（2 个：归档 1，失败 1）" in summary
+    assert "## 文件（3 个：归档 2，失败 1）" in summary
+    assert "| 部门答复 | 答复0.csv | 已收录，已归档 | 0 | 0 | 1 |  |" in summary
     assert "| 12345热线 | 12345_20261127.csv | 已收录，已归档 | 3 | 0 | 1 |  |" in summary
     assert "| 12345热线 | broken.csv | 未能读取，已移至 failed/ | 0 | 0 | 0 | missing required" in (
         summary

@@ -202,6 +202,10 @@ def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey
         )
         result = night()
     assert result["imports"]["replies"] == 2 and result["imports"]["ratings"] == 1
+    assert [
+        (f["channel"], f["name"], f["status"], f["taken"], f["rejected"])
+        for f in result["imports"]["files"]
+    ] == [("replies", "replies.csv", "taken", 2, 1), ("ratings", "ratings.csv", "taken", 1, 1)]
     reasons = {r["原因"] for r in result["imports"]["rejections"]}
     assert "unknown 案件编号 'NOPE-1'" in reasons and any("满意度" in r for r in reasons)
     with Session() as s:
