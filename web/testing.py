@@ -1,8 +1,10 @@
 """Helpers for the web app's tests and benchmark: run it with uvicorn in a thread on a free
-loopback port, and read what a page or a message holds (form fields, signed links)."""
+loopback port, read what a page or a message holds (form fields, signed links), and make
+the pictures a phone would upload."""
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import threading
@@ -73,3 +75,22 @@ def link_in(message: EmailMessage, path: str) -> str | None:
     """The first link to `path` (e.g. "/r/") in a message's plain-text body."""
     m = re.search(r"https?://\S+?" + re.escape(path) + r"[A-Za-z0-9_.\-]+", message_text(message))
     return m.group(0) if m else None
+
+
+def photo(fmt: str = "JPEG", *, location: bool = False, orientation: int = 1) -> bytes:
+    """A small real picture (64 x 32), as a phone would send it: with `location` its EXIF
+    holds a GPS position (Beijing) and the camera's make; `orientation` 6 means "turn right"."""
+    from PIL import Image
+
+    img = Image.new("RGB", (64, 32), (200, 30, 30))
+    exif = Image.Exif()
+    if location:
+        exif[0x010F] = "PhoneMaker"  # Make
+        exif.get_ifd(0x8825).update(  # GPSInfo
+            {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 30.0)}
+        )
+    if orientation != 1:
+        exif[0x0112] = orientation
+    out = io.BytesIO()
+    img.save(out, fmt, **({"exif": exif.tobytes()} if len(exif) else {}))
+    return out.getvalue()

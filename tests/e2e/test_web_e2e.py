@@ -5,10 +5,12 @@ console's actions, each leaving an AuditEvent with the operator's name."""
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from db.engine import Session
@@ -38,7 +40,7 @@ from tasks.surveys import surveys_now
 from tasks.triage import triage_now
 from web.app import create_app
 from web.security import hash_password
-from web.testing import ServerThread, free_port, link_in
+from web.testing import ServerThread, free_port, link_in, photo
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +49,8 @@ OPERATOR, PASSWORD = "操作员甲", "correct horse battery"
 LAMP = (
     "惠民小区3栋门口路灯坏了一个星期，晚上很黑，老人出门不安全，请尽快维修。我的电话13900001111。"
 )
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = photo("PNG")
+GEOTAGGED = photo(location=True)  # a phone's JPEG: GPS position and camera in its EXIF
 
 
 @pytest.fixture
@@ -210,7 +213,7 @@ def test_a_citizens_qr_message_is_answered_rated_and_verified_through_the_links(
         page.check("input[name=result][value=verified]")
         page.fill("#note", "现场查看，路灯已亮。")
         page.set_input_files(
-            "#photo", files=[{"name": "路灯.png", "mimeType": "image/png", "buffer": PNG}]
+            "#photo", files=[{"name": "路灯.jpg", "mimeType": "image/jpeg", "buffer": GEOTAGGED}]
         )
         shot(page, artifacts, minq, "05-lookback-form")
         page.click("button[type=submit]")
@@ -218,6 +221,11 @@ def test_a_citizens_qr_message_is_answered_rated_and_verified_through_the_links(
         with Session() as s:
             assert s.get(Lookback, lb.id).result == "verified"
             assert s.get(Case, case.id).status is CaseStatus.CLOSED
+            kept = s.scalars(select(Upload).where(Upload.original_name == "路灯.jpg")).one()
+        with Image.open(minq.settings.uploads_dir / kept.stored_name) as stored:
+            assert stored.format == "JPEG" and len(stored.getexif()) == 0  # no GPS, no camera
+        with Image.open(io.BytesIO(GEOTAGGED)) as sent:
+            assert sent.getexif().get_ifd(0x8825)  # the phone's photo had a position
 
     # the figures and the case's whole story in the console
     login(page, site.url)

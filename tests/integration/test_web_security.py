@@ -26,13 +26,13 @@ from tasks.surveys import surveys_now
 from tasks.triage import triage_now
 from web.app import MissingSecret, create_app
 from web.security import hash_password
-from web.testing import hidden_fields
+from web.testing import hidden_fields, photo
 from web.tokens import Role, make_token
 
 SECRET = "test-secret-" + "k" * 40
 LAMP = "东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑，老人出门不安全，请尽快维修。"
 SCRIPT = "<script>alert('x')</script>"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+PNG = photo("PNG")
 
 
 @pytest.fixture
