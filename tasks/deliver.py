@@ -43,6 +43,7 @@ from db.models import AuditEvent, Handoff, HandoffStatus
 from db.queries import audit
 from mail.mailer import Attachment, Mailer, OutgoingMessage, SendError, make_mailer
 from minqing.delivery import after_failure
+from minqing.photos import strip_metadata
 from tasks.context import context
 from tasks.limits import smtp_throttle
 
@@ -211,7 +212,12 @@ def _attachment(spec: dict[str, Any], var_dir: Path) -> Attachment:
     data = (var_dir / spec["path"]).read_bytes()
     if spec.get("sha256") and hashlib.sha256(data).hexdigest() != spec["sha256"]:
         raise ValueError(f"{spec['path']} changed since the handoff was queued")
-    return Attachment(spec["filename"], data, spec.get("mime_type", "application/octet-stream"))
+    mime_type = spec.get("mime_type", "application/octet-stream")
+    if mime_type.startswith("image/"):
+        # The kept file stays as it came (provenance); what leaves has no GPS position.
+        with contextlib.suppress(ValueError):  # not readable as a picture: nothing to strip
+            data = strip_metadata(data)
+    return Attachment(spec["filename"], data, mime_type)
 
 
 def _record_sent(handoff_id: int, when: datetime) -> None:

@@ -1,20 +1,20 @@
-"""Files sent with a web form: size-limited, typed by their first bytes, stored under
-var/uploads by a random name (never the sender's), recorded as Upload rows."""
+"""Files sent with a web form: size-limited, typed by their first bytes, pictures stripped of
+their metadata (minqing/photos.py), stored under var/uploads by a random name (never the
+sender's), recorded as Upload rows."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageOps
 from starlette.datastructures import UploadFile
 
 from db.models import Upload
+from minqing.photos import strip_metadata
 from minqing.settings import Settings
 from web.security import sniff
 
@@ -44,35 +44,11 @@ async def check_upload(upload: UploadFile, max_bytes: int) -> Checked:
         raise UploadRefused(f"只接受{ALLOWED_TEXT}")
     name = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", upload.filename or "")[-120:] or f"附件.{kind[0]}"
     if kind[0] != "pdf":
-        data = without_metadata(data)
+        try:
+            data = strip_metadata(data)
+        except ValueError as exc:
+            raise UploadRefused("图片无法读取，请换一张") from exc
     return Checked(data, name, kind[0], kind[1])
-
-
-def without_metadata(data: bytes) -> bytes:
-    """A photo without its EXIF/XMP metadata — a phone writes where it was taken (GPS), when
-    and with what, and a citizen's location must not reach the departments. The picture is
-    turned upright first (the EXIF orientation goes with the rest); an upright JPEG keeps its
-    quantisation tables, so re-encoding it costs next to nothing; the colour profile stays.
-    Images without metadata are kept byte for byte."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            text = getattr(img, "text", None) or {}
-            if not (img.getexif() or text or img.info.keys() & _METADATA_KEYS):
-                return data
-            kind = "JPEG" if img.format in ("JPEG", "MPO") else img.format
-            keep = {"icc_profile": img.info["icc_profile"]} if "icc_profile" in img.info else {}
-            out = io.BytesIO()
-            if kind == "JPEG" and img.getexif().get(ExifTags.Base.Orientation, 1) == 1:
-                img.save(out, "JPEG", quality="keep", **keep)  # nothing to turn: same pixels
-            else:
-                upright = ImageOps.exif_transpose(img)
-                upright.save(out, kind, **keep, **({"quality": 95} if kind == "JPEG" else {}))
-            return out.getvalue()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UploadRefused("图片无法读取，请换一张") from exc
-
-
-_METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment"}
 
 
 def uploads_root(settings: Settings) -> Path:

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from PIL import Image
 from sqlalchemy import select
 
 from db.engine import Session
@@ -20,6 +21,7 @@ from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
 from tasks.outbox import queue_handoff
+from web.testing import photo
 
 HOSTILE = "\n".join(
     [
@@ -33,6 +35,7 @@ HOSTILE = "\n".join(
 )
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 3
+GEOTAGGED = photo(location=True)  # a phone's photo: GPS position and camera in its EXIF
 
 
 def add_case(title: str, text: str, category: str = "交通运输", submissions=()) -> int:
@@ -132,7 +135,7 @@ def test_a_subject_with_line_breaks_cannot_add_headers_or_recipients(minq):
 def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(minq, tmp_path):
     settings = minq.settings
     (settings.inbox_dir / "wechat" / "attachments").mkdir(parents=True)
-    (settings.inbox_dir / "wechat" / "attachments" / "IMG_0001.jpg").write_bytes(JPEG)
+    (settings.inbox_dir / "wechat" / "attachments" / "IMG_0001.jpg").write_bytes(GEOTAGGED)
     (settings.archive_dir / "qrform" / "photos").mkdir(parents=True)
     (settings.archive_dir / "qrform" / "photos" / "p2.png").write_bytes(PNG)
     secret = tmp_path / "secret.jpg"  # outside the channel folders, reached only by a symlink
@@ -160,12 +163,25 @@ def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(m
     for message in messages:
         files = attachments_of(message)
         assert list(files) == [template, "IMG_0001.jpg", "p2.png"]
-        assert files["IMG_0001.jpg"] == ("image/jpeg", JPEG)
+        kind, sent = files["IMG_0001.jpg"]
+        with Image.open(io.BytesIO(sent)) as picture:  # the photo, without where it was taken
+            assert kind == "image/jpeg" and picture.size == (64, 32)
+            assert len(picture.getexif()) == 0
         assert files["p2.png"] == ("image/png", PNG)
         kind, data = files[template]
         assert kind == "text/csv" and data.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
         assert rows == [list(REPLY_COLUMNS), [number, "", "", "", ""]]
+    with Session() as s:
+        kept = {
+            a["path"]
+            for h in s.scalars(select(Handoff))
+            for a in h.attachments
+            if a.get("filename") == "IMG_0001.jpg"
+        }
+    assert kept and all(
+        (settings.var_dir / k).read_bytes() == GEOTAGGED for k in kept
+    )  # as it came
 
     # The department fills the template in and sends it back: the import takes it as is.
     rows[1][1:] = ["2026-12-01 10:00", "A", "已补装井盖并设置警示标志。", "王工"]

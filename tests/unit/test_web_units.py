@@ -3,7 +3,6 @@ writers, upload sniffing, rate limits and the printable QR codes."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -18,9 +17,7 @@ from minqing.settings import Settings
 from web import spool
 from web.qr import write_codes
 from web.security import RateLimiter, csrf_ok, csrf_token_for, sniff
-from web.testing import photo
 from web.tokens import LinkError, Role, make_token, matches, rating_link, read_token, reply_link
-from web.uploads import UploadRefused, without_metadata
 
 SECRET = SecretStr("unit-secret-" + "u" * 40)
 
@@ -144,24 +141,3 @@ def test_qr_codes_are_written_as_png_and_pdf_with_one_page_per_station(tmp_path)
             assert img.width == 1200 and img.height > img.width
         assert f.pdf.read_bytes().startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", combined.read_bytes())) == 2
-
-
-def test_a_photos_location_and_camera_never_leave_the_upload():
-    from PIL import Image
-
-    stripped = without_metadata(photo(location=True, orientation=6))
-    with Image.open(io.BytesIO(stripped)) as img:
-        assert len(img.getexif()) == 0 and "exif" not in img.info
-        assert img.size == (32, 64)  # turned upright before the orientation tag went
-    upright = without_metadata(photo(location=True))
-    with Image.open(io.BytesIO(upright)) as img:
-        assert len(img.getexif()) == 0 and img.size == (64, 32)
-    assert b"PhoneMaker" in photo(location=True) and b"PhoneMaker" not in upright
-
-
-def test_pictures_without_metadata_are_kept_byte_for_byte_and_broken_ones_refused():
-    for fmt in ("PNG", "JPEG", "WEBP"):
-        plain = photo(fmt)
-        assert without_metadata(plain) == plain
-    with pytest.raises(UploadRefused, match="图片无法读取"):
-        without_metadata(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
