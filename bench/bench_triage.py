@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_neardup as nd  # beside this script: its corpus, history plan and perturbations
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,21 +52,6 @@ PG_ADMIN = os.environ.get(
     "MINQING_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 DAY = 86_400
-
-
-def _neardup_bench() -> Any:
-    """bench/bench_neardup.py as a module: its corpus, history plan and perturbations."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_neardup", ROOT / "bench" / "bench_neardup.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_neardup"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-nd = _neardup_bench()
 NIGHT: dt.datetime = nd.NIGHT
 
 

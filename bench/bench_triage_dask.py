@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import os
 import resource
@@ -41,24 +40,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_triage as bt  # beside this script: its database builder, copies and machine facts
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
-
-
-def _triage_bench() -> Any:
-    """bench/bench_triage.py as a module: its database builder, copies and machine facts."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_triage", ROOT / "bench" / "bench_triage.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_triage"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bt = _triage_bench()
 MODES = ("single", "dask", "dask-running")
 DASK_LABELS = {
     "dask": "triage-dask, LocalCluster started by the flow (the default)",
