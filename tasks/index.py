@@ -2,7 +2,8 @@
 
 Nightly, `prune-index` removes the submissions of cases closed more than
 `window_days + prune_grace_days` ago (config/triage.yaml): they can never be candidates again,
-so the index holds about one window of history however many years the office runs. On
+so the index holds about one window of history however many years the office runs (a case
+reopened after that is found by later duplicates again after `minqing index rebuild`). On
 PostgreSQL it also merges the new case titles waiting in the title search index's pending list
 (migration 0006), off triage's path.
 
