@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, bindparam, false, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,25 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             copy.write_row([plain(row[c]) for c in columns])
 
 
+TRIAGE_LOCK = 0x6D696E71696E67  # PostgreSQL advisory lock key of triage ("minqing")
+
+
+def lock_for_triage(session: Session) -> None:
+    """Serialise triage transactions (a manual run beside the nightly one, triage-dask beside
+    triage): taken before the transaction reads which submissions are unlinked, held until it
+    commits, so no submission is linked twice. PostgreSQL: a transaction-level advisory lock;
+    SQLite: the database's single write lock, taken now instead of at the first write."""
+    if is_postgresql(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TRIAGE_LOCK})
+    else:
+        take_write_lock(session)
+
+
+def take_write_lock(session: Session) -> None:
+    """SQLite: take the write lock now (a statement that writes nothing still takes it)."""
+    session.execute(text("UPDATE cases SET id = id WHERE 1 = 0"))
+
+
 def insert_new_ids(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     """INSERT rows of a table with an integer `id` key; returns their new ids, in row order.
 
@@ -95,7 +114,7 @@ def insert_new_ids(session: Session, table: Table, rows: Sequence[dict[str, Any]
             )
         )
     else:
-        session.execute(table.update().where(false()).values(id=table.c.id))
+        take_write_lock(session)
         first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
         ids = list(range(first, first + len(rows)))
     insert_rows(session, table, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])

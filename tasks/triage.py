@@ -17,7 +17,7 @@ from typing import Any
 from prefect import task
 from sqlalchemy import select
 
-from db.bulk import insert_new_ids, insert_rows, update_rows
+from db.bulk import insert_new_ids, insert_rows, lock_for_triage, update_rows
 from db.dedup_index import (
     DatabaseIndex,
     add_entries,
@@ -144,6 +144,7 @@ def triage_now(now: datetime | None = None) -> dict[str, Any]:
     totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     while True:
         with Session() as s, s.begin():
+            lock_for_triage(s)
             subs = unlinked_submissions(s, CHUNK)
             if not subs:
                 break

@@ -22,6 +22,7 @@ from prefect import task
 from sqlalchemy import select
 
 import tasks.triage as triage
+from db.bulk import lock_for_triage
 from db.engine import Session
 from db.models import Submission
 from minqing.classify import Classification
@@ -122,6 +123,7 @@ def link_slices(slices: list[PreparedSlice], now: datetime | None = None) -> dic
     whole = concat_slices(slices)
     totals: dict[str, Any] = {"new_cases": 0, "linked": 0, "needs_review": 0, "on_the_spot": 0}
     with Session() as s, s.begin():
+        lock_for_triage(s)
         subs = triage.unlinked_submissions(s, len(whole.ids), whole.ids)
         position = {sid: k for k, sid in enumerate(whole.ids)}
         part = take(whole, [position[sub.id] for sub in subs])

@@ -4,6 +4,7 @@ nightly pruning of long-closed cases, the warning after a settings change and th
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from cli.main import app
+from db.bulk import lock_for_triage
 from db.engine import Session
 from db.models import Case, DedupBand, DedupEntry, Submission
 from minqing.settings import reset_settings
@@ -150,3 +152,35 @@ def test_band_rows_lost_in_a_crash_are_rebuilt_before_the_night_links(minq):
     assert any("重建" in w for w in result["warnings"])
     assert band_rows_of("GD1") == before
     assert triage_now(NOW)["warnings"] == []  # restored once
+
+
+def test_a_second_triage_waits_for_the_first_and_links_nothing_twice(minq):
+    (minq.inbox("hotline") / "n1.csv").write_text(
+        "\n".join(
+            [
+                HEADER,
+                f"GD1,张三,13912340001,路灯,2026-11-27 09:00,{LAMP},东湖社区",
+                f"GD2,李四,13912340002,路灯,2026-11-27 10:00,{LAMP_AGAIN},东湖社区",
+                f"GD3,王五,13912340003,学位,2026-11-27 11:00,{SCHOOL},西城社区",
+            ]
+        )
+        + "\n",
+        encoding="gb18030",
+    )
+    ingest_inbox_now()
+    result: dict = {}
+    with Session() as other, other.begin():  # another triage (a manual run) is in its chunk
+        lock_for_triage(other)
+        second = threading.Thread(target=lambda: result.update(triage_now(NOW)))
+        second.start()
+        second.join(1.5)
+        assert second.is_alive()  # waiting, not reading the unlinked submissions beside it
+        with Session() as s:
+            unlinked = s.scalar(
+                select(func.count()).select_from(Submission).where(Submission.case_id.is_(None))
+            )
+        assert unlinked == 3
+    second.join(30)
+    assert not second.is_alive()
+    assert (result["new_cases"], result["linked"]) == (2, 1)
+    assert triage_now(NOW)["new_cases"] == 0
