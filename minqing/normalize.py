@@ -185,7 +185,12 @@ def _chinese_punctuation(text: str) -> str:
     for sign, pattern, replacement in _ZH_PUNCT:
         if sign in text:
             text = pattern.sub(replacement, text)
-    return _PARENS.sub(_chinese_parens, text) if "(" in text else text
+    while "(" in text:  # innermost pairs first: "((了))" takes two rounds
+        changed = _PARENS.sub(_chinese_parens, text)
+        if changed == text:
+            break
+        text = changed
+    return text
 
 
 def normalize_text(text: str) -> str:

@@ -57,6 +57,10 @@ def test_strip_html_leaves_plain_text_untouched() -> None:
     assert strip_html("路灯坏了 3<5 & 6>4") == "路灯坏了 3<5 & 6>4"
 
 
+def test_nested_brackets_in_chinese_text_all_become_chinese_at_once() -> None:
+    assert normalize_text("((了))") == "（（了））"  # found by the property below
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(
