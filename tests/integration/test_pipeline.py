@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from db.engine import Session
 from db.models import (
@@ -89,6 +89,14 @@ def test_a_night_takes_every_good_row_and_lists_every_bad_one_with_its_reason(mi
         assert noise.raw["original_text"].count("13700001111") == 1
     assert not list(minq.inbox("hotline").iterdir()), "the taken file left the inbox"
     assert len(list((minq.settings.archive_dir / "hotline").iterdir())) == 1
+
+
+def test_json_columns_hold_chinese_as_it_is(minq):
+    write_hotline(minq, ROWS[:1])
+    ingest_inbox_now()
+    with Session() as s:
+        stored = s.execute(text("SELECT CAST(raw AS TEXT) FROM submissions")).scalar_one()
+    assert "东湖社区" in stored and "\\u" not in stored
 
 
 def test_exact_duplicates_join_one_case_and_every_citizen_stays_linked(minq):
