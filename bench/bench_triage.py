@@ -512,6 +512,24 @@ class Backend:
             pg_drop(self.pg_base)
 
 
+def built(b: Backend, keep: bool, corpus: Any, plan: Any, params: Any, m: int) -> dict[str, Any]:
+    """The backend's database of history + night: the one kept in its folder when `keep` and it
+    was built there, else built now. Returns what the build measured."""
+    build_file = b.home / "build.json"
+    if keep and b.exists() and build_file.exists():
+        print(f"{b.backend}: reusing the database in {b.workdir}", flush=True)
+        return dict(json.loads(build_file.read_text()))
+    print(f"{b.backend}: building a history of {len(plan):,} ...", flush=True)
+    b.create()
+    info = {
+        "build": build_history(b.backend, corpus, plan, params),
+        "night_planted": add_night(b.backend, corpus, plan, m),
+    }
+    b.finish_build()
+    build_file.write_text(json.dumps(info))
+    return info
+
+
 # --------------------------------------------------------------------------------------------
 # Baseline: datasketch + scikit-learn, as one would write it first
 
@@ -871,18 +889,7 @@ def main() -> None:
         for name in backends:
             b = Backend(name, workdir)
             done.append(b)
-            info: dict[str, Any] = {}
-            build_file = b.home / "build.json"
-            if args.keep and b.exists() and build_file.exists():
-                print(f"{name}: reusing the database in {workdir}", flush=True)
-                info = json.loads(build_file.read_text())
-            else:
-                print(f"{name}: building a history of {n_hist:,} ...", flush=True)
-                b.create()
-                info["build"] = build_history(name, corpus, plan, params)
-                info["night_planted"] = add_night(name, corpus, plan, m)
-                b.finish_build()
-                build_file.write_text(json.dumps(info))
+            info = built(b, bool(args.keep), corpus, plan, params, m)
             info["database_mb"] = b.size_mb()
             install_model(model, b.home)
             res["classifier"] = classifier_note(b.home)

@@ -464,17 +464,7 @@ def main() -> None:
         for name in backends:
             b = bt.Backend(name, workdir)
             done.append(b)
-            build_file = b.home / "build.json"
-            if args.keep and b.exists() and build_file.exists():
-                print(f"{name}: reusing the database in {workdir}", flush=True)
-                info = json.loads(build_file.read_text())
-            else:
-                print(f"{name}: building a history of {args.history:,} ...", flush=True)
-                b.create()
-                info = {"build": bt.build_history(name, corpus, plan, params)}
-                bt.add_night(name, corpus, plan, args.new)
-                b.finish_build()
-                build_file.write_text(json.dumps(info))
+            info = bt.built(b, bool(args.keep), corpus, plan, params, args.new)
             bt.install_model(model, b.home)
             res["classifier"] = bt.classifier_note(b.home)
             runs = []
