@@ -45,7 +45,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.benchlib import cpu_model  # noqa: E402
 from minqing.classifier import (  # noqa: E402
     CharNgramFeatures,
     ModelSettings,
@@ -155,19 +155,11 @@ def label_conflicts(groups: np.ndarray, labels: list[str]) -> dict:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import sklearn
 
     return {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,

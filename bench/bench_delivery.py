@@ -44,6 +44,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.benchlib import cpu_model  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 TIPDM = ROOT.parent / "shared" / "data" / "tipdm2020c" / "messages_with_likes.csv"
 PG_ADMIN = os.environ.get(
@@ -323,15 +325,9 @@ def _median_size(mail_dir: Path) -> int:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
         "nproc": os.cpu_count(),
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_at_start": os.getloadavg(),

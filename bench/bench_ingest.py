@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.benchlib import cpu_model  # noqa: E402
+
 DATA = ROOT / ".." / "shared" / "data" / "tipdm2020c"
 RESULTS = ROOT / "bench" / "results"
 SOURCES = ("messages_with_likes.csv", "messages_with_replies.csv")
@@ -293,15 +296,9 @@ def _pg_admin(sql: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -51,7 +51,7 @@ import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.benchlib import cpu_model, save_results  # noqa: E402
 from minqing.neardup import (  # noqa: E402
     DedupParams,
     InMemoryIndex,
@@ -719,17 +719,9 @@ def hot_issue_table(df: pd.DataFrame, params: DedupParams) -> pd.DataFrame:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1108,13 +1100,7 @@ def main() -> None:
                 "ratio": speed["night"]["median_total_s"] / ex["total_s"],
             }
         res["speed"] = speed
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "neardup_quick" if args.quick else "neardup"
-    (RESULTS / f"{name}.json").write_text(
-        json.dumps(res, indent=1, ensure_ascii=False, default=str)
-    )
-    write_markdown(res, RESULTS / f"{name}.md")
-    print(f"wrote {RESULTS / name}.json and .md", flush=True)
+    save_results(res, "neardup_quick" if args.quick else "neardup", write_markdown)
 
 
 if __name__ == "__main__":

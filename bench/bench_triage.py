@@ -47,6 +47,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.benchlib import save_results  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN = os.environ.get(
     "MINQING_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -928,13 +930,7 @@ def main() -> None:
             for b in done:
                 b.drop()
             shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "triage_quick" if args.quick else "triage"
-    (RESULTS / f"{name}.json").write_text(
-        json.dumps(res, indent=1, ensure_ascii=False, default=str)
-    )
-    write_markdown(res, RESULTS / f"{name}.md")
-    print(f"wrote {RESULTS / name}.json and .md", flush=True)
+    save_results(res, "triage_quick" if args.quick else "triage", write_markdown)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ import bench_triage as bt  # beside this script: its database builder, copies an
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.benchlib import save_results  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 MODES = ("single", "dask", "dask-running")
 DASK_LABELS = {
@@ -494,9 +496,7 @@ def main() -> None:
     res["code"] = code_state()
     res["notes"] = notes(res) + args.note
     out = "triage_dask" if args.backend == "sqlite" else f"triage_dask_{args.backend}"
-    (RESULTS / f"{out}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str))
-    write_markdown(res, RESULTS / f"{out}.md")
-    print(f"wrote {RESULTS / out}.json and .md", flush=True)
+    save_results(res, out, write_markdown)
     if not all(b["summary"]["identical"] for b in res["backends"].values()):
         sys.exit(1)
 

@@ -48,7 +48,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.benchlib import cpu_model  # noqa: E402
 from web.testing import free_port, hidden_fields  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
@@ -64,13 +64,6 @@ TEXTS = [
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
     mem = ""
     try:
         kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
@@ -78,7 +71,7 @@ def machine() -> dict[str, Any]:
     except (OSError, AttributeError):
         pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory": mem,
         "python": platform.python_version(),
