@@ -49,6 +49,11 @@ class Department(_Strict):
     email: str
     head: PersonRef
 
+    @property
+    def escalation_email(self) -> str:
+        """Where 超期督办 goes: the head, or the department's inbox when no head address is known."""
+        return self.head.email or self.email
+
 
 class Area(_Strict):
     code: str

@@ -223,7 +223,7 @@ def _escalate(
         case,
         key=f"lookback:{lb.id}",
         kind=HandoffKind.ESCALATION,
-        to=dept.head.email or dept.email,
+        to=dept.escalation_email,
         name=dept.head.name,
         subject="【超期督办】",
         message=message,

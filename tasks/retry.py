@@ -34,7 +34,7 @@ def current_address(handoff: Handoff, ref: Reference) -> str | None:
     if handoff.kind in TO_DEPARTMENT:
         return dept.email
     if handoff.kind is HandoffKind.ESCALATION:
-        return dept.head.email or dept.email
+        return dept.escalation_email
     return None
 
 
