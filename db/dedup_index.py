@@ -267,21 +267,39 @@ def band_rows(submission_ids: np.ndarray, band_hashes: np.ndarray) -> tuple[np.n
     return hashes[first], owners[first]
 
 
+def _closed_before(before: datetime) -> Any:
+    """The case is no longer open and was closed (or last changed) before `before`."""
+    return Case.status.not_in(_OPEN) & (func.coalesce(Case.closed_at, Case.updated_at) < before)
+
+
 def closed_entries(session: Session, before: datetime, limit: int) -> list[int]:
-    """Up to `limit` indexed submissions whose case is no longer open and was closed (or last
-    changed) before `before`, lowest id first."""
+    """Up to `limit` indexed submissions whose case was closed before `before`, lowest id
+    first."""
     return list(
         session.scalars(
             select(DedupEntry.submission_id)
             .join(Submission, Submission.id == DedupEntry.submission_id)
             .join(Case, Case.id == Submission.case_id)
-            .where(
-                Case.status.not_in(_OPEN),
-                func.coalesce(Case.closed_at, Case.updated_at) < before,
-            )
+            .where(_closed_before(before))
             .order_by(DedupEntry.submission_id)
             .limit(limit)
         )
+    )
+
+
+def submissions_to_index(
+    session: Session, before: datetime, after_id: int, limit: int
+) -> list[Any]:
+    """Up to `limit` linked submissions (id, area_code, text) with an id above `after_id` whose
+    case is open or was closed since `before`: what a rebuilt index holds."""
+    return list(
+        session.execute(
+            select(Submission.id, Submission.area_code, Submission.text)
+            .join(Case, Case.id == Submission.case_id)
+            .where(~_closed_before(before), Submission.id > after_id)
+            .order_by(Submission.id)
+            .limit(limit)
+        ).all()
     )
 
 

@@ -22,11 +22,16 @@ from prefect import get_run_logger, task
 from sqlalchemy import func, select, text
 
 from db.bulk import is_postgresql
-from db.dedup_index import add_entries, clear_index, closed_entries, remove_entries
+from db.dedup_index import (
+    add_entries,
+    clear_index,
+    closed_entries,
+    remove_entries,
+    submissions_to_index,
+)
 from db.engine import Session
-from db.models import Case, DedupBand, DedupEntry, Submission
+from db.models import DedupBand, DedupEntry
 from minqing.neardup import DedupParams, prepare_batch
-from minqing.states import OPEN_STATUSES
 from tasks.context import context
 from tasks.triage import dedup_params
 
@@ -78,21 +83,13 @@ def rebuild_now(now: datetime | None = None) -> dict[str, int]:
     index."""
     params = dedup_params(context())
     before = prune_cutoff(params, now or datetime.now(UTC))
-    sub, case = Submission.__table__.c, Case.__table__.c
-    open_ = tuple(s.value for s in OPEN_STATUSES)
-    query = (
-        select(sub.id, sub.area_code, sub.text)
-        .join(Case.__table__, case.id == sub.case_id)
-        .where(case.status.in_(open_) | (func.coalesce(case.closed_at, case.updated_at) >= before))
-        .order_by(sub.id)
-    )
     indexed = 0
     fingerprint = params.index_fingerprint()
     with Session() as s, s.begin():
         clear_index(s)
         last = 0
         while True:
-            rows = s.execute(query.where(sub.id > last).limit(BATCH)).all()
+            rows = submissions_to_index(s, before, last, BATCH)
             if not rows:
                 break
             prepared = prepare_batch([r.text for r in rows], params)
