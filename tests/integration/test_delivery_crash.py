@@ -12,18 +12,20 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select as sql_select
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffStatus
 from mail.sink import stored_messages
 from minqing.states import CaseStatus
-from tasks.deliver import deliver_now
+from tasks.deliver import LEASE_KEY, deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.retry import retry_now
 
@@ -73,6 +75,27 @@ def kill(proc: subprocess.Popen[str]) -> None:
     assert proc.wait(timeout=30) == -signal.SIGKILL
     proc.stdout.close()
     proc.stderr.close()
+    # PostgreSQL releases the dead deliverer's lease when its server process sees the closed
+    # connection, a moment after the client died (the flock of SQLite goes with the process).
+    deadline = time.monotonic() + 10
+    while lease_held() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def lease_held() -> bool:
+    """Whether some session holds the delivery lease (PostgreSQL's advisory lock)."""
+    with Session() as s:
+        if s.get_bind().dialect.name != "postgresql":
+            return False
+        return bool(
+            s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": LEASE_KEY},
+            )
+        )
 
 
 def arrived(minq) -> Counter[str]:
