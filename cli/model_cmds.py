@@ -138,15 +138,23 @@ def classify(
         Path | None, typer.Option(help="Model file (default: the newest in var/models).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the CSV here instead of stdout.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Review thresholds [default: config/classifier.yaml]."),
+    ] = None,
 ) -> None:
-    """Predict each row's category, confidence and top 3; the input columns are kept."""
+    """Predict each row's category, confidence and top 3, and whether the night would route it
+    or leave it for review (needs_review, with the review_threshold of its category); the input
+    columns are kept."""
     from minqing.classifier import (
         column_index,
         combine_title,
         latest_model_path,
         load_model,
+        read_classifier_config,
         read_csv_table,
     )
+    from minqing.precision import needs_review
 
     path = model or latest_model_path(_models_dir(None))
     if path is None:
@@ -156,6 +164,7 @@ def classify(
         raise typer.Exit(2)
     try:
         trained = load_model(path)
+        thresholds = read_classifier_config(_config(config)).thresholds
         header, rows = read_csv_table(source)
         ti = column_index(header, text_column, source)
         hi = column_index(header, title_column, source) if title_column else None
@@ -165,7 +174,7 @@ def classify(
     rows = [row + [""] * (len(header) - len(row)) for row in rows]
     texts = [combine_title(row[hi] if hi is not None else None, row[ti]) for row in rows]
     predictions = trained.predict(texts)
-    extra = ["category", "confidence"]
+    extra = ["category", "confidence", "needs_review", "review_threshold"]
     for k in (1, 2, 3):
         extra += [f"top{k}_category", f"top{k}_confidence"]
     handle = out.open("w", encoding="utf-8-sig", newline="") if out else sys.stdout
@@ -175,7 +184,10 @@ def classify(
         for row, p in zip(rows, predictions, strict=True):
             top = [cell for name, prob in p.top3 for cell in (name, f"{prob:.4f}")]
             top += [""] * (6 - len(top))
-            writer.writerow(row + [p.category, f"{p.confidence:.4f}"] + top)
+            review = needs_review(p.category, p.confidence, thresholds)
+            used = thresholds.for_category(p.category)
+            decision = [p.category, f"{p.confidence:.4f}", "1" if review else "0", f"{used:g}"]
+            writer.writerow(row + decision + top)
     finally:
         if out:
             handle.close()

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from minqing.precision import ReviewThresholds
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -699,11 +701,34 @@ def find_segmented_twins(
 
 
 @dataclass(frozen=True)
+class PrecisionWatch:
+    """config/classifier.yaml `precision_watch`: the precision automatic routing must keep
+    (the night's summary warns below it), how many routed cases with an outcome a figure needs
+    before it can warn, and how many weeks the table shows."""
+
+    target: float = 0.97
+    min_judged: int = 30
+    weeks: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target <= 1 or self.min_judged < 1 or self.weeks < 1:
+            raise ValueError("precision_watch: target in (0, 1], min_judged and weeks >= 1")
+
+
+@dataclass(frozen=True)
 class ClassifierConfig:
-    """config/classifier.yaml: the review threshold and the model settings."""
+    """config/classifier.yaml: the review thresholds, the model settings and the precision
+    watch."""
 
     review_threshold: float
     settings: ModelSettings
+    category_thresholds: Mapping[str, float] = field(default_factory=dict)
+    watch: PrecisionWatch = field(default_factory=PrecisionWatch)
+
+    @property
+    def thresholds(self) -> ReviewThresholds:
+        """`review_threshold` for every category, or the category's own where one is set."""
+        return ReviewThresholds(self.review_threshold, dict(self.category_thresholds))
 
 
 def read_classifier_config(path: Path) -> ClassifierConfig:
@@ -714,13 +739,19 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     data = data or {}
-    unknown = set(data) - {"review_threshold", "model"}
+    unknown = set(data) - {"review_threshold", "category_thresholds", "model", "precision_watch"}
     model = data.get("model") or {}
     names = {f.name for f in dataclasses_fields(ModelSettings)}
     unknown |= {f"model.{k}" for k in model if k not in names}
+    watch = data.get("precision_watch") or {}
+    unknown |= {f"precision_watch.{k}" for k in watch if k not in {"target", "min_judged", "weeks"}}
     if unknown:
         raise ValueError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
     threshold = float(data.get("review_threshold", 0.9))
-    if not 0 < threshold <= 1:
-        raise ValueError(f"{path}: review_threshold must lie in (0, 1]")
-    return ClassifierConfig(threshold, ModelSettings(**model))
+    per_category = {str(k): float(v) for k, v in (data.get("category_thresholds") or {}).items()}
+    try:
+        thresholds = ReviewThresholds(threshold, per_category)
+        watching = PrecisionWatch(**watch)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return ClassifierConfig(threshold, ModelSettings(**model), thresholds.per_category, watching)

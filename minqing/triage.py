@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from minqing.classify import Classification
+from minqing.precision import ReviewThresholds
 from minqing.states import CaseStatus
 
 RULE_THRESHOLD = 0.6  # keyword rules: the winner must hold this share of all keyword hits
 
 
-def triage_status(c: Classification, model_threshold: float) -> tuple[CaseStatus, str | None]:
-    """TRIAGED when the category is confident enough to route, else NEEDS_REVIEW with why."""
+def triage_status(
+    c: Classification, model_thresholds: ReviewThresholds | float
+) -> tuple[CaseStatus, str | None]:
+    """TRIAGED when the category is confident enough to route, else NEEDS_REVIEW with why. A
+    model's category must reach the review threshold of its first-level category."""
     if c.category is None:
         return CaseStatus.NEEDS_REVIEW, "no category recognised"
-    threshold = RULE_THRESHOLD if c.source == "rule" else model_threshold
+    if c.source == "rule":
+        threshold = RULE_THRESHOLD
+    elif isinstance(model_thresholds, ReviewThresholds):
+        threshold = model_thresholds.for_category(c.top)
+    else:
+        threshold = float(model_thresholds)
     if c.confidence < threshold:
         return (
             CaseStatus.NEEDS_REVIEW,

@@ -45,6 +45,7 @@ from minqing.neardup import (
     load_dedup_params,
     prepare_batch,
 )
+from minqing.precision import ReviewThresholds
 from minqing.states import CaseStatus, Outcome, check_transition
 from minqing.triage import triage_status
 from tasks.context import Context, context
@@ -76,16 +77,15 @@ def _load_model(path: Path, _mtime: float) -> TrainedModel:
     return load_model(path)
 
 
-def review_threshold(ctx: Context) -> float:
-    """config/classifier.yaml `review_threshold`: below it a model's case goes to review."""
-    return read_classifier_config(
-        ctx.settings.resolved_config_dir / "classifier.yaml"
-    ).review_threshold
+def review_thresholds(ctx: Context) -> ReviewThresholds:
+    """config/classifier.yaml `review_threshold` and `category_thresholds`: below its
+    category's threshold a model's case goes to review."""
+    return read_classifier_config(ctx.settings.resolved_config_dir / "classifier.yaml").thresholds
 
 
-def classifier_for(ctx: Context) -> tuple[Classifier, float, list[str]]:
+def classifier_for(ctx: Context) -> tuple[Classifier, ReviewThresholds, list[str]]:
     """The newest trained model in var/models when it fits the configured categories, else the
-    keyword rules from config. Returns the classifier, its review threshold and warnings."""
+    keyword rules from config. Returns the classifier, its review thresholds and warnings."""
     categories = ctx.ref.flat_categories
 
     def by_rules(texts: list[str]) -> list[Classification]:
@@ -93,12 +93,16 @@ def classifier_for(ctx: Context) -> tuple[Classifier, float, list[str]]:
 
     path = latest_model_path(ctx.settings.models_dir)
     if path is None:
-        return by_rules, 1.0, []
+        return by_rules, ReviewThresholds(1.0), []
     try:
         model = _load_model(path, path.stat().st_mtime)
         check_classes(model, ctx.ref.top_categories)
     except ModelMismatch as exc:
-        return by_rules, 1.0, [f"分类模型 {path.name} 未启用，已改用关键词规则：{exc}"]
+        return (
+            by_rules,
+            ReviewThresholds(1.0),
+            [f"分类模型 {path.name} 未启用，已改用关键词规则：{exc}"],
+        )
 
     def by_model(texts: list[str]) -> list[Classification]:
         # The model decides the first-level category; keywords may refine it to a child.
@@ -113,7 +117,7 @@ def classifier_for(ctx: Context) -> tuple[Classifier, float, list[str]]:
             out.append(Classification(refined, p.category, round(p.confidence, 4), "model", p.top3))
         return out
 
-    return by_model, review_threshold(ctx), []
+    return by_model, review_thresholds(ctx), []
 
 
 def check_index(params: DedupParams) -> list[str]:
@@ -178,7 +182,7 @@ def _triage_chunk(
     s: Any,
     subs: Sequence[Any],
     classify: Callable[[list[str]], list[Classification]],
-    threshold: float,
+    threshold: ReviewThresholds,
     params: DedupParams,
     now: datetime,
     totals: dict[str, int],
@@ -227,7 +231,7 @@ def _open_cases(
     decisions: Sequence[LinkDecision],
     openers: Sequence[LinkDecision],
     classes: Sequence[Classification],
-    threshold: float,
+    threshold: ReviewThresholds,
     now: datetime,
     events: list[dict[str, Any]],
     totals: dict[str, int],
@@ -254,7 +258,9 @@ def _open_cases(
             totals["on_the_spot"] += 1
         else:
             status, row["review_reason"] = triage_status(c, threshold)
-            action, detail = "classified", {"category": c.category, "confidence": c.confidence}
+            # top and source let the precision watch find what the model routed by itself.
+            action, detail = "classified", {"category": c.category, "confidence": c.confidence,
+                                            "top": c.top, "source": c.source}  # fmt: skip
             totals["needs_review"] += status is CaseStatus.NEEDS_REVIEW
         row["status"] = check_transition(CaseStatus.NEW, status)
         rows.append(row)

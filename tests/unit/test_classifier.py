@@ -474,6 +474,21 @@ def test_a_misspelt_config_key_is_an_error(tmp_path):
         read_classifier_config(path)
 
 
+def test_category_thresholds_override_the_review_threshold_for_their_category(tmp_path):
+    path = tmp_path / "classifier.yaml"
+    path.write_text("review_threshold: 0.9\ncategory_thresholds:\n  教育文体: 0.8\n", "utf-8")
+    thresholds = read_classifier_config(path).thresholds
+    assert thresholds.for_category("教育文体") == 0.8
+    assert thresholds.for_category("城乡建设") == 0.9
+
+
+def test_a_category_threshold_above_one_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "classifier.yaml"
+    path.write_text("review_threshold: 0.9\ncategory_thresholds:\n  教育文体: 80\n", "utf-8")
+    with pytest.raises(ValueError, match="教育文体"):
+        read_classifier_config(path)
+
+
 def test_the_shipped_config_is_valid():
     cfg = read_classifier_config(Path(__file__).resolve().parents[2] / "config" / "classifier.yaml")
     assert 0.5 <= cfg.review_threshold < 1
@@ -513,13 +528,42 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     result = cli("classify", new, "--text-column", "内容", "--title-column", "标题")
     assert result.exit_code == 0, result.output
     header, rows = result.stdout.strip().splitlines()[:2]
-    assert header.startswith("编号,标题,内容,category,confidence,top1_category")
+    assert header.startswith(
+        "编号,标题,内容,category,confidence,needs_review,review_threshold,top1_category"
+    )
     assert rows.startswith("7,拒载,出租车司机拒载乘客,交通运输,")
 
     out = tmp_path / "out.csv"
     assert cli("classify", new, "--text-column", "内容", "--out", out).exit_code == 0
     header, rows = read_csv_table(out)
     assert rows[0][header.index("category")] == "交通运输"
+
+
+def test_classify_says_which_rows_the_night_would_leave_for_review_and_at_which_threshold(
+    cli, tmp_path
+):
+    train_csv = _write_csv(
+        tmp_path / "train.csv", [["text", "label"], *zip(TEXTS, LABELS, strict=True)], "utf-8"
+    )
+    assert cli("train", "--from", train_csv, "--cv-folds", "0").exit_code == 0
+    new = _write_csv(
+        tmp_path / "new.csv",
+        [["内容"], ["出租车司机拒载乘客"], ["小区物业乱收费，电梯长期故障无人维修"]],
+        "utf-8",
+    )
+    config = tmp_path / "classifier.yaml"
+    # 交通运输 can never be routed without an operator; everything else from 0.01.
+    config.write_text("review_threshold: 0.01\ncategory_thresholds:\n  交通运输: 1.0\n", "utf-8")
+    out = tmp_path / "out.csv"
+    result = cli("classify", new, "--text-column", "内容", "--config", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    header, rows = read_csv_table(out)
+    decided = [
+        (r[header.index("category")], r[header.index("needs_review")],
+         r[header.index("review_threshold")])
+        for r in rows
+    ]  # fmt: skip
+    assert decided == [("交通运输", "1", "1"), ("城乡建设", "0", "0.01")]
 
 
 def test_train_refuses_labels_that_differ_from_the_configured_categories(cli, tmp_path):
