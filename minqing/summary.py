@@ -36,6 +36,11 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("新立案", f"{f['new_cases']} 件"),
         ("现场答复", f"{f['on_the_spot']} 件"),
         ("待人工审核", f"{f['needs_review']} 件"),
+        *(
+            [("自动分派准确率", f"{f['routing_precision_text']}（按周明细见 routing-precision）")]
+            if f.get("routing_precision_text")
+            else []
+        ),
         ("交办", f"{f['assigned']} 件"),
         ("收到答复", f"{f['replies']} 件"),
         (

@@ -29,12 +29,14 @@ from minqing.summary import summary_markdown
 from tasks.context import Context, context
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
+from tasks.routing_watch import routing_precision_now
 from tasks.surveys import due_a_survey, unsurveyed_cases
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
 FAILED_HANDOFFS_KEY = "failed-handoffs"
 EVERY_ITEM_KEY = "every-item-answered"
+ROUTING_PRECISION_KEY = "routing-precision"
 
 
 def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
@@ -57,6 +59,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
             .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
             .order_by(Handoff.id)
         ).all()
+    routing = routing_precision_now(now or datetime.now(UTC))
     rated = len(latest)
     satisfied = sum(1 for sat in latest if sat in (Satisfaction.SATISFIED, Satisfaction.BASICALLY))
     return {
@@ -104,7 +107,12 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
             }
             for r in failed_rows
         ],
-        "warnings": sorted(ctx.calendar.warnings) + list(triage.get("warnings", [])),
+        "warnings": sorted(ctx.calendar.warnings)
+        + list(triage.get("warnings", []))
+        + routing["warnings"],
+        "routing_precision_text": routing["summary"],
+        "routing_precision_rows": routing["rows"],
+        "routing_precision_alerts": routing["alerts"],
         "hot_issues": stages.get("hot_issues", {}).get("rows", []),
         "hot_issues_text": stages.get("hot_issues", {}).get("summary"),
     }
@@ -207,6 +215,11 @@ def publish_now(
             key=EVERY_ITEM_KEY,
             table=f["unanswered_rows"] or [{"案件编号": "", "待跟进事项": "（无）"}],
             description="件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件",
+        )
+        create_table_artifact(
+            key=ROUTING_PRECISION_KEY,
+            table=f["routing_precision_rows"] or [{"周": "", "分类": "（本期无模型分类的案件）"}],
+            description="自动分派准确率：模型自动分派的案件中分类正确的比例（按周、按分类）",
         )
     print(markdown)
     return f

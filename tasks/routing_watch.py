@@ -1,0 +1,104 @@
+"""自动分派准确率: how often the model's category was right on the cases it routed by itself,
+week by week and per category, from the office's own outcomes in the audit trail (a
+department's answer, 不属职责 returns, re-routes, operators' confirmations and corrections).
+
+The decisions (what counts as right or wrong, the weekly figures, when to warn) are
+minqing.precision; this module only reads the audit trail and shapes the result.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import AuditEvent
+from minqing.classifier import read_classifier_config
+from minqing.precision import (
+    CATEGORY_ACTIONS,
+    RIGHT_ACTIONS,
+    WRONG_ACTIONS,
+    ClassifiedCase,
+    alert_text,
+    estimate_row,
+    precision_alerts,
+    summary_text,
+    verdict,
+    week_of,
+    weekly_precision,
+)
+from minqing.workdays import LOCAL_TZ
+from tasks.context import Context, context
+
+
+def classified_cases(s: Any, ctx: Context, start: datetime, end: datetime) -> list[ClassifiedCase]:
+    """Every case the model classified in [start, end), with whether it was routed without an
+    operator and the verdict of what happened to it since."""
+    first: dict[int, tuple[datetime, str, bool]] = {}
+    for case_id, at, to_state, detail in s.execute(
+        select(AuditEvent.case_id, AuditEvent.at, AuditEvent.to_state, AuditEvent.detail)
+        .where(AuditEvent.action == "classified", AuditEvent.at >= start, AuditEvent.at < end)
+        .order_by(AuditEvent.at, AuditEvent.id)
+    ):
+        detail = detail or {}
+        if case_id is None or detail.get("source") != "model" or not detail.get("top"):
+            continue
+        first.setdefault(case_id, (at, detail["top"], to_state == "triaged"))
+    later: dict[int, list[tuple[str, str | None]]] = {}
+    tops = {name: c.top for name, c in ctx.ref.category_by_name.items()}
+    for case_id, action, detail in s.execute(
+        select(AuditEvent.case_id, AuditEvent.action, AuditEvent.detail)
+        .where(
+            AuditEvent.action.in_(sorted(WRONG_ACTIONS | RIGHT_ACTIONS | CATEGORY_ACTIONS)),
+            AuditEvent.at >= start,
+        )
+        .order_by(AuditEvent.at, AuditEvent.id)
+    ):
+        if case_id in first:
+            category = (detail or {}).get("category") if action in CATEGORY_ACTIONS else None
+            later.setdefault(case_id, []).append((action, tops.get(category or "")))
+    return [
+        ClassifiedCase(_local(at), top, routed, verdict(top, later.get(case_id, [])))
+        for case_id, (at, top, routed) in first.items()
+    ]
+
+
+def _local(at: datetime) -> datetime:
+    """Stored times are UTC; a database without time zones gives them back naive."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
+
+
+def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, Any]:
+    """The last `weeks` weeks (this one included) of automatic routing: the table, this week's
+    summary line and the warnings for figures below the target in config/classifier.yaml."""
+    ctx = context()
+    watch = read_classifier_config(ctx.settings.resolved_config_dir / "classifier.yaml").watch
+    weeks = weeks or watch.weeks
+    start_day = week_of(now.astimezone(LOCAL_TZ)) - timedelta(weeks=weeks - 1)
+    start = datetime.combine(start_day, datetime.min.time(), LOCAL_TZ)
+    with Session() as s:
+        cases = classified_cases(s, ctx, start, now + timedelta(seconds=1))
+    estimates = weekly_precision(cases)
+    this_week = week_of(now.astimezone(LOCAL_TZ))
+    current = next((e for e in estimates if e.week == this_week and e.category is None), None)
+    # The warning looks at the newest weeks with enough outcomes: this week's routes are
+    # mostly still open, so last week's figure is the first that can say much.
+    recent = [e for e in estimates if e.week >= this_week - timedelta(weeks=1)]
+    alerts = precision_alerts(recent, watch.target, watch.min_judged)
+    return {
+        "rows": [estimate_row(e) for e in estimates],
+        "summary": summary_text(current),
+        "warnings": [alert_text(a) for a in alerts],
+        "alerts": [
+            {
+                "week": a.estimate.week.isoformat(),
+                "category": a.estimate.category,
+                "precision": a.estimate.precision,
+                "judged": a.estimate.judged,
+                "target": a.target,
+            }
+            for a in alerts
+        ],
+    }

@@ -1,0 +1,113 @@
+"""Per-category review thresholds in the night's triage, and the precision of automatic routing
+estimated from what came back: a department's answer (right), 不属职责 (wrong), nothing yet."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Case, CaseStatus, Submission, case_number
+from mail.mailer import DryRunMailer
+from minqing.classifier import save_model, train_model
+from minqing.settings import reset_settings
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.imports import import_returns_now
+from tasks.ingest import ingest_inbox_now
+from tasks.lookback import scan_now
+from tasks.metrics import figures
+from tasks.routing_watch import routing_precision_now
+from tasks.surveys import surveys_now
+from tasks.triage import triage_now
+from tests.integration.test_triage_model import drop, keyword_corpus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def office_config(tmp_path: Path, monkeypatch, classifier_yaml: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "classifier.yaml").write_text(classifier_yaml, encoding="utf-8")
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+
+
+WAGES = [
+    "公司拖欠工资三个月，社保也没有交，请人社部门帮忙。",
+    "老板拖欠农民工工资，劳动合同也没签，请帮忙讨薪。",
+    "单位不给缴纳养老保险和医保，退休后怎么办。",
+]
+
+
+def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_precision(
+    minq, tmp_path, monkeypatch
+):
+    # 劳动和社会保障 is routed from confidence 0.01; every other category needs 0.999.
+    office_config(
+        tmp_path,
+        monkeypatch,
+        "review_threshold: 0.999\n"
+        "category_thresholds:\n  劳动和社会保障: 0.01\n"
+        "precision_watch:\n  target: 0.97\n  min_judged: 2\n  weeks: 4\n",
+    )
+    texts, labels = keyword_corpus(minq)
+    save_model(train_model(texts, labels, cv_folds=0), minq.settings.models_dir)
+    rows = [f"GW{k},张三,1390000000{k},欠薪,2026-11-27 09:0{k},{t},北塘社区"
+            for k, t in enumerate(WAGES)]  # fmt: skip
+    rows.append(
+        "GN1,李四,13900000009,噪音,2026-11-27 09:30,工地夜间施工噪音扰民，严重影响休息。,南苑社区"
+    )
+    drop(minq, rows)
+    ingest_inbox_now()
+    triage_now()
+    with Session() as s:
+        cases = {
+            ref: case
+            for ref, case in s.execute(
+                select(Submission.source_ref, Case).join(Case, Case.id == Submission.case_id)
+            ).all()
+        }
+    assert {cases[f"GW{k}"].status for k in range(3)} == {CaseStatus.TRIAGED}
+    noise = cases["GN1"]
+    assert noise.status is CaseStatus.NEEDS_REVIEW
+    assert "< 1.00 (model)" in noise.review_reason  # 0.999, shown with two decimals
+
+    dispatch_now()
+    number = {ref: case_number(c.id, c.created_at) for ref, c in cases.items()}
+    (minq.inbox("replies") / "r.csv").write_text(
+        "案件编号,答复时间,办理结果,答复内容,经办人\n"
+        f"{number['GW0']},2026-12-01 10:00,A,已督促企业发放工资,王五\n"
+        f"{number['GW1']},2026-12-01 11:00,不属职责,属劳动监察大队职责,赵六\n",
+        encoding="utf-8",
+    )
+    import_returns_now()
+
+    now = datetime.now(UTC)
+    watch = routing_precision_now(now)
+    overall = [r for r in watch["rows"] if r["分类"] == "全部"][0]
+    # Four classified by the model, three routed; one answered (right), one bounced (wrong),
+    # one still open.
+    assert (overall["模型分类"], overall["自动分派"], overall["已有结果"], overall["分错"],
+            overall["尚无结果"]) == (4, 3, 2, 1, 1)  # fmt: skip
+    assert overall["准确率"] == "50.0%"
+    labour = [r for r in watch["rows"] if r["分类"] == "劳动和社会保障"][0]
+    assert labour["自动分派率"] == "100.0%"
+    assert "自动分派 3/4 件（75.0%），准确率 50.0%（1/2 件已有结果" in watch["summary"]
+    assert any("全部自动分派准确率 50.0%（1/2），低于目标 97.0%" in w for w in watch["warnings"])
+
+    stages = {
+        "ingest": ingest_inbox_now(),
+        "imports": import_returns_now(),
+        "triage": triage_now(),
+        "dispatch": dispatch_now(),
+        "lookback": scan_now(),
+        "surveys": surveys_now(),
+        "deliver": deliver_now(mailer=DryRunMailer()),
+    }
+    f = figures(stages, now)
+    assert f["routing_precision_text"] == watch["summary"]
+    assert any("低于目标" in w for w in f["warnings"])
