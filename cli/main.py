@@ -333,6 +333,7 @@ def _register_command_modules() -> None:
         "report_cmds",
         "web_cmds",
         "index_cmds",
+        "catalogue_cmds",
     ):
         try:
             module = importlib.import_module(f"cli.{name}")

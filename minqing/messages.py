@@ -13,6 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from minqing.i18n import install_jinja
+
 _SUBJECT_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -25,7 +27,7 @@ class Rendered:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("minqing", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
@@ -33,6 +35,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    return install_jinja(env)
 
 
 def safe_subject(subject: str, limit: int = 120) -> str:

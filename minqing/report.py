@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from minqing.labels import outcome_label, status_label
 from minqing.scores import (
     NO_DEPARTMENT,
     ScorePolicy,
@@ -25,24 +26,11 @@ from minqing.scores import (
     department_scores,
     funnel,
 )
-from minqing.states import OUTCOME_LABELS, CaseStatus, Outcome
+from minqing.states import CaseStatus, Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
 UNCATEGORISED = "未分类"
 ALL = "全部"
-
-STATUS_LABELS: Mapping[str, str] = {
-    CaseStatus.NEW: "新立案",
-    CaseStatus.TRIAGED: "已分类",
-    CaseStatus.NEEDS_REVIEW: "待人工审核",
-    CaseStatus.ASSIGNED: "已交办",
-    CaseStatus.REPLIED: "已答复",
-    CaseStatus.VERIFIED: "已回头看",
-    CaseStatus.RATED: "已评价",
-    CaseStatus.CLOSED: "已办结",
-    CaseStatus.REOPENED: "重办",
-    CaseStatus.MERGED: "已合并",
-}
 
 # The cases frame `build_report` takes (one row per case, times in UTC, department by name).
 CASE_COLUMNS = (
@@ -332,10 +320,8 @@ def case_list(cases: pd.DataFrame) -> pd.DataFrame:
             "标题": cases["title"],
             "分类": cases["category"],
             "承办单位": cases["department"],
-            "状态": cases["status"].map(lambda s: STATUS_LABELS.get(s, s)),
-            "办理结果": cases["outcome"].map(
-                lambda o: OUTCOME_LABELS.get(Outcome(o), o) if o else ""
-            ),
+            "状态": cases["status"].map(status_label),
+            "办理结果": cases["outcome"].map(outcome_label),
             "立案时间": cases["created_at"],
             "交办时间": cases["assigned_at"],
             "办理期限": cases["due_at"],

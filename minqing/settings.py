@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     sink_host: str = "127.0.0.1"
     sink_port: int = 8025
 
+    # What clerks, departments and citizens read: "zh_CN" (the default) or "en" (minqing/i18n.py).
+    language: str = "zh_CN"
+
     public_url: str = "http://127.0.0.1:8000"  # where the web forms are reachable (links in mail)
 
     # Web app (web/): signed links in mail appear only once a secret is set; `minqing web`
@@ -53,6 +56,13 @@ class Settings(BaseSettings):
     # both use such a LocalCluster. A scheduler's address ("tcp://host:8786"): both send the
     # CPU-heavy half of triage to that running cluster. Read when a run builds its task runner.
     dask_scheduler: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from minqing.i18n import normalise_language
+
+        return normalise_language(value)
 
     @field_validator("dask_scheduler")
     @classmethod

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from minqing.i18n import N_
+
 
 class CaseStatus(StrEnum):
     NEW = "new"  # 新立案: created from submissions, not yet classified
@@ -39,13 +41,14 @@ class Outcome(StrEnum):
     ON_THE_SPOT = "on_the_spot"  # 现场答复
 
 
+# Labels are message ids (minqing/i18n.py): show them with minqing.labels.outcome_label.
 OUTCOME_LABELS: dict[Outcome, str] = {
-    Outcome.SOLVED: "A 已解决",
-    Outcome.IN_PROGRESS: "B 正在解决",
-    Outcome.PLANNED: "C 列入计划",
-    Outcome.FOR_REFERENCE: "D 留作参考",
-    Outcome.NOT_RESPONSIBLE: "不属职责",
-    Outcome.ON_THE_SPOT: "现场答复",
+    Outcome.SOLVED: N_("A 已解决"),
+    Outcome.IN_PROGRESS: N_("B 正在解决"),
+    Outcome.PLANNED: N_("C 列入计划"),
+    Outcome.FOR_REFERENCE: N_("D 留作参考"),
+    Outcome.NOT_RESPONSIBLE: N_("不属职责"),
+    Outcome.ON_THE_SPOT: N_("现场答复"),
 }
 
 # What departments write in the 办理结果 column, mapped to outcome classes.

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-CHANNEL_LABELS = {
-    "hotline": "12345热线",
-    "qrform": "扫码留言",
-    "register": "家站点接待",
-    "wechat": "随手拍",
-    "visits": "走访企业/进网格",
-    "email": "电子邮件",
-    "replies": "部门答复",
-    "ratings": "满意度评价",
-    "verifications": "回头看结果",
-    "evaluations": "代表评议",
-}
+from minqing.labels import channel_label
 
 
 def percent(numerator: int, denominator: int) -> str:
@@ -27,7 +16,7 @@ def percent(numerator: int, denominator: int) -> str:
 
 def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
     by_channel = "，".join(
-        f"{CHANNEL_LABELS.get(ch, ch)} {n}" for ch, n in sorted(f["by_channel"].items()) if n
+        f"{channel_label(ch)} {n}" for ch, n in sorted(f["by_channel"].items()) if n
     )
     return [
         ("收集", f"{f['taken']} 条" + (f"（{by_channel}）" if by_channel else "")),
@@ -114,7 +103,7 @@ def file_lines(files: list[dict[str, Any]]) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {CHANNEL_LABELS.get(x['channel'], x['channel'])} | {_cell(x['name'])} "
+        f"| {channel_label(x['channel'])} | {_cell(x['name'])} "
         f"| {FILE_OUTCOMES.get(x['status'], x['status'])} | {x['taken']} | {x['known']} "
         f"| {x['rejected']} | {_cell(x.get('reason') or '')} |"
         for x in files

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Case, Submission, case_number
 from minqing.hotissues import WINDOW_DAYS, hot_issue_table, summary_text
-from minqing.report import STATUS_LABELS
+from minqing.labels import CASE_STATUS_LABELS, status_label
 
 HOT_ISSUES_KEY = "hot-issues"
 TOP = 20
@@ -57,7 +57,7 @@ def hot_issues_now(now: datetime | None = None, *, artifact: bool = False) -> di
     now = now or datetime.now(UTC)
     with Session() as s:
         subs, cases = load_hot_issue_input(s, now - timedelta(days=WINDOW_DAYS))
-    table = hot_issue_table(subs, cases, now, top=TOP, status_labels=STATUS_LABELS)
+    table = hot_issue_table(subs, cases, now, top=TOP, status_labels=_status_labels())
     rows = table.to_dict(orient="records")
     if artifact:
         create_table_artifact(
@@ -72,3 +72,7 @@ def hot_issues_now(now: datetime | None = None, *, artifact: bool = False) -> di
 def publish_hot_issues() -> dict[str, Any]:
     """热点问题: rank the cases by attention and publish the table."""
     return hot_issues_now(artifact=True)
+
+
+def _status_labels() -> dict[str, str]:
+    return {str(s): status_label(s) for s in CASE_STATUS_LABELS}

@@ -271,9 +271,9 @@ def _latest_replies(s: Any, case_ids: list[int]) -> dict[int, Reply]:
 
 
 def _outcome_label(value: str) -> str:
-    from minqing.states import OUTCOME_LABELS
+    from minqing.labels import outcome_label
 
-    return OUTCOME_LABELS.get(Outcome(value), value) if value else ""
+    return outcome_label(value)
 
 
 @task(name="surveys")

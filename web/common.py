@@ -15,9 +15,17 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData, UploadFile
 
+from minqing.i18n import install_jinja
+from minqing.labels import (
+    channel_label,
+    handoff_kind_label,
+    handoff_status_label,
+    outcome_label,
+    status_label,
+)
 from minqing.reference import Reference
 from minqing.settings import Settings
-from minqing.states import OUTCOME_LABELS, CaseStatus, Outcome
+from minqing.states import Outcome
 from tasks.context import context
 from tasks.outbox import local_text
 from web.security import CSRF_COOKIE, CSRF_FIELD, RateLimiter, csrf_ok, csrf_token_for, new_nonce
@@ -26,25 +34,6 @@ from web.spool import SpoolWriter
 TEMPLATES = Path(__file__).parent / "templates"
 REF_RECHECK_SECONDS = 5.0
 
-STATUS_LABELS: dict[str, str] = {
-    CaseStatus.NEW: "新立案",
-    CaseStatus.TRIAGED: "已分类",
-    CaseStatus.NEEDS_REVIEW: "待人工审核",
-    CaseStatus.ASSIGNED: "已交办",
-    CaseStatus.REPLIED: "已答复",
-    CaseStatus.VERIFIED: "已核实",
-    CaseStatus.RATED: "已评价",
-    CaseStatus.CLOSED: "已办结",
-    CaseStatus.REOPENED: "重办",
-    CaseStatus.MERGED: "已合并",
-}
-HANDOFF_STATUS_LABELS = {
-    "pending": "待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "failed": "发送失败",
-    "dead": "已放弃",
-}
 # The outcomes a department may choose in the reply form (现场答复 is recorded at reception).
 REPLY_OUTCOMES = [o for o in Outcome if o is not Outcome.ON_THE_SPOT]
 
@@ -59,9 +48,12 @@ def _environment() -> Environment:
     )
     env.filters["local"] = lambda m: local_text(m, with_time=True)
     env.filters["day"] = lambda m: local_text(m)
-    env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
-    env.filters["outcome_label"] = lambda o: OUTCOME_LABELS.get(Outcome(o), str(o)) if o else ""
-    env.filters["handoff_label"] = lambda s: HANDOFF_STATUS_LABELS.get(str(s), str(s))
+    env.filters["status_label"] = status_label
+    env.filters["outcome_label"] = outcome_label
+    env.filters["handoff_label"] = handoff_status_label
+    env.filters["handoff_kind"] = handoff_kind_label
+    env.filters["channel_label"] = channel_label
+    install_jinja(env)
     env.filters["mask_phone"] = mask_phone
     return env
 
