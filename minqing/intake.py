@@ -41,17 +41,26 @@ class PreparedBatch:
         return len(self.rows) + len(self.rejected)
 
 
-def prepare_item(item: Item, area_codes: Mapping[str, str]) -> tuple[dict[str, Any], dict | None]:
+def text_is_html(options: Mapping[str, Any]) -> bool:
+    """Whether a channel's options declare its text HTML (`text_format: html`); plain otherwise."""
+    return options.get("text_format", "plain") == "html"
+
+
+def prepare_item(
+    item: Item, area_codes: Mapping[str, str], *, html: bool = False
+) -> tuple[dict[str, Any], dict | None]:
     """Normalise and redact the text; split the personal data off into a Person row.
 
-    `area_codes` maps every area name and alias to its code. Returns (Submission row, Person).
+    `area_codes` maps every area name and alias to its code; `html` says the channel's text
+    and title are HTML (markup stripped), else they are plain text and keep every character.
+    Returns (Submission row, Person).
     """
-    text = normalize_text(item.text)
+    text = normalize_text(item.text, html=html)
     red = redact(text)
     flags = list(item.flags)
     if len(text) > MAX_TEXT_CHARS and "overlong" not in flags:
         flags.append("overlong")
-    title = normalize_text(item.title) if item.title else ""
+    title = normalize_text(item.title, html=html) if item.title else ""
     title = redact(title).text if title else red.text[:30]
     phone = normalize_phone(item.contact.phone) or (red.phones[0] if red.phones else None)
     email = (
@@ -96,12 +105,12 @@ def prepare_item(item: Item, area_codes: Mapping[str, str]) -> tuple[dict[str, A
 
 
 def prepare_batch(
-    records: Iterable[Item | Rejected], area_codes: Mapping[str, str]
+    records: Iterable[Item | Rejected], area_codes: Mapping[str, str], *, html: bool = False
 ) -> PreparedBatch:
     batch = PreparedBatch()
     for record in records:
         if isinstance(record, Item):
-            row, person = prepare_item(record, area_codes)
+            row, person = prepare_item(record, area_codes, html=html)
             batch.rows.append(row)
             batch.persons.append(person)
         else:
@@ -123,8 +132,9 @@ def prepared_batches(
     before it; the records of the unfinished batch are not yielded.
     """
     records = iter(get_parser(channel, options).parse(path, checksum))
+    html = text_is_html(options)
     while chunk := list(islice(records, size)):
-        yield prepare_batch(chunk, area_codes)
+        yield prepare_batch(chunk, area_codes, html=html)
 
 
 def read_in_background(

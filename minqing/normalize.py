@@ -3,11 +3,15 @@
 Every channel's text goes through `normalize_text` before anything else; `redact` takes phone
 numbers, 18-digit ID numbers and e-mail addresses out of the text departments see (the
 original stays in the restricted raw payload).
+
+Plain text keeps every letter, digit and sign the citizen wrote: "<A4区…KTV噪音扰民>" is a
+title in angle-bracket quotes, and even "<script>" is only text — every page and e-mail
+escapes what it shows. Markup is removed only from content that is HTML (an e-mail's HTML
+part, a channel configured with `text_format: html`): `normalize_text(text, html=True)`.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -148,21 +152,17 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
-def strip_html(text: str) -> str:
-    """The text of `text` with markup removed: tags and attributes dropped, script and style
-    content dropped, entities decoded. Text that only contains '<' as a sign ("温度<0度")
-    is left alone. Repeated until stable, so '&lt;script&gt;' cannot come back as a tag."""
-    for _ in range(4):
-        if not _LOOKS_LIKE_MARKUP.search(text):
-            return text
-        parser = _TextExtractor()
-        parser.feed(text)
-        parser.close()
-        stripped = "".join(parser.parts)
-        if stripped == text:
-            return text
-        text = stripped
-    return html.escape(text, quote=False) if _LOOKS_LIKE_MARKUP.search(text) else text
+def strip_html(markup: str) -> str:
+    """The text an HTML fragment shows: tags and attributes dropped, script and style content
+    dropped, entities decoded. One pass: '&lt;A4区&gt;' in HTML is the text '<A4区>' and stays
+    so (inert, since every page and message escapes it). A fragment with no tag or entity
+    ("温度<0度") is returned as it is."""
+    if not _LOOKS_LIKE_MARKUP.search(markup):
+        return markup
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def _nfkc_keeping_chinese_punctuation(text: str) -> str:
@@ -193,16 +193,21 @@ def _chinese_punctuation(text: str) -> str:
     return text
 
 
-def normalize_text(text: str) -> str:
+def normalize_text(text: str, *, html: bool = False) -> str:
     """The form every later stage works on.
 
     NFKC (full-width letters, digits and symbols → half-width; Chinese punctuation, circled
-    numbers and "……" kept), HTML stripped, traditional → simplified (OpenCC t2s), ASCII
-    punctuation inside Chinese text → Chinese punctuation, control and zero-width characters
-    removed, runs of spaces collapsed, line breaks kept (once).
+    numbers and "……" kept), traditional → simplified (OpenCC t2s), ASCII punctuation inside
+    Chinese text → Chinese punctuation, control and zero-width characters removed, runs of
+    spaces collapsed, line breaks kept (once). No letter, digit or CJK character is removed:
+    angle brackets and anything between them stay.
+
+    `html=True` is for content that is HTML: its markup is stripped first (`strip_html`); the
+    result is plain text, which normalises to itself.
     """
+    if html:
+        text = strip_html(text)
     text = _nfkc_keeping_chinese_punctuation(text)
-    text = strip_html(text)
     text = _INVISIBLE.sub("", text)
     text = (
         text.replace("\r\n", "\n")

@@ -21,6 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+# How a channel's text arrives (channels.yaml `text_format`): markup is stripped only from html.
+TEXT_FORMATS = ("plain", "html")
+
 
 class ConfigError(ValueError):
     """A config file is missing, unreadable or invalid."""
@@ -186,6 +189,13 @@ class Reference(_Strict):
             for code in [rule.lead, *rule.co]:
                 if code not in dept_codes:
                     raise ValueError(f"{where}: unknown department code {code!r}")
+        for name, options in self.channels.items():
+            text_format = (options or {}).get("text_format", "plain")
+            if text_format not in TEXT_FORMATS:
+                raise ValueError(
+                    f"channels.{name}.text_format: {text_format!r} is not one of "
+                    f"{', '.join(TEXT_FORMATS)}"
+                )
         for kind, codes in (
             ("departments", [d.code for d in self.departments]),
             ("areas", [a.code for a in self.areas]),

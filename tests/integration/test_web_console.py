@@ -122,3 +122,48 @@ def test_the_operators_command_hashes_with_argon2_and_audits(console):
         assert (
             s.scalar(select(AuditEvent.action).where(AuditEvent.actor == "cli")) == "operator_added"
         )
+
+
+# A real message whose title in angle-bracket quotes used to be stripped as if it were HTML.
+ANGLE_QUOTED = "我写过关于了篇贴子<A4区捞刀河镇白霞村梦之旅KTV噪音严重扰民>的投诉"
+SCRIPT = "<script>alert('x')</script>"
+
+
+def test_citizen_text_in_angle_brackets_survives_intake_and_arrives_inert(console, minq):
+    from mail.sink import stored_messages
+    from tasks.deliver import deliver_now
+    from tasks.dispatch import dispatch_now
+    from tasks.ingest import ingest_inbox_now
+    from tasks.triage import triage_now
+
+    text = f"{ANGLE_QUOTED}，至今KTV每晚唱到凌晨，噪音扰民。{SCRIPT}"
+    (minq.inbox("hotline") / "12345_20261127.csv").write_text(
+        "工单编号,来电人,联系电话,标题,受理时间,诉求内容,所属区域\n"
+        f"GD22687,张三,13912340001,<梦之旅KTV>噪音,2026-11-27 09:32,{text},东湖社区\n",
+        encoding="gb18030",
+    )
+    ingest_inbox_now()
+    triage_now()
+    dispatch_now()
+    with minq.sink():
+        deliver_now()
+    with Session() as s:
+        case = s.scalars(select(Case)).one()
+    assert case.text == text and case.title == "<梦之旅KTV>噪音"
+    assert case.status is CaseStatus.ASSIGNED, case.review_reason
+
+    messages = stored_messages(minq.mail_dir)
+    assert messages
+    for message in messages:
+        plain = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert ANGLE_QUOTED in plain and SCRIPT in plain
+        assert "<script" not in html and "<A4区" not in html
+        assert "&lt;A4区捞刀河镇白霞村梦之旅KTV噪音严重扰民&gt;" in html
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+        assert message["Subject"].endswith("<梦之旅KTV>噪音")
+
+    page = console.get(f"/console/cases/{case.id}").text
+    assert "<script>alert" not in page and "<A4区" not in page
+    assert page.count("&lt;A4区捞刀河镇白霞村梦之旅KTV噪音严重扰民&gt;") == 2  # case + submission
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page

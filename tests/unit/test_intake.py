@@ -61,3 +61,16 @@ def test_closing_early_stops_the_reader(tmp_path: Path) -> None:
     batches.close()
     assert not reader.is_running() or reader.status() == psutil.STATUS_ZOMBIE
     assert set(psutil.Process().children()) - others == set()
+
+
+def test_markup_is_stripped_only_where_the_channel_declares_html(tmp_path: Path) -> None:
+    path = tmp_path / "12345.csv"
+    text = "<p>路灯<br>坏了</p>见&lt;A4区通知&gt;"
+    path.write_text(
+        f"{HEADER}\nGD1,张三,,<b>路灯</b>,2026-11-27 09:30,{text},东湖社区\n", encoding="utf-8"
+    )
+    (plain,) = list(prepared_batches("hotline", {}, path, "sum", AREAS, 16))
+    assert (plain.rows[0]["title"], plain.rows[0]["text"]) == ("<b>路灯</b>", text)
+    options = {"text_format": "html"}
+    (html,) = list(prepared_batches("hotline", options, path, "sum", AREAS, 16))
+    assert (html.rows[0]["title"], html.rows[0]["text"]) == ("路灯", "路灯\n坏了\n见<A4区通知>")

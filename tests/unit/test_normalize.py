@@ -43,14 +43,35 @@ def test_normalize_text_gives_the_form_later_stages_expect(raw: str, expected: s
         ("<style>p{color:red}</style>噪音<br>扰民", "噪音\n扰民"),
         ('<a href="javascript:alert(1)" onclick="steal()">点击</a>', "点击"),
         ("温度<0度，a<b", "温度<0度，a<b"),  # a '<' that is a sign stays
-        ("&lt;script&gt;alert(1)&lt;/script&gt;停车", "停车"),  # escaped markup cannot come back
+        # escaped markup is the text the page shows: inert, and kept as written
+        ("&lt;script&gt;alert(1)&lt;/script&gt;停车", "<script>alert(1)</script>停车"),
+        ("关于&lt;A4区KTV噪音扰民&gt;的投诉", "关于<A4区KTV噪音扰民>的投诉"),
         ("物业&amp;业委会", "物业&业委会"),
         ("<img src=x onerror=alert(1)>路灯", "路灯"),
         ("<script>unclosed", ""),
+        ("＜b＞全角不是标签＜/b＞", "<b>全角不是标签</b>"),  # full-width signs are text in HTML
     ],
 )
-def test_html_is_stripped_safely(raw: str, expected: str) -> None:
-    assert normalize_text(raw) == expected
+def test_markup_is_stripped_from_html_content(raw: str, expected: str) -> None:
+    assert normalize_text(raw, html=True) == expected
+
+
+REAL_MESSAGE_22687 = "我写过关于了篇贴子<A4区捞刀河镇白霞村梦之旅KTV噪音严重扰民>的投诉"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        REAL_MESSAGE_22687,
+        "依据<西地省物业管理条例>第十条",
+        "<<中华人民共和国招标投标法>",
+        "<script>alert('x')</script>请修路灯",  # hostile text is only text: every output escapes it
+        "<p>路灯<b>坏了</b></p>",
+        "标题 &lt;b&gt; &amp; 物业",
+    ],
+)
+def test_plain_text_keeps_angle_brackets_and_what_is_between_them(raw: str) -> None:
+    assert normalize_text(raw) == raw
 
 
 def test_strip_html_leaves_plain_text_untouched() -> None:
@@ -71,6 +92,50 @@ def test_nested_brackets_in_chinese_text_all_become_chinese_at_once() -> None:
 def test_normalize_text_is_idempotent(text: str) -> None:
     once = normalize_text(text)
     assert normalize_text(once) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("<p>路灯坏了&lt;amp;gt#x3c</b>script，,() \n＜＞ab１")),
+        max_size=60,
+    )
+)
+def test_html_content_normalises_to_plain_text_that_stays_as_it_is(text: str) -> None:
+    once = normalize_text(text, html=True)
+    assert normalize_text(once) == once
+
+
+def _letters_digits_cjk(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+# Letters, digits and CJK characters (less the few whose simplified form depends on the
+# phrase around them), among every sign that looks like markup, entities, Chinese and ASCII
+# punctuation, spaces, control and zero-width characters.
+_SIGNS = list("<>/&;#!?=\"' \n\t\r，。！？：（）()《》【】“”…①\u200b\x00\ufeff\u3000＜＞＆／")
+_ALNUM = st.characters(categories=("Lu", "Ll", "Nd")) | st.characters(
+    min_codepoint=0x4E00, max_codepoint=0x9FFF, exclude_characters="沈坏藉哩覆衹瞭甦"
+)
+
+
+_PLAIN = st.text(alphabet=st.sampled_from(_SIGNS) | _ALNUM, max_size=12)
+# Pieces that look like tags, comments and entities, so that an HTML stripper would bite.
+_MARKUP_LOOKALIKES = st.one_of(
+    st.builds("<{}{}>".format, st.sampled_from(["", "/", "!", "!--", "?"]), _PLAIN),
+    st.builds("&{};".format, st.text(alphabet=_ALNUM, min_size=1, max_size=8)),
+    st.sampled_from(["<script>", "</script>", "<style>", "<br>", "&lt;", "&amp;", "&#60;"]),
+)
+_TEXT_WITH_MARKUP = st.lists(_PLAIN | _MARKUP_LOOKALIKES, max_size=10).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT_WITH_MARKUP)
+def test_plain_text_never_loses_a_letter_digit_or_cjk_character(text: str) -> None:
+    # Each letter, digit and CJK character survives, in order, in its normalised spelling
+    # (full-width → half-width, traditional → simplified): nothing between '<' and '>' goes.
+    expected = "".join(normalize_text(ch) for ch in text if ch.isalnum())
+    assert _letters_digits_cjk(normalize_text(text)) == _letters_digits_cjk(expected)
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,7 +24,6 @@ def plain_normalize_text(text: str) -> str:
     """normalize_text as written before the shortcuts: every step on every text."""
     parts = n._KEEP_RUN.split(text)
     text = "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
-    text = n.strip_html(text)
     text = n._INVISIBLE.sub("", text)
     text = (
         text.replace("\r\n", "\n")

@@ -83,3 +83,11 @@ def test_a_case_without_category_has_no_route():
     ref = load_reference(CONFIG)
     assert route(None, "东湖社区", ref) is None
     assert route("不存在的分类", "东湖社区", ref) is None
+
+
+def test_a_channel_text_format_other_than_plain_or_html_is_refused(tmp_path):
+    config = _broken_copy(
+        tmp_path, "channels.yaml", lambda d: d["channels"]["hotline"].update(text_format="rtf")
+    )
+    with pytest.raises(ConfigError, match=r"channels.hotline.text_format: 'rtf' is not one of"):
+        load_reference(config)
