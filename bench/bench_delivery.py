@@ -148,7 +148,8 @@ def child_reset() -> dict[str, Any]:
 
 
 def child_routing(n: int, repeat: int) -> dict[str, Any]:
-    from minqing.routing import deadline_days, is_urgent, route
+    from minqing.routing import deadline_days, route
+    from minqing.urgency import assess_case
     from minqing.workdays import due_at_many
     from tasks.context import context
 
@@ -172,7 +173,9 @@ def child_routing(n: int, repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         wall = time.perf_counter()
         routes = [route(c, a, ref) for c, a, _, _ in cases]
-        urgent = [is_urgent(t, ref) for t in texts]
+        urgent = [
+            assess_case(t, c, a, ref).urgent for t, (c, a, _, _) in zip(texts, cases, strict=True)
+        ]
         routed = [i for i, r in enumerate(routes) if r is not None]
         days = [deadline_days(cases[i][0], urgent[i], ref) for i in routed]  # type: ignore[arg-type]
         dues = due_at_many([cases[i][3] for i in routed], days, calendar)

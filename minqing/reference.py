@@ -92,8 +92,47 @@ class RoutingRule(_Strict):
 
 
 class DeadlinePolicy(_Strict):
-    urgent_days: int = Field(default=2, ge=1)
-    urgent_keywords: list[str] = Field(default_factory=list)
+    urgent_days: int = Field(default=2, ge=1)  # 紧急件 (see `urgent`) get this many working days
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "urgent_keywords" in data:
+            raise ValueError("urgent_keywords: moved to urgent.words")
+        return data
+
+
+class UrgentRule(_Strict):
+    """An office's own rule (本单位规则): urgent when every condition given holds — all of
+    `words` in the text, the category one of `categories` (or below one), the area one of
+    `areas`."""
+
+    name: str = Field(min_length=1, max_length=60)
+    words: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    areas: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> UrgentRule:
+        if not (self.words or self.categories or self.areas):
+            raise ValueError(f"rule {self.name!r}: give words, categories or areas")
+        return self
+
+
+class UrgentPolicy(_Strict):
+    """紧急件: what cannot wait for the night (minqing/urgency.py decides)."""
+
+    words: list[str] = Field(default_factory=list)  # 政策词: any one of them in the text
+    categories: list[str] = Field(default_factory=list)  # these categories and those below
+    rules: list[UrgentRule] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)  # phrases that do not count (消防演练)
+    tell_duty: bool = True  # 值班 hears of every urgent case, not only those needing a person
+
+
+class DaytimePolicy(_Strict):
+    """白天随到随办: what the daytime `intake` runs do besides urgent cases."""
+
+    dispatch_all: bool = False  # also dispatch ordinary cases during the day (else: the night)
 
 
 class LookbackPolicy(_Strict):
@@ -124,6 +163,8 @@ class ReportPolicy(_Strict):
 
 class Policy(_Strict):
     deadlines: DeadlinePolicy = DeadlinePolicy()
+    urgent: UrgentPolicy = UrgentPolicy()
+    daytime: DaytimePolicy = DaytimePolicy()
     lookback: LookbackPolicy = LookbackPolicy()
     surveys: SurveyPolicy = SurveyPolicy()
     delivery: DeliveryPolicy = DeliveryPolicy()
@@ -196,6 +237,7 @@ class Reference(_Strict):
                     f"channels.{name}.text_format: {text_format!r} is not one of "
                     f"{', '.join(TEXT_FORMATS)}"
                 )
+        self._check_urgent(cat_names)
         for kind, codes in (
             ("departments", [d.code for d in self.departments]),
             ("areas", [a.code for a in self.areas]),
@@ -211,6 +253,21 @@ class Reference(_Strict):
                     f"categories.{cat.name}.deadline_days: required on a first-level category"
                 )
         return self
+
+    def _check_urgent(self, cat_names: set[str]) -> None:
+        urgent = self.policy.urgent
+        for name in urgent.categories:
+            if name not in cat_names:
+                raise ValueError(f"policy.urgent.categories: unknown category {name!r}")
+        for i, rule in enumerate(urgent.rules):
+            for name in rule.categories:
+                if name not in cat_names:
+                    raise ValueError(
+                        f"policy.urgent.rules[{i}].categories: unknown category {name!r}"
+                    )
+            for name in rule.areas:
+                if name not in self.area_by_name:
+                    raise ValueError(f"policy.urgent.rules[{i}].areas: unknown area {name!r}")
 
     @cached_property
     def flat_categories(self) -> list[FlatCategory]:

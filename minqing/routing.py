@@ -43,10 +43,6 @@ def _category_chain(category: str, ref: Reference) -> list[str]:
     return chain
 
 
-def is_urgent(text: str, ref: Reference) -> bool:
-    return any(word in text for word in ref.policy.deadlines.urgent_keywords)
-
-
 def deadline_days(category: str, urgent: bool, ref: Reference) -> int:
     if urgent:
         return ref.policy.deadlines.urgent_days

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
 from db.queries import audit, find_case, set_status
-from minqing.routing import deadline, is_urgent
+from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
+from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context
 from tasks.dispatch import case_history, schedule_lookbacks
@@ -103,7 +104,8 @@ def reroute(
         queued += [h.id] if h else []
     case.lead_department = department
     case.co_departments = [c for c in case.co_departments if c != department]
-    case.priority = "urgent" if is_urgent(case.text, ref) else "normal"
+    if assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref).urgent:
+        case.priority = "urgent"  # once urgent, a case stays urgent
     case.assigned_at = now
     case.due_at = deadline(now, case.category, case.priority == "urgent", ref, ctx.calendar)
     set_status(s, case, CaseStatus.ASSIGNED, operator, "rerouted", previous=previous, lead=department,

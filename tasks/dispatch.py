@@ -38,9 +38,10 @@ from minqing.delivery import (
     reply_template_csv,
     reply_template_name,
 )
-from minqing.routing import deadline, is_urgent, route
+from minqing.routing import deadline, route
 from minqing.settings import Settings
 from minqing.states import CaseStatus
+from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
@@ -50,21 +51,25 @@ ACTOR = "system:dispatch"
 CHUNK = 2000
 
 
-def dispatch_now(now: datetime | None = None) -> dict[str, int]:
+def dispatch_now(now: datetime | None = None, *, urgent_only: bool = False) -> dict[str, Any]:
+    """Dispatch every case ready to route (or only the urgent ones: the daytime intake).
+
+    Returns the counts and the ids of the handoffs queued, so a caller can send exactly those.
+    """
     ctx = context()
     now = now or datetime.now(UTC)
-    totals = {"assigned": 0, "needs_review": 0, "handoffs": 0}
+    totals: dict[str, Any] = {
+        "assigned": 0, "urgent": 0, "needs_review": 0, "handoffs": 0, "handoff_ids": []
+    }  # fmt: skip
     last_id = 0
     while True:
         with Session() as s, s.begin():
-            cases = s.scalars(
-                select(Case)
-                .where(
-                    Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id
-                )
-                .order_by(Case.id)
-                .limit(CHUNK)
-            ).all()
+            query = select(Case).where(
+                Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id
+            )
+            if urgent_only:
+                query = query.where(Case.priority == "urgent")
+            cases = s.scalars(query.order_by(Case.id).limit(CHUNK)).all()
             if not cases:
                 break
             last_id = cases[-1].id
@@ -75,7 +80,7 @@ def dispatch_now(now: datetime | None = None) -> dict[str, int]:
 
 
 def _dispatch_case(
-    s: Any, ctx: Context, case: Case, area: str | None, now: datetime, totals: dict[str, int]
+    s: Any, ctx: Context, case: Case, area: str | None, now: datetime, totals: dict[str, Any]
 ) -> None:
     ref = ctx.ref
     decision = route(case.category, area, ref)
@@ -88,8 +93,9 @@ def _dispatch_case(
         )
         totals["needs_review"] += 1
         return
-    urgent = is_urgent(case.text, ref)
     assert case.category is not None
+    urgency = assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref)
+    urgent = urgency.urgent or case.priority == "urgent"  # once urgent, a case stays urgent
     case.priority = "urgent" if urgent else "normal"
     case.lead_department = decision.lead
     case.co_departments = list(decision.co)
@@ -106,6 +112,7 @@ def _dispatch_case(
         rule=decision.rule,
         due_at=case.due_at.isoformat(),
         priority=case.priority,
+        **({"urgent": urgency.reason} if urgency.urgent else {}),
     )
     view = case_view(s, case, ref)
     history = case_history(s, case.id, ref)
@@ -128,7 +135,7 @@ def _dispatch_case(
             else None,
         )
         key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
-        if queue_handoff(
+        handoff = queue_handoff(
             s,
             ref,
             key=key,
@@ -139,10 +146,13 @@ def _dispatch_case(
             case_id=case.id,
             rendered=rendered,
             attachments=attachments,
-        ):
+        )
+        if handoff is not None:
             totals["handoffs"] += 1
+            totals["handoff_ids"].append(handoff.id)
     schedule_lookbacks(s, ctx, case)
     totals["assigned"] += 1
+    totals["urgent"] += urgent
 
 
 def case_history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
@@ -250,6 +260,8 @@ def _schedule(s: Any, case_id: int, kind: LookbackKind, due: datetime) -> None:
 
 
 @task(name="dispatch")
-def dispatch_cases() -> dict[str, int]:
+def dispatch_cases() -> dict[str, Any]:
     """交办: route, set deadlines, queue assignment messages, schedule look-backs."""
-    return dispatch_now()
+    totals = dispatch_now()
+    del totals["handoff_ids"]  # the night sends everything due; a night's ids are many
+    return totals

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.bulk import insert_new_ids, insert_rows, lock_for_triage, update_rows
 from db.dedup_index import (
@@ -48,6 +48,7 @@ from minqing.neardup import (
 from minqing.precision import ReviewThresholds
 from minqing.states import CaseStatus, Outcome, check_transition
 from minqing.triage import triage_status
+from minqing.urgency import assess_case
 from tasks.context import Context, context
 
 # Submissions per transaction. Large: each chunk writes its band rows into random places of
@@ -214,6 +215,7 @@ def _triage_chunk(
     events: list[dict[str, Any]] = []
     case_of = _open_cases(s, subs, decisions, openers, classes, threshold, now, events, totals)
     update_rows(s, Submission.__table__, _links(subs, decisions, case_of, events, totals))
+    _urgent_duplicates(s, subs, decisions, events)
     joined = Counter(d.case_id for d in decisions if d.case_id is not None)
     at = utcnow()
     update_rows(
@@ -239,16 +241,22 @@ def _open_cases(
     """New cases for the openers, classified (ready to route, or waiting for review) or closed
     when answered on the spot; returns their ids by batch index."""
     joins = Counter(d.matched_batch_index for d in decisions if d.matched_batch_index is not None)
+    ref = context().ref
     rows, outcomes = [], []
     for d, c in zip(openers, classes, strict=True):
         sub = subs[d.index_in_batch]
+        # 紧急件: decided once the category is known, so the review queue and the console
+        # already show it (and the daytime intake dispatches it at once).
+        urgency = assess_case(
+            classification_text(sub.title, sub.text), c.category, sub.area_code, ref
+        )
         row = {
             "title": sub.title, "text": sub.text, "text_key": sub.text_key,
             "area_code": sub.area_code, "category": c.category,
             "category_confidence": c.confidence, "category_source": c.source,
             "category_top3": [list(t) for t in c.top3], "supporters": 1 + joins[d.index_in_batch],
             "created_at": now, "review_reason": None, "outcome": None, "replied_at": None,
-            "closed_at": None,
+            "closed_at": None, "priority": "urgent" if urgency.urgent else "normal",
         }  # fmt: skip
         if sub.answered_on_spot:
             # 现场答复: answered at reception; counted in the figures, never dispatched.
@@ -261,6 +269,8 @@ def _open_cases(
             # top and source let the precision watch find what the model routed by itself.
             action, detail = "classified", {"category": c.category, "confidence": c.confidence,
                                             "top": c.top, "source": c.source}  # fmt: skip
+            if urgency.urgent:
+                detail["urgent"] = urgency.reason
             totals["needs_review"] += status is CaseStatus.NEEDS_REVIEW
         row["status"] = check_transition(CaseStatus.NEW, status)
         rows.append(row)
@@ -318,6 +328,33 @@ def _links(
                                 matched_submission=matched))  # fmt: skip
         totals["linked"] += 1
     return links
+
+
+def _urgent_duplicates(
+    s: Any, subs: Sequence[Any], decisions: Sequence[LinkDecision], events: list[dict[str, Any]]
+) -> None:
+    """A duplicate that reports danger ("…现在闻到燃气泄漏的味道") makes its case urgent while
+    the case still waits to be dispatched; an assigned case keeps its deadline."""
+    ref = context().ref
+    found: dict[int, str] = {}
+    for d in decisions:
+        if d.opens_case or d.case_id is None or d.case_id in found:
+            continue
+        sub = subs[d.index_in_batch]
+        urgency = assess_case(classification_text(sub.title, sub.text), None, sub.area_code, ref)
+        if urgency.urgent:
+            found[d.case_id] = urgency.reason
+    if not found:
+        return
+    waiting = [CaseStatus.NEW, CaseStatus.TRIAGED, CaseStatus.NEEDS_REVIEW]
+    changed = s.scalars(
+        update(Case)
+        .where(Case.id.in_(list(found)), Case.status.in_(waiting), Case.priority != "urgent")
+        .values(priority="urgent")
+        .returning(Case.id)
+    ).all()
+    for case_id in changed:
+        events.append(audit_row(ACTOR, "marked_urgent", case_id=case_id, urgent=found[case_id]))
 
 
 @task(name="triage")
