@@ -7,9 +7,11 @@ never touches a user's own Prefect setup unless they point it at a server on pur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -69,12 +71,38 @@ def check_config() -> None:
     )
 
 
+BUSY_EXIT = 3  # the exit status of a run that did not start because another run was going
+
+
 @app.command()
-def nightly() -> None:
-    """Run the nightly pipeline once, now."""
+def nightly(
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Minutes to wait while another run is in progress "
+            "[default: MINQING_RUN_WAIT_MINUTES, 60]; 0 = refuse at once."
+        ),
+    ] = None,
+) -> None:
+    """Run the nightly pipeline once, now (after any other run in progress, see --wait)."""
     from flows.nightly import nightly as nightly_flow
 
-    nightly_flow()
+    with one_run("nightly", wait):
+        nightly_flow()
+
+
+@contextlib.contextmanager
+def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
+    """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT."""
+    from tasks.lease import run_lease_or_refusal
+
+    wait = None if wait_minutes is None else wait_minutes * 60
+    with run_lease_or_refusal(entry, console.print, wait=wait) as refusal:
+        if refusal is None:
+            yield
+            return
+    console.print(f"[yellow]{refusal}[/yellow]")
+    raise typer.Exit(BUSY_EXIT)
 
 
 @app.command()
@@ -218,6 +246,10 @@ def handoffs_retry(
     operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get(
         "USER", "operator"
     ),
+    wait: Annotated[
+        float | None,
+        typer.Option(help="Minutes to wait while another run is in progress; 0 = refuse."),
+    ] = None,
 ) -> None:
     """Resend failed/dead handoffs (the same as the retry-handoffs deployment).
 
@@ -226,14 +258,15 @@ def handoffs_retry(
     from tasks.retry import retry_now
 
     try:
-        result = retry_now(
-            ids=ids or None,
-            department=department,
-            statuses=status,
-            since=since,
-            dry_run=dry_run,
-            operator=operator,
-        )
+        with contextlib.nullcontext() if dry_run else one_run("retry-handoffs", wait):
+            result = retry_now(
+                ids=ids or None,
+                department=department,
+                statuses=status,
+                since=since,
+                dry_run=dry_run,
+                operator=operator,
+            )
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

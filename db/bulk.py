@@ -19,6 +19,8 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from db.lease import TRIAGE, lease_key
+
 
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -75,16 +77,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             copy.write_row([plain(row[c]) for c in columns])
 
 
-TRIAGE_LOCK = 0x6D696E71696E67  # PostgreSQL advisory lock key of triage ("minqing")
-
-
 def lock_for_triage(session: Session) -> None:
     """Serialise triage transactions (a manual run beside the nightly one, triage-dask beside
     triage): taken before the transaction reads which submissions are unlinked, held until it
     commits, so no submission is linked twice. PostgreSQL: a transaction-level advisory lock;
     SQLite: the database's single write lock, taken now instead of at the first write."""
     if is_postgresql(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TRIAGE_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lease_key(TRIAGE)})
     else:
         take_write_lock(session)
 

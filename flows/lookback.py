@@ -9,11 +9,13 @@ from prefect import flow
 
 from tasks.deliver import deliver_handoffs
 from tasks.imports import import_replies_and_ratings
+from tasks.lease import one_run_at_a_time
 from tasks.lookback import scan_lookbacks
 from tasks.reference import load_reference_data
 
 
 @flow(name="lookback", log_prints=True)
+@one_run_at_a_time("lookback")
 def lookback() -> dict[str, Any]:
     """回头督办: import the day's returns, act on due look-backs, send what they decided."""
     load_reference_data()

@@ -14,6 +14,7 @@ from tasks.hotissues import publish_hot_issues
 from tasks.imports import import_replies_and_ratings
 from tasks.index import prune_index
 from tasks.ingest import ingest_inbox
+from tasks.lease import one_run_at_a_time
 from tasks.lookback import scan_lookbacks
 from tasks.metrics import publish_metrics
 from tasks.reference import load_reference_data
@@ -22,6 +23,7 @@ from tasks.triage import triage_submissions
 
 
 @flow(name="nightly", log_prints=True)
+@one_run_at_a_time("nightly")
 def nightly() -> dict[str, Any]:
     """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 清理索引 → 统计, for everything
     that came in.

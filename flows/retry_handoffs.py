@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 from prefect import flow
 
+from tasks.lease import one_run_at_a_time
 from tasks.retry import retry_handoffs_task
 
 
 @flow(name="retry-handoffs", log_prints=True)
+@one_run_at_a_time("retry-handoffs", unless=lambda args: args["dry_run"])
 def retry_handoffs(
     handoff_ids: list[int] | None = None,
     department: str | None = None,

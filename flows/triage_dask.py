@@ -19,6 +19,7 @@ from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from minqing.settings import get_settings
+from tasks.lease import one_run_at_a_time
 from tasks.triage_dask import (
     add_totals,
     check_triage_index,
@@ -45,6 +46,7 @@ def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
     log_prints=True,
     task_runner=dask_task_runner(get_settings().dask_scheduler),
 )
+@one_run_at_a_time("triage-dask")
 def triage_dask(partitions: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     """整理 with Dask workers: each chunk prepared in `partitions` slices (default: one per
     worker thread of the cluster), linked in order."""

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     spool_fsync: bool = True  # QR form: each submission is on disk before the citizen is thanked
     session_hours: int = Field(default=12, ge=1)  # operator console login
 
+    # One run of stages at a time (db/lease.py, minqing/runs.py): how long a second run waits
+    # for the one in progress before it ends as 已跳过 (the 15-minute delivery never waits).
+    run_wait_minutes: float = Field(default=60.0, ge=0)
+
     # Dask for triage (整理, flows/triage_dask.py). Unset: the nightly flow triages in its own
     # process and the triage-dask flow starts a LocalCluster of this machine's cores. "local":
     # both use such a LocalCluster. A scheduler's address ("tcp://host:8786"): both send the

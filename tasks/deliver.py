@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from prefect import task
 from sqlalchemy import bindparam, insert, or_, select, text, update
 
 from db.engine import Session, get_engine
+from db.lease import DELIVER, try_lease
 from db.models import AuditEvent, Handoff, HandoffStatus
 from db.queries import audit
 from mail.mailer import Attachment, Mailer, OutgoingMessage, SendError, make_mailer
@@ -49,8 +50,6 @@ from tasks.limits import smtp_throttle
 
 STALE_SENDING = timedelta(minutes=15)
 ACTOR = "system:deliver"
-# pg_advisory_lock key: the first 8 bytes of sha256("minqing.deliver"), as a signed bigint.
-LEASE_KEY = int.from_bytes(hashlib.sha256(b"minqing.deliver").digest()[:8], "big", signed=True)
 INTERRUPTED = (
     "interrupted during sending: the SMTP server may have accepted it "
     "(Message-ID {message_id}); check with the recipient, then retry"
@@ -68,7 +67,9 @@ def deliver_now(
     """Send what is due (or exactly `ids`); returns counts and this run's failures."""
     ctx = context()
     now = now or datetime.now(UTC)
-    with _delivery_lease() as exclusive:
+    # The delivery lease (db/lease.py) dies with its holder, so holding it proves that no
+    # other deliverer is alive. It does not wait: a second deliverer runs without it.
+    with try_lease(DELIVER, entry="deliver") as (exclusive, _):
         interrupted = _fail_interrupted(immediate=exclusive)
         due = _due(now, ids)
         result: dict[str, Any] = {
@@ -308,49 +309,6 @@ def _fail_interrupted(*, immediate: bool = False) -> int:
                 claimed_at=h.sending_at.isoformat() if h.sending_at else None,
             )
         return len(stale)
-
-
-@contextlib.contextmanager
-def _delivery_lease() -> Iterator[bool]:
-    """Yields True when this process is now the only deliverer on this database.
-
-    The lock dies with its holder (SQLite: flock on a file beside the database; PostgreSQL: a
-    session advisory lock on a dedicated connection), so a crashed deliverer never blocks the
-    next one and never leaves doubt about whether it is still running. It does not wait: a
-    second deliverer runs without the lease (see the module docstring).
-    """
-    engine = get_engine()
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEASE_KEY}))
-            conn.commit()
-            try:
-                yield held
-            finally:
-                if held:  # a broken connection has released the lock already
-                    with contextlib.suppress(Exception):
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEASE_KEY})
-                        conn.commit()
-        return
-    database = engine.url.database
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lease, only the age rule
-        yield False
-        return
-    if not database or database == ":memory:":
-        yield False
-        return
-    with open(f"{database}.deliver.lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @task(name="deliver")

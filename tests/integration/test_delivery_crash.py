@@ -22,10 +22,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from db.engine import Session
+from db.lease import DELIVER, lease_key
 from db.models import AuditEvent, Case, Handoff, HandoffStatus
 from mail.sink import stored_messages
 from minqing.states import CaseStatus
-from tasks.deliver import LEASE_KEY, deliver_now
+from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.retry import retry_now
 
@@ -93,7 +94,7 @@ def lease_held() -> bool:
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
                     "AND ((classid::bigint << 32) | objid::bigint) = :key"
                 ),
-                {"key": LEASE_KEY},
+                {"key": lease_key(DELIVER)},
             )
         )
 

@@ -1,0 +1,75 @@
+"""One run of the pipeline's stages at a time: what each entry does when another run holds the
+run lease (db/lease.py), and what it says then.
+
+Entries that an office waits for (the night, the morning look-back, an operator's retry, a
+triage on Dask, the daytime intake) wait for the other run to finish, up to
+`MINQING_RUN_WAIT_MINUTES`; the 15-minute delivery does not wait — the next one comes soon — and
+ends at once. Either way a run that did not get the lease did nothing and ends in the state
+已跳过 with the message below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+SKIPPED = "已跳过"  # the run state's name (a Completed state: nothing went wrong, nothing ran)
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the run lease: the entry that took it, when (UTC), and which process."""
+
+    entry: str
+    started_at: datetime
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry that runs stages: its Chinese name and whether a second run waits."""
+
+    label: str
+    waits: bool
+
+
+ENTRIES: dict[str, Entry] = {
+    "nightly": Entry("夜间运行", waits=True),
+    "lookback": Entry("回头督办", waits=True),
+    "deliver": Entry("定时发送", waits=False),
+    "retry-handoffs": Entry("重发消息", waits=True),
+    "triage-dask": Entry("整理（Dask）", waits=True),
+    "intake": Entry("日间收集", waits=True),
+}
+
+
+def label(entry: str) -> str:
+    known = ENTRIES.get(entry)
+    return known.label if known else entry
+
+
+def wait_seconds(entry: str, wait_minutes: float) -> float:
+    """How long a run of `entry` waits for the lease (0 = it does not wait)."""
+    known = ENTRIES.get(entry)
+    return max(wait_minutes, 0.0) * 60 if known is None or known.waits else 0.0
+
+
+def busy_message(entry: str, holder: Holder | None) -> str:
+    """What a run that found the lease held says, e.g. "另一个夜间运行正在进行（12月07日
+    02:00 开始，web01 进程 4711），本次回头督办未执行"."""
+    return f"{_running(holder)}，本次{label(entry)}未执行"
+
+
+def waiting_message(entry: str, holder: Holder | None) -> str:
+    """What a run says while it waits for the other to finish."""
+    return f"{_running(holder)}，本次{label(entry)}等待其结束"
+
+
+def _running(holder: Holder | None) -> str:
+    if holder is None:  # it ended a moment ago, or said nothing yet
+        return "另一个运行正在进行"
+    started = f"{holder.started_at.astimezone(LOCAL_TZ):%m月%d日 %H:%M}"
+    return f"另一个{label(holder.entry)}正在进行（{started} 开始，{holder.host} 进程 {holder.pid}）"

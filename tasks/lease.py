@@ -1,0 +1,78 @@
+"""One run of stages at a time, for flows and the command line.
+
+`@one_run_at_a_time("lookback")` under `@flow`: the flow's body runs holding the run lease
+(db/lease.py). When another run holds it, this run waits as its entry does (minqing/runs.py:
+up to MINQING_RUN_WAIT_MINUTES, or not at all for the 15-minute delivery); if the lease is
+still held then, the body does not run and the flow run ends in the Completed state named
+已跳过 with a message saying which run was in progress. `run_lease_or_refusal` is the same for
+a command that prints instead of logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from prefect.logging import get_run_logger
+from prefect.states import Completed, State
+
+from db.lease import RUN, try_lease
+from minqing.runs import SKIPPED, Holder, busy_message, wait_seconds, waiting_message
+from minqing.settings import get_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextlib.contextmanager
+def run_lease_or_refusal(
+    entry: str, say: Callable[[str], None], *, wait: float | None = None
+) -> Iterator[str | None]:
+    """Hold the run lease as `entry` for the block and yield None; or, when another run still
+    holds it after the wait (default: the entry's, see minqing/runs.py), yield the Chinese
+    refusal ("另一个夜间运行正在进行（…开始），本次…未执行") — the caller then does nothing.
+    `say` hears, once, that this run is waiting."""
+    if wait is None:
+        wait = wait_seconds(entry, get_settings().run_wait_minutes)
+
+    def waiting(holder: Holder | None) -> None:
+        say(waiting_message(entry, holder))
+
+    with try_lease(RUN, entry=entry, wait=wait, on_wait=waiting) as (held, holder):
+        yield None if held else busy_message(entry, holder)
+
+
+def one_run_at_a_time(
+    entry: str, *, unless: Callable[[dict[str, Any]], bool] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R | State[Any]]]:
+    """Flow decorator (put it below `@flow`): the body runs holding the run lease, or the run
+    ends 已跳过 (see the module docstring). `unless(arguments)` true: a run that changes
+    nothing (a dry run), which needs no lease."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R | State[Any]]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R | State[Any]:
+            if unless is not None:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                if unless(bound.arguments):
+                    return fn(*args, **kwargs)
+            logger = get_run_logger()
+            with run_lease_or_refusal(entry, logger.warning) as refusal:
+                if refusal is None:
+                    return fn(*args, **kwargs)
+            logger.warning(refusal)
+            return Completed(name=SKIPPED, message=refusal)
+
+        # Prefect validates parameters against the signature in the wrapper's module, where
+        # the flow's annotations (strings under `from __future__ import annotations`) do not
+        # resolve: hand it the flow's signature with the annotations evaluated.
+        run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+        return run
+
+    return decorate

@@ -1,0 +1,114 @@
+"""The run lease (db/lease.py) with real processes: a run in another process holds it, a second
+run learns who, waits or is refused, and a SIGKILLed holder never blocks the next run."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import BUSY_EXIT, app
+from db.lease import RUN, LeaseBusy, holder_of, lease, try_lease
+from minqing.runs import busy_message
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_holder(minq, entry: str = "nightly", seconds: float = 120) -> subprocess.Popen[str]:
+    """A process that takes the run lease as `entry` and keeps it until killed."""
+    env = {**os.environ, "PREFECT_HOME": str(minq.home / "var" / "prefect")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.lease_child", entry, str(seconds)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("HELD"):
+        proc.kill()
+        raise AssertionError(f"the holder did not take the lease: {line!r} {proc.stderr.read()}")
+    return proc
+
+
+def sigkill(proc: subprocess.Popen[str]) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_a_second_run_is_refused_and_told_which_run_holds_the_lease(minq):
+    holder = start_holder(minq, "nightly")
+    try:
+        with pytest.raises(LeaseBusy) as busy, lease(RUN, entry="lookback"):
+            pytest.fail("the lookback ran beside the night")
+        who = busy.value.holder
+        assert who is not None and (who.entry, who.pid) == ("nightly", holder.pid)
+        assert holder_of(RUN) == who
+        text = busy_message("lookback", who)
+        assert text.startswith("另一个夜间运行正在进行（") and "开始" in text
+        assert f"进程 {holder.pid}" in text and text.endswith("本次回头督办未执行")
+    finally:
+        sigkill(holder)
+
+
+def test_a_sigkilled_holder_does_not_block_the_next_run(minq):
+    holder = start_holder(minq, "nightly")
+    with try_lease(RUN, entry="nightly") as (held, _):
+        assert not held
+    sigkill(holder)
+    # PostgreSQL ends the dead client's session a moment after it died; SQLite's flock goes
+    # with the process. Either way the next night gets the lease without anyone's help.
+    with lease(RUN, entry="nightly", wait=10):
+        assert holder_of(RUN).pid == os.getpid()
+    assert holder_of(RUN) is None
+
+
+def test_a_waiting_run_starts_when_the_holder_finishes(minq):
+    holder = start_holder(minq, "lookback", seconds=2)
+    told: list[object] = []
+    with lease(RUN, entry="nightly", wait=60, on_wait=told.append):
+        assert holder.wait(timeout=30) == 0
+        assert holder.stdout.read().strip() == "RELEASED"
+    holder.stdout.close()
+    holder.stderr.close()
+    assert len(told) == 1 and told[0].entry == "lookback"
+
+
+def test_the_lease_is_taken_again_inside_its_holder_and_excludes_other_threads(minq):
+    inside: list[bool] = []
+
+    def other_thread() -> None:
+        with try_lease(RUN, entry="intake") as (held, who):
+            inside.append(held)
+
+    # the nightly flow's triage-dask subflow runs inside the night's lease
+    with lease(RUN, entry="nightly"), lease(RUN, entry="triage-dask"):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert inside == [False]
+    with lease(RUN, entry="intake"):
+        pass
+
+
+def test_minqing_nightly_beside_another_run_refuses_with_the_chinese_message(minq):
+    holder = start_holder(minq, "lookback")
+    try:
+        result = CliRunner().invoke(app, ["nightly", "--wait", "0.02"])
+        assert result.exit_code == BUSY_EXIT, result.output
+        said = " ".join(result.output.split())
+        assert "另一个回头督办正在进行（" in said and "本次夜间运行等待其结束" in said
+        assert said.endswith("本次夜间运行未执行")
+    finally:
+        sigkill(holder)
