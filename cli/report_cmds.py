@@ -51,6 +51,8 @@ def report(
         period_to.date() if period_to else None,
         artifacts=False,
     )
+    for warning in result["warnings"]:
+        console.print(f"[bold red]⚠ {warning}[/bold red]")
     table = Table("项目", "数值", title=f"评议报告 {result['title']}")
     for key, value in result["overview"].items():
         table.add_row(key, value)

@@ -19,5 +19,7 @@ def report(period_from: date | None = None, period_to: date | None = None) -> di
     load_reference_data()
     import_evaluations()
     result = build_report_task(period_from, period_to)
+    for warning in result["warnings"]:
+        print(f"⚠️ {warning}")
     print(f"评议报告 {result['title']}: {result['folder']}\n{result['sentence']}")
     return result

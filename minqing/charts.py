@@ -1,175 +1,215 @@
 """The report's charts as PNG files (matplotlib, no display needed): 满意率 by department, cases
 by category over time, and the funnel 收集 → 交办 → 答复 → 办成 → 满意.
 
-Chinese labels need a CJK font. When none is installed (a bare server), the charts are drawn
-with the codes from config (department and category codes) and English words instead of
-showing empty boxes; `cjk_font()` tells which case applies, and the report says so.
+The charts speak Chinese, so they need a font with Chinese glyphs. `cjk_font()` finds one even
+when matplotlib's font list was cached before the font was installed (a common order: first
+run, then `apt-get install fonts-wqy-zenhei`); when the machine has none at all the report
+draws no charts and says so at the top of its summary (`NO_CJK_WARNING`) — never boxes, never
+pinyin department codes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib import font_manager, rc_context
+from matplotlib import font_manager, ft2font, rc_context
 from matplotlib.figure import Figure
 
-# Installed by e.g. Debian's fonts-noto-cjk or fonts-wqy-zenhei, or present on Windows/macOS.
+log = logging.getLogger(__name__)
+
+# Preferred when present, in this order: e.g. Debian's fonts-noto-cjk and fonts-wqy-zenhei, or
+# the fonts of Windows and macOS. Any other font that has the glyphs below is used after these.
 CJK_FONTS = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
     "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Sarasa Gothic SC", "SimHei", "Microsoft YaHei",
-    "PingFang SC", "Heiti SC", "Droid Sans Fallback", "AR PL UMing CN", "Noto Serif CJK SC",
+    "PingFang SC", "Heiti SC", "Noto Sans CJK JP", "Droid Sans Fallback", "AR PL UMing CN",
+    "Noto Serif CJK SC",
 )  # fmt: skip
-STAGES_EN = {
-    "收集": "collected",
-    "交办": "assigned",
-    "答复": "replied",
-    "办成": "solved",
-    "满意": "satisfied",
-}
-NO_CJK_NOTE = (
-    "未安装中文字体（例如 Debian 的 fonts-noto-cjk 或 fonts-wqy-zenhei），图表中的部门和分类以"
-    "config 中的代码、标题以英文显示。"
+# A font that draws all of these draws the charts' words (titles, departments, categories).
+PROBE = "民情直通车各部门满意率办理漏斗收集交办答复办成样本不足件数类问题"
+NO_CJK_WARNING = (
+    "本机未安装中文字体，本期报告未生成图表（以免图中文字显示为方框）；表格和数据不受影响。"
+    "请安装中文字体（如 Debian 的 fonts-noto-cjk 或 fonts-wqy-zenhei）后重新生成报告。"
 )
+NO_CJK_NIGHT_WARNING = (
+    "本机未安装中文字体：评议报告将不含图表。请安装中文字体（如 Debian 的 fonts-noto-cjk 或 "
+    "fonts-wqy-zenhei）。"
+)
+INSUFFICIENT = "样本不足"
+
+
+def _covers(path: str, face_index: int = 0) -> bool:
+    try:
+        face = ft2font.FT2Font(path, face_index=face_index) if face_index else ft2font.FT2Font(path)
+        charmap = face.get_charmap()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(ord(ch) in charmap for ch in PROBE)
+
+
+def _preferred(fonts: Iterable[font_manager.FontEntry]) -> str | None:
+    names = {f.name for f in fonts}
+    return next((name for name in CJK_FONTS if name in names), None)
+
+
+def _any_covering(fonts: Iterable[font_manager.FontEntry]) -> str | None:
+    """A font of the system (not one of matplotlib's own, whose "Last Resort" font has a
+    placeholder for every character) that has a glyph for every character of PROBE."""
+    bundled = str(Path(matplotlib.get_data_path()).resolve())
+    seen: set[tuple[str, int]] = set()
+    for f in sorted(fonts, key=lambda f: f.name):
+        key = (f.fname, getattr(f, "index", 0))  # faces of a .ttc (matplotlib ≥ 3.10)
+        if key in seen or str(Path(f.fname).resolve()).startswith(bundled):
+            continue
+        seen.add(key)
+        if f.fname.lower().endswith((".ttf", ".otf", ".ttc")) and _covers(*key):
+            return f.name
+    return None
 
 
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The name of an installed font that has Chinese glyphs, or None."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    """The family name of an installed font that draws Chinese, or None when there is none.
+
+    matplotlib keeps its list of the system's fonts in a cache file built on first use and never
+    refreshed; a font installed later is missing from it. When the list has no known Chinese
+    font, the font files on the system that it does not know yet are registered directly
+    (cheap: only the new files are read) before looking again, by name and then by glyphs."""
+    manager = font_manager.fontManager
+    found = _preferred(manager.ttflist)
+    if found is not None:
+        return found
+    known, names = {f.fname for f in manager.ttflist}, {f.name for f in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                manager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                log.debug("unreadable font file %s", path)
+    found = _preferred(manager.ttflist) or _any_covering(manager.ttflist)
+    if found is not None and found not in names:
+        log.info("font %r was missing from matplotlib's cached font list; registered it", found)
+    return found
 
 
-class Labels:
-    """Chinese labels with a CJK font; otherwise codes and English."""
-
-    def __init__(self, codes: Mapping[str, str], font: str | None) -> None:
-        self.font, self.codes = font, codes
-
-    def __call__(self, chinese: str, english: str | None = None) -> str:
-        if self.font:
-            return chinese
-        if english is not None:
-            return english
-        return self.codes.get(chinese, chinese if chinese.isascii() else "?")
-
-    def rc(self) -> dict[str, Any]:
-        if not self.font:
-            return {"font.family": "DejaVu Sans"}
-        return {
-            "font.family": "sans-serif",
-            "font.sans-serif": [self.font, "DejaVu Sans"],
-            "axes.unicode_minus": False,
-        }
-
-    @contextmanager
-    def drawing(self) -> Iterator[None]:
-        """The chart's fonts. matplotlib's notes that e.g. WenQuanYi has weight 500 where 400
-        was asked for are not an operator's concern, so they stay out of the flow's log."""
-        logger = logging.getLogger("matplotlib.font_manager")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
-        try:
-            with rc_context(self.rc()):  # type: ignore[arg-type]  # keys are rcParams names
-                yield
-        finally:
-            logger.setLevel(level)
+@contextmanager
+def drawing(font: str) -> Iterator[None]:
+    """Draw with `font` (DejaVu Sans for what it lacks). matplotlib's notes that e.g. WenQuanYi
+    has weight 500 where 400 was asked for are not an operator's concern: kept out of the log."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    rc = {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"],
+          "axes.unicode_minus": False}  # fmt: skip
+    try:
+        with rc_context(rc):  # type: ignore[arg-type]  # keys are rcParams names
+            yield
+    finally:
+        logger.setLevel(level)
 
 
-def satisfaction_chart(scores: pd.DataFrame, path: Path, labels: Labels) -> Path:
-    """Horizontal bars: 满意率(满意+基本满意) per department with its number of ratings."""
-    rated = scores[scores["评价数"] > 0].sort_values("满意率(满意+基本满意)")
-    with labels.drawing():
-        fig = Figure(figsize=(8, 0.45 * max(len(rated), 3) + 1.5), dpi=110)
-        ax = fig.subplots()
-        if len(rated):
-            names = [labels(n) for n in rated["部门"]]
-            values = 100 * rated["满意率(满意+基本满意)"].astype(float).to_numpy()
-            ax.barh(names, values, color="#4472c4")
-            for y, (value, n) in enumerate(zip(values, rated["评价数"], strict=True)):
-                ax.text(
-                    min(value, 100) + 1, y, f"{value:.1f}% (n={int(n)})", va="center", fontsize=8
-                )
-        else:
-            ax.set_yticks([])
-            ax.text(
-                0.5,
-                0.5,
-                labels("本期无评价", "no ratings in this period"),
-                ha="center",
-                transform=ax.transAxes,
-            )
-        ax.set_xlim(0, 118)
-        ax.set_xlabel(labels("满意率（满意+基本满意）%", "satisfied or basically satisfied, %"))
-        ax.set_title(labels("各部门满意率", "Satisfaction rate by department"))
-        fig.tight_layout()
-        fig.savefig(path)
-    return path
+RATE = "满意率(满意+基本满意)"
 
 
-def categories_chart(categories: pd.DataFrame, path: Path, labels: Labels) -> Path:
+def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
+    """Horizontal bars: 满意率 per department with its number of ratings, highest on top.
+
+    Like the score table, a department with fewer than `min_rated` ratings is not compared: it
+    is listed below the others as 样本不足 with its count, without a bar (one rating would
+    otherwise rank it first at 100 %). Departments without any rating are left out."""
+    rated = scores[scores["评价数"] > 0]
+    enough = rated[rated["评价数"] >= min_rated].sort_values(RATE, kind="stable")
+    few = rated[rated["评价数"] < min_rated].sort_values("部门", ascending=False, kind="stable")
+    fig = Figure(figsize=(8, 0.45 * max(len(rated), 3) + 1.8), dpi=110)
+    ax = fig.subplots()
+    names = [*few["部门"], *enough["部门"]]
+    if names:
+        values = np.concatenate([np.zeros(len(few)), 100 * enough[RATE].astype(float).to_numpy()])
+        ax.barh(names, values, color="#4472c4")
+        counts = [*few["评价数"], *enough["评价数"]]
+        for y, (value, n) in enumerate(zip(values, counts, strict=True)):
+            if y < len(few):
+                text, colour = f"{INSUFFICIENT}（{int(n)} 条评价，少于 {min_rated} 条）", "#888888"
+            else:
+                text, colour = f"{value:.1f}%（{int(n)} 条评价）", "#222222"
+            ax.text(min(value, 100) + 1, y, text, va="center", fontsize=8, color=colour)
+    else:
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "本期无评价", ha="center", transform=ax.transAxes)
+    ax.set_xlim(0, 125)
+    ax.set_xlabel("满意率（满意 + 基本满意）%")
+    ax.set_title("各部门满意率")
+    if len(few):
+        fig.text(0.01, 0.01, f"评价少于 {min_rated} 条的部门标为{INSUFFICIENT}，不比较满意率、不排名。",
+                 fontsize=8, color="#666666")  # fmt: skip
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
+def categories_figure(categories: pd.DataFrame) -> Figure:
     """Stacked bars: cases collected per category in each month (or week)."""
-    bucket = categories.columns[0] if len(categories.columns) else "bucket"
+    bucket = categories.columns[0] if len(categories.columns) else "月份"
     kinds = [c for c in categories.columns[1:] if c != "合计"]
-    with labels.drawing():
-        fig = Figure(figsize=(9, 4.8), dpi=110)
-        ax = fig.subplots()
-        x = np.arange(len(categories))
-        bottom = np.zeros(len(categories))
-        for kind in kinds:
-            values = categories[kind].to_numpy(dtype=float)
-            ax.bar(x, values, bottom=bottom, label=labels(kind))
-            bottom += values
-        step = max(1, -(-len(categories) // 24))  # at most about 24 labels under the bars
-        ax.set_xticks(
-            x[::step],
-            [str(v) for v in categories[bucket]][::step],
-            rotation=45,
-            ha="right",
-        )
-        ax.set_ylabel(labels("件数", "cases"))
-        ax.set_title(labels("各类问题件数", "Cases by category"))
-        if kinds:
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        else:
-            ax.text(
-                0.5,
-                0.5,
-                labels("本期无案件", "no cases in this period"),
-                ha="center",
-                transform=ax.transAxes,
-            )
-        fig.tight_layout()
-        fig.savefig(path)
-    return path
+    fig = Figure(figsize=(9, 4.8), dpi=110)
+    ax = fig.subplots()
+    x = np.arange(len(categories))
+    bottom = np.zeros(len(categories))
+    for kind in kinds:
+        values = categories[kind].to_numpy(dtype=float)
+        ax.bar(x, values, bottom=bottom, label=kind)
+        bottom += values
+    step = max(1, -(-len(categories) // 24))  # at most about 24 labels under the bars
+    ax.set_xticks(x[::step], [str(v) for v in categories[bucket]][::step], rotation=45, ha="right")
+    ax.set_ylabel("件数")
+    ax.set_title("各类问题件数")
+    if kinds:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        ax.text(0.5, 0.5, "本期无案件", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
 
 
-def funnel_chart(funnel: pd.DataFrame, path: Path, labels: Labels) -> Path:
+def funnel_figure(funnel: pd.DataFrame) -> Figure:
     """The funnel as bars that only shrink, each with its count and share of 收集."""
-    with labels.drawing():
-        fig = Figure(figsize=(8, 4), dpi=110)
-        ax = fig.subplots()
-        names = [labels(s, STAGES_EN.get(s, s)) for s in funnel["阶段"]][::-1]
-        counts = funnel["件数"].to_numpy()[::-1]
-        shares = funnel["占收集"].to_numpy()[::-1]
-        top = max(int(counts.max()) if len(counts) else 0, 1)
-        ax.barh(names, counts, left=(top - counts) / 2, color="#70ad47")
-        for y, (n, share) in enumerate(zip(counts, shares, strict=True)):
-            text = f"{int(n)}" + ("" if pd.isna(share) else f" ({100 * share:.1f}%)")
-            ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
-        ax.set_xticks([])
-        ax.set_title(
-            labels(
-                "办理漏斗：收集 → 交办 → 答复 → 办成 → 满意",
-                "Funnel: collected → assigned → replied → solved → satisfied",
-            )
-        )
-        fig.tight_layout()
-        fig.savefig(path)
+    fig = Figure(figsize=(8, 4), dpi=110)
+    ax = fig.subplots()
+    names = list(funnel["阶段"])[::-1]
+    counts = funnel["件数"].to_numpy()[::-1]
+    shares = funnel["占收集"].to_numpy()[::-1]
+    top = max(int(counts.max()) if len(counts) else 0, 1)
+    ax.barh(names, counts, left=(top - counts) / 2, color="#70ad47")
+    for y, (n, share) in enumerate(zip(counts, shares, strict=True)):
+        text = f"{int(n)} 件" + ("" if pd.isna(share) else f"（{100 * share:.1f}%）")
+        ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
+    ax.set_xticks([])
+    ax.set_title("办理漏斗：收集 → 交办 → 答复 → 办成 → 满意")
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path)
     return path
+
+
+def satisfaction_chart(scores: pd.DataFrame, path: Path, font: str, min_rated: int) -> Path:
+    with drawing(font):
+        return _save(satisfaction_figure(scores, min_rated), path)
+
+
+def categories_chart(categories: pd.DataFrame, path: Path, font: str) -> Path:
+    with drawing(font):
+        return _save(categories_figure(categories), path)
+
+
+def funnel_chart(funnel: pd.DataFrame, path: Path, font: str) -> Path:
+    with drawing(font):
+        return _save(funnel_figure(funnel), path)

@@ -375,13 +375,19 @@ class Section:
     paragraphs: Sequence[str] = ()
     table: pd.DataFrame | None = None
     images: Sequence[tuple[str, str]] = ()  # (caption, relative path)
+    warning: bool = False  # shown as a warning, at the top
 
 
 def summary_sections(
-    report: Report, charts: Mapping[str, str], notes: Sequence[str] = ()
+    report: Report,
+    charts: Mapping[str, str],
+    notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
 ) -> list[Section]:
+    """The summary's sections; `warnings` (e.g. no charts could be drawn) open it."""
     scores = report.scores[list(SUMMARY_SCORE_COLUMNS)]
-    return [
+    top = [Section("注意", list(warnings), warning=True)] if warnings else []
+    return top + [
         Section("工作表述", [report.sentence or "（本期无数据）"]),
         Section("概况", table=pd.DataFrame(report.overview, columns=["项目", "数值"])),
         Section(
@@ -391,7 +397,11 @@ def summary_sections(
         ),
         Section("办理时长（工作日）", table=_shown(report.handling)),
         Section("办理漏斗", table=_shown(report.funnel.drop(columns=["stage"]))),
-        Section("图表", images=[(caption, path) for caption, path in charts.items()]),
+        Section(
+            "图表",
+            [] if charts else ["本期未生成图表，原因见本报告开头的“注意”。"],
+            images=[(caption, path) for caption, path in charts.items()],
+        ),
         Section("说明", list(notes)),
     ]
 
@@ -418,8 +428,8 @@ def summary_markdown(report: Report, office: str, sections: Sequence[Section]) -
              f"统计期间：{report.period.start:%Y-%m-%d} 至 {report.period.end:%Y-%m-%d}（北京时间）；"
              f"按 {report.as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M} 的数据计算。"]  # fmt: skip
     for section in sections:
-        lines += ["", f"## {section.title}", ""]
-        lines += [f"{_md(p)}\n" for p in section.paragraphs]
+        lines += ["", f"## {'⚠️ ' if section.warning else ''}{section.title}", ""]
+        lines += [f"{'> ⚠️ ' if section.warning else ''}{_md(p)}\n" for p in section.paragraphs]
         if section.table is not None:
             lines += _md_table(section.table)
         lines += [f"![{_md(c)}]({p})" for c, p in section.images]
@@ -448,13 +458,16 @@ def summary_html(report: Report, office: str, sections: Sequence[Section]) -> st
         f"<title>{e(office)} 评议报告 · {e(report.period.title)}</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.3em .6em}"
-        "th{background:#ddebf7}img{max-width:100%}</style></head><body>",
+        "th{background:#ddebf7}img{max-width:100%}"
+        ".warning{background:#fff3e0;border-left:4px solid #e65100;padding:.5em 1em;font-weight:bold}"
+        "</style></head><body>",
         f"<h1>{e(office)} 评议报告 · {e(report.period.title)}</h1>",
         f"<p>统计期间：{report.period.start:%Y-%m-%d} 至 {report.period.end:%Y-%m-%d}（北京时间）</p>",
     ]  # fmt: skip
     for section in sections:
         parts.append(f"<h2>{e(section.title)}</h2>")
-        parts += [f"<p>{e(str(p))}</p>" for p in section.paragraphs]
+        css = ' class="warning"' if section.warning else ""
+        parts += [f"<p{css}>{e(str(p))}</p>" for p in section.paragraphs]
         if section.table is not None:
             parts.append(
                 "<table><thead><tr>"

@@ -23,6 +23,7 @@ from db.models import (
     Satisfaction,
     Survey,
 )
+from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
@@ -109,7 +110,8 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         ],
         "warnings": sorted(ctx.calendar.warnings)
         + list(triage.get("warnings", []))
-        + routing["warnings"],
+        + routing["warnings"]
+        + ([NO_CJK_NIGHT_WARNING] if cjk_font() is None else []),
         "routing_precision_text": routing["summary"],
         "routing_precision_rows": routing["rows"],
         "routing_precision_alerts": routing["alerts"],

@@ -5,6 +5,7 @@ The `report` deployment, `minqing report` and the tests all call `build_report_n
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,8 +29,7 @@ from db.models import (
     case_number,
 )
 from minqing.charts import (
-    NO_CJK_NOTE,
-    Labels,
+    NO_CJK_WARNING,
     categories_chart,
     cjk_font,
     funnel_chart,
@@ -49,7 +49,9 @@ from minqing.workbooks import Sheet, write_workbook
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 
+log = logging.getLogger(__name__)
 SUMMARY_KEY = "report-summary"
+CHART_FILES = ("satisfaction_by_department.png", "cases_by_category.png", "funnel.png")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 SCORES_KEY = "report-department-scores"
 # The walk-in reception channel (代表家站点接待登记): one submission per visit (接待人次).
@@ -106,6 +108,7 @@ def build_report_now(
         "annual": report.annual,
         "sentence": report.sentence,
         "overview": dict(report.overview),
+        "warnings": report_warnings(),
     }
 
 
@@ -244,30 +247,38 @@ def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
     return cases
 
 
+def report_warnings() -> list[str]:
+    """What the reader must know before reading the report (shown first, printed by the CLI)."""
+    return [] if cjk_font() is not None else [NO_CJK_WARNING]
+
+
 def write_report(report: Report, folder: Path, ctx: Context) -> dict[str, Path]:
     """Workbook, charts, Markdown and HTML into `folder`; returns the files by kind."""
     folder.mkdir(parents=True, exist_ok=True)
     font = cjk_font()
-    codes = {d.name: d.code for d in ctx.ref.departments} | {
-        c.name: c.code for c in ctx.ref.flat_categories
-    }
-    labels = Labels(codes, font)
-    charts = {
-        "各部门满意率": satisfaction_chart(
-            report.scores, folder / "satisfaction_by_department.png", labels
-        ),
-        "各类问题件数": categories_chart(
-            report.categories, folder / "cases_by_category.png", labels
-        ),
-        "办理漏斗": funnel_chart(report.funnel, folder / "funnel.png", labels),
-    }
+    charts: dict[str, Path] = {}
+    if font is not None:
+        min_rated = ctx.ref.policy.score_policy().min_rated
+        charts = {
+            "各部门满意率": satisfaction_chart(
+                report.scores, folder / "satisfaction_by_department.png", font, min_rated
+            ),
+            "各类问题件数": categories_chart(
+                report.categories, folder / "cases_by_category.png", font
+            ),
+            "办理漏斗": funnel_chart(report.funnel, folder / "funnel.png", font),
+        }
+    else:
+        log.warning("no font with Chinese glyphs is installed: the report has no charts")
+        for name in CHART_FILES:  # an earlier run's charts would not match this report
+            (folder / name).unlink(missing_ok=True)
     notes = [
         "满意率 = (满意 + 基本满意) / 评价数，只计每位群众对每件案件的最新评价；按期办结率以部门答复时间对照办理期限。",
         "部门评分以本期交办的案件为准；重办的案件按首次交办、首次期限和首次答复计算。",
     ]
-    if font is None:
-        notes.append(NO_CJK_NOTE)
-    sections = summary_sections(report, {k: p.name for k, p in charts.items()}, notes)
+    sections = summary_sections(
+        report, {k: p.name for k, p in charts.items()}, notes, warnings=report_warnings()
+    )
     office = ctx.ref.office.name
     files = {
         "workbook": write_workbook(folder / "report.xlsx", _sheets(report)),

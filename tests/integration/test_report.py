@@ -4,6 +4,9 @@ evaluation is imported with superseding, and the night lists every case still ow
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -28,6 +31,7 @@ from db.models import (
     Submission,
     Survey,
 )
+from minqing.charts import NO_CJK_WARNING
 from minqing.states import CaseStatus, Outcome
 from tasks.context import context
 from tasks.evaluations import import_evaluations_now
@@ -288,6 +292,27 @@ def test_the_monthly_report_computes_each_number_from_the_database(minq):
     summary = (folder / "report.md").read_text(encoding="utf-8")
     assert result["sentence"] in summary and "| 按期办结率 | 33.3% |" in summary
     assert "<img" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_on_a_machine_without_a_chinese_font_the_report_draws_no_chart_and_says_so_first(
+    minq, tmp_path
+):
+    november(minq)
+    # matplotlib's own switch hides the system's fonts: a bare server without any CJK font
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "MPL_IGNORE_SYSTEM_FONTS": "1",
+           "COLUMNS": "400"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", "from cli.main import app; app()", "report", "--from", "2026-11-01",
+         "--to", "2026-11-30"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"⚠ {NO_CJK_WARNING}" in done.stdout
+    folder = minq.settings.reports_dir / "2026-11"
+    assert not list(folder.glob("*.png"))
+    summary = (folder / "report.md").read_text(encoding="utf-8")
+    assert summary.split("\n## ")[1].startswith(f"⚠️ 注意\n\n> ⚠️ {NO_CJK_WARNING}")
+    assert "<img" not in (folder / "report.html").read_text(encoding="utf-8")
 
 
 def stages(**lookback) -> dict:

@@ -1,9 +1,8 @@
 """Pure parts of 回头督办, 评议 and the report: periods, tables from small literal frames,
-decisions, parsers of the returned files, the workbook writer and the charts without a CJK font."""
+decisions, parsers of the returned files, the workbook writer and the summary."""
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from minqing.charts import Labels, categories_chart, funnel_chart, satisfaction_chart
 from minqing.evaluations import parse_evaluations, parse_period, parse_score
 from minqing.followups import (
     Complaint,
@@ -24,6 +22,7 @@ from minqing.followups import (
 )
 from minqing.records import Rejected
 from minqing.report import (
+    SUMMARY_SCORE_COLUMNS,
     Period,
     categories_over_time,
     handling_times,
@@ -222,35 +221,6 @@ def test_the_workbook_keeps_citizens_formulas_as_text_with_a_frozen_header(tmp_p
     assert ws["C2"].value == datetime(2026, 11, 2, 9)  # shown in Beijing time
 
 
-def test_charts_are_drawn_without_a_chinese_font_using_codes_and_english(tmp_path):
-    labels = Labels({"区城市管理局": "chengguan", "城乡建设": "chengxiang"}, font=None)
-    scores = pd.DataFrame(
-        {
-            "部门": ["区城市管理局", "区教育局"],
-            "评价数": [12, 0],
-            "满意率(满意+基本满意)": [0.75, np.nan],
-        }
-    )
-    categories = pd.DataFrame(
-        {"月份": ["2026-10", "2026-11"], "城乡建设": [3, 4], "未分类": [1, 0], "合计": [4, 4]}
-    )
-    cases = pd.DataFrame({"case_id": [1, 2], "assigned_at": [bj(2026, 11, 2, 9), None],
-                          "replied_at": [bj(2026, 11, 3, 9), None], "outcome": ["solved", None]})  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a missing glyph would warn
-        paths = [
-            satisfaction_chart(scores, tmp_path / "s.png", labels),
-            categories_chart(categories, tmp_path / "c.png", labels),
-            funnel_chart(funnel(cases), tmp_path / "f.png", labels),
-        ]
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
-    assert (
-        labels("区城市管理局") == "chengguan"
-        and labels("区教育局") == "?"
-        and labels("收集", "collected") == "collected"
-    )
-
-
 def test_the_summary_escapes_what_it_shows(tmp_path):
     from minqing.report import Report
 
@@ -269,3 +239,25 @@ def test_the_summary_escapes_what_it_shows(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;|部" in html
     assert "<script>" not in markdown and "&lt;script>x&lt;/script>\\|部" in markdown
     assert "| — | &lt;script>" in markdown and "![漏斗](funnel.png)" in markdown
+
+
+def test_a_warning_opens_the_summary_and_replaces_the_charts():
+    from minqing.charts import NO_CJK_WARNING
+    from minqing.report import Report
+
+    scores = pd.DataFrame(
+        {"部门": ["区城市管理局"], "排名": [pd.NA], "评价数": [0], "未排名原因": ["—"]}
+    )
+    for column in SUMMARY_SCORE_COLUMNS:
+        scores[column] = scores.get(column, np.nan)
+    empty_funnel = funnel(pd.DataFrame(columns=["case_id", "assigned_at", "replied_at", "outcome"]))
+    report = Report(Period(date(2026, 11, 1), date(2026, 11, 30)), datetime(2026, 12, 1, tzinfo=UTC), scores,
+                    pd.Series(dtype=object), pd.DataFrame({"部门": ["合计"]}), empty_funnel, pd.DataFrame(),
+                    pd.DataFrame(), pd.DataFrame(), {}, "收集社情民意0条。", [("收集社情民意", "0 条")])  # fmt: skip
+    sections = summary_sections(report, {}, ["说明一"], warnings=[NO_CJK_WARNING])
+    markdown = summary_markdown(report, "工委", sections)
+    html = summary_html(report, "工委", sections)
+    first = markdown.split("## ")[1]
+    assert first.startswith("⚠️ 注意") and f"> ⚠️ {NO_CJK_WARNING}" in first
+    assert "![" not in markdown and "本期未生成图表" in markdown
+    assert f'<p class="warning">{NO_CJK_WARNING}</p>' in html and "<img" not in html
