@@ -114,7 +114,9 @@ def reroute(
     view = case_view(s, case, ref)
     rendered = render_for(
         ref, "assignment", f"【交办·承办】{view['number']} {case.title}", "问题交办单",
-        department=dept.name, co="", case=view, history=case_history(s, case.id, ref),
+        department=dept.name, role="lead", lead=dept.name, lead_email=dept.email,
+        co="、".join(ref.department_by_code[c].name for c in case.co_departments if c in ref.department_by_code),
+        case=view, history=case_history(s, case.id, ref),
         reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
     )  # fmt: skip
     h = queue_handoff(

@@ -117,22 +117,24 @@ def _dispatch_case(
     view = case_view(s, case, ref)
     history = case_history(s, case.id, ref)
     attachments = assignment_attachments(s, ctx.settings, case)
+    lead = ref.department_by_code[decision.lead]
     co_names = "、".join(ref.department_by_code[c].name for c in decision.co)
     for code in (decision.lead, *decision.co):
         dept = ref.department_by_code[code]
-        role = "承办" if code == decision.lead else "协办"
+        leads = code == decision.lead
         rendered = render_for(
             ref,
             "assignment",
-            f"【交办·{role}】{view['number']} {case.title}",
+            f"【交办·{'承办' if leads else '协办'}】{view['number']} {case.title}",
             "问题交办单",
             department=dept.name,
-            co=co_names if code == decision.lead else "",
+            role="lead" if leads else "co",
+            lead=lead.name,
+            lead_email=lead.email,
+            co=co_names,
             case=view,
             history=history,
-            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code)
-            if code == decision.lead
-            else None,
+            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code) if leads else None,
         )
         key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
         handoff = queue_handoff(
@@ -145,7 +147,7 @@ def _dispatch_case(
             department_code=code,
             case_id=case.id,
             rendered=rendered,
-            attachments=attachments,
+            attachments=attachments if leads else attachments[1:],  # no reply template
         )
         if handoff is not None:
             totals["handoffs"] += 1

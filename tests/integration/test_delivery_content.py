@@ -144,7 +144,7 @@ def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(m
     case_id = add_case(
         "井盖缺失",
         "滨江路3号井盖丢了，晚上很危险。",
-        category="城乡建设",  # lead zhujian, co chengguan: both get everything
+        category="城乡建设",  # lead zhujian, co chengguan: both get the photos
         submissions=[
             ("wechat", ["图片:IMG_0001.jpg", "图片:missing.jpg", "图片:link.jpg", "视频:v.mp4"]),
             ("qrform", ["photos/p2.png", "/etc/passwd", "../wechat/attachments/IMG_0001.jpg"]),
@@ -162,12 +162,15 @@ def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(m
     ]
     for message in messages:
         files = attachments_of(message)
-        assert list(files) == [template, "IMG_0001.jpg", "p2.png"]
         kind, sent = files["IMG_0001.jpg"]
         with Image.open(io.BytesIO(sent)) as picture:  # the photo, without where it was taken
             assert kind == "image/jpeg" and picture.size == (64, 32)
             assert len(picture.getexif()) == 0
         assert files["p2.png"] == ("image/png", PNG)
+        if message["X-Original-To"] == "banli@chengguan.example.gov.cn":  # co-handler
+            assert list(files) == ["IMG_0001.jpg", "p2.png"]  # it answers the lead, not us
+            continue
+        assert list(files) == [template, "IMG_0001.jpg", "p2.png"]
         kind, data = files[template]
         assert kind == "text/csv" and data.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
@@ -215,3 +218,31 @@ def test_a_handoff_whose_kept_photo_vanished_fails_with_a_reason_and_sends_nothi
     assert result["failed"] == 1 and h.status is HandoffStatus.FAILED
     assert h.last_error.startswith("attachment unreadable:")
     assert count_messages(minq.mail_dir) == 0
+
+
+def test_the_co_handler_is_told_who_leads_and_what_it_owes_and_the_lead_who_assists(minq):
+    case_id = add_case("违章搭建", "西城社区5栋楼顶有人违章搭建彩钢房。", category="城乡建设")
+    dispatch_now()
+    messages = {m["X-Original-To"]: m for m in deliver_to(minq)}
+    lead, co = messages["banli@zhujian.example.gov.cn"], messages["banli@chengguan.example.gov.cn"]
+    assert len(messages) == 2
+    number = f"MQ{datetime.now(UTC):%Y}-{case_id:06d}"
+
+    lead_text = lead.get_body(("plain",)).get_content()
+    assert lead["Subject"].startswith(f"【交办·承办】{number}")
+    assert "交由贵单位主办（首接负责）" in lead_text
+    assert "协办单位：区城市管理局。" in lead_text and "请贵单位牵头协调" in lead_text
+    assert "答复方式" in lead_text  # the lead answers the office
+    assert list(attachments_of(lead)) == [f"答复模板_{number}.csv"]
+
+    co_text = co.get_body(("plain",)).get_content()
+    co_html = co.get_body(("html",)).get_content()
+    assert co["Subject"].startswith(f"【交办·协办】{number}")
+    assert "交由贵单位主办" not in co_text and "首接负责）" in co_text
+    assert "交由区住房和城乡建设局主办（首接负责），贵单位为协办单位。" in co_text
+    assert "配合主办单位办理" in co_text
+    assert "反馈主办单位（区住房和城乡建设局，banli@zhujian.example.gov.cn）" in co_text
+    assert "贵单位无需另行向本办答复" in co_text and "答复方式" not in co_text
+    assert "答复模板" not in co_text
+    assert "区住房和城乡建设局主办" in co_html and "贵单位为协办单位" in co_html
+    assert list(attachments_of(co)) == []  # the reply template is the lead's
