@@ -12,11 +12,12 @@ from tasks.imports import import_replies_and_ratings
 from tasks.lease import one_run_at_a_time
 from tasks.lookback import scan_lookbacks
 from tasks.reference import load_reference_data
+from tasks.runstate import finish_run
 
 
 @flow(name="lookback", log_prints=True)
 @one_run_at_a_time("lookback")
-def lookback() -> dict[str, Any]:
+def lookback() -> Any:
     """回头督办: import the day's returns, act on due look-backs, send what they decided."""
     load_reference_data()
     imports = import_replies_and_ratings()  # a department that just replied is not reminded
@@ -26,4 +27,7 @@ def lookback() -> dict[str, Any]:
         f"回头督办: 到期提醒 {scan['reminders']}，超期督办 {scan['escalations']}，"
         f"领导督办 {scan['leaders']}，回头看 {scan['verifications']}；发送 {deliver['sent']} 封"
     )
-    return {"imports": imports, "lookback": scan, "deliver": deliver}
+    result = {"imports": imports, "lookback": scan, "deliver": deliver}
+    return finish_run(
+        "lookback", result, delivery=deliver, files=imports.get("files", []), figures=scan
+    )

@@ -10,6 +10,7 @@ from flows.triage_dask import triage_on_dask
 from minqing.settings import get_settings
 from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
+from tasks.events import NIGHT_FINISHED
 from tasks.hotissues import publish_hot_issues
 from tasks.imports import import_replies_and_ratings
 from tasks.index import prune_index
@@ -18,19 +19,21 @@ from tasks.lease import one_run_at_a_time
 from tasks.lookback import scan_lookbacks
 from tasks.metrics import publish_metrics
 from tasks.reference import load_reference_data
+from tasks.runstate import finish_run
 from tasks.surveys import send_surveys
 from tasks.triage import triage_submissions
 
 
 @flow(name="nightly", log_prints=True)
 @one_run_at_a_time("nightly")
-def nightly() -> dict[str, Any]:
+def nightly() -> Any:
     """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 清理索引 → 统计, for everything
     that came in.
 
     Replies and ratings that arrived during the day are imported right after intake, so
     tonight's look-backs and surveys already see them; every message any stage decided to send
-    leaves through the outbox in one delivery stage.
+    leaves through the outbox in one delivery stage. Ends 部分失败 (tasks/runstate.py) when
+    messages stay undelivered or a stage ran degraded.
     """
     load_reference_data()
     ingest = ingest_inbox()
@@ -44,7 +47,7 @@ def nightly() -> dict[str, Any]:
     surveys = send_surveys()
     deliver = deliver_handoffs()
     index = prune_index()
-    return publish_metrics(
+    figures = publish_metrics(
         {
             "ingest": ingest,
             "imports": imports,
@@ -56,4 +59,13 @@ def nightly() -> dict[str, Any]:
             "deliver": deliver,
             "index": index,
         }
+    )
+    return finish_run(
+        "nightly",
+        figures,
+        delivery=deliver,
+        warnings=figures["warnings"],
+        files=figures["files"],
+        finished_event=NIGHT_FINISHED,
+        figures=figures,
     )

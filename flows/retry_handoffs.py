@@ -9,6 +9,7 @@ from prefect import flow
 
 from tasks.lease import one_run_at_a_time
 from tasks.retry import retry_handoffs_task
+from tasks.runstate import finish_run
 
 
 @flow(name="retry-handoffs", log_prints=True)
@@ -19,7 +20,7 @@ def retry_handoffs(
     status: list[Literal["failed", "dead"]] | None = None,
     since: datetime | None = None,
     dry_run: bool = True,
-) -> dict[str, Any]:
+) -> Any:
     """Resend failed/dead handoffs chosen by id, department, status and age (dry run first)."""
     result = retry_handoffs_task(
         ids=handoff_ids,
@@ -32,4 +33,4 @@ def retry_handoffs(
     print(
         f"selected {len(result['selected'])} handoff(s); dry_run={dry_run}; delivery={result['delivery']}"
     )
-    return result
+    return finish_run("retry-handoffs", result, delivery=result["delivery"])

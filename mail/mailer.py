@@ -72,12 +72,19 @@ class SendError(Exception):
     server may have accepted it (the connection failed after the message was handed over)."""
 
     def __init__(
-        self, reason: str, *, transient: bool, code: int | None = None, uncertain: bool = False
+        self,
+        reason: str,
+        *,
+        transient: bool,
+        code: int | None = None,
+        uncertain: bool = False,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(reason)
         self.transient = transient and not uncertain
         self.code = code
         self.uncertain = uncertain
+        self.unreachable = unreachable  # no SMTP conversation at all: the server is down or cut off
 
 
 class Mailer(Protocol):
@@ -232,10 +239,12 @@ class SmtpMailer:
     def send(self, message: OutgoingMessage) -> str:
         payload = wire_bytes(message, self.sender, self.sender_name)
         handed_over = False
+        connecting = not self._connected
         try:
-            if not self._connected:
+            if connecting:
                 self._client.login()
                 self._connected = True
+                connecting = False
             smtp = self._client.smtp
             smtp.ehlo_or_helo_if_needed()
             self._envelope(smtp, message.to)
@@ -266,7 +275,11 @@ class SmtpMailer:
                     transient=False,
                     uncertain=True,
                 ) from exc
-            raise SendError(f"connection: {exc.__class__.__name__}: {exc}", transient=True) from exc
+            raise SendError(
+                f"connection: {exc.__class__.__name__}: {exc}",
+                transient=True,
+                unreachable=connecting,
+            ) from exc
         return message.message_id
 
     def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:

@@ -78,6 +78,7 @@ def deliver_now(
             "failed": 0,
             "dead": 0,
             "interrupted": interrupted,
+            "unreachable": 0,  # sends that could not connect to the SMTP server at all
             "problems": [],
         }
         if not due:
@@ -104,6 +105,7 @@ def deliver_now(
                         handoff_id, exc, now, policy.max_attempts, policy.backoff_seconds
                     )
                     result[outcome] += 1
+                    result["unreachable"] += exc.unreachable
                     result["problems"].append(
                         {
                             "handoff": handoff_id,

@@ -1,0 +1,110 @@
+"""What a finished run tells the operator: all done (完成), or partly done (部分失败) with the
+reasons in Chinese — messages left undelivered, the SMTP server unreachable, a stage that ran
+degraded (a refused model, a year missing from the holiday calendar, an unreadable file).
+
+A partial run is not a crashed one: everything that could be done was done and committed, and
+running it again does not fix the rest (the SMTP server must come back, an operator must act).
+So it ends as Prefect's Completed with its own name, 部分失败, and this message; a stage that
+raises still fails the run. The flows' shared helper (tasks/runstate.py) turns the verdict into
+that state; this module only decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PARTIAL = "部分失败"  # the state's name in the Prefect UI's runs list
+DONE = "Completed"
+
+# Where the 07:30 operator goes next, named in every partial run's message.
+WHERE_TO_FIX = (
+    "处理：查看本次运行的摘要和 failed-handoffs 表；邮件服务器恢复后，待发消息由 deliver "
+    "定时发送，也可运行 retry-handoffs（status 选 pending/failed/dead）或 minqing handoffs retry"
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The counts of one delivery pass (tasks/deliver.py's result), as plain numbers."""
+
+    sent: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    dead: int = 0
+    interrupted: int = 0
+    unreachable: int = 0  # sends that could not even reach the SMTP server
+
+    @classmethod
+    def of(cls, result: Mapping[str, Any] | None) -> Delivery:
+        result = result or {}
+        return cls(**{k: int(result.get(k) or 0) for k in cls.__dataclass_fields__})
+
+    @property
+    def undelivered(self) -> int:
+        return self.retry_later + self.failed + self.dead + self.interrupted
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """`partial` runs carry one Chinese sentence per problem in `reasons`."""
+
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def state_name(self) -> str:
+        return PARTIAL if self.partial else DONE
+
+    @property
+    def message(self) -> str:
+        """The state message shown in the Prefect UI beside the run (and in the alerts)."""
+        if not self.partial:
+            return "全部完成"
+        return f"{PARTIAL}：" + "；".join(self.reasons) + "。" + WHERE_TO_FIX
+
+
+def delivery_reasons(d: Delivery) -> list[str]:
+    """Why a delivery pass left messages behind, in the office's words."""
+    reasons = []
+    if d.unreachable:
+        reasons.append(f"邮件服务器无法连接（{d.unreachable} 次连接失败）")
+    if d.undelivered:
+        parts = [
+            f"{label} {n}"
+            for label, n in (
+                ("稍后重试", d.retry_later),
+                ("发送失败", d.failed),
+                ("已放弃", d.dead),
+                ("发送中断", d.interrupted),
+            )
+            if n
+        ]
+        reasons.append(f"本次 {d.undelivered} 封消息未送达（{'，'.join(parts)}）")
+    return reasons
+
+
+def judge_run(
+    delivery: Mapping[str, Any] | None = None,
+    warnings: Iterable[str] = (),
+    files: Iterable[Mapping[str, Any]] = (),
+) -> RunVerdict:
+    """The verdict on a run from what its stages returned.
+
+    Partial when the run's delivery left any message undelivered (to retry later, failed,
+    dead, interrupted) or could not reach the SMTP server, when a stage reported a warning
+    (it ran degraded: a refused model, a calendar year without holidays, …), or when an input
+    file could not be read at all (`files`: the intake's file reports, status "failed").
+    """
+    reasons = delivery_reasons(Delivery.of(delivery))
+    failed_files = sum(1 for f in files if f.get("status") == "failed")
+    if failed_files:
+        reasons.append(
+            f"{failed_files} 个文件无法读取（已移到 var/failed，原因见同名 .reason.txt）"
+        )
+    reasons += [w.rstrip("。") for w in dict.fromkeys(warnings)]
+    return RunVerdict(tuple(reasons))

@@ -1,0 +1,132 @@
+"""How a run ends: `finish_run(...)` — the one call at the end of every flow that delivers
+messages or can run degraded (nightly, lookback, deliver, retry-handoffs, intake).
+
+It judges the run (minqing/runstate.judge_run), sends the events automations filter on
+(tasks/events.py), and returns what the flow returns: the flow's result as is when all went
+well, or Prefect's Completed state named 部分失败 with the Chinese reasons as its message, so
+the run stands out in the runs list and its message says why. A stage that raises never gets
+here: the run fails (Failed / Crashed) as before.
+
+    deliver = deliver_handoffs()
+    ...
+    return finish_run("lookback", result, delivery=deliver)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prefect import task
+from prefect.states import Completed
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import Case, Department, Handoff, case_number
+from minqing.runstate import PARTIAL, Delivery, judge_run
+from tasks import events
+from tasks.context import context
+
+
+def finish_run(
+    flow: str,
+    result: Any,
+    *,
+    delivery: Mapping[str, Any] | None = None,
+    warnings: Iterable[str] = (),
+    files: Iterable[Mapping[str, Any]] = (),
+    finished_event: str | None = None,
+    figures: Mapping[str, Any] | None = None,
+) -> Any:
+    """The flow's return value: `result`, or a 部分失败 state carrying it (see the module).
+
+    `delivery`: the run's delivery counts (tasks/deliver.py), `warnings`: the degraded stages'
+    sentences, `files`: the intake's file reports; `finished_event` (e.g. events.NIGHT_FINISHED)
+    is sent with the numbers of `figures` and the verdict."""
+    verdict = report_run(
+        flow,
+        delivery=dict(delivery or {}),
+        warnings=list(warnings),
+        files=[dict(f) for f in files],
+        finished_event=finished_event,
+        figures=dict(figures or {}),
+    )
+    if not verdict["partial"]:
+        return result
+    return Completed(name=PARTIAL, message=verdict["message"], data=result)
+
+
+@task(name="report-run")
+def report_run(
+    flow: str,
+    *,
+    delivery: dict[str, Any],
+    warnings: list[str],
+    files: list[dict[str, Any]],
+    finished_event: str | None,
+    figures: dict[str, Any],
+) -> dict[str, Any]:
+    """判定: the run's verdict (完成 / 部分失败, with reasons), announced as events."""
+    verdict = judge_run(delivery, warnings, files)
+    emit_delivery_events(delivery)
+    summary = {
+        "flow": flow,
+        "partial": verdict.partial,
+        "state": verdict.state_name,
+        "message": verdict.message,
+        "reasons": list(verdict.reasons),
+    }
+    if finished_event:
+        numbers = {k: v for k, v in figures.items() if isinstance(v, int | float | str)}
+        events.emit(finished_event, payload={**numbers, **summary})
+    if verdict.partial:
+        events.emit(events.RUN_PARTIAL, payload=summary)
+        print(verdict.message)
+    return summary
+
+
+def emit_delivery_events(delivery: Mapping[str, Any]) -> None:
+    """minqing.smtp.unreachable once, and minqing.handoff.failed / .dead per department with
+    the cases concerned, for what this delivery pass left behind."""
+    counts = Delivery.of(delivery)
+    if counts.unreachable:
+        settings = context().settings
+        host = settings.smtp_host if settings.mail_mode == "smtp" else settings.sink_host
+        port = settings.smtp_port if settings.mail_mode == "smtp" else settings.sink_port
+        events.emit(
+            events.SMTP_UNREACHABLE,
+            resource={
+                "prefect.resource.id": f"minqing.smtp.{host}:{port}",
+                "prefect.resource.name": f"SMTP {host}:{port}",
+            },
+            payload={"attempts": counts.unreachable, "retry_later": counts.retry_later},
+        )
+    problems = [p for p in delivery.get("problems", []) if p.get("status") in ("failed", "dead")]
+    if not problems:
+        return
+    errors = {p["handoff"]: p.get("error") for p in problems}
+    grouped: dict[tuple[str, str | None], list[tuple[int, str | None]]] = defaultdict(list)
+    with Session() as s:
+        names = dict(s.execute(select(Department.code, Department.name)).all())
+        rows = s.execute(
+            select(Handoff.id, Handoff.status, Handoff.department_code, Case.id, Case.created_at)
+            .outerjoin(Case, Case.id == Handoff.case_id)
+            .where(Handoff.id.in_(list(errors)))
+        ).all()
+    for hid, status, dept, case_id, created in rows:
+        number = case_number(case_id, created) if case_id else None
+        grouped[(status.value, dept)].append((hid, number))
+    for (status, dept), items in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        event = events.HANDOFF_DEAD if status == "dead" else events.HANDOFF_FAILED
+        events.emit(
+            event,
+            resource=events.department_resource(dept, names.get(dept), role="") if dept else None,
+            payload={
+                "count": len(items),
+                "department": dept,
+                "handoffs": [hid for hid, _ in items],
+                "errors": sorted({str(errors[hid])[:200] for hid, _ in items}),
+            },
+            cases=sorted({n for _, n in items if n}),
+        )

@@ -1,0 +1,57 @@
+"""Which runs end 部分失败 and what their state message tells the operator (minqing/runstate.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from minqing.runstate import PARTIAL, judge_run
+
+CLEAN = {"sent": 12, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
+
+
+@pytest.mark.parametrize(
+    ("delivery", "warnings", "files", "expected"),
+    [
+        (CLEAN, [], [], []),
+        (None, [], [{"status": "taken"}, {"status": "already_taken"}], []),
+        (
+            {**CLEAN, "retry_later": 14, "unreachable": 14},
+            [],
+            [],
+            ["邮件服务器无法连接（14 次连接失败）", "本次 14 封消息未送达（稍后重试 14）"],
+        ),
+        (
+            {**CLEAN, "failed": 2, "dead": 1, "interrupted": 1},
+            [],
+            [],
+            ["本次 4 封消息未送达（发送失败 2，已放弃 1，发送中断 1）"],
+        ),
+        (
+            CLEAN,
+            ["2027 年节假日安排未配置，按周一至周五计算。", "2027 年节假日安排未配置，按周一至周五计算。"],
+            [],
+            ["2027 年节假日安排未配置，按周一至周五计算"],
+        ),
+        (
+            CLEAN,
+            [],
+            [{"status": "failed", "reason": "not a spreadsheet"}],
+            ["1 个文件无法读取（已移到 var/failed，原因见同名 .reason.txt）"],
+        ),
+    ],
+)
+def test_a_run_is_partial_exactly_when_something_was_left_undone(delivery, warnings, files, expected):
+    verdict = judge_run(delivery, warnings, files)
+    assert list(verdict.reasons) == expected
+    assert verdict.partial == bool(expected)
+    assert verdict.state_name == (PARTIAL if expected else "Completed")
+
+
+def test_the_state_message_says_what_went_wrong_and_where_to_fix_it():
+    message = judge_run({"retry_later": 3, "unreachable": 3}).message
+    assert message.startswith("部分失败：邮件服务器无法连接（3 次连接失败）；本次 3 封消息未送达")
+    assert "retry-handoffs" in message and "failed-handoffs" in message
+
+
+def test_a_clean_run_says_so():
+    assert judge_run(CLEAN).message == "全部完成"
