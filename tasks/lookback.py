@@ -17,7 +17,7 @@ from prefect import task
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind
+from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind, case_number
 from db.queries import audit, set_status
 from minqing.followups import (
     NO_REPRESENTATIVE,
@@ -40,17 +40,20 @@ ACTOR = "system:lookback"
 AWAITING_VERIFICATION = (CaseStatus.REPLIED, CaseStatus.RATED)
 
 
-def scan_now(now: datetime | None = None) -> dict[str, int]:
-    """Act on the look-backs due by the end of today (Beijing); safe to run any number of times."""
+def scan_now(now: datetime | None = None) -> dict[str, Any]:
+    """Act on the look-backs due by the end of today (Beijing); safe to run any number of times.
+
+    Returns the counts, and under "overdue" the cases escalated now (number, department, level)."""
     ctx = context()
     now = now or datetime.now(UTC)
-    totals = {
+    totals: dict[str, Any] = {
         "reminders": 0,
         "escalations": 0,
         "leaders": 0,
         "verifications": 0,
         "cancelled": 0,
         "deferred": 0,
+        "overdue": [],
     }
     wait_until = deferred_until(now, ctx.calendar)
     with Session() as s, s.begin():
@@ -86,7 +89,7 @@ def _defer(s: Any, lb: Lookback, until: datetime, now: datetime, totals: dict[st
 
 
 def _act(
-    s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: dict[str, int]
+    s: Any, ctx: Context, lb: Lookback, case: Case, now: datetime, totals: dict[str, Any]
 ) -> None:
     lb.done_at = now
     reason = _why_not(lb, case, now)
@@ -100,6 +103,7 @@ def _act(
     elif lb.kind is LookbackKind.ESCALATION:
         handoffs = _escalate(s, ctx, lb, case, now)
         totals["escalations"] += 1
+        totals["overdue"].append(_overdue(case, "escalation"))
     elif lb.kind is LookbackKind.LEADER:
         handoffs = _to_leaders_overdue(s, ctx, lb, case, now)
         if not handoffs:
@@ -115,6 +119,7 @@ def _act(
             )
             return
         totals["leaders"] += 1
+        totals["overdue"].append(_overdue(case, "leader"))
     else:
         handoffs = _ask_representative(s, ctx, lb, case)
         if not handoffs:
@@ -399,7 +404,34 @@ def reopen_or_escalate(
     return decision
 
 
+def _overdue(case: Case, level: str) -> dict[str, str | None]:
+    return {
+        "case": case_number(case.id, case.created_at),
+        "department": case.lead_department,
+        "level": level,
+    }
+
+
 @task(name="lookback-scan")
-def scan_lookbacks() -> dict[str, int]:
-    """回头督办: reminders, escalations, 领导领衔督办 and 回头看 requests that are due."""
-    return scan_now()
+def scan_lookbacks() -> dict[str, Any]:
+    """回头督办: reminders, escalations, 领导领衔督办 and 回头看 requests that are due; each
+    department's newly escalated cases are announced as minqing.case.overdue."""
+    from tasks.events import CASE_OVERDUE, emit
+
+    result = scan_now()
+    by_department: dict[str | None, list[dict[str, str | None]]] = {}
+    for item in result["overdue"]:
+        by_department.setdefault(item["department"], []).append(item)
+    for dept, items in by_department.items():
+        emit(
+            CASE_OVERDUE,
+            payload={
+                "count": len(items),
+                "department": dept,
+                "leaders": sum(1 for i in items if i["level"] == "leader"),
+                "cases": [i["case"] for i in items],
+            },
+            department=(dept, None) if dept else None,
+            cases=[str(i["case"]) for i in items],
+        )
+    return result
