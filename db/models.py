@@ -53,6 +53,7 @@ class HandoffKind(StrEnum):
     WITHDRAWAL = "withdrawal"  # 改派撤回
     SURVEY = "survey"  # 满意度回访
     VERIFICATION = "verification"  # 回头看 request to the representative
+    DUTY = "duty"  # 值班提醒: an alert to the office's duty contacts (tasks/duty.py)
 
 
 class HandoffStatus(StrEnum):

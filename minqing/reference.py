@@ -39,11 +39,43 @@ class PersonRef(_Strict):
     title: str | None = None
 
 
+class Robot(_Strict):
+    """A group robot (群机器人) the duty alerts go to. The URL carries the robot's key, a
+    secret: it comes from the environment variable `url_env` (or `url` for a webhook without
+    one). 钉钉 robots check a keyword (`keyword`, put in front of every message) or a signature
+    (加签: the secret in the environment variable `secret_env`)."""
+
+    kind: Literal["wecom", "dingtalk", "webhook"]  # 企业微信 / 钉钉 / any JSON webhook
+    name: str
+    url: str | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    keyword: str | None = None
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Robot:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError(f"robot {self.name!r}: give exactly one of url and url_env")
+        if self.secret_env and self.kind != "dingtalk":
+            raise ValueError(f"robot {self.name!r}: secret_env (加签) is for dingtalk robots")
+        return self
+
+
+class Duty(_Strict):
+    """值班: who is told when a run goes wrong — by e-mail and by the group robots."""
+
+    contacts: list[PersonRef] = Field(default_factory=list)
+    robots: list[Robot] = Field(default_factory=list)
+    # Where the operator fixes things; alerts link to the run in the Prefect UI when they can.
+    console_url: str | None = None
+
+
 class Office(_Strict):
     name: str
     short_name: str = "民情直通车"
     mail_from: str
     leaders: list[PersonRef] = Field(default_factory=list)
+    duty: Duty = Duty()
 
 
 class Department(_Strict):
