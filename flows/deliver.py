@@ -9,10 +9,12 @@ from typing import Any
 from prefect import flow
 
 from tasks.deliver import deliver_handoffs
+from tasks.lease import one_run_at_a_time
 from tasks.runstate import finish_run
 
 
 @flow(name="deliver", log_prints=True)
+@one_run_at_a_time("deliver")  # never waits: when a night is running, the next one comes soon
 def deliver() -> Any:
     """发送: deliver what is due in the outbox; 部分失败 when messages stay undelivered."""
     result = deliver_handoffs()
