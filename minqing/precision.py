@@ -353,3 +353,52 @@ def alert_text(alert: PrecisionAlert) -> str:
         f"（{e.right}/{e.judged}），低于目标 {_rate(alert.target)}：请检查分类模型，"
         "必要时提高 config/classifier.yaml 的审核阈值或重新训练"
     )
+
+
+# --------------------------------------------------------------------------- retraining
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """The current and a candidate model on the same confirmed cases, neither trained on them:
+    accuracy, and precision / coverage of what each would have routed by itself."""
+
+    cases: int
+    current: RoutingScore
+    candidate: RoutingScore
+    current_accuracy: float | None
+    candidate_accuracy: float | None
+
+    @property
+    def candidate_is_worse(self) -> bool:
+        """Worse when it would have routed less precisely or been right less often. Routing
+        nothing counts as no wrong routes; no cases at all say nothing."""
+        if self.cases == 0:
+            return False
+        precision_new = 1.0 if self.candidate.precision is None else self.candidate.precision
+        precision_old = 1.0 if self.current.precision is None else self.current.precision
+        return precision_new < precision_old or (self.candidate_accuracy or 0.0) < (
+            self.current_accuracy or 0.0
+        )
+
+
+def compare_models(
+    truth: Sequence[str],
+    current: tuple[Sequence[str], Sequence[float]],
+    candidate: tuple[Sequence[str], Sequence[float]],
+    thresholds: ReviewThresholds,
+) -> ModelComparison:
+    """Score both models' (predicted, confidence) on the confirmed categories `truth`."""
+
+    def accuracy(predicted: Sequence[str]) -> float | None:
+        if not truth:
+            return None
+        return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+
+    return ModelComparison(
+        len(truth),
+        routing_score(truth, current[0], current[1], thresholds),
+        routing_score(truth, candidate[0], candidate[1], thresholds),
+        accuracy(current[0]),
+        accuracy(candidate[0]),
+    )

@@ -1,44 +1,132 @@
 """Retrain the category model (重新训练) from the office's own confirmed labels: every case
 whose category an operator confirmed or corrected, plus an optional labelled CSV (e.g. the
 history the first model was trained on). The new model lands in var/models, where the next
-night's triage picks it up."""
+night's triage picks it up — unless it would have done worse than the current model on the
+cases operators confirmed since the current model was trained (then the current one stays,
+unless forced)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import task
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.engine import Session
-from db.models import Case
+from db.models import AuditEvent, Case
 from minqing.classifier import (
     ModelMismatch,
+    TrainedModel,
     check_classes,
     combine_title,
+    fit_model,
+    latest_model_path,
+    load_model,
     read_classifier_config,
     read_labelled_csv,
     save_model,
     train_model,
 )
+from minqing.precision import CATEGORY_ACTIONS, ModelComparison, ReviewThresholds, compare_models
 from tasks.context import context
+
+
+@dataclass(frozen=True)
+class ConfirmedCase:
+    text: str
+    top: str  # the first-level category the operator gave
+    confirmed_at: datetime | None  # UTC; None for a case confirmed without an audit event
+
+
+def confirmed_cases() -> list[ConfirmedCase]:
+    """Every case an operator classified, with its first-level category and when."""
+    ref = context().ref
+    with Session() as s:
+        rows = s.execute(
+            select(Case.id, Case.title, Case.text, Case.category).where(
+                Case.category_source == "operator", Case.category.is_not(None)
+            )
+        ).all()
+        when = dict(
+            s.execute(
+                select(AuditEvent.case_id, func.max(AuditEvent.at))
+                .where(AuditEvent.action.in_(sorted(CATEGORY_ACTIONS)))
+                .group_by(AuditEvent.case_id)
+            ).all()
+        )
+    return [
+        ConfirmedCase(
+            combine_title(r.title, r.text),
+            ref.category_by_name[r.category].top,
+            _utc(when.get(r.id)),
+        )
+        for r in rows
+        if r.category in ref.category_by_name
+    ]
 
 
 def confirmed_labels() -> tuple[list[str], list[str]]:
     """(text, first-level category) of every case an operator classified."""
-    ref = context().ref
-    with Session() as s:
-        rows = s.execute(
-            select(Case.title, Case.text, Case.category).where(
-                Case.category_source == "operator", Case.category.is_not(None)
-            )
-        ).all()
-    known = [r for r in rows if r.category in ref.category_by_name]
-    return (
-        [combine_title(r.title, r.text) for r in known],
-        [ref.category_by_name[r.category].top for r in known],
-    )
+    cases = confirmed_cases()
+    return [c.text for c in cases], [c.top for c in cases]
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def current_model(categories: list[str]) -> tuple[TrainedModel | None, datetime | None]:
+    """The model the night uses now and when it was trained (None when there is none usable)."""
+    path = latest_model_path(context().settings.models_dir)
+    if path is None:
+        return None, None
+    try:
+        model = load_model(path)
+        check_classes(model, categories)
+    except ModelMismatch:
+        return None, None
+    trained_at = model.metadata.get("trained_at")
+    return model, _utc(datetime.fromisoformat(trained_at)) if trained_at else None
+
+
+def compare_on_new_confirmations(
+    texts: list[str],
+    labels: list[str],
+    confirmed: list[ConfirmedCase],
+    offset: int,
+    current: TrainedModel,
+    trained_at: datetime | None,
+    cfg_settings: Any,
+    thresholds: ReviewThresholds,
+) -> ModelComparison | None:
+    """Both models on the cases operators confirmed after the current model was trained: the
+    current one as it is, the candidate trained on everything but those cases. None when
+    there are no such cases or too few others to train on."""
+    new = [k for k, c in enumerate(confirmed) if trained_at and c.confirmed_at and c.confirmed_at > trained_at]  # fmt: skip
+    if not new:
+        return None
+    held = {offset + k for k in new}
+    try:
+        trial = fit_model(
+            [t for i, t in enumerate(texts) if i not in held],
+            [y for i, y in enumerate(labels) if i not in held],
+            cfg_settings,
+        )
+    except ValueError:  # a category left with fewer than two examples
+        return None
+    sample = [confirmed[k].text for k in new]
+    truth = [confirmed[k].top for k in new]
+
+    def decided(model: TrainedModel) -> tuple[list[str], list[float]]:
+        predictions = model.predict(sample)
+        return [p.category for p in predictions], [p.confidence for p in predictions]
+
+    return compare_models(truth, decided(current), decided(trial), thresholds)
 
 
 def retrain_now(
@@ -48,11 +136,15 @@ def retrain_now(
     label_column: str = "label",
     title_column: str | None = None,
     cv_folds: int = 5,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Train, cross-validate and save a model; refuse one whose categories differ from config."""
+    """Train, cross-validate and save a model; refuse one whose categories differ from config,
+    and keep the current model when the new one would have done worse on the cases operators
+    confirmed since (unless `force`)."""
     ctx = context()
-    texts, labels = confirmed_labels()
-    confirmed = len(texts)
+    confirmed = confirmed_cases()
+    texts, labels = [c.text for c in confirmed], [c.top for c in confirmed]
+    base_texts: list[str] = []
     if base_csv is not None:
         base_texts, base_labels = read_labelled_csv(
             base_csv, text_column, label_column, title_column
@@ -62,19 +154,87 @@ def retrain_now(
         raise ModelMismatch("no labelled data: no operator-confirmed cases and no base CSV")
     check_classes(sorted(set(labels)), ctx.ref.top_categories)
     cfg = read_classifier_config(ctx.settings.resolved_config_dir / "classifier.yaml")
+    current, trained_at = current_model(ctx.ref.top_categories)
+    comparison = None
+    if current is not None:
+        comparison = compare_on_new_confirmations(
+            texts, labels, confirmed, len(base_texts), current, trained_at, cfg.settings,
+            cfg.thresholds,
+        )  # fmt: skip
+    result: dict[str, Any] = {
+        "samples": len(texts),
+        "confirmed_by_operators": len(confirmed),
+        "comparison": comparison_summary(comparison),
+    }
+    if comparison is not None and comparison.candidate_is_worse and not force:
+        return result | {"replaced": False, "model": None}
     model = train_model(texts, labels, cv_folds=cv_folds, settings=cfg.settings)
     path = save_model(model, ctx.settings.models_dir)
     cv = model.metadata.get("cv") or {}
-    return {
+    return result | {
+        "replaced": True,
         "model": path.name,
-        "samples": len(texts),
-        "confirmed_by_operators": confirmed,
         "macro_f1": cv.get("macro_f1_mean"),
         "threshold_for_precision_0.98": cv.get("threshold_for_precision_0.98"),
     }
 
 
+def comparison_summary(c: ModelComparison | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+
+    def side(score: Any, accuracy: float | None) -> dict[str, Any]:
+        return {
+            "accuracy": None if accuracy is None else round(accuracy, 4),
+            "auto_routed_precision": None if score.precision is None else round(score.precision, 4),
+            "auto_routed_coverage": round(score.coverage, 4),
+        }
+
+    return {
+        "cases": c.cases,
+        "current": side(c.current, c.current_accuracy),
+        "candidate": side(c.candidate, c.candidate_accuracy),
+        "candidate_is_worse": c.candidate_is_worse,
+    }
+
+
+def retrain_report(result: dict[str, Any]) -> str:
+    """The retrain-report artifact, in the office's words."""
+
+    def rate(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.1f}%"
+
+    lines = [
+        f"- 训练样本：{result['samples']} 条（其中人工确认的案件 {result['confirmed_by_operators']} 件）"
+    ]
+    c = result.get("comparison")
+    if c is None:
+        lines.append("- 与现用模型比较：无（没有现用模型，或现用模型训练后没有新的人工确认案件）")
+    else:
+        lines.append(
+            f"- 与现用模型比较：现用模型训练后人工确认的 {c['cases']} 件案件（两个模型都没有用它们训练）"
+        )
+        for name, key in (("现用模型", "current"), ("新模型", "candidate")):
+            side = c[key]
+            lines.append(
+                f"  - {name}：分类准确率 {rate(side['accuracy'])}，自动分派 "
+                f"{rate(side['auto_routed_coverage'])}，其中分对 {rate(side['auto_routed_precision'])}"
+            )
+    if result["replaced"]:
+        lines.append(f"- 结果：已启用新模型 {result['model']}（下一次夜间运行起使用）")
+        if result.get("macro_f1") is not None:
+            lines.append(f"- 交叉验证 macro-F1：{result['macro_f1']}")
+    else:
+        lines.append(
+            "- 结果：**未启用新模型**——它在这些案件上不如现用模型，现用模型继续使用；"
+            "确需替换时以 force=True 重新运行"
+        )
+    return "\n".join(lines)
+
+
 @task(name="retrain-model")
-def retrain_model(base_csv: str | None = None, cv_folds: int = 5) -> dict[str, Any]:
+def retrain_model(
+    base_csv: str | None = None, cv_folds: int = 5, force: bool = False
+) -> dict[str, Any]:
     """Train a new category model from confirmed labels."""
-    return retrain_now(Path(base_csv) if base_csv else None, cv_folds=cv_folds)
+    return retrain_now(Path(base_csv) if base_csv else None, cv_folds=cv_folds, force=force)

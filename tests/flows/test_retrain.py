@@ -4,20 +4,29 @@ refuses data whose categories differ from the configuration."""
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prefect.artifacts import Artifact
 
 from db.engine import Session
-from db.models import Case
+from db.models import AuditEvent, Case
 from flows.retrain import retrain
-from minqing.classifier import ModelMismatch, latest_model_path, load_model
+from minqing.classifier import (
+    ModelMismatch,
+    latest_model_path,
+    load_model,
+    save_model,
+    train_model,
+)
 from minqing.reference import load_reference
 from minqing.states import CaseStatus
 from tasks.retrain import retrain_now
 
 
-def write_corpus(minq, path, only=None):
+def write_corpus(minq, path, only=None, swap=()):
+    """Keyword sentences of each category; `swap` pairs of categories trade labels (a bad
+    history)."""
     ref = load_reference(minq.settings.resolved_config_dir)
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
@@ -26,22 +35,29 @@ def write_corpus(minq, path, only=None):
             if only and cat.top not in only:
                 continue
             for i, word in enumerate(cat.keywords):
-                out.writerow([f"小区附近{word}的问题第{i}次反映，请尽快处理{word}", cat.top])
+                label = cat.top
+                for a, b in swap:
+                    label = {a: b, b: a}.get(label, label)
+                out.writerow([f"小区附近{word}的问题第{i}次反映，请尽快处理{word}", label])
 
 
-def confirm_case(text, category):
+def confirm_case(text, category, at=None):
     with Session() as s, s.begin():
-        s.add(
-            Case(
-                title="",
-                text=text,
-                text_key="k",
-                status=CaseStatus.TRIAGED,
-                category=category,
-                category_source="operator",
-                category_confidence=1.0,
-            )
+        case = Case(
+            title="",
+            text=text,
+            text_key="k",
+            status=CaseStatus.TRIAGED,
+            category=category,
+            category_source="operator",
+            category_confidence=1.0,
         )
+        s.add(case)
+        if at is not None:
+            s.flush()
+            s.add(AuditEvent(at=at, actor="王小明", case_id=case.id, entity="case",
+                             entity_id=case.id, action="category_confirmed",
+                             detail={"category": category}))  # fmt: skip
 
 
 def test_the_retrain_flow_saves_a_model_that_includes_the_operators_labels(minq, tmp_path):
@@ -53,7 +69,9 @@ def test_the_retrain_flow_saves_a_model_that_includes_the_operators_labels(minq,
     model = load_model(latest_model_path(minq.settings.models_dir))
     assert model.metadata["n_samples"] == result["samples"]
     assert model.metadata["class_counts"]["城乡建设"] >= 2
-    assert "confirmed_by_operators" in Artifact.get("retrain-report", _sync=True).data
+    assert result["replaced"] is True and result["comparison"] is None  # no model before
+    report = Artifact.get("retrain-report", _sync=True).data
+    assert "人工确认的案件 1 件" in report and "已启用新模型" in report
 
 
 def test_labels_that_do_not_cover_the_configured_categories_are_refused(minq, tmp_path):
@@ -62,3 +80,60 @@ def test_labels_that_do_not_cover_the_configured_categories_are_refused(minq, tm
     with pytest.raises(ModelMismatch, match="configured but unknown to the model"):
         retrain_now(base, cv_folds=0)
     assert latest_model_path(minq.settings.models_dir) is None
+
+
+SWAPPED = [("城乡建设", "环境保护"), ("劳动和社会保障", "教育文体")]
+
+
+def _current_model_then_confirmations(minq, tmp_path):
+    """A model trained on the good history; afterwards operators confirm six cases."""
+    good = tmp_path / "good.csv"
+    write_corpus(minq, good)
+    texts, labels = [], []
+    with good.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            texts.append(row["text"])
+            labels.append(row["label"])
+    save_model(train_model(texts, labels, cv_folds=0), minq.settings.models_dir)
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    for text, category in [
+        ("小区物业不管电梯维修，楼道路灯也坏了", "物业管理"),
+        ("下水道堵塞，小区房屋漏水严重", "城乡建设"),
+        ("工厂排污，河道黑臭有异味", "环境保护"),
+        ("夜间噪音扰民，油烟污染严重", "环境保护"),
+        ("公司拖欠工资，社保也不交", "劳动和社会保障"),
+        ("学校老师强制学生补课，幼儿园收费高", "教育文体"),
+    ]:
+        confirm_case(text, category, later)
+    return good
+
+
+def test_a_new_model_that_would_have_routed_worse_on_the_confirmed_cases_is_not_used(
+    minq, tmp_path
+):
+    _current_model_then_confirmations(minq, tmp_path)
+    before = latest_model_path(minq.settings.models_dir)
+    bad = tmp_path / "bad.csv"
+    write_corpus(minq, bad, swap=SWAPPED)  # a history with two pairs of labels swapped
+    result = retrain_now(bad, cv_folds=0)
+    comparison = result["comparison"]
+    assert comparison["cases"] == 6 and comparison["candidate_is_worse"] is True
+    assert comparison["candidate"]["accuracy"] < comparison["current"]["accuracy"]
+    assert result["replaced"] is False and result["model"] is None
+    assert latest_model_path(minq.settings.models_dir) == before
+
+    forced = retrain_now(bad, cv_folds=0, force=True)
+    assert forced["replaced"] is True
+    assert latest_model_path(minq.settings.models_dir).name == forced["model"] != before.name
+
+
+def test_a_new_model_at_least_as_good_on_the_confirmed_cases_replaces_the_current_one(
+    minq, tmp_path
+):
+    good = _current_model_then_confirmations(minq, tmp_path)
+    before = latest_model_path(minq.settings.models_dir)
+    result = retrain_now(good, cv_folds=0)
+    assert result["comparison"]["cases"] == 6
+    assert result["comparison"]["candidate_is_worse"] is False
+    assert result["replaced"] is True
+    assert latest_model_path(minq.settings.models_dir).name == result["model"] != before.name

@@ -13,6 +13,7 @@ from minqing.precision import (
     Verdict,
     bootstrap_routing,
     choose_category_thresholds,
+    compare_models,
     needs_review,
     precision_alerts,
     routing_score,
@@ -209,3 +210,38 @@ def test_wilson_interval(successes, n, low, high):
     else:
         assert interval is not None
         assert (interval.low, interval.high) == pytest.approx((low, high), abs=1e-4)
+
+
+TRUTH = ["城乡建设", "城乡建设", "教育文体", "教育文体"]
+
+
+@pytest.mark.parametrize(
+    ("current", "candidate", "worse"),
+    [
+        # Same predictions: not worse.
+        ((TRUTH, [0.99] * 4), (TRUTH, [0.99] * 4), False),
+        # The candidate routes one wrong case the current one got right.
+        ((TRUTH, [0.99] * 4), (["城乡建设", "教育文体", "教育文体", "教育文体"], [0.99] * 4), True),
+        # Both wrong once, but the candidate leaves its wrong one to an operator: better.
+        (
+            (["城乡建设", "教育文体", "教育文体", "教育文体"], [0.99] * 4),
+            (["城乡建设", "教育文体", "教育文体", "教育文体"], [0.99, 0.5, 0.99, 0.99]),
+            False,
+        ),
+        # The candidate routes nothing but is right as often: no wrong routes, not worse.
+        ((TRUTH, [0.99] * 4), (TRUTH, [0.5] * 4), False),
+        # Routes as precisely (nothing wrong routed) but is right less often overall: worse.
+        ((TRUTH, [0.5] * 4), (["教育文体", "城乡建设", "教育文体", "教育文体"], [0.5] * 4), True),
+    ],
+)
+def test_a_candidate_is_worse_when_it_routes_less_precisely_or_is_right_less_often(
+    current, candidate, worse
+):
+    comparison = compare_models(TRUTH, current, candidate, ReviewThresholds(0.9))
+    assert comparison.cases == 4
+    assert comparison.candidate_is_worse is worse
+
+
+def test_no_confirmed_cases_say_nothing_against_a_candidate():
+    comparison = compare_models([], ([], []), ([], []), ReviewThresholds(0.9))
+    assert comparison.candidate_is_worse is False
