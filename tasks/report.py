@@ -40,6 +40,7 @@ from minqing.report import (
     Period,
     Report,
     ReportInput,
+    Section,
     build_report,
     summary_html,
     summary_markdown,
@@ -48,6 +49,7 @@ from minqing.report import (
 from minqing.workbooks import Sheet, write_workbook
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
+from tasks.routing_watch import ROUTING_NOTE, routing_precision_rows
 
 log = logging.getLogger(__name__)
 SUMMARY_KEY = "report-summary"
@@ -80,12 +82,13 @@ def build_report_now(
     period = report_period(start, end, now)
     with Session() as s:
         data = load_report_input(s, ctx, period)
+        routing = routing_precision_rows(s, ctx, *period.bounds())
     report = build_report(
         data, period, ctx.ref.policy.score_policy(), ctx.calendar, as_of=now,
         solved_what=ctx.ref.policy.report.solved_what,
     )  # fmt: skip
     folder = ctx.settings.reports_dir / period.label
-    files = write_report(report, folder, ctx)
+    files = write_report(report, folder, ctx, routing)
     if artifacts:
         # The UI cannot show files of the worker's disk: the charts are named by their path.
         markdown = _IMAGE.sub(
@@ -252,8 +255,11 @@ def report_warnings() -> list[str]:
     return [] if cjk_font() is not None else [NO_CJK_WARNING]
 
 
-def write_report(report: Report, folder: Path, ctx: Context) -> dict[str, Path]:
-    """Workbook, charts, Markdown and HTML into `folder`; returns the files by kind."""
+def write_report(
+    report: Report, folder: Path, ctx: Context, routing: list[dict[str, Any]] | None = None
+) -> dict[str, Path]:
+    """Workbook, charts, Markdown and HTML into `folder`; returns the files by kind. `routing`:
+    the 自动分派准确率 table of the period (tasks/routing_watch.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     font = cjk_font()
     charts: dict[str, Path] = {}
@@ -279,9 +285,14 @@ def write_report(report: Report, folder: Path, ctx: Context) -> dict[str, Path]:
     sections = summary_sections(
         report, {k: p.name for k, p in charts.items()}, notes, warnings=report_warnings()
     )
+    sheets = _sheets(report)
+    if routing:
+        table = pd.DataFrame(routing)
+        sections.insert(-1, Section("自动分派准确率", [ROUTING_NOTE], table=table))
+        sheets.append(Sheet("自动分派准确率", table))
     office = ctx.ref.office.name
     files = {
-        "workbook": write_workbook(folder / "report.xlsx", _sheets(report)),
+        "workbook": write_workbook(folder / "report.xlsx", sheets),
         "markdown": folder / "report.md",
         "html": folder / "report.html",
         **{p.stem: p for p in charts.values()},

@@ -70,6 +70,17 @@ def _local(at: datetime) -> datetime:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
 
 
+ROUTING_NOTE = (
+    "自动分派准确率：模型自动分派（未经人工审核）的案件中分类正确的比例，按案件分类的周统计。"
+    "部门答复或人工确认为分对；部门退回不属职责、改派或人工改了分类为分错；尚无结果的不计入准确率。"
+)
+
+
+def routing_precision_rows(s: Any, ctx: Context, start: datetime, end: datetime) -> list[dict]:
+    """The 自动分派准确率 table of the cases the model classified in [start, end)."""
+    return [estimate_row(e) for e in weekly_precision(classified_cases(s, ctx, start, end))]
+
+
 def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, Any]:
     """The last `weeks` weeks (this one included) of automatic routing: the table, this week's
     summary line and the warnings for figures below the target in config/classifier.yaml."""

@@ -4,9 +4,10 @@ estimated from what came back: a department's answer (right), 不属职责 (wron
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import select
 
 from db.engine import Session
@@ -14,12 +15,14 @@ from db.models import Case, CaseStatus, Submission, case_number
 from mail.mailer import DryRunMailer
 from minqing.classifier import save_model, train_model
 from minqing.settings import reset_settings
+from minqing.workdays import LOCAL_TZ
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
 from tasks.ingest import ingest_inbox_now
 from tasks.lookback import scan_now
 from tasks.metrics import figures
+from tasks.report import build_report_now
 from tasks.routing_watch import routing_precision_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
@@ -111,3 +114,12 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     f = figures(stages, now)
     assert f["routing_precision_text"] == watch["summary"]
     assert any("低于目标" in w for w in f["warnings"])
+
+    # The period's report carries the same table, in its summary and as a sheet.
+    today = now.astimezone(LOCAL_TZ).date()
+    report = build_report_now(today - timedelta(days=30), today, now=now, artifacts=False)
+    markdown = Path(report["files"]["markdown"]).read_text(encoding="utf-8")
+    assert "## 自动分派准确率" in markdown
+    assert "| 全部 | 4 | 3 | 75.0% | 2 | 1 | 50.0% |" in markdown
+    sheet = pd.read_excel(report["files"]["workbook"], sheet_name="自动分派准确率")
+    assert sheet.set_index("分类").loc["劳动和社会保障", "自动分派"] == 3
