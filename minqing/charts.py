@@ -22,6 +22,8 @@ import pandas as pd
 from matplotlib import font_manager, ft2font, rc_context
 from matplotlib.figure import Figure
 
+from minqing.i18n import N_, _
+
 log = logging.getLogger(__name__)
 
 # Preferred when present, in this order: e.g. Debian's fonts-noto-cjk and fonts-wqy-zenhei, or
@@ -34,15 +36,15 @@ CJK_FONTS = (
 )  # fmt: skip
 # A font that draws all of these draws the charts' words (titles, departments, categories).
 PROBE = "民情直通车各部门满意率办理漏斗收集交办答复办成样本不足件数类问题"
-NO_CJK_WARNING = (
+NO_CJK_WARNING = N_(
     "本机未安装中文字体，本期报告未生成图表（以免图中文字显示为方框）；表格和数据不受影响。"
     "请安装中文字体（如 Debian 的 fonts-noto-cjk 或 fonts-wqy-zenhei）后重新生成报告。"
 )
-NO_CJK_NIGHT_WARNING = (
+NO_CJK_NIGHT_WARNING = N_(
     "本机未安装中文字体：评议报告将不含图表。请安装中文字体（如 Debian 的 fonts-noto-cjk 或 "
     "fonts-wqy-zenhei）。"
 )
-INSUFFICIENT = "样本不足"
+INSUFFICIENT = N_("样本不足")
 
 
 def _covers(path: str, face_index: int = 0) -> bool:
@@ -136,19 +138,23 @@ def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
         counts = [*few["评价数"], *enough["评价数"]]
         for y, (value, n) in enumerate(zip(values, counts, strict=True)):
             if y < len(few):
-                text, colour = f"{INSUFFICIENT}（{int(n)} 条评价，少于 {min_rated} 条）", "#888888"
+                text = _("样本不足（%(n)d 条评价，少于 %(min)d 条）") % {"n": n, "min": min_rated}
+                colour = "#888888"
             else:
-                text, colour = f"{value:.1f}%（{int(n)} 条评价）", "#222222"
+                text = _("%(rate).1f%%（%(n)d 条评价）") % {"rate": value, "n": n}
+                colour = "#222222"
             ax.text(min(value, 100) + 1, y, text, va="center", fontsize=8, color=colour)
     else:
         ax.set_yticks([])
-        ax.text(0.5, 0.5, "本期无评价", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("本期无评价"), ha="center", transform=ax.transAxes)
     ax.set_xlim(0, 125)
-    ax.set_xlabel("满意率（满意 + 基本满意）%")
-    ax.set_title("各部门满意率")
+    ax.set_xlabel(_("满意率（满意 + 基本满意）%"))
+    ax.set_title(_("各部门满意率"))
     if len(few):
-        fig.text(0.01, 0.01, f"评价少于 {min_rated} 条的部门标为{INSUFFICIENT}，不比较满意率、不排名。",
-                 fontsize=8, color="#666666")  # fmt: skip
+        note = _("评价少于 %(min)d 条的部门标为样本不足，不比较满意率、不排名。") % {
+            "min": min_rated
+        }
+        fig.text(0.01, 0.01, note, fontsize=8, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
@@ -167,12 +173,12 @@ def categories_figure(categories: pd.DataFrame) -> Figure:
         bottom += values
     step = max(1, -(-len(categories) // 24))  # at most about 24 labels under the bars
     ax.set_xticks(x[::step], [str(v) for v in categories[bucket]][::step], rotation=45, ha="right")
-    ax.set_ylabel("件数")
-    ax.set_title("各类问题件数")
+    ax.set_ylabel(_("件数"))
+    ax.set_title(_("各类问题件数"))
     if kinds:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
-        ax.text(0.5, 0.5, "本期无案件", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("本期无案件"), ha="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 
@@ -187,10 +193,14 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
     top = max(int(counts.max()) if len(counts) else 0, 1)
     ax.barh(names, counts, left=(top - counts) / 2, color="#70ad47")
     for y, (n, share) in enumerate(zip(counts, shares, strict=True)):
-        text = f"{int(n)} 件" + ("" if pd.isna(share) else f"（{100 * share:.1f}%）")
+        text = (
+            _("%(n)d 件") % {"n": n}
+            if pd.isna(share)
+            else _("%(n)d 件（%(share).1f%%）") % {"n": n, "share": 100 * share}
+        )
         ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
     ax.set_xticks([])
-    ax.set_title("办理漏斗：收集 → 交办 → 答复 → 办成 → 满意")
+    ax.set_title(_("办理漏斗：收集 → 交办 → 答复 → 办成 → 满意"))
     fig.tight_layout()
     return fig
 

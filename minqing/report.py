@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from minqing.i18n import _
 from minqing.labels import outcome_label, status_label
 from minqing.scores import (
     NO_DEPARTMENT,
@@ -386,7 +387,7 @@ def summary_sections(
 ) -> list[Section]:
     """The summary's sections; `warnings` (e.g. no charts could be drawn) open it."""
     scores = report.scores[list(SUMMARY_SCORE_COLUMNS)]
-    top = [Section("注意", list(warnings), warning=True)] if warnings else []
+    top = [Section(_("注意"), list(warnings), warning=True)] if warnings else []
     return top + [
         Section("工作表述", [report.sentence or "（本期无数据）"]),
         Section("概况", table=pd.DataFrame(report.overview, columns=["项目", "数值"])),
@@ -399,7 +400,7 @@ def summary_sections(
         Section("办理漏斗", table=_shown(report.funnel.drop(columns=["stage"]))),
         Section(
             "图表",
-            [] if charts else ["本期未生成图表，原因见本报告开头的“注意”。"],
+            [] if charts else [_("本期未生成图表，原因见本报告开头的“注意”。")],
             images=[(caption, path) for caption, path in charts.items()],
         ),
         Section("说明", list(notes)),

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     spool_fsync: bool = True  # QR form: each submission is on disk before the citizen is thanked
     session_hours: int = Field(default=12, ge=1)  # operator console login
+    # 查询办理进度 (/progress): attempts per client address and per receipt number, as `limits`
+    # strings; the counts live in rate_limit_storage (memory:// per worker process, or
+    # redis://… / memcached://… shared by all workers: docs/web.md).
+    progress_limit_per_ip: str = "10/minute;30/hour"
+    progress_limit_per_receipt: str = "10/day"
+    rate_limit_storage: str = "memory://"
 
     # One run of stages at a time (db/lease.py, minqing/runs.py): how long a second run waits
     # for the one in progress before it ends as 已跳过 (the 15-minute delivery never waits).

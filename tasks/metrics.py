@@ -25,6 +25,7 @@ from db.models import (
 )
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
+from minqing.i18n import _
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
 from tasks.context import Context, context
@@ -111,7 +112,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "warnings": sorted(ctx.calendar.warnings)
         + list(triage.get("warnings", []))
         + routing["warnings"]
-        + ([NO_CJK_NIGHT_WARNING] if cjk_font() is None else []),
+        + ([_(NO_CJK_NIGHT_WARNING)] if cjk_font() is None else []),
         "routing_precision_text": routing["summary"],
         "routing_precision_rows": routing["rows"],
         "routing_precision_alerts": routing["alerts"],

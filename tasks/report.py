@@ -35,6 +35,7 @@ from minqing.charts import (
     funnel_chart,
     satisfaction_chart,
 )
+from minqing.i18n import _
 from minqing.report import (
     RATE_COLUMNS,
     Period,
@@ -252,7 +253,7 @@ def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
 
 def report_warnings() -> list[str]:
     """What the reader must know before reading the report (shown first, printed by the CLI)."""
-    return [] if cjk_font() is not None else [NO_CJK_WARNING]
+    return [] if cjk_font() is not None else [_(NO_CJK_WARNING)]
 
 
 def write_report(

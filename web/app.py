@@ -17,9 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from minqing.settings import Settings, get_settings
-from web import console, links, public
+from web import console, links, progress, public
 from web.common import Web, web_of
-from web.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from web.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware, SharedLimits
 from web.spool import SpoolWriter
 from web.tokens import MIN_SECRET_CHARS
 
@@ -51,9 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public_limiter=RateLimiter(settings.web_rate_per_minute, 60.0),
         login_limiter=RateLimiter(10, 60.0),
         spool=SpoolWriter(settings),
+        progress_limits=SharedLimits(
+            settings.rate_limit_storage,
+            {"ip": settings.progress_limit_per_ip, "receipt": settings.progress_limit_per_receipt},
+        ),
     )
     app.include_router(public.router)
     app.include_router(links.router)
+    app.include_router(progress.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

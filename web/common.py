@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData, UploadFile
 
+from db.models import case_number
 from minqing.i18n import install_jinja
 from minqing.labels import (
     channel_label,
@@ -28,7 +29,15 @@ from minqing.settings import Settings
 from minqing.states import Outcome
 from tasks.context import context
 from tasks.outbox import local_text
-from web.security import CSRF_COOKIE, CSRF_FIELD, RateLimiter, csrf_ok, csrf_token_for, new_nonce
+from web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    RateLimiter,
+    SharedLimits,
+    csrf_ok,
+    csrf_token_for,
+    new_nonce,
+)
 from web.spool import SpoolWriter
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,6 +64,7 @@ def _environment() -> Environment:
     env.filters["channel_label"] = channel_label
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone
+    env.filters["case_number"] = lambda row: case_number(row.id, row.created_at)
     return env
 
 
@@ -73,6 +83,7 @@ class Web:
     public_limiter: RateLimiter
     login_limiter: RateLimiter
     spool: SpoolWriter
+    progress_limits: SharedLimits
     env: Environment = field(default_factory=_environment)
 
     @property

@@ -35,6 +35,7 @@ from db.models import (
     Survey,
     Upload,
     case_id_from_number,
+    case_number,
 )
 from db.queries import audit
 from minqing.normalize import normalize_phone
@@ -514,12 +515,15 @@ async def review_queue(request: Request) -> Response:
     )
 
 
-def load_failed() -> list[Handoff]:
+def load_failed() -> list[tuple[Handoff, str | None]]:
+    """The failed and abandoned messages, newest first, each with its case's number."""
     with Session() as s:
-        return list(s.scalars(
-            select(Handoff).where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
+        rows = s.execute(
+            select(Handoff, Case.created_at).outerjoin(Case, Case.id == Handoff.case_id)
+            .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
             .order_by(Handoff.id.desc()).limit(500)
-        ))  # fmt: skip
+        ).all()  # fmt: skip
+    return [(h, case_number(h.case_id, at) if h.case_id and at else None) for h, at in rows]
 
 
 @router.get("/handoffs", response_class=HTMLResponse)

@@ -15,6 +15,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse_many
+from limits.storage import storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 # Passwords (argon2id with the library's current defaults)
 
@@ -133,6 +136,27 @@ class RateLimiter:
         if len(self._hits) >= self.max_clients:  # still full: forget the oldest half
             for key in list(self._hits)[: self.max_clients // 2]:
                 del self._hits[key]
+
+
+# Rate limits that must hold across worker processes (the progress page, which a guesser would
+# hammer): the `limits` library, its counts in MINQING_RATE_LIMIT_STORAGE — memory:// counts in
+# each process; redis://host:6379 or memcached://host:11211 share them between every uvicorn
+# worker and server (install the client: pip install 'limits[redis]' or 'limits[memcached]').
+
+
+class SharedLimits:
+    """Named rules ("ip": "30/hour", "receipt": "10/day;3/minute"), each a `limits` string."""
+
+    def __init__(self, storage_uri: str, rules: dict[str, str]) -> None:
+        self.storage = storage_from_string(storage_uri)
+        # The sliding window counter works on every storage (memory, Redis, Memcached).
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.rules = {name: parse_many(text) for name, text in rules.items()}
+
+    def allow(self, rule: str, key: str) -> bool:
+        """Count one attempt for `key`; False when any of the rule's limits is exceeded. Every
+        attempt counts, allowed or not, so waiting out the short window does not reset the long."""
+        return all([self.limiter.hit(item, "minqing", rule, key) for item in self.rules[rule]])
 
 
 # Uploads: the type is what the first bytes say, never what the name or the browser claims.
