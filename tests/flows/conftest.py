@@ -14,6 +14,7 @@ from prefect.testing.utilities import prefect_test_harness
 def prefect_harness() -> Iterator[None]:
     with (
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        prefect_test_harness(),
+        # The harness's own 30 s startup limit is too short on a loaded 2-core machine.
+        prefect_test_harness(server_startup_timeout=180),
     ):
         yield
