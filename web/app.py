@@ -7,6 +7,8 @@ tokens and the console's session cookies.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from minqing.settings import Settings, get_settings
 from web import console, links, progress, public
 from web.common import Web, web_of
+from web.events import drain_events
 from web.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware, SharedLimits
 from web.spool import SpoolWriter
 from web.tokens import MIN_SECRET_CHARS
@@ -44,7 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"MINQING_SECRET_KEY is too short: use at least {MIN_SECRET_CHARS} characters"
         )
 
-    app = FastAPI(title="民情直通车", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(drain_events)  # submissions announced just before a restart
+
+    app = FastAPI(
+        title="民情直通车", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.web = Web(
         settings=settings,
         secret=secret,

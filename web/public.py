@@ -1,9 +1,11 @@
 """扫码留言 QR intake: the short form behind each station's QR code (/s/<station-code>).
 
 A submission is appended to the day's spool file in the qrform channel's schema (see
-web/spool.py for why not straight into the inbox), so the nightly run takes it like any other
+web/spool.py for why not straight into the inbox), so the intake takes it like any other
 channel file: same parser, same redaction, same rejections and figures. The form carries a
-random id: a double-click or a reload stores it once (its source_key is the id).
+random id: a double-click or a reload stores it once (its source_key is the id). Each new
+submission is announced to the Prefect server (web/events.py), which starts the daytime
+intake: an urgent one is dispatched within minutes instead of at night.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.background import BackgroundTask
 
 from minqing.channels.base import check_text
 from minqing.normalize import normalize_phone
 from minqing.reference import Station
+from minqing.urgency import assess
 from web import spool
 from web.common import client_ip, field_text, now_utc, web_of
+from web.events import announce_submission
 
 router = APIRouter()
 
@@ -117,7 +122,25 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
         "consent": values["consent"],
     }
     await web.spool.append(record, now)
-    return web.render(request, "qr_thanks.html", station=station, receipt=values["form_id"])
+    area = web.ref.area_by_name.get(values["area"] or station.area)
+    # 紧急件 from the words alone (the category comes at triage); the event starts the intake.
+    urgency = assess(
+        values["content"],
+        web.ref.policy.urgent,
+        areas=(area.name, area.code, *area.aliases) if area else (),
+    )
+    response = web.render(
+        request,
+        "qr_thanks.html",
+        station=station,
+        receipt=values["form_id"],
+        urgent=urgency.urgent,
+        dispatch_all=web.ref.policy.daytime.dispatch_all,
+    )
+    response.background = BackgroundTask(
+        announce_submission, values["form_id"], station.code, area.name if area else None, urgency
+    )
+    return response
 
 
 def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
