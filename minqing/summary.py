@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minqing.i18n import _
 from minqing.labels import channel_label
 
 
@@ -19,6 +20,7 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         f"{channel_label(ch)} {n}" for ch, n in sorted(f["by_channel"].items()) if n
     )
     return [
+        *day_line(f),
         ("收集", f"{f['taken']} 条" + (f"（{by_channel}）" if by_channel else "")),
         ("拒收", f"{f['rejected']} 条（原因见下表）"),
         ("合并重复", f"{f['linked']} 条"),
@@ -47,6 +49,22 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         *hot_issue_line(f),
     ]
+
+
+def day_line(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """白天随到随办: what the daytime intake runs did since the last night (counted there, so
+    the night's own lines below do not repeat it)."""
+    day = f.get("day") or {}
+    if not day.get("runs"):
+        return []
+    text = _(
+        "收集 %(taken)d 条，新立案 %(new_cases)d 件，交办 %(assigned)d 件"
+        "（紧急 %(urgent)d 件），告知值班 %(duty_told)d 件，发送邮件 %(sent)d 封（不计入下列各项）"
+    )
+    return [(_("白天随到随办"), text % {k: int(day.get(k) or 0) for k in DAY_KEYS})]
+
+
+DAY_KEYS = ("runs", "taken", "new_cases", "assigned", "urgent", "duty_told", "sent")
 
 
 def hot_issue_line(f: dict[str, Any]) -> list[tuple[str, str]]:

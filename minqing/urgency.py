@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from minqing.i18n import N_, _
 from minqing.reference import Reference, UrgentPolicy
 
 # What decided it, in the office's words (shown to the duty operator and in the console).
-DECIDED_BY_LABELS = {"word": "政策词", "category": "类别", "rule": "本单位规则"}
+REASONS = {
+    "word": N_("政策词“%(what)s”"),
+    "category": N_("类别“%(what)s”"),
+    "rule": N_("本单位规则“%(what)s”"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Urgency:
         """'政策词“燃气泄漏”', '类别“燃气安全”', '本单位规则“井盖缺失”', or '' when not urgent."""
         if not self.urgent or self.decided_by is None:
             return ""
-        return f"{DECIDED_BY_LABELS[self.decided_by]}“{self.detail}”"
+        return _(REASONS[self.decided_by]) % {"what": self.detail}
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -91,3 +96,90 @@ def _without(text: str, phrases: Sequence[str]) -> str:
         if phrase:
             text = text.replace(phrase, "\u3000" * len(phrase))
     return text
+
+
+# --- what the duty operator (值班) receives -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UrgentCase:
+    """An urgent case as the duty operator sees it (plain data, already in the office's words)."""
+
+    number: str
+    title: str
+    excerpt: str  # the text departments see (phone and ID numbers redacted at intake)
+    reason: str  # what made it urgent, e.g. 政策词“燃气泄漏”
+    source: str  # channel · area · when, e.g. "扫码留言 · 东湖社区 · 12月07日 10:02"
+    link: str  # its page in the console
+    waiting_for: str | None = None  # why no department could be chosen (needs a person now)
+    departments: str | None = None  # whom it went to, e.g. "区住房和城乡建设局（承办）"
+    due: str | None = None  # its deadline
+    sent: bool = False  # the assignment message has left
+
+    @property
+    def needs_person(self) -> bool:
+        return self.waiting_for is not None
+
+
+WHY_WAITING = (
+    ("no category recognised", N_("未能识别问题类别")),
+    ("low confidence", N_("分类把握不足")),
+    ("no routing rule", N_("没有适用的交办规则")),
+)
+
+
+def waiting_reason(review_reason: str | None) -> str:
+    """Why a case waits for a person, in words (the review reason as stored, when already so)."""
+    for prefix, words in WHY_WAITING:
+        if (review_reason or "").startswith(prefix):
+            return _(words)
+    return review_reason or _("待人工审核")
+
+
+def duty_message(cases: Sequence[UrgentCase]) -> tuple[str, str]:
+    """The duty alert's title and text for one run's urgent cases: those that need a person
+    first (what it is, why nobody was chosen, where to act), then those already dispatched
+    (whom to, by when)."""
+    waiting = [c for c in cases if c.needs_person]
+    assigned = [c for c in cases if not c.needs_person]
+    if len(cases) == 1:
+        case = cases[0]
+        template = (
+            N_("紧急件待人工分办：%(number)s %(title)s")
+            if waiting
+            else N_("紧急件已交办：%(number)s %(title)s")
+        )
+        title = _(template) % {"number": case.number, "title": case.title}
+    else:
+        title = _("紧急件 %(n)d 件：待人工分办 %(waiting)d 件，已交办 %(assigned)d 件") % {
+            "n": len(cases),
+            "waiting": len(waiting),
+            "assigned": len(assigned),
+        }
+    blocks = [_case_block(c) for c in (*waiting, *assigned)]
+    return title, "\n\n".join(blocks)
+
+
+def _case_block(case: UrgentCase) -> str:
+    lines = [
+        f"{case.number} {case.title}",
+        _("紧急原因：%(reason)s") % {"reason": case.reason},
+        _("来源：%(source)s") % {"source": case.source},
+        _("内容：%(text)s") % {"text": case.excerpt},
+    ]
+    if case.needs_person:
+        lines.append(
+            _("未能自动交办（%(why)s），请立即在工作台确认分类并交办：%(link)s")
+            % {"why": case.waiting_for, "link": case.link}
+        )
+    else:
+        done = (
+            N_("已交办%(departments)s，办理期限 %(due)s，交办单已发送。")
+            if case.sent
+            else N_(
+                "已交办%(departments)s，办理期限 %(due)s，交办单待发送（邮件服务器恢复后自动发出）。"
+            )
+        )
+        lines.append(_(done) % {"departments": case.departments or "", "due": case.due or ""})
+        lines.append(_("案件详情：%(link)s") % {"link": case.link})
+    return "\n".join(lines)

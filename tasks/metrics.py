@@ -33,6 +33,7 @@ from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
 from tasks.routing_watch import routing_precision_now
 from tasks.surveys import due_a_survey, unsurveyed_cases
+from tasks.urgent import day_since_last_night, night_counted_day
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
@@ -47,6 +48,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
     imports, lookback, deliver = stages["imports"], stages["lookback"], stages["deliver"]
     ctx = context()
     with Session() as s, s.begin():
+        day = day_since_last_night(s)
         latest = _latest_ratings(s)
         unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
         failed_rows = s.execute(
@@ -65,6 +67,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
     rated = len(latest)
     satisfied = sum(1 for sat in latest if sat in (Satisfaction.SATISFIED, Satisfaction.BASICALLY))
     return {
+        "day": day,  # 白天随到随办 since the last night: shown apart, never added twice
         "taken": ingest["taken"],
         "by_channel": ingest["by_channel"],
         "files": ingest.get("files", []) + imports.get("files", []),
@@ -201,6 +204,8 @@ def publish_now(
     )
     f["markdown"] = markdown
     if artifacts:
+        with Session() as s, s.begin():
+            night_counted_day(s, f["day"])
         create_markdown_artifact(
             key=SUMMARY_KEY, markdown=markdown, description="民情直通车 夜间运行摘要"
         )

@@ -1,0 +1,285 @@
+"""白天随到随办 — the daytime intake's own stages (flows/intake.py), between the intake and
+triage it shares with the night:
+
+- `dispatch_day`: 交办 of the urgent cases at once (of every confident case when
+  config/policy.yaml `daytime.dispatch_all` says so; otherwise ordinary cases wait for the night);
+- `deliver_queued`: sends exactly the messages this run queued, now;
+- `tell_duty`: the duty contacts (值班) hear of urgent cases — at once of every one that no
+  department could be chosen for (it must not wait in the review queue overnight), and, when
+  `urgent.tell_duty`, of those dispatched (whom to, by when); one message per run;
+- `record_day_run`: the run's figures, which the night's summary shows as the day's work
+  (tasks/metrics.py `day_since_last_night`), so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import task
+from sqlalchemy import exists, func, or_, select
+
+from db.engine import Session
+from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Submission, utcnow
+from db.queries import audit
+from minqing.i18n import _
+from minqing.labels import channel_label
+from minqing.states import CaseStatus
+from minqing.urgency import UrgentCase, assess_case, duty_message, waiting_reason
+from tasks.context import Context, context
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.outbox import local_text
+
+ACTOR = "system:intake"
+TOLD = "duty_alerted"  # audit action: the duty contacts heard of this case in this status
+DAY_RUN = "intake_run"  # audit action (entity "run"): one daytime run's figures
+NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counted the day so far
+# Dispatched urgent cases are told about for this long after their assignment (the night's
+# too, at the first run of the morning); older ones are not news.
+TELL_ASSIGNED_WITHIN = timedelta(hours=24)
+MAX_LISTED = 10  # cases in one duty message; the rest follow in the next run's
+EXCERPT = 120
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_day_now(now: datetime | None = None) -> dict[str, Any]:
+    """交办 during the day: the urgent cases, or every confident case (`daytime.dispatch_all`)."""
+    everything = context().ref.policy.daytime.dispatch_all
+    return dispatch_now(now, urgent_only=not everything)
+
+
+@task(name="dispatch-day")
+def dispatch_day() -> dict[str, Any]:
+    """交办（白天）: urgent cases at once; ordinary ones too when the office says so."""
+    return dispatch_day_now()
+
+
+@task(name="deliver-queued")
+def deliver_queued(handoff_ids: list[int]) -> dict[str, Any]:
+    """发送: exactly the messages this run queued, now (the rest keep their schedule)."""
+    if not handoff_ids:
+        return {"sent": 0, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
+    return deliver_now(ids=handoff_ids)
+
+
+# --- telling the duty operator ------------------------------------------------------------------
+
+
+def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
+    """Urgent cases waiting for a person, and (if `urgent.tell_duty`) urgent cases assigned in
+    the last day, that the duty contacts have not heard of since the case took that status."""
+    statuses = [CaseStatus.NEEDS_REVIEW]
+    if ctx.ref.policy.urgent.tell_duty:
+        statuses.append(CaseStatus.ASSIGNED)
+    entered = (
+        select(func.max(AuditEvent.at))
+        .where(
+            AuditEvent.case_id == Case.id,
+            AuditEvent.to_state == Case.status,
+            AuditEvent.action != TOLD,
+        )
+        .scalar_subquery()
+    )
+    told = exists().where(
+        AuditEvent.case_id == Case.id,
+        AuditEvent.action == TOLD,
+        AuditEvent.to_state == Case.status,
+        AuditEvent.at >= func.coalesce(entered, datetime(2000, 1, 1)),
+    )
+    query = (
+        select(Case)
+        .where(Case.priority == "urgent", Case.status.in_(statuses), ~told)
+        .where(
+            or_(
+                Case.status == CaseStatus.NEEDS_REVIEW,
+                Case.assigned_at >= now - TELL_ASSIGNED_WITHIN,
+            )
+        )
+        .order_by(Case.id)
+        .limit(MAX_LISTED)
+    )
+    return list(s.scalars(query))
+
+
+def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
+    """What the duty operator reads about one case."""
+    ref = ctx.ref
+    first = s.execute(
+        select(Submission.channel, Submission.received_at)
+        .where(Submission.case_id == case.id)
+        .order_by(Submission.received_at, Submission.id)
+        .limit(1)
+    ).first()
+    area = next((a.name for a in ref.areas if a.code == case.area_code), None)
+    source = " · ".join(
+        part
+        for part in (
+            channel_label(first.channel) if first else None,
+            area,
+            local_text(first.received_at if first else case.created_at, with_time=True),
+        )
+        if part
+    )
+    reason = assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref).reason
+    text = " ".join(case.text.split())
+    waiting = case.status is CaseStatus.NEEDS_REVIEW
+    return UrgentCase(
+        number=case.number,
+        title=case.title or text[:30],
+        excerpt=text if len(text) <= EXCERPT else text[:EXCERPT] + "……",
+        reason=reason or _("已标为紧急件"),
+        source=source,
+        link=console_link(ctx, f"/console/cases/{case.id}"),
+        waiting_for=waiting_reason(case.review_reason) if waiting else None,
+        departments=None if waiting else _departments(ctx, case),
+        due=None if waiting else local_text(case.due_at, with_time=True),
+        sent=not waiting and _assignment_sent(s, case),
+    )
+
+
+def _departments(ctx: Context, case: Case) -> str:
+    names = ctx.ref.department_by_code
+    lead = names[case.lead_department].name if case.lead_department in names else ""
+    parts = [_("%(name)s（承办）") % {"name": lead}]
+    parts += [
+        _("%(name)s（协办）") % {"name": names[c].name} for c in case.co_departments if c in names
+    ]
+    return "、".join(parts)
+
+
+def _assignment_sent(s: Any, case: Case) -> bool:
+    status = s.scalar(
+        select(Handoff.status)
+        .where(
+            Handoff.case_id == case.id,
+            Handoff.kind == HandoffKind.ASSIGNMENT,
+            Handoff.department_code == case.lead_department,
+        )
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    )
+    return status is HandoffStatus.SENT
+
+
+def console_link(ctx: Context, path: str) -> str:
+    return ctx.settings.public_url.rstrip("/") + path
+
+
+def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
+    """One duty alert (group robots + the duty mailbox) about the urgent cases to tell; each
+    case is recorded as told once a channel took the alert, so the next run does not repeat it
+    and a run whose alert reached nobody tries again."""
+    from tasks.duty import send_duty_alert
+
+    ctx = context()
+    now = now or datetime.now(UTC)
+    with Session() as s, s.begin():
+        cases = cases_to_tell(s, ctx, now)
+        views = [urgent_case(s, ctx, c) for c in cases]
+        states = {c.id: c.status.value for c in cases}
+    result: dict[str, Any] = {"told": 0, "waiting": 0, "untold": 0, "warnings": []}
+    if not views:
+        return result
+    title, text = duty_message(views)
+    waiting = any(v.needs_person for v in views)
+    outcome = send_duty_alert(
+        title,
+        text,
+        link=console_link(ctx, "/console/review" if waiting else "/console"),
+        kind="urgent",
+    )
+    reached = any(r["ok"] for r in outcome["robots"]) or outcome["emails_queued"] > 0
+    if not reached:
+        result["untold"] = len(views)
+        result["warnings"].append(
+            _(
+                "%(n)d 件紧急件未能告知值班人员（未配置值班联系人，或群机器人均未送达），下次运行重试"
+            )
+            % {"n": len(views)}
+        )
+        return result
+    with Session() as s, s.begin():
+        for case_id, status in states.items():
+            audit(
+                s, ACTOR, TOLD, case_id=case_id, to_state=status,
+                robots=[r["name"] for r in outcome["robots"] if r["ok"]],
+                emails=outcome["emails_queued"],
+            )  # fmt: skip
+    result["told"] = len(views)
+    result["waiting"] = sum(1 for v in views if v.needs_person)
+    return result
+
+
+@task(name="tell-duty")
+def tell_duty() -> dict[str, Any]:
+    """告知值班: urgent cases nobody could be chosen for at once; dispatched ones as configured."""
+    return tell_duty_now()
+
+
+# --- the day's figures, counted by the night ---------------------------------------------------
+
+DAY_FIGURES = ("runs", "taken", "new_cases", "linked", "needs_review", "assigned", "urgent",
+               "sent", "duty_told")  # fmt: skip
+
+
+def day_run_figures(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One run's figures from what its stages returned."""
+    ingest, triage, dispatch = stages["ingest"], stages["triage"], stages["dispatch"]
+    return {
+        "runs": 1,
+        "taken": ingest["taken"],
+        "by_channel": dict(ingest["by_channel"]),
+        "new_cases": triage["new_cases"],
+        "linked": triage["linked"],
+        "needs_review": triage["needs_review"] + dispatch["needs_review"],
+        "assigned": dispatch["assigned"],
+        "urgent": dispatch["urgent"],
+        "sent": stages["deliver"]["sent"],
+        "duty_told": stages["duty"]["told"],
+    }
+
+
+def record_day_run_now(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    figures = day_run_figures(stages)
+    if any(figures[k] for k in DAY_FIGURES if k != "runs"):  # a run that found nothing: no row
+        with Session() as s, s.begin():
+            audit(s, ACTOR, DAY_RUN, entity="run", **figures)
+    return figures
+
+
+@task(name="day-figures")
+def record_day_run(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """统计（白天）: keep this run's figures for the night's summary."""
+    return record_day_run_now(stages)
+
+
+def day_since_last_night(s: Any) -> dict[str, Any]:
+    """The daytime runs' figures added up since the last night counted them (zeros: none)."""
+    last = s.scalar(
+        select(func.max(AuditEvent.id)).where(
+            AuditEvent.entity == "run", AuditEvent.action == NIGHT_COUNTED
+        )
+    )
+    rows = s.scalars(
+        select(AuditEvent.detail).where(
+            AuditEvent.entity == "run", AuditEvent.action == DAY_RUN, AuditEvent.id > (last or 0)
+        )
+    )
+    total: dict[str, Any] = dict.fromkeys(DAY_FIGURES, 0)
+    by_channel: Counter[str] = Counter()
+    for detail in rows:
+        for key in DAY_FIGURES:
+            total[key] += int(detail.get(key) or 0)
+        by_channel.update(detail.get("by_channel") or {})
+    total["by_channel"] = dict(by_channel)
+    return total
+
+
+def night_counted_day(s: Any, day: Mapping[str, Any], at: datetime | None = None) -> None:
+    """The night has shown the day's work: the next night counts from here."""
+    audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day))

@@ -1,0 +1,170 @@
+"""白天随到随办: the daytime intake's stages against a real database and SMTP sink — an urgent
+QR report is dispatched and sent at once, an ordinary one waits for the night (or not, when
+the office says so), and the night counts what the day did without counting it twice."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from db.engine import Session
+from db.models import AuditEvent, Case, Handoff, HandoffKind
+from mail.sink import stored_messages
+from minqing.routing import deadline
+from minqing.settings import reset_settings
+from minqing.states import CaseStatus
+from minqing.summary import summary_markdown
+from tasks.context import context
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.ingest import ingest_inbox_now
+from tasks.triage import triage_now
+from tasks.urgent import (
+    day_since_last_night,
+    dispatch_day_now,
+    night_counted_day,
+    record_day_run_now,
+)
+from web import spool
+
+REPO = Path(__file__).resolve().parents[2]
+GAS = "东湖社区惠民小区2栋楼道里燃气泄漏，味道很大，请马上派人来！"
+NOISE = "南苑社区工地夜间施工噪音扰民，严重影响休息。"
+
+
+def submit(minq, form_id: str, content: str, area: str) -> None:
+    """What the QR form stores for one submission (web/public.py), into today's spool file."""
+    now = datetime.now(UTC)
+    record = {"id": form_id, "station": "donghu-jia", "submitted_at": now.isoformat(),
+              "content": content, "title": "", "name": "王女士", "phone": "13912345678",
+              "email": None, "area": area, "consent": True}  # fmt: skip
+    spool.append(minq.settings, record, now)
+
+
+def day_run() -> dict:
+    """The intake flow's stages (flows/intake.py), without Prefect and without the duty step."""
+    stages = {"ingest": ingest_inbox_now(), "triage": triage_now(), "dispatch": dispatch_day_now()}
+    stages["deliver"] = deliver_now(ids=stages["dispatch"]["handoff_ids"])
+    stages["duty"] = {"told": 0}
+    record_day_run_now(stages)
+    return stages
+
+
+def bodies(minq) -> list[str]:
+    return [m.get_body(("plain",)).get_content() for m in stored_messages(minq.mail_dir)]
+
+
+def case_with(text: str) -> Case:
+    with Session() as s:
+        return s.scalars(select(Case).where(Case.text == text)).one()
+
+
+def test_an_urgent_report_is_sent_at_once_and_an_ordinary_one_waits_for_the_night(minq):
+    submit(minq, "QR20261207-00000000000a", GAS, "东湖社区")
+    submit(minq, "QR20261207-00000000000b", NOISE, "南苑社区")
+    with minq.sink():
+        day = day_run()
+    assert day["dispatch"]["assigned"] == day["dispatch"]["urgent"] == 1
+    gas = case_with(GAS)
+    assert (gas.status, gas.priority) == (CaseStatus.ASSIGNED, "urgent")
+    assert gas.lead_department == "zhujian"
+    assert [b for b in bodies(minq) if GAS in b], "the gas leak's assignment arrived in the day"
+    assert not [b for b in bodies(minq) if NOISE in b]
+    assert case_with(NOISE).status is CaseStatus.TRIAGED  # waits for the night
+    with Session() as s:
+        classified = s.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.case_id == gas.id, AuditEvent.action == "classified"
+            )
+        ).one()
+    assert classified["urgent"] == "政策词“燃气泄漏”"
+
+    # the night dispatches the ordinary one and nothing of the urgent one again
+    with minq.sink():
+        assert dispatch_now()["assigned"] == 1
+        deliver_now()
+    messages = bodies(minq)
+    assert len([b for b in messages if NOISE in b]) >= 1
+    with Session() as s:
+        per_recipient = s.execute(
+            select(Handoff.recipient).where(
+                Handoff.case_id == gas.id, Handoff.kind == HandoffKind.ASSIGNMENT
+            )
+        ).all()
+    assert len(per_recipient) == len(set(per_recipient))
+    assert len([b for b in messages if GAS in b]) == len(per_recipient)
+
+
+def test_the_urgent_case_gets_the_urgent_deadline(minq):
+    submit(minq, "QR20261207-00000000000c", GAS, "东湖社区")
+    with minq.sink():
+        day_run()
+    gas = case_with(GAS)
+    with Session() as s:
+        assigned = s.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.case_id == gas.id, AuditEvent.action == "assigned"
+            )
+        ).one()
+    assert assigned["priority"] == "urgent" and assigned["urgent"] == "政策词“燃气泄漏”"
+    ctx = context()
+    assert ctx.ref.policy.deadlines.urgent_days == 2
+    urgent = deadline(gas.assigned_at, gas.category, True, ctx.ref, ctx.calendar)
+    ordinary = deadline(gas.assigned_at, gas.category, False, ctx.ref, ctx.calendar)
+    assert gas.due_at == urgent < ordinary
+
+
+def test_the_night_shows_the_days_work_once_and_apart_from_its_own(minq):
+    submit(minq, "QR20261207-00000000000d", GAS, "东湖社区")
+    with minq.sink():
+        day_run()
+        day_run()  # a second run finds nothing new and records nothing
+    with Session() as s, s.begin():
+        day = day_since_last_night(s)
+        assert {k: day[k] for k in ("runs", "taken", "new_cases", "assigned", "urgent")} == {
+            "runs": 1, "taken": 1, "new_cases": 1, "assigned": 1, "urgent": 1
+        }  # fmt: skip
+        assert day["sent"] >= 1 and day["by_channel"] == {"qrform": 1}
+        night_counted_day(s, day)
+    with Session() as s:
+        assert day_since_last_night(s)["runs"] == 0  # the next night starts from zero
+    lines = summary_markdown(_night_figures(day), "工委", "2026-12-08 02:00")
+    assert "| 白天随到随办 | 收集 1 条，新立案 1 件，交办 1 件（紧急 1 件）" in lines
+    assert "| 收集 | 0 条 |" in lines  # the night's own intake does not repeat the day's
+
+
+def _night_figures(day: dict) -> dict:
+    zero = dict.fromkeys(
+        ["taken", "rejected", "linked", "new_cases", "on_the_spot", "needs_review", "assigned",
+         "replies", "lookbacks", "reminders", "escalations", "verifications", "ratings",
+         "satisfied", "rated", "sent", "failed_handoffs", "failed", "dead", "retry_later"], 0
+    )  # fmt: skip
+    return {**zero, "by_channel": {}, "rejections": [], "day": day}
+
+
+@pytest.fixture
+def dispatch_all(minq, tmp_path, monkeypatch):
+    """A copy of config/ whose policy dispatches ordinary cases during the day too."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    policy = yaml.safe_load((config / "policy.yaml").read_text(encoding="utf-8"))
+    policy["daytime"]["dispatch_all"] = True
+    (config / "policy.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    return minq
+
+
+def test_an_office_that_dispatches_during_the_day_sends_ordinary_reports_at_once(dispatch_all):
+    minq = dispatch_all
+    submit(minq, "QR20261207-00000000000e", NOISE, "南苑社区")
+    with minq.sink():
+        day = day_run()
+    assert day["dispatch"]["assigned"] == 1 and day["dispatch"]["urgent"] == 0
+    assert case_with(NOISE).priority == "normal"
+    assert [b for b in bodies(minq) if NOISE in b]
