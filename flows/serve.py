@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.events import DeploymentTriggerTypes
 from prefect.schedules import Cron
+from pydantic import TypeAdapter
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
 
@@ -39,9 +41,20 @@ def deployments(path: Path = PREFECT_YAML) -> list[Any]:
                 )
                 if limit
                 else None,
+                triggers=triggers(spec),
             )
         )
     return out
+
+
+def triggers(spec: dict[str, Any]) -> list[Any]:
+    """A deployment's `triggers:` as `prefect deploy` reads them (same validation, same default
+    names), so a served deployment starts on the same events as a deployed one."""
+    adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    return [
+        adapter.validate_python({"name": f"{spec['name']}__automation_{i}", **trigger})
+        for i, trigger in enumerate(spec.get("triggers") or [], start=1)
+    ]
 
 
 def serve_all() -> None:

@@ -17,7 +17,7 @@ Events:
 | `minqing.handoff.dead` | messages given up after the last retry, per department | the department | same |
 | `minqing.smtp.unreachable` | a delivery could not connect to the SMTP server | the SMTP server | `attempts`, `retry_later` |
 | `minqing.case.overdue` | overdue cases escalated (超期督办) by a look-back scan | the office | `count`, `leaders` |
-| `minqing.submission.received` | an urgent submission arrived (intake) | the submission | free |
+| `minqing.submission.received` | the QR form stored a submission (web/events.py; starts the `intake` deployment) | the submission (label `minqing.urgent`) | `channel`, `station`, `area`, `urgent`, `decided_by`, `detail`, `reason` |
 | `minqing.classifier.precision_low` | the classifier's measured precision fell below target | the model | free |
 | `minqing.duty.alerted` | a duty alert went out (send_duty_alert) | the office | `title`, `kind`, channels |
 """

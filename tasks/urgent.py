@@ -21,6 +21,7 @@ from typing import Any
 
 from prefect import task
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Submission, utcnow
@@ -76,20 +77,22 @@ def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
     statuses = [CaseStatus.NEEDS_REVIEW]
     if ctx.ref.policy.urgent.tell_duty:
         statuses.append(CaseStatus.ASSIGNED)
-    entered = (
-        select(func.max(AuditEvent.at))
-        .where(
-            AuditEvent.case_id == Case.id,
-            AuditEvent.to_state == Case.status,
-            AuditEvent.action != TOLD,
-        )
+    change, alert = aliased(AuditEvent), aliased(AuditEvent)
+    entered = (  # when the case last took its present status
+        select(func.max(change.at))
+        .where(change.case_id == Case.id, change.to_state == Case.status, change.action != TOLD)
+        .correlate(Case)
         .scalar_subquery()
     )
-    told = exists().where(
-        AuditEvent.case_id == Case.id,
-        AuditEvent.action == TOLD,
-        AuditEvent.to_state == Case.status,
-        AuditEvent.at >= func.coalesce(entered, datetime(2000, 1, 1)),
+    told = (
+        exists()
+        .where(
+            alert.case_id == Case.id,
+            alert.action == TOLD,
+            alert.to_state == Case.status,
+            alert.at >= func.coalesce(entered, datetime(2000, 1, 1)),
+        )
+        .correlate(Case)
     )
     query = (
         select(Case)

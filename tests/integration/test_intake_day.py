@@ -19,6 +19,7 @@ from minqing.routing import deadline
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
+from tasks.actions import confirm_category
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -29,6 +30,7 @@ from tasks.urgent import (
     dispatch_day_now,
     night_counted_day,
     record_day_run_now,
+    tell_duty_now,
 )
 from web import spool
 
@@ -168,3 +170,81 @@ def test_an_office_that_dispatches_during_the_day_sends_ordinary_reports_at_once
     assert day["dispatch"]["assigned"] == 1 and day["dispatch"]["urgent"] == 0
     assert case_with(NOISE).priority == "normal"
     assert [b for b in bodies(minq) if NOISE in b]
+
+
+DROWNING = "滨江社区河边步道有人溺水被困，请马上来人！"
+
+
+@pytest.fixture
+def duty(minq, robot, tmp_path, monkeypatch):
+    """config/ with a duty mailbox and a 企业微信 robot (a loopback HTTP server)."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    office = yaml.safe_load((config / "office.yaml").read_text(encoding="utf-8"))
+    office["duty"] = {
+        "contacts": [{"name": "值班员小李", "email": "duty@street.example.gov.cn"}],
+        "robots": [{"kind": "wecom", "name": "民情值班群", "url": robot.url}],
+    }
+    (config / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    monkeypatch.setenv("MINQING_PUBLIC_URL", "https://minqing.example.gov.cn")
+    reset_settings()
+    return robot
+
+
+def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_once(minq, duty):
+    submit(minq, "QR20261207-00000000000f", DROWNING, "滨江社区")
+    submit(minq, "QR20261207-000000000010", GAS, "东湖社区")
+    with minq.sink():
+        day_run()
+        told = tell_duty_now()
+        again = tell_duty_now()  # told once, not at every run
+    drowning = case_with(DROWNING)
+    assert (drowning.status, drowning.priority) == (CaseStatus.NEEDS_REVIEW, "urgent")
+    assert told == {"told": 2, "waiting": 1, "untold": 0, "warnings": []}
+    assert again["told"] == 0
+    (alert,) = duty.received
+    content = alert["json"]["text"]["content"]
+    link = f"https://minqing.example.gov.cn/console/cases/{drowning.id}"
+    # the one waiting for a person comes first, with why and where to act
+    assert content.index(drowning.number) < content.index(case_with(GAS).number)
+    assert "紧急件 2 件：待人工分办 1 件，已交办 1 件" in content
+    assert "紧急原因：政策词“被困”" in content and DROWNING in content
+    assert f"未能自动交办（未能识别问题类别），请立即在工作台确认分类并交办：{link}" in content
+    assert "已交办区住房和城乡建设局（承办）" in content and "交办单已发送" in content
+    mail = [m for m in stored_messages(minq.mail_dir) if "duty@street.example.gov.cn" in m["To"]]
+    assert len(mail) == 1 and link in mail[0].get_body(("plain",)).get_content()
+
+
+def test_once_an_operator_confirms_it_the_next_run_dispatches_it_and_tells_whom_to(minq, duty):
+    submit(minq, "QR20261207-000000000011", DROWNING, "滨江社区")
+    with minq.sink():
+        day_run()
+        assert tell_duty_now()["told"] == 1
+        with Session() as s, s.begin():
+            confirm_category(s, context(), case_with(DROWNING).id, "城乡建设", "王小明")
+        assert dispatch_day_now()["assigned"] == 1
+        assert tell_duty_now()["told"] == 1  # now assigned: told whom it went to
+        assert tell_duty_now()["told"] == 0
+    assert len(duty.received) == 2
+    assert "紧急件已交办" in duty.received[1]["json"]["text"]["content"]
+
+
+def test_without_duty_contacts_the_run_says_nobody_was_told_and_tries_again(
+    minq, tmp_path, monkeypatch
+):
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    office = yaml.safe_load((config / "office.yaml").read_text(encoding="utf-8"))
+    office["duty"] = {"contacts": [], "robots": []}
+    (config / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    submit(minq, "QR20261207-000000000012", DROWNING, "滨江社区")
+    with minq.sink():
+        day_run()
+        first = tell_duty_now()
+        second = tell_duty_now()
+    assert first["told"] == 0 and first["untold"] == 1
+    assert "未能告知值班人员" in first["warnings"][0]
+    assert second["untold"] == 1  # still not told: tried again at every run

@@ -76,3 +76,22 @@ def test_a_deployment_run_reads_the_dask_scheduler_from_the_environment_without_
             check=True,
         )
         assert out.stdout.strip().splitlines()[-1] == expected
+
+
+def test_the_daytime_intake_runs_on_each_qr_submission_and_every_15_minutes_in_office_hours():
+    from fnmatch import fnmatch
+
+    from flows.serve import deployments
+    from minqing.urgency import Urgency
+    from tasks.events import SUBMISSION_RECEIVED
+    from web.events import submission_event
+
+    intake = DEPLOYMENTS["intake"]
+    assert intake["schedules"] == [{"cron": "*/15 8-17 * * *", "timezone": "Asia/Shanghai"}]
+    # served the same way as deployed: the trigger fires on the event the web form sends
+    trigger = next(d for d in deployments() if d.name == "intake").triggers[0]
+    event = submission_event("QR20261207-0123456789ab", "donghu-jia", "东湖社区", Urgency(False))
+    assert SUBMISSION_RECEIVED in trigger.expect
+    pattern = trigger.match.root["prefect.resource.id"]
+    assert fnmatch(event["resource"]["prefect.resource.id"], pattern)
+    assert trigger.posture.value == "Reactive" and trigger.threshold == 1
