@@ -31,7 +31,7 @@ from minqing.summary import summary_markdown
 from tasks.context import Context, context
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
-from tasks.routing_watch import routing_precision_now
+from tasks.routing_watch import announce_low_precision, routing_precision_now
 from tasks.surveys import due_a_survey, unsurveyed_cases
 from tasks.urgent import day_since_last_night, night_counted_day
 
@@ -235,5 +235,8 @@ def publish_now(
 
 @task(name="metrics")
 def publish_metrics(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """统计: compute the night's figures and publish them."""
-    return publish_now(stages)
+    """统计: compute the night's figures and publish them; 自动分派准确率 below its target is
+    also announced as a minqing.classifier.precision_low event."""
+    f = publish_now(stages)
+    announce_low_precision(f["routing_precision_alerts"])
+    return f

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import AuditEvent
-from minqing.classifier import read_classifier_config
+from minqing.classifier import latest_model_path, read_classifier_config
 from minqing.precision import (
     CATEGORY_ACTIONS,
     RIGHT_ACTIONS,
@@ -104,6 +104,7 @@ def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, 
         "warnings": [alert_text(a) for a in alerts],
         "alerts": [
             {
+                "message": alert_text(a),
                 "week": a.estimate.week.isoformat(),
                 "category": a.estimate.category,
                 "precision": a.estimate.precision,
@@ -113,3 +114,17 @@ def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, 
             for a in alerts
         ],
     }
+
+
+def announce_low_precision(alerts: list[dict[str, Any]]) -> int:
+    """Each figure below the target as a `minqing.classifier.precision_low` Prefect event about
+    the model in use (payload: `message` in Chinese, week, category, precision, judged,
+    target), for the office's automations to alert the duty contacts. Returns how many."""
+    from tasks.events import CLASSIFIER_PRECISION_LOW, emit
+
+    path = latest_model_path(context().settings.models_dir)
+    name = path.stem if path else "keyword-rules"
+    resource = {"prefect.resource.id": f"minqing.classifier.{name}", "prefect.resource.name": name}
+    for alert in alerts:
+        emit(CLASSIFIER_PRECISION_LOW, resource=resource, payload=alert)
+    return len(alerts)

@@ -46,10 +46,10 @@ WAGES = [
 ]
 
 
-def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_precision(
-    minq, tmp_path, monkeypatch
-):
-    # 劳动和社会保障 is routed from confidence 0.01; every other category needs 0.999.
+def three_routed_one_held(minq, tmp_path, monkeypatch) -> None:
+    """劳动和社会保障 is routed from confidence 0.01, every other category needs 0.999 (and the
+    precision watch speaks from 2 outcomes): three wage complaints and one noise complaint
+    are ingested and triaged."""
     office_config(
         tmp_path,
         monkeypatch,
@@ -67,6 +67,33 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     drop(minq, rows)
     ingest_inbox_now()
     triage_now()
+
+
+def one_answered_one_bounced(minq) -> None:
+    """Dispatch; the department answers the first wage case and returns the second 不属职责."""
+    dispatch_now()
+    with Session() as s:
+        number = {
+            ref: case_number(case_id, created)
+            for ref, case_id, created in s.execute(
+                select(Submission.source_ref, Case.id, Case.created_at).join(
+                    Case, Case.id == Submission.case_id
+                )
+            ).all()
+        }
+    (minq.inbox("replies") / "r.csv").write_text(
+        "案件编号,答复时间,办理结果,答复内容,经办人\n"
+        f"{number['GW0']},2026-12-01 10:00,A,已督促企业发放工资,王五\n"
+        f"{number['GW1']},2026-12-01 11:00,不属职责,属劳动监察大队职责,赵六\n",
+        encoding="utf-8",
+    )
+    import_returns_now()
+
+
+def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_precision(
+    minq, tmp_path, monkeypatch
+):
+    three_routed_one_held(minq, tmp_path, monkeypatch)
     with Session() as s:
         cases = {
             ref: case
@@ -79,15 +106,7 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     assert noise.status is CaseStatus.NEEDS_REVIEW
     assert "< 1.00 (model)" in noise.review_reason  # 0.999, shown with two decimals
 
-    dispatch_now()
-    number = {ref: case_number(c.id, c.created_at) for ref, c in cases.items()}
-    (minq.inbox("replies") / "r.csv").write_text(
-        "案件编号,答复时间,办理结果,答复内容,经办人\n"
-        f"{number['GW0']},2026-12-01 10:00,A,已督促企业发放工资,王五\n"
-        f"{number['GW1']},2026-12-01 11:00,不属职责,属劳动监察大队职责,赵六\n",
-        encoding="utf-8",
-    )
-    import_returns_now()
+    one_answered_one_bounced(minq)
 
     now = datetime.now(UTC)
     watch = routing_precision_now(now)

@@ -1,0 +1,72 @@
+"""自动分派准确率 below target: the night's metrics task announces it as a Prefect event
+(minqing.classifier.precision_low) that the office's automations turn into a duty alert."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+
+from mail.mailer import DryRunMailer
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.imports import import_returns_now
+from tasks.ingest import ingest_inbox_now
+from tasks.lookback import scan_now
+from tasks.metrics import publish_metrics
+from tasks.surveys import surveys_now
+from tasks.triage import triage_now
+from tests.integration.test_routing_precision import (
+    one_answered_one_bounced,
+    three_routed_one_held,
+)
+
+EVENT = "minqing.classifier.precision_low"
+
+
+async def _events(name: str) -> list[dict]:
+    async with get_client() as client:
+        response = await client._client.post(
+            "/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50}
+        )
+        response.raise_for_status()
+        return response.json()["events"]
+
+
+def test_precision_below_target_is_announced_as_an_event_about_the_model(
+    minq, tmp_path, monkeypatch
+):
+    three_routed_one_held(minq, tmp_path, monkeypatch)
+    one_answered_one_bounced(minq)
+
+    @flow(name="metrics-under-test")
+    def night_metrics() -> dict:
+        stages = {
+            "ingest": ingest_inbox_now(),
+            "imports": import_returns_now(),
+            "triage": triage_now(),
+            "dispatch": dispatch_now(),
+            "lookback": scan_now(),
+            "surveys": surveys_now(),
+            "deliver": deliver_now(mailer=DryRunMailer()),
+        }
+        return publish_metrics(stages)
+
+    figures = night_metrics()
+    assert figures["routing_precision_alerts"]
+    deadline = time.monotonic() + 60
+    found: list[dict] = []
+    while time.monotonic() < deadline and not found:
+        found = [
+            e
+            for e in asyncio.run(_events(EVENT))
+            if e["payload"].get("week") == figures["routing_precision_alerts"][0]["week"]
+        ]
+        time.sleep(0.5)
+    assert found, f"no {EVENT} event stored"
+    event = found[0]
+    assert event["resource"]["prefect.resource.id"].startswith("minqing.classifier.classifier-")
+    assert event["payload"]["precision"] == 0.5 and event["payload"]["target"] == 0.97
+    assert "自动分派准确率 50.0%（1/2），低于目标 97.0%" in event["payload"]["message"]
