@@ -121,7 +121,7 @@ async def progress_lookup(request: Request) -> HTMLResponse:
     if progress is None:
         # The same words for an unknown number, wrong digits and a message not yet registered.
         problem = _(
-            "没有查到与留言编号和电话后四位都相符的记录。留言在提交当晚整理登记，次日起可以查询；"
+            "没有查到与留言编号和电话后四位都相符的记录。留言整理登记后才能查询，最迟在提交后的第二天；"
             "请核对后重试。提交时没有留电话的，请联系工作人员查询。"
         )
         return _form(request, receipt=typed, problem=problem)

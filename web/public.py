@@ -134,6 +134,7 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
         "qr_thanks.html",
         station=station,
         receipt=values["form_id"],
+        with_phone=bool(values["phone"]),
         urgent=urgency.urgent,
         dispatch_all=web.ref.policy.daytime.dispatch_all,
     )

@@ -4,13 +4,13 @@ uvicorn in a thread. Skipped only when chromium is missing and CI is not set (CI
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -41,11 +41,9 @@ _written: list[Path] = []
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """Where screenshots go: $MINQING_TEST_ARTIFACTS, else a temporary folder; the path is
-    printed in the test summary."""
-    folder = Path(
-        os.environ.get("MINQING_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="minqing-e2e-")
-    )
+    """Where screenshots go: $MINQING_TEST_ARTIFACTS, else test-artifacts/screenshots/ in the
+    checkout (git-ignored; each run overwrites its files); the path is printed in the summary."""
+    folder = Path(os.environ.get("MINQING_TEST_ARTIFACTS") or SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
     _written.append(folder)
     return folder

@@ -1,0 +1,212 @@
+"""Every page as people see it, on the demo's data, in a real browser: the console at 1,280,
+1,400 and 1,920 px and the public pages at 1,400 px and on a 390 px phone. A screenshot of each
+goes to the artifacts folder; the checks are what a clerk or a citizen would notice — a case
+number, receipt or date broken over two lines, a page wider than the screen."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db.engine import Session
+from db.models import Case, Operator, Submission
+from mail.sink import stored_messages
+from minqing.settings import reset_settings
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.imports import import_returns_now
+from tasks.ingest import ingest_inbox_now
+from tasks.lookback import scan_now
+from tasks.surveys import surveys_now
+from tasks.triage import triage_now
+from web.app import create_app
+from web.security import hash_password
+from web.testing import ServerThread, free_port, link_in
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+SECRET = "e2e-layout-" + "q" * 40
+OPERATOR, PASSWORD = "操作员甲", "correct horse battery"
+DESK_WIDTHS = (1280, 1400, 1920)
+PHONE = {"width": 390, "height": 844}
+
+# Numbers people read and quote, and dates: each must stay on one line wherever it is shown
+# (text people wrote, in .quote blocks, wraps as it likes).
+UNBROKEN = r"""
+() => {
+  const patterns = [/MQ\d{4}-\d{6}/g, /QR\d{8}-[0-9a-f]{12}/g, /qr-\d{8}-\d{4}/g, /GD\d{12}/g,
+                    /\d{4}年\d{2}月\d{2}日(?: \d{2}:\d{2})?/g, /\d{3}\*{4}\d{4}/g,
+                    /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g];
+  const found = [], broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest(".quote, option, select, textarea, script, style")) continue;
+    if (!parent.getClientRects().length) continue;
+    for (const re of patterns) {
+      re.lastIndex = 0;
+      for (let m = re.exec(node.textContent); m; m = re.exec(node.textContent)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                                          .map(r => Math.round(r.top)));
+        found.push(m[0]);
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  // a button, a status badge or a table heading broken inside ("确/认") reads as two words
+  for (const el of document.querySelectorAll("button, .button, .status, th")) {
+    if (!el.getClientRects().length || !el.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                                      .map(r => Math.round(r.top)));
+    if (lines.size > 1) broken.push(el.textContent.trim());
+  }
+  return {found: found.length, broken};
+}
+"""
+PAGE_WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+# Tables that scroll sideways inside their card, e.g. [["cases", 1500, 1200]].
+TABLES_WIDER_THAN_CARD = """
+() => [...document.querySelectorAll(".card.scroll")]
+  .filter(c => c.scrollWidth > c.clientWidth + 1)
+  .map(c => [(c.querySelector("table") || {}).id, c.scrollWidth, c.clientWidth])
+"""
+
+
+@pytest.fixture
+def site(minq, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MINQING_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MINQING_WEB_RATE_PER_MINUTE", "1000")
+    reset_settings()
+    with Session() as s, s.begin():
+        s.add(Operator(name=OPERATOR, password_hash=hash_password(PASSWORD)))
+    with ServerThread(create_app(), port) as server:
+        yield server
+
+
+def run_night(minq, night: str, now: datetime) -> None:
+    for folder in (SAMPLE / night / "inbox").iterdir():
+        for f in folder.iterdir():
+            shutil.copy(f, minq.inbox(folder.name) / f.name)
+    ingest_inbox_now()
+    import_returns_now()
+    triage_now(now)
+    dispatch_now(now)
+    scan_now(now)
+    surveys_now(now)
+    deliver_now()
+    time.sleep(0.2)  # the sink writes the last message
+
+
+def first_link(minq, path: str) -> str:
+    for message in stored_messages(minq.mail_dir):
+        found = link_in(message, path)
+        if found:
+            return found
+    raise AssertionError(f"no message with a {path} link")
+
+
+def check(page, artifacts: Path, name: str, *, numbers: bool = True) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    seen = page.evaluate(UNBROKEN)
+    assert seen["broken"] == [], f"{name}: broken over two lines: {seen['broken'][:5]}"
+    if numbers:
+        assert seen["found"] > 0, f"{name}: no case number or date on the page"
+    scroll_width, width = page.evaluate(PAGE_WIDTH)
+    assert scroll_width <= width, (
+        f"{name}: the page is {scroll_width} px wide on a {width} px screen"
+    )
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)  # layout is the same on PostgreSQL
+def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
+    minq, site, browser, artifacts
+):
+    artifacts = artifacts / "layout"
+    artifacts.mkdir(exist_ok=True)
+    nov28 = datetime(2026, 11, 28, 1, tzinfo=UTC)
+    with minq.sink(behaviour=lambda e: "550 mailbox unavailable" if any(
+            "jiaotong" in r for r in e.rcpt_tos) else None):  # fmt: skip
+        run_night(minq, "night1", nov28)
+        run_night(minq, "night2", nov28 + timedelta(days=1))
+        scan_now(nov28 + timedelta(days=40))  # the 回头看 requests after the replies
+        deliver_now()
+        time.sleep(0.2)
+    with Session() as s:
+        busiest = s.execute(
+            select(Submission.case_id, func.count()).group_by(Submission.case_id)
+            .order_by(func.count().desc(), Submission.case_id).limit(1)
+        ).one()[0]  # fmt: skip
+        assert s.scalar(select(func.count()).select_from(Case)) > 150
+
+    desk = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
+    page = desk.new_page()
+    page.goto(f"{site.url}/console/login")
+    check(page, artifacts, "console-login-1400", numbers=False)
+    page.fill("#name", OPERATOR)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    console = {
+        "cases": "/console",
+        "case": f"/console/cases/{busiest}",
+        "review": "/console/review",
+        "failed": "/console/handoffs",
+        "figures": "/console/figures",
+    }
+    for width in DESK_WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, path in console.items():
+            page.goto(site.url + path)
+            check(page, artifacts, f"console-{name}-{width}", numbers=name != "figures")
+            if name in ("cases", "review", "failed"):  # the lists fit without sideways scrolling
+                assert page.evaluate(TABLES_WIDER_THAN_CARD) == [], f"{name} at {width} px"
+        page.goto(site.url + "/console/handoffs")
+        assert (
+            page.locator("#failed a[href^='/console/cases/']").first.inner_text().startswith("MQ")
+        )
+    desk.close()
+
+    public = {
+        "qr-form": "/s/donghu-jia",
+        "reply": first_link(minq, "/r/"),
+        "rating": first_link(minq, "/p/"),
+        "lookback": first_link(minq, "/v/"),
+        "progress": "/progress",
+        "not-found": "/s/no-such-station",
+    }
+    for label, viewport in (("1400", {"width": 1400, "height": 900}), ("phone", PHONE)):
+        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=label == "phone")
+        page = context.new_page()
+        for name, path in public.items():
+            page.goto(path if path.startswith("http") else site.url + path)
+            check(
+                page,
+                artifacts,
+                f"public-{name}-{label}",
+                numbers=name in ("reply", "rating", "lookback"),
+            )
+        # the thank-you page's receipt, and the progress it leads to
+        page.goto(site.url + "/s/donghu-jia")
+        page.fill("#content", "东湖花园北门的路灯不亮了，晚上很黑，请尽快修理。")
+        page.fill("#phone", "13900001111")
+        page.click("button[type=submit]")
+        check(page, artifacts, f"public-qr-thanks-{label}")
+        page.click("#progress-link")
+        page.fill("#receipt", "qr-20261120-0001")  # a sample citizen's receipt; phone …4628
+        page.fill("#phone4", "4628")
+        page.click("button[type=submit]")
+        assert "办理进度" in page.inner_text("#progress")
+        check(page, artifacts, f"public-progress-result-{label}")
+        context.close()
