@@ -22,6 +22,7 @@ from db.models import (
     Rating,
     Satisfaction,
     Survey,
+    case_number,
 )
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
@@ -59,7 +60,10 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
                 Handoff.status,
                 Handoff.attempts,
                 Handoff.last_error,
+                Handoff.case_id,
+                Case.created_at,
             )
+            .outerjoin(Case, Case.id == Handoff.case_id)
             .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
             .order_by(Handoff.id)
         ).all()
@@ -104,6 +108,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "failed_handoff_rows": [
             {
                 "编号": r.id,
+                "案件编号": case_number(r.case_id, r.created_at) if r.case_id else "",
                 "类型": r.kind.value,
                 "收件人": r.recipient,
                 "状态": r.status.value,

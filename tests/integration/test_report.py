@@ -437,3 +437,6 @@ def test_every_case_that_still_owes_an_answer_is_listed_once_per_missing_step(mi
     assert unasked.number in {r["案件编号"] for r in rows}
     f = publish_now(stages(), now=now, artifacts=False)
     assert f["unanswered"] == 4 and "| 件件有回复 | 待跟进 4 件" in f["markdown"]
+    # the night's failed-message table names the case by the number people quote
+    [failed] = f["failed_handoff_rows"]
+    assert failed["编号"] == h.id and failed["案件编号"] == bounced.number
