@@ -36,6 +36,29 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+@pytest.fixture
+def site(minq, monkeypatch, request):
+    """The web app served by uvicorn on a free loopback port, signing with the test module's
+    SECRET, with a console account OPERATOR / PASSWORD (also the module's)."""
+    from db.engine import Session
+    from db.models import Operator
+    from minqing.settings import reset_settings
+    from web.app import create_app
+    from web.security import hash_password
+    from web.testing import ServerThread, free_port
+
+    module = request.module
+    port = free_port()
+    monkeypatch.setenv("MINQING_SECRET_KEY", module.SECRET)
+    monkeypatch.setenv("MINQING_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MINQING_WEB_RATE_PER_MINUTE", "1000")
+    reset_settings()
+    with Session() as s, s.begin():
+        s.add(Operator(name=module.OPERATOR, password_hash=hash_password(module.PASSWORD)))
+    with ServerThread(create_app(), port) as server:
+        yield server
+
+
 _written: list[Path] = []
 
 

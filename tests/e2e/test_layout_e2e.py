@@ -14,9 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import Session
-from db.models import Case, Operator, Submission
+from db.models import Case, Submission
 from mail.sink import stored_messages
-from minqing.settings import reset_settings
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
@@ -24,9 +23,7 @@ from tasks.ingest import ingest_inbox_now
 from tasks.lookback import scan_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
-from web.app import create_app
-from web.security import hash_password
-from web.testing import ServerThread, free_port, link_in
+from web.testing import link_in
 
 pytestmark = pytest.mark.e2e
 
@@ -81,19 +78,6 @@ TABLES_WIDER_THAN_CARD = """
   .filter(c => c.scrollWidth > c.clientWidth + 1)
   .map(c => [(c.querySelector("table") || {}).id, c.scrollWidth, c.clientWidth])
 """
-
-
-@pytest.fixture
-def site(minq, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MINQING_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("MINQING_WEB_RATE_PER_MINUTE", "1000")
-    reset_settings()
-    with Session() as s, s.begin():
-        s.add(Operator(name=OPERATOR, password_hash=hash_password(PASSWORD)))
-    with ServerThread(create_app(), port) as server:
-        yield server
 
 
 def run_night(minq, night: str, now: datetime) -> None:

@@ -22,14 +22,12 @@ from db.models import (
     HandoffStatus,
     Lookback,
     LookbackKind,
-    Operator,
     Rating,
     Reply,
     Submission,
     Upload,
 )
 from mail.sink import stored_messages
-from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -38,9 +36,7 @@ from tasks.ingest import ingest_inbox_now
 from tasks.lookback import scan_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
-from web.app import create_app
-from web.security import hash_password
-from web.testing import ServerThread, free_port, link_in, photo
+from web.testing import link_in, photo
 
 pytestmark = pytest.mark.e2e
 
@@ -51,19 +47,6 @@ LAMP = (
 )
 PNG = photo("PNG")
 GEOTAGGED = photo(location=True)  # a phone's JPEG: GPS position and camera in its EXIF
-
-
-@pytest.fixture
-def site(minq, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MINQING_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("MINQING_WEB_RATE_PER_MINUTE", "1000")
-    reset_settings()
-    with Session() as s, s.begin():
-        s.add(Operator(name=OPERATOR, password_hash=hash_password(PASSWORD)))
-    with ServerThread(create_app(), port) as server:
-        yield server
 
 
 @pytest.fixture
