@@ -147,7 +147,8 @@ def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
     else:
         ax.set_yticks([])
         ax.text(0.5, 0.5, _("本期无评价"), ha="center", transform=ax.transAxes)
-    ax.set_xlim(0, 125)
+    ax.set_xlim(0, 125)  # room for the labels right of a full bar
+    ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel(_("满意率（满意 + 基本满意）%"))
     ax.set_title(_("各部门满意率"))
     if len(few):
