@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -139,7 +139,7 @@ def demo(
     with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
         before = count_messages(settings.mail_dir)
         for night in ("night1", "night2"):
-            copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir)
+            copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir, _demo_reply_day())
             console.rule(f"[bold]{night}[/bold]: {copied} file(s) dropped into the inbox")
             nightly_flow()
         time.sleep(0.2)  # let the sink finish writing the last message
@@ -154,13 +154,36 @@ def demo(
     )
 
 
-def _copy_inbox(source: Path, inbox: Path) -> int:
+# The day the sample's departments and citizens answer (答复时间, 评价时间). A reply dated
+# before its case was assigned is refused, and the demo assigns on the day it runs, so the demo
+# dates the answers on the day its first night assigned the cases.
+SAMPLE_ANSWER_DAY = "2026-11-28"
+ANSWER_FOLDERS = ("replies", "ratings")
+
+
+def _demo_reply_day() -> str:
+    from sqlalchemy import func, select
+
+    from db.engine import Session
+    from db.models import Case
+    from minqing.workdays import LOCAL_TZ
+
+    with Session() as s:
+        first = s.scalar(select(func.min(Case.assigned_at)))
+    return (first or datetime.now(UTC)).astimezone(LOCAL_TZ).date().isoformat()
+
+
+def _copy_inbox(source: Path, inbox: Path, answer_day: str) -> int:
     copied = 0
     for path in sorted(source.glob("*/*")):
         if path.is_file() and not path.name.startswith("."):
             target = inbox / path.parent.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+            if path.parent.name in ANSWER_FOLDERS:
+                data = path.read_bytes().replace(SAMPLE_ANSWER_DAY.encode(), answer_day.encode())
+                target.write_bytes(data)
+            else:
+                shutil.copy2(path, target)
             copied += 1
     return copied
 

@@ -26,6 +26,7 @@ from minqing.scores import (
     annual_sentences,
     department_scores,
     funnel,
+    reply_before_assignment,
 )
 from minqing.states import CaseStatus, Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
@@ -34,6 +35,7 @@ UNCATEGORISED = "未分类"
 ALL = "全部"
 
 # The cases frame `build_report` takes (one row per case, times in UTC, department by name).
+# Optional: received_at, when the case's first submission was received (default: created_at).
 CASE_COLUMNS = (
     "case_id", "number", "title", "category", "top_category", "department", "status",
     "created_at", "assigned_at", "due_at", "replied_at", "closed_at", "outcome",
@@ -167,7 +169,9 @@ def build_report(
     start, after = period.bounds()
     as_of = min(as_of, after)
     cases = _prepared(data.cases, calendar)
-    created = cases[_within(cases["created_at"], start, after)]
+    # Each figure counts by the date of its own event (docs/scores.md): opinions by when they
+    # were received — the basis of 接待 too — assignments, replies and closings by theirs.
+    collected = cases[_within(cases["received_at"], start, after)]
     assigned = cases[_within(cases["assigned_at"], start, after)]
     scores = department_scores(
         cases, data.ratings, data.surveys, data.rep_evaluations, period.start, period.end, policy,
@@ -182,8 +186,8 @@ def build_report(
     closed = cases[_within(cases["closed_at"], start, after)]
     annual = {
         "citizens_received": int(data.citizens_received),
-        "opinions_collected": len(created),
-        "answered_on_the_spot": int((created["outcome"] == Outcome.ON_THE_SPOT.value).sum()),
+        "opinions_collected": len(collected),
+        "answered_on_the_spot": int((collected["outcome"] == Outcome.ON_THE_SPOT.value).sum()),
         "suggestions_made": len(assigned),
         "matters_solved": int((closed["outcome"] == Outcome.SOLVED.value).sum()),
     }
@@ -193,11 +197,11 @@ def build_report(
         scores=scores,
         overall=overall,
         handling=handling_times(assigned, as_of),
-        funnel=funnel(created, data.ratings),
-        categories=categories_over_time(created, period, data.categories),
+        funnel=funnel(collected, data.ratings),
+        categories=categories_over_time(collected, period, data.categories),
         case_list=case_list(
             cases[
-                _within(cases["created_at"], start, after)
+                _within(cases["received_at"], start, after)
                 | _within(cases["assigned_at"], start, after)
             ]
         ),
@@ -226,8 +230,11 @@ def _prepared(cases: pd.DataFrame, calendar: WorkCalendar) -> pd.DataFrame:
         raise ValueError(f"cases lacks column(s) {', '.join(missing)}")
     c = cases.copy()
     c = c[c["status"].astype("object") != CaseStatus.MERGED.value]
-    for column in ("created_at", "assigned_at", "due_at", "replied_at", "closed_at"):
+    if "received_at" not in c.columns:
+        c["received_at"] = c["created_at"]
+    for column in ("created_at", "received_at", "assigned_at", "due_at", "replied_at", "closed_at"):
         c[column] = pd.to_datetime(c[column], utc=True, format="ISO8601")
+    c["received_at"] = c["received_at"].fillna(c["created_at"])
     c["department"] = c["department"].astype("object").where(c["department"].notna(), NO_DEPARTMENT)
     c["top_category"] = (
         c["top_category"].astype("object").where(c["top_category"].notna(), UNCATEGORISED)
@@ -239,8 +246,12 @@ def _prepared(cases: pd.DataFrame, calendar: WorkCalendar) -> pd.DataFrame:
         days[replied] = calendar.working_days_between_many(
             _local_days(c.loc[replied, "assigned_at"]), _local_days(c.loc[replied, "replied_at"])
         )
-    c["handling_working_days"] = days
-    c["handling_calendar_days"] = (c["replied_at"] - c["assigned_at"]).dt.total_seconds() / 86400
+    impossible = reply_before_assignment(c["assigned_at"], c["replied_at"]).to_numpy()
+    c["reply_before_assignment"] = impossible
+    c["handling_working_days"] = np.where(impossible, np.nan, days)
+    # A reply dated only by day (00:00) on the day of assignment took no time, not minus hours.
+    elapsed = (c["replied_at"] - c["assigned_at"]).dt.total_seconds().clip(lower=0) / 86400
+    c["handling_calendar_days"] = elapsed.where(~impossible)
     return c
 
 
@@ -254,11 +265,15 @@ def handling_times(assigned: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     办理工作日 counts the working days after the Beijing day of assignment up to and including
     the day of the (first) reply — the definition of 平均办理工作日 in docs/scores.md; 自然日 is
     the elapsed time in days. 超期未答复 counts unreplied cases whose deadline passed by `as_of`.
+    A reply dated before its assignment has no handling time and is neither on time nor late.
     """
+    timed = assigned["replied_at"].notna() & assigned["due_at"].notna()
+    if "reply_before_assignment" in assigned.columns:
+        timed &= ~assigned["reply_before_assignment"].astype(bool)
     frame = assigned.assign(
         replied=assigned["replied_at"].notna(),
-        on_time=assigned["replied_at"].notna() & assigned["due_at"].notna() & (assigned["replied_at"] <= assigned["due_at"]),
-        late=assigned["replied_at"].notna() & assigned["due_at"].notna() & (assigned["replied_at"] > assigned["due_at"]),
+        on_time=timed & (assigned["replied_at"] <= assigned["due_at"]),
+        late=timed & (assigned["replied_at"] > assigned["due_at"]),
         open_late=assigned["replied_at"].isna() & assigned["due_at"].notna() & (assigned["due_at"] < pd.Timestamp(as_of)),
     )  # fmt: skip
     rows = [_handling_row(name, group) for name, group in frame.groupby("department", sort=True)]
@@ -290,19 +305,20 @@ def _handling_row(name: str, group: pd.DataFrame) -> dict[str, Any]:
 
 
 def categories_over_time(
-    created: pd.DataFrame, period: Period, order: Sequence[str] = ()
+    collected: pd.DataFrame, period: Period, order: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Cases collected per first-level category (columns, in `order`, then any other, then
-    未分类) and month — or week for a period of up to 62 days (rows, labelled by the week's
+    未分类) and month of receipt — or week for a period of up to 62 days (rows, labelled by the week's
     Monday); with a 合计 column."""
     by_week = (period.end - period.start).days < 62
-    local = created["created_at"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+    when = collected["received_at" if "received_at" in collected.columns else "created_at"]
+    local = when.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     if by_week:
         monday = (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
         bucket = monday.rename("周（自周一）")
     else:
         bucket = local.dt.strftime("%Y-%m").rename("月份")
-    table = pd.crosstab(bucket, created["top_category"]) if len(created) else pd.DataFrame()
+    table = pd.crosstab(bucket, collected["top_category"]) if len(collected) else pd.DataFrame()
     table.columns.name = None
     present = list(table.columns)
     others = sorted(c for c in present if c not in order and c != UNCATEGORISED)
@@ -323,6 +339,7 @@ def case_list(cases: pd.DataFrame) -> pd.DataFrame:
             "承办单位": cases["department"],
             "状态": cases["status"].map(status_label),
             "办理结果": cases["outcome"].map(outcome_label),
+            "收到时间": cases["received_at"],
             "立案时间": cases["created_at"],
             "交办时间": cases["assigned_at"],
             "办理期限": cases["due_at"],

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from minqing.channels.base import make_source_key, parse_datetime
 from minqing.channels.textfile import has_undecodable, open_text
+from minqing.i18n import _
 from minqing.normalize import normalize_phone, normalize_text
 from minqing.records import Rejected, UnreadableFile
 from minqing.states import Outcome, parse_outcome
+from minqing.workdays import LOCAL_TZ
 
 SATISFACTION = ("满意", "基本满意", "不满意")
 YES = {"是", "y", "yes", "true", "1", "办成", "已办成"}
@@ -46,6 +48,26 @@ class RatingRow:
     comment: str | None
     rated_at: datetime
     channel: str
+
+
+def reply_time_problem(
+    replied_at: datetime, assigned_at: datetime | None, now: datetime
+) -> str | None:
+    """Why a reply's time cannot be true, or None: dated before the case was assigned, or
+    after today. Compared by Beijing day, so a reply dated only by day (read as 00:00) on the
+    day of assignment is taken; handling time can then never be negative."""
+    day = replied_at.astimezone(LOCAL_TZ).date()
+    if assigned_at is not None and day < assigned_at.astimezone(LOCAL_TZ).date():
+        return _("答复时间 %(replied)s 早于交办时间 %(assigned)s，请核对后重新报送") % {
+            "replied": f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            "assigned": f"{assigned_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+        }
+    if day > now.astimezone(LOCAL_TZ).date():
+        return _("答复时间 %(replied)s 晚于今天（%(today)s），请核对后重新报送") % {
+            "replied": f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            "today": f"{now.astimezone(LOCAL_TZ):%Y-%m-%d}",
+        }
+    return None
 
 
 def read_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -232,8 +232,23 @@ def _prepared_cases(cases: pd.DataFrame, calendar: WorkCalendar | None) -> pd.Da
             days[todo] = calendar.working_days_between_many(
                 _local_days(c.loc[todo, "assigned_at"]), _local_days(c.loc[todo, "replied_at"])
             )
-    c["handling_working_days"] = days
+    c["reply_before_assignment"] = reply_before_assignment(c["assigned_at"], c["replied_at"])
+    c["reply_before_assignment"] |= days < 0
+    c["handling_working_days"] = days.where(~c["reply_before_assignment"])
     return c
+
+
+def reply_before_assignment(assigned_at: pd.Series, replied_at: pd.Series) -> pd.Series:
+    """Cases whose reply is dated on a Beijing day before the day of their assignment.
+
+    Such a reply cannot be true (the import refuses it since minqing checks reply times; rows
+    stored before that may remain): it has no handling time and is not judged on time.
+    """
+    both = assigned_at.notna() & replied_at.notna()
+    out = pd.Series(False, index=assigned_at.index)
+    if both.any():
+        out[both] = _local_days(replied_at[both]) < _local_days(assigned_at[both])
+    return out
 
 
 def _local_days(instants: pd.Series) -> np.ndarray:
@@ -398,7 +413,7 @@ def department_scores(
     c = c[(c["assigned_at"] >= start) & (c["assigned_at"] < end)]
     replied = c["replied_at"].notna()
     closed = c["closed_at"].notna()
-    has_due = c["due_at"].notna()
+    has_due = c["due_at"].notna() & ~c["reply_before_assignment"]
     on_time = replied & has_due & (c["replied_at"] <= c["due_at"])
     judged = has_due & (replied | (c["due_at"] < now))  # late or done: no longer pending
     per_case = pd.DataFrame(

@@ -134,7 +134,9 @@ def _dispatch_case(
             co=co_names,
             case=view,
             history=history,
-            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code) if leads else None,
+            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code)
+            if leads
+            else None,
         )
         key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
         handoff = queue_handoff(

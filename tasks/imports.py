@@ -9,6 +9,7 @@ import csv
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ from minqing.channels.tabular import cell_text, iter_rows, sniff
 from minqing.evaluations import parse_evaluations
 from minqing.followups import is_complaint, parse_verifications
 from minqing.records import Rejected, UnreadableFile
-from minqing.returns import RatingRow, ReplyRow, parse_ratings, parse_replies
+from minqing.returns import (
+    RatingRow,
+    ReplyRow,
+    parse_ratings,
+    parse_replies,
+    reply_time_problem,
+)
 from minqing.states import CaseStatus, Outcome, can_transition
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
@@ -47,7 +54,9 @@ from tasks.verifications import close_if_complete, store_verification
 ACTOR = "system:import"
 
 
-def import_returns_now() -> dict[str, Any]:
+def import_returns_now(now: datetime | None = None) -> dict[str, Any]:
+    """Import every waiting return file; `now` (default: the clock) is when they arrive, the
+    latest day a reply may be dated."""
     ctx = context()
     out: dict[str, Any] = {
         "replies": 0,
@@ -58,7 +67,7 @@ def import_returns_now() -> dict[str, Any]:
         "rejections": [],
     }
     for channel, parse, store in (
-        ("replies", parse_replies, store_reply),
+        ("replies", parse_replies, partial(store_reply, now=now)),
         ("ratings", parse_rating_file, store_rating),
         ("verifications", parse_verifications, store_verification),
         ("evaluations", parse_evaluations, store_evaluation),
@@ -190,7 +199,13 @@ def _report_file(out: dict[str, Any], channel: str, path: Path, status: str, **c
 
 
 def store_reply(
-    s: Any, ctx: Context, row: ReplyRow, *, via: str = "import", actor: str = ACTOR
+    s: Any,
+    ctx: Context,
+    row: ReplyRow,
+    *,
+    via: str = "import",
+    actor: str = ACTOR,
+    now: datetime | None = None,
 ) -> str | None:
     """Record a reply; returns None when taken, else the reason it was refused.
 
@@ -203,6 +218,8 @@ def store_reply(
         return f"unknown 案件编号 {row.case_ref!r}"
     if case.status not in (CaseStatus.ASSIGNED, CaseStatus.REPLIED):
         return f"case {row.case_ref} is {case.status.value}, not waiting for a reply"
+    if problem := reply_time_problem(row.received_at, case.assigned_at, now or datetime.now(UTC)):
+        return problem
     s.add(
         Reply(
             case_id=case.id,

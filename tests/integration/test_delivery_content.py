@@ -16,6 +16,7 @@ from mail.sink import count_messages, stored_messages
 from minqing.delivery import REPLY_COLUMNS, reply_template_csv
 from minqing.messages import Rendered
 from minqing.states import CaseStatus
+from minqing.workdays import LOCAL_TZ
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -187,7 +188,8 @@ def test_every_assignment_carries_the_reply_template_and_the_photos_that_exist(m
     )  # as it came
 
     # The department fills the template in and sends it back: the import takes it as is.
-    rows[1][1:] = ["2026-12-01 10:00", "A", "已补装井盖并设置警示标志。", "王工"]
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()  # the day it was assigned
+    rows[1][1:] = [f"{today} 10:00", "A", "已补装井盖并设置警示标志。", "王工"]
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     (minq.inbox("replies") / template).write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode())

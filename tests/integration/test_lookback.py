@@ -268,7 +268,7 @@ def test_a_second_failed_verification_goes_to_the_leaders_instead_of_another_reo
             "案件编号,核实结果,说明,核实人,核实时间\n"
             f"GD{case_id:03d},未核实,路灯还是不亮（第{n + 1}次）。,李秀英,{checked} 10:00\n",
         )
-        import_returns_now()
+        import_returns_now(now=bj(int(checked[:4]), int(checked[5:7]), int(checked[8:]), 12))
         dispatch_now(now=bj(2026, 12, 9, 9))
     case = case_row(case_id)
     assert case.reopen_count == 1 and case.escalation_level == 2

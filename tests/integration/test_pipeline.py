@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text
 
@@ -24,6 +25,7 @@ from db.models import (
 )
 from mail.sink import count_messages, stored_messages
 from minqing.states import CaseStatus, Outcome
+from minqing.workdays import LOCAL_TZ
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
@@ -194,11 +196,12 @@ def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey
     with minq.sink():
         night()
         replies = minq.inbox("replies") / "replies.csv"
+        today = datetime.now(UTC).astimezone(LOCAL_TZ).date()  # the day the cases were assigned
         replies.write_text(
             "案件编号,答复时间,办理结果,答复内容,经办人\n"
-            "GD001,2026-11-28 10:00,A,已更换路灯，恢复照明。,刘工\n"
-            "qr-1,2026-11-28 11:00,B,已约谈经营户，正在整治。,王科长\n"
-            "NOPE-1,2026-11-28 11:00,A,不存在的案件,王科长\n",
+            f"GD001,{today} 10:00,A,已更换路灯，恢复照明。,刘工\n"
+            f"qr-1,{today} 11:00,B,已约谈经营户，正在整治。,王科长\n"
+            f"NOPE-1,{today} 11:00,A,不存在的案件,王科长\n",
             encoding="utf-8-sig",
         )
         ratings = minq.inbox("ratings") / "ratings.csv"
@@ -277,3 +280,26 @@ def test_an_unrelated_opinion_opens_its_own_case(minq):
         )
         second = night()
     assert second["triage"]["new_cases"] == 1 and second["triage"]["linked"] == 0
+
+
+def test_a_reply_dated_before_its_assignment_or_after_today_is_refused_with_the_reason(minq):
+    write_hotline(minq, ROWS[:1])
+    with minq.sink():
+        night()
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    (minq.inbox("replies") / "replies.csv").write_text(
+        "案件编号,答复时间,办理结果,答复内容,经办人\n"
+        "GD001,2026-11-20 10:00,A,已更换路灯。,刘工\n"  # a week before it was assigned
+        f"GD001,{today.replace(year=today.year + 1)} 10:00,A,已更换路灯。,刘工\n",
+        encoding="utf-8-sig",
+    )
+    result = import_returns_now()
+    assert result["replies"] == 0 and result["rejected"] == 2
+    early, future = (r["原因"] for r in result["rejections"])
+    assert early.startswith("答复时间 2026-11-20 10:00 早于交办时间 ") and "请核对" in early
+    assert future.startswith(f"答复时间 {today.year + 1}-") and f"晚于今天（{today}）" in future
+    with Session() as s:
+        assert s.scalar(select(func.count()).select_from(Reply)) == 0
+        assert {r.reason for r in s.scalars(select(Rejection))} == {early, future}
+        case = s.scalar(select(Case))
+        assert case.status is CaseStatus.ASSIGNED and case.replied_at is None

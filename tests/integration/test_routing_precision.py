@@ -81,10 +81,11 @@ def one_answered_one_bounced(minq) -> None:
                 )
             ).all()
         }
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()  # replies dated after the assignment
     (minq.inbox("replies") / "r.csv").write_text(
         "案件编号,答复时间,办理结果,答复内容,经办人\n"
-        f"{number['GW0']},2026-12-01 10:00,A,已督促企业发放工资,王五\n"
-        f"{number['GW1']},2026-12-01 11:00,不属职责,属劳动监察大队职责,赵六\n",
+        f"{number['GW0']},{today} 10:00,A,已督促企业发放工资,王五\n"
+        f"{number['GW1']},{today} 11:00,不属职责,属劳动监察大队职责,赵六\n",
         encoding="utf-8",
     )
     import_returns_now()
