@@ -55,7 +55,9 @@ def case(case_id, received, created, assigned=None, due=None, replied=None, clos
 def report_on(rows, start, end, citizens_received=0, as_of=None):
     data = ReportInput(
         cases=pd.DataFrame(rows, columns=CASE_FIELDS),
-        ratings=pd.DataFrame(columns=["case_id", "person_id", "satisfaction", "solved", "rated_at"]),
+        ratings=pd.DataFrame(
+            columns=["case_id", "person_id", "satisfaction", "solved", "rated_at"]
+        ),
         surveys=pd.DataFrame(columns=["case_id", "person_id", "sent_at"]),
         rep_evaluations=pd.DataFrame(columns=["representative", "department", "score", "period"]),
         citizens_received=citizens_received,
@@ -85,7 +87,10 @@ def test_a_reply_dated_before_its_assignment_gives_no_negative_days_and_no_on_ti
     assert scores.loc["城管局", "按期办结率"] == 1.0  # 2 of 2 judged: the impossible one is not
     handling = report.handling.set_index("部门").loc["城管局"]
     assert handling["最长办理工作日"] == 3 and handling["平均办理工作日"] == pytest.approx(1.5)
-    assert handling["平均办理自然日"] >= 0 and (handling["按期答复"], handling["超期答复"]) == (2, 0)
+    assert handling["平均办理自然日"] >= 0 and (handling["按期答复"], handling["超期答复"]) == (
+        2,
+        0,
+    )
     assert (report.case_list["办理工作日"].dropna() >= 0).all()
 
 
