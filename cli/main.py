@@ -24,12 +24,8 @@ app = typer.Typer(
     help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-handoffs_app = typer.Typer(
-    help="Outgoing messages (交办、提醒、回访) and their delivery.", no_args_is_help=True
-)
 mail_app = typer.Typer(help="The local SMTP sink (embedded default).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(mail_app, name="mail")
 console = Console()
 
@@ -221,91 +217,6 @@ def ingest(
                 console.print(f"[red]{f.name}: {report.reason}[/red]")
 
 
-@handoffs_app.command("list")
-def handoffs_list(
-    status: Annotated[
-        list[str] | None,
-        typer.Option(help="pending, sending, sent, failed, dead [default: failed, dead]"),
-    ] = None,
-    limit: int = 50,
-) -> None:
-    """Show handoffs with a given status and why they failed."""
-    from sqlalchemy import select
-
-    from db.engine import Session
-    from db.models import Handoff, HandoffStatus
-
-    status = status or ["failed", "dead"]
-    table = Table("id", "kind", "to", "status", "attempts", "last error", "subject")
-    with Session() as s:
-        rows = s.scalars(
-            select(Handoff)
-            .where(Handoff.status.in_([HandoffStatus(x) for x in status]))
-            .order_by(Handoff.id)
-            .limit(limit)
-        ).all()
-        for h in rows:
-            table.add_row(
-                str(h.id),
-                h.kind.value,
-                h.recipient,
-                h.status.value,
-                str(h.attempts),
-                (h.last_error or "")[:80],
-                h.subject[:40],
-            )
-    console.print(table)
-
-
-@handoffs_app.command("retry")
-def handoffs_retry(
-    ids: Annotated[list[int], typer.Option("--id", help="Handoff id (repeatable).")] = [],  # noqa: B006
-    department: Annotated[str | None, typer.Option(help="Department code.")] = None,
-    status: Annotated[list[str], typer.Option(help="failed and/or dead.")] = ["failed", "dead"],  # noqa: B006
-    since: Annotated[datetime | None, typer.Option(help="Only handoffs created since.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only show what would be resent.")
-    ] = False,
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get(
-        "USER", "operator"
-    ),
-    wait: Annotated[
-        float | None,
-        typer.Option(help="Minutes to wait while another run is in progress; 0 = refuse."),
-    ] = None,
-) -> None:
-    """Resend failed/dead handoffs (the same as the retry-handoffs deployment).
-
-    --since without a time zone is Beijing time.
-    """
-    from tasks.retry import retry_now
-
-    try:
-        with contextlib.nullcontext() if dry_run else one_run("retry-handoffs", wait):
-            result = retry_now(
-                ids=ids or None,
-                department=department,
-                statuses=status,
-                since=since,
-                dry_run=dry_run,
-                operator=operator,
-            )
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    table = Table("id", "to", "status", "error")
-    for h in result["selected"]:
-        table.add_row(str(h["id"]), h["to"], h["status"], (h["error"] or "")[:80])
-    console.print(table)
-    if result["delivery"]:
-        d = result["delivery"]
-        console.print(
-            f"sent {d['sent']}, failed {d['failed']}, dead {d['dead']}, retry later {d['retry_later']}"
-        )
-    elif dry_run:
-        console.print("dry run: nothing sent")
-
-
 @app.command("setup-limits")
 def setup_limits(
     per_second: Annotated[
@@ -390,6 +301,7 @@ def _register_command_modules() -> None:
         "web_cmds",
         "index_cmds",
         "catalogue_cmds",
+        "handoffs_cmds",
     ):
         try:
             module = importlib.import_module(f"cli.{name}")

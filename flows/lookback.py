@@ -7,10 +7,12 @@ from typing import Any
 
 from prefect import flow
 
+from minqing.handoffs import delivery_sentence
 from tasks.deliver import deliver_handoffs
 from tasks.imports import import_replies_and_ratings
 from tasks.lease import one_run_at_a_time
 from tasks.lookback import scan_lookbacks
+from tasks.metrics import refresh_open_items
 from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 
@@ -18,16 +20,18 @@ from tasks.runstate import finish_run
 @flow(name="lookback", log_prints=True)
 @one_run_at_a_time("lookback")
 def lookback() -> Any:
-    """回头督办: import the day's returns, act on due look-backs, send what they decided."""
+    """回头督办: import the day's returns, act on due look-backs, send what they decided, and
+    refresh the failed-handoffs and every-item-answered tables."""
     load_reference_data()
     imports = import_replies_and_ratings()  # a department that just replied is not reminded
     scan = scan_lookbacks()
     deliver = deliver_handoffs()
+    open_items = refresh_open_items()  # failed-handoffs and 件件有回复 as they are now
     print(
         f"回头督办: 到期提醒 {scan['reminders']}，超期督办 {scan['escalations']}，"
-        f"领导督办 {scan['leaders']}，回头看 {scan['verifications']}；发送 {deliver['sent']} 封"
+        f"领导督办 {scan['leaders']}，回头看 {scan['verifications']}；{delivery_sentence(deliver)}"
     )
-    result = {"imports": imports, "lookback": scan, "deliver": deliver}
+    result = {"imports": imports, "lookback": scan, "deliver": deliver, "open_items": open_items}
     return finish_run(
         "lookback", result, delivery=deliver, files=imports.get("files", []), figures=scan
     )

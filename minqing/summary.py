@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minqing.handoffs import delivery_sentence, outstanding_sentence
 from minqing.i18n import _
 from minqing.labels import channel_label
 
@@ -42,10 +43,10 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("评价", f"{f['ratings']} 条"),
         ("满意率", percent(f["satisfied"], f["rated"]) + "（满意+基本满意 / 参评）"),
         ("件件有回复", f"待跟进 {f.get('unanswered', 0)} 件（明细见 every-item-answered）"),
-        ("发送邮件", f"{f['sent']} 封"),
+        ("发送邮件", "今晚" + delivery_sentence(f)),
         (
-            "发送失败",
-            f"{f['failed_handoffs']} 封待处理（失败 {f['failed']}，放弃 {f['dead']}，稍后重试 {f['retry_later']}）",
+            "未送达",
+            "目前共 " + outstanding_sentence(f["outstanding"]) + "（明细见 failed-handoffs）",
         ),
         *hot_issue_line(f),
     ]

@@ -44,6 +44,7 @@ from db.models import AuditEvent, Handoff, HandoffStatus
 from db.queries import audit
 from mail.mailer import Attachment, Mailer, OutgoingMessage, SendError, make_mailer
 from minqing.delivery import after_failure
+from minqing.handoffs import delivery_sentence, problem_lines
 from minqing.photos import strip_metadata
 from tasks.context import context
 from tasks.limits import smtp_throttle
@@ -315,5 +316,9 @@ def _fail_interrupted(*, immediate: bool = False) -> int:
 
 @task(name="deliver")
 def deliver_handoffs() -> dict[str, Any]:
-    """发送: deliver every due handoff of the outbox."""
-    return deliver_now()
+    """发送: deliver every due handoff of the outbox; the log says what failed and why."""
+    result = deliver_now()
+    print(delivery_sentence(result))
+    for line in problem_lines(result["problems"]):
+        print(line)
+    return result

@@ -22,14 +22,15 @@ from db.models import (
     Rating,
     Satisfaction,
     Survey,
-    case_number,
 )
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
+from minqing.handoffs import handoff_row, outstanding_sentence
 from minqing.i18n import _
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
 from tasks.context import Context, context
+from tasks.handoffs import list_handoffs, outstanding_counts
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
 from tasks.routing_watch import announce_low_precision, routing_precision_now
@@ -41,6 +42,7 @@ REJECTIONS_KEY = "nightly-rejections"
 FAILED_HANDOFFS_KEY = "failed-handoffs"
 EVERY_ITEM_KEY = "every-item-answered"
 ROUTING_PRECISION_KEY = "routing-precision"
+TABLE_LIMIT = 2000  # rows of the failed-handoffs table (the summary counts all)
 
 
 def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
@@ -52,21 +54,8 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         day = day_since_last_night(s)
         latest = _latest_ratings(s)
         unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
-        failed_rows = s.execute(
-            select(
-                Handoff.id,
-                Handoff.kind,
-                Handoff.recipient,
-                Handoff.status,
-                Handoff.attempts,
-                Handoff.last_error,
-                Handoff.case_id,
-                Case.created_at,
-            )
-            .outerjoin(Case, Case.id == Handoff.case_id)
-            .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
-            .order_by(Handoff.id)
-        ).all()
+        outstanding = outstanding_counts(s)
+    undelivered = undelivered_rows()
     routing = routing_precision_now(now or datetime.now(UTC))
     rated = len(latest)
     satisfied = sum(1 for sat in latest if sat in (Satisfaction.SATISFIED, Satisfaction.BASICALLY))
@@ -104,19 +93,10 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "failed": deliver["failed"],
         "dead": deliver["dead"],
         "retry_later": deliver["retry_later"],
-        "failed_handoffs": len(failed_rows),
-        "failed_handoff_rows": [
-            {
-                "编号": r.id,
-                "案件编号": case_number(r.case_id, r.created_at) if r.case_id else "",
-                "类型": r.kind.value,
-                "收件人": r.recipient,
-                "状态": r.status.value,
-                "尝试次数": r.attempts,
-                "原因": r.last_error or "",
-            }
-            for r in failed_rows
-        ],
+        "interrupted": deliver.get("interrupted", 0),
+        "outstanding": outstanding,
+        "failed_handoffs": sum(outstanding.values()),
+        "failed_handoff_rows": undelivered,
         "warnings": sorted(ctx.calendar.warnings)
         + list(triage.get("warnings", []))
         + routing["warnings"]
@@ -127,6 +107,17 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "hot_issues": stages.get("hot_issues", {}).get("rows", []),
         "hot_issues_text": stages.get("hot_issues", {}).get("summary"),
     }
+
+
+def undelivered_rows(limit: int = TABLE_LIMIT) -> list[dict[str, Any]]:
+    """The failed-handoffs table: every message not delivered (待发送 with its next retry,
+    发送中, 发送失败, 已放弃), oldest first, with why."""
+    rows = [handoff_row(h) for h in list_handoffs(limit=limit + 1)]
+    if len(rows) > limit:
+        rows[limit:] = [
+            {"编号": "", "原因": f"（仅列出前 {limit} 封，全部见 minqing handoffs list）"}
+        ]
+    return rows
 
 
 def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]]:
@@ -219,16 +210,7 @@ def publish_now(
             table=f["rejections"] or [{"渠道": "", "文件": "", "来源": "", "原因": "（无）"}],
             description="今晚拒收的输入及原因",
         )
-        create_table_artifact(
-            key=FAILED_HANDOFFS_KEY,
-            table=f["failed_handoff_rows"] or [{"编号": "", "原因": "（无）"}],
-            description="发送失败或已放弃的消息",
-        )
-        create_table_artifact(
-            key=EVERY_ITEM_KEY,
-            table=f["unanswered_rows"] or [{"案件编号": "", "待跟进事项": "（无）"}],
-            description="件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件",
-        )
+        publish_open_items_now(f["failed_handoff_rows"], f["unanswered_rows"])
         create_table_artifact(
             key=ROUTING_PRECISION_KEY,
             table=f["routing_precision_rows"] or [{"周": "", "分类": "（本期无模型分类的案件）"}],
@@ -236,6 +218,49 @@ def publish_now(
         )
     print(markdown)
     return f
+
+
+def publish_open_items_now(
+    undelivered: list[dict[str, Any]], unanswered: list[dict[str, str]]
+) -> None:
+    """The two tables of what is still owed (fixed keys, so the newest is always the one shown
+    under Artifacts): undelivered messages, and 件件有回复."""
+    create_table_artifact(
+        key=FAILED_HANDOFFS_KEY,
+        table=undelivered or [{"编号": "", "原因": "（无）"}],
+        description="尚未送达的消息（待发送、发送中、发送失败、已放弃）及原因",
+    )
+    create_table_artifact(
+        key=EVERY_ITEM_KEY,
+        table=unanswered or [{"案件编号": "", "待跟进事项": "（无）"}],
+        description="件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件",
+    )
+
+
+def open_items_now(now: datetime | None = None) -> dict[str, Any]:
+    """What is still owed now: undelivered messages (by status and in detail) and 件件有回复."""
+    ctx = context()
+    with Session() as s, s.begin():
+        unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
+        outstanding = outstanding_counts(s)
+    return {
+        "outstanding": outstanding,
+        "undelivered_rows": undelivered_rows(),
+        "unanswered_rows": unanswered,
+        "unanswered": len({row["案件编号"] for row in unanswered}),
+    }
+
+
+@task(name="refresh-open-items")
+def refresh_open_items() -> dict[str, Any]:
+    """Refresh the failed-handoffs and every-item-answered artifacts after a run that changed
+    what is delivered or answered (look-back, resend, daytime delivery); returns the counts."""
+    items = open_items_now()
+    publish_open_items_now(items["undelivered_rows"], items["unanswered_rows"])
+    print(
+        f"未送达 {outstanding_sentence(items['outstanding'])}；件件有回复：待跟进 {items['unanswered']} 件"
+    )
+    return {"outstanding": items["outstanding"], "unanswered": items["unanswered"]}
 
 
 @task(name="metrics")

@@ -35,7 +35,6 @@ from db.models import (
     Survey,
     Upload,
     case_id_from_number,
-    case_number,
 )
 from db.queries import audit
 from minqing.normalize import normalize_phone
@@ -73,6 +72,7 @@ NOTICES = {
     "merge": "已合并",
     "split": "已拆分为新案件，等待确认分类",
     "retry": "已重新发送",
+    "delivered": "已确认送达，不会再发送",
     "extend": "办理时限已延长",
     "reopen": "已重办，今晚将重新交办",
     "login": "欢迎",
@@ -457,18 +457,37 @@ async def handoff_retry(request: Request, handoff_id: int) -> Response:
     who, form = await _posted(request)
     if who is None or not isinstance(form, FormData):
         return form if isinstance(form, Response) else _to_login(request)
-    from tasks.retry import retry_now
+    from tasks.handoffs import HandoffRefused, retry_now
 
     try:
         result = await run_in_threadpool(lambda: retry_now(ids=[handoff_id], operator=who.name))
-    except ValueError as exc:
+    except HandoffRefused as exc:
         return web_of(request).error(request, 409, "操作未完成", str(exc))
     if not result["selected"]:
         return web_of(request).error(
-            request, 409, "操作未完成", "该消息不是发送失败状态，无需重发。"
+            request, 409, "操作未完成", "该消息已发送或正在发送，无需重发。"
         )
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=retry", status_code=303)
+
+
+@router.post("/handoffs/{handoff_id}/delivered", response_class=HTMLResponse)
+async def handoff_delivered(request: Request, handoff_id: int) -> Response:
+    """确认送达: the recipient says the message arrived; it counts as sent, never resent."""
+    who, form = await _posted(request)
+    if who is None or not isinstance(form, FormData):
+        return form if isinstance(form, Response) else _to_login(request)
+    from tasks.handoffs import HandoffRefused, confirm_delivered_now
+
+    reason = field_text(form, "reason", 500)
+    try:
+        await run_in_threadpool(
+            lambda: confirm_delivered_now(handoff_id, reason=reason, operator=who.name)
+        )
+    except HandoffRefused as exc:
+        return web_of(request).error(request, 409, "操作未完成", str(exc))
+    back = _safe_next(field_text(form, "next", 300))
+    return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=delivered", status_code=303)
 
 
 @router.get("/uploads/{upload_id}")
@@ -515,15 +534,10 @@ async def review_queue(request: Request) -> Response:
     )
 
 
-def load_failed() -> list[tuple[Handoff, str | None]]:
-    """The failed and abandoned messages, newest first, each with its case's number."""
-    with Session() as s:
-        rows = s.execute(
-            select(Handoff, Case.created_at).outerjoin(Case, Case.id == Handoff.case_id)
-            .where(Handoff.status.in_([HandoffStatus.FAILED, HandoffStatus.DEAD]))
-            .order_by(Handoff.id.desc()).limit(500)
-        ).all()  # fmt: skip
-    return [(h, case_number(h.case_id, at) if h.case_id and at else None) for h, at in rows]
+def load_undelivered() -> list[dict[str, Any]]:
+    from tasks.handoffs import list_handoffs
+
+    return list_handoffs(limit=500, newest_first=True)
 
 
 @router.get("/handoffs", response_class=HTMLResponse)
@@ -531,7 +545,7 @@ async def failed_handoffs(request: Request) -> Response:
     who = await _who(request)
     if who is None:
         return _to_login(request)
-    rows = await run_in_threadpool(load_failed)
+    rows = await run_in_threadpool(load_undelivered)
     return _page(request, who, "console/handoffs.html", rows=rows)
 
 

@@ -24,7 +24,7 @@ from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
-from tasks.retry import retry_now
+from tasks.handoffs import HandoffRefused, retry_now
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # a Monday night, Beijing time
@@ -230,7 +230,7 @@ def test_a_retry_after_the_office_fixed_a_departments_address_goes_to_the_new_on
         dry = retry_now(dry_run=True)
         assert [(x["id"], x["to"]) for x in dry["selected"]] == [(refused, fixed)]
         assert handoff(refused).recipient == JIAOTONG  # a dry run changes nothing
-        assert retry_now()["delivery"]["sent"] == 1
+        assert retry_now(operator="值班员")["delivery"]["sent"] == 1
     row = handoff(refused)
     assert (row.status, row.recipient) == (HandoffStatus.SENT, fixed)
     messages = stored_messages(minq.mail_dir)
@@ -276,15 +276,19 @@ def test_retry_now_resends_exactly_what_the_filters_choose_and_dry_run_sends_not
         assert dry["delivery"] is None and arrived(minq) == before
         assert handoff(failed_a).status is HandoffStatus.FAILED
 
-        assert retry_now(department="renshe", statuses=["failed"])["selected"] == []
-        one = retry_now(ids=[failed_a])
+        assert (
+            retry_now(department="renshe", statuses=["failed"], operator="值班员")["selected"] == []
+        )
+        one = retry_now(ids=[failed_a], operator="值班员")
         assert [x["id"] for x in one["selected"]] == [failed_a] and one["delivery"]["sent"] == 1
-        recent = retry_now(since=datetime.now(UTC) - timedelta(days=1))
+        recent = retry_now(since=datetime.now(UTC) - timedelta(days=1), operator="值班员")
         assert [x["id"] for x in recent["selected"]] == [dead]
-        old = retry_now(department="jiaotong", since=datetime.now(UTC) - timedelta(days=3))
+        old = retry_now(
+            department="jiaotong", since=datetime.now(UTC) - timedelta(days=3), operator="值班员"
+        )
         assert [x["id"] for x in old["selected"]] == [failed_b]
-        with pytest.raises(ValueError, match="only failed or dead"):
-            retry_now(statuses=["sent"])
+        with pytest.raises(HandoffRefused, match="不能重发：已发送"):
+            retry_now(statuses=["sent"], operator="值班员")
     rows = {i: handoff(i) for i in (failed_a, failed_b, dead, sent)}
     assert all(h.status is HandoffStatus.SENT for h in rows.values())
     assert arrived(minq) == {h.message_id: 1 for h in rows.values()}
@@ -304,16 +308,16 @@ def test_the_retry_command_shows_first_and_sends_only_the_departments_failures(m
             ["handoffs", "retry", "--department", "jiaotong", "--dry-run", "--operator", "李工"],
         )
         assert shown.exit_code == 0, shown.output
-        assert "dry run: nothing sent" in shown.output and arrived(minq) == {}
+        assert "预览：符合条件的消息 1 封" in shown.output and arrived(minq) == {}
         done = runner.invoke(
             app,
             ["handoffs", "retry", "--department", "jiaotong", "--since", "2020-01-01"]
             + ["--operator", "李工"],
         )
         assert done.exit_code == 0, done.output
-        assert "sent 1, failed 0" in done.output
+        assert "重发 1 封：已发送 1，再次失败 0" in done.output
         refused = runner.invoke(app, ["handoffs", "retry", "--status", "sent"])
-        assert refused.exit_code == 2 and "only failed or dead" in refused.output
+        assert refused.exit_code == 2 and "不能重发：已发送" in refused.output
     assert arrived(minq) == {handoff(mine).message_id: 1}
     assert handoff(other).status is HandoffStatus.FAILED
     with Session() as s:

@@ -28,7 +28,7 @@ from mail.sink import stored_messages
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
-from tasks.retry import retry_now
+from tasks.handoffs import retry_now
 
 REPO = Path(__file__).resolve().parents[2]
 

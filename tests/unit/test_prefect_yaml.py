@@ -34,7 +34,39 @@ def test_retrying_handoffs_is_manual_and_a_dry_run_by_default():
     retry = DEPLOYMENTS["retry-handoffs"]
     assert "schedules" not in retry
     assert retry["parameters"]["dry_run"] is True
-    assert set(retry["parameters"]) == {"handoff_ids", "department", "status", "since", "dry_run"}
+    assert set(retry["parameters"]) == {
+        "handoff_ids", "department", "status", "since", "dry_run", "operator",
+    }  # fmt: skip
+
+
+def test_the_retry_form_speaks_chinese_and_offers_the_configured_departments_and_statuses():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.retry_handoffs import retry_handoffs
+    from minqing.reference import load_reference
+
+    schema = parameter_schema(retry_handoffs).model_dump()
+    fields = schema["properties"]
+    # every parameter of prefect.yaml is on the form, in the order of the signature
+    assert list(fields) == list(DEPLOYMENTS["retry-handoffs"]["parameters"])
+    assert {name: f["title"] for name, f in fields.items()} == {
+        "status": "消息状态", "department": "承办单位", "since": "起始时间",
+        "handoff_ids": "消息编号", "dry_run": "仅预览，不发送", "operator": "操作人",
+    }  # fmt: skip
+    assert all(f["description"] for f in fields.values())
+    # dropdowns: the UI shows an enum's values, so those are what the operator reads
+    departments = [d.name for d in load_reference(REPO / "config").departments]
+    assert schema["definitions"]["Department"]["enum"] == ["全部单位", *departments]
+    assert schema["definitions"]["Status"]["enum"] == ["待发送", "发送失败", "已放弃"]
+    # the deployment's defaults are valid choices, and mean "every undelivered message"
+    chosen = retry_handoffs.validate_parameters(DEPLOYMENTS["retry-handoffs"]["parameters"])
+    assert [s.name for s in chosen["status"]] == ["pending", "failed", "dead"]
+    assert chosen["department"].name == "all" and chosen["operator"] == ""
+    # a code is accepted too, when Python code calls the flow
+    assert (
+        retry_handoffs.validate_parameters({"department": "zhujian"})["department"].value
+        == (departments[0])
+    )
 
 
 def test_serving_builds_every_deployment_of_prefect_yaml():

@@ -33,10 +33,10 @@ FIGURES: dict[str, Any] = {
     "satisfied": 0,
     "rated": 0,
     "sent": 4,
-    "failed_handoffs": 0,
     "failed": 0,
     "dead": 0,
     "retry_later": 0,
+    "outstanding": {"pending": 0, "sending": 0, "failed": 0, "dead": 0},
     "files": [
         {
             "channel": "hotline",
@@ -94,14 +94,14 @@ def test_the_existing_lines_and_rejections_stay() -> None:
     assert markdown.startswith("# 东湖街道人大工委 民情直通车 · 2026-11-27 23:00 夜间运行摘要\n")
     assert "| 收集 | 5 条（12345热线 4，扫码留言 1） |" in markdown
     assert "| 拒收 | 1 条（原因见下表） |" in markdown
-    assert "| 发送邮件 | 4 封 |" in markdown
+    assert (
+        "| 发送邮件 | 今晚尝试发送 4 封：已发送 4，发送失败 0，已放弃 0，稍后重试 0 |" in markdown
+    )
     assert section(markdown, "拒收明细")[-1] == (
         "| hotline | 12345_20261127.csv | 12345_20261127.csv:5 | empty text |"
     )
     # the files come after the figures and before the rejected rows
-    assert (
-        markdown.index("| 发送失败 |") < markdown.index("## 文件") < markdown.index("## 拒收明细")
-    )
+    assert markdown.index("| 未送达 |") < markdown.index("## 文件") < markdown.index("## 拒收明细")
 
 
 def test_a_night_without_files_says_so() -> None:

@@ -1,0 +1,201 @@
+"""Outgoing messages (handoffs) as an operator sees them: the Chinese names of their kinds and
+statuses, which undelivered ones an operator may resend or confirm as arrived, and the rows and
+sentences that report a delivery or a resend — plain data in, plain data out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from minqing.labels import HANDOFF_STATUS_LABELS, handoff_kind_label, handoff_status_label
+
+# The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
+# whatever language the labels are shown in).
+STATUS_LABELS: Mapping[str, str] = HANDOFF_STATUS_LABELS
+# Not delivered (yet): what `minqing handoffs list` and the failed-handoffs table show.
+UNDELIVERED: tuple[str, ...] = ("pending", "sending", "failed", "dead")
+# What an operator may resend: pending ones too (waiting for their backoff, e.g. after a night
+# with the SMTP server down), but never one in flight.
+RETRYABLE: tuple[str, ...] = ("pending", "failed", "dead")
+# What an operator may confirm as arrived (the recipient says it came): everything undelivered;
+# a `sending` row only when its deliverer is gone (claimed longer ago than the stale limit).
+CONFIRMABLE: tuple[str, ...] = UNDELIVERED
+# A resend's outcome per message, as the result table says it.
+RESEND_OUTCOMES: Mapping[str, str] = {
+    "sent": "已发送",
+    "pending": "暂未送达，稍后自动重试",
+    "sending": "发送中断，待核实",
+    "failed": "再次失败",
+    "dead": "再次失败，已放弃",
+}
+
+
+kind_label = handoff_kind_label
+status_label = handoff_status_label
+
+
+def status_codes(values: Iterable[str]) -> list[str]:
+    """Statuses as an operator typed them (code or Chinese label) → codes; unknown → ValueError."""
+    by_label = {label: code for code, label in STATUS_LABELS.items()}
+    codes = []
+    for value in values:
+        code = value if value in STATUS_LABELS else by_label.get(value)
+        if code is None:
+            raise ValueError(
+                f"未知的消息状态：{value}（可选：{'、'.join(STATUS_LABELS.values())}）"
+            )
+        codes.append(code)
+    return codes
+
+
+def retry_refusal(statuses: Sequence[str], *, dry_run: bool, operator: str | None) -> str | None:
+    """Why this resend must not run (in the operator's words), or None."""
+    wrong = [s for s in statuses if s not in RETRYABLE]
+    if wrong:
+        allowed = "、".join(status_label(s) for s in RETRYABLE)
+        return f"只能重发{allowed}的消息，不能重发：{'、'.join(status_label(s) for s in wrong)}"
+    if not dry_run and not (operator or "").strip():
+        return "真实重发必须填写操作人姓名（记入办理轨迹）；只预览（dry run）时可以不填。"
+    return None
+
+
+def confirm_refusal(
+    status: str,
+    sending_at: datetime | None,
+    now: datetime,
+    stale_after: timedelta,
+    *,
+    reason: str,
+    operator: str,
+) -> str | None:
+    """Why an operator may not mark this message as arrived, or None.
+
+    Confirming counts the message as delivered without sending it again; a message already sent
+    needs no confirmation, and one a deliverer is sending right now has an answer coming.
+    """
+    if not reason.strip():
+        return "请填写确认送达的依据（例如：已电话核实对方收到）。"
+    if not operator.strip():
+        return "请填写操作人姓名（记入办理轨迹）。"
+    if status == "sent":
+        return "该消息已发送成功，无需确认送达。"
+    if status not in CONFIRMABLE:
+        return f"该消息当前为“{status_label(status)}”，不能确认送达。"
+    if status == "sending" and (sending_at is None or sending_at > now - stale_after):
+        return "该消息正在发送中，请等本次发送结束后再确认。"
+    return None
+
+
+def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
+    """One undelivered message as the failed-handoffs table and the console list show it.
+
+    `h`: id, case_number, kind, department_name, to, status, attempts, next_attempt (text),
+    error."""
+    return {
+        "编号": h["id"],
+        "案件编号": h.get("case_number") or "",
+        "类型": kind_label(h["kind"]),
+        "承办单位": h.get("department_name") or "",
+        "收件地址": h["to"],
+        "状态": status_label(h["status"]),
+        "尝试次数": h.get("attempts", 0),
+        "下次重试": h.get("next_attempt") or "",
+        "原因": h.get("error") or "",
+    }
+
+
+def resend_rows(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    """The resend's table: exactly what a dry run would send, or what the real run sent and
+    what failed again (with the new error)."""
+    rows = []
+    for h in selected:
+        row = {
+            "编号": h["id"],
+            "案件编号": h.get("case_number") or "",
+            "类型": kind_label(h["kind"]),
+            "承办单位": h.get("department_name") or "",
+            "收件地址": h["to"],
+            "上次错误": h.get("error") or "",
+        }
+        if not dry_run:
+            outcome = h.get("outcome") or h["status"]
+            row["结果"] = RESEND_OUTCOMES.get(outcome, status_label(outcome))
+            row["本次错误"] = "" if outcome == "sent" else (h.get("new_error") or "")
+        rows.append(row)
+    return rows
+
+
+def resend_counts(selected: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """After a real resend: how many of the chosen messages ended in each status."""
+    counts = {"sent": 0, "pending": 0, "sending": 0, "failed": 0, "dead": 0}
+    for h in selected:
+        counts[h.get("outcome") or h["status"]] += 1
+    return counts
+
+
+def resend_sentence(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> str:
+    """The resend's result line; its parts add up to its total."""
+    n = len(selected)
+    if dry_run:
+        by_status = {s: sum(1 for h in selected if h["status"] == s) for s in RETRYABLE}
+        parts = "，".join(f"{status_label(s)} {by_status[s]}" for s in RETRYABLE)
+        return f"预览：符合条件的消息 {n} 封（{parts}），未发送；确认后取消“仅预览”并填写操作人再运行。"
+    c = resend_counts(selected)
+    again = c["failed"] + c["dead"]
+    return (
+        f"重发 {n} 封：已发送 {c['sent']}，再次失败 {again}（发送失败 {c['failed']}，已放弃 "
+        f"{c['dead']}），稍后自动重试 {c['pending']}，发送中断 {c['sending']}"
+    )
+
+
+def delivery_sentence(d: Mapping[str, Any]) -> str:
+    """One delivery run in the office's words: every message it tried, by outcome (the parts add
+    up to the total), and the ones a crash had left unsure. Never "发送 0 封" alone when
+    messages failed."""
+    tried = d["sent"] + d["failed"] + d["dead"] + d["retry_later"]
+    text = (
+        f"尝试发送 {tried} 封：已发送 {d['sent']}，发送失败 {d['failed']}，已放弃 {d['dead']}，"
+        f"稍后重试 {d['retry_later']}"
+    )
+    if d.get("interrupted"):
+        text += f"；另有 {d['interrupted']} 封上次发送中断，已转为发送失败，待核实"
+    return text
+
+
+def problem_lines(problems: Sequence[Mapping[str, Any]], limit: int = 20) -> list[str]:
+    """What failed in a delivery run, one line per message (the first `limit`), for the log."""
+    lines = [
+        f"消息 {p['handoff']} → {p['to']}：{status_label(_problem_status(p['status']))}，{p['error']}"
+        for p in problems[:limit]
+    ]
+    if len(problems) > limit:
+        lines.append(
+            f"……另有 {len(problems) - limit} 封，见 failed-handoffs 或 minqing handoffs list"
+        )
+    return lines
+
+
+def _problem_status(outcome: str) -> str:
+    return "pending" if outcome == "retry_later" else outcome
+
+
+def outstanding_sentence(outstanding: Mapping[str, int]) -> str:
+    """Every undelivered message now, by status; the total is the sum of the parts."""
+    total = sum(outstanding.get(s, 0) for s in UNDELIVERED)
+    parts = "，".join(f"{status_label(s)} {outstanding.get(s, 0)}" for s in UNDELIVERED)
+    return f"{total} 封（{parts}）"
+
+
+ALL_DEPARTMENTS = "all"
+
+
+def department_choices(departments: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The department dropdown of the resend form: code → what the operator reads (the name;
+    with the code when two departments share a name), "全部单位" first."""
+    pairs = list(departments)
+    names = [name for _, name in pairs]
+    choices = {ALL_DEPARTMENTS: "全部单位"}
+    for code, name in pairs:
+        choices[code] = name if names.count(name) == 1 else f"{name}（{code}）"
+    return choices

@@ -1,0 +1,243 @@
+"""An operator's morning after a bad night, on both databases, against a real SMTP server on
+loopback: the messages the closed SMTP port left pending are listed by default and resent on
+purpose (each arrives once); a message that did arrive although its send was interrupted is
+confirmed as delivered from the command line or the console — audited, never sent again."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from cli import handoffs_cmds, web_cmds
+from db.engine import Session
+from db.models import AuditEvent, Case, Handoff, HandoffStatus
+from mail.sink import stored_messages
+from minqing.settings import reset_settings
+from minqing.states import CaseStatus
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.handoffs import HandoffRefused, confirm_delivered_now, retry_now
+from web.app import create_app
+from web.testing import hidden_fields
+
+CATEGORY = {"jiaotong": "交通运输", "renshe": "劳动和社会保障"}
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    handoffs_cmds.register(app)
+    app.command("noop")(lambda: None)  # a group needs two commands to keep its names
+    return app
+
+
+def run(*args: str) -> object:
+    return CliRunner(env={"COLUMNS": "240"}).invoke(cli(), ["handoffs", *args])
+
+
+def assign(*departments: str) -> list[int]:
+    """One dispatched case per department code; the assignment handoffs' ids in that order."""
+    with Session() as s, s.begin():
+        cases = [
+            Case(title=f"来信{i}", text=f"第{i}件群众反映的问题。", text_key=f"key{i}",
+                 area_code="xicheng", category=CATEGORY[code], status=CaseStatus.TRIAGED)
+            for i, code in enumerate(departments)
+        ]  # fmt: skip
+        s.add_all(cases)
+        s.flush()
+        case_ids = [c.id for c in cases]
+    dispatch_now()
+    with Session() as s:
+        by_case = {h.case_id: h.id for h in s.scalars(select(Handoff))}
+    return [by_case[c] for c in case_ids]
+
+
+def rows(ids: list[int]) -> list[Handoff]:
+    with Session() as s:
+        found = {h.id: h for h in s.scalars(select(Handoff).where(Handoff.id.in_(ids)))}
+        s.expunge_all()
+    return [found[i] for i in ids]
+
+
+def arrived(minq) -> Counter[str]:
+    time.sleep(0.1)  # the sink writes each message just after its "250"
+    return Counter(m["Message-ID"] for m in stored_messages(minq.mail_dir))
+
+
+def audit_of(handoff_id: int, action: str) -> list[AuditEvent]:
+    with Session() as s:
+        events = list(
+            s.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.entity == "handoff",
+                    AuditEvent.entity_id == handoff_id,
+                    AuditEvent.action == action,
+                )
+            )
+        )
+        s.expunge_all()
+    return events
+
+
+def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_on_purpose(minq):
+    ids = assign("jiaotong", "renshe", "jiaotong")
+    night = deliver_now()  # nothing listens on the sink's port: connection refused
+    assert night["retry_later"] == 3
+    assert {h.status for h in rows(ids)} == {HandoffStatus.PENDING}
+    assert all(h.next_attempt_at is not None for h in rows(ids))  # waiting for the backoff
+
+    listed = run("list")  # the default: everything not delivered
+    assert listed.exit_code == 0, listed.output
+    assert "3 封（待发送 3，发送中 0，发送失败 0，已放弃 0）" in listed.output
+    assert "ConnectionRefusedError" in listed.output
+    only = run("list", "--department", "renshe")
+    assert "1 封（待发送 1" in only.output and "区人力资源和社会保障局" in only.output
+
+    with minq.sink():
+        preview = run("retry", "--status", "pending", "--dry-run")
+        assert preview.exit_code == 0, preview.output
+        assert (
+            "预览：符合条件的消息 3 封（待发送 3，发送失败 0，已放弃 0），未发送" in preview.output
+        )
+        assert arrived(minq) == {} and {h.status for h in rows(ids)} == {HandoffStatus.PENDING}
+
+        refused = run("retry", "--status", "pending", "--operator", "")
+        assert refused.exit_code == 2 and "真实重发必须填写操作人姓名" in refused.output
+
+        done = run("retry", "--status", "待发送", "--operator", "李工")
+        assert done.exit_code == 0, done.output
+        assert "重发 3 封：已发送 3，再次失败 0" in done.output
+        assert deliver_now()["sent"] == 0  # the backoff retry finds nothing left to send
+    assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}
+    assert {h.status for h in rows(ids)} == {HandoffStatus.SENT}
+    assert [e.actor for i in ids for e in audit_of(i, "handoff_retry")] == ["李工"] * 3
+    assert audit_of(ids[0], "handoff_retry")[0].from_state == "pending"
+    assert "0 封（待发送 0，发送中 0，发送失败 0，已放弃 0）" in run("list").output
+
+
+def interrupted_after_the_server_took_it(minq, ids: list[int]) -> int:
+    """The first message reaches the server, then the deliverer dies before marking it sent;
+    the next delivery finds it `sending` and marks it failed (uncertain)."""
+
+    class Crash(BaseException):
+        pass
+
+    def crash(handoff_id: int) -> None:
+        raise Crash
+
+    with minq.sink():
+        with pytest.raises(Crash):
+            deliver_now(after_send=crash)
+        after = deliver_now()
+    assert after["interrupted"] == 1
+    first = rows(ids)[0]
+    assert first.status is HandoffStatus.FAILED
+    assert first.last_error.startswith("interrupted during sending")
+    assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}
+    return first.id
+
+
+def test_an_interrupted_message_that_did_arrive_is_confirmed_from_the_command_line(minq):
+    ids = assign("jiaotong", "renshe")
+    hid = interrupted_after_the_server_took_it(minq, ids)
+
+    no_reason = run("mark-delivered", str(hid), "--operator", "李工")
+    assert no_reason.exit_code == 2  # typer: --reason is required
+    blank = run("mark-delivered", str(hid), "--reason", " ", "--operator", "李工")
+    assert blank.exit_code == 2 and "确认送达的依据" in blank.output
+
+    done = run("mark-delivered", str(hid), "--reason", "交通局电话确认已收到", "--operator", "李工")
+    assert done.exit_code == 0, done.output
+    assert f"消息 {hid} 已确认送达（原为发送失败），不会再发送" in done.output
+    h = rows([hid])[0]
+    assert (h.status, h.next_attempt_at, h.last_error) == (HandoffStatus.SENT, None, None)
+    (event,) = audit_of(hid, "handoff_confirmed_delivered")
+    assert (event.actor, event.from_state, event.to_state) == ("李工", "failed", "sent")
+    assert event.detail["reason"] == "交通局电话确认已收到"
+    assert event.detail["previous_error"].startswith("interrupted during sending")
+
+    again = run("mark-delivered", str(hid), "--reason", "再次确认", "--operator", "李工")
+    assert again.exit_code == 2 and "已发送成功，无需确认送达" in again.output
+    with minq.sink():
+        assert deliver_now()["sent"] == 0
+        assert retry_now(operator="李工")["selected"] == []  # nothing undelivered is left
+    assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}  # still exactly once each
+
+
+def test_a_message_being_sent_right_now_cannot_be_confirmed_and_a_stale_one_can(minq):
+    (hid,) = assign("jiaotong")
+    with Session() as s, s.begin():
+        h = s.get(Handoff, hid)
+        h.status, h.sending_at = HandoffStatus.SENDING, h.created_at
+    with pytest.raises(HandoffRefused, match="正在发送中"):
+        confirm_delivered_now(hid, reason="已收到", operator="李工", now=h.created_at)
+    done = confirm_delivered_now(
+        hid, reason="已收到", operator="李工", now=h.created_at.replace(year=2100)
+    )
+    assert done["previous"] == "sending" and rows([hid])[0].status is HandoffStatus.SENT
+
+
+@pytest.fixture
+def console(minq, monkeypatch):
+    monkeypatch.setenv("MINQING_SECRET_KEY", "console-secret-" + "c" * 40)
+    reset_settings()
+    app = typer.Typer()
+    web_cmds.register(app)
+    app.command("noop")(lambda: None)
+    added = CliRunner().invoke(
+        app, ["operators", "add", "操作员乙"], input="long enough pw\nlong enough pw\n"
+    )
+    assert added.exit_code == 0, added.output
+    with TestClient(create_app()) as client:
+        page = client.get("/console/login")
+        r = client.post(
+            "/console/login",
+            data={**hidden_fields(page.text), "name": "操作员乙", "password": "long enough pw"},
+        )
+        assert r.status_code == 200
+        yield client
+
+
+def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_reason(minq, console):
+    ids = assign("jiaotong", "renshe")
+    hid = interrupted_after_the_server_took_it(minq, ids)
+    page = console.get("/console/handoffs")
+    assert page.status_code == 200
+    assert f'action="/console/handoffs/{hid}/delivered"' in page.text and "确认送达" in page.text
+    case_id = rows([hid])[0].case_id
+    case_page = console.get(f"/console/cases/{case_id}")
+    assert f'action="/console/handoffs/{hid}/delivered"' in case_page.text
+    csrf = hidden_fields(page.text)["csrf"]
+
+    empty = console.post(
+        f"/console/handoffs/{hid}/delivered",
+        data={"csrf": csrf, "reason": "", "next": "/console/handoffs"},
+    )
+    assert empty.status_code == 409 and "确认送达的依据" in empty.text
+    assert rows([hid])[0].status is HandoffStatus.FAILED
+
+    done = console.post(
+        f"/console/handoffs/{hid}/delivered",
+        data={"csrf": csrf, "reason": "交通局回电：已收到", "next": f"/console/cases/{case_id}"},
+    )
+    assert done.status_code == 200 and "已确认送达，不会再发送" in done.text
+    assert rows([hid])[0].status is HandoffStatus.SENT
+    (event,) = audit_of(hid, "handoff_confirmed_delivered")
+    assert (event.actor, event.detail["reason"]) == ("操作员乙", "交通局回电：已收到")
+    assert (
+        f'action="/console/handoffs/{hid}/delivered"' not in console.get("/console/handoffs").text
+    )
+
+    twice = console.post(
+        f"/console/handoffs/{hid}/delivered",
+        data={"csrf": csrf, "reason": "再点一次", "next": "/console/handoffs"},
+    )
+    assert twice.status_code == 409 and "已发送成功" in twice.text
+    with minq.sink():
+        assert deliver_now()["sent"] == 0
+    assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}
