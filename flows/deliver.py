@@ -8,8 +8,10 @@ from typing import Any
 
 from prefect import flow
 
+from minqing.handoffs import attempted
 from tasks.deliver import deliver_handoffs
 from tasks.lease import one_run_at_a_time
+from tasks.metrics import refresh_open_items
 from tasks.runstate import finish_run
 
 
@@ -17,9 +19,7 @@ from tasks.runstate import finish_run
 @one_run_at_a_time("deliver")  # never waits: when a night is running, the next one comes soon
 def deliver() -> Any:
     """发送: deliver what is due in the outbox; 部分失败 when messages stay undelivered."""
-    result = deliver_handoffs()
-    print(
-        f"发送 {result['sent']} 封；稍后重试 {result['retry_later']}，失败 {result['failed']}，"
-        f"放弃 {result['dead']}"
-    )
+    result = deliver_handoffs()  # logs what it tried, what failed and why
+    if attempted(result):  # a quarter-hour with nothing due changes neither table
+        refresh_open_items()
     return finish_run("deliver", result, delivery=result)

@@ -149,6 +149,12 @@ def resend_sentence(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> 
     )
 
 
+def attempted(d: Mapping[str, Any]) -> bool:
+    """Whether a delivery run changed anything an operator sees (a send tried, or a crashed
+    send found)."""
+    return bool(d["sent"] + d["failed"] + d["dead"] + d["retry_later"] + d.get("interrupted", 0))
+
+
 def delivery_sentence(d: Mapping[str, Any]) -> str:
     """One delivery run in the office's words: every message it tried, by outcome (the parts add
     up to the total), and the ones a crash had left unsure. Never "发送 0 封" alone when

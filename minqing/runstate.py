@@ -21,7 +21,7 @@ DONE = "Completed"
 # Where the 07:30 operator goes next, named in every partial run's message.
 WHERE_TO_FIX = (
     "处理：查看本次运行的摘要和 failed-handoffs 表；邮件服务器恢复后，待发消息由 deliver "
-    "定时发送，也可运行 retry-handoffs（status 选 pending/failed/dead）或 minqing handoffs retry"
+    "定时发送，也可运行 retry-handoffs（消息状态选待发送、发送失败、已放弃）或 minqing handoffs retry"
 )
 
 
