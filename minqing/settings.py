@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # refuses to start without one (at least 32 characters).
     secret_key: SecretStr | None = None
     prefect_ui_url: str = "http://127.0.0.1:4200"
+    # The embedded Prefect (no Prefect API configured): the local server's port. Unset, Prefect
+    # starts a temporary server on a free port of 8000–8999 for each command.
+    prefect_port: int | None = Field(default=None, ge=1, le=65535)
     reply_link_days: int = Field(default=60, ge=1)  # department reply link (答复链接)
     rating_link_days: int = Field(default=30, ge=1)  # citizen rating link (评价链接), one use
     verify_link_days: int = Field(default=45, ge=1)  # representative look-back link (回头看)
