@@ -13,7 +13,12 @@ from tasks.duty import alert_duty
 
 @flow(name="duty-alert", log_prints=True)
 def duty_alert(
-    title: str, text: str, link: str | None = None, kind: str = "automation", robots: bool = False
+    title: str,
+    text: str,
+    link: str | None = None,
+    kind: str = "automation",
+    robot_names: list[str] | None = None,
 ) -> dict[str, Any]:
-    """值班提醒: e-mail the duty contacts (and the robots when `robots`)."""
-    return alert_duty(title, text, link=link, kind=kind, robots=robots)
+    """值班提醒: e-mail the duty contacts (and the robots named in `robot_names`: those the
+    Prefect server cannot post to itself, i.e. 钉钉 robots that sign)."""
+    return alert_duty(title, text, link=link, kind=kind, robots=robot_names or [])

@@ -1,10 +1,13 @@
 """Serve every deployment of prefect.yaml from one long-running process, no work pool needed:
 `minqing serve` or `python flows/serve.py`. prefect.yaml stays the one place that says which
-flows run when."""
+flows run when: cron and interval schedules, concurrency limits and event triggers
+(`triggers:`, as `prefect deploy` reads them) are taken from it as they are."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import yaml
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events import DeploymentTriggerTypes
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval, Schedule
 from pydantic import TypeAdapter
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
@@ -30,9 +33,7 @@ def deployments(path: Path = PREFECT_YAML) -> list[Any]:
                 name=spec["name"],
                 description=spec.get("description"),
                 parameters=spec.get("parameters") or {},
-                schedules=[
-                    Cron(s["cron"], timezone=s["timezone"]) for s in spec.get("schedules", [])
-                ],
+                schedules=[schedule(s) for s in spec.get("schedules", [])],
                 concurrency_limit=ConcurrencyLimitConfig(
                     limit=limit["limit"],
                     collision_strategy=ConcurrencyLimitStrategy(
@@ -47,6 +48,15 @@ def deployments(path: Path = PREFECT_YAML) -> list[Any]:
     return out
 
 
+def schedule(spec: dict[str, Any]) -> Schedule:
+    """A prefect.yaml schedule: `cron` or `interval` (seconds), with its time zone."""
+    if "cron" in spec:
+        return Cron(spec["cron"], timezone=spec.get("timezone"))
+    if "interval" in spec:
+        return Interval(timedelta(seconds=spec["interval"]), timezone=spec.get("timezone"))
+    raise ValueError(f"prefect.yaml: unsupported schedule {spec}")
+
+
 def triggers(spec: dict[str, Any]) -> list[Any]:
     """A deployment's `triggers:` as `prefect deploy` reads them (same validation, same default
     names), so a served deployment starts on the same events as a deployed one."""
@@ -57,8 +67,15 @@ def triggers(spec: dict[str, Any]) -> list[Any]:
     ]
 
 
-def serve_all() -> None:
-    serve(*deployments(), pause_on_shutdown=False)
+def serve_all(before_serving: Callable[[], None] | None = None) -> None:
+    """Register every deployment, run `before_serving` (e.g. create the automations, which
+    need the duty-alert deployment to exist), then serve them until stopped."""
+    served = deployments()
+    if before_serving is not None:
+        for deployment in served:
+            deployment.apply()
+        before_serving()
+    serve(*served, pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

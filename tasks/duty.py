@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -38,12 +39,13 @@ def send_duty_alert(
     *,
     link: str | None = None,
     kind: str = "alert",
-    robots: bool = True,
+    robots: bool | Sequence[str] = True,
     email: bool = True,
 ) -> dict[str, Any]:
     """Tell the duty contacts: `title` (one line), `text` (what happened, where to fix it),
     `link` (the run or console page; default: the current flow run, else duty.console_url).
     `kind` groups alerts ("night", "urgent", "precision", …) for the mailbox key and the event.
+    `robots`: every robot (True), none (False) or those of these names; `email`: the mailboxes.
 
     Never raises for a channel that fails: returns what each channel did —
     {"robots": [{"name", "ok", "error"}], "emails_queued": n, "emails_sent": n}.
@@ -54,9 +56,10 @@ def send_duty_alert(
     duty = ctx.ref.office.duty
     link = link or current_run_link() or duty.console_url
     result: dict[str, Any] = {"robots": [], "emails_queued": 0, "emails_sent": 0}
-    if robots:
+    chosen = [r for r in duty.robots if robots is True or (robots and r.name in robots)]
+    if chosen:
         content = alert_text(title, text, link, ctx.ref.office.name)
-        result["robots"] = [post_to_robot(r, content, title=title, link=link) for r in duty.robots]
+        result["robots"] = [post_to_robot(r, content, title=title, link=link) for r in chosen]
     if email and duty.contacts:
         queued = queue_duty_mail(title, text, link=link, kind=kind)
         result["emails_queued"] = len(queued)
@@ -172,7 +175,7 @@ def current_run_link() -> str | None:
 
 @task(name="duty-alert")
 def alert_duty(
-    title: str, text: str, *, link: str | None, kind: str, robots: bool
+    title: str, text: str, *, link: str | None, kind: str, robots: Sequence[str]
 ) -> dict[str, Any]:
     """值班提醒: send_duty_alert as a task (the duty-alert deployment's one step)."""
     return send_duty_alert(title, text, link=link, kind=kind, robots=robots)
