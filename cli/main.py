@@ -1,8 +1,9 @@
 """`minqing`: the operator's command line — demo, database, nightly run, intake, handoffs,
 the local SMTP sink and serving the Prefect deployments.
 
-Prefect is imported lazily, after PREFECT_HOME is pointed at var/prefect, so running minqing
-never touches a user's own Prefect setup unless they point it at a server on purpose.
+Prefect is imported lazily, after cli/prefect_env.py has looked for the user's Prefect: a
+configured API (environment, .env, prefect.toml, the active profile) is used as it is; only
+when there is none does minqing run Prefect embedded, its database under var/prefect.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ console = Console()
 
 @app.callback()
 def _setup() -> None:
+    """Point Prefect at the user's server when one is configured (environment, .env,
+    prefect.toml, the active profile), else at the embedded local mode under var/prefect."""
+    from cli.prefect_env import choose_prefect
     from minqing.settings import get_settings
 
-    settings = get_settings()
-    os.environ.setdefault("PREFECT_HOME", str(settings.var_dir / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    choose_prefect(get_settings())
 
 
 @db_app.command("upgrade")
@@ -81,9 +83,12 @@ def nightly(
     ] = None,
 ) -> None:
     """Run the nightly pipeline once, now (after any other run in progress, see --wait)."""
+    from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.nightly import nightly as nightly_flow
+    from minqing.settings import get_settings
 
-    with one_run("nightly", wait):
+    console.print(describe(current_target()))
+    with prefect_for_flows(get_settings()), one_run("nightly", wait):
         nightly_flow()
 
 
@@ -130,9 +135,13 @@ def demo(
     upgrade()
     sync_reference_now()
     sample = Path(__file__).resolve().parent.parent / "sample"
+    from cli.prefect_env import prefect_for_flows
     from flows.nightly import nightly as nightly_flow
 
-    with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
+    with (
+        prefect_for_flows(settings),
+        SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port),
+    ):
         before = count_messages(settings.mail_dir)
         for night in ("night1", "night2"):
             copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir, _demo_reply_day())
@@ -283,10 +292,79 @@ def mail_list(limit: int = 30) -> None:
 
 @app.command()
 def serve() -> None:
-    """Serve every deployment (nightly, retry-handoffs, ...) without a work pool."""
+    """Serve every deployment (nightly, deliver, retry-handoffs, ...) without a work pool;
+    on a Prefect server, first create or update the automations that alert the duty contacts
+    (as `minqing setup-prefect` does)."""
+    from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.serve import serve_all
+    from minqing.settings import get_settings
 
-    serve_all()
+    target = current_target()
+    console.print(describe(target))
+    if target.embedded:
+        console.print(
+            "no Prefect server configured: serving on the embedded one, without automations "
+            "(point a profile or PREFECT_API_URL at a server for the UI and the alerts)"
+        )
+        with prefect_for_flows(get_settings()):
+            serve_all()
+        return
+    serve_all(before_serving=lambda: _report_setup(_run_setup_prefect()))
+
+
+@app.command("setup-prefect")
+def setup_prefect_command(
+    per_second: Annotated[
+        float | None,
+        typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Messages that may go at once (default: one second's).")
+    ] = None,
+) -> None:
+    """Create or update, on the Prefect server: the `smtp` rate limit, a notification block per
+    duty robot and the automations that alert the duty contacts (值班). Safe to run again.
+
+    For the work-pool path: run it after `prefect deploy --all` (the e-mail alerts start the
+    duty-alert deployment), where the robots' URL variables are set.
+    """
+    from cli.prefect_env import current_target, describe
+
+    target = current_target()
+    console.print(describe(target))
+    if target.embedded:
+        console.print(
+            "[red]no Prefect server configured: automations need one. Point a profile "
+            "(`prefect config set PREFECT_API_URL=…`) or PREFECT_API_URL at it.[/red]"
+        )
+        raise typer.Exit(2)
+    try:
+        _report_setup(_run_setup_prefect(per_second, burst))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _run_setup_prefect(per_second: float | None = None, burst: int | None = None) -> dict:
+    from tasks.automations import setup_prefect
+
+    return setup_prefect(per_second=per_second, burst=burst)
+
+
+def _report_setup(done: dict) -> None:
+    limit = done["limit"]
+    console.print(
+        f"{limit['action']} global concurrency limit [bold]{limit['name']}[/bold]: "
+        f"{limit['slot_decay_per_second']} message(s)/s, burst {limit['limit']}"
+    )
+    console.print(f"duty robots (posted by the Prefect server): {', '.join(done['robots']) or '—'}")
+    if not done["email"]:
+        console.print(
+            "[yellow]duty e-mail: off (no duty contacts, or the duty-alert deployment is not "
+            "deployed yet: run `prefect deploy --all` first, then this again)[/yellow]"
+        )
+    for a in done["automations"]:
+        console.print(f"{a['action']} automation [bold]{a['name']}[/bold]")
 
 
 def _register_command_modules() -> None:
