@@ -45,7 +45,9 @@ def duty_config(tmp: Path, robot_url: str) -> Path:
         ],
         "console_url": "http://127.0.0.1:4200",
     }
-    (folder / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), encoding="utf-8")
+    (folder / "office.yaml").write_text(
+        yaml.safe_dump(office, allow_unicode=True), encoding="utf-8"
+    )
     return folder
 
 

@@ -28,11 +28,18 @@ def test_a_dingtalk_keyword_leads_the_message_unless_it_is_already_there():
 
 def test_a_generic_webhook_gets_title_text_and_link():
     body = robot_body("webhook", "正文", title="标题", link="http://ui/runs/1")
-    assert body == {"title": "标题", "text": "正文", "link": "http://ui/runs/1", "source": "minqing"}
+    assert body == {
+        "title": "标题",
+        "text": "正文",
+        "link": "http://ui/runs/1",
+        "source": "minqing",
+    }
 
 
 def test_the_dingtalk_signature_is_the_hmac_of_timestamp_and_secret():
-    url = dingtalk_signed_url("https://robot.example/send?access_token=abc", "SECxyz", 1700000000000)
+    url = dingtalk_signed_url(
+        "https://robot.example/send?access_token=abc", "SECxyz", 1700000000000
+    )
     query = parse_qs(urlsplit(url).query)
     assert query["access_token"] == ["abc"] and query["timestamp"] == ["1700000000000"]
     expected = base64.b64encode(
@@ -49,7 +56,9 @@ def test_a_long_alert_is_cut_to_what_a_robot_accepts():
 
 
 def test_the_alert_names_the_office_and_where_to_fix_it():
-    text = alert_text("夜间运行部分失败", "14 封消息未送达", "http://ui/runs/flow-run/1", "示例街道")
+    text = alert_text(
+        "夜间运行部分失败", "14 封消息未送达", "http://ui/runs/flow-run/1", "示例街道"
+    )
     assert text.splitlines() == [
         "【示例街道·民情直通车】夜间运行部分失败",
         "14 封消息未送达",

@@ -28,7 +28,10 @@ CLEAN = {"sent": 12, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
         ),
         (
             CLEAN,
-            ["2027 年节假日安排未配置，按周一至周五计算。", "2027 年节假日安排未配置，按周一至周五计算。"],
+            [
+                "2027 年节假日安排未配置，按周一至周五计算。",
+                "2027 年节假日安排未配置，按周一至周五计算。",
+            ],
             [],
             ["2027 年节假日安排未配置，按周一至周五计算"],
         ),
@@ -40,7 +43,9 @@ CLEAN = {"sent": 12, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
         ),
     ],
 )
-def test_a_run_is_partial_exactly_when_something_was_left_undone(delivery, warnings, files, expected):
+def test_a_run_is_partial_exactly_when_something_was_left_undone(
+    delivery, warnings, files, expected
+):
     verdict = judge_run(delivery, warnings, files)
     assert list(verdict.reasons) == expected
     assert verdict.partial == bool(expected)
