@@ -90,7 +90,9 @@ def train(
         raise typer.Exit(2) from None
     where = config if config.exists() else f"defaults ({config} not found)"
     console.print(f"training on {len(texts)} texts from {source}; settings: {where} ...")
-    model = train_model(texts, labels, cv_folds=cv_folds, settings=cfg.settings)
+    model = train_model(
+        texts, labels, cv_folds=cv_folds, settings=cfg.settings, thresholds=cfg.thresholds
+    )
     try:
         check_classes(model, configured)
     except ModelMismatch as exc:
@@ -98,6 +100,7 @@ def train(
         raise typer.Exit(2) from None
     path = save_model(model, _models_dir(out_dir))
     _print_metrics(model.metadata, cfg.review_threshold)
+    _print_routing(model.metadata, cfg.expected)
     console.print(f"model saved: [bold]{path}[/bold] (metrics in {path.with_suffix('.json')})")
 
 
@@ -128,6 +131,51 @@ def _print_metrics(metadata: dict, review_threshold: float) -> None:
         "lowest threshold with precision ≥ 0.98: "
         + (f"[bold]{suggested:.2f}[/bold]" if suggested is not None else "none reached")
     )
+
+
+def _span(point: dict, key: str) -> str:
+    value, interval = point.get(key), point.get(f"{key}_95")
+    if value is None:
+        return "-"
+    if not interval:
+        return f"{value:.3f}"
+    low, high = (interval["low"], interval["high"]) if isinstance(interval, dict) else interval
+    return f"{value:.3f} ({low:.3f}-{high:.3f})"
+
+
+def _print_routing(metadata: dict, expected: dict) -> None:
+    """Automatic routing at the configured review thresholds: what this training's
+    cross-validation says (messages like the training data), next to what was measured on
+    messages the model had never seen (config/classifier.yaml expected_on_new_messages)."""
+    table = Table(
+        "measured on", "precision (95%)", "coverage (95%)", "macro-F1",
+        title="automatic routing at the configured review thresholds",
+    )  # fmt: skip
+    at = (metadata.get("cv") or {}).get("at_review_thresholds")
+    if at:
+        table.add_row(
+            "this data, cross-validated (in-distribution: holds only for messages like these)",
+            _span(at, "precision"),
+            _span(at, "coverage"),
+            f"{metadata['cv']['macro_f1_mean']:.3f}",
+        )
+    if expected:
+        f1 = expected.get("macro_f1")
+        table.add_row(
+            f"new raw messages: {expected.get('hold_out', '')}",
+            _span(expected, "precision"),
+            _span(expected, "coverage"),
+            "-" if f1 is None else f"{f1:.3f}",
+            style="bold",
+        )
+    if table.row_count:
+        console.print(table)
+        if expected:
+            console.print(
+                "Expect the new-message figures in production; the cross-validated ones hold "
+                "only for messages like the training data. The night's summary tracks the real "
+                "ones from outcomes (自动分派准确率)."
+            )
 
 
 def classify(

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from minqing.precision import ReviewThresholds
+from minqing.precision import ReviewThresholds, bootstrap_routing
 
 log = logging.getLogger(__name__)
 
@@ -459,9 +459,11 @@ def train_model(
     cv_folds: int = 5,
     random_state: int = 0,
     settings: ModelSettings | None = None,
+    thresholds: ReviewThresholds | None = None,
 ) -> TrainedModel:
     """Cross-validate (unless `cv_folds` < 2), then fit on all the data; the measured numbers
-    go into `metadata` (and the JSON sidecar written by `save_model`)."""
+    go into `metadata` (and the JSON sidecar written by `save_model`), with the precision and
+    coverage of automatic routing at `thresholds` and their 95% bootstrap intervals."""
     import sklearn
 
     if len(texts) != len(labels):
@@ -501,8 +503,28 @@ def train_model(
             "precision_coverage": [asdict(p) for p in curve],
             "threshold_for_precision_0.98": suggested,
         }
+        if thresholds is not None:
+            metadata["cv"]["at_review_thresholds"] = routing_at(
+                cv.labels, cv.predicted, cv.confidence, thresholds
+            )
     model.metadata = metadata
     return model
+
+
+def routing_at(
+    truth: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, thresholds: ReviewThresholds
+) -> dict[str, Any]:
+    """Precision and coverage of automatic routing at `thresholds` with 95% bootstrap
+    intervals, as plain data for the metadata."""
+    estimate = bootstrap_routing(truth, predicted, confidence, thresholds, runs=1000)
+    s = estimate.score
+    return {
+        "thresholds": thresholds.as_dict(),
+        "precision": None if s.precision is None else round(s.precision, 4),
+        "coverage": round(s.coverage, 4),
+        "precision_95": asdict(estimate.precision_95) if estimate.precision_95 else None,
+        "coverage_95": asdict(estimate.coverage_95),
+    }
 
 
 # --------------------------------------------------------------------------- persistence
@@ -724,6 +746,10 @@ class ClassifierConfig:
     settings: ModelSettings
     category_thresholds: Mapping[str, float] = field(default_factory=dict)
     watch: PrecisionWatch = field(default_factory=PrecisionWatch)
+    # What bench/bench_routing.py measured at these thresholds on messages the model never saw
+    # (raw, near-duplicates grouped, by time and source): `minqing train` prints it beside the
+    # in-distribution cross-validation. Plain figures: hold_out, precision, precision_95, ...
+    expected: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def thresholds(self) -> ReviewThresholds:
@@ -739,7 +765,13 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     data = data or {}
-    unknown = set(data) - {"review_threshold", "category_thresholds", "model", "precision_watch"}
+    unknown = set(data) - {
+        "review_threshold",
+        "category_thresholds",
+        "model",
+        "precision_watch",
+        "expected_on_new_messages",
+    }
     model = data.get("model") or {}
     names = {f.name for f in dataclasses_fields(ModelSettings)}
     unknown |= {f"model.{k}" for k in model if k not in names}
@@ -754,4 +786,9 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
         watching = PrecisionWatch(**watch)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
-    return ClassifierConfig(threshold, ModelSettings(**model), thresholds.per_category, watching)
+    expected = data.get("expected_on_new_messages") or {}
+    if not isinstance(expected, dict):
+        raise ValueError(f"{path}: expected_on_new_messages must be a mapping")
+    return ClassifierConfig(
+        threshold, ModelSettings(**model), thresholds.per_category, watching, expected
+    )

@@ -168,7 +168,9 @@ def retrain_now(
     }
     if comparison is not None and comparison.candidate_is_worse and not force:
         return result | {"replaced": False, "model": None}
-    model = train_model(texts, labels, cv_folds=cv_folds, settings=cfg.settings)
+    model = train_model(
+        texts, labels, cv_folds=cv_folds, settings=cfg.settings, thresholds=cfg.thresholds
+    )
     path = save_model(model, ctx.settings.models_dir)
     cv = model.metadata.get("cv") or {}
     return result | {

@@ -518,6 +518,14 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     result = cli("train", "--from", train_csv, "--cv-folds", "2")
     assert result.exit_code == 0, result.output
     assert "macro-F1" in result.output
+    assert "automatic routing at the configured review thresholds" in result.output
+    assert "cross-validated" in result.output
+    metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
+    at = metadata["cv"]["at_review_thresholds"]
+    assert at["thresholds"]["default"] == 0.85  # the shipped config
+    assert at["coverage_95"]["low"] <= at["coverage"] <= at["coverage_95"]["high"]
+    if at["precision"] is not None:  # a tiny corpus may route nothing at 0.85
+        assert at["precision_95"]["low"] <= at["precision"] <= at["precision_95"]["high"]
     assert latest_model_path(tmp_path / "var" / "models") is not None
 
     new = _write_csv(
@@ -564,6 +572,26 @@ def test_classify_says_which_rows_the_night_would_leave_for_review_and_at_which_
         for r in rows
     ]  # fmt: skip
     assert decided == [("交通运输", "1", "1"), ("城乡建设", "0", "0.01")]
+
+
+def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validation(
+    cli, tmp_path
+):
+    train_csv = _write_csv(
+        tmp_path / "train.csv", [["text", "label"], *zip(TEXTS, LABELS, strict=True)], "utf-8"
+    )
+    config = tmp_path / "classifier.yaml"
+    config.write_text(
+        "review_threshold: 0.5\n"
+        "expected_on_new_messages:\n  hold_out: 262 raw messages\n  precision: 0.9712\n"
+        "  precision_95: [0.95, 0.99]\n  coverage: 0.6123\n  coverage_95: [0.55, 0.67]\n"
+        "  macro_f1: 0.881\n",
+        "utf-8",
+    )
+    result = cli("train", "--from", train_csv, "--cv-folds", "2", "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "new raw messages" in result.output
+    assert "0.971" in result.output and "0.612" in result.output and "0.881" in result.output
 
 
 def test_train_refuses_labels_that_differ_from_the_configured_categories(cli, tmp_path):
