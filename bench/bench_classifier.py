@@ -671,7 +671,13 @@ def main() -> None:
     (RESULTS / f"{stem}.json").write_text(
         json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
     )
-    (RESULTS / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
+    text = markdown(result)
+    routing = RESULTS / "routing.json"
+    if not args.quick and routing.exists():  # bench_routing.py's section stays in the file
+        from bench_routing import put_section, render
+
+        text = put_section(text, render(json.loads(routing.read_text(encoding="utf-8"))))
+    (RESULTS / f"{stem}.md").write_text(text, encoding="utf-8")
     print(f"wrote {RESULTS / stem}.json and .md")
 
 

@@ -13,6 +13,7 @@ from minqing.precision import (
     Verdict,
     bootstrap_routing,
     choose_category_thresholds,
+    choose_marginal_thresholds,
     compare_models,
     needs_review,
     precision_alerts,
@@ -245,3 +246,36 @@ def test_a_candidate_is_worse_when_it_routes_less_precisely_or_is_right_less_oft
 def test_no_confirmed_cases_say_nothing_against_a_candidate():
     comparison = compare_models([], ([], []), ([], []), ReviewThresholds(0.9))
     assert comparison.candidate_is_worse is False
+
+
+def _band(category: str, low: float, right: int, wrong: int) -> tuple[list, list, list]:
+    """`right` + `wrong` cases predicted `category` with confidence `low` + 0.01."""
+    n = right + wrong
+    return [category] * right + ["其他"] * wrong, [category] * n, [low + 0.01] * n
+
+
+@pytest.mark.parametrize(
+    ("bands", "minimum", "expected"),
+    [
+        # 城乡建设: right 19/20 at 0.91, 16/20 at 0.81: stops just above the 0.81 cases.
+        ([("城乡建设", 0.90, 19, 1), ("城乡建设", 0.80, 16, 4)], 0.9, {"城乡建设": 0.82}),
+        # The same bands at a lower bar: both windows pass, down to the grid's bottom.
+        ([("城乡建设", 0.90, 19, 1), ("城乡建设", 0.80, 16, 4)], 0.8, {"城乡建设": 0.7}),
+        # Too few cases in the low window to say: the descent goes on through it.
+        ([("教育文体", 0.90, 20, 0), ("教育文体", 0.80, 2, 3)], 0.9, {"教育文体": 0.7}),
+        # Wrong already at the top: the fallback.
+        ([("商贸旅游", 0.98, 5, 15)], 0.9, {"商贸旅游": 0.99}),
+    ],
+)
+def test_a_categorys_threshold_goes_down_while_the_cases_it_adds_are_right_often_enough(
+    bands, minimum, expected
+):
+    truth, predicted, confidence = [], [], []
+    for band in bands:
+        t, p, c = _band(*band)
+        truth, predicted, confidence = truth + t, predicted + p, confidence + c
+    grid = [round(0.70 + 0.01 * i, 2) for i in range(30)]
+    chosen = choose_marginal_thresholds(
+        truth, predicted, confidence, min_marginal_precision=minimum, grid=grid
+    )
+    assert chosen == expected
