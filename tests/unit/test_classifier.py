@@ -522,9 +522,12 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     assert "cross-validated" in result.output
     metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
     at = metadata["cv"]["at_review_thresholds"]
-    assert at["thresholds"]["default"] == 0.85  # the shipped config
+    shipped = read_classifier_config(
+        Path(model_cmds.__file__).parents[1] / "config/classifier.yaml"
+    )
+    assert at["thresholds"] == shipped.thresholds.as_dict()
     assert at["coverage_95"]["low"] <= at["coverage"] <= at["coverage_95"]["high"]
-    if at["precision"] is not None:  # a tiny corpus may route nothing at 0.85
+    if at["precision"] is not None:  # a tiny corpus may route nothing
         assert at["precision_95"]["low"] <= at["precision"] <= at["precision_95"]["high"]
     assert latest_model_path(tmp_path / "var" / "models") is not None
 
@@ -574,9 +577,7 @@ def test_classify_says_which_rows_the_night_would_leave_for_review_and_at_which_
     assert decided == [("交通运输", "1", "1"), ("城乡建设", "0", "0.01")]
 
 
-def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validation(
-    cli, tmp_path
-):
+def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validation(cli, tmp_path):
     train_csv = _write_csv(
         tmp_path / "train.csv", [["text", "label"], *zip(TEXTS, LABELS, strict=True)], "utf-8"
     )
