@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -100,7 +101,7 @@ def train(
         raise typer.Exit(2) from None
     path = save_model(model, _models_dir(out_dir))
     _print_metrics(model.metadata, cfg.review_threshold)
-    _print_routing(model.metadata, cfg.expected)
+    _print_routing(model.metadata, [dict(e) for e in cfg.expected])
     console.print(f"model saved: [bold]{path}[/bold] (metrics in {path.with_suffix('.json')})")
 
 
@@ -143,7 +144,7 @@ def _span(point: dict, key: str) -> str:
     return f"{value:.3f} ({low:.3f}-{high:.3f})"
 
 
-def _print_routing(metadata: dict, expected: dict) -> None:
+def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
     """Automatic routing at the configured review thresholds: what this training's
     cross-validation says (messages like the training data), next to what was measured on
     messages the model had never seen (config/classifier.yaml expected_on_new_messages)."""
@@ -159,12 +160,12 @@ def _print_routing(metadata: dict, expected: dict) -> None:
             _span(at, "coverage"),
             f"{metadata['cv']['macro_f1_mean']:.3f}",
         )
-    if expected:
-        f1 = expected.get("macro_f1")
+    for measured in expected:
+        f1 = measured.get("macro_f1")
         table.add_row(
-            f"new raw messages: {expected.get('hold_out', '')}",
-            _span(expected, "precision"),
-            _span(expected, "coverage"),
+            f"new messages: {measured.get('hold_out', '')}",
+            _span(measured, "precision"),
+            _span(measured, "coverage"),
             "-" if f1 is None else f"{f1:.3f}",
             style="bold",
         )

@@ -748,8 +748,9 @@ class ClassifierConfig:
     watch: PrecisionWatch = field(default_factory=PrecisionWatch)
     # What bench/bench_routing.py measured at these thresholds on messages the model never saw
     # (raw, near-duplicates grouped, by time and source): `minqing train` prints it beside the
-    # in-distribution cross-validation. Plain figures: hold_out, precision, precision_95, ...
-    expected: Mapping[str, Any] = field(default_factory=dict)
+    # in-distribution cross-validation. One mapping per hold-out: hold_out (what it was),
+    # precision, precision_95, coverage, coverage_95, macro_f1.
+    expected: Sequence[Mapping[str, Any]] = ()
 
     @property
     def thresholds(self) -> ReviewThresholds:
@@ -786,9 +787,9 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
         watching = PrecisionWatch(**watch)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
-    expected = data.get("expected_on_new_messages") or {}
-    if not isinstance(expected, dict):
-        raise ValueError(f"{path}: expected_on_new_messages must be a mapping")
+    expected = data.get("expected_on_new_messages") or []
+    if not isinstance(expected, list) or not all(isinstance(e, dict) for e in expected):
+        raise ValueError(f"{path}: expected_on_new_messages must be a list of mappings")
     return ClassifierConfig(
-        threshold, ModelSettings(**model), thresholds.per_category, watching, expected
+        threshold, ModelSettings(**model), thresholds.per_category, watching, tuple(expected)
     )

@@ -584,14 +584,14 @@ def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validat
     config = tmp_path / "classifier.yaml"
     config.write_text(
         "review_threshold: 0.5\n"
-        "expected_on_new_messages:\n  hold_out: 262 raw messages\n  precision: 0.9712\n"
-        "  precision_95: [0.95, 0.99]\n  coverage: 0.6123\n  coverage_95: [0.55, 0.67]\n"
-        "  macro_f1: 0.881\n",
+        "expected_on_new_messages:\n  - hold_out: 262 raw messages\n    precision: 0.9712\n"
+        "    precision_95: [0.95, 0.99]\n    coverage: 0.6123\n    coverage_95: [0.55, 0.67]\n"
+        "    macro_f1: 0.881\n",
         "utf-8",
     )
     result = cli("train", "--from", train_csv, "--cv-folds", "2", "--config", config)
     assert result.exit_code == 0, result.output
-    assert "new raw messages" in result.output
+    assert "new messages" in result.output
     assert "0.971" in result.output and "0.612" in result.output and "0.881" in result.output
 
 
