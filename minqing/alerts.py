@@ -143,4 +143,20 @@ def alert_rules(console_url: str, *, night_grace_minutes: int = 30) -> list[Aler
             ),
             link=run_link,
         ),
+        AlertRule(
+            key="precision-low",
+            name="自动分派准确率低于目标",
+            description="夜间运行统计的自动分派准确率（按部门答复、不属职责退回、改派和人工改分类估计）低于 "
+            "config/classifier.yaml 的目标时通知值班（每个模型每天至多一次）",
+            expect=("minqing.classifier.precision_low",),
+            for_each=("prefect.resource.id",),
+            within_seconds=24 * 3600,
+            title="自动分派准确率低于目标",
+            text=(
+                "{{ event.payload.message }}\n"
+                "处理：在夜间运行的 routing-precision 表中查看各分类；提高该分类在 "
+                "config/classifier.yaml 的 category_thresholds（更多案件转人工审核），或运行 retrain 重新训练。"
+            ),
+            link=run_link,
+        ),
     ]

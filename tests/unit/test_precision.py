@@ -279,3 +279,21 @@ def test_a_categorys_threshold_goes_down_while_the_cases_it_adds_are_right_often
         truth, predicted, confidence, min_marginal_precision=minimum, grid=grid
     )
     assert chosen == expected
+
+
+def test_a_precision_low_event_raises_a_duty_alert_with_its_message():
+    """The shipped alert rules (minqing/alerts.py) turn the event the night emits into a
+    duty alert whose text is the summary's warning."""
+    import jinja2
+
+    from minqing.alerts import alert_rules
+
+    rule = next(
+        r for r in alert_rules("http://ui") if "minqing.classifier.precision_low" in r.expect
+    )
+    event = {
+        "payload": {"message": "2026-11-30 起一周全部自动分派准确率 93.3%（28/30），低于目标 97.0%"}
+    }
+    text = jinja2.Template(rule.text).render(event=event)
+    assert text.startswith(event["payload"]["message"])
+    assert "category_thresholds" in text
