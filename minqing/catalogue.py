@@ -148,7 +148,11 @@ def _key(message: object) -> tuple[str | None, str]:
 
 
 def _compiled_messages(catalog: Catalog) -> dict[tuple[str | None, str], object]:
-    return {_key(m): m.string for m in catalog if m.id and not m.fuzzy and _translated(m)}
+    return {
+        _key(m): tuple(m.string) if isinstance(m.string, list | tuple) else m.string
+        for m in catalog
+        if m.id and not m.fuzzy and _translated(m)
+    }
 
 
 def problems(template: Catalog | None = None) -> list[str]:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from minqing.channels.base import make_source_key, parse_datetime
+from minqing.channels.base import make_source_key, parse_datetime, undecodable_reason
 from minqing.channels.tabular import open_table, row_excerpt, row_is_blank, row_undecodable
+from minqing.i18n import _
 from minqing.records import Rejected
 from minqing.workdays import LOCAL_TZ
 
@@ -119,20 +120,26 @@ def parse_evaluations(path: Path, checksum: str) -> Iterator[EvaluationRow | Rej
             return Rejected("evaluations", key, ref, reason, path.name, excerpt)
 
         if row_undecodable(row):
-            yield reject("undecodable bytes (mixed or wrong encoding)")
+            yield reject(undecodable_reason())
             continue
         rep, dept = table.text(row, "representative"), table.text(row, "department")
         score_text, period = table.text(row, "score"), table.text(row, "period")
         score = parse_score(score_text)
         span = parse_period(period) if period else None
         if not rep:
-            yield reject("missing 代表")
+            yield reject(_("缺少代表姓名"))
         elif not dept:
-            yield reject("missing 部门")
+            yield reject(_("缺少部门"))
         elif score is None:
-            yield reject(f"unknown 评价 {score_text!r} (满意/基本满意/不满意 or 0–100)")
+            yield reject(
+                _("评价“%(value)s”无法识别（应为 满意、基本满意、不满意 或 0–100 分）")
+                % {"value": score_text}
+            )
         elif span is None:
-            yield reject(f"unreadable 期间 {period!r} (e.g. 2026年, 2026年第四季度, 2026-11)")
+            yield reject(
+                _("期间“%(value)s”无法识别（例如 2026年、2026年第四季度、2026-11）")
+                % {"value": period}
+            )
         else:
             yield EvaluationRow(
                 source_key=make_source_key("evaluation", rep, dept, period, score),

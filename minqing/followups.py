@@ -11,13 +11,14 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 
-from minqing.channels.base import make_source_key, parse_datetime
+from minqing.channels.base import make_source_key, parse_datetime, undecodable_reason
 from minqing.channels.tabular import (
     open_table,
     row_excerpt,
     row_is_blank,
     row_undecodable,
 )
+from minqing.i18n import _
 from minqing.normalize import normalize_text
 from minqing.records import Rejected
 from minqing.workdays import LOCAL_TZ, WorkCalendar
@@ -157,7 +158,7 @@ def parse_verifications(path: Path, checksum: str) -> Iterator[VerificationRow |
             return Rejected("verifications", key, ref, reason, path.name, excerpt)
 
         if row_undecodable(row):
-            yield reject("undecodable bytes (mixed or wrong encoding)")
+            yield reject(undecodable_reason())
             continue
         case_ref = table.text(row, "case_ref")
         result = table.text(row, "result").replace(" ", "")
@@ -166,13 +167,15 @@ def parse_verifications(path: Path, checksum: str) -> Iterator[VerificationRow |
         when_text = table.text(row, "checked_at")
         checked_at = parse_datetime(table.cell(row, "checked_at")) if when_text else None
         if not case_ref:
-            yield reject("missing 案件编号")
+            yield reject(_("缺少案件编号"))
         elif result not in VERIFIED_WORDS:
-            yield reject(f"unknown 核实结果 {result!r} (已核实/未核实)")
+            yield reject(
+                _("核实结果“%(value)s”无法识别（应为 已核实 或 未核实）") % {"value": result}
+            )
         elif when_text and checked_at is None:
-            yield reject(f"unreadable 核实时间 {when_text!r}")
+            yield reject(_("核实时间无法识别：“%(value)s”") % {"value": when_text})
         elif not VERIFIED_WORDS[result] and not note:
-            yield reject("未核实 needs a 说明: the department is told why the case comes back")
+            yield reject(_("未核实须填写说明：要告诉承办部门为什么退回重办"))
         else:
             yield VerificationRow(
                 source_key=make_source_key(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from minqing.i18n import _
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -60,6 +62,15 @@ class Rejected:
     reason: str
     source_file: str | None = None
     excerpt: str = ""
+
+
+# What a store_* function returns for a row it already has: counted as known, not a rejection.
+ALREADY_IMPORTED = "already_imported"
+
+
+def unknown_case_reason(case_ref: str) -> str:
+    """Why a returned row (reply, rating, 回头看) naming no known case is refused."""
+    return _("没有案件编号为“%(case)s”的案件") % {"case": case_ref}
 
 
 class UnreadableFile(Exception):

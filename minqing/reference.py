@@ -336,6 +336,13 @@ class Reference(_Strict):
     def department_by_code(self) -> dict[str, Department]:
         return {d.code: d for d in self.departments}
 
+    def department_name(self, code: str | None) -> str:
+        """A department's name for people; an unknown code as it is, None as ''."""
+        if not code:
+            return ""
+        dept = self.department_by_code.get(code)
+        return dept.name if dept else code
+
     @cached_property
     def station_by_code(self) -> dict[str, Station]:
         return {st.code: st for st in self.stations}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from minqing.channels.base import make_source_key, parse_datetime
+from minqing.channels.base import make_source_key, parse_datetime, undecodable_reason
 from minqing.channels.textfile import has_undecodable, open_text
 from minqing.i18n import _
 from minqing.normalize import normalize_phone, normalize_text
@@ -77,7 +77,7 @@ def read_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict
         header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
         missing = [c for c in required if c not in header]
         if missing:
-            raise UnreadableFile(f"missing required column: {', '.join(missing)}")
+            raise UnreadableFile(_("缺少必需的列：%(columns)s") % {"columns": "、".join(missing)})
         for line_no, row in enumerate(reader, start=2):
             if any(cell.strip() for cell in row):
                 yield (
@@ -98,18 +98,21 @@ def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
             return Rejected("replies", key, ref, reason, path.name, ",".join(row.values())[:200])
 
         if any(has_undecodable(v) for v in row.values()):
-            yield reject("undecodable bytes (mixed or wrong encoding)")
+            yield reject(undecodable_reason())
             continue
         outcome = parse_outcome(row["办理结果"])
         received = parse_datetime(row["答复时间"])
         if not row["案件编号"]:
-            yield reject("missing 案件编号")
+            yield reject(_("缺少案件编号"))
         elif outcome is None:
-            yield reject(f"unknown 办理结果 {row['办理结果']!r} (A/B/C/D/不属职责)")
+            yield reject(
+                _("办理结果“%(value)s”无法识别（应为 A、B、C、D 或 不属职责）")
+                % {"value": row["办理结果"]}
+            )
         elif received is None:
-            yield reject(f"unreadable 答复时间 {row['答复时间']!r}")
+            yield reject(_("答复时间无法识别：“%(value)s”") % {"value": row["答复时间"]})
         elif not row["答复内容"]:
-            yield reject("empty 答复内容")
+            yield reject(_("答复内容为空"))
         else:
             yield ReplyRow(
                 source_key=make_source_key(
@@ -139,13 +142,18 @@ def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
         solved_text = row.get("是否办成", "").lower()
         rated_at = parse_datetime(row.get("评价时间")) if row.get("评价时间") else None
         if not row["案件编号"]:
-            yield reject("missing 案件编号")
+            yield reject(_("缺少案件编号"))
         elif satisfaction not in SATISFACTION:
-            yield reject(f"unknown 满意度 {satisfaction!r} (满意/基本满意/不满意)")
+            yield reject(
+                _("满意度“%(value)s”无法识别（应为 满意、基本满意 或 不满意）")
+                % {"value": satisfaction}
+            )
         elif solved_text and solved_text not in YES | NO:
-            yield reject(f"unknown 是否办成 {row['是否办成']!r} (是/否)")
+            yield reject(
+                _("是否办成“%(value)s”无法识别（应为 是 或 否）") % {"value": row["是否办成"]}
+            )
         elif row.get("评价时间") and rated_at is None:
-            yield reject(f"unreadable 评价时间 {row['评价时间']!r}")
+            yield reject(_("评价时间无法识别：“%(value)s”") % {"value": row["评价时间"]})
         else:
             phone = normalize_phone(row.get("联系电话"))
             yield RatingRow(

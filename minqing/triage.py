@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from minqing.classify import Classification
+from minqing.i18n import _, label
+from minqing.labels import CATEGORY_SOURCE_LABELS
 from minqing.precision import ReviewThresholds
 from minqing.states import CaseStatus
 
@@ -15,7 +17,7 @@ def triage_status(
     """TRIAGED when the category is confident enough to route, else NEEDS_REVIEW with why. A
     model's category must reach the review threshold of its first-level category."""
     if c.category is None:
-        return CaseStatus.NEEDS_REVIEW, "no category recognised"
+        return CaseStatus.NEEDS_REVIEW, _("未能识别分类，请人工确定")
     if c.source == "rule":
         threshold = RULE_THRESHOLD
     elif isinstance(model_thresholds, ReviewThresholds):
@@ -23,8 +25,10 @@ def triage_status(
     else:
         threshold = float(model_thresholds)
     if c.confidence < threshold:
-        return (
-            CaseStatus.NEEDS_REVIEW,
-            f"low confidence {c.confidence:.2f} < {threshold:.2f} ({c.source})",
-        )
+        reason = _("分类把握不足：%(source)s的置信度 %(confidence).2f，低于 %(threshold).2f") % {
+            "source": label(CATEGORY_SOURCE_LABELS, c.source),
+            "confidence": c.confidence,
+            "threshold": threshold,
+        }
+        return CaseStatus.NEEDS_REVIEW, reason
     return CaseStatus.TRIAGED, None

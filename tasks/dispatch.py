@@ -38,6 +38,7 @@ from minqing.delivery import (
     reply_template_csv,
     reply_template_name,
 )
+from minqing.i18n import _
 from minqing.routing import deadline, route
 from minqing.settings import Settings
 from minqing.states import CaseStatus
@@ -85,9 +86,9 @@ def _dispatch_case(
     ref = ctx.ref
     decision = route(case.category, area, ref)
     if decision is None:
-        case.review_reason = (
-            f"no routing rule for category {case.category!r} in area {area or '未注明'}"
-        )
+        case.review_reason = _(
+            "分类“%(category)s”在“%(area)s”没有交办规则，请人工指定承办部门（routing.yaml）"
+        ) % {"category": case.category, "area": area or _("未注明地区")}
         set_status(
             s, case, CaseStatus.NEEDS_REVIEW, ACTOR, "no_route", category=case.category, area=area
         )

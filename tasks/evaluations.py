@@ -12,6 +12,8 @@ from sqlalchemy import select
 from db.models import RepresentativeEvaluation
 from db.queries import audit
 from minqing.evaluations import EvaluationRow, parse_evaluations
+from minqing.i18n import _
+from minqing.records import ALREADY_IMPORTED
 from tasks.context import Context, context
 
 ACTOR = "system:evaluations"
@@ -25,13 +27,15 @@ def store_evaluation(s: Any, ctx: Context, row: EvaluationRow) -> str | None:
             RepresentativeEvaluation.source_key == row.source_key
         )
     ):
-        return "already imported"
+        return ALREADY_IMPORTED
     by_name = {d.name: d.code for d in ctx.ref.departments} | {
         d.code: d.code for d in ctx.ref.departments
     }
     code = by_name.get(row.department)
     if code is None:
-        return f"unknown 部门 {row.department!r} (a name or code from config/departments.yaml)"
+        return _("部门“%(value)s”不存在（应为 departments.yaml 中的部门名称或代码）") % {
+            "value": row.department
+        }
     superseded = select(RepresentativeEvaluation.supersedes_id).where(
         RepresentativeEvaluation.supersedes_id.is_not(None)
     )

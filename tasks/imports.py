@@ -35,7 +35,9 @@ from minqing.channels import file_checksum
 from minqing.channels.tabular import cell_text, iter_rows, sniff
 from minqing.evaluations import parse_evaluations
 from minqing.followups import is_complaint, parse_verifications
-from minqing.records import Rejected, UnreadableFile
+from minqing.i18n import _
+from minqing.labels import channel_label, status_label
+from minqing.records import ALREADY_IMPORTED, Rejected, UnreadableFile, unknown_case_reason
 from minqing.returns import (
     RatingRow,
     ReplyRow,
@@ -132,7 +134,7 @@ def _import_file(
                 if reason is None:
                     taken += 1
                     continue
-                if reason == "already imported":
+                if reason == ALREADY_IMPORTED:
                     known += 1
                     continue
                 rej = (
@@ -156,7 +158,12 @@ def _import_file(
                     )
                 rejected += 1
                 out["rejections"].append(
-                    {"渠道": channel, "文件": path.name, "来源": rej.source_ref, "原因": rej.reason}
+                    {
+                        "渠道": channel_label(channel),
+                        "文件": path.name,
+                        "来源": rej.source_ref,
+                        "原因": rej.reason,
+                    }
                 )
         except UnreadableFile as exc:
             s.rollback()
@@ -212,12 +219,15 @@ def store_reply(
     The one rule for every way a reply comes in (import file, web form): a correction while
     the case waits for verification is a new Reply row; the newest one counts."""
     if s.scalar(select(Reply.id).where(Reply.source_key == row.source_key)):
-        return "already imported"
+        return ALREADY_IMPORTED
     case = find_case(s, row.case_ref)
     if case is None:
-        return f"unknown 案件编号 {row.case_ref!r}"
+        return unknown_case_reason(row.case_ref)
     if case.status not in (CaseStatus.ASSIGNED, CaseStatus.REPLIED):
-        return f"case {row.case_ref} is {case.status.value}, not waiting for a reply"
+        return _("案件 %(case)s 当前为“%(status)s”，不在等待答复") % {
+            "case": case.number,
+            "status": status_label(case.status),
+        }
     if problem := reply_time_problem(row.received_at, case.assigned_at, now or datetime.now(UTC)):
         return problem
     s.add(
@@ -233,7 +243,10 @@ def store_reply(
         )
     )
     if row.outcome is Outcome.NOT_RESPONSIBLE:
-        case.review_reason = f"不属职责 ({case.lead_department}): {row.text[:200]}"
+        case.review_reason = _("%(department)s答复不属职责：%(text)s") % {
+            "department": ctx.ref.department_name(case.lead_department),
+            "text": row.text[:200],
+        }
         set_status(
             s,
             case,
@@ -305,12 +318,15 @@ def store_rating(
     the leaders; a good answer closes the case once its 回头看 is verified.
     """
     if s.scalar(select(Rating.id).where(Rating.source_key == row.source_key)):
-        return "already imported"
+        return ALREADY_IMPORTED
     case = find_case(s, row.case_ref)
     if case is None:
-        return f"unknown 案件编号 {row.case_ref!r}"
+        return unknown_case_reason(row.case_ref)
     if case.replied_at is None:
-        return f"case {row.case_ref} is {case.status.value}, nothing to rate yet"
+        return _("案件 %(case)s 当前为“%(status)s”，尚未答复，还不能评价") % {
+            "case": case.number,
+            "status": status_label(case.status),
+        }
     person = person or _rating_person(s, case.id, row.phone)
     person_id = person.id if person else None
     previous = (

@@ -28,6 +28,7 @@ from db.models import IngestedFile, Person, Rejection, Submission
 from db.queries import insert_ignoring_conflicts
 from minqing.channels import file_checksum, get_parser
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
+from minqing.labels import channel_label
 from minqing.records import UnreadableFile
 from minqing.reference import Reference
 from tasks.context import context
@@ -194,7 +195,7 @@ class FileProgress:
         self, channel: str, path: Path, callback: Callable[[int], None] | None = None
     ) -> None:
         self.callback = callback
-        self.label = f"{channel} · {path.name}"
+        self.label = f"{channel_label(channel)} · {path.name}"
         self.records = 0
         self.artifact: UUID | None = None
         self.lines: int | None = None
@@ -274,7 +275,9 @@ def ingest_inbox_now() -> dict[str, Any]:
         "by_channel": dict(by_channel),
         "rejected": sum(r.rejected for r in reports),
         "rejections": [
-            {"渠道": r.channel, "文件": r.name, **rej} for r in reports for rej in r.rejections
+            {"渠道": channel_label(r.channel), "文件": r.name, **rej}
+            for r in reports
+            for rej in r.rejections
         ],
         "files": [{k: v for k, v in asdict(r).items() if k != "rejections"} for r in reports],
     }

@@ -34,6 +34,7 @@ from db.models import (
 )
 from minqing.followups import NOT_VERIFIED, RECORDED, VERIFIED, VerificationRow
 from minqing.normalize import normalize_text
+from minqing.records import ALREADY_IMPORTED
 from minqing.returns import RatingRow, ReplyRow
 from minqing.states import CaseStatus, Outcome
 from tasks.context import context
@@ -244,7 +245,7 @@ def _save_reply(
                 handler=values["handler"],
             )
             reason = store_reply(s, ctx, row, via="web", actor=actor)
-            if reason == "already imported":
+            if reason == ALREADY_IMPORTED:
                 return number  # the same form sent twice: stored once
             if reason is not None:
                 raise Refused(409, "未能保存", f"答复未能保存：{reason}")

@@ -41,6 +41,7 @@ from minqing.channels.base import (
     text_digest,
     text_flags,
 )
+from minqing.i18n import _
 from minqing.normalize import strip_html
 from minqing.records import Contact, Item, Rejected, UnreadableFile
 
@@ -107,7 +108,7 @@ def message_to_item(
         )
 
     if automatic := _automatic(msg, address):
-        return reject(f"automatic message ({automatic})")
+        return reject(_("自动发出的邮件（%(kind)s），不是群众来信") % {"kind": automatic})
     text = body.strip() or subject
     if reason := check_text(text):
         return reject(reason)
@@ -225,17 +226,18 @@ def _sender(msg: Message) -> tuple[str, str]:
 
 
 def _automatic(msg: Message, address: str) -> str | None:
+    """What kind of automatic message this is (自动回复、群发、退信), or None."""
     auto = _header(msg, "Auto-Submitted").strip().lower()
     if auto and auto != "no":
-        return f"Auto-Submitted: {auto}"
+        return _("自动回复")
     if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
-        return "auto-reply header"
+        return _("自动回复")
     if _header(msg, "Precedence").strip().lower() in ("bulk", "junk", "auto_reply", "list"):
-        return f"Precedence: {_header(msg, 'Precedence').strip().lower()}"
+        return _("群发邮件")
     if msg.get_content_type() == "multipart/report":
-        return "delivery report"
+        return _("退信或投递报告")
     if _AUTOMATIC_SENDER.match(address):
-        return f"sender {address}"
+        return _("系统发件人 %(address)s") % {"address": address}
     return None
 
 
@@ -256,19 +258,19 @@ def _kind(path: Path) -> str:
     if path.is_dir():
         if all((path / sub).is_dir() for sub in ("cur", "new", "tmp")):
             return "maildir"
-        raise UnreadableFile("a folder that is not a maildir (no cur/new/tmp)")
+        raise UnreadableFile(_("这个文件夹不是邮件目录（没有 cur/new/tmp）"))
     with path.open("rb") as fh:
         head = fh.read(4096)
     if not head.strip():
-        raise UnreadableFile("empty file")
+        raise UnreadableFile(_("空文件"))
     if head.startswith(b"From "):
         return "mbox"
     if head.count(b"\x00") > len(head) * 0.3:
-        raise UnreadableFile("binary file (NUL bytes), not an e-mail message")
+        raise UnreadableFile(_("二进制文件，不是电子邮件"))
     if not re.search(
         rb"^(from|subject|message-id|date|received|return-path|mime-version)\s*:", head, re.I | re.M
     ):
-        raise UnreadableFile("not an e-mail message (no From/Subject/Date/Message-ID header)")
+        raise UnreadableFile(_("不是电子邮件（没有发件人、主题、日期等邮件头）"))
     return "eml"
 
 
@@ -302,8 +304,9 @@ class EmailParser(ChannelParser):
                         CHANNEL,
                         make_source_key(CHANNEL, checksum, key),
                         ref,
-                        f"cannot read message: {exc}",
+                        _("邮件无法读取"),
                         path.name,
+                        safe_excerpt(str(exc)),
                     )
                     continue
                 yield self._item(
@@ -327,7 +330,12 @@ class EmailParser(ChannelParser):
         except Exception as exc:  # the email package can fail on pathological messages
             key = make_source_key(CHANNEL, checksum, ref)
             return Rejected(
-                CHANNEL, key, ref, f"unparseable message: {type(exc).__name__}: {exc}", path.name
+                CHANNEL,
+                key,
+                ref,
+                _("邮件格式损坏，无法解析"),
+                path.name,
+                safe_excerpt(f"{type(exc).__name__}: {exc}"),
             )
 
 

@@ -16,6 +16,7 @@ from minqing.channels.base import (
     ChannelParser,
     Occurrences,
     check_text,
+    extra_cells_reason,
     file_time,
     make_source_key,
     parse_datetime,
@@ -23,6 +24,8 @@ from minqing.channels.base import (
     safe_excerpt,
     text_digest,
     text_flags,
+    undecodable_reason,
+    unreadable_date_reason,
 )
 from minqing.channels.tabular import (
     HEADER_SEARCH_ROWS,
@@ -37,6 +40,7 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
+from minqing.i18n import _
 from minqing.records import Contact, Item, Rejected
 
 __all__ = ["DEFAULT_COLUMNS", "REQUIRED", "HotlineParser", "resolve_columns"]
@@ -92,13 +96,11 @@ class HotlineParser(ChannelParser):
             )
 
         if row_undecodable(row):
-            return reject("undecodable bytes (mixed or wrong encoding)")
+            return reject(undecodable_reason())
         if extra := extra_cells(table, row):
-            return reject(
-                f"{extra} cell(s) beyond the last column: unbalanced quote or stray comma"
-            )
+            return reject(extra_cells_reason(extra))
         if not ticket:
-            return reject("missing 工单编号 (ticket number)")
+            return reject(_("缺少工单编号"))
         text = table.text(row, "text")
         if reason := check_text(text):
             return reject(reason)
@@ -107,7 +109,7 @@ class HotlineParser(ChannelParser):
         flags = list(text_flags(text))
         if received is None:
             if cell_text(received_cell):
-                return reject(f"unreadable date {cell_text(received_cell)!r}")
+                return reject(unreadable_date_reason(cell_text(received_cell)))
             flags.append("date_missing")
         return Item(
             channel=self.channel,

@@ -21,8 +21,10 @@ from minqing.channels.base import (
     safe_excerpt,
     text_digest,
     text_flags,
+    undecodable_reason,
 )
 from minqing.channels.textfile import has_undecodable, open_text
+from minqing.i18n import _
 from minqing.records import Contact, Item, Rejected
 
 
@@ -46,23 +48,27 @@ class QrFormParser(ChannelParser):
             return Rejected(self.channel, key, ref, reason, path.name, safe_excerpt(line))
 
         if has_undecodable(line):
-            return reject("undecodable bytes (mixed or wrong encoding)")
+            return reject(undecodable_reason())
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            return reject(f"not valid JSON: {exc.msg} at column {exc.colno}")
+            return reject(
+                _("记录格式损坏，无法读取（第 %(column)d 个字符附近）") % {"column": exc.colno}
+            )
         if not isinstance(data, dict):
-            return reject("not a JSON object")
+            return reject(_("记录格式不对：不是一条留言"))
         submission_id = _opt(data.get("id")) or ""
         key = make_source_key(self.channel, submission_id) if submission_id else fallback_key
         text = data.get("content")
         if not isinstance(text, str):
-            return reject("empty text", key)
+            return reject(_("内容为空"), key)
         if reason := check_text(text):
             return reject(reason, key)
         received = parse_datetime(data.get("submitted_at"))
         if received is None:
-            return reject(f"unreadable submitted_at {data.get('submitted_at')!r}", key)
+            return reject(
+                _("提交时间无法识别：“%(value)s”") % {"value": data.get("submitted_at") or ""}, key
+            )
         return Item(
             channel=self.channel,
             source_key=key,

@@ -20,6 +20,7 @@ from minqing.channels.base import (
     ChannelParser,
     Occurrences,
     check_text,
+    extra_cells_reason,
     file_time,
     make_source_key,
     parse_datetime,
@@ -27,6 +28,8 @@ from minqing.channels.base import (
     safe_excerpt,
     text_digest,
     text_flags,
+    undecodable_reason,
+    unreadable_date_reason,
 )
 from minqing.channels.tabular import (
     HEADER_SEARCH_ROWS,
@@ -153,17 +156,15 @@ class RegisterParser(ChannelParser):
             )
 
         if row_undecodable(row):
-            return reject("undecodable bytes (mixed or wrong encoding)")
+            return reject(undecodable_reason())
         if extra := extra_cells(table, row):
-            return reject(
-                f"{extra} cell(s) beyond the last column: unbalanced quote or stray comma"
-            )
+            return reject(extra_cells_reason(extra))
         if reason := check_text(text):
             return reject(reason)
         flags = list(text_flags(text))
         if received is None:
             if cell_text(received_cell):
-                return reject(f"unreadable date {cell_text(received_cell)!r}")
+                return reject(unreadable_date_reason(cell_text(received_cell)))
             flags.append("date_missing")
         on_spot = on_spot_answer(table.text(row, "on_spot"))
         reply = table.text(row, "reply") or None

@@ -22,24 +22,23 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from minqing.channels.textfile import has_undecodable, open_text
+from minqing.i18n import N_, _
 from minqing.records import UnreadableFile
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 HEADER_SEARCH_ROWS = 10
 
+_OLD_EXCEL = N_("旧版 Excel 97-2003（.xls）或加了密码的工作簿，请另存为 .xlsx")
 _SIGNATURES: list[tuple[bytes, str]] = [
-    (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "an old Excel 97-2003 .xls or a password-protected workbook",
-    ),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf", "a 7z archive"),
-    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", _OLD_EXCEL),
+    (b"\x89PNG", N_("PNG 图片")),
+    (b"\xff\xd8\xff", N_("JPEG 图片")),
+    (b"GIF8", N_("GIF 图片")),
+    (b"%PDF", N_("PDF 文档")),
+    (b"Rar!", N_("RAR 压缩包")),
+    (b"7z\xbc\xaf", N_("7z 压缩包")),
+    (b"\x1f\x8b", N_("gzip 压缩包")),
 ]
 
 
@@ -48,15 +47,16 @@ def sniff(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(8)
     if not head:
-        raise UnreadableFile("empty file")
+        raise UnreadableFile(_("空文件"))
     if head.startswith(b"PK"):
         return "xlsx"
     for magic, what in _SIGNATURES:
         if head.startswith(magic):
-            hint = "; save it as .xlsx" if "xls" in what else ""
-            raise UnreadableFile(f"{path.suffix or 'file'} is {what}, not a spreadsheet{hint}")
+            raise UnreadableFile(_("不是表格文件，而是%(what)s") % {"what": _(what)})
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise UnreadableFile(f"not an Excel workbook: {path.suffix} file without the zip signature")
+        raise UnreadableFile(
+            _("不是 Excel 工作簿：%(suffix)s 文件内容不对") % {"suffix": path.suffix}
+        )
     return "text"
 
 
@@ -99,10 +99,10 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UnreadableFile(
-            f"truncated or damaged .xlsx (not a complete zip archive: {exc})"
+            _("Excel 文件不完整或已损坏（技术信息：%(detail)s）") % {"detail": exc}
         ) from None
     if "xl/workbook.xml" not in names:
-        raise UnreadableFile("a zip archive that is not an Excel workbook (no xl/workbook.xml)")
+        raise UnreadableFile(_("是压缩包，不是 Excel 工作簿"))
 
     from openpyxl import load_workbook
 
@@ -114,11 +114,15 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
             # nothing a citizen typed is ever evaluated.
             workbook = load_workbook(fh, read_only=True, data_only=False)
         except Exception as exc:  # openpyxl raises many kinds for broken parts
-            raise UnreadableFile(f"damaged .xlsx workbook: {type(exc).__name__}: {exc}") from None
+            raise UnreadableFile(
+                _("Excel 工作簿已损坏（技术信息：%(detail)s）")
+                % {"detail": f"{type(exc).__name__}: {exc}"}
+            ) from None
         try:
             if sheet is not None and sheet not in workbook.sheetnames:
                 raise UnreadableFile(
-                    f"no sheet named {sheet!r}; sheets: {', '.join(workbook.sheetnames)}"
+                    _("没有名为“%(sheet)s”的工作表（现有：%(sheets)s）")
+                    % {"sheet": sheet, "sheets": "、".join(workbook.sheetnames)}
                 )
             worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
             if hasattr(worksheet, "reset_dimensions"):
@@ -137,7 +141,8 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
                 ValueError,
             ) as exc:
                 raise UnreadableFile(
-                    f"damaged worksheet {worksheet.title!r} after row {number}: {type(exc).__name__}"
+                    _("工作表“%(sheet)s”第 %(row)d 行之后已损坏（技术信息：%(detail)s）")
+                    % {"sheet": worksheet.title, "row": number, "detail": type(exc).__name__}
                 ) from None
         finally:
             workbook.close()
@@ -152,7 +157,8 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                 yield Row(reader.line_num, values)
         except csv.Error as exc:
             raise UnreadableFile(
-                f"CSV cannot be read after line {reader.line_num}: {exc}"
+                _("CSV 文件第 %(line)d 行之后无法读取（技术信息：%(detail)s）")
+                % {"line": reader.line_num, "detail": exc}
             ) from None
 
 
@@ -238,11 +244,12 @@ def open_table(
         if len(columns) > len(best[1]):
             best = (row.number, columns)
     if seen == 0:
-        raise UnreadableFile("no rows: the file has no header and no data")
+        raise UnreadableFile(_("文件里没有表头，也没有数据"))
     missing = [f for f in required if f not in best[1]]
-    names = "; ".join(f"{f} ({'|'.join(mapping[f])})" for f in missing)
+    names = "；".join("/".join(mapping[f]) for f in missing)
     raise UnreadableFile(
-        f"missing required column: {names} (looked in the first {search_rows} rows)"
+        _("缺少必需的列：%(columns)s（已查看前 %(rows)d 行）")
+        % {"columns": names, "rows": search_rows}
     )
 
 

@@ -21,6 +21,7 @@ from minqing.channels.base import (
     ChannelParser,
     Occurrences,
     check_text,
+    extra_cells_reason,
     file_time,
     make_source_key,
     parse_datetime,
@@ -28,6 +29,8 @@ from minqing.channels.base import (
     safe_excerpt,
     text_digest,
     text_flags,
+    undecodable_reason,
+    unreadable_date_reason,
 )
 from minqing.channels.tabular import (
     HEADER_SEARCH_ROWS,
@@ -211,10 +214,10 @@ class VisitsParser(ChannelParser):
             )
 
         if row_undecodable(row):
-            yield reject("undecodable bytes (mixed or wrong encoding)")
+            yield reject(undecodable_reason())
             return
         if extra := extra_cells(table, row):
-            yield reject(f"{extra} cell(s) beyond the last column: unbalanced quote or stray comma")
+            yield reject(extra_cells_reason(extra))
             return
         if reason := check_text(text):
             yield reject(reason)
@@ -223,7 +226,7 @@ class VisitsParser(ChannelParser):
         flags: list[str] = []
         if received is None:
             if cell_text(received_cell):
-                yield reject(f"unreadable date {cell_text(received_cell)!r}")
+                yield reject(unreadable_date_reason(cell_text(received_cell)))
                 return
             flags.append("date_missing")
         preamble, points = split_numbered(text)

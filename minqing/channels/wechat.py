@@ -40,11 +40,13 @@ from minqing.channels.base import (
     safe_excerpt,
     text_digest,
     text_flags,
+    undecodable_reason,
 )
 from minqing.channels.textfile import has_undecodable, open_text
+from minqing.i18n import N_, _
 from minqing.records import Contact, Item, Rejected
 
-NOT_AN_OPINION = "not an opinion"
+NOT_AN_OPINION = N_("不是意见建议（寒暄、表情、接龙等）")
 MAX_MESSAGE_CHARS = 100_000
 
 _DATE = r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
@@ -263,7 +265,7 @@ class _State:
         text = "\n".join(line for _, line in lines)
         key = make_source_key(self.channel, self.group, "preamble", text_digest(text))
         ref = f"{self.path.name}:{lines[0][0]}"
-        reason = "text before the first message header (not a WeChat export, or an unknown header format)"
+        reason = _("第一条消息之前的文字（不是微信群聊导出文件，或消息抬头的格式无法识别）")
         yield Rejected(self.channel, key, ref, reason, self.path.name, safe_excerpt(text))
 
     def message(self, msg: _Message) -> Iterator[Item | Rejected]:
@@ -279,13 +281,13 @@ class _State:
             return Rejected(self.channel, key, ref, reason, self.path.name, safe_excerpt(excerpt))
 
         if has_undecodable(body):
-            yield reject("undecodable bytes (mixed or wrong encoding)")
+            yield reject(undecodable_reason())
             return
         if msg.sender in _SYSTEM_SENDERS or _SYSTEM.search(body):
-            yield reject("system message")
+            yield reject(_("群系统消息"))
             return
         if msg.sender in self.staff:
-            yield reject("message from office staff (staff_senders)")
+            yield reject(_("工作人员发言，不是群众意见"))
             return
         kinds = [m.group("kind") for m in _PLACEHOLDER.finditer(body)]
         attachments = [
@@ -296,14 +298,14 @@ class _State:
         text = _PLACEHOLDER.sub("", body).strip()
         if not text:
             if attachments:
-                yield from self.photo_only(msg, reject("photo without text"), attachments)
+                yield from self.photo_only(msg, reject(_("只有照片，没有文字")), attachments)
             elif any(k in _VOICE_KINDS for k in kinds):
-                yield reject("voice message or call without text")
+                yield reject(_("语音或通话，没有文字"))
             else:
-                yield reject(NOT_AN_OPINION)
+                yield reject(_(NOT_AN_OPINION))
             return
         if check_text(text) or is_noise(text, self.noise):
-            yield reject(NOT_AN_OPINION)
+            yield reject(_(NOT_AN_OPINION))
             return
         flags = list(text_flags(text))
         if msg.cut:
@@ -331,7 +333,7 @@ class _State:
         )
         if msg.sender in self.held:
             yield self.held.pop(msg.sender)[0]
-        for photo, refs, _ in self.photos.pop(msg.sender, []):
+        for photo, refs, _when in self.photos.pop(msg.sender, []):
             item.attachments += tuple(refs)
             yield _moved(photo, item)
         self.held[msg.sender] = (item, msg.time)
@@ -351,10 +353,10 @@ class _State:
         def stale(when: datetime) -> bool:
             return now is None or not timedelta(0) <= now - when <= self.window
 
-        for sender in [s for s, (_, when) in self.held.items() if stale(when)]:
+        for sender in [s for s, (_held, when) in self.held.items() if stale(when)]:
             yield self.held.pop(sender)[0]
         for sender in [s for s, photos in self.photos.items() if stale(photos[-1][2])]:
-            for photo, _, _ in self.photos.pop(sender):
+            for photo, _refs, _when in self.photos.pop(sender):
                 yield photo
 
 
@@ -363,7 +365,7 @@ def _moved(photo: Rejected, item: Item) -> Rejected:
         photo.channel,
         photo.source_key,
         photo.source_ref,
-        f"photo only: attached to the message at {item.source_ref}",
+        _("只有照片：已附在 %(ref)s 的留言后") % {"ref": item.source_ref},
         photo.source_file,
         photo.excerpt,
     )

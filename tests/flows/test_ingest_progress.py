@@ -68,12 +68,12 @@ def test_each_file_gets_a_progress_artifact_that_ends_at_100_with_its_counts(min
     assert figures["taken"] == 50
     assert len(artifacts) == 2
     by_file = {a.description.split(":")[0]: a for a in artifacts}
-    first = by_file["收集 hotline · 12345_20261127.csv"]
+    first = by_file["收集 12345热线 · 12345_20261127.csv"]
     assert first.data == 100.0
     assert first.description == (
-        "收集 hotline · 12345_20261127.csv: 已读完，已读 46 条（收录 45，已有 0，拒收 1）"
+        "收集 12345热线 · 12345_20261127.csv: 已读完，已读 46 条（收录 45，已有 0，拒收 1）"
     )
-    assert by_file["收集 hotline · 12345_20261128.csv"].data == 100.0
+    assert by_file["收集 12345热线 · 12345_20261128.csv"].data == 100.0
 
 
 def test_the_artifact_is_updated_per_batch_but_not_more_often_than_the_limit(minq, monkeypatch):
@@ -92,7 +92,7 @@ def test_the_artifact_is_updated_per_batch_but_not_more_often_than_the_limit(min
     # five batches (10, 10, 10, 10, 6 records) of a file of 47 lines, and the final 100 %
     assert [p for p, _ in calls] == [21.3, 42.6, 63.8, 85.1, 97.9, 100.0]
     assert calls[1][1] == (
-        "收集 hotline · 12345_20261127.csv: 读取中，已读 20 条（收录 20，已有 0，拒收 0）"
+        "收集 12345热线 · 12345_20261127.csv: 读取中，已读 20 条（收录 20，已有 0，拒收 0）"
     )
 
     calls.clear()
@@ -129,9 +129,7 @@ def test_a_file_that_cannot_be_read_ends_its_artifact_with_the_reason(minq):
     assert figures["files"][0]["status"] == "failed"
     [artifact] = artifacts
     assert artifact.data == 100.0
-    assert artifact.description.startswith(
-        "收集 hotline · broken.csv: 未能读取：missing required column"
-    )
+    assert artifact.description.startswith("收集 12345热线 · broken.csv: 未能读取：缺少必需的列")
 
 
 def test_the_nights_summary_lists_the_files_taken_and_failed(minq):
@@ -147,6 +145,6 @@ def test_the_nights_summary_lists_the_files_taken_and_failed(minq):
     assert "## 文件（3 个：归档 2，失败 1）" in summary
     assert "| 部门答复 | 答复0.csv | 已收录，已归档 | 0 | 0 | 1 |  |" in summary
     assert "| 12345热线 | 12345_20261127.csv | 已收录，已归档 | 3 | 0 | 1 |  |" in summary
-    assert "| 12345热线 | broken.csv | 未能读取，已移至 failed/ | 0 | 0 | 0 | missing required" in (
+    assert "| 12345热线 | broken.csv | 未能读取，已移至 failed/ | 0 | 0 | 0 | 缺少必需的列" in (
         summary
     )

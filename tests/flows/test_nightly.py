@@ -43,7 +43,7 @@ def test_the_nightly_flow_reports_the_night_in_the_offices_terms_and_publishes_a
     with minq.sink():
         figures = nightly()
     assert figures["taken"] == 4 and figures["by_channel"] == {"hotline": 4}
-    assert figures["rejected"] == 1 and figures["rejections"][0]["原因"] == "empty text"
+    assert figures["rejected"] == 1 and figures["rejections"][0]["原因"] == "内容为空"
     assert figures["new_cases"] == 4 and figures["assigned"] == 4
     assert figures["sent"] == sum(message_ids(minq).values()) > 0
     summary = Artifact.get("nightly-summary", _sync=True)

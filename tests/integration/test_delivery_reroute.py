@@ -128,7 +128,7 @@ def test_a_not_responsible_reply_goes_to_review_and_the_operator_reroutes_it(min
         with Session() as s:
             case = s.get(Case, case_id)
             assert case.status is CaseStatus.NEEDS_REVIEW
-            assert case.review_reason.startswith("不属职责 (jiaotong): 信号灯采购")
+            assert case.review_reason.startswith("区交通运输局答复不属职责：信号灯采购")
         assert open_lookbacks(case_id) == {}  # no reminder or escalation while in review
         assert dispatch_now()["assigned"] == 0  # review is a person's decision, not the night's
 

@@ -108,5 +108,5 @@ def test_an_unreadable_file_read_in_the_background_goes_to_failed(minq, monkeypa
     path = minq.inbox("hotline") / "wrong.csv"
     path.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
     report = ingest_file("hotline", path, context().ref)
-    assert report.status == "failed" and "missing required column" in (report.reason or "")
+    assert report.status == "failed" and "缺少必需的列" in (report.reason or "")
     assert (minq.settings.failed_dir / "hotline" / "wrong.csv").exists()

@@ -229,12 +229,12 @@ def test_bad_verification_rows_are_refused_with_reasons_and_a_file_read_twice_ad
     first = import_returns_now()
     reasons = sorted(r["原因"] for r in first["rejections"])
     assert first["verifications"] == 0 and len(reasons) == 4
-    assert (
-        reasons[0].startswith("case GD") and "not waiting for a 回头看" in reasons[0]
+    assert any(
+        r.startswith("案件 MQ") and r.endswith("不在等待回头看") for r in reasons
     )  # not replied yet
-    assert any("unknown 核实结果 '差不多'" in r for r in reasons)
-    assert any("未核实 needs a 说明" in r for r in reasons)
-    assert any("unknown 案件编号 'MQ2026-999999'" in r for r in reasons)
+    assert "核实结果“差不多”无法识别（应为 已核实 或 未核实）" in reasons
+    assert "未核实须填写说明：要告诉承办部门为什么退回重办" in reasons
+    assert "没有案件编号为“MQ2026-999999”的案件" in reasons
     drop(minq, "verifications", "v-again.csv", body)
     import_returns_now()
     with Session() as s:

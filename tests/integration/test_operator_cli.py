@@ -153,8 +153,8 @@ def test_the_review_queue_shows_why_the_suggestion_its_confidence_and_the_top_th
     assert "待人工审核 2 件" in r.output
     noisy, unknown = case_of("GD304"), case_of("GD305")
     assert noisy.number in r.output and unknown.number in r.output
-    assert "low confidence 0.50 < 0.60 (rule)" in r.output
-    assert "no category recognised" in r.output
+    assert "分类把握不足：关键词规则的置信度 0.50，低于 0.60" in r.output
+    assert "未能识别分类，请人工确定" in r.output
     assert "城乡建设 0.50" in r.output and "环境保护 0.50" in r.output
     assert case_of("GD301").number not in r.output  # confident cases are not in the queue
 

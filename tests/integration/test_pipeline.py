@@ -85,7 +85,7 @@ def test_a_night_takes_every_good_row_and_lists_every_bad_one_with_its_reason(mi
     assert result["ingest"]["taken"] == 4
     with Session() as s:
         reasons = sorted(s.scalars(select(Rejection.reason)))
-        assert reasons == ["empty text", "unreadable date '2026-13-45'"]
+        assert reasons == ["内容为空", "日期无法识别：“2026-13-45”"]
         noise = s.scalar(select(Submission).where(Submission.source_ref == "GD003"))
         assert "13700001111" not in noise.text and "[电话已隐去]" in noise.text
         assert noise.raw["original_text"].count("13700001111") == 1
@@ -218,7 +218,7 @@ def test_replies_and_ratings_close_the_loop_and_citizens_with_email_get_a_survey
         for f in result["imports"]["files"]
     ] == [("replies", "replies.csv", "taken", 2, 1), ("ratings", "ratings.csv", "taken", 1, 1)]
     reasons = {r["原因"] for r in result["imports"]["rejections"]}
-    assert "unknown 案件编号 'NOPE-1'" in reasons and any("满意度" in r for r in reasons)
+    assert "没有案件编号为“NOPE-1”的案件" in reasons and any("满意度" in r for r in reasons)
     with Session() as s:
         lamp = s.scalar(select(Case).join(Submission).where(Submission.source_ref == "GD001"))
         assert lamp.status is CaseStatus.RATED and lamp.outcome is Outcome.SOLVED

@@ -236,7 +236,7 @@ def test_the_monthly_report_computes_each_number_from_the_database(minq):
     imported = import_evaluations_now()
     assert imported["evaluations"] == 4
     assert [r["原因"] for r in imported["rejections"]] == [
-        "unknown 部门 '区不存在局' (a name or code from config/departments.yaml)"
+        "部门“区不存在局”不存在（应为 departments.yaml 中的部门名称或代码）"
     ]
     with Session() as s:
         first, *_, newest = s.scalars(

@@ -100,11 +100,11 @@ def test_date_in_a_file_name() -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        (None, "empty text"),
-        ("", "empty text"),
-        ("  \u3000\n\t ", "empty text"),
-        ("。。。！", "text has no words (only punctuation or symbols)"),
-        ("👍👍", "text has no words (only punctuation or symbols)"),
+        (None, "内容为空"),
+        ("", "内容为空"),
+        ("  \u3000\n\t ", "内容为空"),
+        ("。。。！", "内容只有标点或符号，没有文字"),
+        ("👍👍", "内容只有标点或符号，没有文字"),
         ("路灯坏了", None),
     ],
 )

@@ -134,11 +134,23 @@ def test_html_only_mail_is_stripped_safely(tmp_path) -> None:
         (
             {"Auto-Submitted": "auto-replied"},
             "李师傅 <li@example.cn>",
-            "automatic message (Auto-Submitted: auto-replied)",
+            "自动发出的邮件（自动回复），不是群众来信",
         ),
-        ({"X-Autoreply": "yes"}, "李师傅 <li@example.cn>", "automatic message (auto-reply header)"),
-        ({"Precedence": "bulk"}, "李师傅 <li@example.cn>", "automatic message (Precedence: bulk)"),
-        ({}, "MAILER-DAEMON@example.cn", "automatic message (sender mailer-daemon@example.cn)"),
+        (
+            {"X-Autoreply": "yes"},
+            "李师傅 <li@example.cn>",
+            "自动发出的邮件（自动回复），不是群众来信",
+        ),
+        (
+            {"Precedence": "bulk"},
+            "李师傅 <li@example.cn>",
+            "自动发出的邮件（群发邮件），不是群众来信",
+        ),
+        (
+            {},
+            "MAILER-DAEMON@example.cn",
+            "自动发出的邮件（系统发件人 mailer-daemon@example.cn），不是群众来信",
+        ),
     ],
 )
 def test_automatic_mail_is_rejected(tmp_path, headers, sender, reason) -> None:
@@ -151,7 +163,7 @@ def test_a_subject_alone_is_the_text_and_nothing_at_all_is_rejected(tmp_path) ->
     (tmp_path / "a.eml").write_bytes(bytes(make_message(body="", subject="滨江路井盖丢了")))
     (tmp_path / "b.eml").write_bytes(bytes(make_message(body="  ", subject="")))
     assert parse(tmp_path / "a.eml")[0].text == "滨江路井盖丢了"
-    assert parse(tmp_path / "b.eml")[0].reason == "empty text"
+    assert parse(tmp_path / "b.eml")[0].reason == "内容为空"
 
 
 def test_missing_message_id_and_date_still_give_a_stable_item(tmp_path) -> None:
@@ -167,10 +179,10 @@ def test_files_that_are_not_mail_are_unreadable(tmp_path) -> None:
     with pytest.raises(UnreadableFile):
         parse(tmp_path / "x.eml")
     (tmp_path / "y.eml").write_text("just some words\nno headers\n", encoding="utf-8")
-    with pytest.raises(UnreadableFile, match="not an e-mail message"):
+    with pytest.raises(UnreadableFile, match="不是电子邮件"):
         parse(tmp_path / "y.eml")
     (tmp_path / "dir").mkdir()
-    with pytest.raises(UnreadableFile, match="not a maildir"):
+    with pytest.raises(UnreadableFile, match="不是邮件目录"):
         parse(tmp_path / "dir")
 
 

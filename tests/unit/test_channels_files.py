@@ -82,7 +82,7 @@ def test_old_mac_csv_with_cr_line_endings_is_split_into_lines(tmp_path) -> None:
 def test_binary_is_not_text(tmp_path) -> None:
     path = tmp_path / "f.csv"
     path.write_bytes(b"\x00\x00\x00\x00\x01bin" * 100)
-    with pytest.raises(UnreadableFile, match="binary"):
+    with pytest.raises(UnreadableFile, match="二进制文件"):
         detect_encoding(path)
 
 
@@ -106,7 +106,7 @@ def make_xlsx(path, rows) -> None:
 def test_renamed_files_are_refused_with_what_they_really_are(tmp_path) -> None:
     png = tmp_path / "登记.xlsx"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
-    with pytest.raises(UnreadableFile, match="PNG image"):
+    with pytest.raises(UnreadableFile, match="PNG 图片"):
         sniff(png)
     xls = tmp_path / "old.xlsx"
     xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
@@ -114,11 +114,11 @@ def test_renamed_files_are_refused_with_what_they_really_are(tmp_path) -> None:
         sniff(xls)
     text = tmp_path / "text.xlsx"
     text.write_text("just text", encoding="utf-8")
-    with pytest.raises(UnreadableFile, match="zip signature"):
+    with pytest.raises(UnreadableFile, match="不是 Excel 工作簿"):
         sniff(text)
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    with pytest.raises(UnreadableFile, match="empty file"):
+    with pytest.raises(UnreadableFile, match="空文件"):
         sniff(empty)
 
 
@@ -126,7 +126,7 @@ def test_a_zip_that_is_not_a_workbook_is_refused(tmp_path) -> None:
     path = tmp_path / "photos.xlsx"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("IMG_0001.jpg", b"\xff\xd8\xff fake")
-    with pytest.raises(UnreadableFile, match="not an Excel workbook"):
+    with pytest.raises(UnreadableFile, match="是压缩包，不是 Excel 工作簿"):
         list(iter_rows(path))
 
 
@@ -135,7 +135,7 @@ def test_a_truncated_workbook_is_refused(tmp_path) -> None:
     make_xlsx(path, [["反映内容"], *[[f"第{i}条意见"] for i in range(200)]])
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    with pytest.raises(UnreadableFile, match="truncated or damaged"):
+    with pytest.raises(UnreadableFile, match="不完整或已损坏"):
         list(iter_rows(path))
 
 
@@ -174,9 +174,7 @@ def test_header_is_found_below_a_title_row_and_names_are_matched_loosely(tmp_pat
 def test_a_missing_required_column_is_named(tmp_path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("日期,姓名\n2026-11-27,张三\n", encoding="utf-8")
-    with pytest.raises(
-        UnreadableFile, match=r"missing required column: text \(反映内容\|诉求内容\)"
-    ):
+    with pytest.raises(UnreadableFile, match=r"缺少必需的列：反映内容/诉求内容"):
         open_table(path, {"text": ["反映内容", "诉求内容"], "name": ["姓名"]}, ["text"])
 
 

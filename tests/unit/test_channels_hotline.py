@@ -89,7 +89,7 @@ def test_columns_are_mapped_by_config(tmp_path) -> None:
 
 def test_a_missing_required_column_makes_the_file_unreadable_and_is_named(tmp_path) -> None:
     path = write_csv(tmp_path / "h.csv", [["GD1", "x"]], header=["工单编号", "备注"])
-    with pytest.raises(UnreadableFile, match="missing required column: text"):
+    with pytest.raises(UnreadableFile, match="缺少必需的列：.*诉求内容"):
         parse(path)
 
 
@@ -105,11 +105,11 @@ def test_bad_rows_are_rejected_with_a_reason(tmp_path) -> None:
     out = parse(write_csv(tmp_path / "h.csv", rows))
     reasons = [o.reason if isinstance(o, Rejected) else "item" for o in out]
     assert reasons == [
-        "missing 工单编号 (ticket number)",
-        "empty text",
-        "unreadable date '下周二'",
-        "text has no words (only punctuation or symbols)",
-        "2 cell(s) beyond the last column: unbalanced quote or stray comma",
+        "缺少工单编号",
+        "内容为空",
+        "日期无法识别：“下周二”",
+        "内容只有标点或符号，没有文字",
+        "比表头多出 2 格：引号不成对或多了逗号",
         "item",
     ]
     assert "date_missing" in out[-1].flags
@@ -121,7 +121,7 @@ def test_a_row_with_wrongly_encoded_bytes_is_rejected_alone(tmp_path) -> None:
     path.write_bytes(path.read_bytes() + b"GD020,2026-11-27,,,,\xff\xfe\xfd broken,\n")
     out = parse(path)
     assert [type(o).__name__ for o in out] == ["Item", "Item", "Rejected"]
-    assert out[2].reason == "undecodable bytes (mixed or wrong encoding)"
+    assert out[2].reason == "文字编码无法识别（文件混用了不同编码，或编码有误）"
     out[2].excerpt.encode("utf-8")  # storable
 
 

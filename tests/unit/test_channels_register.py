@@ -152,8 +152,8 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_taken(tmp_path) -> None
     out = parse(write_xlsx(tmp_path / "接待登记_东湖站_20261127.xlsx", rows))
     assert [o.reason if isinstance(o, Rejected) else "item" for o in out] == [
         "item",
-        "unreadable date '下周二'",
-        "empty text",
+        "日期无法识别：“下周二”",
+        "内容为空",
         "item",
     ]
     assert (
@@ -165,13 +165,13 @@ def test_a_missing_text_column_is_named(tmp_path) -> None:
     wb = Workbook()
     wb.active.append(["日期", "姓名", "备注"])
     wb.save(tmp_path / "r.xlsx")
-    with pytest.raises(UnreadableFile, match="missing required column: text"):
+    with pytest.raises(UnreadableFile, match="缺少必需的列：.*诉求内容"):
         parse(tmp_path / "r.xlsx")
 
 
 def test_an_image_named_xlsx_is_unreadable(tmp_path) -> None:
     (tmp_path / "r.xlsx").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
-    with pytest.raises(UnreadableFile, match="JPEG image"):
+    with pytest.raises(UnreadableFile, match="JPEG 图片"):
         parse(tmp_path / "r.xlsx")
 
 

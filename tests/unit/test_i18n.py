@@ -24,8 +24,8 @@ def test_the_compiled_catalogue_holds_exactly_the_translations_of_the_po():
         po = catalogue.read_catalogue(language)
         with open(catalogue.mo_path(language), "rb") as fp:
             mo = read_mo(fp)
-        from_po = {(m.context, m.id): m.string for m in po if m.id and not m.fuzzy}
-        from_mo = {(m.context, m.id): m.string for m in mo if m.id}
+        from_po = {(m.context, _plain(m.id)): _plain(m.string) for m in po if m.id and not m.fuzzy}
+        from_mo = {(m.context, _plain(m.id)): _plain(m.string) for m in mo if m.id}
         assert from_mo == from_po
         assert len(from_po) > 40
 
@@ -96,3 +96,17 @@ def test_the_compiled_catalogue_is_read_by_the_standard_gettext():
     data = catalogue.mo_path("en").read_bytes()
     english = gettext.GNUTranslations(io.BytesIO(data))
     assert english.gettext("待人工审核") == "Awaiting review"
+
+
+def _plain(string: object) -> object:
+    return tuple(string) if isinstance(string, list | tuple) else string
+
+
+def test_counts_take_the_english_plural_and_no_plural_in_chinese():
+    from minqing.channels.base import extra_cells_reason
+
+    assert extra_cells_reason(1) == "比表头多出 1 格：引号不成对或多了逗号"
+    assert extra_cells_reason(3) == "比表头多出 3 格：引号不成对或多了逗号"
+    with using("en"):
+        assert extra_cells_reason(1).startswith("1 cell beyond the last column")
+        assert extra_cells_reason(3).startswith("3 cells beyond the last column")

@@ -35,13 +35,13 @@ def test_the_background_reader_gives_the_same_batches(tmp_path: Path) -> None:
     row = there[0].rows[0]
     assert row["text"].startswith("东湖社区0号楼路灯坏了，请尽快维修，电话[电话已隐去]")
     assert row["area_code"] == "donghu" and there[0].persons[0]["identity_key"].startswith("phone:")
-    assert there[0].rejected[0].reason == "unreadable date '2026-13-45'"
+    assert there[0].rejected[0].reason == "日期无法识别：“2026-13-45”"
 
 
 def test_an_unreadable_file_raises_its_reason(tmp_path: Path) -> None:
     path = tmp_path / "wrong.csv"
     path.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
-    with pytest.raises(UnreadableFile, match="missing required column"):
+    with pytest.raises(UnreadableFile, match="缺少必需的列"):
         list(read_in_background("hotline", {}, path, "sum", AREAS, 16))
 
 

@@ -190,8 +190,8 @@ def test_returned_files_are_parsed_with_a_reason_for_every_bad_row(tmp_path):
     rows = list(parse_evaluations(evaluations, "x"))
     assert rows[0].score == "满意" and rows[0].period_end == date(2026, 12, 31)
     assert [r.reason for r in rows[1:]] == [
-        "unknown 评价 '120' (满意/基本满意/不满意 or 0–100)", "missing 部门",
-        "unreadable 期间 '某年' (e.g. 2026年, 2026年第四季度, 2026-11)"]  # fmt: skip
+        "评价“120”无法识别（应为 满意、基本满意、不满意 或 0–100 分）", "缺少部门",
+        "期间“某年”无法识别（例如 2026年、2026年第四季度、2026-11）"]  # fmt: skip
     verifications = tmp_path / "回头看.csv"
     verifications.write_text(
         "案件编号,核实结果,说明,核实人,核实时间\nMQ2026-000001,已核实,,李秀英,2026-12-08 10:00\n"
@@ -200,7 +200,7 @@ def test_returned_files_are_parsed_with_a_reason_for_every_bad_row(tmp_path):
     )
     good, bad = parse_verifications(verifications, "y")
     assert good.verified and good.checked_at == datetime(2026, 12, 8, 2, tzinfo=UTC)
-    assert isinstance(bad, Rejected) and bad.reason == "unreadable 核实时间 '2026-13-40'"
+    assert isinstance(bad, Rejected) and bad.reason == "核实时间无法识别：“2026-13-40”"
 
 
 def test_the_workbook_keeps_citizens_formulas_as_text_with_a_frozen_header(tmp_path):
