@@ -9,7 +9,6 @@ when there is none does minqing run Prefect embedded, its database under var/pre
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import Iterator
