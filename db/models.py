@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -54,6 +55,7 @@ class HandoffKind(StrEnum):
     SURVEY = "survey"  # 满意度回访
     VERIFICATION = "verification"  # 回头看 request to the representative
     DUTY = "duty"  # 值班提醒: an alert to the office's duty contacts (tasks/duty.py)
+    DEADLINE = "deadline"  # 办理时限调整: a provisional deadline recounted (tasks/deadlines.py)
 
 
 class HandoffStatus(StrEnum):
@@ -214,6 +216,9 @@ class Case(Base):
     review_reason: Mapped[str | None] = mapped_column(Text)
     assigned_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    # 暂定: due_at was counted Monday–Friday through a year whose holidays are not configured
+    # yet; recounted when config/calendar.yaml gains the year (tasks/deadlines.py).
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     replied_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome, "case_outcome"))

@@ -42,6 +42,7 @@ HANDOFF_KIND_LABELS: Mapping[str, str] = {
     "withdrawal": N_("改派撤回"),
     "survey": N_("满意度回访"),
     "verification": N_("回头看"),
+    "deadline": N_("办理时限调整"),
 }
 
 LOOKBACK_KIND_LABELS: Mapping[str, str] = {

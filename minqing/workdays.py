@@ -309,6 +309,21 @@ class WorkCalendar:
             self._sources[year] = source
         return source
 
+    def is_provisional(self, first: date, last: date) -> bool:
+        """Whether counting from `first` to `last` relies on a year nobody has configured yet
+        (the Monday–Friday fallback): a deadline in such a year is provisional (暂定)."""
+        return any(
+            self.year_source(y) == "fallback"
+            for y in range(min(first.year, last.year), max(first.year, last.year) + 1)
+        )
+
+    def configured_since(self, first: date, last: date) -> WorkCalendar:
+        """This calendar as it was before the configured years between `first` and `last` that
+        the package does not know were added: they count Monday–Friday again."""
+        years = range(min(first.year, last.year), max(first.year, last.year) + 1)
+        dropped = {y for y in years if y in self._configured and not _package_knows(y)}
+        return WorkCalendar({y: s for y, s in self._configured.items() if y not in dropped})
+
     def _schedule(self, year: int) -> YearSchedule | None:
         source = self.year_source(year)
         if source == "config":
@@ -551,6 +566,36 @@ def due_at(assigned_at: datetime, working_days: int, calendar: WorkCalendar) -> 
     """
     start_day = _local_day(assigned_at, "assigned_at")
     return _end_of_local_day_utc(calendar.add_working_days(start_day, working_days))
+
+
+def is_provisional_deadline(assigned_at: datetime, due: datetime, calendar: WorkCalendar) -> bool:
+    """Whether the deadline of a case assigned at `assigned_at` and due at `due` was counted with
+    the Monday–Friday fallback for a year whose holidays are not configured yet."""
+    return calendar.is_provisional(_local_day(assigned_at, "assigned_at"), _local_day(due, "due"))
+
+
+def recounted_due_at(assigned_at: datetime, due: datetime, calendar: WorkCalendar) -> datetime:
+    """A provisional deadline counted again now that its years are configured.
+
+    The deadline (an extension included) is the Nth working day after the day of assignment on
+    the calendar of the time, where the new years counted Monday–Friday; the same N working
+    days are counted again on `calendar`. Returns the end of that day, in UTC.
+    """
+    start = _local_day(assigned_at, "assigned_at")
+    due_day = _local_day(due, "due")
+    before = calendar.configured_since(start, due_day)
+    days = before.working_days_between(start, due_day)
+    return _end_of_local_day_utc(calendar.add_working_days(start, max(days, 0)))
+
+
+def revised_deadline(assigned_at: datetime, due: datetime, calendar: WorkCalendar) -> datetime:
+    """The deadline a department works to once its provisional years are configured.
+
+    Recounted (`recounted_due_at`), but never earlier than the date the department was told:
+    published holidays give more days; make-up working days (调休) could give fewer, and a
+    department is not asked to answer sooner than it was promised.
+    """
+    return max(recounted_due_at(assigned_at, due, calendar), due)
 
 
 def due_at_many(

@@ -20,7 +20,7 @@ from db.queries import audit, find_case, set_status
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
-from minqing.workdays import LOCAL_TZ
+from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context
 from tasks.dispatch import case_history, schedule_lookbacks
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
@@ -108,6 +108,7 @@ def reroute(
         case.priority = "urgent"  # once urgent, a case stays urgent
     case.assigned_at = now
     case.due_at = deadline(now, case.category, case.priority == "urgent", ref, ctx.calendar)
+    case.due_provisional = is_provisional_deadline(now, case.due_at, ctx.calendar)
     set_status(s, case, CaseStatus.ASSIGNED, operator, "rerouted", previous=previous, lead=department,
                reason=reason, due_at=case.due_at.isoformat())  # fmt: skip
     _reschedule_followups(s, ctx, case, now, "cancelled: rerouted")
@@ -266,6 +267,8 @@ def extend_deadline(
         raise ActionError("延期不能超过一年")
     previous = case.due_at
     case.due_at = new_due
+    assert case.assigned_at is not None
+    case.due_provisional = is_provisional_deadline(case.assigned_at, new_due, ctx.calendar)
     _reschedule_followups(s, ctx, case, now, "cancelled: deadline extended")
     audit(s, operator, "deadline_extended", case_id=case.id, previous=previous.isoformat(),
           due_at=new_due.isoformat(), reason=reason)  # fmt: skip

@@ -43,7 +43,7 @@ from minqing.routing import deadline, route
 from minqing.settings import Settings
 from minqing.states import CaseStatus
 from minqing.urgency import assess_case
-from minqing.workdays import LOCAL_TZ
+from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context, context
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
 from web.tokens import reply_link
@@ -102,6 +102,7 @@ def _dispatch_case(
     case.co_departments = list(decision.co)
     case.assigned_at = now
     case.due_at = deadline(now, case.category, urgent, ref, ctx.calendar)
+    case.due_provisional = is_provisional_deadline(now, case.due_at, ctx.calendar)
     set_status(
         s,
         case,

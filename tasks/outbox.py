@@ -48,6 +48,7 @@ def case_view(s: Session, case: Case, ref: Reference) -> dict[str, Any]:
         "category": case.category,
         "supporters": case.supporters,
         "due": local_text(case.due_at),
+        "due_provisional": bool(case.due_provisional),
     }
 
 

@@ -1,18 +1,27 @@
-"""Load the office's reference data from config into the database before a run."""
+"""Load the office's reference data from config into the database before a run, and bring
+the deadlines that depend on it up to date (provisional ones recounted: tasks/deadlines.py)."""
 
 from __future__ import annotations
+
+import logging
 
 from prefect import task
 
 from db.engine import Session
 from db.queries import sync_reference
 from tasks.context import context
+from tasks.deadlines import recount_provisional_now
+
+log = logging.getLogger(__name__)
 
 
 def sync_reference_now() -> int:
     ref = context().ref
     with Session() as s, s.begin():
         sync_reference(s, ref)
+    counts = recount_provisional_now()
+    if any(counts.values()):
+        log.info("provisional deadlines: %s", counts)
     return len(ref.departments)
 
 

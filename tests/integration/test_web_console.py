@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import typer
@@ -19,6 +20,7 @@ from minqing.states import CaseStatus
 from web.app import create_app
 from web.testing import hidden_fields
 
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 SECRET = "console-secret-" + "c" * 40
 STATUSES = [CaseStatus.ASSIGNED, CaseStatus.NEEDS_REVIEW, CaseStatus.REPLIED, CaseStatus.CLOSED]
 
@@ -167,3 +169,87 @@ def test_citizen_text_in_angle_brackets_survives_intake_and_arrives_inert(consol
     assert "<script>alert" not in page and "<A4区" not in page
     assert page.count("&lt;A4区捞刀河镇白霞村梦之旅KTV噪音严重扰民&gt;") == 2  # case + submission
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+
+
+CALENDAR_2027 = """years:
+  2027:
+    holidays: [2027-01-01, 2027-02-06..2027-02-13]
+    workdays: [2027-02-14]
+"""
+
+
+def test_a_deadline_counted_into_an_unconfigured_year_is_flagged_then_recounted(
+    console, minq, tmp_path, monkeypatch
+):
+    import shutil
+    from zoneinfo import ZoneInfo
+
+    from db.models import Handoff, HandoffKind, Lookback, LookbackKind
+    from mail.sink import stored_messages
+    from tasks.deliver import deliver_now
+    from tasks.dispatch import dispatch_now
+    from tasks.reference import sync_reference_now
+
+    bj = ZoneInfo("Asia/Shanghai")
+    config = tmp_path / "config"
+    shutil.copytree(REPO_CONFIG, config)
+    (config / "calendar.yaml").write_text("years: {}\n", encoding="utf-8")  # 2027 not known
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    with Session() as s, s.begin():
+        case = Case(title="信号灯故障", text="西城路口信号灯不亮。", text_key="k", area_code="xicheng",
+                    category="交通运输", status=CaseStatus.TRIAGED)  # fmt: skip
+        s.add(case)
+        s.flush()
+        case_id = case.id
+    # assigned on Monday 28 December 2026, 7 working days: into 2027, whose holidays are unknown
+    dispatch_now(now=datetime(2026, 12, 28, 2, tzinfo=bj).astimezone(UTC))
+    with Session() as s:
+        case = s.get(Case, case_id)
+        assert (
+            case.due_provisional and case.due_at.astimezone(bj).date().isoformat() == "2027-01-06"
+        )
+    page = console.get(f"/console/cases/{case_id}").text
+    assert 'id="due-provisional"' in page and "暂定" in page
+    with minq.sink():
+        deliver_now()
+    (assignment,) = stored_messages(minq.mail_dir)
+    body = assignment.get_body(("plain",)).get_content()
+    assert "2027年01月06日 前答复" in body and "暂按周一至周五计算，公布后可能调整" in body
+
+    sync_reference_now()  # a reference load before 2027 is configured changes nothing
+    with Session() as s:
+        assert s.get(Case, case_id).due_provisional
+        assert not s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "deadline_recounted")
+        ).all()
+
+    (config / "calendar.yaml").write_text(CALENDAR_2027, encoding="utf-8")
+    sync_reference_now()  # the next night or `minqing db upgrade` loads it
+    sync_reference_now()  # and again: nothing more happens
+    with Session() as s:
+        case = s.get(Case, case_id)
+        assert not case.due_provisional
+        assert case.due_at.astimezone(bj).date().isoformat() == "2027-01-07"  # 元旦 is a holiday
+        (event,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "deadline_recounted"))
+        assert event.case_id == case_id and event.detail["moved"] is True
+        assert event.detail["previous"].startswith("2027-01-06")
+        escalation = s.scalar(
+            select(Lookback).where(
+                Lookback.case_id == case_id,
+                Lookback.kind == LookbackKind.ESCALATION,
+                Lookback.done_at.is_(None),
+            )
+        )
+        assert escalation.due_at.astimezone(bj).date().isoformat() == "2027-01-08"
+        (notice,) = s.scalars(select(Handoff).where(Handoff.kind == HandoffKind.DEADLINE))
+        assert notice.recipient == "banli@jiaotong.example.gov.cn"
+    with minq.sink():
+        deliver_now()
+    told = [m for m in stored_messages(minq.mail_dir) if "办理时限调整" in m["Subject"]]
+    assert len(told) == 1
+    text = told[0].get_body(("plain",)).get_content()
+    assert "暂按周一至周五计算为2027年01月06日" in text and "调整为2027年01月07日" in text
+    assert "暂定" not in text
+    page = console.get(f"/console/cases/{case_id}").text
+    assert 'id="due-provisional"' not in page

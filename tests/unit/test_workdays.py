@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import numpy as np
@@ -442,3 +443,34 @@ def test_a_hundred_thousand_deadlines_at_once_agree_with_one_at_a_time() -> None
         assert vectorised[i].astype(date) == one == as_lists[i]
         assert deadlines[i] == due_at(assigned[i], 10, calendar)
     assert calendar.warnings == {fallback_warning(2027)}  # starts reach late 2026
+
+
+CALENDAR_2027 = {
+    "years": {
+        2027: {"holidays": ["2027-01-01", "2027-02-06..2027-02-13"], "workdays": ["2027-02-14"]}
+    }
+}
+
+
+def test_a_deadline_counted_into_an_unconfigured_year_is_provisional_until_it_is_configured():
+    from minqing.workdays import is_provisional_deadline, recounted_due_at
+
+    bj = ZoneInfo("Asia/Shanghai")
+    assigned = datetime(2026, 12, 28, 2, tzinfo=bj).astimezone(UTC)  # a Monday night
+    unknown = WorkCalendar.from_config(None)
+    due = due_at(assigned, 5, unknown)
+    assert due.astimezone(bj).date() == date(2027, 1, 4)  # 1 January counted as a Friday at work
+    assert is_provisional_deadline(assigned, due, unknown)
+    assert not is_provisional_deadline(assigned, due_at(assigned, 3, unknown), unknown)
+
+    known = WorkCalendar.from_config(CALENDAR_2027)
+    assert not is_provisional_deadline(assigned, due, known)
+    again = recounted_due_at(assigned, due, known)
+    assert again == due_at(assigned, 5, known)
+    assert again.astimezone(bj).date() == date(2027, 1, 5)  # 元旦 is a holiday after all
+    # an extension (3 more working days on the provisional count) is recounted with it
+    extended = due_at(due, 3, unknown)
+    assert recounted_due_at(assigned, extended, known) == due_at(assigned, 8, known)
+    # a deadline that never left the known years stays as it was
+    early = due_at(assigned, 2, known)
+    assert recounted_due_at(assigned, early, known) == early
