@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -156,20 +156,31 @@ def choose_category_thresholds(
     routes as much as it can at the same precision. A category with fewer than `min_routed`
     routed cases at a threshold cannot show its precision there; one that never reaches the
     target gets `fallback` (the most confident only)."""
-    truth_a, pred_a = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
-    conf = np.asarray(confidence, dtype=float)
     steps = sorted(grid)
-    chosen: dict[str, float] = {}
-    for category in sorted(set(pred_a.tolist())):
-        mine = pred_a == category
-        ok, c = truth_a[mine] == category, conf[mine]
-        chosen[category] = fallback
+
+    def lowest(ok: np.ndarray, c: np.ndarray) -> float:
         for t in steps:
             routed = c >= t
-            n = int(routed.sum())
-            if n >= min_routed and ok[routed].mean() >= min_precision:
-                chosen[category] = round(float(t), 4)
-                break
+            if int(routed.sum()) >= min_routed and ok[routed].mean() >= min_precision:
+                return round(float(t), 4)
+        return fallback
+
+    return _per_category(truth, predicted, confidence, lowest)
+
+
+def _per_category(
+    truth: Sequence[str] | np.ndarray,
+    predicted: Sequence[str] | np.ndarray,
+    confidence: Sequence[float] | np.ndarray,
+    choose: Callable[[np.ndarray, np.ndarray], float],
+) -> dict[str, float]:
+    """`choose(right, confidence)` over the cases predicted as each category."""
+    truth_a, pred_a = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
+    conf = np.asarray(confidence, dtype=float)
+    chosen = {}
+    for category in sorted(set(pred_a.tolist())):
+        mine = pred_a == category
+        chosen[category] = choose(truth_a[mine] == category, conf[mine])
     return chosen
 
 
@@ -193,20 +204,18 @@ def choose_marginal_thresholds(
     category, its confidence) are right often enough, so the coverage goes where the model is
     reliable; measured on held-out predictions, it routes a little more than one global
     threshold at the same overall precision (bench/results/classifier.md)."""
-    truth_a, pred_a = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
-    conf = np.asarray(confidence, dtype=float)
     steps = sorted(grid, reverse=True)
-    chosen: dict[str, float] = {}
-    for category in sorted(set(pred_a.tolist())):
-        mine = pred_a == category
-        ok, c = truth_a[mine] == category, conf[mine]
-        chosen[category] = fallback
+
+    def descend(ok: np.ndarray, c: np.ndarray) -> float:
+        chosen = fallback
         for t in steps:
             inside = (c >= t) & (c < t + window)
             if inside.sum() >= min_window and ok[inside].mean() < min_marginal_precision:
                 break
-            chosen[category] = round(float(t), 4)
-    return chosen
+            chosen = round(float(t), 4)
+        return chosen
+
+    return _per_category(truth, predicted, confidence, descend)
 
 
 # --------------------------------------------------------------------------- outcomes

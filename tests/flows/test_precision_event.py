@@ -9,16 +9,9 @@ import time
 from prefect import flow
 from prefect.client.orchestration import get_client
 
-from mail.mailer import DryRunMailer
-from tasks.deliver import deliver_now
-from tasks.dispatch import dispatch_now
-from tasks.imports import import_returns_now
-from tasks.ingest import ingest_inbox_now
-from tasks.lookback import scan_now
 from tasks.metrics import publish_metrics
-from tasks.surveys import surveys_now
-from tasks.triage import triage_now
 from tests.integration.test_routing_precision import (
+    night_stages,
     one_answered_one_bounced,
     three_routed_one_held,
 )
@@ -43,16 +36,7 @@ def test_precision_below_target_is_announced_as_an_event_about_the_model(
 
     @flow(name="metrics-under-test")
     def night_metrics() -> dict:
-        stages = {
-            "ingest": ingest_inbox_now(),
-            "imports": import_returns_now(),
-            "triage": triage_now(),
-            "dispatch": dispatch_now(),
-            "lookback": scan_now(),
-            "surveys": surveys_now(),
-            "deliver": deliver_now(mailer=DryRunMailer()),
-        }
-        return publish_metrics(stages)
+        return publish_metrics(night_stages())
 
     figures = night_metrics()
     assert figures["routing_precision_alerts"]

@@ -91,6 +91,19 @@ def one_answered_one_bounced(minq) -> None:
     import_returns_now()
 
 
+def night_stages() -> dict:
+    """What each stage of a night (with nothing new) reports, for the metrics."""
+    return {
+        "ingest": ingest_inbox_now(),
+        "imports": import_returns_now(),
+        "triage": triage_now(),
+        "dispatch": dispatch_now(),
+        "lookback": scan_now(),
+        "surveys": surveys_now(),
+        "deliver": deliver_now(mailer=DryRunMailer()),
+    }
+
+
 def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_precision(
     minq, tmp_path, monkeypatch
 ):
@@ -123,16 +136,7 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     assert "自动分派 3/4 件（75.0%），准确率 50.0%（1/2 件已有结果" in watch["summary"]
     assert any("全部自动分派准确率 50.0%（1/2），低于目标 97.0%" in w for w in watch["warnings"])
 
-    stages = {
-        "ingest": ingest_inbox_now(),
-        "imports": import_returns_now(),
-        "triage": triage_now(),
-        "dispatch": dispatch_now(),
-        "lookback": scan_now(),
-        "surveys": surveys_now(),
-        "deliver": deliver_now(mailer=DryRunMailer()),
-    }
-    f = figures(stages, now)
+    f = figures(night_stages(), now)
     assert f["routing_precision_text"] == watch["summary"]
     assert any("低于目标" in w for w in f["warnings"])
 
