@@ -10,20 +10,17 @@ from collections import Counter
 
 import pytest
 import typer
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cli import handoffs_cmds, web_cmds
+from cli import handoffs_cmds
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffStatus
 from mail.sink import stored_messages
-from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.handoffs import HandoffRefused, confirm_delivered_now, retry_now
-from web.app import create_app
 from web.testing import hidden_fields
 
 CATEGORY = {"jiaotong": "交通运输", "renshe": "劳动和社会保障"}
@@ -180,27 +177,6 @@ def test_a_message_being_sent_right_now_cannot_be_confirmed_and_a_stale_one_can(
         hid, reason="已收到", operator="李工", now=h.created_at.replace(year=2100)
     )
     assert done["previous"] == "sending" and rows([hid])[0].status is HandoffStatus.SENT
-
-
-@pytest.fixture
-def console(minq, monkeypatch):
-    monkeypatch.setenv("MINQING_SECRET_KEY", "console-secret-" + "c" * 40)
-    reset_settings()
-    app = typer.Typer()
-    web_cmds.register(app)
-    app.command("noop")(lambda: None)
-    added = CliRunner().invoke(
-        app, ["operators", "add", "操作员乙"], input="long enough pw\nlong enough pw\n"
-    )
-    assert added.exit_code == 0, added.output
-    with TestClient(create_app()) as client:
-        page = client.get("/console/login")
-        r = client.post(
-            "/console/login",
-            data={**hidden_fields(page.text), "name": "操作员乙", "password": "long enough pw"},
-        )
-        assert r.status_code == 200
-        yield client
 
 
 def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_reason(minq, console):

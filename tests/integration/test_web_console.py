@@ -7,45 +7,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-import typer
-from fastapi.testclient import TestClient
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from db.engine import Session
 from db.models import AuditEvent, Case, Operator
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
-from web.app import create_app
-from web.testing import hidden_fields
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
-SECRET = "console-secret-" + "c" * 40
 STATUSES = [CaseStatus.ASSIGNED, CaseStatus.NEEDS_REVIEW, CaseStatus.REPLIED, CaseStatus.CLOSED]
-
-
-@pytest.fixture
-def console(minq, monkeypatch):
-    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
-    reset_settings()
-    import cli.web_cmds as web_cmds
-
-    app = typer.Typer()
-    web_cmds.register(app)
-    app.command("noop")(lambda: None)  # a group needs two commands to keep its names
-    result = CliRunner().invoke(
-        app, ["operators", "add", "操作员乙"], input="long enough pw\nlong enough pw\n"
-    )
-    assert result.exit_code == 0, result.output
-    with TestClient(create_app()) as client:
-        page = client.get("/console/login")
-        r = client.post(
-            "/console/login",
-            data={**hidden_fields(page.text), "name": "操作员乙", "password": "long enough pw"},
-        )
-        assert r.status_code == 200
-        yield client
 
 
 def seed(n: int) -> list[int]:
