@@ -223,3 +223,24 @@ def test_a_deadline_counted_into_an_unconfigured_year_is_flagged_then_recounted(
     assert "暂定" not in text
     page = console.get(f"/console/cases/{case_id}").text
     assert 'id="due-provisional"' not in page
+
+
+def test_urgent_cases_come_first_in_the_case_list_and_the_review_queue(console):
+    ids = seed(60)
+    urgent = {ids[1]: CaseStatus.NEEDS_REVIEW, ids[4]: CaseStatus.ASSIGNED,
+              ids[8]: CaseStatus.ASSIGNED, ids[9]: CaseStatus.CLOSED}  # fmt: skip
+    with Session() as s, s.begin():
+        for case_id, status in urgent.items():
+            case = s.get(Case, case_id)
+            case.priority, case.status = "urgent", status
+        s.get(Case, ids[3]).status = CaseStatus.NEEDS_REVIEW
+        old = s.get(Case, ids[5])  # urgent but long ago: not news any more
+        old.priority, old.status = "urgent", CaseStatus.ASSIGNED
+        old.created_at = datetime.now(UTC) - timedelta(days=30)
+    page = console.get("/console").text
+    block = page[page.index('id="urgent"') : page.index('id="cases"')]
+    # open urgent cases of the week, those waiting for a person first; a closed one is not news
+    assert numbers(block) == [ids[1], ids[8], ids[4]]
+    assert 'id="urgent"' not in console.get("/console?review=1").text  # filtered: the list only
+    review = numbers(console.get("/console/review").text)
+    assert review[0] == ids[1] and review.index(ids[1]) < review.index(ids[3])
