@@ -127,7 +127,7 @@ def _dispatch_case(
         rendered = render_for(
             ref,
             "assignment",
-            f"【交办·{'承办' if leads else '协办'}】{view['number']} {case.title}",
+            f"{'【紧急】' if urgent else ''}【交办·{'承办' if leads else '协办'}】{view['number']} {case.title}",
             "问题交办单",
             department=dept.name,
             role="lead" if leads else "co",

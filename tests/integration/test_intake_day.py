@@ -76,6 +76,8 @@ def test_an_urgent_report_is_sent_at_once_and_an_ordinary_one_waits_for_the_nigh
     assert (gas.status, gas.priority) == (CaseStatus.ASSIGNED, "urgent")
     assert gas.lead_department == "zhujian"
     assert [b for b in bodies(minq) if GAS in b], "the gas leak's assignment arrived in the day"
+    subjects = [str(m["Subject"]) for m in stored_messages(minq.mail_dir)]
+    assert subjects and all(x.startswith("【紧急】【交办·") for x in subjects), subjects
     assert not [b for b in bodies(minq) if NOISE in b]
     assert case_with(NOISE).status is CaseStatus.TRIAGED  # waits for the night
     with Session() as s:
