@@ -18,7 +18,7 @@ from mail.sink import stored_messages
 from minqing.routing import deadline
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
-from minqing.summary import summary_markdown
+from minqing.summary import day_line
 from tasks.actions import confirm_category
 from tasks.context import context
 from tasks.deliver import deliver_now
@@ -137,18 +137,9 @@ def test_the_night_shows_the_days_work_once_and_apart_from_its_own(minq):
         night_counted_day(s, day)
     with Session() as s:
         assert day_since_last_night(s)["runs"] == 0  # the next night starts from zero
-    lines = summary_markdown(_night_figures(day), "工委", "2026-12-08 02:00")
-    assert "| 白天随到随办 | 收集 1 条，新立案 1 件，交办 1 件（紧急 1 件）" in lines
-    assert "| 收集 | 0 条 |" in lines  # the night's own intake does not repeat the day's
-
-
-def _night_figures(day: dict) -> dict:
-    zero = dict.fromkeys(
-        ["taken", "rejected", "linked", "new_cases", "on_the_spot", "needs_review", "assigned",
-         "replies", "lookbacks", "reminders", "escalations", "verifications", "ratings",
-         "satisfied", "rated", "sent", "failed_handoffs", "failed", "dead", "retry_later"], 0
-    )  # fmt: skip
-    return {**zero, "by_channel": {}, "rejections": [], "day": day}
+    ((label, text),) = day_line({"day": day})
+    assert label == "白天随到随办"
+    assert text.startswith("收集 1 条，新立案 1 件，交办 1 件（紧急 1 件）")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minqing.summary import summary_markdown
+from minqing.summary import summary_lines, summary_markdown
 
 FIGURES: dict[str, Any] = {
     "taken": 5,
@@ -112,3 +112,16 @@ def test_a_night_without_files_says_so() -> None:
 def test_figures_without_a_files_entry_still_render() -> None:
     figures = {k: v for k, v in FIGURES.items() if k != "files"}
     assert "## 文件" not in summary_markdown(figures, "工委", "2026-11-28 23:00")
+
+
+def test_the_days_intake_has_its_own_first_line_and_none_without_a_daytime_run():
+    day = {"runs": 2, "taken": 3, "new_cases": 3, "assigned": 1, "urgent": 1, "duty_told": 1,
+           "sent": 2, "by_channel": {"qrform": 3}}  # fmt: skip
+    first, *_ = summary_lines({**FIGURES, "day": day})
+    assert first == (
+        "白天随到随办",
+        "收集 3 条，新立案 3 件，交办 1 件（紧急 1 件），告知值班 1 件，发送邮件 2 封（不计入下列各项）",
+    )
+    quiet = {**day, "runs": 0}
+    assert summary_lines({**FIGURES, "day": quiet})[0][0] == "收集"
+    assert summary_lines(FIGURES)[0][0] == "收集"
