@@ -129,7 +129,8 @@ WHY_WAITING = (
 
 
 def waiting_reason(review_reason: str | None) -> str:
-    """Why a case waits for a person, in words (the review reason as stored, when already so)."""
+    """Why a case waits for a person: its review reason (cases stored before the reasons were
+    written in the office's words have them in English, turned into words here)."""
     for prefix, words in WHY_WAITING:
         if (review_reason or "").startswith(prefix):
             return _(words)

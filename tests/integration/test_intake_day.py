@@ -203,7 +203,7 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
     assert content.index(drowning.number) < content.index(case_with(GAS).number)
     assert "紧急件 2 件：待人工分办 1 件，已交办 1 件" in content
     assert "紧急原因：政策词“被困”" in content and DROWNING in content
-    assert f"未能自动交办（未能识别问题类别），请立即在工作台确认分类并交办：{link}" in content
+    assert f"未能自动交办（未能识别分类，请人工确定），请立即在工作台确认分类并交办：{link}" in content
     assert "已交办区住房和城乡建设局（承办）" in content and "交办单已发送" in content
     mail = [m for m in stored_messages(minq.mail_dir) if "duty@street.example.gov.cn" in m["To"]]
     assert len(mail) == 1 and link in mail[0].get_body(("plain",)).get_content()
