@@ -255,6 +255,18 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     body = duty.get_body(("plain",)).get_content()
     assert "值班员小李" in body and "部分失败：邮件服务器无法连接" in body
 
+    # A run that fails (here: a config file broken by an edit) alerts the duty robot too.
+    policy = office["home"] / "config" / "policy.yaml"
+    policy.write_text("delivery: [this is not a mapping\n", encoding="utf-8")
+    broken = run_deployment(prefect_server, "deliver/deliver")
+    assert broken["state"]["type"] == "FAILED", broken["state"]
+    alerts = robot.wait_for(lambda r: "定时发送运行失败" in str(r["json"]), timeout=120)
+    (failed,) = [r for r in alerts if "定时发送运行失败" in str(r["json"])]
+    lines = failed["json"]["text"]["content"].splitlines()
+    assert lines[0] == "【示例街道人大工委·民情直通车】定时发送运行失败"
+    assert lines[1].startswith(f"定时发送（deliver，运行 {broken['name']}）状态为 Failed：")
+    assert lines[-1] == f"查看与处理：{prefect_server.ui_url}/runs/flow-run/{broken['id']}"
+
 
 def test_a_prefect_profile_alone_puts_the_runs_of_minqing_nightly_on_its_server(
     prefect_server, tmp_path
