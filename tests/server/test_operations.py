@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from db.engine import Session, reset_engine
 from db.models import Handoff, HandoffKind, HandoffStatus
 from mail.sink import SmtpSink, stored_messages
+from minqing.handoffs import STATUS_LABELS
 from minqing.settings import reset_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -239,13 +240,19 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
         queued.status is HandoffStatus.PENDING and queued.recipient == "duty@street.example.gov.cn"
     )
 
-    # The SMTP server is back: the next delivery sends everything, each message once.
+    # The SMTP server is back: the operator resends what waits (待发送) from the retry form,
+    # then the 15-minute delivery finds nothing left: every message arrives exactly once.
     mail_dir = office["home"] / "var" / "mail"
     with SmtpSink(mail_dir, port=office["smtp_port"]):
-        first = run_deployment(prefect_server, "deliver/deliver")
-        assert first["state"]["name"] == "Completed", first["state"]
-        again = run_deployment(prefect_server, "deliver/deliver")
-        assert again["state"]["name"] == "Completed", again["state"]
+        retry = run_deployment(
+            prefect_server,
+            "retry-handoffs/retry-handoffs",
+            {"status": [STATUS_LABELS["pending"]], "dry_run": False, "operator": "值班员小李"},
+        )
+        assert retry["state"]["name"] == "Completed", retry["state"]
+        assert handoff_counts() == {"sent": pending + 1}, "the retry sent every waiting message"
+        after = run_deployment(prefect_server, "deliver/deliver")
+        assert after["state"]["name"] == "Completed", after["state"]
         time.sleep(0.5)  # the sink writes the last message after its "250"
     assert handoff_counts() == {"sent": pending + 1}
     received = stored_messages(mail_dir)
