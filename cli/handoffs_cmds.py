@@ -52,7 +52,8 @@ def handoffs_list(
     limit: int = 200,
 ) -> None:
     """未送达的消息: everything not delivered (待发送, 发送中, 发送失败, 已放弃) and why."""
-    from minqing.handoffs import UNDELIVERED, kind_label, status_label
+    from minqing.handoffs import UNDELIVERED, kind_label, outstanding_sentence, status_label
+    from minqing.i18n import _
     from tasks.handoffs import list_handoffs
 
     chosen = _statuses(status, UNDELIVERED)
@@ -60,16 +61,16 @@ def handoffs_list(
         statuses=chosen, department=department, kind=kind, since=since, limit=limit + 1
     )
     counts = {s: sum(1 for r in rows[:limit] if r["status"] == s) for s in chosen}
-    title = "，".join(f"{status_label(s)} {n}" for s, n in counts.items())
-    table = Table("编号", "案件编号", "类型", "承办单位", "收件地址", "状态", "尝试",
-                  "下次重试", "原因", title=f"{min(len(rows), limit)} 封（{title}）")  # fmt: skip
+    title = outstanding_sentence(counts, chosen)
+    table = Table(_("编号"), _("案件编号"), _("类型"), _("承办单位"), _("收件地址"), _("状态"),
+                  _("尝试"), _("下次重试"), _("原因"), title=title)  # fmt: skip
     for r in rows[:limit]:
         table.add_row(str(r["id"]), r["case_number"], kind_label(r["kind"]), r["department_name"],
                       r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
                       (r["error"] or "")[:80])  # fmt: skip
     console.print(table)
     if len(rows) > limit:
-        console.print(f"仅显示前 {limit} 封；用 --limit 或筛选条件查看其余。")
+        console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
 
 
 @handoffs_app.command("retry")
@@ -99,6 +100,7 @@ def handoffs_retry(
     """
     from cli.main import one_run
     from minqing.handoffs import RETRYABLE, kind_label, resend_sentence, status_label
+    from minqing.i18n import _
     from tasks.handoffs import HandoffRefused, retry_now
 
     statuses = _statuses(status, RETRYABLE)
@@ -116,7 +118,7 @@ def handoffs_retry(
     except HandoffRefused as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    table = Table("编号", "案件编号", "类型", "收件地址", "状态", "上次错误")
+    table = Table(_("编号"), _("案件编号"), _("类型"), _("收件地址"), _("状态"), _("上次错误"))
     for h in result["selected"]:
         table.add_row(str(h["id"]), h["case_number"], kind_label(h["kind"]), h["to"],
                       status_label(h.get("outcome") or h["status"]), (h["error"] or "")[:80])  # fmt: skip
@@ -133,6 +135,7 @@ def handoffs_mark_delivered(
     """确认送达: the recipient confirms the message arrived; it counts as sent and is never sent
     again (for a message that failed, was given up, waits for a retry, or was interrupted)."""
     from minqing.handoffs import status_label
+    from minqing.i18n import _
     from tasks.handoffs import HandoffRefused, confirm_delivered_now
 
     try:
@@ -141,6 +144,6 @@ def handoffs_mark_delivered(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(
-        f"消息 {done['id']} 已确认送达（原为{status_label(done['previous'])}），不会再发送；"
-        f"已记入办理轨迹（{operator}）。"
+        _("消息 %(id)d 已确认送达（原为%(status)s），不会再发送；已记入办理轨迹（%(operator)s）。")
+        % {"id": done["id"], "status": status_label(done["previous"]), "operator": operator}
     )

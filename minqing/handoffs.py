@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from minqing.i18n import N_, _, label
 from minqing.labels import HANDOFF_STATUS_LABELS, handoff_kind_label, handoff_status_label
 
 # The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
@@ -23,16 +24,28 @@ RETRYABLE: tuple[str, ...] = ("pending", "failed", "dead")
 CONFIRMABLE: tuple[str, ...] = UNDELIVERED
 # A resend's outcome per message, as the result table says it.
 RESEND_OUTCOMES: Mapping[str, str] = {
-    "sent": "已发送",
-    "pending": "暂未送达，稍后自动重试",
-    "sending": "发送中断，待核实",
-    "failed": "再次失败",
-    "dead": "再次失败，已放弃",
+    "sent": N_("已发送"),
+    "pending": N_("暂未送达，稍后自动重试"),
+    "sending": N_("发送中断，待核实"),
+    "failed": N_("再次失败"),
+    "dead": N_("再次失败，已放弃"),
 }
 
 
 kind_label = handoff_kind_label
 status_label = handoff_status_label
+
+
+def _listing(items: Iterable[str]) -> str:
+    return _("、").join(items)
+
+
+def _counts(counts: Mapping[str, int], statuses: Sequence[str]) -> str:
+    """'待发送 14，发送失败 2' — each status with its count (zeros too, so the parts are all
+    there to add up)."""
+    return _("，").join(
+        _("%(label)s %(n)d") % {"label": status_label(s), "n": counts.get(s, 0)} for s in statuses
+    )
 
 
 def status_codes(values: Iterable[str]) -> list[str]:
@@ -43,7 +56,8 @@ def status_codes(values: Iterable[str]) -> list[str]:
         code = value if value in STATUS_LABELS else by_label.get(value)
         if code is None:
             raise ValueError(
-                f"未知的消息状态：{value}（可选：{'、'.join(STATUS_LABELS.values())}）"
+                _("未知的消息状态：%(value)s（可选：%(choices)s）")
+                % {"value": value, "choices": _listing(STATUS_LABELS.values())}
             )
         codes.append(code)
     return codes
@@ -53,10 +67,12 @@ def retry_refusal(statuses: Sequence[str], *, dry_run: bool, operator: str | Non
     """Why this resend must not run (in the operator's words), or None."""
     wrong = [s for s in statuses if s not in RETRYABLE]
     if wrong:
-        allowed = "、".join(status_label(s) for s in RETRYABLE)
-        return f"只能重发{allowed}的消息，不能重发：{'、'.join(status_label(s) for s in wrong)}"
+        return _("只能重发%(allowed)s的消息，不能重发：%(wrong)s") % {
+            "allowed": _listing(status_label(s) for s in RETRYABLE),
+            "wrong": _listing(status_label(s) for s in wrong),
+        }
     if not dry_run and not (operator or "").strip():
-        return "真实重发必须填写操作人姓名（记入办理轨迹）；只预览（dry run）时可以不填。"
+        return _("真实重发必须填写操作人姓名（记入办理轨迹）；只预览（dry run）时可以不填。")
     return None
 
 
@@ -75,15 +91,15 @@ def confirm_refusal(
     needs no confirmation, and one a deliverer is sending right now has an answer coming.
     """
     if not reason.strip():
-        return "请填写确认送达的依据（例如：已电话核实对方收到）。"
+        return _("请填写确认送达的依据（例如：已电话核实对方收到）。")
     if not operator.strip():
-        return "请填写操作人姓名（记入办理轨迹）。"
+        return _("请填写操作人姓名（记入办理轨迹）。")
     if status == "sent":
-        return "该消息已发送成功，无需确认送达。"
+        return _("该消息已发送成功，无需确认送达。")
     if status not in CONFIRMABLE:
-        return f"该消息当前为“{status_label(status)}”，不能确认送达。"
+        return _("该消息当前为“%(status)s”，不能确认送达。") % {"status": status_label(status)}
     if status == "sending" and (sending_at is None or sending_at > now - stale_after):
-        return "该消息正在发送中，请等本次发送结束后再确认。"
+        return _("该消息正在发送中，请等本次发送结束后再确认。")
     return None
 
 
@@ -120,7 +136,7 @@ def resend_rows(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> list
         }
         if not dry_run:
             outcome = h.get("outcome") or h["status"]
-            row["结果"] = RESEND_OUTCOMES.get(outcome, status_label(outcome))
+            row["结果"] = label(RESEND_OUTCOMES, outcome)
             row["本次错误"] = "" if outcome == "sent" else (h.get("new_error") or "")
         rows.append(row)
     return rows
@@ -139,14 +155,14 @@ def resend_sentence(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> 
     n = len(selected)
     if dry_run:
         by_status = {s: sum(1 for h in selected if h["status"] == s) for s in RETRYABLE}
-        parts = "，".join(f"{status_label(s)} {by_status[s]}" for s in RETRYABLE)
-        return f"预览：符合条件的消息 {n} 封（{parts}），未发送；确认后取消“仅预览”并填写操作人再运行。"
+        return _(
+            "预览：符合条件的消息 %(n)d 封（%(parts)s），未发送；确认后取消“仅预览”并填写操作人再运行。"
+        ) % {"n": n, "parts": _counts(by_status, RETRYABLE)}
     c = resend_counts(selected)
-    again = c["failed"] + c["dead"]
-    return (
-        f"重发 {n} 封：已发送 {c['sent']}，再次失败 {again}（发送失败 {c['failed']}，已放弃 "
-        f"{c['dead']}），稍后自动重试 {c['pending']}，发送中断 {c['sending']}"
-    )
+    return _(
+        "重发 %(n)d 封：已发送 %(sent)d，再次失败 %(again)d（发送失败 %(failed)d，已放弃 "
+        "%(dead)d），稍后自动重试 %(pending)d，发送中断 %(sending)d"
+    ) % {"n": n, "again": c["failed"] + c["dead"], **c}
 
 
 def attempted(d: Mapping[str, Any]) -> bool:
@@ -160,24 +176,32 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
     up to the total), and the ones a crash had left unsure. Never "发送 0 封" alone when
     messages failed."""
     tried = d["sent"] + d["failed"] + d["dead"] + d["retry_later"]
-    text = (
-        f"尝试发送 {tried} 封：已发送 {d['sent']}，发送失败 {d['failed']}，已放弃 {d['dead']}，"
-        f"稍后重试 {d['retry_later']}"
-    )
+    text = _(
+        "尝试发送 %(tried)d 封：已发送 %(sent)d，发送失败 %(failed)d，已放弃 %(dead)d，"
+        "稍后重试 %(later)d"
+    ) % {"tried": tried, "sent": d["sent"], "failed": d["failed"], "dead": d["dead"],
+         "later": d["retry_later"]}  # fmt: skip
     if d.get("interrupted"):
-        text += f"；另有 {d['interrupted']} 封上次发送中断，已转为发送失败，待核实"
+        text += _("；另有 %(n)d 封上次发送中断，已转为发送失败，待核实") % {"n": d["interrupted"]}
     return text
 
 
 def problem_lines(problems: Sequence[Mapping[str, Any]], limit: int = 20) -> list[str]:
     """What failed in a delivery run, one line per message (the first `limit`), for the log."""
     lines = [
-        f"消息 {p['handoff']} → {p['to']}：{status_label(_problem_status(p['status']))}，{p['error']}"
+        _("消息 %(id)s → %(to)s：%(status)s，%(error)s")
+        % {
+            "id": p["handoff"],
+            "to": p["to"],
+            "error": p["error"],
+            "status": status_label(_problem_status(p["status"])),
+        }  # fmt: skip
         for p in problems[:limit]
     ]
     if len(problems) > limit:
         lines.append(
-            f"……另有 {len(problems) - limit} 封，见 failed-handoffs 或 minqing handoffs list"
+            _("……另有 %(n)d 封，见 failed-handoffs 或 minqing handoffs list")
+            % {"n": len(problems) - limit}
         )
     return lines
 
@@ -186,11 +210,13 @@ def _problem_status(outcome: str) -> str:
     return "pending" if outcome == "retry_later" else outcome
 
 
-def outstanding_sentence(outstanding: Mapping[str, int]) -> str:
-    """Every undelivered message now, by status; the total is the sum of the parts."""
-    total = sum(outstanding.get(s, 0) for s in UNDELIVERED)
-    parts = "，".join(f"{status_label(s)} {outstanding.get(s, 0)}" for s in UNDELIVERED)
-    return f"{total} 封（{parts}）"
+def outstanding_sentence(
+    outstanding: Mapping[str, int], statuses: Sequence[str] = UNDELIVERED
+) -> str:
+    """Every undelivered message now (or those of `statuses`), by status; the total is the sum
+    of the parts."""
+    total = sum(outstanding.get(s, 0) for s in statuses)
+    return _("%(n)d 封（%(parts)s）") % {"n": total, "parts": _counts(outstanding, statuses)}
 
 
 ALL_DEPARTMENTS = "all"

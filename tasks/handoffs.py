@@ -14,6 +14,7 @@ from db.engine import Session
 from db.models import Case, Handoff, HandoffKind, HandoffStatus, case_number
 from db.queries import audit
 from minqing.handoffs import RETRYABLE, UNDELIVERED, confirm_refusal, retry_refusal
+from minqing.i18n import _
 from minqing.reference import Reference
 from minqing.workdays import LOCAL_TZ
 from tasks.context import context
@@ -186,7 +187,7 @@ def confirm_delivered_now(
     with Session() as s, s.begin():
         h = s.get(Handoff, handoff_id)
         if h is None:
-            raise HandoffRefused(f"没有编号为 {handoff_id} 的消息。")
+            raise HandoffRefused(_("没有编号为 %(id)d 的消息。") % {"id": handoff_id})
         refusal = confirm_refusal(h.status.value, h.sending_at, now, STALE_SENDING,
                                   reason=reason, operator=operator)  # fmt: skip
         if refusal:
@@ -201,7 +202,7 @@ def confirm_delivered_now(
             .execution_options(synchronize_session=False)
         ).rowcount
         if changed != 1:
-            raise HandoffRefused("该消息的状态刚刚发生了变化，请刷新后再确认。")
+            raise HandoffRefused(_("该消息的状态刚刚发生了变化，请刷新后再确认。"))
         audit(s, operator.strip(), "handoff_confirmed_delivered", case_id=h.case_id,
               entity="handoff", entity_id=h.id, from_state=before.value, to_state="sent",
               reason=reason.strip(), previous_error=error)  # fmt: skip

@@ -177,3 +177,14 @@ def test_the_department_choices_come_from_config_with_all_first_and_unique_label
         "a": "街道办（a）",
         "b": "街道办（b）",
     }
+
+
+def test_the_sentences_come_from_the_catalogue_and_read_in_english_when_chosen():
+    from minqing.i18n import using
+
+    d = {"sent": 1, "failed": 2, "dead": 0, "retry_later": 3, "interrupted": 0}
+    with using("en"):
+        assert delivery_sentence(d) == (
+            "Tried to send 6 messages: sent 1, failed 2, given up 0, retry later 3"
+        )
+        assert "operator's name" in retry_refusal(["failed"], dry_run=False, operator="")
