@@ -49,7 +49,7 @@ from minqing.states import CaseStatus, Outcome, can_transition
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 from tasks.evaluations import store_evaluation
-from tasks.inbox import archive, move_to_failed, waiting_files
+from tasks.inbox import archive, claim, move_to_failed, waiting_files
 from tasks.lookback import reopen_or_escalate
 from tasks.verifications import close_if_complete, store_verification
 
@@ -75,7 +75,7 @@ def import_returns_now(now: datetime | None = None) -> dict[str, Any]:
         ("evaluations", parse_evaluations, store_evaluation),
     ):
         for path in waiting_files(ctx.settings, channel):
-            _import_file(ctx, channel, path, parse, store, out)
+            _import_claimed(ctx, channel, path, parse, store, out)
     return out
 
 
@@ -83,7 +83,7 @@ def import_channel(ctx: Context, channel: str, parse: Any, store: Any) -> dict[s
     """Import the waiting files of one return channel: {channel: taken, rejected, rejections}."""
     out: dict[str, Any] = {channel: 0, "rejected": 0, "rejections": []}
     for path in waiting_files(ctx.settings, channel):
-        _import_file(ctx, channel, path, parse, store, out)
+        _import_claimed(ctx, channel, path, parse, store, out)
     return out
 
 
@@ -112,6 +112,15 @@ def parse_rating_file(path: Path, checksum: str) -> Iterator[RatingRow | Rejecte
                     continue
                 writer.writerow(cells)
         yield from parse_ratings(twin, checksum)
+
+
+def _import_claimed(
+    ctx: Context, channel: str, path: Path, parse: Any, store: Any, out: dict[str, Any]
+) -> None:
+    """Import a file unless another run is reading it (or has just archived it)."""
+    with claim(path) as ours:
+        if ours:
+            _import_file(ctx, channel, path, parse, store, out)
 
 
 def _import_file(

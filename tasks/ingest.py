@@ -24,7 +24,7 @@ from prefect.context import FlowRunContext
 from sqlalchemy import select, text, update
 
 from db.engine import Session
-from db.models import IngestedFile, Person, Rejection, Submission
+from db.models import IngestedFile, Person, Rejection, Submission, utcnow
 from db.queries import insert_ignoring_conflicts
 from minqing.channels import file_checksum, get_parser
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
@@ -32,7 +32,7 @@ from minqing.labels import channel_label
 from minqing.records import UnreadableFile
 from minqing.reference import Reference
 from tasks.context import context
-from tasks.inbox import archive, move_to_failed, waiting_files
+from tasks.inbox import archive, claim, in_inbox, move_to_failed, waiting_files
 from web.spool import publish as publish_spool
 
 BATCH = 2000
@@ -40,6 +40,7 @@ BATCH = 2000
 BACKGROUND_READ_BYTES = 8 * 2**20
 PROGRESS_EVERY_S = 2.0  # at most one progress artifact update per file this often
 RETURN_CHANNELS = ("replies", "ratings")  # read by tasks/imports.py, not here
+BUSY = "另一个运行正在读取此文件，本次跳过"
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 class FileReport:
     channel: str
     name: str
-    status: str  # taken | already_taken | failed
+    status: str  # taken | already_taken | failed | busy (another run has it)
     taken: int = 0
     known: int = 0  # rows whose source_key was already stored (overlapping export)
     rejected: int = 0
@@ -70,11 +71,23 @@ def ingest_file(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> FileReport:
-    """Read one file of one channel into the database; move it to archive/ or failed/.
+    """Read one file of one channel into the database. A file in the inbox then moves to
+    archive/ (or failed/ when unreadable); a file elsewhere is copied to archive/ and left as
+    it is (tasks/inbox.py). A file another run is reading is skipped: status `busy`.
 
     `progress` is called with the number of records of each stored batch.
     """
+    with claim(path) as ours:
+        if not ours:
+            return FileReport(channel, path.name, "busy", reason=BUSY)
+        return _ingest_claimed(channel, path, ref, progress)
+
+
+def _ingest_claimed(
+    channel: str, path: Path, ref: Reference, progress: Callable[[int], None] | None
+) -> FileReport:
     settings = context().settings
+    keep = not in_inbox(settings, path)  # the operator's own file: copied, never moved
     checksum = file_checksum(path)
     with Session() as s, s.begin():
         seen = s.scalar(
@@ -83,7 +96,7 @@ def ingest_file(
             )
         )
     if seen is not None and seen.status == "taken":
-        archive(settings, channel, path, checksum)
+        archive(settings, channel, path, checksum, keep_original=keep)
         return FileReport(channel, path.name, "already_taken")
     report = FileReport(channel, path.name, "taken")
     options = ref.channels.get(channel, {})
@@ -102,26 +115,33 @@ def ingest_file(
     tracker.finish(report)
     with Session() as s, s.begin():
         if seen is None:
-            s.add(
-                IngestedFile(
-                    channel=channel,
-                    name=path.name,
-                    checksum=checksum,
-                    size=size,
-                    status=report.status,
-                    reason=report.reason,
-                    items=report.taken,
-                    rejected=report.rejected,
-                )
+            # ON CONFLICT: the same content under another name, read by a concurrent run
+            insert_ignoring_conflicts(
+                s,
+                IngestedFile.__table__,
+                [
+                    {
+                        "channel": channel,
+                        "name": path.name,
+                        "checksum": checksum,
+                        "size": size,
+                        "status": report.status,
+                        "reason": report.reason,
+                        "items": report.taken,
+                        "rejected": report.rejected,
+                        "ingested_at": utcnow(),
+                    }
+                ],
+                ["channel", "checksum"],
             )
         else:  # a file that failed before and was read now (e.g. a parser was fixed)
             row = s.get(IngestedFile, seen.id)
             row.status, row.reason = report.status, report.reason
             row.items, row.rejected = report.taken, report.rejected
-    if report.status == "failed":
+    if report.status != "failed":
+        archive(settings, channel, path, checksum, keep_original=keep)
+    elif not keep:  # an operator's own unreadable file stays where it is; the reason is reported
         move_to_failed(settings, channel, path, report.reason or "unreadable")
-    else:
-        archive(settings, channel, path, checksum)
     return report
 
 
@@ -263,9 +283,10 @@ def ingest_inbox_now() -> dict[str, Any]:
     ctx = context()
     publish_spool(ctx.settings)  # the web QR form's files of the day join the qrform inbox
     reports = [
-        ingest_file(channel, path, ctx.ref)
+        report
         for channel in intake_channels(ctx.ref)
         for path in waiting_files(ctx.settings, channel)
+        if (report := ingest_file(channel, path, ctx.ref)).status != "busy"  # the other run's
     ]
     by_channel: Counter[str] = Counter()
     for r in reports:

@@ -1,0 +1,103 @@
+"""`minqing ingest FILE`: a file outside the inbox is the operator's own — read, copied to the
+archive, and left byte for byte where it was, also when it was taken before or cannot be read.
+Inside the inbox files still move (archive/, failed/). And a file another run is reading is
+skipped, not read twice."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from cli.main import app
+from db.engine import Session
+from db.models import IngestedFile, Submission
+from tasks.context import context
+from tasks.inbox import claim
+from tasks.ingest import ingest_file, ingest_inbox_now
+
+HEADER = "工单编号,来电人,联系电话,标题,受理时间,诉求内容,所属区域"
+ROWS = [
+    "GD101,张三,13912340001,路灯坏了,2026-11-27 09:32:10,东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑。,东湖社区",
+    "GD102,李四,13912340002,夜间施工,2026-11-26 22:05,南苑社区工地夜间施工噪音扰民，严重影响休息。,南苑社区",
+]
+
+
+def export(folder: Path, name: str = "12345_导出.csv", rows: list[str] = ROWS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="gb18030")
+    return path
+
+
+def fingerprint(path: Path) -> tuple[str, float]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime
+
+
+def ingest(path: Path) -> str:
+    result = CliRunner().invoke(app, ["ingest", str(path), "--channel", "hotline"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def submissions() -> int:
+    with Session() as s:
+        return s.scalar(select(func.count()).select_from(Submission))
+
+
+def test_ingest_of_a_file_outside_the_inbox_leaves_it_untouched(minq):
+    mine = export(minq.home / "下载")
+    before = fingerprint(mine)
+    assert "taken 2" in ingest(mine)
+    assert fingerprint(mine) == before  # same bytes, never rewritten
+    archived = list((minq.settings.archive_dir / "hotline").iterdir())
+    assert [p.read_bytes() for p in archived] == [mine.read_bytes()]  # a copy is archived
+    assert "already_taken" in ingest(mine)  # taken before: still not deleted
+    assert fingerprint(mine) == before and submissions() == 2
+
+
+def test_an_unreadable_file_outside_the_inbox_stays_and_the_reason_is_reported(minq):
+    wrong = minq.home / "下载" / "wrong.csv"
+    wrong.parent.mkdir()
+    wrong.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
+    before = fingerprint(wrong)
+    said = ingest(wrong)
+    assert "missing required column" in said
+    assert fingerprint(wrong) == before
+    assert not minq.settings.failed_dir.exists()  # not moved to var/failed
+    with Session() as s:
+        row = s.scalars(select(IngestedFile)).one()
+    assert row.status == "failed" and "missing required column" in row.reason
+
+
+def test_inside_the_inbox_files_still_move_to_archive_and_failed(minq):
+    taken = export(minq.inbox("hotline"))
+    wrong = minq.inbox("hotline") / "wrong.csv"
+    wrong.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
+    again = export(minq.inbox("hotline"), "same_again.csv")  # the same export under a new name
+    assert "taken 2" in ingest(taken)
+    assert "failed" in ingest(wrong)
+    assert "already_taken" in ingest(again)
+    assert list(minq.inbox("hotline").iterdir()) == []
+    assert (minq.settings.failed_dir / "hotline" / "wrong.csv").exists()
+    assert (minq.settings.failed_dir / "hotline" / "wrong.csv.reason.txt").exists()
+    assert len(list((minq.settings.archive_dir / "hotline").iterdir())) == 2  # both names
+
+
+def test_a_file_another_run_is_reading_is_skipped_and_not_read_twice(minq):
+    busy = export(minq.inbox("hotline"), "a.csv")
+    free = export(minq.inbox("hotline"), "b.csv", [r.replace("GD1", "GD2") for r in ROWS])
+    with claim(busy) as ours:  # another run holds a.csv
+        assert ours
+        night = ingest_inbox_now()
+        assert ingest_file("hotline", busy, context().ref).status == "busy"
+    assert [f["name"] for f in night["files"]] == ["b.csv"] and night["taken"] == 2
+    assert not free.exists() and busy.exists()
+    # The other run archived a.csv meanwhile: a run that listed it before finds it gone.
+    stale = Path(busy)
+    assert ingest_inbox_now()["taken"] == 2
+    with claim(stale) as ours:
+        assert not ours
+    assert submissions() == 4
