@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import CursorResult, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -198,3 +198,48 @@ def truncate_all(session: Session, tables: Iterable[Table]) -> None:
     """Empty tables (children first). For tests and the demo's --fresh."""
     for table in tables:
         session.execute(delete(table))
+
+
+def write_first(session: Session) -> None:
+    """Begin a claiming transaction: on SQLite take the database's write lock before reading,
+    so a second run reads only after the first committed (instead of failing, once it wants to
+    write, on a snapshot that is no longer the newest). PostgreSQL needs nothing: its claims
+    wait for the row, then look again."""
+    if session.get_bind().dialect.name != "postgresql":
+        from db.bulk import take_write_lock
+
+        take_write_lock(session)
+
+
+def claim_case(session: Session, case: Case) -> bool:
+    """Claim a case in the status it was read in: one conditional UPDATE, held until commit.
+
+    Of two runs that read the same case, one claims it; the other's UPDATE waits for that
+    transaction, finds the status changed and matches no row — so it leaves the case alone.
+    """
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.status == case.status)
+        .values(status=case.status)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def assignment_rounds(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    """How often each case was assigned so far (dispatched or re-routed, from the audit
+    trail): the round of its next assignment. Message keys name the round, never the clock, so
+    two runs that assign the same case compute the same key and the outbox takes it once."""
+    counts: dict[int, int] = dict.fromkeys(case_ids, 0)
+    for start in range(0, len(case_ids), 500):
+        rows = session.execute(
+            select(AuditEvent.case_id, func.count())
+            .where(
+                AuditEvent.case_id.in_(case_ids[start : start + 500]),
+                AuditEvent.entity == "case",
+                AuditEvent.to_state == CaseStatus.ASSIGNED.value,
+            )
+            .group_by(AuditEvent.case_id)
+        )
+        counts.update({case_id: n for case_id, n in rows if case_id is not None})
+    return counts

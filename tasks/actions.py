@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
-from db.queries import audit, find_case, set_status
+from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context
-from tasks.dispatch import case_history, schedule_lookbacks
+from tasks.dispatch import assignment_key, case_history, schedule_lookbacks
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
 from web.tokens import reply_link
 
@@ -88,6 +88,7 @@ def reroute(
     if was_assigned and previous == department:
         raise ActionError("案件已由该单位承办")
     queued: list[int] = []
+    round_ = assignment_rounds(s, [case.id])[case.id]  # this re-route's assignment round
     view = case_view(s, case, ref)
     if was_assigned and previous in ref.department_by_code:
         old = ref.department_by_code[previous]
@@ -97,7 +98,7 @@ def reroute(
             ref, "followup", subject, "改派撤回", recipient=old.name, message=message, case=view
         )
         h = queue_handoff(
-            s, ref, key=f"withdrawal:{case.id}:{case.reopen_count}:{now.isoformat()}:{previous}",
+            s, ref, key=f"withdrawal:{case.id}:{round_}:{previous}",
             kind=HandoffKind.WITHDRAWAL, recipient=old.email, recipient_name=old.name,
             department_code=previous, case_id=case.id, rendered=rendered,
         )  # fmt: skip
@@ -121,7 +122,7 @@ def reroute(
         reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
     )  # fmt: skip
     h = queue_handoff(
-        s, ref, key=f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{department}",
+        s, ref, key=assignment_key(case.id, round_, department),
         kind=HandoffKind.ASSIGNMENT, recipient=dept.email, recipient_name=dept.name,
         department_code=department, case_id=case.id, rendered=rendered,
     )  # fmt: skip

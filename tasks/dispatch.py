@@ -28,7 +28,7 @@ from db.models import (
     Submission,
     case_number,
 )
-from db.queries import set_status
+from db.queries import assignment_rounds, claim_case, set_status, write_first
 from minqing.delivery import (
     ATTACHMENTS_FOLDER,
     MAX_PHOTO_BYTES,
@@ -65,6 +65,7 @@ def dispatch_now(now: datetime | None = None, *, urgent_only: bool = False) -> d
     last_id = 0
     while True:
         with Session() as s, s.begin():
+            write_first(s)
             query = select(Case).where(
                 Case.status.in_([CaseStatus.TRIAGED, CaseStatus.REOPENED]), Case.id > last_id
             )
@@ -75,13 +76,23 @@ def dispatch_now(now: datetime | None = None, *, urgent_only: bool = False) -> d
                 break
             last_id = cases[-1].id
             area_names = dict(s.execute(select(Area.code, Area.name)).all())
+            rounds = assignment_rounds(s, [c.id for c in cases])
             for case in cases:
-                _dispatch_case(s, ctx, case, area_names.get(case.area_code or ""), now, totals)
+                # Another run (the daytime intake, a second night) may have read it too.
+                if claim_case(s, case):
+                    area = area_names.get(case.area_code or "")
+                    _dispatch_case(s, ctx, case, area, rounds[case.id], now, totals)
     return totals
 
 
 def _dispatch_case(
-    s: Any, ctx: Context, case: Case, area: str | None, now: datetime, totals: dict[str, Any]
+    s: Any,
+    ctx: Context,
+    case: Case,
+    area: str | None,
+    round_: int,
+    now: datetime,
+    totals: dict[str, Any],
 ) -> None:
     ref = ctx.ref
     decision = route(case.category, area, ref)
@@ -140,11 +151,10 @@ def _dispatch_case(
             if leads
             else None,
         )
-        key = f"assignment:{case.id}:{case.reopen_count}:{now.isoformat()}:{code}"
         handoff = queue_handoff(
             s,
             ref,
-            key=key,
+            key=assignment_key(case.id, round_, code),
             kind=HandoffKind.ASSIGNMENT,
             recipient=dept.email,
             recipient_name=dept.name,
@@ -159,6 +169,12 @@ def _dispatch_case(
     schedule_lookbacks(s, ctx, case)
     totals["assigned"] += 1
     totals["urgent"] += urgent
+
+
+def assignment_key(case_id: int, round_: int, department: str) -> str:
+    """The outbox key of a case's assignment to a department in its `round_`-th assignment
+    (db.queries.assignment_rounds): the same in every run that assigns it, never the clock."""
+    return f"assignment:{case_id}:{round_}:{department}"
 
 
 def case_history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:

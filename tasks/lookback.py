@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind, case_number
-from db.queries import audit, set_status
+from db.queries import audit, set_status, write_first
 from minqing.followups import (
     NO_REPRESENTATIVE,
     Complaint,
@@ -57,6 +57,7 @@ def scan_now(now: datetime | None = None) -> dict[str, Any]:
     }
     wait_until = deferred_until(now, ctx.calendar)
     with Session() as s, s.begin():
+        write_first(s)  # SQLite: a concurrent scan waits, then sees these rows done
         due = s.scalars(
             select(Lookback)
             .where(Lookback.done_at.is_(None), Lookback.due_at <= end_of_local_day(now))

@@ -27,7 +27,7 @@ from db.models import (
     Submission,
     Survey,
 )
-from db.queries import audit
+from db.queries import audit, write_first
 from minqing.followups import NO_REPRESENTATIVE
 from minqing.reference import SurveyPolicy
 from minqing.states import CaseStatus, Outcome
@@ -79,6 +79,7 @@ def surveys_now(now: datetime | None = None) -> dict[str, Any]:
     policy = ctx.ref.policy.surveys
     totals: dict[str, Any] = {"emailed": 0, "callback": 0, "callback_file": None}
     with Session() as s, s.begin():
+        write_first(s)  # SQLite: a second run reads the surveys the first one created
         cases = s.scalars(
             select(Case).where(Case.id.in_(unsurveyed_cases(policy))).order_by(Case.id)
         ).all()
@@ -179,7 +180,8 @@ def _survey_case(s: Any, ctx: Any, case: Case, now: datetime, totals: dict[str, 
             handoff = queue_handoff(
                 s,
                 ctx.ref,
-                key=f"survey:{survey.id}",
+                # the survey's (case, person, round), as two runs would both name it
+                key=f"survey:{case.id}:{person.id}:{survey.round}",
                 kind=HandoffKind.SURVEY,
                 recipient=person.email,
                 recipient_name=person.name,
