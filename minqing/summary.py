@@ -43,7 +43,8 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("评价", f"{f['ratings']} 条"),
         ("满意率", percent(f["satisfied"], f["rated"]) + "（满意+基本满意 / 参评）"),
         ("件件有回复", f"待跟进 {f.get('unanswered', 0)} 件（明细见 every-item-answered）"),
-        ("发送邮件", "今晚" + delivery_sentence(f)),
+        # a dry run's line says 演练 first: nothing of it was sent
+        ("发送邮件", ("" if f.get("rehearsed") is not None else "今晚") + delivery_sentence(f)),
         (
             "未送达",
             "目前共 " + outstanding_sentence(f["outstanding"]) + "（明细见 failed-handoffs）",

@@ -42,7 +42,14 @@ from db.engine import Session, get_engine
 from db.lease import DELIVER, try_lease
 from db.models import AuditEvent, Handoff, HandoffStatus
 from db.queries import audit
-from mail.mailer import Attachment, Mailer, OutgoingMessage, SendError, make_mailer
+from mail.mailer import (
+    Attachment,
+    DryRunMailer,
+    Mailer,
+    OutgoingMessage,
+    SendError,
+    make_mailer,
+)
 from minqing.delivery import after_failure
 from minqing.handoffs import delivery_sentence, problem_lines
 from minqing.photos import strip_metadata
@@ -65,7 +72,11 @@ def deliver_now(
     before_send: Callable[[int], None] | None = None,
     after_send: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Send what is due (or exactly `ids`); returns counts and this run's failures."""
+    """Send what is due (or exactly `ids`); returns counts and this run's failures.
+
+    With MINQING_MAIL_MODE=dry-run (and no `mailer` given) nothing is claimed or sent: every
+    due message is rendered and counted as `rehearsed`, and stays pending for a real run.
+    """
     ctx = context()
     now = now or datetime.now(UTC)
     # The delivery lease (db/lease.py) dies with its holder, so holding it proves that no
@@ -82,6 +93,8 @@ def deliver_now(
             "unreachable": 0,  # sends that could not connect to the SMTP server at all
             "problems": [],
         }
+        if mailer is None and ctx.settings.mail_mode == "dry-run":
+            return {**result, "rehearsed": _rehearse(due, ctx.settings.var_dir, result)}
         if not due:
             return result
         throttle = smtp_throttle()
@@ -126,6 +139,26 @@ def deliver_now(
     return result
 
 
+def _rehearse(due: Sequence[int], var_dir: Path, result: dict[str, Any]) -> int:
+    """演练: render each due message as it would leave (the same header and attachment checks)
+    and change nothing, so the next real run sends every one of them. A message that could not
+    be sent is listed in the problems, still pending."""
+    rehearsal = DryRunMailer()
+    for handoff_id in due:
+        with get_engine().connect() as conn:
+            found = conn.execute(_ROW, {"handoff_id": handoff_id}).first()
+        if found is None:
+            continue
+        row = _row(found)
+        try:
+            rehearsal.send(_message(row, var_dir))
+        except SendError as exc:
+            result["problems"].append(
+                {"handoff": handoff_id, "to": row["to"], "status": "pending", "error": str(exc)}
+            )
+    return len(rehearsal.sent)
+
+
 def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
     with Session() as s, s.begin():
         query = select(Handoff.id).where(Handoff.status == HandoffStatus.PENDING)
@@ -141,21 +174,25 @@ def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
 # The two statements every message runs, built once. They run on a plain connection
 # (engine.begin()), not an ORM session: per message, the ORM's session and bulk-update
 # bookkeeping cost more than the statements themselves (bench/results/delivery.md).
+_MESSAGE_COLUMNS = (
+    Handoff.recipient,
+    Handoff.recipient_name,
+    Handoff.subject,
+    Handoff.body_text,
+    Handoff.body_html,
+    Handoff.message_id,
+    Handoff.attachments,
+)
 _CLAIM = (
     update(Handoff)
     .where(Handoff.id == bindparam("handoff_id"), Handoff.status == HandoffStatus.PENDING)
     .values(
         status=HandoffStatus.SENDING, sending_at=bindparam("now"), attempts=Handoff.attempts + 1
     )
-    .returning(
-        Handoff.recipient,
-        Handoff.recipient_name,
-        Handoff.subject,
-        Handoff.body_text,
-        Handoff.body_html,
-        Handoff.message_id,
-        Handoff.attachments,
-    )
+    .returning(*_MESSAGE_COLUMNS)
+)
+_ROW = select(*_MESSAGE_COLUMNS).where(
+    Handoff.id == bindparam("handoff_id"), Handoff.status == HandoffStatus.PENDING
 )
 _MARK_SENT = (
     update(Handoff)
@@ -176,8 +213,10 @@ def _claim(handoff_id: int, now: datetime) -> dict[str, Any] | None:
     """
     with get_engine().begin() as conn:
         row = conn.execute(_CLAIM, {"handoff_id": handoff_id, "now": now}).first()
-    if row is None:
-        return None
+    return None if row is None else _row(row)
+
+
+def _row(row: Any) -> dict[str, Any]:
     to, to_name, subject, text_body, html, message_id, attachments = row
     return {
         "to": to,

@@ -90,6 +90,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "rated": rated,
         "satisfied": satisfied,
         "sent": deliver["sent"],
+        "rehearsed": deliver.get("rehearsed"),  # a dry run's count (not sent); None otherwise
         "failed": deliver["failed"],
         "dead": deliver["dead"],
         "retry_later": deliver["retry_later"],
