@@ -61,6 +61,8 @@ def child_env(minq, name: str) -> dict[str, str]:
         **os.environ,
         "PREFECT_HOME": str(minq.home / "var" / f"prefect-{name}"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # each `minqing nightly` starts Prefect's temporary server; a loaded machine is slow
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
 
 
