@@ -36,7 +36,7 @@ def test_a_dry_run_night_sends_nothing_and_the_next_real_night_sends_everything_
     assert statuses() == {HandoffStatus.PENDING: queued}
     assert stored_messages(minq.mail_dir) == []
     summary = publish_now(rehearsal, artifacts=False)["markdown"]
-    assert f"| 发送邮件 | 演练：未发送 {queued} 封 |" in summary
+    assert f"| 发送邮件 | 演练：未发送 {queued} 封（" in summary
 
     monkeypatch.setenv("MINQING_MAIL_MODE", "sink")
     reset_settings()

@@ -64,12 +64,12 @@ def test_an_unreadable_file_outside_the_inbox_stays_and_the_reason_is_reported(m
     wrong.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
     before = fingerprint(wrong)
     said = ingest(wrong)
-    assert "missing required column" in said
+    assert "缺少必需的列" in said
     assert fingerprint(wrong) == before
     assert not minq.settings.failed_dir.exists()  # not moved to var/failed
     with Session() as s:
         row = s.scalars(select(IngestedFile)).one()
-    assert row.status == "failed" and "missing required column" in row.reason
+    assert row.status == "failed" and "缺少必需的列" in row.reason
 
 
 def test_inside_the_inbox_files_still_move_to_archive_and_failed(minq):
