@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from minqing.i18n import N_, _
+
 # minqing's flows whose failure the duty operator must hear about (not duty-alert itself: an
 # alert about a failed alert would loop).
 PIPELINE_FLOWS = (
@@ -24,14 +26,14 @@ PIPELINE_FLOWS = (
     "retrain",
 )
 FLOW_LABELS = {
-    "nightly": "夜间运行",
-    "lookback": "回头督办",
-    "deliver": "定时发送",
-    "retry-handoffs": "重发消息",
-    "intake": "日间收集",
-    "report": "评议报告",
-    "triage-dask": "整理（Dask）",
-    "retrain": "重新训练分类模型",
+    "nightly": N_("夜间运行"),
+    "lookback": N_("回头督办"),
+    "deliver": N_("定时发送"),
+    "retry-handoffs": N_("重发消息"),
+    "intake": N_("日间收集"),
+    "report": N_("评议报告"),
+    "triage-dask": N_("整理（Dask）"),
+    "retrain": N_("重新训练分类模型"),
 }
 NAME_PREFIX = "minqing·"
 
@@ -62,7 +64,7 @@ class AlertRule:
 
 def _flow_label() -> str:
     """Jinja: the flow's Chinese name, from FLOW_LABELS."""
-    pairs = ", ".join(f'"{k}": "{v}"' for k, v in FLOW_LABELS.items())
+    pairs = ", ".join(f'"{k}": "{_(v)}"' for k, v in FLOW_LABELS.items())
     return "{% set labels = {" + pairs + "} %}{{ labels.get(flow.name, flow.name) }}"
 
 
@@ -75,84 +77,97 @@ def alert_rules(console_url: str, *, night_grace_minutes: int = 30) -> list[Aler
     return [
         AlertRule(
             key="run-failed",
-            name="运行失败或崩溃",
-            description="夜间运行、回头督办、定时发送、重发等运行失败（Failed）或崩溃（Crashed）时通知值班",
+            name=_("运行失败或崩溃"),
+            description=_(
+                "夜间运行、回头督办、定时发送、重发等运行失败（Failed）或崩溃（Crashed）时通知值班"
+            ),
             expect=("prefect.flow-run.Failed", "prefect.flow-run.Crashed"),
             flows=PIPELINE_FLOWS,
-            title=_flow_label() + "运行失败",
-            text=(
-                _flow_label() + "（{{ flow.name }}，运行 {{ flow_run.name }}）状态为 "
+            title=_("%(flow)s运行失败") % {"flow": _flow_label()},
+            text=_(
+                "%(flow)s（{{ flow.name }}，运行 {{ flow_run.name }}）状态为 "
                 "{{ flow_run.state.name }}：{{ flow_run.state.message }}\n"
                 "处理：打开运行页面看日志，排除原因后点“Retry”重试（各环节可重复运行，不会重复收件或发信）。"
-            ),
+            )
+            % {"flow": _flow_label()},
             link=run_link,
         ),
         AlertRule(
             key="night-missing",
-            name="夜间运行未启动",
-            description=f"上一次夜间运行开始一天又 {night_grace_minutes} 分钟后仍无新的夜间运行开始时通知值班",
+            name=_("夜间运行未启动"),
+            description=_(
+                "上一次夜间运行开始一天又 %(minutes)d 分钟后仍无新的夜间运行开始时通知值班"
+            )
+            % {"minutes": night_grace_minutes},
             expect=("prefect.flow-run.Running",),
             after=("prefect.flow-run.Running",),
             flows=("nightly",),
             proactive=True,
             within_seconds=24 * 3600 + night_grace_minutes * 60,
-            title="夜间运行没有开始",
-            text=(
-                f"上一次夜间运行开始已超过 24 小时 {night_grace_minutes} 分钟，还没有新的夜间运行开始"
+            title=_("夜间运行没有开始"),
+            text=_(
+                "上一次夜间运行开始已超过 24 小时 %(minutes)d 分钟，还没有新的夜间运行开始"
                 "（通常北京时间 02:00 开始）。\n"
                 "处理：检查 minqing serve 或 worker 进程是否在运行、nightly 部署是否被暂停；"
                 "恢复后可在部署页面点“Run”立即运行。"
-            ),
+            )
+            % {"minutes": night_grace_minutes},
             link=runs,
         ),
         AlertRule(
             key="night-partial",
-            name="夜间运行部分失败",
-            description="夜间运行有消息未送达、邮件服务器无法连接或某环节降级运行时通知值班",
+            name=_("夜间运行部分失败"),
+            description=_("夜间运行有消息未送达、邮件服务器无法连接或某环节降级运行时通知值班"),
             expect=("minqing.run.partial",),
             flows=("nightly",),
-            title="夜间运行部分失败",
+            title=_("夜间运行部分失败"),
             text="{{ event.payload.message }}",
             link=run_link,
         ),
         AlertRule(
             key="run-partial",
-            name="日间运行部分失败",
-            description="回头督办、定时发送、重发、日间收集有消息未送达或邮件服务器无法连接时通知值班（每 2 小时至多一次）",
+            name=_("日间运行部分失败"),
+            description=_(
+                "回头督办、定时发送、重发、日间收集有消息未送达或邮件服务器无法连接时通知值班（每 2 小时至多一次）"
+            ),
             expect=("minqing.run.partial",),
             flows=tuple(f for f in PIPELINE_FLOWS if f != "nightly"),
             within_seconds=2 * 3600,
-            title=_flow_label() + "部分失败",
+            title=_("%(flow)s部分失败") % {"flow": _flow_label()},
             text="{{ event.payload.message }}",
             link=run_link,
         ),
         AlertRule(
             key="handoff-dead",
-            name="消息已放弃发送",
-            description="消息多次重试仍未送达、已放弃（dead）时通知值班（每个部门每小时至多一次）",
+            name=_("消息已放弃发送"),
+            description=_(
+                "消息多次重试仍未送达、已放弃（dead）时通知值班（每个部门每小时至多一次）"
+            ),
             expect=("minqing.handoff.dead",),
             for_each=("prefect.resource.id",),
             within_seconds=3600,
-            title="{{ event.payload.count }} 封消息已放弃发送",
-            text=(
+            title=_("{{ event.payload.count }} 封消息已放弃发送"),
+            text=_(
                 "发给 {{ event.resource.name or event.payload.department or '（无部门）' }} 的 "
                 "{{ event.payload.count }} 封消息多次重试仍未送达，已放弃（编号 "
                 "{{ event.payload.handoffs | join('、') }}）。原因：{{ event.payload.errors | join('；') }}\n"
-                "处理：核对地址或联系对方后，运行 retry-handoffs（status 选 dead）或 "
+                "处理：核对地址或联系对方后，运行 retry-handoffs（消息状态选已放弃）或 "
                 "minqing handoffs retry --status dead。"
             ),
             link=run_link,
         ),
         AlertRule(
             key="precision-low",
-            name="自动分派准确率低于目标",
-            description="夜间运行统计的自动分派准确率（按部门答复、不属职责退回、改派和人工改分类估计）低于 "
-            "config/classifier.yaml 的目标时通知值班（每个模型每天至多一次）",
+            name=_("自动分派准确率低于目标"),
+            description=_(
+                "夜间运行统计的自动分派准确率（按部门答复、不属职责退回、改派和人工改分类估计）低于 "
+                "config/classifier.yaml 的目标时通知值班（每个模型每天至多一次）"
+            ),
             expect=("minqing.classifier.precision_low",),
             for_each=("prefect.resource.id",),
             within_seconds=24 * 3600,
-            title="自动分派准确率低于目标",
-            text=(
+            title=_("自动分派准确率低于目标"),
+            text=_(
                 "{{ event.payload.message }}\n"
                 "处理：在夜间运行的 routing-precision 表中查看各分类；提高该分类在 "
                 "config/classifier.yaml 的 category_thresholds（更多案件转人工审核），或运行 retrain 重新训练。"

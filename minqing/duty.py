@@ -10,6 +10,8 @@ import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
+from minqing.i18n import _
+
 # What a robot accepts in one text message (企业微信: 2048 bytes of UTF-8; 钉钉: about 20,000
 # characters). Chinese is 3 bytes a character, so cut at characters that stay under the bytes.
 ROBOT_MAX_BYTES = 2000
@@ -17,10 +19,10 @@ ROBOT_MAX_BYTES = 2000
 
 def alert_text(title: str, text: str, link: str | None = None, office: str | None = None) -> str:
     """One message for the operator: what went wrong, then where to fix it."""
-    head = f"【{office}·民情直通车】" if office else "【民情直通车】"
+    head = _("【%(office)s·民情直通车】") % {"office": office} if office else _("【民情直通车】")
     lines = [f"{head}{title}", text.strip()]
     if link:
-        lines.append(f"查看与处理：{link}")
+        lines.append(_("查看与处理：%(link)s") % {"link": link})
     return "\n".join(line for line in lines if line)
 
 

@@ -15,14 +15,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from minqing.i18n import N_, _
+
 PARTIAL = "部分失败"  # the state's name in the Prefect UI's runs list
 DONE = "Completed"
 
-# Where the 07:30 operator goes next, named in every partial run's message.
-WHERE_TO_FIX = (
-    "处理：查看本次运行的摘要和 failed-handoffs 表；邮件服务器恢复后，待发消息由 deliver "
-    "定时发送，也可运行 retry-handoffs（消息状态选待发送、发送失败、已放弃）或 minqing handoffs retry"
-)
+
+def where_to_fix() -> str:
+    """Where the 07:30 operator goes next, named in every partial run's message."""
+    return _(
+        "处理：查看本次运行的摘要和 failed-handoffs 表；邮件服务器恢复后，待发消息由 deliver "
+        "定时发送，也可运行 retry-handoffs（消息状态选待发送、发送失败、已放弃）或 "
+        "minqing handoffs retry"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,27 +69,33 @@ class RunVerdict:
     def message(self) -> str:
         """The state message shown in the Prefect UI beside the run (and in the alerts)."""
         if not self.partial:
-            return "全部完成"
-        return f"{PARTIAL}：" + "；".join(self.reasons) + "。" + WHERE_TO_FIX
+            return _("全部完成")
+        return _("部分失败：%(reasons)s。%(what_to_do)s") % {
+            "reasons": _("；").join(self.reasons),
+            "what_to_do": where_to_fix(),
+        }
 
 
 def delivery_reasons(d: Delivery) -> list[str]:
     """Why a delivery pass left messages behind, in the office's words."""
     reasons = []
     if d.unreachable:
-        reasons.append(f"邮件服务器无法连接（{d.unreachable} 次连接失败）")
+        reasons.append(_("邮件服务器无法连接（%(n)d 次连接失败）") % {"n": d.unreachable})
     if d.undelivered:
         parts = [
-            f"{label} {n}"
+            _("%(label)s %(n)d") % {"label": _(label), "n": n}
             for label, n in (
-                ("稍后重试", d.retry_later),
-                ("发送失败", d.failed),
-                ("已放弃", d.dead),
-                ("发送中断", d.interrupted),
+                (N_("稍后重试"), d.retry_later),
+                (N_("发送失败"), d.failed),
+                (N_("已放弃"), d.dead),
+                (N_("发送中断"), d.interrupted),
             )
             if n
         ]
-        reasons.append(f"本次 {d.undelivered} 封消息未送达（{'，'.join(parts)}）")
+        reasons.append(
+            _("本次 %(n)d 封消息未送达（%(parts)s）")
+            % {"n": d.undelivered, "parts": _("，").join(parts)}
+        )
     return reasons
 
 

@@ -24,6 +24,7 @@ from prefect import task
 from db.engine import Session
 from db.models import HandoffKind
 from minqing.duty import alert_key, alert_text, dingtalk_signed_url, robot_body
+from minqing.i18n import _
 from minqing.messages import render
 from minqing.reference import Robot
 from tasks.context import context
@@ -89,9 +90,9 @@ def queue_duty_mail(title: str, text: str, *, link: str | None, kind: str) -> li
                 continue
             rendered = render(
                 "duty",
-                f"【值班提醒】{title}",
+                _("【值班提醒】%(title)s") % {"title": title},
                 office=ref.office.name,
-                heading="值班提醒",
+                heading=_("值班提醒"),
                 recipient=person.name,
                 message=text,
                 link=link,
