@@ -176,7 +176,7 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
     up to the total), and the ones a crash had left unsure. Never "发送 0 封" alone when
     messages failed. A dry run (MINQING_MAIL_MODE=dry-run) says 演练 and that nothing left."""
     if d.get("rehearsed") is not None:
-        return f"演练：未发送 {d['rehearsed']} 封（已生成，留待正式发送）"
+        return _("演练：未发送 %(n)d 封（已生成，留待正式发送）") % {"n": d["rehearsed"]}
     tried = d["sent"] + d["failed"] + d["dead"] + d["retry_later"]
     text = _(
         "尝试发送 %(tried)d 封：已发送 %(sent)d，发送失败 %(failed)d，已放弃 %(dead)d，"

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-SKIPPED = "已跳过"  # the run state's name (a Completed state: nothing went wrong, nothing ran)
+from minqing.i18n import N_, _
+
+# The run state's name (a Completed state: nothing went wrong, nothing ran); like 部分失败 it
+# stays the same in every language, so the runs list can be filtered by it.
+SKIPPED = "已跳过"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -30,25 +34,26 @@ class Holder:
 
 @dataclass(frozen=True)
 class Entry:
-    """An entry that runs stages: its Chinese name and whether a second run waits."""
+    """An entry that runs stages: its Chinese name (N_-marked) and whether a second run
+    waits."""
 
     label: str
     waits: bool
 
 
 ENTRIES: dict[str, Entry] = {
-    "nightly": Entry("夜间运行", waits=True),
-    "lookback": Entry("回头督办", waits=True),
-    "deliver": Entry("定时发送", waits=False),
-    "retry-handoffs": Entry("重发消息", waits=True),
-    "triage-dask": Entry("整理（Dask）", waits=True),
-    "intake": Entry("日间收集", waits=True),
+    "nightly": Entry(N_("夜间运行"), waits=True),
+    "lookback": Entry(N_("回头督办"), waits=True),
+    "deliver": Entry(N_("定时发送"), waits=False),
+    "retry-handoffs": Entry(N_("重发消息"), waits=True),
+    "triage-dask": Entry(N_("整理（Dask）"), waits=True),
+    "intake": Entry(N_("日间收集"), waits=True),
 }
 
 
 def label(entry: str) -> str:
     known = ENTRIES.get(entry)
-    return known.label if known else entry
+    return _(known.label) if known else entry
 
 
 def wait_seconds(entry: str, wait_minutes: float) -> float:
@@ -60,16 +65,33 @@ def wait_seconds(entry: str, wait_minutes: float) -> float:
 def busy_message(entry: str, holder: Holder | None) -> str:
     """What a run that found the lease held says, e.g. "另一个夜间运行正在进行（12月07日
     02:00 开始，web01 进程 4711），本次回头督办未执行"."""
-    return f"{_running(holder)}，本次{label(entry)}未执行"
+    if holder is None:  # it ended a moment ago, or has not said who it is yet
+        return _("另一个运行正在进行，本次%(entry)s未执行") % {"entry": label(entry)}
+    return _(
+        "另一个%(other)s正在进行（%(started)s 开始，%(host)s 进程 %(pid)d），本次%(entry)s未执行"
+    ) % _about(entry, holder)
 
 
 def waiting_message(entry: str, holder: Holder | None) -> str:
     """What a run says while it waits for the other to finish."""
-    return f"{_running(holder)}，本次{label(entry)}等待其结束"
+    if holder is None:
+        return _("另一个运行正在进行，本次%(entry)s等待其结束") % {"entry": label(entry)}
+    return _(
+        "另一个%(other)s正在进行（%(started)s 开始，%(host)s 进程 %(pid)d），本次%(entry)s等待其结束"
+    ) % _about(entry, holder)
 
 
-def _running(holder: Holder | None) -> str:
-    if holder is None:  # it ended a moment ago, or said nothing yet
-        return "另一个运行正在进行"
-    started = f"{holder.started_at.astimezone(LOCAL_TZ):%m月%d日 %H:%M}"
-    return f"另一个{label(holder.entry)}正在进行（{started} 开始，{holder.host} 进程 {holder.pid}）"
+def _about(entry: str, holder: Holder) -> dict[str, object]:
+    local = holder.started_at.astimezone(LOCAL_TZ)
+    started = _("%(month)02d月%(day)02d日 %(time)s") % {
+        "month": local.month,
+        "day": local.day,
+        "time": f"{local:%H:%M}",
+    }
+    return {
+        "other": label(holder.entry),
+        "started": started,
+        "host": holder.host,
+        "pid": holder.pid,
+        "entry": label(entry),
+    }

@@ -27,6 +27,7 @@ from db.engine import Session
 from db.models import IngestedFile, Person, Rejection, Submission, utcnow
 from db.queries import insert_ignoring_conflicts
 from minqing.channels import file_checksum, get_parser
+from minqing.i18n import N_, _
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
 from minqing.labels import channel_label
 from minqing.records import UnreadableFile
@@ -40,7 +41,7 @@ BATCH = 2000
 BACKGROUND_READ_BYTES = 8 * 2**20
 PROGRESS_EVERY_S = 2.0  # at most one progress artifact update per file this often
 RETURN_CHANNELS = ("replies", "ratings")  # read by tasks/imports.py, not here
-BUSY = "另一个运行正在读取此文件，本次跳过"
+BUSY = N_("另一个运行正在读取此文件，本次跳过")
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def ingest_file(
     """
     with claim(path) as ours:
         if not ours:
-            return FileReport(channel, path.name, "busy", reason=BUSY)
+            return FileReport(channel, path.name, "busy", reason=_(BUSY))
         return _ingest_claimed(channel, path, ref, progress)
 
 

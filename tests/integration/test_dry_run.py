@@ -47,6 +47,7 @@ def test_a_dry_run_night_sends_nothing_and_the_next_real_night_sends_everything_
     with Session() as s:
         expected = Counter(s.scalars(select(Handoff.message_id)))
     assert Counter(m["Message-ID"] for m in stored_messages(minq.mail_dir)) == expected
-    assert f"| 发送邮件 | 今晚尝试发送 {queued} 封：已发送 {queued}，" in (
-        publish_now(real, artifacts=False)["markdown"]
+    assert (
+        f"| 发送邮件 | 今晚尝试发送 {queued} 封：已发送 {queued}，"
+        in (publish_now(real, artifacts=False)["markdown"])
     )
