@@ -8,13 +8,10 @@ at the server, by Message-ID, what arrived.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select as sql_select
@@ -29,8 +26,7 @@ from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.handoffs import retry_now
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.children import start_child
 
 
 def queue(n: int) -> list[int]:
@@ -54,20 +50,9 @@ def queue(n: int) -> list[int]:
 
 def start_paused(minq, point: str, k: int) -> tuple[subprocess.Popen[str], int]:
     """Start a deliverer process and wait until it pauses at `point` for the k-th handoff."""
-    env = {**os.environ, "PREFECT_HOME": str(minq.home / "var" / "prefect")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.delivery_child", point, str(k)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, line = start_child(
+        minq, "tests.integration.delivery_child", point, str(k), ready="PAUSED"
     )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("PAUSED"):
-        proc.kill()
-        raise AssertionError(f"the deliverer did not pause: {line!r} {proc.stderr.read()}")
     return proc, int(line.split()[1])
 
 

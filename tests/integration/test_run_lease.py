@@ -4,12 +4,9 @@ run learns who, waits or is refused, and a SIGKILLed holder never blocks the nex
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -17,26 +14,12 @@ from typer.testing import CliRunner
 from cli.main import BUSY_EXIT, app
 from db.lease import RUN, LeaseBusy, holder_of, lease, try_lease
 from minqing.runs import busy_message
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.children import start_child
 
 
 def start_holder(minq, entry: str = "nightly", seconds: float = 120) -> subprocess.Popen[str]:
     """A process that takes the run lease as `entry` and keeps it until killed."""
-    env = {**os.environ, "PREFECT_HOME": str(minq.home / "var" / "prefect")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.lease_child", entry, str(seconds)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("HELD"):
-        proc.kill()
-        raise AssertionError(f"the holder did not take the lease: {line!r} {proc.stderr.read()}")
+    proc, _ = start_child(minq, "tests.integration.lease_child", entry, str(seconds), ready="HELD")
     return proc
 
 
