@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.states import Completed
 from sqlalchemy import select
 
@@ -82,7 +82,7 @@ def report_run(
         events.emit(finished_event, payload={**numbers, **summary})
     if verdict.partial:
         events.emit(events.RUN_PARTIAL, payload=summary)
-        print(verdict.message)
+        get_run_logger().warning(verdict.message)  # a WARNING stands out in the run's logs
     return summary
 
 
