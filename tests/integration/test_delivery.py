@@ -22,6 +22,7 @@ from db.models import AuditEvent, Case, Handoff, HandoffStatus
 from mail.sink import stored_messages
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
+from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.handoffs import HandoffRefused, retry_now
@@ -94,9 +95,10 @@ def test_a_421_is_retried_with_growing_backoff_and_then_arrives_exactly_once(min
         1,
     )
     assert third["sent"] == 1
-    # backoff 60 s × 2^(attempt-1) × jitter in [0.5, 1.5)
-    assert 30 <= (h1.next_attempt_at - T0).total_seconds() < 90
-    assert 60 <= (h2.next_attempt_at - h1.next_attempt_at).total_seconds() < 180
+    # backoff (policy.yaml delivery.backoff_seconds) × 2^(attempt-1) × jitter in [0.5, 1.5)
+    base = context().ref.policy.delivery.backoff_seconds
+    assert base / 2 <= (h1.next_attempt_at - T0).total_seconds() < base * 1.5
+    assert base <= (h2.next_attempt_at - h1.next_attempt_at).total_seconds() < base * 3
     assert h1.status is h2.status is HandoffStatus.PENDING and h2.attempts == 2
     assert h2.last_error == "451 4.3.0 Temporary failure"
     done = handoff(hid)
@@ -168,12 +170,13 @@ def test_transient_failures_until_max_attempts_leave_the_handoff_dead(minq):
     calls = []
     when = T0
     with minq.sink(behaviour=lambda envelope: calls.append(1) or "421 4.7.0 Try again later"):
-        for _ in range(6):  # policy.yaml delivery.max_attempts
+        for _ in range(attempts := context().ref.policy.delivery.max_attempts):
             deliver_now(when)
             when = handoff(hid).next_attempt_at or when
         after = deliver_now(T0 + timedelta(days=30))
     h = handoff(hid)
-    assert (h.status, h.attempts, len(calls)) == (HandoffStatus.DEAD, 6, 6)
+    assert attempts == 8  # config/policy.yaml: about ten hours of retries
+    assert (h.status, h.attempts, len(calls)) == (HandoffStatus.DEAD, attempts, attempts)
     assert h.last_error == "421 4.7.0 Try again later" and after["sent"] == 0
     assert arrived(minq) == {}
     with Session() as s:
@@ -184,7 +187,7 @@ def test_transient_failures_until_max_attempts_leave_the_handoff_dead(minq):
                 .order_by(AuditEvent.id)
             )
         )
-    assert actions == ["handoff_pending"] * 5 + ["handoff_dead"]
+    assert actions == ["handoff_pending"] * (attempts - 1) + ["handoff_dead"]
 
 
 def test_one_departments_refused_address_never_blocks_the_others(minq):
@@ -253,7 +256,7 @@ def test_retry_now_resends_exactly_what_the_filters_choose_and_dry_run_sends_not
             RENSHE: "452 4.2.2 Mailbox full",
         }.get(address)
         when = T0
-        for _ in range(6):
+        for _ in range(context().ref.policy.delivery.max_attempts):
             deliver_now(when)
             when = handoff(dead).next_attempt_at or when
         assert [handoff(i).status.value for i in (failed_a, failed_b, dead, sent)] == [
