@@ -22,6 +22,7 @@ from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 from tasks.surveys import send_surveys
 from tasks.triage import triage_submissions
+from tasks.urgent import tell_duty
 
 
 @flow(name="nightly", log_prints=True)
@@ -32,8 +33,9 @@ def nightly() -> Any:
 
     Replies and ratings that arrived during the day are imported right after intake, so
     tonight's look-backs and surveys already see them; every message any stage decided to send
-    leaves through the outbox in one delivery stage. Ends 部分失败 (tasks/runstate.py) when
-    messages stay undelivered or a stage ran degraded.
+    leaves through the outbox in one delivery stage; then the duty contacts hear of the night's
+    urgent cases (those nobody could be routed to above all). Ends 部分失败 (tasks/runstate.py)
+    when messages stay undelivered or a stage ran degraded.
     """
     load_reference_data()
     ingest = ingest_inbox()
@@ -46,6 +48,7 @@ def nightly() -> Any:
     lookback = scan_lookbacks()
     surveys = send_surveys()
     deliver = deliver_handoffs()
+    duty = tell_duty()  # urgent cases of the night: the duty contacts know before morning
     index = prune_index()
     figures = publish_metrics(
         {
@@ -64,7 +67,7 @@ def nightly() -> Any:
         "nightly",
         figures,
         delivery=deliver,
-        warnings=figures["warnings"],
+        warnings=[*figures["warnings"], *duty["warnings"]],
         files=figures["files"],
         finished_event=NIGHT_FINISHED,
         figures=figures,
