@@ -244,3 +244,6 @@ def test_urgent_cases_come_first_in_the_case_list_and_the_review_queue(console):
     assert 'id="urgent"' not in console.get("/console?review=1").text  # filtered: the list only
     review = numbers(console.get("/console/review").text)
     assert review[0] == ids[1] and review.index(ids[1]) < review.index(ids[3])
+    # the duty operator arriving from the alert's link sees it is urgent
+    assert 'id="case-urgent"' in console.get(f"/console/cases/{ids[1]}").text
+    assert 'id="case-urgent"' not in console.get(f"/console/cases/{ids[3]}").text
