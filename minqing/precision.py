@@ -25,6 +25,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from minqing.i18n import _
+
 # --------------------------------------------------------------------------- thresholds
 
 
@@ -374,29 +376,56 @@ def estimate_row(e: PrecisionEstimate) -> dict[str, str | int]:
 def summary_text(e: PrecisionEstimate | None) -> str:
     """The night's summary line: this week's precision and coverage of automatic routing."""
     if e is None or e.classified == 0:
-        return "本周暂无模型分类的案件"
+        return _("本周暂无模型分类的案件")
+    routed = {"routed": e.auto_routed, "classified": e.classified, "share": _rate(e.coverage)}
+    if not e.judged:
+        return (
+            _(
+                "自动分派 %(routed)d/%(classified)d 件（%(share)s），准确率 —（自动分派的案件尚无结果）"
+            )
+            % routed
+        )
     interval = e.interval
-    precision = (
-        f"准确率 {_rate(e.precision)}（{e.right}/{e.judged} 件已有结果"
-        + (f"，95%区间 {_rate(interval.low)}–{_rate(interval.high)}" if interval else "")
-        + "）"
-        if e.judged
-        else "准确率 —（自动分派的案件尚无结果）"
-    )
-    return (
-        f"自动分派 {e.auto_routed}/{e.classified} 件（{_rate(e.coverage)}），{precision}"
-        f"；分错 = 部门退回不属职责、改派或人工改分类"
-    )
+    assert interval is not None
+    return _(
+        "自动分派 %(routed)d/%(classified)d 件（%(share)s），准确率 %(precision)s"
+        "（%(right)d/%(judged)d 件已有结果，95%%区间 %(low)s–%(high)s）；"
+        "分错 = 部门退回不属职责、改派或人工改分类"
+    ) % {
+        **routed,
+        "precision": _rate(e.precision),
+        "right": e.right,
+        "judged": e.judged,
+        "low": _rate(interval.low),
+        "high": _rate(interval.high),
+    }
 
 
 def alert_text(alert: PrecisionAlert) -> str:
     """The warning in the night's summary (and the text of the operations alert)."""
     e = alert.estimate
-    what = f"“{e.category}”类" if e.category else "全部"
+    values = {
+        "week": f"{e.week:%Y-%m-%d}",
+        "category": e.category,
+        "precision": _rate(e.precision),
+        "right": e.right,
+        "judged": e.judged,
+        "target": _rate(alert.target),
+    }
+    if e.category is None:
+        return (
+            _(
+                "%(week)s 起一周全部自动分派准确率 %(precision)s（%(right)d/%(judged)d），低于目标 "
+                "%(target)s：请检查分类模型，必要时提高 config/classifier.yaml 的审核阈值或重新训练"
+            )
+            % values
+        )
     return (
-        f"{e.week:%Y-%m-%d} 起一周{what}自动分派准确率 {_rate(e.precision)}"
-        f"（{e.right}/{e.judged}），低于目标 {_rate(alert.target)}：请检查分类模型，"
-        "必要时提高 config/classifier.yaml 的审核阈值或重新训练"
+        _(
+            "%(week)s 起一周“%(category)s”类自动分派准确率 %(precision)s（%(right)d/%(judged)d），"
+            "低于目标 %(target)s：请检查分类模型，必要时提高 config/classifier.yaml 中该类的审核阈值或重新训练"
+        )
+        % values
     )
 
 

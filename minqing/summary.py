@@ -29,7 +29,13 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ("现场答复", f"{f['on_the_spot']} 件"),
         ("待人工审核", f"{f['needs_review']} 件"),
         *(
-            [("自动分派准确率", f"{f['routing_precision_text']}（按周明细见 routing-precision）")]
+            [
+                (
+                    _("自动分派准确率"),
+                    _("%(text)s（按周明细见 routing-precision）")
+                    % {"text": f["routing_precision_text"]},
+                )
+            ]
             if f.get("routing_precision_text")
             else []
         ),

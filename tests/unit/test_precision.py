@@ -9,8 +9,10 @@ import pytest
 
 from minqing.precision import (
     ClassifiedCase,
+    PrecisionAlert,
     ReviewThresholds,
     Verdict,
+    alert_text,
     bootstrap_routing,
     choose_category_thresholds,
     choose_marginal_thresholds,
@@ -297,3 +299,24 @@ def test_a_precision_low_event_raises_a_duty_alert_with_its_message():
     text = jinja2.Template(rule.text).render(event=event)
     assert text.startswith(event["payload"]["message"])
     assert "category_thresholds" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "category", "expected"),
+    [
+        ("zh_CN", None, "2026-11-23 起一周全部自动分派准确率 93.3%（28/30），低于目标 97.0%"),
+        ("zh_CN", "城乡建设", "2026-11-23 起一周“城乡建设”类自动分派准确率 93.3%（28/30）"),
+        ("en", None, "Week of 2026-11-23: automatic routing was right 93.3% (28/30) overall"),
+        ("en", "城乡建设", "automatic routing of “城乡建设” was right 93.3% (28/30)"),
+    ],
+)
+def test_the_precision_warning_reads_in_the_offices_language(language, category, expected):
+    from minqing.i18n import using
+
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    cases = [ClassifiedCase(at, "城乡建设", True, Verdict.RIGHT)] * 28 + [
+        ClassifiedCase(at, "城乡建设", True, Verdict.WRONG)
+    ] * 2
+    estimate = next(e for e in weekly_precision(cases) if e.category == category)
+    with using(language):
+        assert expected in alert_text(PrecisionAlert(estimate, 0.97))
