@@ -174,8 +174,10 @@ def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
         if expected:
             console.print(
                 "Expect the new-message figures in production; the cross-validated ones hold "
-                "only for messages like the training data. The night's summary tracks the real "
-                "ones from outcomes (自动分派准确率)."
+                "only for messages like the training data. The new-message rows were measured "
+                "(bench/bench_routing.py) for a model trained on the TIPDM data with these "
+                "settings: after training on other data, re-run it. The night's summary tracks "
+                "the real figures from outcomes (自动分派准确率)."
             )
 
 
