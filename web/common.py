@@ -16,8 +16,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.datastructures import FormData, UploadFile
 
 from db.models import case_number
-from minqing.i18n import install_jinja
+from minqing.i18n import install_jinja, label
 from minqing.labels import (
+    CATEGORY_SOURCE_LABELS,
+    LOOKBACK_KIND_LABELS,
+    SATISFACTION_LABELS,
     channel_label,
     handoff_kind_label,
     handoff_status_label,
@@ -27,6 +30,15 @@ from minqing.labels import (
 from minqing.reference import Reference
 from minqing.settings import Settings
 from minqing.states import Outcome
+from minqing.trail import (
+    LINK_METHOD_LABELS,
+    REPLY_VIA_LABELS,
+    SURVEY_CHANNEL_LABELS,
+    action_label,
+    actor_label,
+    event_text,
+    lookback_result_label,
+)
 from tasks.context import context
 from tasks.outbox import local_text
 from web.security import (
@@ -62,6 +74,14 @@ def _environment() -> Environment:
     env.filters["handoff_label"] = handoff_status_label
     env.filters["handoff_kind"] = handoff_kind_label
     env.filters["channel_label"] = channel_label
+    env.filters["category_source"] = lambda s: label(CATEGORY_SOURCE_LABELS, s)
+    env.filters["lookback_kind"] = lambda k: label(LOOKBACK_KIND_LABELS, k)
+    env.filters["lookback_result"] = lookback_result_label
+    env.filters["link_method"] = lambda m: label(LINK_METHOD_LABELS, m)
+    env.filters["survey_channel"] = lambda c: label(SURVEY_CHANNEL_LABELS, c)
+    env.filters["reply_via"] = lambda v: label(REPLY_VIA_LABELS, v)
+    env.filters["satisfaction"] = lambda v: label(SATISFACTION_LABELS, v)
+    env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text)
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone
     env.filters["case_number"] = lambda row: case_number(row.id, row.created_at)

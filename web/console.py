@@ -40,6 +40,7 @@ from db.models import (
 from db.queries import audit
 from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
+from minqing.trail import Names
 from tasks.actions import (
     ActionError,
     confirm_category,
@@ -369,7 +370,29 @@ def load_case(case_id: int) -> dict[str, Any] | None:
             "departments": ref.departments,
             "dept_names": {d.code: d.name for d in ref.departments},
             "stations": {st.code: st.name for st in ref.stations},
-        }  # fmt: skip
+        } | {"names": _trail_names(s, case, ref)}  # fmt: skip
+
+
+def _trail_names(s: Any, case: Case, ref: Any) -> Names:
+    """What the trail's codes point at: the cases and messages (留言) its events name."""
+    events = s.scalars(select(AuditEvent.detail).where(AuditEvent.case_id == case.id)).all()
+    case_ids = {case.id} | {
+        v for d in events for k, v in (d or {}).items()
+        if k in ("split_from", "new_case", "into", "source") and isinstance(v, int)
+    }  # fmt: skip
+    sub_ids = {
+        v for d in events for k, v in (d or {}).items()
+        if k in ("submission", "matched_submission") and isinstance(v, int)
+    }  # fmt: skip
+    return Names(
+        departments={d.code: d.name for d in ref.departments},
+        cases=dict(s.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids))).all()),
+        submissions=dict(
+            s.execute(
+                select(Submission.id, Submission.source_ref).where(Submission.id.in_(sub_ids))
+            ).all()
+        ),
+    )
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)

@@ -220,7 +220,7 @@ def test_a_citizens_qr_message_is_answered_rated_and_verified_through_the_links(
     page.goto(f"{site.url}/console?status=closed")
     page.click(f"text={number}")
     timeline = page.inner_text("#timeline")
-    for action in ("created", "assigned", "replied", "rated", "verification_recorded", "closed"):
+    for action in ("立案", "交办", "答复", "群众评价", "记录回头看", "办结"):  # 办理轨迹 in words
         assert action in timeline
     assert "已发送" in page.inner_text("#handoffs") and "现场.png" in page.inner_text("main")
     shot(page, artifacts, minq, "07-case-page")
