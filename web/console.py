@@ -386,7 +386,7 @@ def _trail_names(s: Any, case: Case, ref: Any) -> Names:
     }  # fmt: skip
     return Names(
         departments={d.code: d.name for d in ref.departments},
-        cases=dict(s.execute(select(Case.id, Case.number).where(Case.id.in_(case_ids))).all()),
+        cases={c.id: c.number for c in s.scalars(select(Case).where(Case.id.in_(case_ids)))},
         submissions=dict(
             s.execute(
                 select(Submission.id, Submission.source_ref).where(Submission.id.in_(sub_ids))
