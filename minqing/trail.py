@@ -370,6 +370,10 @@ DESCRIPTIONS: Mapping[str, Describe] = {
         _("向反映人发出满意度回访（%(channel)s）")
         % {"channel": label(SURVEY_CHANNEL_LABELS, d.get("channel"))}
     ),
+    "handoff_sent": lambda d, n: (
+        _("%(kind)s已发给 %(to)s")
+        % {"kind": label(HANDOFF_KIND_LABELS, d.get("kind")), "to": d.get("to") or "—"}
+    ),
     "handoff_pending": _handoff_problem,
     "handoff_failed": _handoff_problem,
     "handoff_dead": _handoff_problem,

@@ -26,7 +26,8 @@ from db.models import (
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
 from minqing.handoffs import handoff_row, outstanding_sentence
-from minqing.i18n import _
+from minqing.i18n import _, label
+from minqing.labels import LOOKBACK_KIND_LABELS, status_label
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
 from tasks.context import Context, context
@@ -168,14 +169,14 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
             if case.status in AWAITING_VERIFICATION and grace < now:
                 found.append((case, "回头看未完成", lb.due_at, "代表尚未记录核实结果"))
         elif end_of_local_day(lb.due_at) < now:
-            found.append((case, "督办未执行", lb.due_at, f"{lb.kind.value} 未按时发出"))
+            found.append((case, "督办未执行", lb.due_at, f"{label(LOOKBACK_KIND_LABELS, lb.kind.value)} 未按时发出"))
     names = dict(s.execute(select(Department.code, Department.name)).all())
     rows = [
         {
             "案件编号": case.number,
             "标题": case.title,
             "承办单位": names.get(case.lead_department or "", ""),
-            "状态": case.status.value,
+            "状态": status_label(case.status),
             "待跟进事项": what,
             "应办时间": local_text(when, with_time=True),
             "说明": why,

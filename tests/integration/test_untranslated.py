@@ -1,0 +1,288 @@
+"""Nothing people read is left in English or in codes: after two nights on the bundled sample
+(with rejected rows, cases waiting for review, replies, ratings, a refused message and its
+audit trail), every console page, the public pages, every e-mail and the night's artifacts
+are rendered and their visible text searched for Latin words. What may be Latin is what the
+office or the citizens wrote (data), addresses, links, numbers and file names, and a short
+list of product and format names; anything else is an untranslated text.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from db.engine import Session
+from db.models import (
+    Area,
+    Case,
+    Handoff,
+    IngestedFile,
+    Lookback,
+    LookbackKind,
+    Person,
+    Rating,
+    Rejection,
+    Reply,
+    Submission,
+)
+from mail.sink import stored_messages
+from minqing.settings import reset_settings
+from tasks.context import context
+from tasks.deliver import deliver_now
+from tasks.dispatch import dispatch_now
+from tasks.hotissues import hot_issues_now
+from tasks.imports import import_returns_now
+from tasks.ingest import ingest_inbox_now
+from tasks.lookback import scan_now
+from tasks.metrics import publish_now
+from tasks.surveys import surveys_now
+from tasks.triage import triage_now
+from web.app import create_app
+from web.testing import hidden_fields, link_in, message_text
+from web.tokens import verify_link
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+SECRET = "untranslated-secret-" + "u" * 40
+OPERATOR, PASSWORD = "王小明", "long enough pw"
+
+# Latin that is not a translation gap: product and format names, units, the outcome letters.
+ALLOWED_WORDS = {
+    "minqing", "Prefect", "Excel", "CSV", "JSON", "PDF", "PNG", "JPEG", "GIF", "QR", "KB",
+    "MB", "UTF", "GB", "WeChat", "SMTP", "OK",
+}  # fmt: skip
+ALLOWED_PATTERNS = [
+    r"https?://\S+",  # links
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
+    r"MQ\d{4}-\d{6}",  # case numbers
+    r"[\w\-.（）()\u4e00-\u9fff]+\.(?:csv|xlsx|xls|jsonl|txt|eml|yaml|png|jpg|jpeg|pdf)\b",
+    r"\b[A-Za-z]*[-_]?\d[\w-]*",  # receipt and ticket numbers (GD2026…, qr-20261126-0009)
+    r"\b(?:nightly-summary|nightly-rejections|failed-handoffs|every-item-answered|hot-issues|"
+    r"routing-precision)\b",  # the artifacts' keys, as the Prefect UI lists them
+    r"minqing handoffs list",  # a command the operator types
+]
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def latin_words(text: str, data: Iterable[str]) -> list[str]:
+    """The Latin words of `text` that are neither data nor allowed."""
+    for value in sorted({d for d in data if d and re.search("[A-Za-z]", d)}, key=len, reverse=True):
+        text = text.replace(value, " ")
+    for pattern in ALLOWED_PATTERNS:
+        text = re.sub(pattern, " ", text)
+    return [w for w in _LATIN_WORD.findall(text) if w not in ALLOWED_WORDS]
+
+
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->", re.S | re.I)
+_ATTRS = re.compile(r'\b(?:placeholder|title|aria-label|alt)="([^"]*)"')
+_BUTTON_VALUE = re.compile(r'<input[^>]*type="(?:submit|button)"[^>]*value="([^"]*)"')
+_TAG = re.compile(r"<[^>]+>")
+
+
+def visible_text(page: str) -> str:
+    """What a reader sees of an HTML page: text and the attributes shown on screen."""
+    page = _HIDDEN.sub(" ", page)
+    shown = _ATTRS.findall(page) + _BUTTON_VALUE.findall(page)
+    return html_lib.unescape(" ".join([_TAG.sub(" ", page), *shown]))
+
+
+def data_values(minq: Any) -> set[str]:
+    """Everything the office's config or the citizens wrote, as stored: shown as it is."""
+    ref = context().ref
+    values: set[str] = {ref.office.name}
+    for items in (ref.departments, ref.areas, ref.stations):
+        for item in items:
+            values |= {str(v) for v in item.model_dump().values() if isinstance(v, str)}
+    values |= {c.name for c in ref.flat_categories}
+    with Session() as s:
+        for model, columns in (
+            (Submission, ("title", "text", "source_ref", "source_file", "recorded_by")),
+            (Person, ("name", "email")),
+            (Reply, ("text", "handler")),
+            (Rating, ("comment",)),
+            (Rejection, ("excerpt", "source_ref", "source_file")),
+            (Handoff, ("recipient", "recipient_name", "last_error")),
+            (Case, ("title", "text")),
+            (IngestedFile, ("name",)),
+        ):
+            for row in s.execute(select(*(getattr(model, c) for c in columns))):
+                values |= {str(v) for v in row if v}
+    return values
+
+
+def copy_night(minq: Any, night: str) -> None:
+    for folder in (SAMPLE / night / "inbox").iterdir():
+        for path in folder.iterdir():
+            shutil.copy(path, minq.inbox(folder.name) / path.name)
+
+
+def refuse_jiaotong(envelope: Any) -> str | None:
+    if any("jiaotong" in rcpt for rcpt in envelope.rcpt_tos):
+        return "550 5.1.1 mailbox unavailable"
+    return None
+
+
+def run_night(minq: Any, now: datetime, behaviour: Any = None) -> dict[str, Any]:
+    stages = {"ingest": ingest_inbox_now(), "imports": import_returns_now(now)}
+    stages["triage"] = triage_now(now)
+    stages["hot_issues"] = hot_issues_now(now)
+    stages["dispatch"] = dispatch_now(now)
+    stages["lookback"] = scan_now(now)
+    stages["surveys"] = surveys_now(now)
+    with minq.sink(behaviour=behaviour):
+        stages["deliver"] = deliver_now(now)
+    return publish_now(stages, now, artifacts=False)
+
+
+@pytest.fixture
+def office(minq: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Two nights on the sample (one department's inbox refusing mail), an operator logged in."""
+    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
+    reset_settings()
+    copy_night(minq, "night1")
+    # Rows the night must refuse, each with its reason.
+    (minq.inbox("hotline") / "12345_bad.csv").write_text(
+        "工单编号,来电人,联系电话,标题,受理时间,诉求内容,所属区域\n"
+        "GDX1,赵六,,,2026-11-27 09:00,,西城社区\n"
+        "GDX2,钱七,13912340005,欠薪,2026-13-45,公司拖欠工资三个月。,北塘社区\n"
+        ",孙八,13912340006,咨询,2026-11-27 11:00,我想问一下。,新华社区\n",
+        encoding="gb18030",
+    )
+    (minq.inbox("qrform") / "qr_bad.jsonl").write_text('{"id": "x1", "content": \n[1]\n', "utf-8")
+    first_night = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    nights = [run_night(minq, first_night, refuse_jiaotong)]
+    copy_night(minq, "night2")
+    nights.append(run_night(minq, first_night + timedelta(days=1), refuse_jiaotong))
+    nights.append(run_night(minq, first_night + timedelta(days=30), refuse_jiaotong))
+
+    import cli.web_cmds as web_cmds
+
+    app = typer.Typer()
+    web_cmds.register(app)
+    app.command("noop")(lambda: None)
+    added = CliRunner().invoke(
+        app, ["operators", "add", OPERATOR], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert added.exit_code == 0, added.output
+    with TestClient(create_app()) as client:
+        yield {"client": client, "nights": nights}
+
+
+def console_pages(client: TestClient) -> dict[str, str]:
+    page = client.get("/console/login")
+    pages = {"/console/login": page.text}
+    r = client.post(
+        "/console/login",
+        data={**hidden_fields(page.text), "name": OPERATOR, "password": PASSWORD},
+    )
+    assert r.status_code == 200
+    for path in ("/console", "/console/review", "/console/handoffs", "/console/figures"):
+        pages[path] = client.get(path).text
+    with Session() as s:
+        ids = list(s.scalars(select(Case.id).order_by(Case.id)))
+    for case_id in ids:
+        pages[f"/console/cases/{case_id}"] = client.get(f"/console/cases/{case_id}").text
+    return pages
+
+
+def public_pages(client: TestClient, mails: list[Any]) -> dict[str, str]:
+    ref = context().ref
+    station = ref.stations[0].code
+    pages = {
+        f"/s/{station}": client.get(f"/s/{station}").text,
+        "/progress": client.get("/progress").text,
+    }
+    for prefix in ("/r/", "/p/", "/v/"):
+        url = next((link_in(m, prefix) for m in mails if link_in(m, prefix)), None)
+        if url is None and prefix == "/v/":  # no 回头看 fell due in these nights: the link it sends
+            url = verification_link()
+        assert url is not None, f"no e-mail carries a {prefix} link"
+        path = url.split("://", 1)[1].split("/", 1)[1]
+        pages[f"/{path}"] = client.get(f"/{path}").text
+        if prefix == "/p/":
+            pages[f"/{path}/progress"] = client.get(f"/{path}/progress").text
+    return pages
+
+
+def verification_link() -> str | None:
+    with Session() as s:
+        lb, area = s.execute(
+            select(Lookback, Area)
+            .join(Case, Case.id == Lookback.case_id)
+            .join(Area, Area.code == Case.area_code)
+            .where(Lookback.kind == LookbackKind.VERIFICATION, Lookback.done_at.is_(None))
+            .limit(1)
+        ).one()
+        return verify_link(context().settings, lb.case_id, lb.id, area.representative_email)
+
+
+def night_outputs(nights: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for number, f in enumerate(nights, start=1):
+        out[f"night {number}: nightly-summary"] = f["markdown"]
+        tables = {
+            "nightly-rejections": f["rejections"],
+            "failed-handoffs": f["failed_handoff_rows"],
+            "every-item-answered": f["unanswered_rows"],
+            "hot-issues": f["hot_issues"],
+            "routing-precision": f["routing_precision_rows"],
+        }
+        for key, rows in tables.items():
+            out[f"night {number}: {key}"] = "\n".join(
+                " | ".join(f"{k}: {v}" for k, v in row.items()) for row in rows
+            )
+    return out
+
+
+def mail_texts(mails: list[Any]) -> dict[str, str]:
+    out = {}
+    for n, m in enumerate(mails):
+        html = m.get_body(preferencelist=("html",))
+        out[f"mail {n}: {m['Subject']}"] = "\n".join(
+            [str(m["Subject"]), message_text(m), visible_text(html.get_content()) if html else ""]
+        )
+    return out
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
+def test_everything_people_read_is_in_chinese(minq, office):
+    client = office["client"]
+    mails = stored_messages(minq.mail_dir)
+    outputs = {k: visible_text(v) for k, v in console_pages(client).items()}
+    outputs |= {k: visible_text(v) for k, v in public_pages(client, mails).items()}
+    outputs |= mail_texts(mails) | night_outputs(office["nights"])
+
+    # The night really had what the pages must show in words.
+    with Session() as s:
+        assert s.scalar(select(Rejection.id).limit(1)) is not None
+        assert s.scalar(select(Case.id).where(Case.review_reason.is_not(None)).limit(1))
+        assert s.scalar(select(Handoff.id).where(Handoff.last_error.is_not(None)).limit(1))
+        assert s.scalar(select(Reply.id).limit(1)) and s.scalar(select(Rating.id).limit(1))
+    assert len(mails) > 10 and sum(k.startswith("/console/cases/") for k in outputs) > 10
+
+    data = data_values(minq)
+    found = {where: words for where, text in outputs.items() if (words := latin_words(text, data))}
+    assert found == {}, "untranslated text:\n" + "\n".join(
+        f"{where}: {sorted(set(words))}" for where, words in sorted(found.items())
+    )
+
+
+def test_the_check_finds_an_english_word_and_lets_data_and_formats_pass():
+    data = {"Sunshine Garden", "li@example.cn"}
+    assert latin_words("已交办 assigned", data) == ["assigned"]
+    assert latin_words("system:triage created", data) == ["system", "triage", "created"]
+    assert latin_words("反映 Sunshine Garden 路灯", data) == []
+    assert latin_words("收件人 li@example.cn，详见 https://x.example/r/abc", data) == []
+    assert latin_words("MQ2026-000012 · GD202611260153 · 12345热线工单_20261127.csv", data) == []
+    assert latin_words("Excel 文件（PDF、CSV）", data) == []
+    assert visible_text('<p title="hot line">x</p><script>var y</script>') == " x   hot line"
