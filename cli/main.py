@@ -60,11 +60,18 @@ def check_config() -> None:
     try:
         ref = context().ref
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    from minqing.i18n import _
+
     console.print(
-        f"ok: {len(ref.departments)} departments, {len(ref.areas)} areas, "
-        f"{len(ref.flat_categories)} categories, {len(ref.rules)} routing rules"
+        _("配置无误：部门 %(d)d 个，社区 %(a)d 个，分类 %(c)d 个，交办规则 %(r)d 条")
+        % {
+            "d": len(ref.departments),
+            "a": len(ref.areas),
+            "c": len(ref.flat_categories),
+            "r": len(ref.rules),
+        }
     )
 
 

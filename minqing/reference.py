@@ -7,6 +7,7 @@ can fix it without reading code.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from minqing.i18n import N_, _
 
 # How a channel's text arrives (channels.yaml `text_format`): markup is stripped only from html.
 TEXT_FORMATS = ("plain", "html")
@@ -55,9 +58,13 @@ class Robot(_Strict):
     @model_validator(mode="after")
     def _one_url(self) -> Robot:
         if (self.url is None) == (self.url_env is None):
-            raise ValueError(f"robot {self.name!r}: give exactly one of url and url_env")
+            raise ValueError(
+                _("群机器人“%(name)s”：url 和 url_env 要填且只填一个") % {"name": self.name}
+            )
         if self.secret_env and self.kind != "dingtalk":
-            raise ValueError(f"robot {self.name!r}: secret_env (加签) is for dingtalk robots")
+            raise ValueError(
+                _("群机器人“%(name)s”：secret_env（加签）只用于钉钉机器人") % {"name": self.name}
+            )
         return self
 
 
@@ -130,7 +137,7 @@ class DeadlinePolicy(_Strict):
     @classmethod
     def _moved(cls, data: Any) -> Any:
         if isinstance(data, dict) and "urgent_keywords" in data:
-            raise ValueError("urgent_keywords: moved to urgent.words")
+            raise ValueError("urgent_keywords: " + _("已改为 urgent.words，请移到那里"))
         return data
 
 
@@ -147,7 +154,9 @@ class UrgentRule(_Strict):
     @model_validator(mode="after")
     def _has_a_condition(self) -> UrgentRule:
         if not (self.words or self.categories or self.areas):
-            raise ValueError(f"rule {self.name!r}: give words, categories or areas")
+            raise ValueError(
+                _("规则“%(name)s”：words、categories、areas 至少填一项") % {"name": self.name}
+            )
         return self
 
 
@@ -249,25 +258,32 @@ class Reference(_Strict):
         known_areas = self.area_by_name
         for i, station in enumerate(self.stations):
             if station.area not in known_areas:
-                raise ValueError(f"stations[{i}].area: unknown area {station.area!r}")
+                raise ValueError(
+                    f"stations[{i}].area: " + _unknown(_("社区"), station.area, "areas.yaml")
+                )
         dept_codes = {d.code for d in self.departments}
         cat_names = {c.name for c in self.flat_categories}
         area_names = {a.name for a in self.areas}
         for i, rule in enumerate(self.rules):
             where = f"rules[{i}]"
             if rule.category not in cat_names:
-                raise ValueError(f"{where}.category: unknown category {rule.category!r}")
+                raise ValueError(
+                    f"{where}.category: " + _unknown(_("分类"), rule.category, "categories.yaml")
+                )
             if rule.area != "*" and rule.area not in area_names:
-                raise ValueError(f"{where}.area: unknown area {rule.area!r}")
+                raise ValueError(f"{where}.area: " + _unknown(_("社区"), rule.area, "areas.yaml"))
             for code in [rule.lead, *rule.co]:
                 if code not in dept_codes:
-                    raise ValueError(f"{where}: unknown department code {code!r}")
+                    raise ValueError(
+                        f"{where}: " + _unknown(_("部门代码"), code, "departments.yaml")
+                    )
         for name, options in self.channels.items():
             text_format = (options or {}).get("text_format", "plain")
             if text_format not in TEXT_FORMATS:
                 raise ValueError(
-                    f"channels.{name}.text_format: {text_format!r} is not one of "
-                    f"{', '.join(TEXT_FORMATS)}"
+                    f"channels.{name}.text_format: "
+                    + _("“%(value)s”不可用，应为 %(choices)s 之一")
+                    % {"value": text_format, "choices": "、".join(TEXT_FORMATS)}
                 )
         self._check_urgent(cat_names)
         for kind, codes in (
@@ -278,11 +294,14 @@ class Reference(_Strict):
         ):
             dupes = {c for c in codes if codes.count(c) > 1}
             if dupes:
-                raise ValueError(f"{kind}: duplicate code(s) {sorted(dupes)}")
+                raise ValueError(
+                    f"{kind}: " + _("代码重复：%(codes)s") % {"codes": "、".join(sorted(dupes))}
+                )
         for cat in self.categories:
             if cat.deadline_days is None:
                 raise ValueError(
-                    f"categories.{cat.name}.deadline_days: required on a first-level category"
+                    f"categories.{cat.name}.deadline_days: "
+                    + _("一级分类必须填写办理时限（工作日）")
                 )
         return self
 
@@ -290,16 +309,22 @@ class Reference(_Strict):
         urgent = self.policy.urgent
         for name in urgent.categories:
             if name not in cat_names:
-                raise ValueError(f"policy.urgent.categories: unknown category {name!r}")
+                raise ValueError(
+                    "policy.urgent.categories: " + _unknown(_("分类"), name, "categories.yaml")
+                )
         for i, rule in enumerate(urgent.rules):
             for name in rule.categories:
                 if name not in cat_names:
                     raise ValueError(
-                        f"policy.urgent.rules[{i}].categories: unknown category {name!r}"
+                        f"policy.urgent.rules[{i}].categories: "
+                        + _unknown(_("分类"), name, "categories.yaml")
                     )
             for name in rule.areas:
                 if name not in self.area_by_name:
-                    raise ValueError(f"policy.urgent.rules[{i}].areas: unknown area {name!r}")
+                    raise ValueError(
+                        f"policy.urgent.rules[{i}].areas: "
+                        + _unknown(_("社区"), name, "areas.yaml")
+                    )
 
     @cached_property
     def flat_categories(self) -> list[FlatCategory]:
@@ -378,34 +403,93 @@ def load_reference(config_dir: Path) -> Reference:
         if not path.exists():
             if key in OPTIONAL:
                 continue
-            raise ConfigError(f"{path}: file is missing")
+            raise ConfigError(_("%(path)s：文件不存在") % {"path": path})
         try:
             content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(
+                _("%(path)s：不是有效的 YAML（%(detail)s）") % {"path": path, "detail": exc}
+            ) from exc
         if not isinstance(content, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+            raise ConfigError(_("%(path)s：最外层应为“键: 值”的映射") % {"path": path})
         # Files hold one top-level key named like the section (office.yaml holds the mapping itself).
         data[key] = (
             content if key in ("office", "policy") else content.get(key, content.get("rules"))
         )
         if data[key] is None:
-            raise ConfigError(f"{path}: missing top-level key {key!r}")
+            raise ConfigError(_("%(path)s：缺少最外层的键 %(key)s") % {"path": path, "key": key})
     try:
         return Reference.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
 
 
+def _unknown(what: str, value: object, where: str) -> str:
+    return _("未知的%(what)s“%(value)s”（%(where)s 中没有）") % {
+        "what": what,
+        "value": value,
+        "where": where,
+    }
+
+
+# What pydantic's error types mean, for the office (the rest say what they expected).
+_PROBLEMS = {
+    "missing": N_("缺少此项（必填）"),
+    "extra_forbidden": N_("不认识的键（拼写错误，或不该写在这里）"),
+    "int_parsing": N_("应为整数"),
+    "int_type": N_("应为整数"),
+    "float_parsing": N_("应为数字"),
+    "float_type": N_("应为数字"),
+    "string_type": N_("应为文字"),
+    "bool_parsing": N_("应为 true 或 false"),
+    "bool_type": N_("应为 true 或 false"),
+    "list_type": N_("应为列表"),
+    "dict_type": N_("应为“键: 值”的映射"),
+    "model_type": N_("应为“键: 值”的映射"),
+    "string_pattern_mismatch": N_("格式不对"),
+    "date_from_datetime_parsing": N_("应为日期（如 2027-01-01）"),
+    "date_parsing": N_("应为日期（如 2027-01-01）"),
+}
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return _("应为以下之一：%(expected)s") % {"expected": ctx.get("expected", "")}
+    if kind in ("greater_than_equal", "greater_than"):
+        return _("不能小于 %(limit)s") % {"limit": ctx.get("ge", ctx.get("gt"))}
+    if kind in ("less_than_equal", "less_than"):
+        return _("不能大于 %(limit)s") % {"limit": ctx.get("le", ctx.get("lt"))}
+    if kind in _PROBLEMS:
+        return _(_PROBLEMS[kind])
+    return _("不符合要求（%(detail)s）") % {"detail": err["msg"]}
+
+
+def _key(parts: list[Any]) -> str:
+    """rules[0].lead, departments[2].email: list positions in brackets, as in the file."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        message = err["msg"].removeprefix("Value error, ")
-        if not loc:  # a cross-file check: its message starts with the section it is about
-            loc = [re.split(r"[.\[:]", message, maxsplit=1)[0]]
-        section = loc[0]
+        loc = list(err["loc"])
+        message = _problem(err)
+        if not loc:  # a cross-file check: its message starts with the key it is about
+            where, _sep, message = message.partition(": ")
+            loc = [re.split(r"[.\[]", where, maxsplit=1)[0]]
+            key = where
+        else:  # office.yaml and policy.yaml hold their mapping at the top level
+            key = _key(loc[1:] if loc[0] in ("office", "policy") and len(loc) > 1 else loc)
+        section = str(loc[0])
         filename = FILES.get(section, "config")
-        key = ".".join(loc[1:]) if section in FILES else ".".join(loc)
-        lines.append(f"{filename}: {key or section}: {message}")
-    return "invalid config:\n  " + "\n  ".join(lines)
+        lines.append(
+            _("%(file)s 中 %(key)s：%(problem)s")
+            % {"file": filename, "key": key, "problem": message}
+        )
+    return _("配置有误：") + "\n  " + "\n  ".join(lines)

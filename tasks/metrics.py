@@ -169,7 +169,14 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
             if case.status in AWAITING_VERIFICATION and grace < now:
                 found.append((case, "回头看未完成", lb.due_at, "代表尚未记录核实结果"))
         elif end_of_local_day(lb.due_at) < now:
-            found.append((case, "督办未执行", lb.due_at, f"{label(LOOKBACK_KIND_LABELS, lb.kind.value)} 未按时发出"))
+            found.append(
+                (
+                    case,
+                    "督办未执行",
+                    lb.due_at,
+                    f"{label(LOOKBACK_KIND_LABELS, lb.kind.value)} 未按时发出",
+                )
+            )
     names = dict(s.execute(select(Department.code, Department.name)).all())
     rows = [
         {

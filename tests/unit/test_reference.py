@@ -33,17 +33,15 @@ def test_a_department_without_email_is_named_with_file_and_key(tmp_path):
     config = _broken_copy(tmp_path, "departments.yaml", lambda d: d["departments"][2].pop("email"))
     with pytest.raises(ConfigError) as err:
         load_reference(config)
-    assert "departments.yaml: 2.email: Field required" in str(err.value)
+    assert "departments.yaml 中 departments[2].email：缺少此项（必填）" in str(err.value)
 
 
 def test_a_routing_rule_to_an_unknown_department_is_refused_with_its_place(tmp_path):
     config = _broken_copy(tmp_path, "routing.yaml", lambda d: d["rules"][0].update(lead="nosuch"))
     with pytest.raises(ConfigError) as err:
         load_reference(config)
-    assert (
-        "routing.yaml" in str(err.value)
-        and "rules[0]" in str(err.value)
-        and "'nosuch'" in str(err.value)
+    assert "routing.yaml 中 rules[0]：未知的部门代码“nosuch”（departments.yaml 中没有）" in str(
+        err.value
     )
 
 
@@ -51,7 +49,9 @@ def test_a_deadline_that_is_not_a_number_is_refused(tmp_path):
     config = _broken_copy(
         tmp_path, "categories.yaml", lambda d: d["categories"][1].update(deadline_days="七天")
     )
-    with pytest.raises(ConfigError, match=r"categories.yaml: 1.deadline_days"):
+    with pytest.raises(
+        ConfigError, match=r"categories.yaml 中 categories\[1\].deadline_days：应为整数"
+    ):
         load_reference(config)
 
 
@@ -59,7 +59,7 @@ def test_a_missing_file_is_named(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(CONFIG, config)
     (config / "areas.yaml").unlink()
-    with pytest.raises(ConfigError, match="areas.yaml: file is missing"):
+    with pytest.raises(ConfigError, match="areas.yaml：文件不存在"):
         load_reference(config)
 
 
@@ -89,5 +89,5 @@ def test_a_channel_text_format_other_than_plain_or_html_is_refused(tmp_path):
     config = _broken_copy(
         tmp_path, "channels.yaml", lambda d: d["channels"]["hotline"].update(text_format="rtf")
     )
-    with pytest.raises(ConfigError, match=r"channels.hotline.text_format: 'rtf' is not one of"):
+    with pytest.raises(ConfigError, match="channels.hotline.text_format：“rtf”不可用"):
         load_reference(config)

@@ -99,12 +99,12 @@ def test_an_urgent_category_or_area_that_does_not_exist_is_named(tmp_path):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["urgent"]["categories"] = ["燃气安全"]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match="urgent.categories: unknown category '燃气安全'"):
+    with pytest.raises(ConfigError, match="urgent.categories：未知的分类“燃气安全”"):
         load_reference(target)
     data["urgent"]["categories"] = []
     data["urgent"]["rules"] = [{"name": "某社区", "areas": ["月亮社区"]}]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"urgent.rules\[0\].areas: unknown area '月亮社区'"):
+    with pytest.raises(ConfigError, match=r"urgent.rules\[0\].areas：未知的社区“月亮社区”"):
         load_reference(target)
 
 
@@ -119,5 +119,5 @@ def test_a_rule_without_a_condition_and_the_old_keyword_list_are_refused(tmp_pat
     data["urgent"]["rules"] = []
     data["deadlines"]["urgent_keywords"] = ["燃气泄漏"]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match="moved to urgent.words"):
+    with pytest.raises(ConfigError, match="已改为 urgent.words"):
         load_reference(target)
