@@ -45,21 +45,30 @@ def reroute(
     except ActionError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    from tasks.context import context
+
+    ref = context().ref
     console.print(
-        f"{result['case']}: {result['from'] or '—'} → [bold]{result['to']}[/bold], "
-        f"办理时限 {result['due']}"
+        f"{result['case']}: {ref.department_name(result['from']) or '—'} → "
+        f"[bold]{ref.department_name(result['to'])}[/bold]，办理时限 {result['due']}"
     )
-    table = Table("handoff", "kind", "to")
+    from minqing.i18n import _
+    from minqing.labels import handoff_kind_label
+
+    table = Table(_("消息编号"), _("类型"), _("收件人"))
     for h in result["handoffs"]:
-        table.add_row(str(h["id"]), h["kind"], h["to"])
+        table.add_row(str(h["id"]), handoff_kind_label(h["kind"]), h["to"])
     console.print(table)
     if send_now:
         from tasks.deliver import deliver_now
 
         d = deliver_now(ids=[h["id"] for h in result["handoffs"]])
-        console.print(f"sent {d['sent']}, failed {d['failed']}, retry later {d['retry_later']}")
+        console.print(
+            _("已发送 %(sent)d 封，发送失败 %(failed)d 封，稍后重试 %(later)d 封")
+            % {"sent": d["sent"], "failed": d["failed"], "later": d["retry_later"]}
+        )
     else:
-        console.print("queued: the next nightly delivery sends them (or use --send-now)")
+        console.print(_("已排队：今晚的发送环节会发出（立即发送请加 --send-now）"))
 
 
 @cases_app.command("extend")
@@ -79,7 +88,7 @@ def extend(
         raise typer.Exit(2) from None
     console.print(
         f"{result['case']}: 办理时限 {result['previous_due']} → [bold]{result['due']}[/bold] "
-        f"(+{result['days']} 个工作日, 批准人 {result['approver']})"
+        f"（+{result['days']} 个工作日，批准人 {result['approver']}）"
     )
 
 
@@ -125,5 +134,5 @@ def split(
         raise typer.Exit(2) from None
     console.print(
         f"留言 {result['submission']}: {result['from']} → 新案件 [bold]{result['case']}[/bold] "
-        "(待人工审核: minqing review confirm|correct)"
+        "（待人工审核：minqing review confirm|correct）"
     )

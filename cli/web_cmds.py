@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from minqing.i18n import _
+
 console = Console()
 operators_app = typer.Typer(help="Console operators (工作人员账号).", no_args_is_help=True)
 
@@ -66,24 +68,25 @@ def qr(
     settings = get_settings()
     ref = context().ref
     if not ref.stations:
-        console.print("[red]no stations: add them to config/stations.yaml[/red]")
+        console.print(_("没有站点：请在 config/stations.yaml 中添加"), style="red")
         raise typer.Exit(2)
     folder = out or settings.var_dir / "qr"
     files, combined, has_font = write_codes(ref.stations, settings.public_url, folder)
-    table = Table("station", "link", "png", "pdf")
+    table = Table(_("站点"), _("链接"), "PNG", "PDF")
     for f in files:
         table.add_row(f.station, f.url, str(f.png), str(f.pdf))
     console.print(table)
-    console.print(f"all stations in one file: [bold]{combined}[/bold]")
+    console.print(_("全部站点合为一个文件：%(file)s") % {"file": combined})
     if not has_font:
         console.print(
-            "[yellow]no Chinese font found: labels show the station code; "
-            "install one (apt-get install fonts-wqy-zenhei) and run again[/yellow]"
+            _(
+                "没有找到中文字体：二维码下方只能印站点代码。请安装中文字体"
+                "（apt-get install fonts-wqy-zenhei）后重新生成"
+            ),
+            style="yellow",
         )
     if settings.public_url.startswith("http://127.0.0.1") or "localhost" in settings.public_url:
-        console.print(
-            "[yellow]MINQING_PUBLIC_URL points at this machine: phones cannot open these codes[/yellow]"
-        )
+        console.print(_("MINQING_PUBLIC_URL 指向本机：群众的手机打不开这些二维码"), style="yellow")
 
 
 @operators_app.command("add")
@@ -109,15 +112,17 @@ def operators_add(
 
     name = name.strip()
     if not name or len(name) > 60:
-        console.print("[red]the name must be 1–60 characters[/red]")
+        console.print(_("账号名称须为 1–60 个字符"), style="red")
         raise typer.Exit(2)
     if len(password) < 10:
-        console.print("[red]use a password of at least 10 characters[/red]")
+        console.print(_("密码至少 10 个字符"), style="red")
         raise typer.Exit(2)
     with Session() as s, s.begin():
         op = s.scalar(select(Operator).where(Operator.name == name))
         if op is not None and not reset:
-            console.print(f"[red]operator {name!r} exists; use --reset to set a new password[/red]")
+            console.print(
+                _("账号“%(name)s”已存在；重设密码请加 --reset") % {"name": name}, style="red"
+            )
             raise typer.Exit(2)
         if op is None:
             s.add(Operator(name=name, password_hash=hash_password(password)))
@@ -133,7 +138,7 @@ def operators_add(
                 entity_id=op.id,
                 operator=name,
             )
-    console.print(f"operator [bold]{name}[/bold] {'updated' if op else 'added'}")
+    console.print((_("已更新账号“%(name)s”") if op else _("已添加账号“%(name)s”")) % {"name": name})
 
 
 @operators_app.command("list")
@@ -145,11 +150,13 @@ def operators_list() -> None:
     from db.models import Operator
     from tasks.outbox import local_text
 
-    table = Table("name", "active", "last login")
+    table = Table(_("账号"), _("状态"), _("最近登录"))
     with Session() as s:
         for op in s.scalars(select(Operator).order_by(Operator.name)):
             table.add_row(
-                op.name, "yes" if op.active else "no", local_text(op.last_login_at, with_time=True)
+                op.name,
+                _("启用") if op.active else _("停用"),
+                local_text(op.last_login_at, with_time=True),
             )
     console.print(table)
 
@@ -166,9 +173,9 @@ def operators_disable(name: str) -> None:
     with Session() as s, s.begin():
         op = s.scalar(select(Operator).where(Operator.name == name))
         if op is None:
-            console.print(f"[red]no operator {name!r}[/red]")
+            console.print(_("没有账号“%(name)s”") % {"name": name}, style="red")
             raise typer.Exit(2)
         op.active = False
         op.session_version += 1
         audit(s, "cli", "operator_disabled", entity="operator", entity_id=op.id, operator=name)
-    console.print(f"operator [bold]{name}[/bold] disabled")
+    console.print(_("已停用账号“%(name)s”") % {"name": name})

@@ -164,7 +164,7 @@ def test_the_reroute_command_sends_now_and_refuses_what_it_cannot_do(minq):
             + ["--operator", "王五", "--send-now"],
         )
         assert done.exit_code == 0, done.output
-        assert "jiaotong → chengguan" in done.output and "sent 2" in done.output
+        assert "区交通运输局 → 区城市管理局" in done.output and "已发送 2 封" in done.output
     assert [m["X-Original-To"] for m in stored_messages(minq.mail_dir)] == [
         JIAOTONG,
         JIAOTONG,
