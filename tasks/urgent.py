@@ -13,7 +13,6 @@ triage it shares with the night:
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -33,19 +32,18 @@ from minqing.urgency import UrgentCase, assess_case, duty_message, waiting_reaso
 from tasks.context import Context, context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
+from tasks.duty import send_duty_alert
 from tasks.outbox import local_text
 
 ACTOR = "system:intake"
 TOLD = "duty_alerted"  # audit action: the duty contacts heard of this case in this status
 DAY_RUN = "intake_run"  # audit action (entity "run"): one daytime run's figures
 NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counted the day so far
-# Dispatched urgent cases are told about for this long after their assignment (the night's
-# too, at the first run of the morning); older ones are not news.
+# Dispatched urgent cases are told about for this long after their assignment (so a run that
+# could not reach anyone tells them later); older ones are not news.
 TELL_ASSIGNED_WITHIN = timedelta(hours=24)
 MAX_LISTED = 10  # cases in one duty message; the rest follow in the next run's
 EXCERPT = 120
-
-log = logging.getLogger(__name__)
 
 
 def dispatch_day_now(now: datetime | None = None) -> dict[str, Any]:
@@ -177,8 +175,6 @@ def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
     """One duty alert (group robots + the duty mailbox) about the urgent cases to tell; each
     case is recorded as told once a channel took the alert, so the next run does not repeat it
     and a run whose alert reached nobody tries again."""
-    from tasks.duty import send_duty_alert
-
     ctx = context()
     now = now or datetime.now(UTC)
     with Session() as s, s.begin():
