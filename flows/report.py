@@ -4,17 +4,25 @@ period — the representatives' evaluations are imported first so the report see
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
 
+from flows.forms import form
 from tasks.evaluations import import_evaluations
 from tasks.reference import load_reference_data
 from tasks.report import build_report_task
 
 
 @flow(name="report", log_prints=True)
-def report(period_from: date | None = None, period_to: date | None = None) -> dict[str, Any]:
+def report(
+    period_from: Annotated[
+        date | None, form("起始日期", "报告期间的第一天（北京时间）；起止都不填则为上个月。")
+    ] = None,
+    period_to: Annotated[
+        date | None, form("截止日期", "报告期间的最后一天（含当天）；起止都不填则为上个月。")
+    ] = None,
+) -> dict[str, Any]:
     """评议报告 for [period_from, period_to] (Beijing days); both empty = the previous month."""
     load_reference_data()
     import_evaluations()

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from flows.forms import form
 from tasks.retrain import retrain_model, retrain_report
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(base_csv: str | None = None, cv_folds: int = 5, force: bool = False) -> dict[str, Any]:
+def retrain(
+    base_csv: Annotated[
+        str | None,
+        form(
+            "另加的标注数据",
+            "一份已标注分类的 CSV 文件的路径（可不填：只用工作人员确认过的分类）。",
+        ),
+    ] = None,
+    cv_folds: Annotated[
+        int, form("交叉验证折数", "评估新模型时把数据分成几份轮流检验，一般为 5。")
+    ] = 5,
+    force: Annotated[
+        bool, form("强制替换", "勾选时，即使新模型在近期确认的案件上不如现用模型，也启用新模型。")
+    ] = False,
+) -> dict[str, Any]:
     """Train a new category model from operators' confirmed labels (+ an optional labelled CSV);
     it replaces the current one unless it would have done worse on the cases operators confirmed
     since (force=True replaces it anyway)."""
@@ -19,5 +34,5 @@ def retrain(base_csv: str | None = None, cv_folds: int = 5, force: bool = False)
     create_markdown_artifact(
         key="retrain-report", markdown=retrain_report(result), description="分类模型重新训练结果"
     )
-    print(result)
+    print(retrain_report(result))
     return result

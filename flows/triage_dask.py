@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
+from flows.forms import form
 from minqing.settings import get_settings
 from tasks.lease import one_run_at_a_time
 from tasks.triage_dask import (
@@ -47,7 +48,12 @@ def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
     task_runner=dask_task_runner(get_settings().dask_scheduler),
 )
 @one_run_at_a_time("triage-dask")
-def triage_dask(partitions: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+def triage_dask(
+    partitions: Annotated[
+        int | None, form("分片数", "每批留言分成几片并行准备；不填则按集群的线程数。")
+    ] = None,
+    now: Annotated[datetime | None, form("整理时间", "按此时间计算（一般不填，即现在）。")] = None,
+) -> dict[str, Any]:
     """整理 with Dask workers: each chunk prepared in `partitions` slices (default: one per
     worker thread of the cluster), linked in order."""
     partitions = partitions or cluster_threads.submit().result()
