@@ -494,6 +494,10 @@ def render(r: dict) -> str:
     lines = [
         "## Routing on new messages (bench_routing.py)",
         "",
+        "The sections above (bench_classifier.py) score one threshold for every category; the "
+        "thresholds config/classifier.yaml ships — one per category — are scored here, on "
+        "messages the model never saw.",
+        "",
         f"Run {m['date']}, load average {m['load_average_at_start']:.1f} at start and "
         f"{r.get('load_average_after', float('nan')):.1f} at the end (2 cores shared by other "
         f"work: times are not the point here). Command: `nice -n 10 python "
