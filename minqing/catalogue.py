@@ -64,7 +64,7 @@ def extract(root: Path | None = None) -> Catalog:
             folder,
             method_map=METHOD_MAP,
             options_map=OPTIONS_MAP,
-            keywords=DEFAULT_KEYWORDS,
+            keywords={**DEFAULT_KEYWORDS, "NP_": ((1, "c"), 2)},
             comment_tags=COMMENT_TAGS,
             strip_comment_tags=True,
         ):

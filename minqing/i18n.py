@@ -15,6 +15,7 @@ In Python::
     ngettext("%(n)d 条", "%(n)d 条", n) % {"n": n}   # counts (English has plurals, Chinese not)
     pgettext("rating", "满意")                   # the same Chinese meaning two things in English
     CHANNEL_LABELS = {"hotline": N_("12345热线")}  # a table of labels: mark with N_ where defined…
+    NP_("trail", "改派")                         # …or NP_ for one shown with pgettext("trail", …)
     label(CHANNEL_LABELS, "hotline")             # …translate when shown (unknown codes as they are)
 
 Don't translate at import time (module constants, default arguments): the language can change
@@ -114,6 +115,11 @@ _ = gettext
 
 def N_(message: str) -> str:  # noqa: N802 — the conventional name extractors know
     """Mark `message` for the catalogue without translating it now (tables, constants)."""
+    return message
+
+
+def NP_(context: str, message: str) -> str:  # noqa: N802
+    """Like N_, for a text translated later with pgettext(context, message)."""
     return message
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from minqing.i18n import N_, _, label
+from minqing.i18n import N_, NP_, _, label, pgettext
 from minqing.labels import (
     CATEGORY_SOURCE_LABELS,
     CHANNEL_LABELS,
@@ -59,53 +59,53 @@ ACTOR_LABELS: Mapping[str, str] = {
 }
 
 ACTION_LABELS: Mapping[str, str] = {
-    "created": N_("立案"),
-    "classified": N_("分类"),
-    "answered_on_the_spot": N_("现场答复"),
-    "linked_duplicate": N_("合并重复反映"),
-    "marked_urgent": N_("标为紧急"),
-    "no_route": N_("无交办规则"),
-    "assigned": N_("交办"),
-    "category_confirmed": N_("确认分类"),
-    "category_corrected": N_("更正分类"),
-    "deadline_extended": N_("延长时限"),
-    "rerouted": N_("改派"),
-    "merged": N_("合并到他案"),
-    "merged_in": N_("他案并入"),
-    "split": N_("拆分"),
-    "split_out": N_("拆分立案"),
-    "reopened": N_("重办"),
-    "escalated_to_leaders": N_("提请领导领衔督办"),
-    "replied": N_("答复"),
-    "not_responsible": N_("答复不属职责"),
-    "rated": N_("群众评价"),
-    "verified": N_("回头看核实"),
-    "verification_recorded": N_("记录回头看"),
-    "closed": N_("办结"),
-    "survey_created": N_("满意度回访"),
-    "handoff_sent": N_("消息已发送"),
-    "handoff_pending": N_("发送未成，稍后重试"),
-    "handoff_failed": N_("消息发送失败"),
-    "handoff_dead": N_("消息放弃发送"),
-    "handoff_interrupted": N_("发送中断"),
-    "handoff_retry": N_("重新发送"),
-    "handoff_confirmed_delivered": N_("确认已送达"),
-    "handoff_readdressed": N_("更改收件地址"),
-    "handoff_queued": N_("发出消息"),
-    "lookback_reminder": N_("到期提醒"),
-    "lookback_escalation": N_("超期督办"),
-    "lookback_leader": N_("领导领衔督办"),
-    "lookback_verification": N_("请代表回头看"),
-    "lookback_leader_failed": N_("领导督办未能发出"),
-    "duty_alerted": N_("通知值班人员"),
-    "representative_evaluation": N_("代表评议"),
-    "intake_run": N_("白天收集"),
-    "night_summary": N_("夜间统计"),
-    "login": N_("登录"),
-    "logout": N_("退出登录"),
-    "operator_added": N_("新增工作台账号"),
-    "operator_disabled": N_("停用工作台账号"),
-    "operator_password_reset": N_("重置工作台密码"),
+    "created": NP_("trail", "立案"),
+    "classified": NP_("trail", "分类"),
+    "answered_on_the_spot": NP_("trail", "现场答复"),
+    "linked_duplicate": NP_("trail", "合并重复反映"),
+    "marked_urgent": NP_("trail", "标为紧急"),
+    "no_route": NP_("trail", "无交办规则"),
+    "assigned": NP_("trail", "交办"),
+    "category_confirmed": NP_("trail", "确认分类"),
+    "category_corrected": NP_("trail", "更正分类"),
+    "deadline_extended": NP_("trail", "延长时限"),
+    "rerouted": NP_("trail", "改派"),
+    "merged": NP_("trail", "合并到他案"),
+    "merged_in": NP_("trail", "他案并入"),
+    "split": NP_("trail", "拆分"),
+    "split_out": NP_("trail", "拆分立案"),
+    "reopened": NP_("trail", "重办"),
+    "escalated_to_leaders": NP_("trail", "提请领导领衔督办"),
+    "replied": NP_("trail", "答复"),
+    "not_responsible": NP_("trail", "答复不属职责"),
+    "rated": NP_("trail", "群众评价"),
+    "verified": NP_("trail", "回头看核实"),
+    "verification_recorded": NP_("trail", "记录回头看"),
+    "closed": NP_("trail", "办结"),
+    "survey_created": NP_("trail", "满意度回访"),
+    "handoff_sent": NP_("trail", "消息已发送"),
+    "handoff_pending": NP_("trail", "发送未成，稍后重试"),
+    "handoff_failed": NP_("trail", "消息发送失败"),
+    "handoff_dead": NP_("trail", "消息放弃发送"),
+    "handoff_interrupted": NP_("trail", "发送中断"),
+    "handoff_retry": NP_("trail", "重新发送"),
+    "handoff_confirmed_delivered": NP_("trail", "确认已送达"),
+    "handoff_readdressed": NP_("trail", "更改收件地址"),
+    "handoff_queued": NP_("trail", "发出消息"),
+    "lookback_reminder": NP_("trail", "到期提醒"),
+    "lookback_escalation": NP_("trail", "超期督办"),
+    "lookback_leader": NP_("trail", "领导领衔督办"),
+    "lookback_verification": NP_("trail", "请代表回头看"),
+    "lookback_leader_failed": NP_("trail", "领导督办未能发出"),
+    "duty_alerted": NP_("trail", "通知值班人员"),
+    "representative_evaluation": NP_("trail", "代表评议"),
+    "intake_run": NP_("trail", "白天收集"),
+    "night_summary": NP_("trail", "夜间统计"),
+    "login": NP_("trail", "登录"),
+    "logout": NP_("trail", "退出登录"),
+    "operator_added": NP_("trail", "新增工作台账号"),
+    "operator_disabled": NP_("trail", "停用工作台账号"),
+    "operator_password_reset": NP_("trail", "重置工作台密码"),
 }
 
 LINK_METHOD_LABELS: Mapping[str, str] = {
@@ -164,7 +164,10 @@ def actor_label(actor: str, names: Names | None = None) -> str:
 
 
 def action_label(action: str) -> str:
-    return label(ACTION_LABELS, action)
+    """立案, 交办, 改派… as the trail's 事项 (context "trail": the same words on a form's
+    button may be translated differently)."""
+    text = ACTION_LABELS.get(action)
+    return pgettext("trail", text) if text is not None else action
 
 
 def lookback_result_label(result: str | None) -> str:

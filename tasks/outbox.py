@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Area, Case, Handoff, HandoffKind, HandoffStatus, case_number
+from minqing.i18n import pgettext
 from minqing.messages import Rendered, excerpt, render
 from minqing.reference import Reference
 
@@ -24,7 +25,12 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 def local_text(moment: datetime | None, with_time: bool = False) -> str:
     if moment is None:
         return ""
-    fmt = "%Y年%m月%d日 %H:%M" if with_time else "%Y年%m月%d日"
+    # TRANSLATORS: strftime formats of a Beijing date (and time).
+    fmt = (
+        pgettext("strftime", "%Y年%m月%d日 %H:%M")
+        if with_time
+        else pgettext("strftime", "%Y年%m月%d日")
+    )
     return moment.astimezone(LOCAL).strftime(fmt)
 
 

@@ -25,11 +25,13 @@ from typer.testing import CliRunner
 from db.engine import Session
 from db.models import (
     Area,
+    AuditEvent,
     Case,
     Handoff,
     IngestedFile,
     Lookback,
     LookbackKind,
+    Operator,
     Person,
     Rating,
     Rejection,
@@ -286,3 +288,35 @@ def test_the_check_finds_an_english_word_and_lets_data_and_formats_pass():
     assert latin_words("MQ2026-000012 · GD202611260153 · 12345热线工单_20261127.csv", data) == []
     assert latin_words("Excel 文件（PDF、CSV）", data) == []
     assert visible_text('<p title="hot line">x</p><script>var y</script>') == " x   hot line"
+
+
+_CJK_RUN = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
+
+
+def chinese_left(text: str, data: Iterable[str]) -> list[str]:
+    """Chinese in `text` that is not data (what citizens and the office's config wrote)."""
+    for value in sorted({d for d in data if d and _CJK_RUN.search(d)}, key=len, reverse=True):
+        text = text.replace(value, " ")
+    return [run for run in _CJK_RUN.findall(text) if re.search(r"[\u4e00-\u9fff]", run)]
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
+def test_with_english_chosen_the_console_reads_english(minq, office, monkeypatch):
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    pages = {k: visible_text(v) for k, v in console_pages(office["client"]).items()}
+    data = data_values(minq)
+    with Session() as s:  # written when the night ran (in Chinese) and kept as written
+        for row in s.execute(select(Case.review_reason, Case.category)):
+            data |= {v for v in row if v}
+        data |= {v for v in s.scalars(select(Handoff.subject)) if v}
+        data |= {v for v in s.scalars(select(Reply.handler)) if v}
+        data |= {v for v in s.scalars(select(Operator.name)) if v}
+        for detail in s.scalars(select(AuditEvent.detail)):  # e.g. why a case is urgent
+            data |= {v for v in (detail or {}).values() if isinstance(v, str)}
+    data.add("民情直通车")  # the product's name
+    found = {where: words for where, text in pages.items() if (words := chinese_left(text, data))}
+    assert found == {}, "Chinese left in English:\n" + "\n".join(
+        f"{where}: {sorted(set(words))}" for where, words in sorted(found.items())
+    )
+    assert "Case trail" in pages[next(k for k in pages if k.startswith("/console/cases/"))]
