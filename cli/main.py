@@ -232,36 +232,42 @@ def ingest(
                 console.print(f"[red]{f.name}: {report.reason}[/red]")
 
 
+PerSecond = Annotated[
+    float | None,
+    typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
+]
+Burst = Annotated[
+    int | None, typer.Option(help="Messages that may go at once (default: one second's).")
+]
+
+
 @app.command("setup-limits")
 def setup_limits(
-    per_second: Annotated[
-        float | None,
-        typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
-    ] = None,
-    burst: Annotated[
-        int | None, typer.Option(help="Messages that may go at once (default: one second's).")
-    ] = None,
+    per_second: PerSecond = None,
+    burst: Burst = None,
 ) -> None:
     """Create or update Prefect's global concurrency limit `smtp` (a rate limit for sending).
 
     Run it against the Prefect server the workers use; delivery obeys it when
     MINQING_SMTP_RATE_LIMIT=on (see docs/delivery.md).
     """
-    from tasks.limits import RateLimitSettings, setup_smtp_limit
+    from tasks.limits import configure_smtp_limit
 
-    settings = RateLimitSettings()
     try:
-        done = setup_smtp_limit(
-            per_second or settings.smtp_rate_per_second, burst or settings.smtp_rate_burst
-        )
+        _print_limit(configure_smtp_limit(per_second, burst))
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def _print_limit(limit: dict) -> None:
+    from tasks.limits import RateLimitSettings
+
     console.print(
-        f"{done['action']} global concurrency limit [bold]{done['name']}[/bold]: "
-        f"{done['slot_decay_per_second']} message(s)/s, burst {done['limit']}"
+        f"{limit['action']} global concurrency limit [bold]{limit['name']}[/bold]: "
+        f"{limit['slot_decay_per_second']} message(s)/s, burst {limit['limit']}"
     )
-    if settings.smtp_rate_limit == "off":
+    if RateLimitSettings().smtp_rate_limit == "off":
         console.print("delivery ignores it until MINQING_SMTP_RATE_LIMIT=on")
 
 
@@ -320,13 +326,8 @@ def serve() -> None:
 
 @app.command("setup-prefect")
 def setup_prefect_command(
-    per_second: Annotated[
-        float | None,
-        typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
-    ] = None,
-    burst: Annotated[
-        int | None, typer.Option(help="Messages that may go at once (default: one second's).")
-    ] = None,
+    per_second: PerSecond = None,
+    burst: Burst = None,
 ) -> None:
     """Create or update, on the Prefect server: the `smtp` rate limit, a notification block per
     duty robot and the automations that alert the duty contacts (值班). Safe to run again.
@@ -358,11 +359,7 @@ def _run_setup_prefect(per_second: float | None = None, burst: int | None = None
 
 
 def _report_setup(done: dict) -> None:
-    limit = done["limit"]
-    console.print(
-        f"{limit['action']} global concurrency limit [bold]{limit['name']}[/bold]: "
-        f"{limit['slot_decay_per_second']} message(s)/s, burst {limit['limit']}"
-    )
+    _print_limit(done["limit"])
     console.print(f"duty robots (posted by the Prefect server): {', '.join(done['robots']) or '—'}")
     if not done["email"]:
         console.print(

@@ -23,7 +23,7 @@ from minqing.alerts import AlertRule, alert_rules
 from minqing.duty import alert_text
 from minqing.reference import Duty, Robot
 from tasks.context import context
-from tasks.limits import RateLimitSettings, setup_smtp_limit
+from tasks.limits import configure_smtp_limit
 
 DUTY_DEPLOYMENT = "duty-alert/duty-alert"
 BLOCK_PREFIX = "minqing-duty"
@@ -35,10 +35,7 @@ def setup_prefect(
     """Create or update the rate limit, the robots' blocks and the automations (idempotent)."""
     ctx = context()
     duty = ctx.ref.office.duty
-    limits = RateLimitSettings()
-    limit = setup_smtp_limit(
-        per_second or limits.smtp_rate_per_second, burst or limits.smtp_rate_burst
-    )
+    limit = configure_smtp_limit(per_second, burst)
     blocks = save_robot_blocks(duty)
     deployment_id = duty_deployment_id()
     signed = [r.name for r in duty.robots if r.secret_env]

@@ -82,6 +82,17 @@ def setup_smtp_limit(per_second: float, burst: int | None = None) -> dict[str, A
     }
 
 
+def configure_smtp_limit(
+    per_second: float | None = None, burst: int | None = None
+) -> dict[str, Any]:
+    """`setup_smtp_limit` with the MINQING_SMTP_RATE_* defaults (`minqing setup-limits` and
+    `minqing setup-prefect` both come here)."""
+    settings = RateLimitSettings()
+    return setup_smtp_limit(
+        per_second or settings.smtp_rate_per_second, burst or settings.smtp_rate_burst
+    )
+
+
 def _inside_prefect_run() -> bool:
     from prefect.context import FlowRunContext, TaskRunContext
 
