@@ -250,9 +250,11 @@ def stop_prefect_server(server: PrefectServer) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """One real Prefect server for the test session (started when a test first asks for it)."""
+    """One real Prefect server per test module (started when a test first asks for it): the
+    runs, events, deployments and automations one module's `minqing serve` leaves behind never
+    reach another module's tests."""
     server = start_prefect_server(tmp_path_factory.mktemp("prefect-server"))
     yield server
     stop_prefect_server(server)
