@@ -327,3 +327,53 @@ def test_a_prefect_profile_alone_puts_the_runs_of_minqing_nightly_on_its_server(
     new = set(nightly_runs()) - before
     assert len(new) == 1, "the night ran on the profile's server"
     assert not (tmp_path / "var" / "prefect").exists(), "no embedded Prefect was started"
+
+
+def test_no_night_started_in_time_alerts_the_duty_robot(
+    prefect_server, robot, tmp_path, monkeypatch
+):
+    """The 夜间运行未启动 rule on the real server, its window shortened from 24 h 30 min to
+    seconds: a nightly run starts, no other follows within the window, the robot is told."""
+    import dataclasses
+    import uuid
+
+    from prefect.events import emit_event
+
+    from minqing.alerts import alert_rules
+    from tasks.automations import automation_for
+
+    monkeypatch.setenv(
+        "MINQING_CONFIG_DIR", str(office_config(tmp_path / "config", prefect_server.ui_url))
+    )
+    monkeypatch.setenv("TEST_WECOM_URL", robot.url + "/wecom?key=test")
+    reset_settings()
+    (rule,) = [r for r in alert_rules(prefect_server.ui_url) if r.key == "night-missing"]
+    with prefect_server.using():
+        from tasks.automations import save_robot_blocks
+        from tasks.context import context
+
+        blocks = save_robot_blocks(context().ref.office.duty)
+        quick = dataclasses.replace(rule, name=rule.name + "（测试）", within_seconds=15)
+        automation_for(quick, blocks, None, [], office="示例街道人大工委").create()
+        time.sleep(5)  # the triggers service loads new automations periodically
+        flow = {
+            "prefect.resource.id": f"prefect.flow.{uuid.uuid4()}",
+            "prefect.resource.role": "flow",
+            "prefect.resource.name": "nightly",
+        }
+        emit_event(
+            "prefect.flow-run.Running",
+            resource={"prefect.resource.id": f"prefect.flow-run.{uuid.uuid4()}"},
+            related=[flow],
+        )
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all()
+    alerts = robot.wait_for(lambda r: "夜间运行没有开始" in str(r["json"]), timeout=120)
+    content = next(r for r in alerts if "夜间运行没有开始" in str(r["json"]))["json"]["text"][
+        "content"
+    ]
+    assert content.startswith(
+        "【示例街道人大工委·民情直通车】夜间运行没有开始\n上一次夜间运行开始已超过 24 小时"
+    )
+    assert content.endswith(f"查看与处理：{prefect_server.ui_url}/runs")
