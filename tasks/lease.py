@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from prefect.states import Completed, State
 
@@ -45,6 +47,15 @@ def run_lease_or_refusal(
         yield None if held else busy_message(entry, holder)
 
 
+def _logger() -> Any:
+    """The flow run's logger (its lines show in the Prefect UI); the module's outside a run
+    (a flow's body called directly, `flow.fn()`)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
 def one_run_at_a_time(
     entry: str, *, unless: Callable[[dict[str, Any]], bool] | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R | State[Any]]]:
@@ -62,7 +73,7 @@ def one_run_at_a_time(
                 bound.apply_defaults()
                 if unless(bound.arguments):
                     return fn(*args, **kwargs)
-            logger = get_run_logger()
+            logger = _logger()
             with run_lease_or_refusal(entry, logger.warning) as refusal:
                 if refusal is None:
                     return fn(*args, **kwargs)
