@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from minqing.i18n import _
 from minqing.settings import Settings, get_settings
 from web import console, links, progress, public
 from web.common import Web, web_of
@@ -83,13 +84,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        titles = {404: "页面不存在", 405: "不支持的操作", 413: "内容太大", 400: "请求有误"}
-        return web_of(request).error(request, exc.status_code, titles.get(exc.status_code, "出错了"),
-                                     "请检查链接，或返回上一页重试。")  # fmt: skip
+        titles = {
+            404: _("页面不存在"),
+            405: _("不支持的操作"),
+            413: _("内容太大"),
+            400: _("请求有误"),
+        }
+        return web_of(request).error(request, exc.status_code, titles.get(exc.status_code, _("出错了")),
+                                     _("请检查链接，或返回上一页重试。"))  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
-        return web_of(request).error(request, 400, "请求有误", "请检查链接，或返回上一页重试。")
+        return web_of(request).error(
+            request, 400, _("请求有误"), _("请检查链接，或返回上一页重试。")
+        )
 
     limit = settings.upload_max_bytes + FORM_OVERHEAD
     web = app.state.web
@@ -98,8 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request = Request(scope)
         mb = max(1, settings.upload_max_bytes // (1024 * 1024))
         response = web.env.get_template("error.html").render(
-            office=web.ref.office, request_path=request.url.path, title="内容太大",
-            message=f"提交的内容太大（附件不能超过 {mb} MB），未保存。请压缩后重试。",
+            office=web.ref.office, request_path=request.url.path, title=_("内容太大"),
+            message=_("提交的内容太大（附件不能超过 %(mb)d MB），未保存。请压缩后重试。") % {"mb": mb},
         )  # fmt: skip
         await HTMLResponse(response, status_code=413)(scope, receive, send)
 

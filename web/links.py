@@ -33,6 +33,7 @@ from db.models import (
     Survey,
 )
 from minqing.followups import NOT_VERIFIED, RECORDED, VERIFIED, VerificationRow
+from minqing.i18n import N_, _
 from minqing.normalize import normalize_text
 from minqing.records import ALREADY_IMPORTED
 from minqing.returns import RatingRow, ReplyRow
@@ -53,14 +54,18 @@ REPLY_EDITABLE = (CaseStatus.ASSIGNED, CaseStatus.REPLIED)
 LINK_PROBLEMS = {
     "invalid": (
         403,
-        "链接无效",
-        "这个链接无效或已被改动。请使用邮件中的原始链接，或联系民情直通车工作人员。",
+        N_("链接无效"),
+        N_("这个链接无效或已被改动。请使用邮件中的原始链接，或联系民情直通车工作人员。"),
     ),
-    "expired": (410, "链接已过期", "这个链接已超过有效期。请联系民情直通车工作人员重新发送。"),
+    "expired": (
+        410,
+        N_("链接已过期"),
+        N_("这个链接已超过有效期。请联系民情直通车工作人员重新发送。"),
+    ),
     "superseded": (
         410,
-        "链接已失效",
-        "本案已改派、重新交办或合并，这个链接不再有效。请使用最新邮件中的链接。",
+        N_("链接已失效"),
+        N_("本案已改派、重新交办或合并，这个链接不再有效。请使用最新邮件中的链接。"),
     ),
 }
 
@@ -74,7 +79,8 @@ class Refused(Exception):
 
 
 def _problem(reason: str) -> Refused:
-    return Refused(*LINK_PROBLEMS[reason])
+    status, title, message = LINK_PROBLEMS[reason]
+    return Refused(status, _(title), _(message))
 
 
 def _grant(request: Request, role: Role, token: str) -> Grant:
@@ -97,10 +103,12 @@ async def _guarded_form(request: Request, max_files: int) -> FormData:
     """The posted form after the rate limit and the CSRF check (raises Refused)."""
     web = web_of(request)
     if not web.public_limiter.allow(f"link:{client_ip(request)}"):
-        raise Refused(429, "提交过于频繁", "您提交得太快了，请稍后再试。")
+        raise Refused(429, _("提交过于频繁"), _("您提交得太快了，请稍后再试。"))
     form = await request.form(max_files=max_files, max_fields=20)
     if not web.public_csrf_ok(request, form):
-        raise Refused(403, "页面已失效", "表单已过期或来源不明，请重新打开邮件中的链接后再提交。")
+        raise Refused(
+            403, _("页面已失效"), _("表单已过期或来源不明，请重新打开邮件中的链接后再提交。")
+        )
     return form
 
 
@@ -192,29 +200,29 @@ async def reply_submit(request: Request, token: str) -> HTMLResponse:
                 errors["attachment"] = str(exc)
         form_id = _form_id(form)
         if form_id is None:
-            raise Refused(400, "页面已失效", "表单不完整，请重新打开邮件中的链接。")
+            raise Refused(400, _("页面已失效"), _("表单不完整，请重新打开邮件中的链接。"))
         if errors:
             return _reply_form(request, view, 400, values=values, errors=errors)
         number = await run_in_threadpool(_save_reply, request, grant, values, form_id, checked)
     except Refused as exc:
         return _refusal_page(request, exc)
-    return web.render(request, "done.html", title="答复已提交", number=number,
-                      message="感谢！答复已记录。本案核实之前，您可以通过同一链接修改答复。",
+    return web.render(request, "done.html", title=_("答复已提交"), number=number,
+                      message=_("感谢！答复已记录。本案核实之前，您可以通过同一链接修改答复。"),
                       back=f"/r/{token}")  # fmt: skip
 
 
 def _check_reply(values: dict[str, str]) -> dict[str, str]:
     errors = {}
     if values["outcome"] not in {o.value for o in REPLY_OUTCOMES}:
-        errors["outcome"] = "请选择办理结果"
+        errors["outcome"] = _("请选择办理结果")
     if not values["text"]:
-        errors["text"] = "请填写答复内容"
+        errors["text"] = _("请填写答复内容")
     elif len(values["text"]) > 5000:
-        errors["text"] = "答复内容不能超过 5000 字"
+        errors["text"] = _("答复内容不能超过 5000 字")
     if not values["handler"]:
-        errors["handler"] = "请填写经办人"
+        errors["handler"] = _("请填写经办人")
     elif len(values["handler"]) > 40:
-        errors["handler"] = "经办人不能超过 40 字"
+        errors["handler"] = _("经办人不能超过 40 字")
     return errors
 
 
@@ -230,8 +238,8 @@ def _save_reply(
             if case.status not in REPLY_EDITABLE:
                 raise Refused(
                     409,
-                    "不能再修改",
-                    "本案已核实或已办结，答复不能再修改。如需补充，请联系民情直通车工作人员。",
+                    _("不能再修改"),
+                    _("本案已核实或已办结，答复不能再修改。如需补充，请联系民情直通车工作人员。"),
                 )
             number = case.number
             actor = f"{case.lead_department}·{values['handler']}"[:120]
@@ -248,7 +256,9 @@ def _save_reply(
             if reason == ALREADY_IMPORTED:
                 return number  # the same form sent twice: stored once
             if reason is not None:
-                raise Refused(409, "未能保存", f"答复未能保存：{reason}")
+                raise Refused(
+                    409, _("未能保存"), _("答复未能保存：%(reason)s") % {"reason": reason}
+                )
             if checked is not None:
                 s.flush()
                 reply_id = s.scalar(select(Reply.id).where(Reply.source_key == row.source_key))
@@ -291,12 +301,14 @@ def _rating_target(s: Any, request: Request, grant: Grant) -> RatingTarget:
     if case is None or person is None:
         raise _problem("invalid")
     if survey.answered_at is not None:
-        raise Refused(409, "您已评价", "感谢您的评价！这个评价链接只能使用一次，您的评价已经记录。")
+        raise Refused(
+            409, _("您已评价"), _("感谢您的评价！这个评价链接只能使用一次，您的评价已经记录。")
+        )
     if survey.round != case.reopen_count or case.merged_into_id is not None:
         raise _problem("superseded")
     if case.replied_at is None:  # the rules after that are store_rating's
         raise Refused(
-            409, "暂不能评价", "本案当前不在待评价状态。如有疑问，请联系民情直通车工作人员。"
+            409, _("暂不能评价"), _("本案当前不在待评价状态。如有疑问，请联系民情直通车工作人员。")
         )
     return RatingTarget(survey, case, person)
 
@@ -315,9 +327,9 @@ def _load_rating(request: Request, grant: Grant) -> dict[str, Any]:
         )
         return {
             "case": case_view(s, target.case, ref),
-            "department": dept or "承办单位",
+            "department": dept or _("承办单位"),
             "reply": reply,
-            "citizen": target.person.name or "市民",
+            "citizen": target.person.name or _("市民"),
         }
 
 
@@ -344,19 +356,19 @@ async def rating_submit(request: Request, token: str) -> HTMLResponse:
         }
         errors = {}
         if values["satisfaction"] not in {x.value for x in Satisfaction}:
-            errors["satisfaction"] = "请选择满意、基本满意或不满意"
+            errors["satisfaction"] = _("请选择满意、基本满意或不满意")
         if values["solved"] not in ("yes", "no"):
-            errors["solved"] = "请选择问题是否已办成"
+            errors["solved"] = _("请选择问题是否已办成")
         if len(values["comment"]) > 1000:
-            errors["comment"] = "意见不能超过 1000 字"
+            errors["comment"] = _("意见不能超过 1000 字")
         if errors:
             view = await run_in_threadpool(_load_rating, request, grant)
             return web.public_page(request, "rate.html", 400, values=values, errors=errors, **view)
         number = await run_in_threadpool(_save_rating, request, grant, values)
     except Refused as exc:
         return _refusal_page(request, exc)
-    return web.render(request, "done.html", title="评价已提交", number=number,
-                      message="感谢您的评价！我们会根据您的意见督促改进。", back=None)  # fmt: skip
+    return web.render(request, "done.html", title=_("评价已提交"), number=number,
+                      message=_("感谢您的评价！我们会根据您的意见督促改进。"), back=None)  # fmt: skip
 
 
 def _save_rating(request: Request, grant: Grant, values: dict[str, str]) -> str:
@@ -374,7 +386,7 @@ def _save_rating(request: Request, grant: Grant, values: dict[str, str]) -> str:
         ).rowcount
         if claimed != 1:
             raise Refused(
-                409, "您已评价", "感谢您的评价！这个评价链接只能使用一次，您的评价已经记录。"
+                409, _("您已评价"), _("感谢您的评价！这个评价链接只能使用一次，您的评价已经记录。")
             )
         row = RatingRow(
             source_key=f"web-rating:{target.survey.id}",
@@ -396,7 +408,7 @@ def _save_rating(request: Request, grant: Grant, values: dict[str, str]) -> str:
             actor=f"citizen:survey:{target.survey.id}",
         )
         if reason is not None:
-            raise Refused(409, "未能保存", "评价未能保存，请联系民情直通车工作人员。")
+            raise Refused(409, _("未能保存"), _("评价未能保存，请联系民情直通车工作人员。"))
         return target.case.number
 
 
@@ -421,7 +433,9 @@ def _lookback_target(s: Any, request: Request, grant: Grant) -> tuple[Lookback, 
         raise _problem("invalid")
     if lb.result in RECORDED:
         raise Refused(
-            409, "已记录", "这次回头看的结果已经记录，感谢！如需更正，请联系民情直通车工作人员。"
+            409,
+            _("已记录"),
+            _("这次回头看的结果已经记录，感谢！如需更正，请联系民情直通车工作人员。"),
         )
     latest = s.scalar(
         select(Lookback.id)
@@ -433,7 +447,7 @@ def _lookback_target(s: Any, request: Request, grant: Grant) -> tuple[Lookback, 
         raise _problem("superseded")
     if case.status not in AWAITING_VERIFICATION:
         raise Refused(
-            409, "暂不需要回头看", "本案当前不在待核实状态（可能已重办或办结），无需记录。"
+            409, _("暂不需要回头看"), _("本案当前不在待核实状态（可能已重办或办结），无需记录。")
         )
     return lb, case, area
 
@@ -450,7 +464,7 @@ def _load_lookback(request: Request, grant: Grant) -> dict[str, Any]:
         dept = ref.department_by_code.get(case.lead_department or "")
         return {
             "case": case_view(s, case, ref),
-            "department": dept.name if dept else "承办单位",
+            "department": dept.name if dept else _("承办单位"),
             "reply": reply,
             "representative": area.representative_name or "",
         }
@@ -484,11 +498,11 @@ async def lookback_submit(request: Request, token: str) -> HTMLResponse:
         }
         errors = {}
         if values["result"] not in RECORDED:
-            errors["result"] = "请选择“已核实”或“未核实”"
+            errors["result"] = _("请选择“已核实”或“未核实”")
         if values["result"] == NOT_VERIFIED and not values["note"]:
-            errors["note"] = "未核实时请说明情况，承办单位会据此重新办理"
+            errors["note"] = _("未核实时请说明情况，承办单位会据此重新办理")
         if len(values["note"]) > 2000:
-            errors["note"] = "说明不能超过 2000 字"
+            errors["note"] = _("说明不能超过 2000 字")
         checked = None
         photo = field_file(form, "photo")
         if photo is not None:
@@ -510,8 +524,8 @@ async def lookback_submit(request: Request, token: str) -> HTMLResponse:
         number = await run_in_threadpool(_save_lookback, request, grant, values, checked)
     except Refused as exc:
         return _refusal_page(request, exc)
-    return web.render(request, "done.html", title="回头看已记录", number=number,
-                      message="感谢您的回头看！结果已记录。", back=None)  # fmt: skip
+    return web.render(request, "done.html", title=_("回头看已记录"), number=number,
+                      message=_("感谢您的回头看！结果已记录。"), back=None)  # fmt: skip
 
 
 def _save_lookback(request: Request, grant: Grant, values: dict[str, str], checked: Any) -> str:
@@ -521,7 +535,7 @@ def _save_lookback(request: Request, grant: Grant, values: dict[str, str], check
     try:
         with Session() as s, s.begin():
             lb, case, area = _lookback_target(s, request, grant)
-            checker = area.representative_name or "代表"
+            checker = area.representative_name or _("代表")
             row = VerificationRow(
                 source_key=f"web-verification:{lb.id}",
                 source_ref=f"web:lookback:{lb.id}",
@@ -533,7 +547,7 @@ def _save_lookback(request: Request, grant: Grant, values: dict[str, str], check
             )
             reason = store_verification(s, ctx, row)
             if reason is not None:
-                raise Refused(409, "未能保存", "回头看结果未能保存：本案当前不在待核实状态。")
+                raise Refused(409, _("未能保存"), _("回头看结果未能保存：本案当前不在待核实状态。"))
             if checked is not None:
                 stored = store_file(settings, checked)
                 s.add(

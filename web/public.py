@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from starlette.background import BackgroundTask
 
 from minqing.channels.base import check_text
+from minqing.i18n import N_, _, label
 from minqing.normalize import normalize_phone
 from minqing.reference import Station
 from minqing.urgency import assess
@@ -28,7 +29,7 @@ from web.events import announce_submission
 
 router = APIRouter()
 
-KIND_LABELS = {"家": "人大代表之家", "站": "人大代表联络站", "点": "代表联系点"}
+KIND_LABELS = {"家": N_("人大代表之家"), "站": N_("人大代表联络站"), "点": N_("代表联系点")}
 FORM_ID = re.compile(r"^QR\d{8}-[0-9a-f]{12}$")
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
@@ -63,7 +64,7 @@ def _form_page(
         "qr_form.html",
         status,
         station=station,
-        kind=KIND_LABELS[station.kind],
+        kind=label(KIND_LABELS, station.kind),
         areas=[a.name for a in ref.areas],
         values={**defaults, **values.pop("values", {})},
         errors=values.pop("errors", {}),
@@ -77,7 +78,7 @@ def qr_form(request: Request, code: str) -> HTMLResponse:
     station = _station(request, code)
     if station is None:
         return web_of(request).error(
-            request, 404, "未找到该站点", "二维码对应的站点不存在或已停用，请联系工作人员。"
+            request, 404, _("未找到该站点"), _("二维码对应的站点不存在或已停用，请联系工作人员。")
         )
     return _form_page(request, station)
 
@@ -88,14 +89,14 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
     station = _station(request, code)
     if station is None:
         return web.error(
-            request, 404, "未找到该站点", "二维码对应的站点不存在或已停用，请联系工作人员。"
+            request, 404, _("未找到该站点"), _("二维码对应的站点不存在或已停用，请联系工作人员。")
         )
     if not web.public_limiter.allow(f"qr:{client_ip(request)}"):
-        return web.error(request, 429, "提交过于频繁", "您提交得太快了，请稍后再试。")
+        return web.error(request, 429, _("提交过于频繁"), _("您提交得太快了，请稍后再试。"))
     form = await request.form(max_files=0, max_fields=20)
     if not web.public_csrf_ok(request, form):
         return web.error(
-            request, 403, "页面已失效", "表单已过期或来源不明，请重新扫码或刷新页面后再提交。"
+            request, 403, _("页面已失效"), _("表单已过期或来源不明，请重新扫码或刷新页面后再提交。")
         )
     values = {
         name: field_text(form, name, limit, multiline=name == "content")
@@ -148,15 +149,15 @@ def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for name, limit in LIMITS.items():
         if len(values[name]) > limit:
-            errors[name] = f"不能超过 {limit} 个字"
+            errors[name] = _("不能超过 %(limit)d 个字") % {"limit": limit}
     if "content" not in errors and check_text(values["content"]):
-        errors["content"] = "请填写您要反映的问题"
+        errors["content"] = _("请填写您要反映的问题")
     if values["phone"] and not (PHONE.match(values["phone"]) and normalize_phone(values["phone"])):
-        errors["phone"] = "电话号码格式不对（只能包含数字）"
+        errors["phone"] = _("电话号码格式不对（只能包含数字）")
     if values["email"] and not EMAIL.match(values["email"]):
-        errors["email"] = "邮箱格式不对"
+        errors["email"] = _("邮箱格式不对")
     if values["area"] and values["area"] not in areas:
-        errors["area"] = "请从列表中选择社区"
+        errors["area"] = _("请从列表中选择社区")
     if values["consent"] and not (values["phone"] or values["email"]):
-        errors["phone"] = "如需回访，请留下电话或邮箱"
+        errors["phone"] = _("如需回访，请留下电话或邮箱")
     return errors

@@ -14,11 +14,12 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 
 from db.models import Upload
+from minqing.i18n import N_, _
 from minqing.photos import strip_metadata
 from minqing.settings import Settings
 from web.security import sniff
 
-ALLOWED_TEXT = "JPG、PNG、WebP 图片或 PDF 文件"
+ALLOWED_TEXT = N_("JPG、PNG、WebP 图片或 PDF 文件")
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,20 @@ class UploadRefused(ValueError):
 async def check_upload(upload: UploadFile, max_bytes: int) -> Checked:
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise UploadRefused(f"文件太大（不能超过 {max_bytes // (1024 * 1024) or 1} MB）")
+        raise UploadRefused(
+            _("文件太大（不能超过 %(mb)d MB）") % {"mb": max_bytes // (1024 * 1024) or 1}
+        )
     if not data:
-        raise UploadRefused("文件是空的")
+        raise UploadRefused(_("文件是空的"))
     kind = sniff(data[:16])
     if kind is None:
-        raise UploadRefused(f"只接受{ALLOWED_TEXT}")
+        raise UploadRefused(_("只接受%(kinds)s") % {"kinds": _(ALLOWED_TEXT)})
     name = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", upload.filename or "")[-120:] or f"附件.{kind[0]}"
     if kind[0] != "pdf":
         try:
             data = strip_metadata(data)
         except ValueError as exc:
-            raise UploadRefused("图片无法读取，请换一张") from exc
+            raise UploadRefused(_("图片无法读取，请换一张")) from exc
     return Checked(data, name, kind[0], kind[1])
 
 

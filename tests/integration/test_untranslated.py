@@ -301,10 +301,13 @@ def chinese_left(text: str, data: Iterable[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
-def test_with_english_chosen_the_console_reads_english(minq, office, monkeypatch):
+def test_with_english_chosen_the_console_and_public_pages_read_english(minq, office, monkeypatch):
+    mails = stored_messages(minq.mail_dir)  # sent while the office read Chinese
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
-    pages = {k: visible_text(v) for k, v in console_pages(office["client"]).items()}
+    client = office["client"]
+    pages = {k: visible_text(v) for k, v in console_pages(client).items()}
+    pages |= {k: visible_text(v) for k, v in public_pages(client, mails).items()}
     data = data_values(minq)
     with Session() as s:  # written when the night ran (in Chinese) and kept as written
         for row in s.execute(select(Case.review_reason, Case.category)):
