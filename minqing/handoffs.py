@@ -168,7 +168,14 @@ def resend_sentence(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> 
 def attempted(d: Mapping[str, Any]) -> bool:
     """Whether a delivery run changed anything an operator sees (a send tried, or a crashed
     send found)."""
-    return bool(d["sent"] + d["failed"] + d["dead"] + d["retry_later"] + d.get("interrupted", 0))
+    return bool(
+        d["sent"]
+        + d["failed"]
+        + d["dead"]
+        + d["retry_later"]
+        + d.get("interrupted", 0)
+        + d.get("postponed", 0)
+    )
 
 
 def delivery_sentence(d: Mapping[str, Any]) -> str:
@@ -183,6 +190,8 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
         "稍后重试 %(later)d"
     ) % {"tried": tried, "sent": d["sent"], "failed": d["failed"], "dead": d["dead"],
          "later": d["retry_later"]}  # fmt: skip
+    if d.get("postponed"):
+        text += _("；邮件服务器无法连接，其余 %(n)d 封本次未尝试，下次发送") % {"n": d["postponed"]}
     if d.get("interrupted"):
         text += _("；另有 %(n)d 封上次发送中断，已转为发送失败，待核实") % {"n": d["interrupted"]}
     return text

@@ -21,13 +21,22 @@ PARTIAL = "部分失败"  # the state's name in the Prefect UI's runs list
 DONE = "Completed"
 
 
-def where_to_fix() -> str:
-    """Where the 07:30 operator goes next, named in every partial run's message."""
+def mail_advice() -> str:
+    """What to do about undelivered messages (the advice of a partial run that left some)."""
     return _(
-        "处理：查看本次运行的摘要和 failed-handoffs 表；邮件服务器恢复后，待发消息由 deliver "
-        "定时发送，也可运行 retry-handoffs（消息状态选待发送、发送失败、已放弃）或 "
-        "minqing handoffs retry"
+        "邮件服务器恢复后，待发消息由 deliver 定时发送，也可运行 retry-handoffs"
+        "（消息状态选待发送、发送失败、已放弃）或 minqing handoffs retry"
     )
+
+
+def warning_advice() -> str:
+    """What to do about a stage that ran degraded (its warning says what and where)."""
+    return _("按摘要中的警告处理（如在 config/calendar.yaml 补充节假日安排）")
+
+
+def file_advice() -> str:
+    """What to do about an input file that could not be read."""
+    return _("查看 var/failed 中同名的 .reason.txt，改好后放回收件箱")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Delivery:
     dead: int = 0
     interrupted: int = 0
     unreachable: int = 0  # sends that could not even reach the SMTP server
+    postponed: int = 0  # not tried: the server was unreachable earlier in the same pass
 
     @classmethod
     def of(cls, result: Mapping[str, Any] | None) -> Delivery:
@@ -48,7 +58,7 @@ class Delivery:
 
     @property
     def undelivered(self) -> int:
-        return self.retry_later + self.failed + self.dead + self.interrupted
+        return self.retry_later + self.failed + self.dead + self.interrupted + self.postponed
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class RunVerdict:
     """`partial` runs carry one Chinese sentence per problem in `reasons`."""
 
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    advice: tuple[str, ...] = field(default_factory=tuple)  # what to do, one line per kind
 
     @property
     def partial(self) -> bool:
@@ -70,9 +81,11 @@ class RunVerdict:
         """The state message shown in the Prefect UI beside the run (and in the alerts)."""
         if not self.partial:
             return _("全部完成")
-        return _("部分失败：%(reasons)s。%(what_to_do)s") % {
+        return _("部分失败：%(reasons)s。处理：%(what_to_do)s") % {
             "reasons": _("；").join(self.reasons),
-            "what_to_do": where_to_fix(),
+            "what_to_do": _("；").join(
+                [_("查看本次运行的摘要和 failed-handoffs 表"), *self.advice]
+            ),
         }
 
 
@@ -89,6 +102,7 @@ def delivery_reasons(d: Delivery) -> list[str]:
                 (N_("发送失败"), d.failed),
                 (N_("已放弃"), d.dead),
                 (N_("发送中断"), d.interrupted),
+                (N_("未尝试"), d.postponed),
             )
             if n
         ]
@@ -112,10 +126,13 @@ def judge_run(
     file could not be read at all (`files`: the intake's file reports, status "failed").
     """
     reasons = delivery_reasons(Delivery.of(delivery))
+    advice = [mail_advice()] if reasons else []
     failed_files = sum(1 for f in files if f.get("status") == "failed")
     if failed_files:
-        reasons.append(
-            f"{failed_files} 个文件无法读取（已移到 var/failed，原因见同名 .reason.txt）"
-        )
-    reasons += [w.rstrip("。") for w in dict.fromkeys(warnings)]
-    return RunVerdict(tuple(reasons))
+        reasons.append(_("%(n)d 个文件无法读取") % {"n": failed_files})
+        advice.append(file_advice())
+    degraded = [w.rstrip("。") for w in dict.fromkeys(warnings)]
+    if degraded:
+        reasons += degraded
+        advice.append(warning_advice())
+    return RunVerdict(tuple(reasons), tuple(advice))

@@ -91,6 +91,7 @@ def deliver_now(
             "dead": 0,
             "interrupted": interrupted,
             "unreachable": 0,  # sends that could not connect to the SMTP server at all
+            "postponed": 0,  # left pending untried once the server proved unreachable
             "problems": [],
         }
         if mailer is None and ctx.settings.mail_mode == "dry-run":
@@ -104,7 +105,7 @@ def deliver_now(
         )
         policy = ctx.ref.policy.delivery
         try:
-            for handoff_id in due:
+            for position, handoff_id in enumerate(due):
                 throttle()  # before the claim: a missing rate limit leaves nothing `sending`
                 row = _claim(handoff_id, datetime.now(UTC))
                 if row is None:
@@ -128,6 +129,14 @@ def deliver_now(
                             "error": str(exc),
                         }
                     )
+                    if exc.unreachable:
+                        # The server is down or cut off: each further try would wait out the
+                        # connect timeout and spend one of the message's attempts. The rest
+                        # stay pending, untouched, for the next pass (deliver, every 15 min).
+                        untried = due[position + 1 :]
+                        _note_unreachable(untried, str(exc))
+                        result["postponed"] = len(untried)
+                        break
                 else:
                     if after_send:
                         after_send(handoff_id)
@@ -203,6 +212,19 @@ _MARK_SENT = (
     .returning(Handoff.case_id, Handoff.kind, Handoff.recipient)
 )
 _AUDIT = insert(AuditEvent)
+
+
+def _note_unreachable(handoff_ids: Sequence[int], error: str) -> None:
+    """The messages a pass left untried because the server could not be reached say why (the
+    same error) in the list an operator reads; their attempts and due time stay as they were."""
+    if not handoff_ids:
+        return
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(Handoff)
+            .where(Handoff.id.in_(list(handoff_ids)), Handoff.status == HandoffStatus.PENDING)
+            .values(last_error=error)
+        )
 
 
 def _claim(handoff_id: int, now: datetime) -> dict[str, Any] | None:

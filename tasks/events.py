@@ -15,7 +15,7 @@ Events:
 | `minqing.run.partial` | any run that ends 部分失败 | the office | `flow`, `reasons`, `message` |
 | `minqing.handoff.failed` | messages refused for good (5xx) or uncertain, per department | the department | `count`, `handoffs`, `errors` |
 | `minqing.handoff.dead` | messages given up after the last retry, per department | the department | same |
-| `minqing.smtp.unreachable` | a delivery could not connect to the SMTP server | the SMTP server | `attempts`, `retry_later` |
+| `minqing.smtp.unreachable` | a delivery could not connect to the SMTP server | the SMTP server | `attempts`, `retry_later`, `waiting` (all it left pending) |
 | `minqing.case.overdue` | overdue cases escalated (超期督办) by a look-back scan | the office | `count`, `leaders` |
 | `minqing.submission.received` | the QR form stored a submission (web/events.py; starts the `intake` deployment) | the submission (label `minqing.urgent`) | `channel`, `station`, `area`, `urgent`, `decided_by`, `detail`, `reason` |
 | `minqing.classifier.precision_low` | the classifier's measured precision fell below target | the model | free |

@@ -100,7 +100,11 @@ def emit_delivery_events(delivery: Mapping[str, Any]) -> None:
                 "prefect.resource.id": f"minqing.smtp.{host}:{port}",
                 "prefect.resource.name": f"SMTP {host}:{port}",
             },
-            payload={"attempts": counts.unreachable, "retry_later": counts.retry_later},
+            payload={
+                "attempts": counts.unreachable,
+                "retry_later": counts.retry_later,
+                "waiting": counts.retry_later + counts.postponed,  # all left pending by it
+            },
         )
     problems = [p for p in delivery.get("problems", []) if p.get("status") in ("failed", "dead")]
     if not problems:

@@ -8,6 +8,7 @@ Message-ID — and in the outbox row an operator would look at. Time is simulate
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,24 @@ def test_a_closed_port_is_transient_and_the_message_arrives_once_the_server_is_u
     with minq.sink():
         assert deliver_now(h.next_attempt_at)["sent"] == 1
     assert arrived(minq) == {h.message_id: 1}
+
+
+def test_a_server_that_cannot_be_reached_is_tried_once_per_pass_and_spends_no_other_attempts(
+    minq, monkeypatch
+):
+    short_timeout(monkeypatch)
+    ids = assign("jiaotong", "renshe", "weijian", "jiaotong")
+    # Something holds the port but never greets (a hung or cut-off relay): every try would
+    # wait out the timeout.
+    with socket.create_server(("127.0.0.1", minq.sink_port)):
+        night = deliver_now(T0)
+    assert (night["retry_later"], night["postponed"], night["unreachable"]) == (1, 3, 1)
+    rows = [handoff(i) for i in ids]
+    assert [h.attempts for h in rows] == [1, 0, 0, 0]
+    assert {h.status for h in rows} == {HandoffStatus.PENDING}
+    with minq.sink():
+        assert deliver_now(rows[0].next_attempt_at)["sent"] == 4
+    assert arrived(minq) == {h.message_id: 1 for h in rows}
 
 
 def test_a_server_stalling_before_it_has_the_message_times_out_and_the_retry_arrives_once(

@@ -218,7 +218,7 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     assert finished["payload"]["state"] == "部分失败"
     assert finished["payload"]["taken"] > 200 and finished["payload"]["sent"] == 0
     assert f"prefect.flow-run.{night['id']}" in related_ids(finished)
-    assert by_name["minqing.smtp.unreachable"]["payload"]["retry_later"] == pending
+    assert by_name["minqing.smtp.unreachable"]["payload"]["waiting"] == pending
 
     # The automation told the duty robot (posted by the Prefect server itself) …
     alerts = robot.wait_for(lambda r: "夜间运行部分失败" in str(r["json"]), timeout=120)

@@ -39,7 +39,7 @@ CLEAN = {"sent": 12, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
             CLEAN,
             [],
             [{"status": "failed", "reason": "not a spreadsheet"}],
-            ["1 个文件无法读取（已移到 var/failed，原因见同名 .reason.txt）"],
+            ["1 个文件无法读取"],
         ),
     ],
 )
@@ -56,6 +56,23 @@ def test_the_state_message_says_what_went_wrong_and_where_to_fix_it():
     message = judge_run({"retry_later": 3, "unreachable": 3}).message
     assert message.startswith("部分失败：邮件服务器无法连接（3 次连接失败）；本次 3 封消息未送达")
     assert "retry-handoffs" in message and "failed-handoffs" in message
+
+
+def test_the_advice_fits_what_went_wrong():
+    calendar = judge_run(CLEAN, ["2027 年节假日安排未配置，按周一至周五计算。"]).message
+    assert "config/calendar.yaml" in calendar and "retry-handoffs" not in calendar
+    unread = judge_run(CLEAN, [], [{"status": "failed"}]).message
+    assert ".reason.txt" in unread and "retry-handoffs" not in unread
+    everything = judge_run({"retry_later": 1}, ["x"], [{"status": "failed"}]).message
+    assert all(w in everything for w in ("retry-handoffs", ".reason.txt", "calendar.yaml"))
+
+
+def test_messages_not_tried_after_the_server_proved_unreachable_count_as_undelivered():
+    verdict = judge_run({"retry_later": 1, "unreachable": 1, "postponed": 283})
+    assert list(verdict.reasons) == [
+        "邮件服务器无法连接（1 次连接失败）",
+        "本次 284 封消息未送达（稍后重试 1，未尝试 283）",
+    ]
 
 
 def test_a_clean_run_says_so():
