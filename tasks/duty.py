@@ -162,7 +162,8 @@ def robot_url(robot: Robot) -> str:
 
 
 def current_run_link() -> str | None:
-    """The current flow run's page in the Prefect UI, when code runs inside one."""
+    """The current flow run's page in the Prefect UI (duty.console_url, else
+    MINQING_PREFECT_UI_URL), when code runs inside one."""
     try:
         from prefect.runtime import flow_run
 
@@ -171,7 +172,9 @@ def current_run_link() -> str | None:
         return None
     if not run_id:
         return None
-    return f"{context().settings.prefect_ui_url.rstrip('/')}/runs/flow-run/{run_id}"
+    ctx = context()
+    ui = ctx.ref.office.duty.console_url or ctx.settings.prefect_ui_url
+    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}"
 
 
 @task(name="duty-alert")
