@@ -344,9 +344,8 @@ def reopen_or_escalate(
     department (重办), or — once it was reopened `surveys.max_reopen` times — bring it to the
     leaders. Idempotent per round: the messages' keys name the case and its reopen count."""
     what, label = SOURCES[source]
-    said = (
-        redact(note).text if note else "（未填写）"
-    )  # a citizen's comment may hold a phone number
+    # A citizen's comment may hold a phone number; its own closing stop would double ours (。。).
+    said = redact(note).text.rstrip("。.！!；;，, ") if note else "（未填写）"
     decision = after_complaint(case.reopen_count, ctx.ref.policy.surveys.max_reopen)
     if decision is Complaint.LEADERS:
         message = (

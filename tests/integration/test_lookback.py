@@ -197,6 +197,7 @@ def test_verified_closes_the_loop_and_not_verified_reopens_the_case_with_the_rep
     [notice] = handoffs(HandoffKind.REOPEN)
     assert notice.recipient == "banli@chengguan.example.gov.cn" and notice.case_id == bad
     assert "井盖仍然松动" in notice.body_text and "回头看核实未通过" in notice.body_text
+    assert "夜里还有响声。请重新办理" in notice.body_text  # the note's own 。 is not doubled
     with Session() as s:
         lb = s.scalars(
             select(Lookback).where(
