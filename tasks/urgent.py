@@ -36,7 +36,9 @@ from tasks.duty import send_duty_alert
 from tasks.outbox import local_text
 
 ACTOR = "system:intake"
-TOLD = "duty_alerted"  # audit action: the duty contacts heard of this case in this status
+# Audit action: the duty contacts heard of this case while it was in `from_state` (not a
+# change of state: `to_state` stays empty, so counts of assignments never see it).
+TOLD = "duty_alerted"
 DAY_RUN = "intake_run"  # audit action (entity "run"): one daytime run's figures
 NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counted the day so far
 # Dispatched urgent cases are told about for this long after their assignment (so a run that
@@ -78,7 +80,7 @@ def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
     change, alert = aliased(AuditEvent), aliased(AuditEvent)
     entered = (  # when the case last took its present status
         select(func.max(change.at))
-        .where(change.case_id == Case.id, change.to_state == Case.status, change.action != TOLD)
+        .where(change.case_id == Case.id, change.to_state == Case.status)
         .correlate(Case)
         .scalar_subquery()
     )
@@ -87,7 +89,7 @@ def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
         .where(
             alert.case_id == Case.id,
             alert.action == TOLD,
-            alert.to_state == Case.status,
+            alert.from_state == Case.status,
             alert.at >= func.coalesce(entered, datetime(2000, 1, 1)),
         )
         .correlate(Case)
@@ -205,7 +207,7 @@ def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
     with Session() as s, s.begin():
         for case_id, status in states.items():
             audit(
-                s, ACTOR, TOLD, case_id=case_id, to_state=status,
+                s, ACTOR, TOLD, case_id=case_id, from_state=status,
                 robots=[r["name"] for r in outcome["robots"] if r["ok"]],
                 emails=outcome["emails_queued"],
             )  # fmt: skip

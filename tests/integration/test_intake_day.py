@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind
+from db.queries import assignment_rounds
 from mail.sink import stored_messages
 from minqing.routing import deadline
 from minqing.settings import reset_settings
@@ -221,6 +222,9 @@ def test_once_an_operator_confirms_it_the_next_run_dispatches_it_and_tells_whom_
         assert tell_duty_now()["told"] == 0
     assert len(duty.received) == 2
     assert "紧急件已交办" in duty.received[1]["json"]["text"]["content"]
+    with Session() as s:  # telling the duty is no assignment: the case was assigned once
+        case_id = case_with(DROWNING).id
+        assert assignment_rounds(s, [case_id]) == {case_id: 1}
 
 
 def test_without_duty_contacts_the_run_says_nobody_was_told_and_tries_again(
