@@ -199,7 +199,12 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     assert night["state"]["name"] == "部分失败"
     assert "邮件服务器无法连接" in night["state"]["message"]
     assert "封消息未送达（稍后重试" in night["state"]["message"]
-    pending = handoff_counts()["pending"]
+    with Session() as s:  # the night's own messages (the duty alert may be queued already)
+        pending = s.scalar(
+            select(func.count())
+            .select_from(Handoff)
+            .where(Handoff.status == HandoffStatus.PENDING, Handoff.kind != HandoffKind.DUTY)
+        )
     assert pending > 100
 
     # The events are on the server, with the figures and the run they belong to.
@@ -235,10 +240,10 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
         with Session() as s:
             return s.scalars(select(Handoff).where(Handoff.kind == HandoffKind.DUTY)).all()
 
-    (queued,) = wait_until("the duty e-mail in the outbox", duty_mail, timeout=300)
-    assert (
-        queued.status is HandoffStatus.PENDING and queued.recipient == "duty@street.example.gov.cn"
-    )
+    queued = wait_until("the duty e-mail in the outbox", duty_mail, timeout=300)
+    assert {(h.status, h.recipient) for h in queued} == {
+        (HandoffStatus.PENDING, "duty@street.example.gov.cn")
+    }
 
     # The SMTP server is back: the operator resends what waits (待发送) from the retry form,
     # then the 15-minute delivery finds nothing left: every message arrives exactly once.
@@ -250,17 +255,22 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
             {"status": [STATUS_LABELS["pending"]], "dry_run": False, "operator": "值班员小李"},
         )
         assert retry["state"]["name"] == "Completed", retry["state"]
-        assert handoff_counts() == {"sent": pending + 1}, "the retry sent every waiting message"
+        # the night's messages and the duty alerts (other rules, e.g. precision, may add one)
+        expected = pending + len(duty_mail())
+        assert handoff_counts() == {"sent": expected}, "the retry sent every waiting message"
         after = run_deployment(prefect_server, "deliver/deliver")
         assert after["state"]["name"] == "Completed", after["state"]
         time.sleep(0.5)  # the sink writes the last message after its "250"
-    assert handoff_counts() == {"sent": pending + 1}
+    assert handoff_counts() == {"sent": expected}
     received = stored_messages(mail_dir)
-    assert len(received) == pending + 1
+    assert len(received) == expected
     assert max(Counter(m["Message-ID"] for m in received).values()) == 1
-    (duty,) = [m for m in received if "duty@street.example.gov.cn" in m["To"]]
-    body = duty.get_body(("plain",)).get_content()
-    assert "值班员小李" in body and "部分失败：邮件服务器无法连接" in body
+    bodies = [
+        m.get_body(("plain",)).get_content()
+        for m in received
+        if "duty@street.example.gov.cn" in m["To"]
+    ]
+    assert any("值班员小李" in b and "部分失败：邮件服务器无法连接" in b for b in bodies), bodies
 
     # A run that fails (here: a config file broken by an edit) alerts the duty robot too.
     policy = office["home"] / "config" / "policy.yaml"
