@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from prefect import flow
-from pydantic import Field
 
+from flows.forms import form
 from minqing.handoffs import RETRYABLE, STATUS_LABELS, department_choices
 from minqing.reference import ConfigError
 from tasks.context import context
@@ -43,18 +43,12 @@ Department = Choice("Department", _departments())
 Status = Choice("Status", {code: STATUS_LABELS[code] for code in RETRYABLE})
 
 
-def _form(title: str, description: str, **schema: Any) -> Any:
-    # Prefect titles each parameter with its Python name and takes descriptions only from the
-    # docstring; the operator's Chinese title and help go into the JSON schema directly.
-    return Field(json_schema_extra={"title": title, "description": description, **schema})
-
-
 @flow(name="retry-handoffs", log_prints=True)
 @one_run_at_a_time("retry-handoffs", unless=lambda args: args["dry_run"])
 def retry_handoffs(
     status: Annotated[
         tuple[Status, ...],
-        _form(
+        form(
             "消息状态",
             "待发送：尚未送达，正等待自动重试（例如邮件服务器暂时连不上）；发送失败：对方服务器拒收"
             "（如地址错误 550）或发送中断；已放弃：多次重试仍未送达。",
@@ -62,11 +56,11 @@ def retry_handoffs(
     ] = tuple(Status),
     department: Annotated[
         Department,
-        _form("承办单位", "只重发给这个单位的消息；地址以 departments.yaml 现在的为准。"),
+        form("承办单位", "只重发给这个单位的消息；地址以 departments.yaml 现在的为准。"),
     ] = Department["all"],
     since: Annotated[
         datetime | None,
-        _form(
+        form(
             "起始时间",
             "只重发此时间以后生成的消息（北京时间）；不限则不按时间筛选。",
             anyOf=[
@@ -77,20 +71,20 @@ def retry_handoffs(
     ] = None,
     handoff_ids: Annotated[
         tuple[int, ...],
-        _form(
+        form(
             "消息编号",
             "只重发这些编号的消息（见 failed-handoffs 表或 minqing handoffs list）；留空则按上面的条件。",
         ),
     ] = (),
     dry_run: Annotated[
         bool,
-        _form(
+        form(
             "仅预览，不发送",
             "勾选时只列出将要重发的消息（见本次运行的 Artifacts）；核对无误后取消勾选并填写操作人再运行。",
         ),
     ] = True,
     operator: Annotated[
-        str, _form("操作人", "您的姓名，记入办理轨迹；真实重发时必填，仅预览时可不填。")
+        str, form("操作人", "您的姓名，记入办理轨迹；真实重发时必填，仅预览时可不填。")
     ] = "",
 ) -> Any:
     """重发消息: resend undelivered messages chosen by status, department, time and id."""
