@@ -1,7 +1,7 @@
 """Benchmark of dispatch and delivery (交办 → 发送), and of routing + deadlines at scale.
 
 1. Render and deliver N handoffs (default 10,000; target ≥ 200 messages/s with the rate limit
-   off). Cases with real citizens' texts (TIPDM 2020-C messages, when /work/shared/data is
+   off). Cases with real citizens' texts (TIPDM 2020-C messages, when ../shared/data is
    there) are dispatched — routing, working-day deadline, both templates rendered, the reply
    template attached, look-backs scheduled — and then delivered by the real `deliver_now` over
    one SMTP connection to the local SMTP sink (mail/sink.py) running in its own process, as a
