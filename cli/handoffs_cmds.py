@@ -54,14 +54,12 @@ def handoffs_list(
     """未送达的消息: everything not delivered (待发送, 发送中, 发送失败, 已放弃) and why."""
     from minqing.handoffs import UNDELIVERED, kind_label, outstanding_sentence, status_label
     from minqing.i18n import _
-    from tasks.handoffs import list_handoffs
+    from tasks.handoffs import count_handoffs, list_handoffs
 
     chosen = _statuses(status, UNDELIVERED)
-    rows = list_handoffs(
-        statuses=chosen, department=department, kind=kind, since=since, limit=limit + 1
-    )
-    counts = {s: sum(1 for r in rows[:limit] if r["status"] == s) for s in chosen}
-    title = outstanding_sentence(counts, chosen)
+    filters = {"statuses": chosen, "department": department, "kind": kind, "since": since}
+    rows = list_handoffs(**filters, limit=limit + 1)
+    title = outstanding_sentence(count_handoffs(**filters), chosen)  # all, not only those shown
     table = Table(_("编号"), _("案件编号"), _("类型"), _("承办单位"), _("收件地址"), _("状态"),
                   _("尝试"), _("下次重试"), _("原因"), title=title)  # fmt: skip
     for r in rows[:limit]:

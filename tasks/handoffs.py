@@ -44,24 +44,17 @@ def current_address(handoff: Handoff, ref: Reference) -> str | None:
     return None
 
 
-def select_handoffs(
-    s: Any,
+def _matching(
+    query: Any,
     *,
     ids: Sequence[int] | None = None,
     department: str | None = None,
     statuses: Sequence[str] = UNDELIVERED,
     since: datetime | None = None,
     kind: str | None = None,
-    limit: int | None = None,
-    newest_first: bool = False,
-) -> list[tuple[Handoff, datetime | None]]:
-    """Handoffs matching an operator's filters, oldest first (or newest), with their case's
-    opening time (for the case number)."""
-    query = (
-        select(Handoff, Case.created_at)
-        .outerjoin(Case, Case.id == Handoff.case_id)
-        .where(Handoff.status.in_([HandoffStatus(x) for x in statuses]))
-    )
+) -> Any:
+    """`query` narrowed to an operator's filters (the list and its counts use the same)."""
+    query = query.where(Handoff.status.in_([HandoffStatus(x) for x in statuses]))
     if ids:
         query = query.where(Handoff.id.in_(list(ids)))
     if department:
@@ -72,10 +65,36 @@ def select_handoffs(
         # An operator's date without a zone means Beijing time (the stored times are UTC).
         aware = since if since.tzinfo else since.replace(tzinfo=LOCAL_TZ)
         query = query.where(Handoff.created_at >= aware)
+    return query
+
+
+def select_handoffs(
+    s: Any,
+    *,
+    limit: int | None = None,
+    newest_first: bool = False,
+    **filters: Any,
+) -> list[tuple[Handoff, datetime | None]]:
+    """Handoffs matching an operator's filters (`_matching`), oldest first (or newest), with
+    their case's opening time (for the case number)."""
+    query = _matching(
+        select(Handoff, Case.created_at).outerjoin(Case, Case.id == Handoff.case_id), **filters
+    )
     query = query.order_by(Handoff.id.desc() if newest_first else Handoff.id)
     if limit:
         query = query.limit(limit)
     return [(h, opened) for h, opened in s.execute(query).all()]
+
+
+def count_handoffs(*, statuses: Sequence[str] = UNDELIVERED, **filters: Any) -> dict[str, int]:
+    """How many handoffs match the filters, by status (zeros included): a list's true totals,
+    however many rows it shows."""
+    with Session() as s:
+        query = _matching(
+            select(Handoff.status, func.count()), statuses=statuses, **filters
+        ).group_by(Handoff.status)
+        found = {status.value: n for status, n in s.execute(query).all()}
+    return {status: found.get(status, 0) for status in statuses}
 
 
 def describe(h: Handoff, opened: datetime | None, ref: Reference) -> dict[str, Any]:

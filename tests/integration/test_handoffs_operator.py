@@ -97,6 +97,8 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     assert "ConnectionRefusedError" in listed.output
     only = run("list", "--department", "renshe")
     assert "1 封（待发送 1" in only.output and "区人力资源和社会保障局" in only.output
+    first = run("list", "--limit", "1")  # the title counts all of them, not the rows shown
+    assert "3 封（待发送 3" in first.output and "仅显示前 1 封" in first.output
 
     with minq.sink():
         preview = run("retry", "--status", "pending", "--dry-run")
