@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from minqing.i18n import _
+
 console = Console()
 DAY = ["%Y-%m-%d"]
 
@@ -45,7 +47,8 @@ def report(
     sync_reference_now()
     evaluations = import_evaluations_now()
     for r in evaluations["rejections"]:
-        console.print(f"[yellow]代表评议 {r['来源']}: {r['原因']}[/yellow]")
+        line = _("代表评议 %(source)s：%(reason)s") % {"source": r["来源"], "reason": r["原因"]}
+        console.print(line, style="yellow", markup=False)
     result = build_report_now(
         period_from.date() if period_from else None,
         period_to.date() if period_to else None,
@@ -53,11 +56,13 @@ def report(
     )
     for warning in result["warnings"]:
         console.print(f"[bold red]⚠ {warning}[/bold red]")
-    table = Table("项目", "数值", title=f"评议报告 {result['title']}")
+    table = Table(
+        _("项目"), _("数值"), title=_("评议报告 %(period)s") % {"period": result["title"]}
+    )
     for key, value in result["overview"].items():
         table.add_row(key, value)
     console.print(table)
     console.print(result["sentence"])
-    console.print(f"files in [bold]{result['folder']}[/bold]:")
+    console.print(_("文件在 %(folder)s：") % {"folder": result["folder"]}, markup=False)
     for path in result["files"].values():
         console.print(f"  {path}")

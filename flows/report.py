@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from prefect import flow
 
 from flows.forms import form
+from minqing.i18n import _
 from tasks.evaluations import import_evaluations
 from tasks.reference import load_reference_data
 from tasks.report import build_report_task
@@ -29,5 +30,9 @@ def report(
     result = build_report_task(period_from, period_to)
     for warning in result["warnings"]:
         print(f"⚠️ {warning}")
-    print(f"评议报告 {result['title']}: {result['folder']}\n{result['sentence']}")
+    print(
+        _("评议报告 %(period)s：%(folder)s")
+        % {"period": result["title"], "folder": result["folder"]}
+    )
+    print(result["sentence"])
     return result

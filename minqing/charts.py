@@ -1,7 +1,9 @@
 """The report's charts as PNG files (matplotlib, no display needed): 满意率 by department, cases
 by category over time, and the funnel 收集 → 交办 → 答复 → 办成 → 满意.
 
-The charts speak Chinese, so they need a font with Chinese glyphs. `cjk_font()` finds one even
+The charts speak the reader's language (titles, axes, stages from the catalogue) and show the
+departments and categories as the office named them, in Chinese: they need a font with Chinese
+glyphs whatever the language. `cjk_font()` finds one even
 when matplotlib's font list was cached before the font was installed (a common order: first
 run, then `apt-get install fonts-wqy-zenhei`); when the machine has none at all the report
 draws no charts and says so at the top of its summary (`NO_CJK_WARNING`) — never boxes, never
@@ -22,7 +24,9 @@ import pandas as pd
 from matplotlib import font_manager, ft2font, rc_context
 from matplotlib.figure import Figure
 
-from minqing.i18n import N_, _
+from minqing.i18n import N_, _, label, ngettext
+from minqing.report import UNCATEGORISED
+from minqing.scores import FUNNEL_STAGES
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +121,7 @@ def drawing(font: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-RATE = "满意率(满意+基本满意)"
+RATE = "satisfaction_rate"
 
 
 def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
@@ -126,22 +130,30 @@ def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
     Like the score table, a department with fewer than `min_rated` ratings is not compared: it
     is listed below the others as 样本不足 with its count, without a bar (one rating would
     otherwise rank it first at 100 %). Departments without any rating are left out."""
-    rated = scores[scores["评价数"] > 0]
-    enough = rated[rated["评价数"] >= min_rated].sort_values(RATE, kind="stable")
-    few = rated[rated["评价数"] < min_rated].sort_values("部门", ascending=False, kind="stable")
+    rated = scores[scores["rated"] > 0]
+    enough = rated[rated["rated"] >= min_rated].sort_values(RATE, kind="stable")
+    few = rated[rated["rated"] < min_rated].sort_values(
+        "department", ascending=False, kind="stable"
+    )
     fig = Figure(figsize=(8, 0.45 * max(len(rated), 3) + 1.8), dpi=110)
     ax = fig.subplots()
-    names = [*few["部门"], *enough["部门"]]
+    names = [*few["department"], *enough["department"]]
     if names:
         values = np.concatenate([np.zeros(len(few)), 100 * enough[RATE].astype(float).to_numpy()])
         ax.barh(names, values, color="#4472c4")
-        counts = [*few["评价数"], *enough["评价数"]]
+        counts = [*few["rated"], *enough["rated"]]
         for y, (value, n) in enumerate(zip(values, counts, strict=True)):
             if y < len(few):
-                text = _("样本不足（%(n)d 条评价，少于 %(min)d 条）") % {"n": n, "min": min_rated}
+                text = ngettext(
+                    "样本不足（%(n)d 条评价，少于 %(min)d 条）",
+                    "样本不足（%(n)d 条评价，少于 %(min)d 条）",
+                    n,
+                ) % {"n": n, "min": min_rated}
                 colour = "#888888"
             else:
-                text = _("%(rate).1f%%（%(n)d 条评价）") % {"rate": value, "n": n}
+                text = ngettext(
+                    "%(rate).1f%%（%(n)d 条评价）", "%(rate).1f%%（%(n)d 条评价）", n
+                ) % {"rate": value, "n": n}
                 colour = "#222222"
             ax.text(min(value, 100) + 1, y, text, va="center", fontsize=8, color=colour)
     else:
@@ -152,25 +164,28 @@ def satisfaction_figure(scores: pd.DataFrame, min_rated: int) -> Figure:
     ax.set_xlabel(_("满意率（满意 + 基本满意）%"))
     ax.set_title(_("各部门满意率"))
     if len(few):
-        note = _("评价少于 %(min)d 条的部门标为样本不足，不比较满意率、不排名。") % {
-            "min": min_rated
-        }
+        note = ngettext(
+            "评价少于 %(min)d 条的部门标为样本不足，不比较满意率、不排名。",
+            "评价少于 %(min)d 条的部门标为样本不足，不比较满意率、不排名。",
+            min_rated,
+        ) % {"min": min_rated}
         fig.text(0.01, 0.01, note, fontsize=8, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
 def categories_figure(categories: pd.DataFrame) -> Figure:
-    """Stacked bars: cases collected per category in each month (or week)."""
-    bucket = categories.columns[0] if len(categories.columns) else "月份"
-    kinds = [c for c in categories.columns[1:] if c != "合计"]
+    """Stacked bars: cases collected per category in each month (or week); the table of
+    minqing.report.categories_over_time."""
+    bucket = categories.columns[0] if len(categories.columns) else "month"
+    kinds = [c for c in categories.columns[1:] if c != "total"]
     fig = Figure(figsize=(9, 4.8), dpi=110)
     ax = fig.subplots()
     x = np.arange(len(categories))
     bottom = np.zeros(len(categories))
     for kind in kinds:
         values = categories[kind].to_numpy(dtype=float)
-        ax.bar(x, values, bottom=bottom, label=kind)
+        ax.bar(x, values, bottom=bottom, label=_(UNCATEGORISED) if kind == UNCATEGORISED else kind)
         bottom += values
     step = max(1, -(-len(categories) // 24))  # at most about 24 labels under the bars
     ax.set_xticks(x[::step], [str(v) for v in categories[bucket]][::step], rotation=45, ha="right")
@@ -188,16 +203,17 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
     """The funnel as bars that only shrink, each with its count and share of 收集."""
     fig = Figure(figsize=(8, 4), dpi=110)
     ax = fig.subplots()
-    names = list(funnel["阶段"])[::-1]
-    counts = funnel["件数"].to_numpy()[::-1]
-    shares = funnel["占收集"].to_numpy()[::-1]
+    names = [label(FUNNEL_STAGES, stage) for stage in funnel["stage"]][::-1]
+    counts = funnel["count"].to_numpy()[::-1]
+    shares = funnel["share_of_collected"].to_numpy()[::-1]
     top = max(int(counts.max()) if len(counts) else 0, 1)
     ax.barh(names, counts, left=(top - counts) / 2, color="#70ad47")
     for y, (n, share) in enumerate(zip(counts, shares, strict=True)):
         text = (
-            _("%(n)d 件") % {"n": n}
+            ngettext("%(n)d 件", "%(n)d 件", n) % {"n": n}
             if pd.isna(share)
-            else _("%(n)d 件（%(share).1f%%）") % {"n": n, "share": 100 * share}
+            else ngettext("%(n)d 件（%(share).1f%%）", "%(n)d 件（%(share).1f%%）", n)
+            % {"n": n, "share": 100 * share}
         )
         ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
     ax.set_xticks([])

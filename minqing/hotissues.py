@@ -12,16 +12,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
+from minqing.i18n import N_, _, ngettext, pgettext
 from minqing.workdays import LOCAL_TZ
 
 WINDOW_DAYS = 30
-COLUMNS = (
-    "排名", "案件编号", "标题", "分类", "状态", "关注度", "反映人数", "点赞数",
-    f"近{WINDOW_DAYS}天反映", "最近反映",
-)  # fmt: skip
+UNCATEGORISED = N_("未分类")
+# The table's columns and their labels (translated by `headers`; "recent" names the window).
+LABELS: Mapping[str, str] = {
+    "rank": N_("排名"),
+    "number": N_("案件编号"),
+    "title": N_("标题"),
+    "category": N_("分类"),
+    "status": N_("状态"),
+    "attention": N_("关注度"),
+    "submissions": N_("反映人数"),
+    "likes": N_("点赞数"),
+    "recent": N_("近%(days)d天反映"),
+    "last_received": N_("最近反映"),
+}
+COLUMNS = tuple(LABELS)
+
+
+def headers(days: int = WINDOW_DAYS) -> dict[str, str]:
+    """The columns' labels in the reader's language, for the table's readers."""
+    out = {code: _(text) for code, text in LABELS.items()}
+    out["recent"] = ngettext("近%(days)d天反映", "近%(days)d天反映", days) % {"days": days}
+    return out
 
 
 def hot_issue_table(
@@ -40,11 +60,11 @@ def hot_issue_table(
     submissions was received in the `days` before `now` (opened or grown in the window, by the
     citizens' own times). `cases`: case_id, number, title, category, status; merged cases are
     left out. Ranked by 关注度 (submissions + likes), then submissions, then submissions in the
-    window, then the latest submission, then the case number.
+    window, then the latest submission, then the case number. Columns: `COLUMNS` (codes;
+    `headers(days)` labels them), "recent" counting the submissions of the window.
     """
     since = now - timedelta(days=days)
-    recent_label = f"近{days}天反映"
-    columns = [*COLUMNS[:8], recent_label, COLUMNS[-1]]
+    columns = list(COLUMNS)
     live = cases[cases["status"].astype(str) != "merged"]
     subs = submissions[submissions["case_id"].isin(live["case_id"])]
     if subs.empty:
@@ -73,16 +93,16 @@ def hot_issue_table(
     labels = status_labels or {}
     out = pd.DataFrame(
         {
-            "排名": range(1, len(table) + 1),
-            "案件编号": table["number"].to_numpy(),
-            "标题": table["title"].to_numpy(),
-            "分类": table["category"].fillna("未分类").to_numpy(),
-            "状态": [labels.get(str(s), str(s)) for s in table["status"]],
-            "关注度": table["attention"].to_numpy(),
-            "反映人数": table["submissions"].to_numpy(),
-            "点赞数": table["likes"].to_numpy(),
-            recent_label: table["recent"].to_numpy(),
-            "最近反映": [
+            "rank": range(1, len(table) + 1),
+            "number": table["number"].to_numpy(),
+            "title": table["title"].to_numpy(),
+            "category": table["category"].fillna(_(UNCATEGORISED)).to_numpy(),
+            "status": [labels.get(str(s), str(s)) for s in table["status"]],
+            "attention": table["attention"].to_numpy(),
+            "submissions": table["submissions"].to_numpy(),
+            "likes": table["likes"].to_numpy(),
+            "recent": table["recent"].to_numpy(),
+            "last_received": [
                 pd.Timestamp(t).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d") for t in table["last"]
             ],
         }
@@ -93,9 +113,25 @@ def hot_issue_table(
 def summary_text(table: pd.DataFrame, top: int = 5, days: int = WINDOW_DAYS) -> str:
     """The summary's 热点问题 line: the first `top` rows, most attention first."""
     if table.empty:
-        return f"近{days}天没有新反映的问题"
-    parts = [
-        f"{r['案件编号']} {r['标题']}（{r['反映人数']} 人反映" + (f"，点赞 {r['点赞数']}" if r["点赞数"] else "") + "）"
-        for r in table.head(top).to_dict(orient="records")
-    ]  # fmt: skip
-    return "；".join(parts)
+        return ngettext("近%(days)d天没有新反映的问题", "近%(days)d天没有新反映的问题", days) % {
+            "days": days
+        }
+    return pgettext("list", "；").join(_summary_item(r) for r in table.head(top).to_dict("records"))
+
+
+def _summary_item(row: Mapping[str, Any]) -> str:
+    n, likes = int(row["submissions"]), int(row["likes"])
+    values = {"number": row["number"], "title": row["title"], "n": n, "likes": likes}
+    if likes:
+        return (
+            ngettext(
+                "%(number)s %(title)s（%(n)d 人反映，点赞 %(likes)d）",
+                "%(number)s %(title)s（%(n)d 人反映，点赞 %(likes)d）",
+                n,
+            )
+            % values
+        )
+    return (
+        ngettext("%(number)s %(title)s（%(n)d 人反映）", "%(number)s %(title)s（%(n)d 人反映）", n)
+        % values
+    )

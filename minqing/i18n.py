@@ -17,6 +17,7 @@ In Python::
     CHANNEL_LABELS = {"hotline": N_("12345热线")}  # a table of labels: mark with N_ where defined…
     NP_("trail", "改派")                         # …or NP_ for one shown with pgettext("trail", …)
     label(CHANNEL_LABELS, "hotline")             # …translate when shown (unknown codes as they are)
+    headed(scores, SCORE_LABELS)                 # a frame keyed by codes, headed by its labels
 
 Don't translate at import time (module constants, default arguments): the language can change
 (``using("en")``) after the import. Keep the msgid one whole sentence; don't glue fragments.
@@ -131,6 +132,12 @@ def label(table: Mapping[Any, str], code: Any) -> str:
     if text is None:
         text = table.get(str(code))
     return gettext(text) if text is not None else str(code)
+
+
+def headed(frame: Any, labels: Mapping[Any, str]) -> Any:
+    """A DataFrame keyed by codes, with each column named by its translated label in `labels`
+    (a table of N_-marked labels); a column without a label keeps its name (e.g. data)."""
+    return frame.rename(columns={c: label(labels, c) for c in frame.columns})
 
 
 def install_jinja(env: Any) -> Any:

@@ -18,10 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from minqing.i18n import _
+from minqing.i18n import N_, _, current_language, headed, label, ngettext, pgettext
 from minqing.labels import outcome_label, status_label
 from minqing.scores import (
+    FUNNEL_LABELS,
+    FUNNEL_STAGES,
     NO_DEPARTMENT,
+    SCORE_LABELS,
     ScorePolicy,
     annual_sentences,
     department_scores,
@@ -31,8 +34,8 @@ from minqing.scores import (
 from minqing.states import CaseStatus, Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
-UNCATEGORISED = "未分类"
-ALL = "全部"
+UNCATEGORISED = N_("未分类")  # the category of cases without one (a label, translated when shown)
+ALL = "*all*"  # the one "department" of the office-wide figures
 
 # The cases frame `build_report` takes (one row per case, times in UTC, department by name).
 # Optional: received_at, when the case's first submission was received (default: created_at).
@@ -44,19 +47,82 @@ CASE_COLUMNS = (
 
 # Department score columns shown in the summary (all are in the workbook).
 SUMMARY_SCORE_COLUMNS = (
-    "排名", "部门", "受理数", "回复率", "按期办结率", "平均办理工作日", "满意率(满意+基本满意)",
-    "办成率(评价)", "群众评价得分", "代表评议得分", "综合得分", "未排名原因",
+    "rank", "department", "received", "reply_rate", "on_time_rate", "mean_working_days",
+    "satisfaction_rate", "solved_rate_rated", "citizen_score", "representative_score",
+    "composite_score", "unranked_reason",
 )  # fmt: skip
+# Fractions shown as percentages (columns of the scores and the funnel).
 RATE_COLUMNS = (
-    "回复率", "按期办结率", "办成率(A类/办结)", "办成率(评价)", "满意率(满意+基本满意)",
-    "满意率(仅满意)", "参评率", "重办率", "占上一阶段", "占收集",
+    "reply_rate", "on_time_rate", "solved_rate_closed", "solved_rate_rated", "satisfaction_rate",
+    "fully_satisfied_rate", "response_rate", "reopen_rate", "share_of_previous",
+    "share_of_collected",
 )  # fmt: skip
-SCORE_POINT_COLUMNS = ("群众评价得分", "代表评议得分", "综合得分")
+SCORE_POINT_COLUMNS = ("citizen_score", "representative_score", "composite_score")
+
+# The labels of the report's other tables: the frames are keyed by codes, shown by these.
+HANDLING_LABELS = {
+    "department": N_("部门"),
+    "assigned": N_("交办件数"),
+    "replied": N_("答复件数"),
+    "mean_working_days": N_("平均办理工作日"),
+    "median_working_days": N_("中位办理工作日"),
+    "max_working_days": N_("最长办理工作日"),
+    "mean_calendar_days": N_("平均办理自然日"),
+    "replied_on_time": N_("按期答复"),
+    "replied_late": N_("超期答复"),
+    "overdue_unreplied": N_("超期未答复"),
+}
+HANDLING_COLUMNS = tuple(HANDLING_LABELS)
+CATEGORY_LABELS = {
+    "month": N_("月份"),
+    "week": N_("周（自周一）"),
+    "total": N_("合计"),
+    UNCATEGORISED: UNCATEGORISED,  # a column of its own, named in the reader's language
+}
+CASE_LIST_LABELS = {
+    "number": N_("案件编号"),
+    "title": N_("标题"),
+    "category": N_("分类"),
+    "department": N_("承办单位"),
+    "status": N_("状态"),
+    "outcome": N_("办理结果"),
+    "received_at": N_("收到时间"),
+    "created_at": N_("立案时间"),
+    "assigned_at": N_("交办时间"),
+    "due_at": N_("办理期限"),
+    "replied_at": N_("答复时间"),
+    "handling_working_days": N_("办理工作日"),
+    "closed_at": N_("办结时间"),
+    "reopen_count": N_("重办次数"),
+    "escalation_level": N_("督办级别"),
+}
+EVALUATION_LABELS = {
+    "representative": N_("代表"),
+    "department": N_("部门"),
+    "score": N_("评价"),
+    "period": N_("期间"),
+}
+OVERVIEW_LABELS = {"item": N_("项目"), "value": N_("数值")}
+# Every table of the report with its labels (the funnel's stages are labelled by FUNNEL_STAGES).
+LABELS = {
+    "scores": SCORE_LABELS,
+    "handling": HANDLING_LABELS,
+    "funnel": FUNNEL_LABELS,
+    "categories": CATEGORY_LABELS,
+    "case_list": CASE_LIST_LABELS,
+    "evaluations": EVALUATION_LABELS,
+    "overview": OVERVIEW_LABELS,
+}
 
 
 # --- the period -------------------------------------------------------------------------------
 
-_QUARTERS = "一二三四"
+_QUARTERS = (
+    N_("%(year)d年第一季度"),
+    N_("%(year)d年第二季度"),
+    N_("%(year)d年第三季度"),
+    N_("%(year)d年第四季度"),
+)
 
 
 @dataclass(frozen=True)
@@ -106,16 +172,20 @@ class Period:
 
     @property
     def title(self) -> str:
+        """The period as the report names it, in the reader's language: 2026年11月, 2026年第四季度."""
         s, e, whole = self.start, self.end, self._whole()
         if whole == "year":
-            return f"{s.year}年"
+            return _("%(year)d年") % {"year": s.year}
         if whole == "half":
-            return f"{s.year}年{'上' if s.month == 1 else '下'}半年"
+            half = _("%(year)d年上半年") if s.month == 1 else _("%(year)d年下半年")
+            return half % {"year": s.year}
         if whole == "quarter":
-            return f"{s.year}年第{_QUARTERS[(s.month - 1) // 3]}季度"
+            return _(_QUARTERS[(s.month - 1) // 3]) % {"year": s.year}
         if whole == "month":
-            return f"{s.year}年{s.month}月"
-        return f"{s.year}年{s.month}月{s.day}日至{e.year}年{e.month}月{e.day}日"
+            return _("%(year)d年%(month)d月") % {"year": s.year, "month": s.month}
+        return _("%(y1)d年%(m1)d月%(d1)d日至%(y2)d年%(m2)d月%(d2)d日") % {
+            "y1": s.year, "m1": s.month, "d1": s.day, "y2": e.year, "m2": e.month, "d2": e.day,
+        }  # fmt: skip
 
     def bounds(self) -> tuple[datetime, datetime]:
         """[start, end) in UTC: from 00:00 Beijing time on the first day to 00:00 after the last."""
@@ -205,14 +275,7 @@ def build_report(
                 | _within(cases["assigned_at"], start, after)
             ]
         ),
-        evaluations=data.rep_evaluations.rename(
-            columns={
-                "representative": "代表",
-                "department": "部门",
-                "score": "评价",
-                "period": "期间",
-            }
-        ),
+        evaluations=data.rep_evaluations,
         annual=annual,
         sentence=annual_sentences(annual, solved_what=solved_what),
     )
@@ -235,7 +298,9 @@ def _prepared(cases: pd.DataFrame, calendar: WorkCalendar) -> pd.DataFrame:
     for column in ("created_at", "received_at", "assigned_at", "due_at", "replied_at", "closed_at"):
         c[column] = pd.to_datetime(c[column], utc=True, format="ISO8601")
     c["received_at"] = c["received_at"].fillna(c["created_at"])
-    c["department"] = c["department"].astype("object").where(c["department"].notna(), NO_DEPARTMENT)
+    c["department"] = (
+        c["department"].astype("object").where(c["department"].notna(), _(NO_DEPARTMENT))
+    )
     c["top_category"] = (
         c["top_category"].astype("object").where(c["top_category"].notna(), UNCATEGORISED)
     )
@@ -260,7 +325,8 @@ def _local_days(instants: pd.Series) -> np.ndarray:
 
 
 def handling_times(assigned: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
-    """办理时长: per department, over its cases assigned in the period that were replied.
+    """办理时长: per department, over its cases assigned in the period that were replied, and a
+    合计 row (HANDLING_LABELS names the columns).
 
     办理工作日 counts the working days after the Beijing day of assignment up to and including
     the day of the (first) reply — the definition of 平均办理工作日 in docs/scores.md; 自然日 is
@@ -277,30 +343,24 @@ def handling_times(assigned: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         open_late=assigned["replied_at"].isna() & assigned["due_at"].notna() & (assigned["due_at"] < pd.Timestamp(as_of)),
     )  # fmt: skip
     rows = [_handling_row(name, group) for name, group in frame.groupby("department", sort=True)]
-    rows.append(_handling_row("合计", frame))
+    rows.append(_handling_row(_("合计"), frame))
     return pd.DataFrame(rows, columns=list(HANDLING_COLUMNS))
-
-
-HANDLING_COLUMNS = (
-    "部门", "交办件数", "答复件数", "平均办理工作日", "中位办理工作日", "最长办理工作日",
-    "平均办理自然日", "按期答复", "超期答复", "超期未答复",
-)  # fmt: skip
 
 
 def _handling_row(name: str, group: pd.DataFrame) -> dict[str, Any]:
     replied = group[group["replied"]]
     days = replied["handling_working_days"].astype(float)
     return {
-        "部门": name,
-        "交办件数": len(group),
-        "答复件数": len(replied),
-        "平均办理工作日": days.mean() if len(days) else np.nan,
-        "中位办理工作日": days.median() if len(days) else np.nan,
-        "最长办理工作日": days.max() if len(days) else np.nan,
-        "平均办理自然日": replied["handling_calendar_days"].mean() if len(replied) else np.nan,
-        "按期答复": int(group["on_time"].sum()),
-        "超期答复": int(group["late"].sum()),
-        "超期未答复": int(group["open_late"].sum()),
+        "department": name,
+        "assigned": len(group),
+        "replied": len(replied),
+        "mean_working_days": days.mean() if len(days) else np.nan,
+        "median_working_days": days.median() if len(days) else np.nan,
+        "max_working_days": days.max() if len(days) else np.nan,
+        "mean_calendar_days": replied["handling_calendar_days"].mean() if len(replied) else np.nan,
+        "replied_on_time": int(group["on_time"].sum()),
+        "replied_late": int(group["late"].sum()),
+        "overdue_unreplied": int(group["open_late"].sum()),
     }
 
 
@@ -309,15 +369,15 @@ def categories_over_time(
 ) -> pd.DataFrame:
     """Cases collected per first-level category (columns, in `order`, then any other, then
     未分类) and month of receipt — or week for a period of up to 62 days (rows, labelled by the week's
-    Monday); with a 合计 column."""
+    Monday); with a total (合计) column. The first column is "month" or "week" (CATEGORY_LABELS)."""
     by_week = (period.end - period.start).days < 62
     when = collected["received_at" if "received_at" in collected.columns else "created_at"]
     local = when.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     if by_week:
         monday = (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
-        bucket = monday.rename("周（自周一）")
+        bucket = monday.rename("week")
     else:
-        bucket = local.dt.strftime("%Y-%m").rename("月份")
+        bucket = local.dt.strftime("%Y-%m").rename("month")
     table = pd.crosstab(bucket, collected["top_category"]) if len(collected) else pd.DataFrame()
     table.columns.name = None
     present = list(table.columns)
@@ -325,55 +385,59 @@ def categories_over_time(
     table = table[
         [c for c in order if c in present] + others + [UNCATEGORISED] * (UNCATEGORISED in present)
     ]
-    table["合计"] = table.sum(axis=1) if len(table.columns) else pd.Series(dtype=int)
-    return table.reset_index() if len(table) else pd.DataFrame(columns=[bucket.name, "合计"])
+    table["total"] = table.sum(axis=1) if len(table.columns) else pd.Series(dtype=int)
+    return table.reset_index() if len(table) else pd.DataFrame(columns=[bucket.name, "total"])
 
 
 def case_list(cases: pd.DataFrame) -> pd.DataFrame:
-    """案件清单: one row per case, for checking any figure by hand."""
-    return pd.DataFrame(
-        {
-            "案件编号": cases["number"],
-            "标题": cases["title"],
-            "分类": cases["category"],
-            "承办单位": cases["department"],
-            "状态": cases["status"].map(status_label),
-            "办理结果": cases["outcome"].map(outcome_label),
-            "收到时间": cases["received_at"],
-            "立案时间": cases["created_at"],
-            "交办时间": cases["assigned_at"],
-            "办理期限": cases["due_at"],
-            "答复时间": cases["replied_at"],
-            "办理工作日": cases["handling_working_days"],
-            "办结时间": cases["closed_at"],
-            "重办次数": cases["reopen_count"],
-            "督办级别": cases["escalation_level"],
-        }
-    ).sort_values("案件编号", kind="stable")
+    """案件清单: one row per case, for checking any figure by hand (CASE_LIST_LABELS)."""
+    out = cases[list(CASE_LIST_LABELS)].assign(
+        status=cases["status"].map(status_label), outcome=cases["outcome"].map(outcome_label)
+    )
+    return out.sort_values("number", kind="stable")
 
 
 def overview(report: Report, assigned: pd.DataFrame) -> list[tuple[str, str]]:
     """The headline figures of the period, each from the tables above."""
     o, a = report.overall, report.annual
+    collected, spot = a["opinions_collected"], a["answered_on_the_spot"]
+    replied, rated = int(o["replied"]), int(o["rated"])
+    led = int((assigned["escalation_level"] >= 2).sum())
     return [
         (
-            "收集社情民意",
-            f"{a['opinions_collected']} 条（现场答复 {a['answered_on_the_spot']} 条）",
+            _("收集社情民意"),
+            ngettext(
+                "%(n)d 条（现场答复 %(spot)d 条）", "%(n)d 条（现场答复 %(spot)d 条）", collected
+            )
+            % {"n": collected, "spot": spot},
         ),
-        ("交办", f"{a['suggestions_made']} 件"),
-        ("答复", f"{int(o['回复数'])} 件，回复率 {fmt_rate(o['回复率'])}"),
-        ("按期办结率", fmt_rate(o["按期办结率"])),
-        ("平均办理工作日", fmt_number(o["平均办理工作日"])),
+        (pgettext("report", "交办"), _cases(a["suggestions_made"])),
         (
-            "满意率（满意+基本满意）",
-            f"{fmt_rate(o['满意率(满意+基本满意)'])}（{int(o['评价数'])} 条评价）",
+            pgettext("report", "答复"),
+            ngettext("%(n)d 件，回复率 %(rate)s", "%(n)d 件，回复率 %(rate)s", replied)
+            % {"n": replied, "rate": fmt_rate(o["reply_rate"])},
         ),
-        ("办成率（群众评价）", fmt_rate(o["办成率(评价)"])),
-        ("重办率", fmt_rate(o["重办率"])),
-        ("领导领衔督办", f"{int((assigned['escalation_level'] >= 2).sum())} 件"),
-        ("办结且已解决", f"{a['matters_solved']} 件"),
-        ("代表集体评议", f"{len(report.evaluations)} 条"),
+        (_("按期办结率"), fmt_rate(o["on_time_rate"])),
+        (_("平均办理工作日"), fmt_number(o["mean_working_days"])),
+        (
+            _("满意率（满意+基本满意）"),
+            ngettext("%(rate)s（%(n)d 条评价）", "%(rate)s（%(n)d 条评价）", rated)
+            % {"rate": fmt_rate(o["satisfaction_rate"]), "n": rated},
+        ),
+        (_("办成率（群众评价）"), fmt_rate(o["solved_rate_rated"])),
+        (_("重办率"), fmt_rate(o["reopen_rate"])),
+        (_("领导领衔督办"), _cases(led)),
+        (_("办结且已解决"), _cases(a["matters_solved"])),
+        (
+            _("代表集体评议"),
+            ngettext("%(n)d 条", "%(n)d 条", len(report.evaluations))
+            % {"n": len(report.evaluations)},
+        ),
     ]
+
+
+def _cases(n: int) -> str:
+    return ngettext("%(n)d 件", "%(n)d 件", n) % {"n": n}
 
 
 def fmt_rate(value: Any) -> str:
@@ -402,26 +466,33 @@ def summary_sections(
     notes: Sequence[str] = (),
     warnings: Sequence[str] = (),
 ) -> list[Section]:
-    """The summary's sections; `warnings` (e.g. no charts could be drawn) open it."""
+    """The summary's sections, in the reader's language; `warnings` (e.g. no charts could be
+    drawn) open it."""
     scores = report.scores[list(SUMMARY_SCORE_COLUMNS)]
+    overview = pd.DataFrame(report.overview, columns=list(OVERVIEW_LABELS))
     top = [Section(_("注意"), list(warnings), warning=True)] if warnings else []
     return top + [
-        Section("工作表述", [report.sentence or "（本期无数据）"]),
-        Section("概况", table=pd.DataFrame(report.overview, columns=["项目", "数值"])),
+        Section(_("工作表述"), [report.sentence or _("（本期无数据）")]),
+        Section(_("概况"), table=headed(overview, OVERVIEW_LABELS)),
         Section(
-            "部门评分",
-            ["公式见 docs/scores.md；评价数不足或缺少评议得分的部门列出但不排名。"],
-            table=_shown(scores),
+            _("部门评分"),
+            [_("公式见 docs/scores.md；评价数不足或缺少评议得分的部门列出但不排名。")],
+            table=headed(_shown(scores), SCORE_LABELS),
         ),
-        Section("办理时长（工作日）", table=_shown(report.handling)),
-        Section("办理漏斗", table=_shown(report.funnel.drop(columns=["stage"]))),
+        Section(_("办理时长（工作日）"), table=headed(_shown(report.handling), HANDLING_LABELS)),
+        Section(_("办理漏斗"), table=headed(_shown(funnel_shown(report.funnel)), FUNNEL_LABELS)),
         Section(
-            "图表",
+            _("图表"),
             [] if charts else [_("本期未生成图表，原因见本报告开头的“注意”。")],
             images=[(caption, path) for caption, path in charts.items()],
         ),
-        Section("说明", list(notes)),
+        Section(_("说明"), list(notes)),
     ]
+
+
+def funnel_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The funnel with each stage by its label (FUNNEL_STAGES), for a reader."""
+    return frame.assign(stage=[label(FUNNEL_STAGES, s) for s in frame["stage"]])
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -441,10 +512,21 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def report_title(report: Report, office: str) -> str:
+    return _("%(office)s 评议报告 · %(period)s") % {"office": office, "period": report.period.title}
+
+
+def _period_line(report: Report) -> str:
+    return _("统计期间：%(start)s 至 %(end)s（北京时间）") % {
+        "start": f"{report.period.start:%Y-%m-%d}",
+        "end": f"{report.period.end:%Y-%m-%d}",
+    }
+
+
 def summary_markdown(report: Report, office: str, sections: Sequence[Section]) -> str:
-    lines = [f"# {office} 评议报告 · {report.period.title}", "",
-             f"统计期间：{report.period.start:%Y-%m-%d} 至 {report.period.end:%Y-%m-%d}（北京时间）；"
-             f"按 {report.as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M} 的数据计算。"]  # fmt: skip
+    as_of = f"{report.as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    lines = [f"# {report_title(report, office)}", "",
+             _("%(period)s；按 %(as_of)s 的数据计算。") % {"period": _period_line(report), "as_of": as_of}]  # fmt: skip
     for section in sections:
         lines += ["", f"## {'⚠️ ' if section.warning else ''}{section.title}", ""]
         lines += [f"{'> ⚠️ ' if section.warning else ''}{_md(p)}\n" for p in section.paragraphs]
@@ -472,15 +554,15 @@ def summary_html(report: Report, office: str, sections: Sequence[Section]) -> st
     """The same summary as a self-contained HTML page (every value escaped)."""
     e = html.escape
     parts = [
-        "<!doctype html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-        f"<title>{e(office)} 评议报告 · {e(report.period.title)}</title>",
+        "<!doctype html>", f'<html lang="{e(_html_lang())}"><head><meta charset="utf-8">',
+        f"<title>{e(report_title(report, office))}</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.3em .6em}"
         "th{background:#ddebf7}img{max-width:100%}"
         ".warning{background:#fff3e0;border-left:4px solid #e65100;padding:.5em 1em;font-weight:bold}"
         "</style></head><body>",
-        f"<h1>{e(office)} 评议报告 · {e(report.period.title)}</h1>",
-        f"<p>统计期间：{report.period.start:%Y-%m-%d} 至 {report.period.end:%Y-%m-%d}（北京时间）</p>",
+        f"<h1>{e(report_title(report, office))}</h1>",
+        f"<p>{e(_period_line(report))}</p>",
     ]  # fmt: skip
     for section in sections:
         parts.append(f"<h2>{e(section.title)}</h2>")
@@ -503,3 +585,7 @@ def summary_html(report: Report, office: str, sections: Sequence[Section]) -> st
         ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _html_lang() -> str:
+    return "zh-CN" if current_language() == "zh_CN" else current_language()

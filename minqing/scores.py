@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from minqing.i18n import N_, _, ngettext, pgettext
 from minqing.states import Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
@@ -25,7 +26,7 @@ DISSATISFIED = "不满意"
 SATISFACTION_LEVELS = (SATISFIED, BASICALLY_SATISFIED, DISSATISFIED)
 
 # A case assigned without a department still shows up, under a name nobody can miss.
-NO_DEPARTMENT = "（未指定部门）"
+NO_DEPARTMENT = N_("（未指定部门）")  # translated where it is put in a frame
 
 CASE_COLUMNS = (
     "case_id",
@@ -41,46 +42,78 @@ RATING_COLUMNS = ("case_id", "person_id", "satisfaction", "solved", "rated_at")
 SURVEY_COLUMNS = ("case_id", "person_id", "sent_at")
 REP_EVALUATION_COLUMNS = ("representative", "department", "score")
 
-# The columns of department_scores(), in order.
+# The columns of department_scores(), in order: codes, labelled where the table is shown
+# (SCORE_LABELS; the workbook's sheet, the summary, the artifact).
 SCORE_COLUMNS = (
-    "部门",
-    "受理数",
-    "回复数",
-    "回复率",
-    "按期办结率",
-    "平均办理工作日",
-    "办成率(A类/办结)",
-    "办成率(评价)",
-    "满意率(满意+基本满意)",
-    "满意率(仅满意)",
-    "参评率",
-    "重办率",
-    "评价数",
-    "群众评价得分",
-    "代表评议得分",
-    "综合得分",
-    "排名",
-    "未排名原因",
+    "department",
+    "received",
+    "replied",
+    "reply_rate",
+    "on_time_rate",
+    "mean_working_days",
+    "solved_rate_closed",
+    "solved_rate_rated",
+    "satisfaction_rate",
+    "fully_satisfied_rate",
+    "response_rate",
+    "reopen_rate",
+    "rated",
+    "citizen_score",
+    "representative_score",
+    "composite_score",
+    "rank",
+    "unranked_reason",
 )
-_COUNT_COLUMNS = ("受理数", "回复数", "评价数")
-
-FUNNEL_STAGES = (
-    ("collected", "收集"),
-    ("assigned", "交办"),
-    ("replied", "答复"),
-    ("solved", "办成"),
-    ("satisfied", "满意"),
-)
-
-# annual_sentences(): figure key → (words before the number, unit).
-ANNUAL_FIGURES: Mapping[str, tuple[str, str]] = MappingProxyType(
+SCORE_LABELS: Mapping[str, str] = MappingProxyType(
     {
-        "citizens_received": ("接待选民群众", "人次"),
-        "opinions_collected": ("收集社情民意", "条"),
-        "answered_on_the_spot": ("现场答复", "条"),
-        "suggestions_made": ("形成意见建议", "条"),
-        "matters_solved": ("推动解决", "件"),
+        "department": N_("部门"),
+        "received": N_("受理数"),
+        "replied": N_("回复数"),
+        "reply_rate": N_("回复率"),
+        "on_time_rate": N_("按期办结率"),
+        "mean_working_days": N_("平均办理工作日"),
+        "solved_rate_closed": N_("办成率(A类/办结)"),
+        "solved_rate_rated": N_("办成率(评价)"),
+        "satisfaction_rate": N_("满意率(满意+基本满意)"),
+        "fully_satisfied_rate": N_("满意率(仅满意)"),
+        "response_rate": N_("参评率"),
+        "reopen_rate": N_("重办率"),
+        "rated": N_("评价数"),
+        "citizen_score": N_("群众评价得分"),
+        "representative_score": N_("代表评议得分"),
+        "composite_score": N_("综合得分"),
+        "rank": N_("排名"),
+        "unranked_reason": N_("未排名原因"),
     }
+)
+
+# The stages of funnel(), in order, with their labels.
+FUNNEL_STAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "collected": N_("收集"),
+        "assigned": N_("交办"),
+        "replied": N_("答复"),
+        "solved": N_("办成"),
+        "satisfied": N_("满意"),
+    }
+)
+# The columns of funnel() and their labels (the stage is shown by its label).
+FUNNEL_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "stage": N_("阶段"),
+        "count": N_("件数"),
+        "share_of_previous": N_("占上一阶段"),
+        "share_of_collected": N_("占收集"),
+    }
+)
+
+# The figures of annual_sentences(), in the order of its clauses.
+ANNUAL_FIGURES = (
+    "citizens_received",
+    "opinions_collected",
+    "answered_on_the_spot",
+    "suggestions_made",
+    "matters_solved",
 )
 
 
@@ -219,7 +252,9 @@ def _prepared_cases(cases: pd.DataFrame, calendar: WorkCalendar | None) -> pd.Da
         c[column] = _utc(c[column])
     c["outcome"] = c["outcome"].astype("object").where(c["outcome"].notna(), None)
     _check_values(c["outcome"], [o.value for o in Outcome], "outcome")
-    c["department"] = c["department"].astype("object").where(c["department"].notna(), NO_DEPARTMENT)
+    c["department"] = (
+        c["department"].astype("object").where(c["department"].notna(), _(NO_DEPARTMENT))
+    )
     c["reopen_count"] = pd.to_numeric(c["reopen_count"]).fillna(0)
     days = (
         pd.to_numeric(c["handling_working_days"], errors="raise").astype(float)
@@ -324,7 +359,7 @@ def representative_scores(rep_evaluations: pd.DataFrame | None, policy: ScorePol
     counting twice.
     """
     if rep_evaluations is None or rep_evaluations.empty:
-        return pd.Series(dtype=float, name="代表评议得分")
+        return pd.Series(dtype=float, name="representative_score")
     _require(rep_evaluations, "rep_evaluations", REP_EVALUATION_COLUMNS)
     e = rep_evaluations.dropna(subset=["score"])
     points = [_rep_points(v, policy, i) for i, v in zip(e.index, e["score"], strict=True)]
@@ -336,9 +371,9 @@ def representative_scores(rep_evaluations: pd.DataFrame | None, policy: ScorePol
         }
     )
     if frame.empty:
-        return pd.Series(dtype=float, name="代表评议得分")
+        return pd.Series(dtype=float, name="representative_score")
     per_rep = frame.groupby(["department", "representative"], sort=False)["points"].mean()
-    return per_rep.groupby(level="department").mean().rename("代表评议得分")
+    return per_rep.groupby(level="department").mean().rename("representative_score")
 
 
 def _rep_points(value: Any, policy: ScorePolicy, row: Any) -> float:
@@ -399,9 +434,10 @@ def department_scores(
     - surveys: case_id, person_id, sent_at — one row per question sent (repeats are fine).
     - rep_evaluations: representative, department, score (满意 / 基本满意 / 不满意 or 0–100).
 
-    Output columns: `SCORE_COLUMNS`. Rates are fractions 0–1, NaN when the denominator is 0;
-    排名 is a nullable integer (<NA> when not ranked, with the reason in 未排名原因). Rows are
-    sorted by 排名, then 部门.
+    Output columns: `SCORE_COLUMNS` (codes; `SCORE_LABELS` gives their Chinese names, e.g.
+    composite_score 综合得分). Rates are fractions 0–1, NaN when the denominator is 0; rank 排名
+    is a nullable integer (<NA> when not ranked, with the reason in unranked_reason). Rows are
+    sorted by rank, then department.
     """
     start = _bound(period_start, "period_start", end=False)
     end = _bound(period_end, "period_end", end=True)
@@ -473,34 +509,34 @@ def department_scores(
     f = pd.concat([by_case, by_rating, by_survey], axis=1).reindex(names)
     counts = f.drop(columns=["handling_days", "points"]).fillna(0).astype("int64")
 
-    out = pd.DataFrame(index=pd.Index(names, name="department"))
-    out["部门"] = names
-    out["受理数"] = counts["received"]
-    out["回复数"] = counts["replied"]
-    out["回复率"] = _ratio(counts["replied"], counts["received"])
-    out["按期办结率"] = _ratio(counts["on_time"], counts["judged"])
-    out["平均办理工作日"] = f["handling_days"].astype(float)
-    out["办成率(A类/办结)"] = _ratio(counts["solved_closed"], counts["closed"])
-    out["办成率(评价)"] = _ratio(counts["solved_yes"], counts["solved_answered"])
-    out["满意率(满意+基本满意)"] = _ratio(counts["satisfied_or_basic"], counts["rated"])
-    out["满意率(仅满意)"] = _ratio(counts["satisfied"], counts["rated"])
-    out["参评率"] = _ratio(counts["asked_and_rated"], counts["asked"])
-    out["重办率"] = _ratio(counts["reopened_replied"], counts["replied"])
-    out["评价数"] = counts["rated"]
-    out["群众评价得分"] = _ratio(f["points"].fillna(0), counts["rated"])
-    out["代表评议得分"] = rep.reindex(names).astype(float)
-    out["综合得分"] = _composite(out["群众评价得分"], out["代表评议得分"], policy)
-    out["未排名原因"] = [
+    out = pd.DataFrame(index=pd.Index(names))
+    out["department"] = names
+    out["received"] = counts["received"]
+    out["replied"] = counts["replied"]
+    out["reply_rate"] = _ratio(counts["replied"], counts["received"])
+    out["on_time_rate"] = _ratio(counts["on_time"], counts["judged"])
+    out["mean_working_days"] = f["handling_days"].astype(float)
+    out["solved_rate_closed"] = _ratio(counts["solved_closed"], counts["closed"])
+    out["solved_rate_rated"] = _ratio(counts["solved_yes"], counts["solved_answered"])
+    out["satisfaction_rate"] = _ratio(counts["satisfied_or_basic"], counts["rated"])
+    out["fully_satisfied_rate"] = _ratio(counts["satisfied"], counts["rated"])
+    out["response_rate"] = _ratio(counts["asked_and_rated"], counts["asked"])
+    out["reopen_rate"] = _ratio(counts["reopened_replied"], counts["replied"])
+    out["rated"] = counts["rated"]
+    out["citizen_score"] = _ratio(f["points"].fillna(0), counts["rated"])
+    out["representative_score"] = rep.reindex(names).astype(float)
+    out["composite_score"] = _composite(out["citizen_score"], out["representative_score"], policy)
+    out["unranked_reason"] = [
         _unranked_reason(n_rated, citizen, representative, policy)
         for n_rated, citizen, representative in zip(
-            out["评价数"], out["群众评价得分"], out["代表评议得分"], strict=True
+            out["rated"], out["citizen_score"], out["representative_score"], strict=True
         )
     ]
-    eligible = out["未排名原因"].isna()
-    out["排名"] = (
-        out["综合得分"].where(eligible).rank(method="min", ascending=False).astype("Int64")
+    eligible = out["unranked_reason"].isna()
+    out["rank"] = (
+        out["composite_score"].where(eligible).rank(method="min", ascending=False).astype("Int64")
     )
-    out = out.sort_values(["排名", "部门"], na_position="last", kind="stable")
+    out = out.sort_values(["rank", "department"], na_position="last", kind="stable")
     return out.reset_index(drop=True)[list(SCORE_COLUMNS)]
 
 
@@ -545,11 +581,11 @@ def _unranked_reason(
     n_rated: int, citizen: float, representative: float, policy: ScorePolicy
 ) -> str | None:
     if n_rated < policy.min_rated:
-        return f"评价数不足（{n_rated} < {policy.min_rated}）"
+        return _("评价数不足（%(rated)d < %(min)d）") % {"rated": n_rated, "min": policy.min_rated}
     if policy.weight_citizen > 0 and np.isnan(citizen):
-        return "无群众评价得分"
+        return _("无群众评价得分")
     if policy.weight_representative > 0 and np.isnan(representative):
-        return "无代表评议得分"
+        return _("无代表评议得分")
     return None
 
 
@@ -568,8 +604,9 @@ def funnel(cases: pd.DataFrame, ratings: pd.DataFrame | None = None) -> pd.DataF
     - 满意 satisfied: …and the case has at least one current rating and none is 不满意.
 
     Cases answered on the spot (现场答复) are never assigned, so they leave after 收集. Pass the
-    cases of the period you want (e.g. collected in the year). Columns: stage, 阶段, 件数,
-    占上一阶段 (share of the previous stage), 占收集 (share of 收集); NaN when dividing by 0.
+    cases of the period you want (e.g. collected in the year). Columns (FUNNEL_LABELS): stage (a
+    key of FUNNEL_STAGES), count, share_of_previous (of the previous stage), share_of_collected
+    (of 收集); NaN when dividing by 0.
     """
     _require(cases, "cases", ("case_id", "assigned_at", "replied_at", "outcome"))
     c = cases
@@ -592,16 +629,10 @@ def funnel(cases: pd.DataFrame, ratings: pd.DataFrame | None = None) -> pd.DataF
         int(solved.sum()),
         int(satisfied.sum()),
     ]
-    frame = pd.DataFrame(
-        {
-            "stage": [key for key, _ in FUNNEL_STAGES],
-            "阶段": [label for _, label in FUNNEL_STAGES],
-            "件数": counts,
-        }
-    )
+    frame = pd.DataFrame({"stage": list(FUNNEL_STAGES), "count": counts})
     previous = pd.Series([counts[0], *counts[:-1]])
-    frame["占上一阶段"] = _ratio(frame["件数"], previous)
-    frame["占收集"] = _ratio(frame["件数"], pd.Series([counts[0]] * len(counts)))
+    frame["share_of_previous"] = _ratio(frame["count"], previous)
+    frame["share_of_collected"] = _ratio(frame["count"], pd.Series([counts[0]] * len(counts)))
     return frame
 
 
@@ -624,12 +655,30 @@ def annual_sentences(figures: Mapping[str, int | None], *, solved_what: str = ""
             f"expected {list(ANNUAL_FIGURES)}"
         )
     clauses = []
-    for key, (words, unit) in ANNUAL_FIGURES.items():
+    for key in ANNUAL_FIGURES:
         value = figures[key]
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"annual figure {key} must be a whole number ≥ 0, got {value!r}")
-        extra = solved_what if key == "matters_solved" else ""
-        clauses.append(f"{words}{extra}{int(value)}{unit}")
-    return "，".join(clauses) + "。" if clauses else ""
+        clauses.append(_annual_clause(key, int(value), solved_what))
+    if not clauses:
+        return ""
+    sentence = pgettext("list", "，").join(clauses) + pgettext("sentence end", "。")
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _annual_clause(key: str, n: int, solved_what: str) -> str:
+    """One clause of the annual sentence; each is a whole text of the catalogue."""
+    values = {"n": n, "what": solved_what}
+    if key == "citizens_received":
+        return ngettext("接待选民群众%(n)d人次", "接待选民群众%(n)d人次", n) % values
+    if key == "opinions_collected":
+        return ngettext("收集社情民意%(n)d条", "收集社情民意%(n)d条", n) % values
+    if key == "answered_on_the_spot":
+        return ngettext("现场答复%(n)d条", "现场答复%(n)d条", n) % values
+    if key == "suggestions_made":
+        return ngettext("形成意见建议%(n)d条", "形成意见建议%(n)d条", n) % values
+    if solved_what:
+        return ngettext("推动解决%(what)s%(n)d件", "推动解决%(what)s%(n)d件", n) % values
+    return ngettext("推动解决%(n)d件", "推动解决%(n)d件", n) % values

@@ -1,5 +1,5 @@
-"""Excel workbooks that office workers open: one sheet per table, Chinese headers, the header
-row frozen, and every text cell written as text — a citizen's "=HYPERLINK(...)" or "@cmd"
+"""Excel workbooks that office workers open: one sheet per table, headers in the reader's
+language (a frame keyed by codes is headed by its table of labels), the header row frozen, and every text cell written as text — a citizen's "=HYPERLINK(...)" or "@cmd"
 arrives as inert text (see minqing.channels.safe_cells), never as a formula.
 """
 
@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from minqing.channels.safe_cells import defuse_formula
+from minqing.i18n import _, label
 from minqing.workdays import LOCAL_TZ
 
 _SHEET_UNSAFE = re.compile(r"[\[\]:*?/\\]")
@@ -28,14 +29,17 @@ _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 @dataclass(frozen=True)
 class Sheet:
-    """One table of a workbook. `percent` columns hold fractions shown as 83.3%; `choices`
-    offers a drop-down list of allowed answers in a column (for forms filled in by hand)."""
+    """One table of a workbook. `labels` (N_-marked, by column) heads the columns, translated
+    when written; a column without a label is headed by its name. `percent` columns hold
+    fractions shown as 83.3%; `choices` offers a drop-down list of allowed answers in a column
+    (for forms filled in by hand). `percent`, `choices` and `widths` name the frame's columns."""
 
     name: str
     frame: pd.DataFrame
     percent: Sequence[str] = ()
     choices: Mapping[str, Sequence[str]] = field(default_factory=dict)
     widths: Mapping[str, int] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def write_workbook(path: Path, sheets: Sequence[Sheet]) -> Path:
@@ -66,7 +70,8 @@ def _write_sheet(workbook: Workbook, name: str, sheet: Sheet) -> None:
     ws = workbook.create_sheet(name)
     frame = sheet.frame
     columns = [str(c) for c in frame.columns]
-    for j, title in enumerate(columns, start=1):
+    titles = [label(sheet.labels, c) for c in frame.columns]
+    for j, title in enumerate(titles, start=1):
         cell = ws.cell(row=1, column=j)
         _put(cell, title)
         cell.font = Font(bold=True)
@@ -82,8 +87,8 @@ def _write_sheet(workbook: Workbook, name: str, sheet: Sheet) -> None:
     ws.freeze_panes = "A2"
     if columns:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(1, len(frame) + 1)}"
-    for j, title in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = sheet.widths.get(title) or _width(
+    for j, (column, title) in enumerate(zip(columns, titles, strict=True), start=1):
+        ws.column_dimensions[get_column_letter(j)].width = sheet.widths.get(column) or _width(
             title, frame.iloc[:, j - 1]
         )
     for column, allowed in sheet.choices.items():
@@ -100,7 +105,7 @@ def _put(cell: Cell, value: object) -> None:
     if value is None or value is pd.NA or value is pd.NaT:
         return
     if isinstance(value, bool):
-        cell.value = "是" if value else "否"
+        cell.value = _("是") if value else _("否")
         cell.data_type = "s"
         return
     if isinstance(value, int):

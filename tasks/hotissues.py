@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import Case, Submission, case_number
-from minqing.hotissues import WINDOW_DAYS, hot_issue_table, summary_text
+from minqing.hotissues import WINDOW_DAYS, headers, hot_issue_table, summary_text
+from minqing.i18n import ngettext
 from minqing.labels import CASE_STATUS_LABELS, status_label
 
 HOT_ISSUES_KEY = "hot-issues"
@@ -58,12 +59,21 @@ def hot_issues_now(now: datetime | None = None, *, artifact: bool = False) -> di
     with Session() as s:
         subs, cases = load_hot_issue_input(s, now - timedelta(days=WINDOW_DAYS))
     table = hot_issue_table(subs, cases, now, top=TOP, status_labels=_status_labels())
-    rows = table.to_dict(orient="records")
+    labels = headers(WINDOW_DAYS)
+    rows = table.rename(columns=labels).to_dict(orient="records")
     if artifact:
+        nothing = ngettext(
+            "（近%(days)d天没有新反映的问题）", "（近%(days)d天没有新反映的问题）", WINDOW_DAYS
+        ) % {"days": WINDOW_DAYS}
         create_table_artifact(
             key=HOT_ISSUES_KEY,
-            table=rows or [{"排名": "", "标题": f"（近{WINDOW_DAYS}天没有新反映的问题）"}],
-            description=f"热点问题：近{WINDOW_DAYS}天有新反映的案件，按关注度（反映人数+点赞数）排列",
+            table=rows or [{labels["rank"]: "", labels["title"]: nothing}],
+            description=ngettext(
+                "热点问题：近%(days)d天有新反映的案件，按关注度（反映人数+点赞数）排列",
+                "热点问题：近%(days)d天有新反映的案件，按关注度（反映人数+点赞数）排列",
+                WINDOW_DAYS,
+            )
+            % {"days": WINDOW_DAYS},
         )
     return {"rows": rows, "summary": summary_text(table)}
 

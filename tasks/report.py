@@ -35,18 +35,25 @@ from minqing.charts import (
     funnel_chart,
     satisfaction_chart,
 )
-from minqing.i18n import _
+from minqing.i18n import N_, _, headed, label
 from minqing.report import (
+    CASE_LIST_LABELS,
+    CATEGORY_LABELS,
+    EVALUATION_LABELS,
+    HANDLING_LABELS,
+    OVERVIEW_LABELS,
     RATE_COLUMNS,
     Period,
     Report,
     ReportInput,
     Section,
     build_report,
+    funnel_shown,
     summary_html,
     summary_markdown,
     summary_sections,
 )
+from minqing.scores import FUNNEL_LABELS, SCORE_LABELS
 from minqing.workbooks import Sheet, write_workbook
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
@@ -59,6 +66,30 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 SCORES_KEY = "report-department-scores"
 # The walk-in reception channel (代表家站点接待登记): one submission per visit (接待人次).
 RECEPTION_CHANNEL = "register"
+
+# The workbook's sheets and the charts, by what they show (labels translated when written).
+SHEET_NAMES = {
+    "overview": N_("概况"),
+    "scores": N_("部门评分"),
+    "handling": N_("办理时长"),
+    "funnel": N_("办理漏斗"),
+    "categories": N_("分类趋势"),
+    "evaluations": N_("代表评议"),
+    "case_list": N_("案件清单"),
+    "routing": N_("自动分派准确率"),
+}
+CHART_TITLES = {
+    "satisfaction": N_("各部门满意率"),
+    "categories": N_("各类问题件数"),
+    "funnel": N_("办理漏斗"),
+}
+NOTES = (
+    N_(
+        "满意率 = (满意 + 基本满意) / 评价数，只计每位群众对每件案件的最新评价；"
+        "按期办结率以部门答复时间对照办理期限。"
+    ),
+    N_("部门评分以本期交办的案件为准；重办的案件按首次交办、首次期限和首次答复计算。"),
+)
 
 
 def report_period(start: date | None, end: date | None, now: datetime | None = None) -> Period:
@@ -93,16 +124,21 @@ def build_report_now(
     if artifacts:
         # The UI cannot show files of the worker's disk: the charts are named by their path.
         markdown = _IMAGE.sub(
-            lambda m: f"- {m.group(1)}：`{folder / m.group(2)}`",
+            lambda m: (
+                _("- %(chart)s：`%(path)s`") % {"chart": m.group(1), "path": folder / m.group(2)}
+            ),
             (folder / "report.md").read_text(encoding="utf-8"),
         )
         create_markdown_artifact(
-            key=SUMMARY_KEY, markdown=markdown, description=f"评议报告 {period.title}"
+            key=SUMMARY_KEY,
+            markdown=markdown,
+            description=_("评议报告 %(period)s") % {"period": period.title},
         )
         create_table_artifact(
             key=SCORES_KEY,
-            table=_artifact_rows(report.scores),
-            description=f"部门评分 {period.title}（公式见 docs/scores.md）",
+            table=artifact_rows(report.scores),
+            description=_("部门评分 %(period)s（公式见 docs/scores.md）")
+            % {"period": period.title},
         )
     return {
         "period": period.label,
@@ -277,30 +313,27 @@ def write_report(
     if font is not None:
         min_rated = ctx.ref.policy.score_policy().min_rated
         charts = {
-            "各部门满意率": satisfaction_chart(
+            label(CHART_TITLES, "satisfaction"): satisfaction_chart(
                 report.scores, folder / "satisfaction_by_department.png", font, min_rated
             ),
-            "各类问题件数": categories_chart(
+            label(CHART_TITLES, "categories"): categories_chart(
                 report.categories, folder / "cases_by_category.png", font
             ),
-            "办理漏斗": funnel_chart(report.funnel, folder / "funnel.png", font),
+            label(CHART_TITLES, "funnel"): funnel_chart(report.funnel, folder / "funnel.png", font),
         }
     else:
         log.warning("no font with Chinese glyphs is installed: the report has no charts")
         for name in CHART_FILES:  # an earlier run's charts would not match this report
             (folder / name).unlink(missing_ok=True)
-    notes = [
-        "满意率 = (满意 + 基本满意) / 评价数，只计每位群众对每件案件的最新评价；按期办结率以部门答复时间对照办理期限。",
-        "部门评分以本期交办的案件为准；重办的案件按首次交办、首次期限和首次答复计算。",
-    ]
+    notes = [_(note) for note in NOTES]
     sections = summary_sections(
         report, {k: p.name for k, p in charts.items()}, notes, warnings=report_warnings()
     )
     sheets = _sheets(report)
     if routing:
         table = pd.DataFrame(routing)
-        sections.insert(-1, Section("自动分派准确率", [ROUTING_NOTE], table=table))
-        sheets.append(Sheet("自动分派准确率", table))
+        sections.insert(-1, Section(label(SHEET_NAMES, "routing"), [ROUTING_NOTE], table=table))
+        sheets.append(Sheet(label(SHEET_NAMES, "routing"), table))
     office = ctx.ref.office.name
     files = {
         "workbook": write_workbook(folder / "report.xlsx", sheets),
@@ -315,27 +348,32 @@ def write_report(
 
 def _sheets(report: Report) -> list[Sheet]:
     overview = pd.DataFrame(
-        [("统计期间", report.period.title), ("工作表述", report.sentence), *report.overview],
-        columns=["项目", "数值"],
+        [(_("统计期间"), report.period.title), (_("工作表述"), report.sentence), *report.overview],
+        columns=list(OVERVIEW_LABELS),
     )
+
+    def sheet(key: str, frame: pd.DataFrame, labels: Any, **options: Any) -> Sheet:
+        return Sheet(label(SHEET_NAMES, key), frame, labels=labels, **options)
+
     return [
-        Sheet("概况", overview, widths={"数值": 80}),
-        Sheet("部门评分", report.scores, percent=RATE_COLUMNS),
-        Sheet("办理时长", report.handling),
-        Sheet("办理漏斗", report.funnel.drop(columns=["stage"]), percent=RATE_COLUMNS),
-        Sheet("分类趋势", report.categories),
-        Sheet("代表评议", report.evaluations),
-        Sheet("案件清单", report.case_list, widths={"标题": 40}),
+        sheet("overview", overview, OVERVIEW_LABELS, widths={"value": 80}),
+        sheet("scores", report.scores, SCORE_LABELS, percent=RATE_COLUMNS),
+        sheet("handling", report.handling, HANDLING_LABELS),
+        sheet("funnel", funnel_shown(report.funnel), FUNNEL_LABELS, percent=RATE_COLUMNS),
+        sheet("categories", report.categories, CATEGORY_LABELS),
+        sheet("evaluations", report.evaluations, EVALUATION_LABELS),
+        sheet("case_list", report.case_list, CASE_LIST_LABELS, widths={"title": 40}),
     ]
 
 
-def _artifact_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
+def artifact_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """The department scores as the artifact's rows, headed in the reader's language."""
     rows = []
-    for row in scores.to_dict("records"):
+    for row in headed(scores, SCORE_LABELS).to_dict("records"):
         rows.append({k: (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else
                          round(float(v), 4) if isinstance(v, float) else v.item() if hasattr(v, "item") else v)
                      for k, v in row.items()})  # fmt: skip
-    return rows or [{"部门": "（无）"}]
+    return rows or [{label(SCORE_LABELS, "department"): _("（无）")}]
 
 
 @task(name="build-report")

@@ -77,9 +77,9 @@ def test_the_chosen_font_draws_each_chinese_character_as_its_own_glyph():
 def scores() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "部门": ["区城市管理局", "区教育局", "区交通运输局", "区卫生健康委"],
-            "评价数": [12, 1, 20, 0],
-            "满意率(满意+基本满意)": [0.75, 1.0, 0.9, np.nan],
+            "department": ["区城市管理局", "区教育局", "区交通运输局", "区卫生健康委"],
+            "rated": [12, 1, 20, 0],
+            "satisfaction_rate": [0.75, 1.0, 0.9, np.nan],
         }
     )
 
@@ -108,7 +108,7 @@ def test_departments_with_too_few_ratings_are_shown_as_insufficient_not_ranked_f
 def test_every_chart_is_titled_and_labelled_in_chinese_without_missing_glyphs():
     font = installed_font()
     categories = pd.DataFrame(
-        {"月份": ["2026-10", "2026-11"], "城乡建设": [3, 4], "未分类": [1, 0], "合计": [4, 4]}
+        {"month": ["2026-10", "2026-11"], "城乡建设": [3, 4], "未分类": [1, 0], "total": [4, 4]}
     )
     at = pd.Timestamp("2026-11-02 01:00", tz="UTC")
     cases = pd.DataFrame({"case_id": [1, 2], "assigned_at": [at, None], "replied_at": [at, None],
@@ -160,7 +160,7 @@ def test_a_font_installed_after_matplotlib_cached_its_font_list_is_still_found(t
         from minqing.charts import cjk_font, satisfaction_chart
         found = cjk_font()
         warnings.simplefilter("error")
-        scores = pd.DataFrame({{"部门": ["区城市管理局"], "评价数": [12], "满意率(满意+基本满意)": [0.75]}})
+        scores = pd.DataFrame({{"department": ["区城市管理局"], "rated": [12], "satisfaction_rate": [0.75]}})
         satisfaction_chart(scores, Path({str(tmp_path / "s.png")!r}), found, 10)
         print(json.dumps({{"cached": cached, "found": found}}))
         """,

@@ -10,7 +10,7 @@ import pytest
 
 from minqing.channels import file_checksum, get_parser
 from minqing.channels.hotline import _likes
-from minqing.hotissues import hot_issue_table, summary_text
+from minqing.hotissues import headers, hot_issue_table, summary_text
 from minqing.records import Item
 
 NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
@@ -51,12 +51,12 @@ def test_attention_is_submissions_plus_likes_and_both_are_shown():
         NOW,
         status_labels={"assigned": "已交办"},
     )
-    assert table["案件编号"].tolist() == ["MQ2026-000002", "MQ2026-000001", "MQ2026-000003"]
-    assert table["关注度"].tolist() == [6, 3, 3]
-    assert table["反映人数"].tolist() == [1, 3, 2] and table["点赞数"].tolist() == [5, 0, 1]
-    assert table["近30天反映"].tolist() == [1, 2, 2]
-    assert table.loc[1, "状态"] == "已交办" and table.loc[2, "分类"] == "未分类"
-    assert table["排名"].tolist() == [1, 2, 3]
+    assert table["number"].tolist() == ["MQ2026-000002", "MQ2026-000001", "MQ2026-000003"]
+    assert table["attention"].tolist() == [6, 3, 3]
+    assert table["submissions"].tolist() == [1, 3, 2] and table["likes"].tolist() == [5, 0, 1]
+    assert table["recent"].tolist() == [1, 2, 2] and headers(30)["recent"] == "近30天反映"
+    assert table.loc[1, "status"] == "已交办" and table.loc[2, "category"] == "未分类"
+    assert table["rank"].tolist() == [1, 2, 3]
 
 
 def test_only_cases_raised_or_joined_in_the_window_count_and_merged_cases_never():
@@ -66,9 +66,9 @@ def test_only_cases_raised_or_joined_in_the_window_count_and_merged_cases_never(
         NOW,
     )
     # case 4 grew last 31 days ago; case 5 was merged (its submissions moved elsewhere)
-    assert table["案件编号"].tolist() == ["MQ2026-000001"]
+    assert table["number"].tolist() == ["MQ2026-000001"]
     grown = hot_issue_table(subs([(4, day(31), 100), (4, day(2), None)]), CASES, NOW)
-    assert grown["案件编号"].tolist() == ["MQ2026-000004"] and grown.loc[0, "关注度"] == 102
+    assert grown["number"].tolist() == ["MQ2026-000004"] and grown.loc[0, "attention"] == 102
 
 
 def test_ties_go_to_more_people_then_more_recent_then_the_lower_number_and_top_cuts():
@@ -79,12 +79,12 @@ def test_ties_go_to_more_people_then_more_recent_then_the_lower_number_and_top_c
         top=2,
     )
     # all three have attention 2; case 2 has two people; of 1 and 3, case 3 is more recent
-    assert table["案件编号"].tolist() == ["MQ2026-000002", "MQ2026-000003"]
+    assert table["number"].tolist() == ["MQ2026-000002", "MQ2026-000003"]
 
 
 def test_no_case_in_the_window_gives_an_empty_table_and_says_so():
     table = hot_issue_table(subs([(1, day(60), 3)]), CASES, NOW)
-    assert table.empty and "排名" in table.columns
+    assert table.empty and "rank" in table.columns
     assert summary_text(table) == "近30天没有新反映的问题"
     assert hot_issue_table(subs([]), CASES, NOW).empty
 

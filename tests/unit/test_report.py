@@ -94,14 +94,18 @@ def test_handling_times_count_replied_cases_and_late_open_ones_per_department_an
         ("甲", bj(2026, 11, 2, 9), bj(2026, 11, 6, 23, 59), pd.NaT, np.nan),  # late by as_of, open
         ("乙", bj(2026, 11, 2, 9), bj(2026, 11, 30, 23, 59), pd.NaT, np.nan),  # not due yet
     ])  # fmt: skip
-    table = handling_times(cases, datetime(2026, 11, 20, tzinfo=UTC)).set_index("部门")
+    table = handling_times(cases, datetime(2026, 11, 20, tzinfo=UTC)).set_index("department")
     assert table.loc[
-        "甲", ["交办件数", "答复件数", "按期答复", "超期答复", "超期未答复"]
+        "甲", ["assigned", "replied", "replied_on_time", "replied_late", "overdue_unreplied"]
     ].tolist() == [3, 2, 1, 1, 1]
-    assert table.loc["甲", "平均办理工作日"] == 4.0 and table.loc["甲", "最长办理工作日"] == 6.0
-    assert table.loc["甲", "平均办理自然日"] == pytest.approx(5.0)
-    assert np.isnan(table.loc["乙", "平均办理工作日"]) and table.loc["乙", "超期未答复"] == 0
-    assert table.loc["合计", ["交办件数", "答复件数", "超期未答复"]].tolist() == [4, 2, 1]
+    assert (
+        table.loc["甲", "mean_working_days"] == 4.0 and table.loc["甲", "max_working_days"] == 6.0
+    )
+    assert table.loc["甲", "mean_calendar_days"] == pytest.approx(5.0)
+    assert (
+        np.isnan(table.loc["乙", "mean_working_days"]) and table.loc["乙", "overdue_unreplied"] == 0
+    )
+    assert table.loc["合计", ["assigned", "replied", "overdue_unreplied"]].tolist() == [4, 2, 1]
 
 
 def test_categories_follow_the_configured_order_with_the_uncategorised_last_and_weeks_for_a_month():
@@ -112,13 +116,13 @@ def test_categories_follow_the_configured_order_with_the_uncategorised_last_and_
     table = categories_over_time(
         created, Period(date(2026, 11, 1), date(2026, 11, 30)), ["城乡建设", "环境保护"]
     )
-    assert list(table.columns) == ["周（自周一）", "城乡建设", "环境保护", "未分类", "合计"]
+    assert list(table.columns) == ["week", "城乡建设", "环境保护", "未分类", "total"]
     assert table.to_dict("records") == [
-        {"周（自周一）": "2026-11-02", "城乡建设": 0, "环境保护": 1, "未分类": 1, "合计": 2},
-        {"周（自周一）": "2026-11-09", "城乡建设": 1, "环境保护": 1, "未分类": 0, "合计": 2},
+        {"week": "2026-11-02", "城乡建设": 0, "环境保护": 1, "未分类": 1, "total": 2},
+        {"week": "2026-11-09", "城乡建设": 1, "环境保护": 1, "未分类": 0, "total": 2},
     ]
     yearly = categories_over_time(created, Period(date(2026, 1, 1), date(2026, 12, 31)))
-    assert yearly["月份"].tolist() == ["2026-11"] and yearly["合计"].tolist() == [4]
+    assert yearly["month"].tolist() == ["2026-11"] and yearly["total"].tolist() == [4]
 
 
 def test_complaints_reopen_until_max_reopen_then_go_to_the_leaders():
@@ -224,14 +228,14 @@ def test_the_workbook_keeps_citizens_formulas_as_text_with_a_frozen_header(tmp_p
 def test_the_summary_escapes_what_it_shows(tmp_path):
     from minqing.report import Report
 
-    scores = pd.DataFrame({c: [np.nan] for c in ("受理数", "回复率", "按期办结率", "平均办理工作日", "满意率(满意+基本满意)",
-                                               "办成率(评价)", "群众评价得分", "代表评议得分", "综合得分")})  # fmt: skip
-    scores.insert(0, "部门", ["<script>x</script>|部"])
-    scores.insert(0, "排名", [pd.NA])
-    scores["未排名原因"] = ["评价数不足（0 < 10）"]
+    scores = pd.DataFrame({c: [np.nan] for c in ("received", "reply_rate", "on_time_rate", "mean_working_days", "satisfaction_rate",
+                                               "solved_rate_rated", "citizen_score", "representative_score", "composite_score")})  # fmt: skip
+    scores.insert(0, "department", ["<script>x</script>|部"])
+    scores.insert(0, "rank", [pd.NA])
+    scores["unranked_reason"] = ["评价数不足（0 < 10）"]
     empty_funnel = funnel(pd.DataFrame(columns=["case_id", "assigned_at", "replied_at", "outcome"]))
     report = Report(Period(date(2026, 11, 1), date(2026, 11, 30)), datetime(2026, 12, 1, tzinfo=UTC), scores,
-                    pd.Series(dtype=object), pd.DataFrame({"部门": ["合计"]}), empty_funnel, pd.DataFrame(),
+                    pd.Series(dtype=object), pd.DataFrame({"department": ["合计"]}), empty_funnel, pd.DataFrame(),
                     pd.DataFrame(), pd.DataFrame(), {}, "收集社情民意0条。", [("收集社情民意", "0 条")])  # fmt: skip
     sections = summary_sections(report, {"漏斗": "funnel.png"})
     html = summary_html(report, "工委", sections)
@@ -246,13 +250,13 @@ def test_a_warning_opens_the_summary_and_replaces_the_charts():
     from minqing.report import Report
 
     scores = pd.DataFrame(
-        {"部门": ["区城市管理局"], "排名": [pd.NA], "评价数": [0], "未排名原因": ["—"]}
+        {"department": ["区城市管理局"], "rank": [pd.NA], "rated": [0], "unranked_reason": ["—"]}
     )
     for column in SUMMARY_SCORE_COLUMNS:
         scores[column] = scores.get(column, np.nan)
     empty_funnel = funnel(pd.DataFrame(columns=["case_id", "assigned_at", "replied_at", "outcome"]))
     report = Report(Period(date(2026, 11, 1), date(2026, 11, 30)), datetime(2026, 12, 1, tzinfo=UTC), scores,
-                    pd.Series(dtype=object), pd.DataFrame({"部门": ["合计"]}), empty_funnel, pd.DataFrame(),
+                    pd.Series(dtype=object), pd.DataFrame({"department": ["合计"]}), empty_funnel, pd.DataFrame(),
                     pd.DataFrame(), pd.DataFrame(), {}, "收集社情民意0条。", [("收集社情民意", "0 条")])  # fmt: skip
     sections = summary_sections(report, {}, ["说明一"], warnings=[NO_CJK_WARNING])
     markdown = summary_markdown(report, "工委", sections)

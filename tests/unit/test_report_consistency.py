@@ -81,17 +81,20 @@ def test_a_reply_dated_before_its_assignment_gives_no_negative_days_and_no_on_ti
              due=bj(2026, 11, 27, 23, 59), replied=bj(2026, 11, 20, 0)),
     ]  # fmt: skip
     report = report_on(rows, date(2026, 11, 1), date(2026, 11, 30))
-    scores = report.scores.set_index("部门")
-    assert scores.loc["城管局", "回复数"] == 3  # the reply happened; only its date is wrong
-    assert scores.loc["城管局", "平均办理工作日"] == pytest.approx(1.5)  # (3 + 0) / 2
-    assert scores.loc["城管局", "按期办结率"] == 1.0  # 2 of 2 judged: the impossible one is not
-    handling = report.handling.set_index("部门").loc["城管局"]
-    assert handling["最长办理工作日"] == 3 and handling["平均办理工作日"] == pytest.approx(1.5)
-    assert handling["平均办理自然日"] >= 0 and (handling["按期答复"], handling["超期答复"]) == (
+    scores = report.scores.set_index("department")
+    assert scores.loc["城管局", "replied"] == 3  # the reply happened; only its date is wrong
+    assert scores.loc["城管局", "mean_working_days"] == pytest.approx(1.5)  # (3 + 0) / 2
+    assert scores.loc["城管局", "on_time_rate"] == 1.0  # 2 of 2 judged: the impossible one is not
+    handling = report.handling.set_index("department").loc["城管局"]
+    assert handling["max_working_days"] == 3 and handling["mean_working_days"] == pytest.approx(1.5)
+    assert handling["mean_calendar_days"] >= 0 and (
+        handling["replied_on_time"],
+        handling["replied_late"],
+    ) == (
         2,
         0,
     )
-    assert (report.case_list["办理工作日"].dropna() >= 0).all()
+    assert (report.case_list["handling_working_days"].dropna() >= 0).all()
 
 
 def test_department_scores_leave_an_impossible_reply_out_of_timing_figures():
@@ -111,9 +114,9 @@ def test_department_scores_leave_an_impossible_reply_out_of_timing_figures():
         cases, None, None, None, date(2026, 11, 1), date(2026, 11, 30),
         ScorePolicy(min_rated=0, weight_citizen=1, weight_representative=0),
         calendar=WorkCalendar(),
-    ).set_index("部门")  # fmt: skip
-    assert scores.loc["甲", "平均办理工作日"] == 6.0  # the late one alone: Fri 11-20 → Mon 11-30
-    assert scores.loc["甲", "按期办结率"] == 0.0  # judged: only the late one
+    ).set_index("department")  # fmt: skip
+    assert scores.loc["甲", "mean_working_days"] == 6.0  # the late one alone: Fri 11-20 → Mon 11-30
+    assert scores.loc["甲", "on_time_rate"] == 0.0  # judged: only the late one
 
 
 def test_a_months_sentence_counts_opinions_and_visitors_by_when_they_were_received():
@@ -136,8 +139,8 @@ def test_a_months_sentence_counts_opinions_and_visitors_by_when_they_were_receiv
         "matters_solved": 0,  # closed solved (A) in November: none (现场答复 is its own figure)
     }
     assert november.sentence.startswith("接待选民群众19人次，收集社情民意20条，现场答复1条")
-    assert november.funnel.set_index("stage").loc["collected", "件数"] == 20
-    assert november.categories["合计"].sum() == 20
+    assert november.funnel.set_index("stage").loc["collected", "count"] == 20
+    assert november.categories["total"].sum() == 20
     december = report_on(rows, date(2026, 12, 1), date(2026, 12, 31), citizens_received=0)
     assert december.annual == {
         "citizens_received": 0,
@@ -146,4 +149,4 @@ def test_a_months_sentence_counts_opinions_and_visitors_by_when_they_were_receiv
         "suggestions_made": 20,
         "matters_solved": 1,
     }
-    assert december.scores.set_index("部门").loc["城管局", "受理数"] == 20
+    assert december.scores.set_index("department").loc["城管局", "received"] == 20

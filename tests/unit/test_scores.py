@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from minqing.i18n import label
 from minqing.scores import (
+    FUNNEL_STAGES,
     SCORE_COLUMNS,
     ScorePolicy,
     annual_sentences,
@@ -86,80 +88,80 @@ REP_EVALUATIONS = frame(
 
 EXPECTED = {
     "chengguan": {
-        "受理数": 4,  # cases 1–4 (case 5 was assigned in February)
-        "回复数": 2,  # cases 1, 2
-        "回复率": 2 / 4,
-        "按期办结率": 1 / 3,  # on time: 1; judged: 1, 2 (replied) and 3 (overdue); 4 is pending
-        "平均办理工作日": (2 + 6) / 2,
-        "办成率(A类/办结)": 1 / 2,  # closed: 1, 2; solved: 1
-        "办成率(评价)": 1 / 2,  # answered 办成: 101 yes, 103 no (102 skipped the question)
-        "满意率(满意+基本满意)": 2 / 3,  # 101 满意, 102 基本满意, 103 不满意
-        "满意率(仅满意)": 1 / 3,
-        "参评率": 3 / 5,  # asked 101, 102, 103, 105, 106; rated 101, 102, 103
-        "重办率": 1 / 2,  # replied: 1, 2; reopened: 2
-        "评价数": 3,
-        "群众评价得分": (100 + 80 + 0) / 3,
-        "代表评议得分": (100 + 70) / 2,
-        "综合得分": 0.7 * 60 + 0.3 * 85,  # 67.5
-        "排名": 2,
-        "未排名原因": None,
+        "received": 4,  # cases 1–4 (case 5 was assigned in February)
+        "replied": 2,  # cases 1, 2
+        "reply_rate": 2 / 4,
+        "on_time_rate": 1 / 3,  # on time: 1; judged: 1, 2 (replied) and 3 (overdue); 4 is pending
+        "mean_working_days": (2 + 6) / 2,
+        "solved_rate_closed": 1 / 2,  # closed: 1, 2; solved: 1
+        "solved_rate_rated": 1 / 2,  # answered 办成: 101 yes, 103 no (102 skipped the question)
+        "satisfaction_rate": 2 / 3,  # 101 满意, 102 基本满意, 103 不满意
+        "fully_satisfied_rate": 1 / 3,
+        "response_rate": 3 / 5,  # asked 101, 102, 103, 105, 106; rated 101, 102, 103
+        "reopen_rate": 1 / 2,  # replied: 1, 2; reopened: 2
+        "rated": 3,
+        "citizen_score": (100 + 80 + 0) / 3,
+        "representative_score": (100 + 70) / 2,
+        "composite_score": 0.7 * 60 + 0.3 * 85,  # 67.5
+        "rank": 2,
+        "unranked_reason": None,
     },
     "zhujian": {
-        "受理数": 2,
-        "回复数": 2,
-        "回复率": 1.0,
-        "按期办结率": 1.0,  # replied at the deadline's last second still counts
-        "平均办理工作日": 3.0,
-        "办成率(A类/办结)": 1.0,
-        "办成率(评价)": 1.0,  # 107 and 108 answered yes; 109 did not answer
-        "满意率(满意+基本满意)": 1.0,
-        "满意率(仅满意)": 1.0,
-        "参评率": NaN,  # no survey rows: 0 / 0
-        "重办率": 0.0,
-        "评价数": 3,
-        "群众评价得分": 100.0,
-        "代表评议得分": 80.0,
-        "综合得分": 0.7 * 100 + 0.3 * 80,  # 94
-        "排名": 1,
-        "未排名原因": None,
+        "received": 2,
+        "replied": 2,
+        "reply_rate": 1.0,
+        "on_time_rate": 1.0,  # replied at the deadline's last second still counts
+        "mean_working_days": 3.0,
+        "solved_rate_closed": 1.0,
+        "solved_rate_rated": 1.0,  # 107 and 108 answered yes; 109 did not answer
+        "satisfaction_rate": 1.0,
+        "fully_satisfied_rate": 1.0,
+        "response_rate": NaN,  # no survey rows: 0 / 0
+        "reopen_rate": 0.0,
+        "rated": 3,
+        "citizen_score": 100.0,
+        "representative_score": 80.0,
+        "composite_score": 0.7 * 100 + 0.3 * 80,  # 94
+        "rank": 1,
+        "unranked_reason": None,
     },
     "jiaoyu": {
-        "受理数": 1,
-        "回复数": 1,
-        "回复率": 1.0,
-        "按期办结率": 1.0,
-        "平均办理工作日": 2.0,
-        "办成率(A类/办结)": 0.0,  # closed as for_reference: closed is not solved
-        "办成率(评价)": 1.0,
-        "满意率(满意+基本满意)": 1.0,
-        "满意率(仅满意)": 1.0,
-        "参评率": 1.0,
-        "重办率": 0.0,
-        "评价数": 1,
-        "群众评价得分": 100.0,
-        "代表评议得分": NaN,
-        "综合得分": NaN,  # weight_representative > 0 and no evaluation
-        "排名": None,
-        "未排名原因": "评价数不足（1 < 3）",
+        "received": 1,
+        "replied": 1,
+        "reply_rate": 1.0,
+        "on_time_rate": 1.0,
+        "mean_working_days": 2.0,
+        "solved_rate_closed": 0.0,  # closed as for_reference: closed is not solved
+        "solved_rate_rated": 1.0,
+        "satisfaction_rate": 1.0,
+        "fully_satisfied_rate": 1.0,
+        "response_rate": 1.0,
+        "reopen_rate": 0.0,
+        "rated": 1,
+        "citizen_score": 100.0,
+        "representative_score": NaN,
+        "composite_score": NaN,  # weight_representative > 0 and no evaluation
+        "rank": None,
+        "unranked_reason": "评价数不足（1 < 3）",
     },
     "weijian": {
-        "受理数": 0,
-        "回复数": 0,
-        "回复率": NaN,
-        "按期办结率": NaN,
-        "平均办理工作日": NaN,
-        "办成率(A类/办结)": NaN,
-        "办成率(评价)": NaN,
-        "满意率(满意+基本满意)": NaN,
-        "满意率(仅满意)": NaN,
-        "参评率": NaN,
-        "重办率": NaN,
-        "评价数": 0,
-        "群众评价得分": NaN,
-        "代表评议得分": 90.0,
-        "综合得分": NaN,
-        "排名": None,
-        "未排名原因": "评价数不足（0 < 3）",
+        "received": 0,
+        "replied": 0,
+        "reply_rate": NaN,
+        "on_time_rate": NaN,
+        "mean_working_days": NaN,
+        "solved_rate_closed": NaN,
+        "solved_rate_rated": NaN,
+        "satisfaction_rate": NaN,
+        "fully_satisfied_rate": NaN,
+        "response_rate": NaN,
+        "reopen_rate": NaN,
+        "rated": 0,
+        "citizen_score": NaN,
+        "representative_score": 90.0,
+        "composite_score": NaN,
+        "rank": None,
+        "unranked_reason": "评价数不足（0 < 3）",
     },
 }
 
@@ -179,7 +181,7 @@ def scores(**overrides) -> pd.DataFrame:
 
 
 def row(table: pd.DataFrame, department: str) -> dict:
-    matches = table[table["部门"] == department]
+    matches = table[table["department"] == department]
     assert len(matches) == 1, f"{department}: {len(matches)} rows"
     return matches.iloc[0].to_dict()
 
@@ -208,9 +210,9 @@ def test_every_figure_of_every_department_matches_the_hand_computed_table(depart
 def test_the_table_has_the_documented_columns_and_is_sorted_by_rank() -> None:
     table = scores()
     assert tuple(table.columns) == SCORE_COLUMNS
-    assert table["部门"].tolist() == ["zhujian", "chengguan", "jiaoyu", "weijian"]
-    assert str(table["排名"].dtype) == "Int64"
-    assert table["受理数"].dtype == np.int64
+    assert table["department"].tolist() == ["zhujian", "chengguan", "jiaoyu", "weijian"]
+    assert str(table["rank"].dtype) == "Int64"
+    assert table["received"].dtype == np.int64
 
 
 # --- periods and time -----------------------------------------------------------------------
@@ -231,14 +233,14 @@ def test_date_bounds_are_whole_beijing_days_inclusive(assigned_at: str, in_march
         (1, "chengguan", assigned_at, None, None, None, None, 0),
     )
     table = scores(cases=cases, ratings=None, surveys=None, rep_evaluations=None)
-    assert table["受理数"].sum() == (1 if in_march else 0)
+    assert table["received"].sum() == (1 if in_march else 0)
 
 
 def test_datetime_bounds_are_half_open() -> None:
     start = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)  # case 1's assigned_at
     end = datetime(2025, 3, 4, 2, 0, tzinfo=UTC)  # case 2's assigned_at
     table = scores(period_start=start, period_end=end, rep_evaluations=None)
-    assert row(table, "chengguan")["受理数"] == 1
+    assert row(table, "chengguan")["received"] == 1
 
 
 def test_a_naive_period_bound_is_refused() -> None:
@@ -249,7 +251,7 @@ def test_a_naive_period_bound_is_refused() -> None:
 def test_a_later_as_of_judges_a_pending_case_late_once_its_deadline_has_passed() -> None:
     # By 10 April case 4 (due 7 April, no reply) is late too: on time 1 of 4.
     table = scores(as_of=datetime(2025, 4, 10, tzinfo=UTC))
-    assert row(table, "chengguan")["按期办结率"] == pytest.approx(1 / 4)
+    assert row(table, "chengguan")["on_time_rate"] == pytest.approx(1 / 4)
 
 
 def test_missing_handling_days_are_counted_on_the_working_day_calendar() -> None:
@@ -266,11 +268,11 @@ def test_missing_handling_days_are_counted_on_the_working_day_calendar() -> None
         period_end=date(2025, 12, 31),
         calendar=WorkCalendar.from_config(None),
     )
-    assert row(table, "chengguan")["平均办理工作日"] == 1.0
+    assert row(table, "chengguan")["mean_working_days"] == 1.0
     without_calendar = scores(
         cases=cases, period_start=date(2025, 1, 1), period_end=date(2025, 12, 31)
     )
-    assert math.isnan(row(without_calendar, "chengguan")["平均办理工作日"])
+    assert math.isnan(row(without_calendar, "chengguan")["mean_working_days"])
 
 
 def test_outcomes_given_as_the_outcome_enum_count_like_their_values() -> None:
@@ -283,7 +285,7 @@ def test_outcomes_given_as_the_outcome_enum_count_like_their_values() -> None:
 def test_merged_duplicates_are_not_counted_twice() -> None:
     cases = CASES.assign(status=["replied"] * (len(CASES) - 1) + ["merged"])
     table = scores(cases=cases)
-    assert "jiaoyu" not in table["部门"].tolist()
+    assert "jiaoyu" not in table["department"].tolist()
 
 
 # --- zero denominators and empty inputs -------------------------------------------------------
@@ -297,20 +299,29 @@ def test_no_cases_and_no_ratings_give_listed_departments_with_missing_rates_not_
         rep_evaluations=None,
         departments=["chengguan", "zhujian"],
     )
-    assert table["部门"].tolist() == ["chengguan", "zhujian"]
-    assert table["受理数"].tolist() == [0, 0]
-    rates = table[["回复率", "按期办结率", "满意率(满意+基本满意)", "参评率", "重办率", "综合得分"]]
+    assert table["department"].tolist() == ["chengguan", "zhujian"]
+    assert table["received"].tolist() == [0, 0]
+    rates = table[
+        [
+            "reply_rate",
+            "on_time_rate",
+            "satisfaction_rate",
+            "response_rate",
+            "reopen_rate",
+            "composite_score",
+        ]
+    ]
     assert rates.isna().all().all()
-    assert table["排名"].isna().all()
+    assert table["rank"].isna().all()
 
 
 def test_cases_without_any_rating_still_get_their_handling_figures() -> None:
     table = scores(ratings=None, surveys=None)
     zhujian = row(table, "zhujian")
-    assert (zhujian["受理数"], zhujian["回复率"], zhujian["评价数"]) == (2, 1.0, 0)
-    assert math.isnan(zhujian["满意率(满意+基本满意)"])
-    assert math.isnan(zhujian["办成率(评价)"])
-    assert zhujian["未排名原因"] == "评价数不足（0 < 3）"
+    assert (zhujian["received"], zhujian["reply_rate"], zhujian["rated"]) == (2, 1.0, 0)
+    assert math.isnan(zhujian["satisfaction_rate"])
+    assert math.isnan(zhujian["solved_rate_rated"])
+    assert zhujian["unranked_reason"] == "评价数不足（0 < 3）"
 
 
 def test_empty_frames_with_only_the_required_columns_are_fine() -> None:
@@ -332,25 +343,25 @@ def test_empty_frames_with_only_the_required_columns_are_fine() -> None:
 def test_without_representative_weight_the_citizens_score_alone_ranks() -> None:
     policy = ScorePolicy(min_rated=1, weight_citizen=1, weight_representative=0)
     table = scores(policy=policy, rep_evaluations=None)
-    assert table.set_index("部门")["排名"].to_dict() == {
+    assert table.set_index("department")["rank"].to_dict() == {
         "jiaoyu": 1,  # 100, tied with zhujian: both rank 1
         "zhujian": 1,
         "chengguan": 3,  # 60
     }
-    assert row(table, "chengguan")["综合得分"] == pytest.approx(60.0)
+    assert row(table, "chengguan")["composite_score"] == pytest.approx(60.0)
 
 
 def test_a_missing_representative_score_keeps_a_department_out_of_the_ranking() -> None:
     policy = ScorePolicy(min_rated=1)
     table = scores(policy=policy)
-    assert row(table, "jiaoyu")["未排名原因"] == "无代表评议得分"
-    assert pd.isna(row(table, "jiaoyu")["排名"])
+    assert row(table, "jiaoyu")["unranked_reason"] == "无代表评议得分"
+    assert pd.isna(row(table, "jiaoyu")["rank"])
 
 
 def test_only_the_representatives_count_when_citizen_weight_is_zero() -> None:
     policy = ScorePolicy(min_rated=0, weight_citizen=0, weight_representative=1)
     table = scores(policy=policy)
-    assert table.set_index("部门")["排名"].dropna().to_dict() == {
+    assert table.set_index("department")["rank"].dropna().to_dict() == {
         "weijian": 1,
         "chengguan": 2,
         "zhujian": 3,
@@ -376,7 +387,7 @@ def test_custom_points_change_the_citizens_score() -> None:
     policy = ScorePolicy.from_mapping(
         {"min_rated": 1, "points": {"满意": 100, "基本满意": 60, "不满意": 0}}
     )
-    assert row(scores(policy=policy), "chengguan")["群众评价得分"] == pytest.approx(160 / 3)
+    assert row(scores(policy=policy), "chengguan")["citizen_score"] == pytest.approx(160 / 3)
 
 
 # --- representatives' evaluation ---------------------------------------------------------------
@@ -501,16 +512,23 @@ def test_the_funnel_counts_cases_that_reach_each_stage() -> None:
         (4, 5, "满意", None, "2025-03-03"),
     )
     table = funnel(cases, ratings)
-    assert table["阶段"].tolist() == ["收集", "交办", "答复", "办成", "满意"]
-    assert table["件数"].tolist() == [6, 5, 4, 3, 1]
-    assert table["占上一阶段"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 5, 3 / 4, 1 / 3])
-    assert table["占收集"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 1 / 6])
+    assert table["stage"].tolist() == ["collected", "assigned", "replied", "solved", "satisfied"]
+    assert [label(FUNNEL_STAGES, s) for s in table["stage"]] == [
+        "收集",
+        "交办",
+        "答复",
+        "办成",
+        "满意",
+    ]
+    assert table["count"].tolist() == [6, 5, 4, 3, 1]
+    assert table["share_of_previous"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 5, 3 / 4, 1 / 3])
+    assert table["share_of_collected"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 1 / 6])
 
 
 def test_an_empty_funnel_has_zero_counts_and_missing_shares() -> None:
     table = funnel(pd.DataFrame(columns=["case_id", "assigned_at", "replied_at", "outcome"]))
-    assert table["件数"].tolist() == [0, 0, 0, 0, 0]
-    assert table["占上一阶段"].isna().all()
+    assert table["count"].tolist() == [0, 0, 0, 0, 0]
+    assert table["share_of_previous"].isna().all()
 
 
 # --- annual sentence -----------------------------------------------------------------------------
