@@ -6,7 +6,7 @@ Codes stay in the database and in config; only these labels are shown to people.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from minqing.i18n import N_, label
@@ -103,3 +103,47 @@ def channel_label(channel: Any) -> str:
 
 def outcome_label(outcome: Any) -> str:
     return label(OUTCOME_LABELS, outcome) if outcome else ""
+
+
+# The column headers of the tables the office reads (the night's artifacts, the command line's
+# tables): rows are built with these Chinese keys, and `table_rows` labels them when shown.
+COLUMN_LABELS: Mapping[str, str] = {
+    "编号": N_("编号"),
+    "案件编号": N_("案件编号"),
+    "标题": N_("标题"),
+    "类型": N_("类型"),
+    "承办单位": N_("承办单位"),
+    "收件地址": N_("收件地址"),
+    "状态": N_("状态"),
+    "尝试次数": N_("尝试次数"),
+    "下次重试": N_("下次重试"),
+    "原因": N_("原因"),
+    "上次错误": N_("上次错误"),
+    "结果": N_("结果"),
+    "本次错误": N_("本次错误"),
+    "渠道": N_("渠道"),
+    "文件": N_("文件"),
+    "来源": N_("来源"),
+    "待跟进事项": N_("待跟进事项"),
+    "应办时间": N_("应办时间"),
+    "说明": N_("说明"),
+    "周": N_("周"),
+    "分类": N_("分类"),
+    "模型分类": N_("模型分类"),
+    "自动分派": N_("自动分派"),
+    "自动分派率": N_("自动分派率"),
+    "已有结果": N_("已有结果"),
+    "分错": N_("分错"),
+    "准确率": N_("准确率"),
+    "95%区间": N_("95%区间"),
+    "尚无结果": N_("尚无结果"),
+}
+
+
+def column_label(column: str) -> str:
+    return label(COLUMN_LABELS, column)
+
+
+def table_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` with their column headers in the reader's language (values as they are)."""
+    return [{column_label(k): v for k, v in row.items()} for row in rows]

@@ -360,8 +360,8 @@ def estimate_row(e: PrecisionEstimate) -> dict[str, str | int]:
     """One row of the 自动分派准确率 table (night's summary artifact and the report)."""
     interval = e.interval
     return {
-        "周": f"{e.week:%Y-%m-%d} 起",
-        "分类": e.category or "全部",
+        "周": _("%(date)s 起") % {"date": f"{e.week:%Y-%m-%d}"},
+        "分类": e.category or _("全部"),
         "模型分类": e.classified,
         "自动分派": e.auto_routed,
         "自动分派率": _rate(e.coverage),

@@ -27,7 +27,7 @@ from db.engine import Session
 from db.models import IngestedFile, Person, Rejection, Submission, utcnow
 from db.queries import insert_ignoring_conflicts
 from minqing.channels import file_checksum, get_parser
-from minqing.i18n import N_, _
+from minqing.i18n import N_, _, ngettext
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
 from minqing.labels import channel_label
 from minqing.records import UnreadableFile
@@ -216,7 +216,10 @@ class FileProgress:
         self, channel: str, path: Path, callback: Callable[[int], None] | None = None
     ) -> None:
         self.callback = callback
-        self.label = f"{channel_label(channel)} · {path.name}"
+        self.label = _("%(channel)s · %(file)s") % {
+            "channel": channel_label(channel),
+            "file": path.name,
+        }
         self.records = 0
         self.artifact: UUID | None = None
         self.lines: int | None = None
@@ -224,7 +227,9 @@ class FileProgress:
         if FlowRunContext.get() is not None:
             self.lines = _count_lines(path)
             self.artifact = self._call(
-                create_progress_artifact, progress=0.0, description=f"收集 {self.label}: 开始读取"
+                create_progress_artifact,
+                progress=0.0,
+                description=_("收集 %(file)s: 开始读取") % {"file": self.label},
             )
 
     def advance(self, records: int, report: FileReport) -> None:
@@ -233,19 +238,31 @@ class FileProgress:
             self.callback(records)
         if self.artifact and time.monotonic() - self.updated >= PROGRESS_EVERY_S:
             percent = min(99.0, 100.0 * self.records / self.lines) if self.lines else 0.0
-            self._update(percent, report, "读取中")
+            self._update(percent, report, _("读取中"))
 
     def finish(self, report: FileReport) -> None:
         if self.artifact:
-            done = "已读完" if report.status != "failed" else f"未能读取：{report.reason}"
+            done = (
+                _("已读完")
+                if report.status != "failed"
+                else _("未能读取：%(reason)s") % {"reason": report.reason}
+            )
             self._update(100.0, report, done)
 
     def _update(self, percent: float, report: FileReport, state: str) -> None:
         self.updated = time.monotonic()
-        description = (
-            f"收集 {self.label}: {state}，已读 {self.records} 条"
-            f"（收录 {report.taken}，已有 {report.known}，拒收 {report.rejected}）"
-        )
+        description = ngettext(
+            "收集 %(file)s: %(state)s，已读 %(n)d 条（收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d）",
+            "收集 %(file)s: %(state)s，已读 %(n)d 条（收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d）",
+            self.records,
+        ) % {
+            "file": self.label,
+            "state": state,
+            "n": self.records,
+            "taken": report.taken,
+            "known": report.known,
+            "rejected": report.rejected,
+        }
         self._call(
             update_progress_artifact,
             artifact_id=self.artifact,

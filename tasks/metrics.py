@@ -26,8 +26,8 @@ from db.models import (
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
 from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_working_days
 from minqing.handoffs import handoff_row, outstanding_sentence
-from minqing.i18n import _, label
-from minqing.labels import LOOKBACK_KIND_LABELS, status_label
+from minqing.i18n import _, label, ngettext
+from minqing.labels import LOOKBACK_KIND_LABELS, status_label, table_rows
 from minqing.states import CaseStatus
 from minqing.summary import summary_markdown
 from tasks.context import Context, context
@@ -117,7 +117,10 @@ def undelivered_rows(limit: int = TABLE_LIMIT) -> list[dict[str, Any]]:
     rows = [handoff_row(h) for h in list_handoffs(limit=limit + 1)]
     if len(rows) > limit:
         rows[limit:] = [
-            {"编号": "", "原因": f"（仅列出前 {limit} 封，全部见 minqing handoffs list）"}
+            {
+                "编号": "",
+                "原因": _("（仅列出前 %(n)d 封，全部见 minqing handoffs list）") % {"n": limit},
+            }
         ]
     return rows
 
@@ -134,11 +137,14 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
     ):
         assert case.due_at is not None
         days = overdue_working_days(case.due_at, now, cal)
-        found.append((case, "超期未答复", case.due_at, f"已超期 {days} 个工作日"))
+        overdue = ngettext("已超期 %(n)d 个工作日", "已超期 %(n)d 个工作日", days) % {"n": days}
+        found.append((case, _("超期未答复"), case.due_at, overdue))
     unasked = unsurveyed_cases(policy.surveys)
     for case in s.scalars(select(Case).where(Case.id.in_(unasked)).order_by(Case.id)):
         if due_a_survey(s, case, policy.surveys.after):
-            found.append((case, "已答复未回访", case.replied_at, "有可联系的群众尚未收到回访"))
+            found.append(
+                (case, _("已答复未回访"), case.replied_at, _("有可联系的群众尚未收到回访"))
+            )
     for case, survey in s.execute(
         select(Case, Survey)
         .join(Survey, Survey.case_id == Case.id)
@@ -149,7 +155,7 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
             Case.status.not_in([CaseStatus.CLOSED, CaseStatus.MERGED]),
         )
     ):
-        found.append((case, "回访邮件发送失败", survey.created_at, "请改为电话回访或重发"))
+        found.append((case, _("回访邮件发送失败"), survey.created_at, _("请改为电话回访或重发")))
     for lb, case in s.execute(
         select(Lookback, Case)
         .join(Case, Case.id == Lookback.case_id)
@@ -167,14 +173,14 @@ def unanswered_items(s: Any, ctx: Context, now: datetime) -> list[dict[str, str]
                 cal.add_working_days(local_day(lb.due_at), policy.report.verification_grace_days)
             )
             if case.status in AWAITING_VERIFICATION and grace < now:
-                found.append((case, "回头看未完成", lb.due_at, "代表尚未记录核实结果"))
+                found.append((case, _("回头看未完成"), lb.due_at, _("代表尚未记录核实结果")))
         elif end_of_local_day(lb.due_at) < now:
             found.append(
                 (
                     case,
-                    "督办未执行",
+                    _("督办未执行"),
                     lb.due_at,
-                    f"{label(LOOKBACK_KIND_LABELS, lb.kind.value)} 未按时发出",
+                    _("%(kind)s 未按时发出") % {"kind": label(LOOKBACK_KIND_LABELS, lb.kind.value)},
                 )
             )
     names = dict(s.execute(select(Department.code, Department.name)).all())
@@ -212,21 +218,48 @@ def publish_now(
         with Session() as s, s.begin():
             night_counted_day(s, f["day"])
         create_markdown_artifact(
-            key=SUMMARY_KEY, markdown=markdown, description="民情直通车 夜间运行摘要"
+            key=SUMMARY_KEY, markdown=markdown, description=_("民情直通车 夜间运行摘要")
         )
-        create_table_artifact(
-            key=REJECTIONS_KEY,
-            table=f["rejections"] or [{"渠道": "", "文件": "", "来源": "", "原因": "（无）"}],
-            description="今晚拒收的输入及原因",
-        )
-        publish_open_items_now(f["failed_handoff_rows"], f["unanswered_rows"])
-        create_table_artifact(
-            key=ROUTING_PRECISION_KEY,
-            table=f["routing_precision_rows"] or [{"周": "", "分类": "（本期无模型分类的案件）"}],
-            description="自动分派准确率：模型自动分派的案件中分类正确的比例（按周、按分类）",
-        )
+        for key, (table, description) in night_tables(f).items():
+            create_table_artifact(key=key, table=table, description=description)
     print(markdown)
     return f
+
+
+def night_tables(f: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], str]]:
+    """The night's table artifacts as published: key → (rows, with their headers in the
+    reader's language, or one row saying there is nothing; description)."""
+    return {
+        REJECTIONS_KEY: (
+            table_rows(
+                f["rejections"] or [{"渠道": "", "文件": "", "来源": "", "原因": _("（无）")}]
+            ),
+            _("今晚拒收的输入及原因"),
+        ),
+        **open_items_tables(f["failed_handoff_rows"], f["unanswered_rows"]),
+        ROUTING_PRECISION_KEY: (
+            table_rows(
+                f["routing_precision_rows"] or [{"周": "", "分类": _("（本期无模型分类的案件）")}]
+            ),
+            _("自动分派准确率：模型自动分派的案件中分类正确的比例（按周、按分类）"),
+        ),
+    }
+
+
+def open_items_tables(
+    undelivered: list[dict[str, Any]], unanswered: list[dict[str, str]]
+) -> dict[str, tuple[list[dict[str, Any]], str]]:
+    """The two tables of what is still owed: undelivered messages, and 件件有回复."""
+    return {
+        FAILED_HANDOFFS_KEY: (
+            table_rows(undelivered or [{"编号": "", "原因": _("（无）")}]),
+            _("尚未送达的消息（待发送、发送中、发送失败、已放弃）及原因"),
+        ),
+        EVERY_ITEM_KEY: (
+            table_rows(unanswered or [{"案件编号": "", "待跟进事项": _("（无）")}]),
+            _("件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件"),
+        ),
+    }
 
 
 def publish_open_items_now(
@@ -234,16 +267,8 @@ def publish_open_items_now(
 ) -> None:
     """The two tables of what is still owed (fixed keys, so the newest is always the one shown
     under Artifacts): undelivered messages, and 件件有回复."""
-    create_table_artifact(
-        key=FAILED_HANDOFFS_KEY,
-        table=undelivered or [{"编号": "", "原因": "（无）"}],
-        description="尚未送达的消息（待发送、发送中、发送失败、已放弃）及原因",
-    )
-    create_table_artifact(
-        key=EVERY_ITEM_KEY,
-        table=unanswered or [{"案件编号": "", "待跟进事项": "（无）"}],
-        description="件件有回复：超期未答复、已答复未回访、回头看未完成等待跟进的案件",
-    )
+    for key, (table, description) in open_items_tables(undelivered, unanswered).items():
+        create_table_artifact(key=key, table=table, description=description)
 
 
 def open_items_now(now: datetime | None = None) -> dict[str, Any]:
@@ -267,7 +292,12 @@ def refresh_open_items() -> dict[str, Any]:
     items = open_items_now()
     publish_open_items_now(items["undelivered_rows"], items["unanswered_rows"])
     print(
-        f"未送达 {outstanding_sentence(items['outstanding'])}；件件有回复：待跟进 {items['unanswered']} 件"
+        ngettext(
+            "未送达 %(messages)s；件件有回复：待跟进 %(n)d 件",
+            "未送达 %(messages)s；件件有回复：待跟进 %(n)d 件",
+            items["unanswered"],
+        )
+        % {"messages": outstanding_sentence(items["outstanding"]), "n": items["unanswered"]}
     )
     return {"outstanding": items["outstanding"], "unanswered": items["unanswered"]}
 

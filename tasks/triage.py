@@ -37,6 +37,7 @@ from minqing.classifier import (
     read_classifier_config,
 )
 from minqing.classify import Classification, classify_by_keywords
+from minqing.i18n import _, ngettext
 from minqing.neardup import (
     DedupParams,
     LinkDecision,
@@ -102,7 +103,10 @@ def classifier_for(ctx: Context) -> tuple[Classifier, ReviewThresholds, list[str
         return (
             by_rules,
             ReviewThresholds(1.0),
-            [f"分类模型 {path.name} 未启用，已改用关键词规则：{exc}"],
+            [
+                _("分类模型 %(file)s 未启用，已改用关键词规则：%(reason)s")
+                % {"file": path.name, "reason": exc}
+            ],
         )
 
     def by_model(texts: list[str]) -> list[Classification]:
@@ -130,12 +134,19 @@ def check_index(params: DedupParams) -> list[str]:
         if bands_lost(s):
             restored = restore_bands(s, params)
             warnings.append(
-                f"查重索引的分段表为空（PostgreSQL 崩溃或切换后会清空它），已由 {restored:,} 条记录重建"
+                ngettext(
+                    "查重索引的分段表为空（PostgreSQL 崩溃或切换后会清空它），已由 %(n)s 条记录重建",
+                    "查重索引的分段表为空（PostgreSQL 崩溃或切换后会清空它），已由 %(n)s 条记录重建",
+                    restored,
+                )
+                % {"n": f"{restored:,}"}
             )
     if stale:
         warnings.append(
-            "查重索引由不同的参数生成（config/triage.yaml 的 shingle_size/num_perm/bands/seed 已改），"
-            "旧的提交不会被识别为重复：请运行 minqing index rebuild"
+            _(
+                "查重索引由不同的参数生成（config/triage.yaml 的 shingle_size/num_perm/bands/seed 已改），"
+                "旧的提交不会被识别为重复：请运行 minqing index rebuild"
+            )
         )
     return warnings
 
@@ -289,7 +300,7 @@ def _open_cases(
         if status is CaseStatus.CLOSED:
             replies.append({
                 "case_id": case_id, "department_code": None, "received_at": sub.received_at,
-                "outcome": Outcome.ON_THE_SPOT, "text": sub.on_spot_reply or "现场答复",
+                "outcome": Outcome.ON_THE_SPOT, "text": sub.on_spot_reply or _("现场答复"),
                 "handler": sub.recorded_by, "via": "on_the_spot",
                 "source_key": f"on_the_spot:{sub.source_key}",
             })  # fmt: skip

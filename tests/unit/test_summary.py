@@ -3,6 +3,7 @@ existing lines."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from minqing.summary import summary_lines, summary_markdown
@@ -125,3 +126,22 @@ def test_the_days_intake_has_its_own_first_line_and_none_without_a_daytime_run()
     quiet = {**day, "runs": 0}
     assert summary_lines({**FIGURES, "day": quiet})[0][0] == "收集"
     assert summary_lines(FIGURES)[0][0] == "收集"
+
+
+def test_in_english_the_summary_reads_english_around_the_data() -> None:
+    from minqing.i18n import using
+
+    with using("en"):
+        markdown = summary_markdown(FIGURES, "东湖街道人大工委", "2026-11-27 23:00")
+    assert markdown.startswith("# 东湖街道人大工委 民情直通车 · night run summary of 2026-11-27")
+    assert "| Collected | 5 items (12345 hotline 4, QR code form 1) |" in markdown
+    assert "| Rejected | 1 item (reasons in the table below) |" in markdown
+    assert "| Satisfaction rate | — (0/0) (satisfied + basically satisfied / rated) |" in markdown
+    assert "## Files (3: archived 2, failed 1)" in markdown
+    assert "| 12345 hotline | 12345_20261127.csv | Taken in, archived | 4 | 2 | 1 |  |" in markdown
+    text = (
+        markdown.replace("东湖街道人大工委", "")
+        .replace("民情直通车", "")
+        .replace("导出\\|副本", "")
+    )
+    assert not re.search(r"[\u4e00-\u9fff]", text), text
