@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib import font_manager, ft2font, rc_context
 from matplotlib.figure import Figure
 
-from minqing.i18n import N_, _, label, ngettext
+from minqing.i18n import N_, _, ngettext
 from minqing.report import UNCATEGORISED
-from minqing.scores import FUNNEL_STAGES
+from minqing.scores import stage_label
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
     """The funnel as bars that only shrink, each with its count and share of 收集."""
     fig = Figure(figsize=(8, 4), dpi=110)
     ax = fig.subplots()
-    names = [label(FUNNEL_STAGES, stage) for stage in funnel["stage"]][::-1]
+    names = [stage_label(stage) for stage in funnel["stage"]][::-1]
     counts = funnel["count"].to_numpy()[::-1]
     shares = funnel["share_of_collected"].to_numpy()[::-1]
     top = max(int(counts.max()) if len(counts) else 0, 1)

@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from minqing.i18n import N_, _, current_language, headed, label, ngettext, pgettext
+from minqing.i18n import N_, _, current_language, headed, ngettext, pgettext
 from minqing.labels import outcome_label, status_label
 from minqing.scores import (
     FUNNEL_LABELS,
-    FUNNEL_STAGES,
     NO_DEPARTMENT,
     SCORE_LABELS,
     ScorePolicy,
@@ -30,6 +29,7 @@ from minqing.scores import (
     department_scores,
     funnel,
     reply_before_assignment,
+    stage_label,
 )
 from minqing.states import CaseStatus, Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
@@ -492,7 +492,7 @@ def summary_sections(
 
 def funnel_shown(frame: pd.DataFrame) -> pd.DataFrame:
     """The funnel with each stage by its label (FUNNEL_STAGES), for a reader."""
-    return frame.assign(stage=[label(FUNNEL_STAGES, s) for s in frame["stage"]])
+    return frame.assign(stage=[stage_label(s) for s in frame["stage"]])
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from minqing.i18n import N_, _, ngettext, pgettext
+from minqing.i18n import N_, NP_, _, ngettext, pgettext
 from minqing.states import Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
@@ -87,14 +87,14 @@ SCORE_LABELS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-# The stages of funnel(), in order, with their labels.
+# The stages of funnel(), in order, with their labels (shown by `stage_label`).
 FUNNEL_STAGES: Mapping[str, str] = MappingProxyType(
     {
-        "collected": N_("收集"),
-        "assigned": N_("交办"),
-        "replied": N_("答复"),
-        "solved": N_("办成"),
-        "satisfied": N_("满意"),
+        "collected": NP_("funnel", "收集"),
+        "assigned": NP_("funnel", "交办"),
+        "replied": NP_("funnel", "答复"),
+        "solved": NP_("funnel", "办成"),
+        "satisfied": NP_("funnel", "满意"),
     }
 )
 # The columns of funnel() and their labels (the stage is shown by its label).
@@ -271,6 +271,11 @@ def _prepared_cases(cases: pd.DataFrame, calendar: WorkCalendar | None) -> pd.Da
     c["reply_before_assignment"] |= days < 0
     c["handling_working_days"] = days.where(~c["reply_before_assignment"])
     return c
+
+
+def stage_label(stage: str) -> str:
+    """A stage of the funnel as the reader reads it (收集, 交办, …)."""
+    return pgettext("funnel", FUNNEL_STAGES[stage]) if stage in FUNNEL_STAGES else str(stage)
 
 
 def reply_before_assignment(assigned_at: pd.Series, replied_at: pd.Series) -> pd.Series:

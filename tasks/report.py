@@ -121,25 +121,10 @@ def build_report_now(
     )  # fmt: skip
     folder = ctx.settings.reports_dir / period.label
     files = write_report(report, folder, ctx, routing)
+    published = report_artifacts(report, folder)
     if artifacts:
-        # The UI cannot show files of the worker's disk: the charts are named by their path.
-        markdown = _IMAGE.sub(
-            lambda m: (
-                _("- %(chart)s：`%(path)s`") % {"chart": m.group(1), "path": folder / m.group(2)}
-            ),
-            (folder / "report.md").read_text(encoding="utf-8"),
-        )
-        create_markdown_artifact(
-            key=SUMMARY_KEY,
-            markdown=markdown,
-            description=_("评议报告 %(period)s") % {"period": period.title},
-        )
-        create_table_artifact(
-            key=SCORES_KEY,
-            table=artifact_rows(report.scores),
-            description=_("部门评分 %(period)s（公式见 docs/scores.md）")
-            % {"period": period.title},
-        )
+        create_markdown_artifact(key=SUMMARY_KEY, **published[SUMMARY_KEY])
+        create_table_artifact(key=SCORES_KEY, **published[SCORES_KEY])
     return {
         "period": period.label,
         "title": period.title,
@@ -149,6 +134,24 @@ def build_report_now(
         "sentence": report.sentence,
         "overview": dict(report.overview),
         "warnings": report_warnings(),
+        "artifacts": published,
+    }
+
+
+def report_artifacts(report: Report, folder: Path) -> dict[str, dict[str, Any]]:
+    """What the report publishes as Prefect artifacts, by key: the summary and the scores."""
+    # The UI cannot show files of the worker's disk: the charts are named by their path.
+    markdown = _IMAGE.sub(
+        lambda m: _("- %(chart)s：`%(path)s`") % {"chart": m.group(1), "path": folder / m.group(2)},
+        (folder / "report.md").read_text(encoding="utf-8"),
+    )
+    title = {"period": report.period.title}
+    return {
+        SUMMARY_KEY: {"markdown": markdown, "description": _("评议报告 %(period)s") % title},
+        SCORES_KEY: {
+            "table": artifact_rows(report.scores),
+            "description": _("部门评分 %(period)s（公式见 docs/scores.md）") % title,
+        },
     }
 
 

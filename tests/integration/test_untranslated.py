@@ -12,13 +12,14 @@ import html as html_lib
 import re
 import shutil
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -48,6 +49,7 @@ from tasks.imports import import_returns_now
 from tasks.ingest import ingest_inbox_now
 from tasks.lookback import scan_now
 from tasks.metrics import night_tables, publish_now
+from tasks.report import build_report_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
 from web.app import create_app
@@ -72,6 +74,8 @@ ALLOWED_PATTERNS = [
     r"\b(?:nightly-summary|nightly-rejections|failed-handoffs|every-item-answered|hot-issues|"
     r"routing-precision)\b",  # the artifacts' keys, as the Prefect UI lists them
     r"minqing handoffs list",  # a command the operator types
+    r"docs/scores\.md",  # where the report's formulas are written down
+    r"`/[^`]+`",  # a path on the worker's disk (the report's charts)
 ]
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -235,14 +239,13 @@ def verification_link() -> str | None:
         return verify_link(context().settings, lb.case_id, lb.id, area.representative_email)
 
 
-def night_outputs(nights: list[dict[str, Any]], hot_issues: bool = True) -> dict[str, str]:
+def night_outputs(nights: list[dict[str, Any]]) -> dict[str, str]:
     """Each night's summary and table artifacts as they are published (headers and all)."""
     out: dict[str, str] = {}
     for number, f in enumerate(nights, start=1):
         out[f"night {number}: nightly-summary"] = f["markdown"]
         tables = {key: rows for key, (rows, _description) in night_tables(f).items()}
-        if hot_issues:
-            tables["hot-issues"] = f["hot_issues"]
+        tables["hot-issues"] = f["hot_issues"]
         for key, (_rows, description) in night_tables(f).items():
             out[f"night {number}: {key} (description)"] = description
         for key, rows in tables.items():
@@ -269,6 +272,7 @@ def test_everything_people_read_is_in_chinese(minq, office):
     outputs = {k: visible_text(v) for k, v in console_pages(client).items()}
     outputs |= {k: visible_text(v) for k, v in public_pages(client, mails).items()}
     outputs |= mail_texts(mails) | night_outputs(office["nights"])
+    outputs |= report_outputs(datetime(2026, 12, 28, 15, 0, tzinfo=UTC))
 
     # The night really had what the pages must show in words.
     with Session() as s:
@@ -306,16 +310,56 @@ def chinese_left(text: str, data: Iterable[str]) -> list[str]:
     return [run for run in _CJK_RUN.findall(text) if re.search(r"[\u4e00-\u9fff]", run)]
 
 
+def workbook_texts(path: Path) -> dict[str, str]:
+    """Every sheet's name, headers and text cells (what a reader of the workbook sees)."""
+    book = load_workbook(path)
+    out = {"workbook: sheet names": "\n".join(book.sheetnames)}
+    for ws in book.worksheets:
+        rows = ws.iter_rows(values_only=True)
+        out[f"workbook: {ws.title}: headers"] = "\n".join(str(v) for v in next(rows, ()) if v)
+        out[f"workbook: {ws.title}: cells"] = "\n".join(
+            v for row in rows for v in row if isinstance(v, str)
+        )
+    return out
+
+
+def report_outputs(now: datetime) -> dict[str, str]:
+    """The period report of the nights (workbook, summary, artifacts) and the hot-issue table
+    of the second night."""
+    result = build_report_now(date(2026, 10, 1), date(2026, 12, 31), now=now, artifacts=False)
+    files = result["files"]
+    out = workbook_texts(Path(files["workbook"]))
+    out["report.md"] = html_lib.unescape(Path(files["markdown"]).read_text(encoding="utf-8"))
+    out["report.html"] = visible_text(Path(files["html"]).read_text(encoding="utf-8"))
+    for key, artifact in result["artifacts"].items():
+        rows = artifact.get("table", [])
+        out[f"artifact {key}"] = "\n".join(
+            [artifact["description"], html_lib.unescape(artifact.get("markdown", ""))]
+            + [" | ".join(f"{k}: {'' if v is None else v}" for k, v in row.items()) for row in rows]
+        )
+    out["report: warnings"] = "\n".join(result["warnings"])
+    hot = hot_issues_now(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))  # the second night's table
+    assert hot["rows"], "the second night has hot issues to show"
+    out["hot-issues"] = "\n".join(
+        [hot["summary"], *(" | ".join(f"{k}: {v}" for k, v in row.items()) for row in hot["rows"])]
+    )
+    return out
+
+
 @pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
-def test_with_english_chosen_the_console_and_public_pages_read_english(minq, office, monkeypatch):
+def test_with_english_chosen_the_pages_and_the_report_read_english(minq, office, monkeypatch):
     mails = stored_messages(minq.mail_dir)  # sent while the office read Chinese
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     client = office["client"]
     pages = {k: visible_text(v) for k, v in console_pages(client).items()}
     pages |= {k: visible_text(v) for k, v in public_pages(client, mails).items()}
+    report = report_outputs(datetime(2026, 12, 28, 15, 0, tzinfo=UTC))
+    assert "Department scores" in report["workbook: sheet names"]
+    pages |= report
     # kept texts were written when the night ran (in Chinese) and stay as written
     data = data_values(minq) | kept_texts()
+    data.add(context().ref.policy.report.solved_what)  # the office's words in its sentence
     data.add("民情直通车")  # the product's name
     found = {where: words for where, text in pages.items() if (words := chinese_left(text, data))}
     assert found == {}, "Chinese left in English:\n" + "\n".join(
@@ -347,12 +391,7 @@ def test_with_english_chosen_the_nights_summary_and_tables_read_english(minq, mo
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     nights = run_nights(minq)
-    # The hot issues' line and table are left to their own change.
-    outputs = night_outputs(nights, hot_issues=False)
-    for key in [k for k in outputs if k.endswith("nightly-summary")]:
-        outputs[key] = "\n".join(
-            line for line in outputs[key].splitlines() if not line.startswith("| Hot issues |")
-        )
+    outputs = night_outputs(nights)
     data = data_values(minq) | kept_texts() | {"民情直通车"}
     # the nights had something in each table, in English
     last = nights[-1]
@@ -360,6 +399,7 @@ def test_with_english_chosen_the_nights_summary_and_tables_read_english(minq, mo
     tables = {key: rows for key, (rows, _d) in night_tables(last).items()}
     assert {"Case number", "To follow up", "Due"} <= set(tables["every-item-answered"][0])
     assert {"No.", "Status", "Attempts"} <= set(tables["failed-handoffs"][0])
+    assert {"Case number", "Attention", "Likes"} <= set(nights[1]["hot_issues"][0])
     assert any(night["rejections"] for night in nights)
     found = {where: words for where, text in outputs.items() if (words := chinese_left(text, data))}
     assert found == {}, "Chinese left in English:\n" + "\n".join(

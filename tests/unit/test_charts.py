@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from minqing.charts import (
     funnel_figure,
     satisfaction_figure,
 )
+from minqing.i18n import using
 from minqing.scores import funnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +133,38 @@ def test_every_chart_is_titled_and_labelled_in_chinese_without_missing_glyphs():
         t.get_text() for fig in figures for t in fig.findobj(lambda o: hasattr(o, "get_text"))
     ]
     assert not any(w in " ".join(every_text).lower() for w in ("chengguan", "satisf", "cases"))
+
+
+def test_with_english_chosen_the_charts_speak_english_and_keep_the_office_names_in_chinese():
+    font = installed_font()
+    categories = pd.DataFrame(
+        {"month": ["2026-10", "2026-11"], "城乡建设": [3, 4], "未分类": [1, 0], "total": [4, 4]}
+    )
+    at = pd.Timestamp("2026-11-02 01:00", tz="UTC")
+    cases = pd.DataFrame({"case_id": [1, 2], "assigned_at": [at, None], "replied_at": [at, None],
+                          "outcome": ["solved", None]})  # fmt: skip
+    with using("en"), drawing(font):
+        figures = [
+            satisfaction_figure(scores(), 10),
+            categories_figure(categories),
+            funnel_figure(funnel(cases)),
+        ]
+    for fig in figures:
+        rendered(fig, font)  # the departments' Chinese names still need the Chinese font
+    assert [fig.axes[0].get_title() for fig in figures] == [
+        "Satisfaction by department",
+        "Cases by category",
+        "Handling funnel: collected → assigned → replied → solved → satisfied",
+    ]
+    legend = [t.get_text() for t in figures[1].axes[0].get_legend().get_texts()]
+    assert legend == ["城乡建设", "Uncategorised"]  # a category of config stays as written
+    stages = [t.get_text() for t in figures[2].axes[0].get_yticklabels()]
+    assert stages == ["Satisfied", "Solved", "Replied", "Assigned", "Collected"]
+    departments = {"区城市管理局", "区教育局", "区交通运输局", "城乡建设"}
+    texts = [t.get_text() for fig in figures for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
+    chinese = [t for t in texts if re.search(r"[\u4e00-\u9fff]", t) and t not in departments]
+    assert chinese == []
+    assert "too few ratings (1, fewer than 10)" in [t.get_text() for t in figures[0].axes[0].texts]
 
 
 def _python(script: str, env: dict[str, str]) -> str:

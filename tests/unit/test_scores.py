@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minqing.i18n import label
 from minqing.scores import (
-    FUNNEL_STAGES,
     SCORE_COLUMNS,
     ScorePolicy,
     annual_sentences,
@@ -23,6 +21,7 @@ from minqing.scores import (
     funnel,
     latest_ratings,
     representative_scores,
+    stage_label,
 )
 from minqing.states import Outcome
 from minqing.workdays import WorkCalendar
@@ -513,7 +512,7 @@ def test_the_funnel_counts_cases_that_reach_each_stage() -> None:
     )
     table = funnel(cases, ratings)
     assert table["stage"].tolist() == ["collected", "assigned", "replied", "solved", "satisfied"]
-    assert [label(FUNNEL_STAGES, s) for s in table["stage"]] == [
+    assert [stage_label(s) for s in table["stage"]] == [
         "收集",
         "交办",
         "答复",
