@@ -54,6 +54,7 @@ def handoffs_list(
     """未送达的消息: everything not delivered (待发送, 发送中, 发送失败, 已放弃) and why."""
     from minqing.handoffs import UNDELIVERED, kind_label, outstanding_sentence, status_label
     from minqing.i18n import _
+    from minqing.reasons import delivery_error
     from tasks.handoffs import count_handoffs, list_handoffs
 
     chosen = _statuses(status, UNDELIVERED)
@@ -65,7 +66,7 @@ def handoffs_list(
     for r in rows[:limit]:
         table.add_row(str(r["id"]), r["case_number"], kind_label(r["kind"]), r["department_name"],
                       r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
-                      (r["error"] or "")[:80])  # fmt: skip
+                      delivery_error(r["error"], 80))  # fmt: skip
     console.print(table)
     if len(rows) > limit:
         console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
@@ -99,6 +100,7 @@ def handoffs_retry(
     from cli.main import one_run
     from minqing.handoffs import RETRYABLE, kind_label, resend_sentence, status_label
     from minqing.i18n import _
+    from minqing.reasons import delivery_error
     from tasks.handoffs import HandoffRefused, retry_now
 
     statuses = _statuses(status, RETRYABLE)
@@ -119,7 +121,7 @@ def handoffs_retry(
     table = Table(_("编号"), _("案件编号"), _("类型"), _("收件地址"), _("状态"), _("上次错误"))
     for h in result["selected"]:
         table.add_row(str(h["id"]), h["case_number"], kind_label(h["kind"]), h["to"],
-                      status_label(h.get("outcome") or h["status"]), (h["error"] or "")[:80])  # fmt: skip
+                      status_label(h.get("outcome") or h["status"]), delivery_error(h["error"], 80))  # fmt: skip
     console.print(table)
     console.print(resend_sentence(result["selected"], dry_run=dry_run))
 

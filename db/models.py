@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime
+from minqing.reasons import Reason, stored
 from minqing.states import CaseStatus, Outcome
 
 
@@ -144,10 +145,18 @@ class IngestedFile(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))  # taken | failed
+    # Why it failed: a code of minqing/reasons.py and its values, worded when shown; `reason`
+    # holds the text of rows written before the codes.
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    reason_params: Mapped[dict[str, Any] | None]
     reason: Mapped[str | None] = mapped_column(Text)
     items: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def why(self) -> Reason | None:
+        return stored(self.reason_code, self.reason_params, self.reason)
 
 
 class Submission(Base):
@@ -213,6 +222,10 @@ class Case(Base):
     co_departments: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
     priority: Mapped[str] = mapped_column(String(10), default="normal")
+    # 审核原因: a code of minqing/reasons.py and its values, worded when shown; `review_reason`
+    # holds the text of cases that waited before the codes.
+    review_reason_code: Mapped[str | None] = mapped_column(String(40))
+    review_reason_params: Mapped[dict[str, Any] | None]
     review_reason: Mapped[str | None] = mapped_column(Text)
     assigned_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
@@ -230,6 +243,17 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     submissions: Mapped[list[Submission]] = relationship(back_populates="case")
+
+    @property
+    def review(self) -> Reason | None:
+        """Why the case waits for a person (审核原因), worded when shown."""
+        return stored(self.review_reason_code, self.review_reason_params, self.review_reason)
+
+    @review.setter
+    def review(self, why: Reason | None) -> None:
+        self.review_reason_code = why.code if why else None
+        self.review_reason_params = dict(why.params) if why else None
+        self.review_reason = None
 
     @property
     def number(self) -> str:
@@ -395,9 +419,17 @@ class Rejection(Base):
     channel: Mapped[str] = mapped_column(String(40), index=True)
     source_file: Mapped[str | None] = mapped_column(String(400))
     source_ref: Mapped[str] = mapped_column(String(200))
-    reason: Mapped[str] = mapped_column(Text)
+    # A code of minqing/reasons.py and its values, worded when shown; `reason` holds the text
+    # of rows written before the codes.
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    reason_params: Mapped[dict[str, Any] | None]
+    reason: Mapped[str | None] = mapped_column(Text)
     excerpt: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    @property
+    def why(self) -> Reason | None:
+        return stored(self.reason_code, self.reason_params, self.reason)
 
 
 class AuditEvent(Base):

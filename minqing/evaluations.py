@@ -14,7 +14,7 @@ from pathlib import Path
 
 from minqing.channels.base import make_source_key, parse_datetime, undecodable_reason
 from minqing.channels.tabular import open_table, row_excerpt, row_is_blank, row_undecodable
-from minqing.i18n import _
+from minqing.reasons import Reason, reason
 from minqing.records import Rejected
 from minqing.workdays import LOCAL_TZ
 
@@ -114,10 +114,10 @@ def parse_evaluations(path: Path, checksum: str) -> Iterator[EvaluationRow | Rej
         ref = f"{path.name}:{row.number}"
 
         def reject(
-            reason: str, ref: str = ref, number: int = row.number, excerpt: str = row_excerpt(row)
+            why: Reason, ref: str = ref, number: int = row.number, excerpt: str = row_excerpt(row)
         ) -> Rejected:
             key = make_source_key("evaluation", checksum, number)
-            return Rejected("evaluations", key, ref, reason, path.name, excerpt)
+            return Rejected("evaluations", key, ref, why, path.name, excerpt)
 
         if row_undecodable(row):
             yield reject(undecodable_reason())
@@ -127,19 +127,13 @@ def parse_evaluations(path: Path, checksum: str) -> Iterator[EvaluationRow | Rej
         score = parse_score(score_text)
         span = parse_period(period) if period else None
         if not rep:
-            yield reject(_("缺少代表姓名"))
+            yield reject(reason("missing_representative"))
         elif not dept:
-            yield reject(_("缺少部门"))
+            yield reject(reason("missing_department"))
         elif score is None:
-            yield reject(
-                _("评价“%(value)s”无法识别（应为 满意、基本满意、不满意 或 0–100 分）")
-                % {"value": score_text}
-            )
+            yield reject(reason("unknown_evaluation", value=score_text))
         elif span is None:
-            yield reject(
-                _("期间“%(value)s”无法识别（例如 2026年、2026年第四季度、2026-11）")
-                % {"value": period}
-            )
+            yield reject(reason("unknown_period", value=period))
         else:
             yield EvaluationRow(
                 source_key=make_source_key("evaluation", rep, dept, period, score),

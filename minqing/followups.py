@@ -18,8 +18,8 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
-from minqing.i18n import _
 from minqing.normalize import normalize_text
+from minqing.reasons import Reason, reason
 from minqing.records import Rejected
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
@@ -152,10 +152,10 @@ def parse_verifications(path: Path, checksum: str) -> Iterator[VerificationRow |
         ref = f"{path.name}:{row.number}"
 
         def reject(
-            reason: str, ref: str = ref, number: int = row.number, excerpt: str = row_excerpt(row)
+            why: Reason, ref: str = ref, number: int = row.number, excerpt: str = row_excerpt(row)
         ) -> Rejected:
             key = make_source_key("verification", checksum, number)
-            return Rejected("verifications", key, ref, reason, path.name, excerpt)
+            return Rejected("verifications", key, ref, why, path.name, excerpt)
 
         if row_undecodable(row):
             yield reject(undecodable_reason())
@@ -167,15 +167,13 @@ def parse_verifications(path: Path, checksum: str) -> Iterator[VerificationRow |
         when_text = table.text(row, "checked_at")
         checked_at = parse_datetime(table.cell(row, "checked_at")) if when_text else None
         if not case_ref:
-            yield reject(_("缺少案件编号"))
+            yield reject(reason("missing_case_number"))
         elif result not in VERIFIED_WORDS:
-            yield reject(
-                _("核实结果“%(value)s”无法识别（应为 已核实 或 未核实）") % {"value": result}
-            )
+            yield reject(reason("unknown_verification", value=result))
         elif when_text and checked_at is None:
-            yield reject(_("核实时间无法识别：“%(value)s”") % {"value": when_text})
+            yield reject(reason("unreadable_verification_time", value=when_text))
         elif not VERIFIED_WORDS[result] and not note:
-            yield reject(_("未核实须填写说明：要告诉承办部门为什么退回重办"))
+            yield reject(reason("unverified_needs_note"))
         else:
             yield VerificationRow(
                 source_key=make_source_key(

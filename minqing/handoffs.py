@@ -10,6 +10,7 @@ from typing import Any
 
 from minqing.i18n import N_, _, label
 from minqing.labels import HANDOFF_STATUS_LABELS, handoff_kind_label, handoff_status_label
+from minqing.reasons import delivery_error
 
 # The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
 # whatever language the labels are shown in).
@@ -117,7 +118,7 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
         "状态": status_label(h["status"]),
         "尝试次数": h.get("attempts", 0),
         "下次重试": h.get("next_attempt") or "",
-        "原因": h.get("error") or "",
+        "原因": delivery_error(h.get("error")),
     }
 
 

@@ -206,7 +206,7 @@ def serve_reader() -> None:
         for batch in prepared_batches(channel, options, path, checksum, area_codes, size):
             send("batch", batch)
     except UnreadableFile as exc:
-        send("unreadable", str(exc))
+        send("unreadable", exc.reason)
     except BaseException:
         send("error", traceback.format_exc())
     else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from minqing.i18n import _
+from minqing.reasons import Reason, reason
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Rejected:
     channel: str
     source_key: str
     source_ref: str
-    reason: str
+    reason: Reason  # a code and its values (minqing/reasons.py), rendered when shown
     source_file: str | None = None
     excerpt: str = ""
 
@@ -68,10 +68,18 @@ class Rejected:
 ALREADY_IMPORTED = "already_imported"
 
 
-def unknown_case_reason(case_ref: str) -> str:
+def unknown_case_reason(case_ref: str) -> Reason:
     """Why a returned row (reply, rating, 回头看) naming no known case is refused."""
-    return _("没有案件编号为“%(case)s”的案件") % {"case": case_ref}
+    return reason("unknown_case", case=case_ref)
 
 
 class UnreadableFile(Exception):
-    """The whole file cannot be read (wrong format, truncated archive, missing columns)."""
+    """The whole file cannot be read (wrong format, truncated archive, missing columns);
+    `str(exc)` is the reason in the current language."""
+
+    def __init__(self, why: Reason) -> None:
+        super().__init__(why)
+        self.reason = why
+
+    def __str__(self) -> str:
+        return str(self.reason)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from minqing.channels.base import make_source_key, parse_datetime, undecodable_reason
 from minqing.channels.textfile import has_undecodable, open_text
-from minqing.i18n import _
 from minqing.normalize import normalize_phone, normalize_text
+from minqing.reasons import Reason, reason
 from minqing.records import Rejected, UnreadableFile
 from minqing.states import Outcome, parse_outcome
 from minqing.workdays import LOCAL_TZ
@@ -52,21 +52,23 @@ class RatingRow:
 
 def reply_time_problem(
     replied_at: datetime, assigned_at: datetime | None, now: datetime
-) -> str | None:
+) -> Reason | None:
     """Why a reply's time cannot be true, or None: dated before the case was assigned, or
     after today. Compared by Beijing day, so a reply dated only by day (read as 00:00) on the
     day of assignment is taken; handling time can then never be negative."""
     day = replied_at.astimezone(LOCAL_TZ).date()
     if assigned_at is not None and day < assigned_at.astimezone(LOCAL_TZ).date():
-        return _("答复时间 %(replied)s 早于交办时间 %(assigned)s，请核对后重新报送") % {
-            "replied": f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
-            "assigned": f"{assigned_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
-        }
+        return reason(
+            "reply_before_assignment",
+            replied=f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            assigned=f"{assigned_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+        )
     if day > now.astimezone(LOCAL_TZ).date():
-        return _("答复时间 %(replied)s 晚于今天（%(today)s），请核对后重新报送") % {
-            "replied": f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
-            "today": f"{now.astimezone(LOCAL_TZ):%Y-%m-%d}",
-        }
+        return reason(
+            "reply_in_future",
+            replied=f"{replied_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            today=f"{now.astimezone(LOCAL_TZ):%Y-%m-%d}",
+        )
     return None
 
 
@@ -77,7 +79,7 @@ def read_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict
         header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
         missing = [c for c in required if c not in header]
         if missing:
-            raise UnreadableFile(_("缺少必需的列：%(columns)s") % {"columns": "、".join(missing)})
+            raise UnreadableFile(reason("missing_columns", columns="、".join(missing)))
         for line_no, row in enumerate(reader, start=2):
             if any(cell.strip() for cell in row):
                 yield (
@@ -93,9 +95,9 @@ def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
         key = make_source_key("reply", checksum, line_no)
 
         def reject(
-            reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row
+            why: Reason, ref: str = ref, key: str = key, row: dict[str, str] = row
         ) -> Rejected:
-            return Rejected("replies", key, ref, reason, path.name, ",".join(row.values())[:200])
+            return Rejected("replies", key, ref, why, path.name, ",".join(row.values())[:200])
 
         if any(has_undecodable(v) for v in row.values()):
             yield reject(undecodable_reason())
@@ -103,16 +105,13 @@ def parse_replies(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
         outcome = parse_outcome(row["办理结果"])
         received = parse_datetime(row["答复时间"])
         if not row["案件编号"]:
-            yield reject(_("缺少案件编号"))
+            yield reject(reason("missing_case_number"))
         elif outcome is None:
-            yield reject(
-                _("办理结果“%(value)s”无法识别（应为 A、B、C、D 或 不属职责）")
-                % {"value": row["办理结果"]}
-            )
+            yield reject(reason("unknown_outcome", value=row["办理结果"]))
         elif received is None:
-            yield reject(_("答复时间无法识别：“%(value)s”") % {"value": row["答复时间"]})
+            yield reject(reason("unreadable_reply_time", value=row["答复时间"]))
         elif not row["答复内容"]:
-            yield reject(_("答复内容为空"))
+            yield reject(reason("empty_reply"))
         else:
             yield ReplyRow(
                 source_key=make_source_key(
@@ -134,26 +133,21 @@ def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
         key = make_source_key("rating", checksum, line_no)
 
         def reject(
-            reason: str, ref: str = ref, key: str = key, row: dict[str, str] = row
+            why: Reason, ref: str = ref, key: str = key, row: dict[str, str] = row
         ) -> Rejected:
-            return Rejected("ratings", key, ref, reason, path.name, ",".join(row.values())[:200])
+            return Rejected("ratings", key, ref, why, path.name, ",".join(row.values())[:200])
 
         satisfaction = row["满意度"]
         solved_text = row.get("是否办成", "").lower()
         rated_at = parse_datetime(row.get("评价时间")) if row.get("评价时间") else None
         if not row["案件编号"]:
-            yield reject(_("缺少案件编号"))
+            yield reject(reason("missing_case_number"))
         elif satisfaction not in SATISFACTION:
-            yield reject(
-                _("满意度“%(value)s”无法识别（应为 满意、基本满意 或 不满意）")
-                % {"value": satisfaction}
-            )
+            yield reject(reason("unknown_satisfaction", value=satisfaction))
         elif solved_text and solved_text not in YES | NO:
-            yield reject(
-                _("是否办成“%(value)s”无法识别（应为 是 或 否）") % {"value": row["是否办成"]}
-            )
+            yield reject(reason("unknown_solved", value=row["是否办成"]))
         elif row.get("评价时间") and rated_at is None:
-            yield reject(_("评价时间无法识别：“%(value)s”") % {"value": row["评价时间"]})
+            yield reject(reason("unreadable_rating_time", value=row["评价时间"]))
         else:
             phone = normalize_phone(row.get("联系电话"))
             yield RatingRow(

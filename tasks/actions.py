@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
 from db.queries import assignment_rounds, audit, find_case, set_status
+from minqing import reasons
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
@@ -61,7 +62,7 @@ def confirm_category(s: Any, ctx: Context, case_id: int, category: str, operator
         "corrected": previous != category,
     }
     if case.status in (CaseStatus.NEW, CaseStatus.NEEDS_REVIEW):
-        case.review_reason = None
+        case.review = None
         set_status(s, case, CaseStatus.TRIAGED, operator, "category_confirmed", **detail)
     else:
         audit(s, operator, "category_corrected", case_id=case.id, **detail)
@@ -225,7 +226,7 @@ def split(
         title=sub.title, text=sub.text, text_key=sub.text_key, area_code=sub.area_code,
         category=case.category, category_source="operator", category_confidence=None,
         category_top3=case.category_top3, status=CaseStatus.NEW, supporters=1, created_at=now,
-        review_reason=f"由 {case.number} 拆分，请确认分类",
+        review=reasons.reason("split_from", number=case.number),
     )  # fmt: skip
     s.add(new)
     s.flush()
@@ -296,6 +297,6 @@ def reopen(s: Any, case_id: int, reason: str, operator: str, now: datetime) -> N
     except TransitionError:
         raise ActionError(f"案件当前为“{case.status.value}”，不能重办") from None
     case.reopen_count += 1
-    case.review_reason = f"重办：{reason}"
+    case.review = reasons.reason("reopened", reason=reason)
     case.closed_at = None
     _cancel_followups(s, case.id, now, "cancelled: reopened")

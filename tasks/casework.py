@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from db.engine import Session
 from db.models import Case, Submission
 from db.queries import find_case
+from minqing.reasons import render as render_reason
 from minqing.states import CaseStatus
 from tasks.actions import ActionError, confirm_category, merge, split
 from tasks.context import context
@@ -89,7 +90,7 @@ def review_queue(limit: int = 50) -> dict[str, Any]:
             {
                 "case": c.number,
                 "title": c.title,
-                "reason": c.review_reason or "",
+                "reason": render_reason(c.review),
                 "category": c.category,
                 "confidence": c.category_confidence,
                 "source": c.category_source,

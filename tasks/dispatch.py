@@ -38,7 +38,7 @@ from minqing.delivery import (
     reply_template_csv,
     reply_template_name,
 )
-from minqing.i18n import _
+from minqing.reasons import reason
 from minqing.routing import deadline, route
 from minqing.settings import Settings
 from minqing.states import CaseStatus
@@ -97,9 +97,7 @@ def _dispatch_case(
     ref = ctx.ref
     decision = route(case.category, area, ref)
     if decision is None:
-        case.review_reason = _(
-            "分类“%(category)s”在“%(area)s”没有交办规则，请人工指定承办部门（routing.yaml）"
-        ) % {"category": case.category, "area": area or _("未注明地区")}
+        case.review = reason("no_route", category=case.category, area=area)
         set_status(
             s, case, CaseStatus.NEEDS_REVIEW, ACTOR, "no_route", category=case.category, area=area
         )

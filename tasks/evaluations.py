@@ -12,7 +12,7 @@ from sqlalchemy import select
 from db.models import RepresentativeEvaluation
 from db.queries import audit
 from minqing.evaluations import EvaluationRow, parse_evaluations
-from minqing.i18n import _
+from minqing.reasons import Reason, reason
 from minqing.records import ALREADY_IMPORTED
 from tasks.context import Context, context
 
@@ -20,7 +20,7 @@ ACTOR = "system:evaluations"
 CHANNEL = "evaluations"
 
 
-def store_evaluation(s: Any, ctx: Context, row: EvaluationRow) -> str | None:
+def store_evaluation(s: Any, ctx: Context, row: EvaluationRow) -> Reason | str | None:
     """Record one evaluation; None when taken, else why it was refused."""
     if s.scalar(
         select(RepresentativeEvaluation.id).where(
@@ -33,9 +33,7 @@ def store_evaluation(s: Any, ctx: Context, row: EvaluationRow) -> str | None:
     }
     code = by_name.get(row.department)
     if code is None:
-        return _("部门“%(value)s”不存在（应为 departments.yaml 中的部门名称或代码）") % {
-            "value": row.department
-        }
+        return reason("unknown_department", value=row.department)
     superseded = select(RepresentativeEvaluation.supersedes_id).where(
         RepresentativeEvaluation.supersedes_id.is_not(None)
     )

@@ -35,8 +35,9 @@ from minqing.channels import file_checksum
 from minqing.channels.tabular import cell_text, iter_rows, sniff
 from minqing.evaluations import parse_evaluations
 from minqing.followups import is_complaint, parse_verifications
-from minqing.i18n import _
-from minqing.labels import channel_label, status_label
+from minqing.labels import channel_label
+from minqing.reasons import Reason, reason
+from minqing.reasons import columns as reason_columns
 from minqing.records import ALREADY_IMPORTED, Rejected, UnreadableFile, unknown_case_reason
 from minqing.returns import (
     RatingRow,
@@ -139,17 +140,17 @@ def _import_file(
         taken = rejected = known = 0
         try:
             for row in parse(path, checksum):
-                reason = row.reason if isinstance(row, Rejected) else store(s, ctx, row)
-                if reason is None:
+                why = row.reason if isinstance(row, Rejected) else store(s, ctx, row)
+                if why is None:
                     taken += 1
                     continue
-                if reason == ALREADY_IMPORTED:
+                if isinstance(why, str):  # ALREADY_IMPORTED
                     known += 1
                     continue
                 rej = (
                     row
                     if isinstance(row, Rejected)
-                    else Rejected(channel, row.source_key, row.source_ref, reason, path.name)
+                    else Rejected(channel, row.source_key, row.source_ref, why, path.name)
                 )
                 if (
                     s.scalar(select(Rejection.id).where(Rejection.source_key == rej.source_key))
@@ -161,7 +162,7 @@ def _import_file(
                             channel=channel,
                             source_file=path.name,
                             source_ref=rej.source_ref,
-                            reason=rej.reason,
+                            **reason_columns(rej.reason),
                             excerpt=rej.excerpt,
                         )
                     )
@@ -171,7 +172,7 @@ def _import_file(
                         "渠道": channel_label(channel),
                         "文件": path.name,
                         "来源": rej.source_ref,
-                        "原因": rej.reason,
+                        "原因": str(rej.reason),
                     }
                 )
         except UnreadableFile as exc:
@@ -185,7 +186,7 @@ def _import_file(
                         checksum=checksum,
                         size=path.stat().st_size if path.exists() else 0,
                         status="failed",
-                        reason=str(exc),
+                        **reason_columns(exc.reason),
                     )
                 )
             _report_file(out, channel, path, "failed", reason=str(exc))
@@ -222,7 +223,7 @@ def store_reply(
     via: str = "import",
     actor: str = ACTOR,
     now: datetime | None = None,
-) -> str | None:
+) -> Reason | str | None:
     """Record a reply; returns None when taken, else the reason it was refused.
 
     The one rule for every way a reply comes in (import file, web form): a correction while
@@ -233,10 +234,7 @@ def store_reply(
     if case is None:
         return unknown_case_reason(row.case_ref)
     if case.status not in (CaseStatus.ASSIGNED, CaseStatus.REPLIED):
-        return _("案件 %(case)s 当前为“%(status)s”，不在等待答复") % {
-            "case": case.number,
-            "status": status_label(case.status),
-        }
+        return reason("not_awaiting_reply", case=case.number, status=case.status.value)
     if problem := reply_time_problem(row.received_at, case.assigned_at, now or datetime.now(UTC)):
         return problem
     s.add(
@@ -252,10 +250,11 @@ def store_reply(
         )
     )
     if row.outcome is Outcome.NOT_RESPONSIBLE:
-        case.review_reason = _("%(department)s答复不属职责：%(text)s") % {
-            "department": ctx.ref.department_name(case.lead_department),
-            "text": row.text[:200],
-        }
+        case.review = reason(
+            "not_responsible",
+            department=ctx.ref.department_name(case.lead_department),
+            text=row.text[:200],
+        )
         set_status(
             s,
             case,
@@ -317,7 +316,7 @@ def store_rating(
     person: Person | None = None,
     survey: Survey | None = None,
     actor: str = ACTOR,
-) -> str | None:
+) -> Reason | str | None:
     """Record a rating (returns None, or the reason it was refused). A file row finds its
     citizen by phone; the web link knows the citizen and the survey and passes them.
 
@@ -332,10 +331,7 @@ def store_rating(
     if case is None:
         return unknown_case_reason(row.case_ref)
     if case.replied_at is None:
-        return _("案件 %(case)s 当前为“%(status)s”，尚未答复，还不能评价") % {
-            "case": case.number,
-            "status": status_label(case.status),
-        }
+        return reason("not_yet_replied", case=case.number, status=case.status.value)
     person = person or _rating_person(s, case.id, row.phone)
     person_id = person.id if person else None
     previous = (

@@ -30,6 +30,8 @@ from minqing.channels import file_checksum, get_parser
 from minqing.i18n import N_, _, ngettext
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
 from minqing.labels import channel_label
+from minqing.reasons import Reason
+from minqing.reasons import columns as reason_columns
 from minqing.records import UnreadableFile
 from minqing.reference import Reference
 from tasks.context import context
@@ -54,7 +56,8 @@ class FileReport:
     taken: int = 0
     known: int = 0  # rows whose source_key was already stored (overlapping export)
     rejected: int = 0
-    reason: str | None = None
+    reason: str | None = None  # in the run's language, for the run's report
+    why: Reason | None = None  # what is stored: a failed file's reason code and values
     rejections: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -112,7 +115,7 @@ def _ingest_claimed(
                 _store_batch(batch, report)
                 tracker.advance(batch.count, report)
     except UnreadableFile as exc:
-        report.status, report.reason = "failed", str(exc)
+        report.status, report.why, report.reason = "failed", exc.reason, str(exc)
     tracker.finish(report)
     with Session() as s, s.begin():
         if seen is None:
@@ -127,7 +130,7 @@ def _ingest_claimed(
                         "checksum": checksum,
                         "size": size,
                         "status": report.status,
-                        "reason": report.reason,
+                        **reason_columns(report.why),
                         "items": report.taken,
                         "rejected": report.rejected,
                         "ingested_at": utcnow(),
@@ -137,7 +140,9 @@ def _ingest_claimed(
             )
         else:  # a file that failed before and was read now (e.g. a parser was fixed)
             row = s.get(IngestedFile, seen.id)
-            row.status, row.reason = report.status, report.reason
+            row.status = report.status
+            for name, value in reason_columns(report.why).items():
+                setattr(row, name, value)
             row.items, row.rejected = report.taken, report.rejected
     if report.status != "failed":
         archive(settings, channel, path, checksum, keep_original=keep)
@@ -164,7 +169,7 @@ def _store_batch(batch: PreparedBatch, report: FileReport) -> None:
                 "channel": r.channel,
                 "source_file": r.source_file,
                 "source_ref": r.source_ref,
-                "reason": r.reason,
+                **reason_columns(r.reason),
                 "excerpt": r.excerpt[:500],
             }
             for r in batch.rejected
@@ -173,7 +178,7 @@ def _store_batch(batch: PreparedBatch, report: FileReport) -> None:
     report.taken += added
     report.known += len(batch.rows) - added
     report.rejected += len(batch.rejected)
-    report.rejections.extend({"来源": r.source_ref, "原因": r.reason} for r in batch.rejected)
+    report.rejections.extend({"来源": r.source_ref, "原因": str(r.reason)} for r in batch.rejected)
 
 
 def _upsert_persons(s: Any, persons: list[dict[str, Any] | None]) -> dict[str, int]:
@@ -318,7 +323,9 @@ def ingest_inbox_now() -> dict[str, Any]:
             for r in reports
             for rej in r.rejections
         ],
-        "files": [{k: v for k, v in asdict(r).items() if k != "rejections"} for r in reports],
+        "files": [
+            {k: v for k, v in asdict(r).items() if k not in ("rejections", "why")} for r in reports
+        ],
     }
 
 

@@ -266,8 +266,8 @@ def _open_cases(
             "area_code": sub.area_code, "category": c.category,
             "category_confidence": c.confidence, "category_source": c.source,
             "category_top3": [list(t) for t in c.top3], "supporters": 1 + joins[d.index_in_batch],
-            "created_at": now, "review_reason": None, "outcome": None, "replied_at": None,
-            "closed_at": None, "priority": "urgent" if urgency.urgent else "normal",
+            "created_at": now, "review_reason_code": None, "review_reason_params": None,
+            "outcome": None, "replied_at": None, "closed_at": None, "priority": "urgent" if urgency.urgent else "normal",
         }  # fmt: skip
         if sub.answered_on_spot:
             # 现场答复: answered at reception; counted in the figures, never dispatched.
@@ -276,7 +276,9 @@ def _open_cases(
                     "closed_at": sub.received_at}  # fmt: skip
             totals["on_the_spot"] += 1
         else:
-            status, row["review_reason"] = triage_status(c, threshold)
+            status, why = triage_status(c, threshold)
+            row["review_reason_code"] = why.code if why else None
+            row["review_reason_params"] = dict(why.params) if why else None
             # top and source let the precision watch find what the model routed by itself.
             action, detail = "classified", {"category": c.category, "confidence": c.confidence,
                                             "top": c.top, "source": c.source}  # fmt: skip

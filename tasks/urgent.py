@@ -138,7 +138,7 @@ def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
         reason=reason or _("已标为紧急件"),
         source=source,
         link=console_link(ctx, f"/console/cases/{case.id}"),
-        waiting_for=waiting_reason(case.review_reason) if waiting else None,
+        waiting_for=waiting_reason(case.review) if waiting else None,
         departments=None if waiting else _departments(ctx, case),
         due=None if waiting else local_text(case.due_at, with_time=True),
         sent=not waiting and _assignment_sent(s, case),

@@ -23,18 +23,16 @@ from minqing.followups import (
     VerificationRow,
     ready_to_close,
 )
-from minqing.i18n import N_, _
-from minqing.labels import status_label
+from minqing.reasons import Reason, reason
 from minqing.records import ALREADY_IMPORTED, unknown_case_reason
 from minqing.states import CaseStatus
 from tasks.context import Context
 from tasks.lookback import AWAITING_VERIFICATION, reopen_or_escalate
 
 ACTOR = "system:verification"
-LABELS = {VERIFIED: N_("已核实"), NOT_VERIFIED: N_("未核实")}
 
 
-def store_verification(s: Any, ctx: Context, row: VerificationRow) -> str | None:
+def store_verification(s: Any, ctx: Context, row: VerificationRow) -> Reason | str | None:
     """Record one 回头看 result; None when taken, else why it was refused."""
     case = find_case(s, row.case_ref)
     if case is None:
@@ -44,15 +42,14 @@ def store_verification(s: Any, ctx: Context, row: VerificationRow) -> str | None
     if lb is not None and lb.result in RECORDED:
         if (lb.result, lb.checked_by, lb.note) == (result, row.checker, row.note):
             return ALREADY_IMPORTED
-        return _(
-            "案件 %(case)s 的回头看已由 %(checker)s 记录为“%(result)s”；如需更正，请工作人员在"
-            "工作台修改"
-        ) % {"case": case.number, "checker": lb.checked_by or "—", "result": _(LABELS[lb.result])}
+        return reason(
+            "verification_recorded",
+            case=case.number,
+            checker=lb.checked_by or "—",
+            result=lb.result,
+        )
     if case.status not in AWAITING_VERIFICATION:
-        return _("案件 %(case)s 当前为“%(status)s”，不在等待回头看") % {
-            "case": case.number,
-            "status": status_label(case.status),
-        }
+        return reason("not_awaiting_verification", case=case.number, status=case.status.value)
     when = row.checked_at or datetime.now(UTC)
     if (
         lb is None

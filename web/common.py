@@ -27,6 +27,8 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
+from minqing.reasons import delivery_problem
+from minqing.reasons import render as render_reason
 from minqing.reference import Reference
 from minqing.settings import Settings
 from minqing.states import Outcome
@@ -81,6 +83,8 @@ def _environment() -> Environment:
     env.filters["survey_channel"] = lambda c: label(SURVEY_CHANNEL_LABELS, c)
     env.filters["reply_via"] = lambda v: label(REPLY_VIA_LABELS, v)
     env.filters["satisfaction"] = lambda v: label(SATISFACTION_LABELS, v)
+    env.filters["reason"] = render_reason
+    env.filters["delivery_problem"] = delivery_problem
     env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text)
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone

@@ -26,10 +26,12 @@ from db.models import (
     Department,
     Handoff,
     HandoffStatus,
+    IngestedFile,
     Lookback,
     Operator,
     Person,
     Rating,
+    Rejection,
     Reply,
     Satisfaction,
     Submission,
@@ -585,6 +587,34 @@ def load_undelivered() -> list[dict[str, Any]]:
     from tasks.handoffs import list_handoffs
 
     return list_handoffs(limit=500, newest_first=True)
+
+
+REJECTIONS_SHOWN = 200
+
+
+def load_rejections() -> dict[str, Any]:
+    """The newest rejected rows and the files that could not be read, newest first."""
+    with Session() as s:
+        rows = s.scalars(
+            select(Rejection).order_by(Rejection.id.desc()).limit(REJECTIONS_SHOWN)
+        ).all()
+        files = s.scalars(
+            select(IngestedFile)
+            .where(IngestedFile.status == "failed")
+            .order_by(IngestedFile.id.desc())
+            .limit(PAGE)
+        ).all()
+        return {"rejections": list(rows), "failed_files": list(files)}
+
+
+@router.get("/rejections", response_class=HTMLResponse)
+async def rejections(request: Request) -> Response:
+    who = await _who(request)
+    if who is None:
+        return _to_login(request)
+    return _page(
+        request, who, "console/rejections.html", **await run_in_threadpool(load_rejections)
+    )
 
 
 @router.get("/handoffs", response_class=HTMLResponse)

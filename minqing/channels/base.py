@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from minqing.channels.safe_cells import looks_like_formula
-from minqing.i18n import _, ngettext
+from minqing.reasons import Reason, reason
 from minqing.records import Item, Rejected
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -201,32 +201,28 @@ def file_time(path: Path) -> datetime:
 _WORD = re.compile(r"[^\W_]")
 
 
-def check_text(text: str | None) -> str | None:
+def check_text(text: str | None) -> Reason | None:
     """The reason a text cannot be an opinion, or None when it can."""
     if text is None or not text.strip():
-        return _("内容为空")
+        return reason("empty_text")
     if not _WORD.search(text):
-        return _("内容只有标点或符号，没有文字")
+        return reason("no_words")
     return None
 
 
-# Reasons several channels give (拒收原因), in the office's words (minqing/i18n.py).
+# Reasons several channels give (拒收原因): codes, worded by minqing/reasons.py when shown.
 
 
-def undecodable_reason() -> str:
-    return _("文字编码无法识别（文件混用了不同编码，或编码有误）")
+def undecodable_reason() -> Reason:
+    return reason("undecodable")
 
 
-def extra_cells_reason(extra: int) -> str:
-    return ngettext(
-        "比表头多出 %(n)d 格：引号不成对或多了逗号",
-        "比表头多出 %(n)d 格：引号不成对或多了逗号",
-        extra,
-    ) % {"n": extra}
+def extra_cells_reason(extra: int) -> Reason:
+    return reason("extra_cells", n=extra)
 
 
-def unreadable_date_reason(value: object) -> str:
-    return _("日期无法识别：“%(value)s”") % {"value": value}
+def unreadable_date_reason(value: object) -> Reason:
+    return reason("unreadable_date", value=str(value))
 
 
 FLAG_OVERLONG = "overlong"

@@ -41,8 +41,8 @@ from minqing.channels.base import (
     text_digest,
     text_flags,
 )
-from minqing.i18n import _
 from minqing.normalize import strip_html
+from minqing.reasons import Reason, reason
 from minqing.records import Contact, Item, Rejected, UnreadableFile
 
 CHANNEL = "email"
@@ -97,21 +97,21 @@ def message_to_item(
         key = make_source_key(CHANNEL, address, _header(msg, "Date"), subject, text_digest(body))
     source_ref = f"<{message_id}>" if message_id else ref
 
-    def reject(reason: str) -> Rejected:
+    def reject(why: Reason) -> Rejected:
         return Rejected(
             CHANNEL,
             key,
             source_ref,
-            reason,
+            why,
             source_file,
             safe_excerpt(f"{address} {subject} {body}"),
         )
 
     if automatic := _automatic(msg, address):
-        return reject(_("自动发出的邮件（%(kind)s），不是群众来信") % {"kind": automatic})
+        return reject(automatic)
     text = body.strip() or subject
-    if reason := check_text(text):
-        return reject(reason)
+    if why := check_text(text):
+        return reject(why)
     flags = list(text_flags(text))
     if not message_id:
         flags.append("no_message_id")
@@ -225,19 +225,19 @@ def _sender(msg: Message) -> tuple[str, str]:
     return name.strip().strip('"'), address.strip().lower()
 
 
-def _automatic(msg: Message, address: str) -> str | None:
-    """What kind of automatic message this is (自动回复、群发、退信), or None."""
+def _automatic(msg: Message, address: str) -> Reason | None:
+    """Why this is an automatic message (自动回复、群发、退信、系统发件人), or None."""
     auto = _header(msg, "Auto-Submitted").strip().lower()
     if auto and auto != "no":
-        return _("自动回复")
+        return reason("automatic_mail", kind="auto_reply")
     if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
-        return _("自动回复")
+        return reason("automatic_mail", kind="auto_reply")
     if _header(msg, "Precedence").strip().lower() in ("bulk", "junk", "auto_reply", "list"):
-        return _("群发邮件")
+        return reason("automatic_mail", kind="bulk")
     if msg.get_content_type() == "multipart/report":
-        return _("退信或投递报告")
+        return reason("automatic_mail", kind="report")
     if _AUTOMATIC_SENDER.match(address):
-        return _("系统发件人 %(address)s") % {"address": address}
+        return reason("automatic_mail", kind="system_sender", address=address)
     return None
 
 
@@ -258,19 +258,19 @@ def _kind(path: Path) -> str:
     if path.is_dir():
         if all((path / sub).is_dir() for sub in ("cur", "new", "tmp")):
             return "maildir"
-        raise UnreadableFile(_("这个文件夹不是邮件目录（没有 cur/new/tmp）"))
+        raise UnreadableFile(reason("not_a_maildir"))
     with path.open("rb") as fh:
         head = fh.read(4096)
     if not head.strip():
-        raise UnreadableFile(_("空文件"))
+        raise UnreadableFile(reason("empty_file"))
     if head.startswith(b"From "):
         return "mbox"
     if head.count(b"\x00") > len(head) * 0.3:
-        raise UnreadableFile(_("二进制文件，不是电子邮件"))
+        raise UnreadableFile(reason("binary_not_mail"))
     if not re.search(
         rb"^(from|subject|message-id|date|received|return-path|mime-version)\s*:", head, re.I | re.M
     ):
-        raise UnreadableFile(_("不是电子邮件（没有发件人、主题、日期等邮件头）"))
+        raise UnreadableFile(reason("not_a_mail"))
     return "eml"
 
 
@@ -304,7 +304,7 @@ class EmailParser(ChannelParser):
                         CHANNEL,
                         make_source_key(CHANNEL, checksum, key),
                         ref,
-                        _("邮件无法读取"),
+                        reason("mail_unreadable"),
                         path.name,
                         safe_excerpt(str(exc)),
                     )
@@ -333,7 +333,7 @@ class EmailParser(ChannelParser):
                 CHANNEL,
                 key,
                 ref,
-                _("邮件格式损坏，无法解析"),
+                reason("mail_corrupt"),
                 path.name,
                 safe_excerpt(f"{type(exc).__name__}: {exc}"),
             )

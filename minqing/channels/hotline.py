@@ -40,7 +40,7 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
-from minqing.i18n import _
+from minqing.reasons import Reason, reason
 from minqing.records import Contact, Item, Rejected
 
 __all__ = ["DEFAULT_COLUMNS", "REQUIRED", "HotlineParser", "resolve_columns"]
@@ -90,20 +90,18 @@ class HotlineParser(ChannelParser):
             content = text_digest(row_excerpt(row, limit=100_000))
             key = make_source_key(self.channel, "no-ticket", content, seen.number(content))
 
-        def reject(reason: str) -> Rejected:
-            return Rejected(
-                self.channel, key, ref, reason, path.name, safe_excerpt(row_excerpt(row))
-            )
+        def reject(why: Reason) -> Rejected:
+            return Rejected(self.channel, key, ref, why, path.name, safe_excerpt(row_excerpt(row)))
 
         if row_undecodable(row):
             return reject(undecodable_reason())
         if extra := extra_cells(table, row):
             return reject(extra_cells_reason(extra))
         if not ticket:
-            return reject(_("缺少工单编号"))
+            return reject(reason("missing_ticket"))
         text = table.text(row, "text")
-        if reason := check_text(text):
-            return reject(reason)
+        if why := check_text(text):
+            return reject(why)
         received_cell = table.cell(row, "received")
         received = parse_datetime(received_cell)
         flags = list(text_flags(text))

@@ -24,7 +24,7 @@ from minqing.channels.base import (
     undecodable_reason,
 )
 from minqing.channels.textfile import has_undecodable, open_text
-from minqing.i18n import _
+from minqing.reasons import Reason, reason
 from minqing.records import Contact, Item, Rejected
 
 
@@ -44,30 +44,28 @@ class QrFormParser(ChannelParser):
         # Without an id the line's own content is its key, so a re-sent file adds nothing.
         fallback_key = make_source_key(self.channel, "line", text_digest(line))
 
-        def reject(reason: str, key: str = fallback_key) -> Rejected:
-            return Rejected(self.channel, key, ref, reason, path.name, safe_excerpt(line))
+        def reject(why: Reason, key: str = fallback_key) -> Rejected:
+            return Rejected(self.channel, key, ref, why, path.name, safe_excerpt(line))
 
         if has_undecodable(line):
             return reject(undecodable_reason())
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            return reject(
-                _("记录格式损坏，无法读取（第 %(column)d 个字符附近）") % {"column": exc.colno}
-            )
+            return reject(reason("record_corrupt", column=exc.colno))
         if not isinstance(data, dict):
-            return reject(_("记录格式不对：不是一条留言"))
+            return reject(reason("not_a_message"))
         submission_id = _opt(data.get("id")) or ""
         key = make_source_key(self.channel, submission_id) if submission_id else fallback_key
         text = data.get("content")
         if not isinstance(text, str):
-            return reject(_("内容为空"), key)
-        if reason := check_text(text):
-            return reject(reason, key)
+            return reject(reason("empty_text"), key)
+        if why := check_text(text):
+            return reject(why, key)
         received = parse_datetime(data.get("submitted_at"))
         if received is None:
             return reject(
-                _("提交时间无法识别：“%(value)s”") % {"value": data.get("submitted_at") or ""}, key
+                reason("unreadable_submitted_at", value=str(data.get("submitted_at") or "")), key
             )
         return Item(
             channel=self.channel,

@@ -43,6 +43,7 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
+from minqing.reasons import Reason
 from minqing.records import Contact, Item, Rejected
 
 DEFAULT_COLUMNS: dict[str, list[str]] = {
@@ -150,17 +151,15 @@ class RegisterParser(ChannelParser):
             parts = (row_station or "", cell_text(received_cell), name, phone, text_digest(text))
             key = make_source_key(self.channel, *parts, seen.number(*parts))
 
-        def reject(reason: str) -> Rejected:
-            return Rejected(
-                self.channel, key, ref, reason, path.name, safe_excerpt(row_excerpt(row))
-            )
+        def reject(why: Reason) -> Rejected:
+            return Rejected(self.channel, key, ref, why, path.name, safe_excerpt(row_excerpt(row)))
 
         if row_undecodable(row):
             return reject(undecodable_reason())
         if extra := extra_cells(table, row):
             return reject(extra_cells_reason(extra))
-        if reason := check_text(text):
-            return reject(reason)
+        if why := check_text(text):
+            return reject(why)
         flags = list(text_flags(text))
         if received is None:
             if cell_text(received_cell):

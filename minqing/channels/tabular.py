@@ -22,23 +22,23 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from minqing.channels.textfile import has_undecodable, open_text
-from minqing.i18n import N_, _
+from minqing.reasons import reason
 from minqing.records import UnreadableFile
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 HEADER_SEARCH_ROWS = 10
 
-_OLD_EXCEL = N_("旧版 Excel 97-2003（.xls）或加了密码的工作簿，请另存为 .xlsx")
+_OLD_EXCEL = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003, or an encrypted workbook
+# What else a "spreadsheet" turns out to be (minqing.reasons.FILE_KIND_LABELS).
 _SIGNATURES: list[tuple[bytes, str]] = [
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", _OLD_EXCEL),
-    (b"\x89PNG", N_("PNG 图片")),
-    (b"\xff\xd8\xff", N_("JPEG 图片")),
-    (b"GIF8", N_("GIF 图片")),
-    (b"%PDF", N_("PDF 文档")),
-    (b"Rar!", N_("RAR 压缩包")),
-    (b"7z\xbc\xaf", N_("7z 压缩包")),
-    (b"\x1f\x8b", N_("gzip 压缩包")),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF8", "gif"),
+    (b"%PDF", "pdf"),
+    (b"Rar!", "rar"),
+    (b"7z\xbc\xaf", "7z"),
+    (b"\x1f\x8b", "gzip"),
 ]
 
 
@@ -47,16 +47,16 @@ def sniff(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(8)
     if not head:
-        raise UnreadableFile(_("空文件"))
+        raise UnreadableFile(reason("empty_file"))
     if head.startswith(b"PK"):
         return "xlsx"
+    if head.startswith(_OLD_EXCEL):
+        raise UnreadableFile(reason("old_excel"))
     for magic, what in _SIGNATURES:
         if head.startswith(magic):
-            raise UnreadableFile(_("不是表格文件，而是%(what)s") % {"what": _(what)})
+            raise UnreadableFile(reason("not_a_table", what=what))
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise UnreadableFile(
-            _("不是 Excel 工作簿：%(suffix)s 文件内容不对") % {"suffix": path.suffix}
-        )
+        raise UnreadableFile(reason("not_a_workbook", suffix=path.suffix))
     return "text"
 
 
@@ -98,11 +98,9 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnreadableFile(
-            _("Excel 文件不完整或已损坏（技术信息：%(detail)s）") % {"detail": exc}
-        ) from None
+        raise UnreadableFile(reason("workbook_incomplete", detail=str(exc))) from None
     if "xl/workbook.xml" not in names:
-        raise UnreadableFile(_("是压缩包，不是 Excel 工作簿"))
+        raise UnreadableFile(reason("archive_not_workbook"))
 
     from openpyxl import load_workbook
 
@@ -115,14 +113,12 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
             workbook = load_workbook(fh, read_only=True, data_only=False)
         except Exception as exc:  # openpyxl raises many kinds for broken parts
             raise UnreadableFile(
-                _("Excel 工作簿已损坏（技术信息：%(detail)s）")
-                % {"detail": f"{type(exc).__name__}: {exc}"}
+                reason("workbook_corrupt", detail=f"{type(exc).__name__}: {exc}")
             ) from None
         try:
             if sheet is not None and sheet not in workbook.sheetnames:
                 raise UnreadableFile(
-                    _("没有名为“%(sheet)s”的工作表（现有：%(sheets)s）")
-                    % {"sheet": sheet, "sheets": "、".join(workbook.sheetnames)}
+                    reason("no_such_sheet", sheet=sheet, sheets="、".join(workbook.sheetnames))
                 )
             worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
             if hasattr(worksheet, "reset_dimensions"):
@@ -141,8 +137,12 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
                 ValueError,
             ) as exc:
                 raise UnreadableFile(
-                    _("工作表“%(sheet)s”第 %(row)d 行之后已损坏（技术信息：%(detail)s）")
-                    % {"sheet": worksheet.title, "row": number, "detail": type(exc).__name__}
+                    reason(
+                        "sheet_corrupt",
+                        sheet=worksheet.title,
+                        row=number,
+                        detail=type(exc).__name__,
+                    )
                 ) from None
         finally:
             workbook.close()
@@ -157,8 +157,7 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                 yield Row(reader.line_num, values)
         except csv.Error as exc:
             raise UnreadableFile(
-                _("CSV 文件第 %(line)d 行之后无法读取（技术信息：%(detail)s）")
-                % {"line": reader.line_num, "detail": exc}
+                reason("csv_corrupt", line=reader.line_num, detail=str(exc))
             ) from None
 
 
@@ -244,13 +243,10 @@ def open_table(
         if len(columns) > len(best[1]):
             best = (row.number, columns)
     if seen == 0:
-        raise UnreadableFile(_("文件里没有表头，也没有数据"))
+        raise UnreadableFile(reason("no_header"))
     missing = [f for f in required if f not in best[1]]
     names = "；".join("/".join(mapping[f]) for f in missing)
-    raise UnreadableFile(
-        _("缺少必需的列：%(columns)s（已查看前 %(rows)d 行）")
-        % {"columns": names, "rows": search_rows}
-    )
+    raise UnreadableFile(reason("missing_columns_near_top", columns=names, rows=search_rows))
 
 
 def row_excerpt(row: Row, limit: int = 200) -> str:

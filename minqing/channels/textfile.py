@@ -18,7 +18,7 @@ from types import TracebackType
 
 from charset_normalizer import from_bytes
 
-from minqing.i18n import _
+from minqing.reasons import reason
 from minqing.records import UnreadableFile
 
 _SAMPLE_BYTES = 256 * 1024
@@ -41,7 +41,7 @@ def detect_encoding(path: Path) -> str:
             return "utf-16"
         if sample.count(b"\x00") > len(sample) * 0.3:
             # A stray NUL in a cell happens (its row is cleaned later); this many is binary.
-            raise UnreadableFile(_("二进制文件，不是导出的文本或表格"))
+            raise UnreadableFile(reason("binary_not_text"))
         # An ASCII-only start says nothing: look further for the first non-ASCII bytes.
         while not _NON_ASCII.search(sample):
             block = fh.read(_SCAN_BLOCK)
@@ -67,7 +67,7 @@ def _choose_encoding(sample: bytes) -> str:
         return "gb18030"
     best = from_bytes(sample).best()
     if best is None:
-        raise UnreadableFile(_("无法识别文字编码（既不是 UTF-8 也不是 GB18030）"))
+        raise UnreadableFile(reason("unknown_encoding"))
     return best.encoding
 
 

@@ -44,6 +44,7 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
+from minqing.reasons import Reason
 from minqing.records import Contact, Item, Rejected
 
 DEFAULT_COLUMNS: dict[str, list[str]] = {
@@ -206,12 +207,10 @@ class VisitsParser(ChannelParser):
         )
         text = table.text(row, "text")
 
-        def reject(reason: str) -> Rejected:
+        def reject(why: Reason) -> Rejected:
             content = text_digest(row_excerpt(row, limit=100_000))
             key = make_source_key(self.channel, "row", content, seen.number("row", content))
-            return Rejected(
-                self.channel, key, ref, reason, path.name, safe_excerpt(row_excerpt(row))
-            )
+            return Rejected(self.channel, key, ref, why, path.name, safe_excerpt(row_excerpt(row)))
 
         if row_undecodable(row):
             yield reject(undecodable_reason())
@@ -219,8 +218,8 @@ class VisitsParser(ChannelParser):
         if extra := extra_cells(table, row):
             yield reject(extra_cells_reason(extra))
             return
-        if reason := check_text(text):
-            yield reject(reason)
+        if why := check_text(text):
+            yield reject(why)
             return
         received = parse_datetime(received_cell)
         flags: list[str] = []
@@ -235,12 +234,12 @@ class VisitsParser(ChannelParser):
             point_text = f"{preamble}{point}" if preamble else point
             digest = text_digest(point_text)
             key = make_source_key(self.channel, group, digest, seen.number(group, digest))
-            if reason := check_text(point):
+            if why := check_text(point):
                 yield Rejected(
                     self.channel,
                     key,
                     f"{ref}#{number}",
-                    reason,
+                    why,
                     path.name,
                     safe_excerpt(point_text),
                 )

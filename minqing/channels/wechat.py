@@ -43,10 +43,9 @@ from minqing.channels.base import (
     undecodable_reason,
 )
 from minqing.channels.textfile import has_undecodable, open_text
-from minqing.i18n import N_, _
+from minqing.reasons import Reason, reason
 from minqing.records import Contact, Item, Rejected
 
-NOT_AN_OPINION = N_("不是意见建议（寒暄、表情、接龙等）")
 MAX_MESSAGE_CHARS = 100_000
 
 _DATE = r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
@@ -265,8 +264,8 @@ class _State:
         text = "\n".join(line for _, line in lines)
         key = make_source_key(self.channel, self.group, "preamble", text_digest(text))
         ref = f"{self.path.name}:{lines[0][0]}"
-        reason = _("第一条消息之前的文字（不是微信群聊导出文件，或消息抬头的格式无法识别）")
-        yield Rejected(self.channel, key, ref, reason, self.path.name, safe_excerpt(text))
+        why = reason("before_first_message")
+        yield Rejected(self.channel, key, ref, why, self.path.name, safe_excerpt(text))
 
     def message(self, msg: _Message) -> Iterator[Item | Rejected]:
         yield from self.flush(msg.time)
@@ -276,18 +275,18 @@ class _State:
         key = make_source_key(self.channel, *parts, self.seen.number(*parts))
         ref = f"{self.path.name}:{msg.line}"
 
-        def reject(reason: str) -> Rejected:
+        def reject(why: Reason) -> Rejected:
             excerpt = f"{msg.time_text} {msg.sender}: {body}"
-            return Rejected(self.channel, key, ref, reason, self.path.name, safe_excerpt(excerpt))
+            return Rejected(self.channel, key, ref, why, self.path.name, safe_excerpt(excerpt))
 
         if has_undecodable(body):
             yield reject(undecodable_reason())
             return
         if msg.sender in _SYSTEM_SENDERS or _SYSTEM.search(body):
-            yield reject(_("群系统消息"))
+            yield reject(reason("group_system_message"))
             return
         if msg.sender in self.staff:
-            yield reject(_("工作人员发言，不是群众意见"))
+            yield reject(reason("staff_message"))
             return
         kinds = [m.group("kind") for m in _PLACEHOLDER.finditer(body)]
         attachments = [
@@ -298,14 +297,14 @@ class _State:
         text = _PLACEHOLDER.sub("", body).strip()
         if not text:
             if attachments:
-                yield from self.photo_only(msg, reject(_("只有照片，没有文字")), attachments)
+                yield from self.photo_only(msg, reject(reason("photo_only")), attachments)
             elif any(k in _VOICE_KINDS for k in kinds):
-                yield reject(_("语音或通话，没有文字"))
+                yield reject(reason("voice_or_call"))
             else:
-                yield reject(_(NOT_AN_OPINION))
+                yield reject(reason("not_an_opinion"))
             return
         if check_text(text) or is_noise(text, self.noise):
-            yield reject(_(NOT_AN_OPINION))
+            yield reject(reason("not_an_opinion"))
             return
         flags = list(text_flags(text))
         if msg.cut:
@@ -365,7 +364,7 @@ def _moved(photo: Rejected, item: Item) -> Rejected:
         photo.channel,
         photo.source_key,
         photo.source_ref,
-        _("只有照片：已附在 %(ref)s 的留言后") % {"ref": item.source_ref},
+        reason("photo_attached", ref=item.source_ref),
         photo.source_file,
         photo.excerpt,
     )

@@ -103,7 +103,7 @@ def test_bad_rows_are_rejected_with_a_reason(tmp_path) -> None:
         ["GD014", "", "", "", "", "没有日期也收下", ""],
     ]
     out = parse(write_csv(tmp_path / "h.csv", rows))
-    reasons = [o.reason if isinstance(o, Rejected) else "item" for o in out]
+    reasons = [str(o.reason) if isinstance(o, Rejected) else "item" for o in out]
     assert reasons == [
         "缺少工单编号",
         "内容为空",
@@ -121,7 +121,7 @@ def test_a_row_with_wrongly_encoded_bytes_is_rejected_alone(tmp_path) -> None:
     path.write_bytes(path.read_bytes() + b"GD020,2026-11-27,,,,\xff\xfe\xfd broken,\n")
     out = parse(path)
     assert [type(o).__name__ for o in out] == ["Item", "Item", "Rejected"]
-    assert out[2].reason == "文字编码无法识别（文件混用了不同编码，或编码有误）"
+    assert str(out[2].reason) == "文字编码无法识别（文件混用了不同编码，或编码有误）"
     out[2].excerpt.encode("utf-8")  # storable
 
 

@@ -117,7 +117,7 @@ def test_a_wechat_export_of_real_messages(tmp_path, likes) -> None:
             fh.write("\n".join(line for line in m["留言详情"].splitlines() if line.strip()) + "\n")
     out = read("wechat", path)
     items, rejected = accounted(out, len(likes))
-    assert len(items) >= 0.99 * len(likes), [r.reason for r in rejected][:20]
+    assert len(items) >= 0.99 * len(likes), [str(r.reason) for r in rejected][:20]
     assert all(i.attachments == () for i in items)
     assert [o.source_key for o in read("wechat", path)] == [o.source_key for o in out]
 

@@ -150,7 +150,7 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_taken(tmp_path) -> None
         [None, None, None, None, None, None, None, None, None],
     ]
     out = parse(write_xlsx(tmp_path / "接待登记_东湖站_20261127.xlsx", rows))
-    assert [o.reason if isinstance(o, Rejected) else "item" for o in out] == [
+    assert [str(o.reason) if isinstance(o, Rejected) else "item" for o in out] == [
         "item",
         "日期无法识别：“下周二”",
         "内容为空",

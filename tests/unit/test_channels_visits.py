@@ -119,7 +119,7 @@ def test_bad_visit_rows_are_rejected(tmp_path) -> None:
         ["某公司", "2026-11-27", "王磊", "", "", "", "  "],
     ]
     out = parse(write_xlsx(tmp_path / "v.xlsx", rows))
-    assert [o.reason for o in out] == ["日期无法识别：“下周”", "内容为空"]
+    assert [str(o.reason) for o in out] == ["日期无法识别：“下周”", "内容为空"]
 
 
 def test_keys_survive_a_reread_and_an_added_point(tmp_path) -> None:

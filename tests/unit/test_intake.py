@@ -35,7 +35,7 @@ def test_the_background_reader_gives_the_same_batches(tmp_path: Path) -> None:
     row = there[0].rows[0]
     assert row["text"].startswith("东湖社区0号楼路灯坏了，请尽快维修，电话[电话已隐去]")
     assert row["area_code"] == "donghu" and there[0].persons[0]["identity_key"].startswith("phone:")
-    assert there[0].rejected[0].reason == "日期无法识别：“2026-13-45”"
+    assert str(there[0].rejected[0].reason) == "日期无法识别：“2026-13-45”"
 
 
 def test_an_unreadable_file_raises_its_reason(tmp_path: Path) -> None:

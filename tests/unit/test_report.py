@@ -193,7 +193,7 @@ def test_returned_files_are_parsed_with_a_reason_for_every_bad_row(tmp_path):
     )
     rows = list(parse_evaluations(evaluations, "x"))
     assert rows[0].score == "满意" and rows[0].period_end == date(2026, 12, 31)
-    assert [r.reason for r in rows[1:]] == [
+    assert [str(r.reason) for r in rows[1:]] == [
         "评价“120”无法识别（应为 满意、基本满意、不满意 或 0–100 分）", "缺少部门",
         "期间“某年”无法识别（例如 2026年、2026年第四季度、2026-11）"]  # fmt: skip
     verifications = tmp_path / "回头看.csv"
@@ -204,7 +204,7 @@ def test_returned_files_are_parsed_with_a_reason_for_every_bad_row(tmp_path):
     )
     good, bad = parse_verifications(verifications, "y")
     assert good.verified and good.checked_at == datetime(2026, 12, 8, 2, tzinfo=UTC)
-    assert isinstance(bad, Rejected) and bad.reason == "核实时间无法识别：“2026-13-40”"
+    assert isinstance(bad, Rejected) and str(bad.reason) == "核实时间无法识别：“2026-13-40”"
 
 
 def test_the_workbook_keeps_citizens_formulas_as_text_with_a_frozen_header(tmp_path):

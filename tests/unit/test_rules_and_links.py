@@ -39,7 +39,8 @@ def test_a_text_without_any_keyword_goes_to_review_with_the_reason():
     status, reason = triage_status(
         classify_by_keywords("请问这个事情怎么办", REF.flat_categories), 0.9
     )
-    assert status is CaseStatus.NEEDS_REVIEW and reason == "未能识别分类，请人工确定"
+    assert status is CaseStatus.NEEDS_REVIEW and reason is not None
+    assert reason.code == "no_category" and str(reason) == "未能识别分类，请人工确定"
 
 
 def test_permanent_errors_fail_at_once_and_transient_ones_back_off_then_die():
