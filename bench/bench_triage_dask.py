@@ -76,7 +76,8 @@ def outcome_digest() -> dict[str, Any]:
             h.update(repr(tuple(row)).encode())
         for row in s.execute(
             select(Case.id, Case.category, Case.category_confidence, Case.status,
-                   Case.supporters, Case.review_reason).order_by(Case.id)
+                   Case.supporters, Case.review_reason_code, Case.review_reason_params)
+            .order_by(Case.id)
         ):  # fmt: skip
             h.update(repr(tuple(row)).encode())
         for row in s.execute(

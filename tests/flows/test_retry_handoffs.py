@@ -117,7 +117,7 @@ def test_a_lookback_whose_messages_are_all_refused_says_so_and_refreshes_the_tab
     assert "未送达 4 封（待发送 0，发送中 0，发送失败 4，已放弃 0）" in logged
     failed = table("failed-handoffs")
     assert [(r["编号"], r["状态"], r["原因"]) for r in failed] == [
-        (i, "发送失败", refusal) for i in ids
+        (i, "发送失败", f"收件地址被拒（{refusal}）") for i in ids
     ]
     assert Artifact.get("every-item-answered", _sync=True) is not None
     assert statuses(ids) == ["failed"] * 4

@@ -17,6 +17,7 @@ from cli.cases_cmds import register
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind, Lookback, LookbackKind
 from mail.sink import stored_messages
+from minqing.i18n import using
 from minqing.routing import deadline
 from minqing.states import CaseStatus
 from minqing.workdays import due_at
@@ -128,7 +129,12 @@ def test_a_not_responsible_reply_goes_to_review_and_the_operator_reroutes_it(min
         with Session() as s:
             case = s.get(Case, case_id)
             assert case.status is CaseStatus.NEEDS_REVIEW
-            assert case.review_reason.startswith("区交通运输局答复不属职责：信号灯采购")
+            assert case.review_reason_code == "not_responsible"
+            assert str(case.review).startswith("区交通运输局答复不属职责：信号灯采购")
+            with using("en"):
+                assert str(case.review).startswith(
+                    "区交通运输局 replied that this is not their responsibility: 信号灯采购"
+                )
         assert open_lookbacks(case_id) == {}  # no reminder or escalation while in review
         assert dispatch_now()["assigned"] == 0  # review is a person's decision, not the night's
 

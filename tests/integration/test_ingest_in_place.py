@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from db.engine import Session
 from db.models import IngestedFile, Submission
+from minqing.i18n import using
+from minqing.reasons import render
 from tasks.context import context
 from tasks.inbox import claim
 from tasks.ingest import ingest_file, ingest_inbox_now
@@ -69,7 +71,10 @@ def test_an_unreadable_file_outside_the_inbox_stays_and_the_reason_is_reported(m
     assert not minq.settings.failed_dir.exists()  # not moved to var/failed
     with Session() as s:
         row = s.scalars(select(IngestedFile)).one()
-    assert row.status == "failed" and "缺少必需的列" in row.reason
+    assert row.status == "failed" and row.reason_code == "missing_columns_near_top"
+    assert "缺少必需的列" in render(row.why)
+    with using("en"):
+        assert render(row.why).startswith("Required column missing")
 
 
 def test_inside_the_inbox_files_still_move_to_archive_and_failed(minq):

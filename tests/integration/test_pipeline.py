@@ -24,6 +24,8 @@ from db.models import (
     Survey,
 )
 from mail.sink import count_messages, stored_messages
+from minqing.i18n import using
+from minqing.reasons import render
 from minqing.states import CaseStatus, Outcome
 from minqing.workdays import LOCAL_TZ
 from tasks.deliver import deliver_now
@@ -84,8 +86,15 @@ def test_a_night_takes_every_good_row_and_lists_every_bad_one_with_its_reason(mi
         result = night()
     assert result["ingest"]["taken"] == 4
     with Session() as s:
-        reasons = sorted(s.scalars(select(Rejection.reason)))
-        assert reasons == ["内容为空", "日期无法识别：“2026-13-45”"]
+        rows = s.scalars(select(Rejection).order_by(Rejection.reason_code)).all()
+        # stored as codes and values, worded in the reader's language when shown
+        assert [(r.reason_code, r.reason_params, r.reason) for r in rows] == [
+            ("empty_text", {}, None),
+            ("unreadable_date", {"value": "2026-13-45"}, None),
+        ]
+        assert [render(r.why) for r in rows] == ["内容为空", "日期无法识别：“2026-13-45”"]
+        with using("en"):
+            assert [render(r.why) for r in rows] == ["Empty text", "Unreadable date: “2026-13-45”"]
         noise = s.scalar(select(Submission).where(Submission.source_ref == "GD003"))
         assert "13700001111" not in noise.text and "[电话已隐去]" in noise.text
         assert noise.raw["original_text"].count("13700001111") == 1
@@ -136,7 +145,8 @@ def test_cases_are_routed_by_the_table_with_a_deadline_and_mail_reaches_each_dep
             lb.kind.value for lb in s.scalars(select(Lookback).where(Lookback.case_id == lamp.id))
         } >= {"escalation"}
         unknown = s.scalar(select(Case).join(Submission).where(Submission.source_ref == "GD006"))
-        assert unknown.status is CaseStatus.NEEDS_REVIEW and unknown.review_reason
+        assert unknown.status is CaseStatus.NEEDS_REVIEW and unknown.review is not None
+        assert unknown.review_reason_code in ("no_category", "low_confidence", "no_route")
         handoffs = s.scalars(select(Handoff)).all()
     assert result["deliver"]["sent"] == len(handoffs) > 0
     assert all(h.status is HandoffStatus.SENT and h.sent_at for h in handoffs)
@@ -300,6 +310,10 @@ def test_a_reply_dated_before_its_assignment_or_after_today_is_refused_with_the_
     assert future.startswith(f"答复时间 {today.year + 1}-") and f"晚于今天（{today}）" in future
     with Session() as s:
         assert s.scalar(select(func.count()).select_from(Reply)) == 0
-        assert {r.reason for r in s.scalars(select(Rejection))} == {early, future}
+        rows = s.scalars(select(Rejection)).all()
+        assert {r.reason_code for r in rows} == {"reply_before_assignment", "reply_in_future"}
+        assert {render(r.why) for r in rows} == {early, future}
+        with using("en"):
+            assert all(render(r.why).startswith("Reply time ") for r in rows)
         case = s.scalar(select(Case))
         assert case.status is CaseStatus.ASSIGNED and case.replied_at is None

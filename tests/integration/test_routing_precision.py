@@ -118,7 +118,8 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     assert {cases[f"GW{k}"].status for k in range(3)} == {CaseStatus.TRIAGED}
     noise = cases["GN1"]
     assert noise.status is CaseStatus.NEEDS_REVIEW
-    reason = noise.review_reason  # the threshold 0.999, shown with two decimals
+    assert noise.review_reason_code == "low_confidence"
+    reason = str(noise.review)  # the threshold 0.999, shown with two decimals
     assert reason.startswith("分类把握不足：分类模型的置信度") and reason.endswith("低于 1.00")
 
     one_answered_one_bounced(minq)

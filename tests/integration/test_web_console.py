@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import AuditEvent, Case, Operator
+from db.models import AuditEvent, Case, Operator, Rejection
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 
@@ -122,7 +122,7 @@ def test_citizen_text_in_angle_brackets_survives_intake_and_arrives_inert(consol
     with Session() as s:
         case = s.scalars(select(Case)).one()
     assert case.text == text and case.title == "<梦之旅KTV>噪音"
-    assert case.status is CaseStatus.ASSIGNED, case.review_reason
+    assert case.status is CaseStatus.ASSIGNED, case.review
 
     messages = stored_messages(minq.mail_dir)
     assert messages
@@ -247,3 +247,47 @@ def test_urgent_cases_come_first_in_the_case_list_and_the_review_queue(console):
     # the duty operator arriving from the alert's link sees it is urgent
     assert 'id="case-urgent"' in console.get(f"/console/cases/{ids[1]}").text
     assert 'id="case-urgent"' not in console.get(f"/console/cases/{ids[3]}").text
+
+
+def test_a_kept_reason_is_read_in_the_console_s_language_not_the_night_s(
+    console, minq, monkeypatch
+):
+    """A rejection and a review reason recorded in a Chinese run read English on an English
+    console; one recorded in an English run reads Chinese on a Chinese console."""
+    from tasks.ingest import ingest_inbox_now
+    from tasks.triage import triage_now
+
+    def night(name: str, received: str) -> None:
+        (minq.inbox("hotline") / name).write_text(
+            "工单编号,来电人,联系电话,标题,受理时间,诉求内容,所属区域\n"
+            f"GD{name[:3]}1,张三,13912340001,问题,{received},请问这个事情怎么办,东湖社区\n",
+            encoding="gb18030",
+        )
+        ingest_inbox_now()
+        triage_now()
+
+    def rejections_page() -> str:
+        return console.get("/console/rejections").text
+
+    def review_page() -> str:
+        return console.get("/console/review").text
+
+    night("101_zh.csv", "2026-13-45")  # the night runs in Chinese: the date is refused
+    assert "日期无法识别：“2026-13-45”" in rejections_page()
+    with Session() as s:
+        (reason_code,) = s.scalars(select(Rejection.reason_code)).all()
+    assert reason_code == "unreadable_date"
+
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    page = rejections_page()
+    assert "Unreadable date: “2026-13-45”" in page and "日期无法识别" not in page
+    night("102_en.csv", "2026-11-27 09:32")  # an English run: no category found
+    page = review_page()
+    assert "No category recognised: decide it by hand" in page and "未能识别分类" not in page
+
+    monkeypatch.setenv("MINQING_LANGUAGE", "zh_CN")
+    reset_settings()
+    page = review_page()  # back in Chinese: the English run's reason reads Chinese
+    assert "未能识别分类，请人工确定" in page and "No category recognised" not in page
+    assert "日期无法识别：“2026-13-45”" in rejections_page()
