@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from minqing.i18n import N_, _
-from minqing.reasons import Reason
+from minqing.reasons import Reason, render
 from minqing.reference import Reference, UrgentPolicy
 
 # What decided it, in the office's words (shown to the duty operator and in the console).
@@ -122,22 +122,10 @@ class UrgentCase:
         return self.waiting_for is not None
 
 
-# Why a case waits for a person, in a few words, by the code of its review reason.
-WHY_WAITING = {
-    "no_category": N_("未能识别问题类别"),
-    "low_confidence": N_("分类把握不足"),
-    "no_route": N_("没有适用的交办规则"),
-}
-
-
 def waiting_reason(review_reason: Reason | None) -> str:
-    """Why a case waits for a person: a few words for the review reasons of triage and
-    dispatch, any other reason's whole sentence, 待人工审核 when there is none."""
-    if review_reason is None:
-        return _("待人工审核")
-    if review_reason.code in WHY_WAITING:
-        return _(WHY_WAITING[review_reason.code])
-    return str(review_reason) or _("待人工审核")
+    """Why a case waits for a person: its review reason worded from its code in the reader's
+    language (one written before the codes as it was written), 待人工审核 when there is none."""
+    return render(review_reason) or _("待人工审核")
 
 
 def duty_message(cases: Sequence[UrgentCase]) -> tuple[str, str]:

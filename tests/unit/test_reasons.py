@@ -100,9 +100,15 @@ def test_a_row_written_before_codes_is_shown_as_written() -> None:
 @pytest.mark.parametrize(
     ("why", "words"),
     [
-        (reason("no_category"), "未能识别问题类别"),
-        (reason("low_confidence", source="rule", confidence=0.5, threshold=0.6), "分类把握不足"),
-        (reason("no_route", category="市容环境", area="东湖社区"), "没有适用的交办规则"),
+        (reason("no_category"), "未能识别分类，请人工确定"),
+        (
+            reason("low_confidence", source="rule", confidence=0.5, threshold=0.6),
+            "分类把握不足：关键词规则的置信度 0.50，低于 0.60",
+        ),
+        (
+            reason("no_route", category="市容环境", area="东湖社区"),
+            "分类“市容环境”在“东湖社区”没有交办规则，请人工指定承办部门（routing.yaml）",
+        ),
         (reason("split_from", number="MQ2026-000001"), "由 MQ2026-000001 拆分，请确认分类"),
         (stored(None, None, "旧的审核原因"), "旧的审核原因"),
         (None, "待人工审核"),
@@ -110,6 +116,9 @@ def test_a_row_written_before_codes_is_shown_as_written() -> None:
 )
 def test_why_a_case_waits_comes_from_the_code_of_its_review_reason(why, words) -> None:
     assert waiting_reason(why) == words
+    if why is not None and why.code:
+        with using("en"):
+            assert not CJK.search(DATA.sub("", waiting_reason(why).replace("东湖社区", "")))
 
 
 @pytest.mark.parametrize(
