@@ -36,6 +36,7 @@ from minqing.charts import (
     satisfaction_chart,
 )
 from minqing.i18n import N_, _, headed, label
+from minqing.labels import COLUMN_LABELS
 from minqing.report import (
     CASE_LIST_LABELS,
     CATEGORY_LABELS,
@@ -335,8 +336,9 @@ def write_report(
     sheets = _sheets(report)
     if routing:
         table = pd.DataFrame(routing)
-        sections.insert(-1, Section(label(SHEET_NAMES, "routing"), [ROUTING_NOTE], table=table))
-        sheets.append(Sheet(label(SHEET_NAMES, "routing"), table))
+        name = label(SHEET_NAMES, "routing")
+        sections.insert(-1, Section(name, [_(ROUTING_NOTE)], table=headed(table, COLUMN_LABELS)))
+        sheets.append(Sheet(name, table, labels=COLUMN_LABELS))
     office = ctx.ref.office.name
     files = {
         "workbook": write_workbook(folder / "report.xlsx", sheets),

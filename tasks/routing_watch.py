@@ -16,6 +16,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import AuditEvent
 from minqing.classifier import latest_model_path, read_classifier_config
+from minqing.i18n import N_
 from minqing.precision import (
     CATEGORY_ACTIONS,
     RIGHT_ACTIONS,
@@ -70,10 +71,10 @@ def _local(at: datetime) -> datetime:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
 
 
-ROUTING_NOTE = (
+ROUTING_NOTE = N_(
     "自动分派准确率：模型自动分派（未经人工审核）的案件中分类正确的比例，按案件分类的周统计。"
     "部门答复或人工确认为分对；部门退回不属职责、改派或人工改了分类为分错；尚无结果的不计入准确率。"
-)
+)  # the report's note on the table (translated where shown)
 
 
 def routing_precision_rows(s: Any, ctx: Context, start: datetime, end: datetime) -> list[dict]:

@@ -14,6 +14,7 @@ from db.engine import Session
 from db.models import Case, CaseStatus, Submission, case_number
 from mail.mailer import DryRunMailer
 from minqing.classifier import save_model, train_model
+from minqing.i18n import using
 from minqing.settings import reset_settings
 from minqing.workdays import LOCAL_TZ
 from tasks.deliver import deliver_now
@@ -149,3 +150,13 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     assert "| 全部 | 4 | 3 | 75.0% | 2 | 1 | 50.0% |" in markdown
     sheet = pd.read_excel(report["files"]["workbook"], sheet_name="自动分派准确率")
     assert sheet.set_index("分类").loc["劳动和社会保障", "自动分派"] == 3
+    # …and in English when English is chosen (the category is the office's own name)
+    with using("en"):
+        english = build_report_now(today - timedelta(days=30), today, now=now, artifacts=False)
+    markdown = Path(english["files"]["markdown"]).read_text(encoding="utf-8")
+    assert (
+        "## Automatic routing precision" in markdown and "Automatic routing precision:" in markdown
+    )
+    assert "| All | 4 | 3 | 75.0% | 2 | 1 | 50.0% |" in markdown
+    sheet = pd.read_excel(english["files"]["workbook"], sheet_name="Automatic routing precision")
+    assert sheet.set_index("Category").loc["劳动和社会保障", "Routed automatically"] == 3
