@@ -5,6 +5,7 @@ evaluation is imported with superseding, and the night lists every case still ow
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -313,6 +314,35 @@ def test_on_a_machine_without_a_chinese_font_the_report_draws_no_chart_and_says_
     summary = (folder / "report.md").read_text(encoding="utf-8")
     assert summary.split("\n## ")[1].startswith(f"⚠️ 注意\n\n> ⚠️ {NO_CJK_WARNING}")
     assert "<img" not in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_with_english_chosen_minqing_report_prints_and_writes_english(minq, tmp_path):
+    november(minq)
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "MPL_IGNORE_SYSTEM_FONTS": "1",
+           "COLUMNS": "400", "MINQING_LANGUAGE": "en"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", "from cli.main import app; app()", "report", "--from", "2026-11-01",
+         "--to", "2026-11-30"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Evaluation report 2026-11" in done.stdout and "Opinions collected" in done.stdout
+    assert "No font with Chinese characters" in done.stdout  # the warning, first
+    departments = {d.name for d in context().ref.departments}
+    printed = done.stdout
+    for name in departments | {"群众身边小事、急事、难事"}:
+        printed = printed.replace(name, "")
+    # what the office's files say: their names, and a value quoted from a refused row
+    printed = re.sub(r"\S+\.csv|“[^”]*”", "", printed)
+    assert not re.search(r"[\u4e00-\u9fff]", printed), printed
+    book = load_workbook(minq.settings.reports_dir / "2026-11" / "report.xlsx")
+    assert book.sheetnames[:2] == ["Overview", "Department scores"]
+    assert [c.value for c in book["Handling funnel"][1]] == [
+        "Stage", "Cases", "Share of previous stage", "Share of collected"
+    ]  # fmt: skip
+    assert [r[0].value for r in book["Handling funnel"].iter_rows(min_row=2)] == [
+        "Collected", "Assigned", "Replied", "Solved", "Satisfied"
+    ]  # fmt: skip
 
 
 def stages(**lookback) -> dict:
