@@ -103,7 +103,8 @@ EVALUATION_LABELS = {
     "period": N_("期间"),
 }
 OVERVIEW_LABELS = {"item": N_("项目"), "value": N_("数值")}
-# Every table of the report with its labels (the funnel's stages are labelled by FUNNEL_STAGES).
+# Every table of the report, by its sheet's key, with its labels (the one place for each
+# table's words; the funnel's stages are labelled by `stage_label`).
 LABELS = {
     "scores": SCORE_LABELS,
     "handling": HANDLING_LABELS,

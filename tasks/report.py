@@ -38,10 +38,7 @@ from minqing.charts import (
 from minqing.i18n import N_, _, headed, label
 from minqing.labels import COLUMN_LABELS
 from minqing.report import (
-    CASE_LIST_LABELS,
-    CATEGORY_LABELS,
-    EVALUATION_LABELS,
-    HANDLING_LABELS,
+    LABELS,
     OVERVIEW_LABELS,
     RATE_COLUMNS,
     Period,
@@ -54,7 +51,7 @@ from minqing.report import (
     summary_markdown,
     summary_sections,
 )
-from minqing.scores import FUNNEL_LABELS, SCORE_LABELS
+from minqing.scores import SCORE_LABELS
 from minqing.workbooks import Sheet, write_workbook
 from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
@@ -357,17 +354,17 @@ def _sheets(report: Report) -> list[Sheet]:
         columns=list(OVERVIEW_LABELS),
     )
 
-    def sheet(key: str, frame: pd.DataFrame, labels: Any, **options: Any) -> Sheet:
-        return Sheet(label(SHEET_NAMES, key), frame, labels=labels, **options)
+    def sheet(key: str, frame: pd.DataFrame, **options: Any) -> Sheet:
+        return Sheet(label(SHEET_NAMES, key), frame, labels=LABELS[key], **options)
 
     return [
-        sheet("overview", overview, OVERVIEW_LABELS, widths={"value": 80}),
-        sheet("scores", report.scores, SCORE_LABELS, percent=RATE_COLUMNS),
-        sheet("handling", report.handling, HANDLING_LABELS),
-        sheet("funnel", funnel_shown(report.funnel), FUNNEL_LABELS, percent=RATE_COLUMNS),
-        sheet("categories", report.categories, CATEGORY_LABELS),
-        sheet("evaluations", report.evaluations, EVALUATION_LABELS),
-        sheet("case_list", report.case_list, CASE_LIST_LABELS, widths={"title": 40}),
+        sheet("overview", overview, widths={"value": 80}),
+        sheet("scores", report.scores, percent=RATE_COLUMNS),
+        sheet("handling", report.handling),
+        sheet("funnel", funnel_shown(report.funnel), percent=RATE_COLUMNS),
+        sheet("categories", report.categories),
+        sheet("evaluations", report.evaluations),
+        sheet("case_list", report.case_list, widths={"title": 40}),
     ]
 
 
