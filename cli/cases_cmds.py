@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -45,15 +46,20 @@ def reroute(
     except ActionError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    from minqing.i18n import _
+    from minqing.labels import handoff_kind_label
     from tasks.context import context
 
     ref = context().ref
     console.print(
-        f"{result['case']}: {ref.department_name(result['from']) or '—'} → "
-        f"[bold]{ref.department_name(result['to'])}[/bold]，办理时限 {result['due']}"
+        _("%(case)s: %(old)s → [bold]%(new)s[/bold]，办理时限 %(due)s")
+        % {
+            "case": result["case"],
+            "old": escape(ref.department_name(result["from"]) or "—"),
+            "new": escape(ref.department_name(result["to"]) or ""),
+            "due": result["due"],
+        }
     )
-    from minqing.i18n import _
-    from minqing.labels import handoff_kind_label
 
     table = Table(_("消息编号"), _("类型"), _("收件人"))
     for h in result["handoffs"]:
@@ -79,6 +85,7 @@ def extend(
     approver: Annotated[str, typer.Option(help="Who approved the extension (audited).")],
 ) -> None:
     """延期: move the deadline by N working days; the reminder and escalation move with it."""
+    from minqing.i18n import ngettext
     from tasks.reroute import ActionError, extend_case
 
     try:
@@ -87,8 +94,18 @@ def extend(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(
-        f"{result['case']}: 办理时限 {result['previous_due']} → [bold]{result['due']}[/bold] "
-        f"（+{result['days']} 个工作日，批准人 {result['approver']}）"
+        ngettext(
+            "%(case)s: 办理时限 %(previous)s → [bold]%(due)s[/bold]（+%(n)d 个工作日，批准人 %(approver)s）",
+            "%(case)s: 办理时限 %(previous)s → [bold]%(due)s[/bold]（+%(n)d 个工作日，批准人 %(approver)s）",
+            result["days"],
+        )
+        % {
+            "case": result["case"],
+            "previous": result["previous_due"],
+            "due": result["due"],
+            "n": result["days"],
+            "approver": escape(result["approver"]),
+        }
     )
 
 
@@ -102,6 +119,7 @@ def merge(
     reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
 ) -> None:
     """合并: SOURCE's submissions join the target case; SOURCE stays, marked merged."""
+    from minqing.i18n import ngettext
     from tasks.casework import ActionError, merge_cases
 
     try:
@@ -109,10 +127,20 @@ def merge(
     except ActionError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    moved = result["submissions"]
     console.print(
-        f"{result['case']} → [bold]{result['into']}[/bold]: "
-        f"{len(result['submissions'])} 条留言并入 (留言 {', '.join(map(str, result['submissions']))}), "
-        f"共 {result['supporters']} 人反映"
+        ngettext(
+            "%(case)s → [bold]%(into)s[/bold]: %(n)d 条留言并入（留言 %(ids)s），共 %(people)d 人反映",
+            "%(case)s → [bold]%(into)s[/bold]: %(n)d 条留言并入（留言 %(ids)s），共 %(people)d 人反映",
+            len(moved),
+        )
+        % {
+            "case": result["case"],
+            "into": result["into"],
+            "n": len(moved),
+            "ids": ", ".join(map(str, moved)),
+            "people": result["supporters"],
+        }
     )
 
 
@@ -125,6 +153,7 @@ def split(
     reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
 ) -> None:
     """拆分: one submission leaves its case for a new case, which waits for review."""
+    from minqing.i18n import _
     from tasks.casework import ActionError, split_submission
 
     try:
@@ -133,6 +162,9 @@ def split(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(
-        f"留言 {result['submission']}: {result['from']} → 新案件 [bold]{result['case']}[/bold] "
-        "（待人工审核：minqing review confirm|correct）"
+        _(
+            "留言 %(submission)s: %(old)s → 新案件 [bold]%(case)s[/bold]"
+            "（待人工审核：minqing review confirm|correct）"
+        )
+        % {"submission": result["submission"], "old": result["from"], "case": result["case"]}
     )

@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from minqing.i18n import N_
+
 app = typer.Typer(
     help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True
 )
@@ -44,11 +46,14 @@ def _setup() -> None:
 def db_upgrade() -> None:
     """Apply the database migrations and load config into the reference tables."""
     from db.migrate import current_revision, upgrade
+    from minqing.i18n import _
     from tasks.reference import sync_reference_now
 
     upgrade()
     sync_reference_now()
-    console.print(f"database at revision [bold]{current_revision()}[/bold]")
+    console.print(
+        _("数据库已升级到版本 [bold]%(revision)s[/bold]") % {"revision": current_revision()}
+    )
 
 
 @app.command("check-config")
@@ -119,12 +124,15 @@ def demo(
     """Run two demo nights on the bundled sample data, on SQLite with a local SMTP sink."""
     from db.migrate import upgrade
     from mail.sink import SmtpSink, count_messages
+    from minqing.i18n import _, ngettext
     from minqing.settings import get_settings
     from tasks.reference import sync_reference_now
 
     settings = get_settings()
     if settings.mail_mode != "sink":
-        console.print("[red]the demo sends only to the local sink: unset MINQING_MAIL_MODE[/red]")
+        console.print(
+            "[red]" + _("演示只发往本机的 SMTP 收件箱：请取消设置 MINQING_MAIL_MODE") + "[/red]"
+        )
         raise typer.Exit(2)
     if fresh:
         for sub in (
@@ -151,17 +159,31 @@ def demo(
         before = count_messages(settings.mail_dir)
         for night in ("night1", "night2"):
             copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir, _demo_reply_day())
-            console.rule(f"[bold]{night}[/bold]: {copied} file(s) dropped into the inbox")
+            console.rule(
+                ngettext(
+                    "[bold]%(night)s[/bold]：%(n)d 个文件已放入收件箱",
+                    "[bold]%(night)s[/bold]：%(n)d 个文件已放入收件箱",
+                    copied,
+                )
+                % {"night": night, "n": copied}
+            )
             nightly_flow()
         time.sleep(0.2)  # let the sink finish writing the last message
         after = count_messages(settings.mail_dir)
-    console.rule("[bold]done[/bold]")
+    console.rule("[bold]" + _("完成") + "[/bold]")
     console.print(
-        f"messages received by the local SMTP sink in this run: [bold]{after - before}[/bold] (stored in {settings.mail_dir})"
+        ngettext(
+            "本次本机 SMTP 收件箱收到 [bold]%(n)d[/bold] 封邮件（存于 %(folder)s）",
+            "本次本机 SMTP 收件箱收到 [bold]%(n)d[/bold] 封邮件（存于 %(folder)s）",
+            after - before,
+        )
+        % {"n": after - before, "folder": settings.mail_dir}
     )
-    console.print(f"database: {settings.resolved_database_url}")
+    console.print(_("数据库：%(url)s") % {"url": settings.resolved_database_url})
     console.print(
-        "see them: [bold]minqing mail list[/bold]; failed handoffs: [bold]minqing handoffs list[/bold]"
+        _(
+            "查看邮件：[bold]minqing mail list[/bold]；未送达的消息：[bold]minqing handoffs list[/bold]"
+        )
     )
 
 
@@ -209,6 +231,8 @@ def ingest(
     """Read a channel file (or folder) into the database now, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from minqing.i18n import _, label
+    from minqing.summary import FILE_OUTCOMES
     from tasks.context import context
     from tasks.ingest import ingest_file
     from tasks.reference import sync_reference_now
@@ -226,7 +250,16 @@ def ingest(
             )
             progress.update(
                 bar,
-                description=f"{f.name}: {report.status}, taken {report.taken}, known {report.known}, rejected {report.rejected}",
+                description=_(
+                    "%(file)s：%(outcome)s，收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d"
+                )
+                % {
+                    "file": f.name,
+                    "outcome": label(FILE_OUTCOMES, report.status),
+                    "taken": report.taken,
+                    "known": report.known,
+                    "rejected": report.rejected,
+                },
             )
             if report.reason:
                 console.print(f"[red]{f.name}: {report.reason}[/red]")
@@ -261,26 +294,47 @@ def setup_limits(
 
 
 def _print_limit(limit: dict) -> None:
+    from minqing.i18n import _
     from tasks.limits import RateLimitSettings
 
     console.print(
-        f"{limit['action']} global concurrency limit [bold]{limit['name']}[/bold]: "
-        f"{limit['slot_decay_per_second']} message(s)/s, burst {limit['limit']}"
+        _(
+            "%(action)s Prefect 全局并发限制 [bold]%(name)s[/bold]：每秒 %(rate)s 封，"
+            "一次至多 %(burst)s 封"
+        )
+        % {
+            "action": _action(limit["action"]),
+            "name": limit["name"],
+            "rate": limit["slot_decay_per_second"],
+            "burst": limit["limit"],
+        }
     )
     if RateLimitSettings().smtp_rate_limit == "off":
-        console.print("delivery ignores it until MINQING_SMTP_RATE_LIMIT=on")
+        console.print(_("设置 MINQING_SMTP_RATE_LIMIT=on 之前，发送不受此限制"))
+
+
+def _action(action: str) -> str:
+    """What setup did to a Prefect object ("created" / "updated"), in the reader's language."""
+    from minqing.i18n import label
+
+    return label(SETUP_ACTIONS, action)
+
+
+SETUP_ACTIONS = {"created": N_("已创建"), "updated": N_("已更新")}
 
 
 @mail_app.command("sink")
 def mail_sink() -> None:
     """Run the local SMTP sink in the foreground (stores mail under var/mail)."""
     from mail.sink import SmtpSink
+    from minqing.i18n import _
     from minqing.settings import get_settings
 
     settings = get_settings()
     with SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port):
         console.print(
-            f"SMTP sink on {settings.sink_host}:{settings.sink_port}, storing in {settings.mail_dir}; Ctrl-C stops"
+            _("本机 SMTP 收件箱在 %(host)s:%(port)s 接收，邮件存于 %(folder)s；按 Ctrl-C 停止")
+            % {"host": settings.sink_host, "port": settings.sink_port, "folder": settings.mail_dir}
         )
         try:
             while True:
@@ -293,10 +347,12 @@ def mail_sink() -> None:
 def mail_list(limit: int = 30) -> None:
     """The newest messages the local sink received."""
     from mail.sink import stored_messages
+    from minqing.i18n import _, ngettext
     from minqing.settings import get_settings
 
     messages = stored_messages(get_settings().mail_dir)
-    table = Table("date", "to", "subject", title=f"{len(messages)} message(s)")
+    title = ngettext("%(n)d 封邮件", "%(n)d 封邮件", len(messages)) % {"n": len(messages)}
+    table = Table(_("日期"), _("收件人"), _("主题"), title=title)
     for m in messages[-limit:]:
         table.add_row(str(m["Date"]), str(m["To"]), str(m["Subject"]))
     console.print(table)
@@ -309,14 +365,17 @@ def serve() -> None:
     (as `minqing setup-prefect` does)."""
     from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.serve import serve_all
+    from minqing.i18n import _
     from minqing.settings import get_settings
 
     target = current_target()
     console.print(describe(target))
     if target.embedded:
         console.print(
-            "no Prefect server configured: serving on the embedded one, without automations "
-            "(point a profile or PREFECT_API_URL at a server for the UI and the alerts)"
+            _(
+                "未配置 Prefect 服务器：在内置的 Prefect 上运行，没有自动化提醒"
+                "（要用界面和值班提醒，请让某个配置文件或 PREFECT_API_URL 指向服务器）"
+            )
         )
         with prefect_for_flows(get_settings()):
             serve_all()
@@ -336,13 +395,18 @@ def setup_prefect_command(
     duty-alert deployment), where the robots' URL variables are set.
     """
     from cli.prefect_env import current_target, describe
+    from minqing.i18n import _
 
     target = current_target()
     console.print(describe(target))
     if target.embedded:
         console.print(
-            "[red]no Prefect server configured: automations need one. Point a profile "
-            "(`prefect config set PREFECT_API_URL=…`) or PREFECT_API_URL at it.[/red]"
+            "[red]"
+            + _(
+                "未配置 Prefect 服务器，自动化需要服务器。请让某个配置文件"
+                "（`prefect config set PREFECT_API_URL=…`）或 PREFECT_API_URL 指向它。"
+            )
+            + "[/red]"
         )
         raise typer.Exit(2)
     try:
@@ -359,15 +423,27 @@ def _run_setup_prefect(per_second: float | None = None, burst: int | None = None
 
 
 def _report_setup(done: dict) -> None:
+    from minqing.i18n import _
+
     _print_limit(done["limit"])
-    console.print(f"duty robots (posted by the Prefect server): {', '.join(done['robots']) or '—'}")
+    console.print(
+        _("值班群机器人（由 Prefect 服务器推送）：%(robots)s")
+        % {"robots": _("、").join(done["robots"]) or "—"}
+    )
     if not done["email"]:
         console.print(
-            "[yellow]duty e-mail: off (no duty contacts, or the duty-alert deployment is not "
-            "deployed yet: run `prefect deploy --all` first, then this again)[/yellow]"
+            "[yellow]"
+            + _(
+                "值班邮件：未启用（没有值班联系人，或 duty-alert 部署尚未部署："
+                "请先运行 `prefect deploy --all`，再运行本命令）"
+            )
+            + "[/yellow]"
         )
     for a in done["automations"]:
-        console.print(f"{a['action']} automation [bold]{a['name']}[/bold]")
+        console.print(
+            _("%(action)s自动化 [bold]%(name)s[/bold]")
+            % {"action": _action(a["action"]), "name": a["name"]}
+        )
 
 
 def _register_command_modules() -> None:

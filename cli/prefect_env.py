@@ -55,9 +55,16 @@ def current_target() -> PrefectTarget:
 
 
 def describe(target: PrefectTarget) -> str:
+    from minqing.i18n import _
+
     if target.embedded:
-        return f"Prefect: embedded local mode (PREFECT_HOME={os.environ.get('PREFECT_HOME')})"
-    return f"Prefect: {target.api_url} (from {target.source})"
+        return _("Prefect：内置本地模式（PREFECT_HOME=%(home)s）") % {
+            "home": os.environ.get("PREFECT_HOME")
+        }
+    return _("Prefect：%(url)s（来自 %(source)s）") % {
+        "url": target.api_url,
+        "source": target.source,
+    }
 
 
 @contextlib.contextmanager

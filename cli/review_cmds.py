@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -29,13 +30,23 @@ def review_list(
     limit: Annotated[int, typer.Option(help="Show at most this many cases.")] = 50,
 ) -> None:
     """The cases waiting for an operator, oldest first: why, suggestion, confidence, top 3."""
+    from minqing.i18n import _, ngettext
     from tasks.casework import review_queue
     from tasks.outbox import local_text
 
     queue = review_queue(limit)
+    total = queue["total"]
+    if total > limit:
+        title = ngettext(
+            "待人工审核 %(n)d 件（显示 %(shown)d 件）",
+            "待人工审核 %(n)d 件（显示 %(shown)d 件）",
+            total,
+        ) % {"n": total, "shown": limit}
+    else:
+        title = ngettext("待人工审核 %(n)d 件", "待人工审核 %(n)d 件", total) % {"n": total}
     table = Table(
-        "案件编号", "标题", "原因", "建议分类", "置信度", "前三", "人数", "立案时间",
-        title=f"待人工审核 {queue['total']} 件" + (f"（显示 {limit} 件）" if queue["total"] > limit else ""),
+        _("案件编号"), _("标题"), _("原因"), _("建议分类"), _("置信度"), _("前三"), _("人数"),
+        _("立案时间"), title=title,
     )  # fmt: skip
     for r in queue["rows"]:
         table.add_row(
@@ -44,7 +55,7 @@ def review_list(
             r["reason"],
             r["category"] or "—",
             "—" if r["confidence"] is None else f"{r['confidence']:.2f}",
-            "，".join(f"{name} {p:.2f}" for name, p in r["top3"]) or "—",
+            _("，").join(f"{name} {p:.2f}" for name, p in r["top3"]) or "—",
             str(r["supporters"]),
             local_text(r["created_at"]),
         )
@@ -57,6 +68,8 @@ def review_confirm(
     operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
 ) -> None:
     """确认: the suggested category stands; the next dispatch routes the case."""
+    from minqing.i18n import _
+    from minqing.labels import status_label
     from tasks.casework import ActionError, confirm_case
 
     try:
@@ -65,7 +78,12 @@ def review_confirm(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(
-        f"{result['case']}: 分类 [bold]{result['category']}[/bold] 已确认 ({result['status']})"
+        _("%(case)s: 分类 [bold]%(category)s[/bold] 已确认（%(status)s）")
+        % {
+            "case": result["case"],
+            "category": escape(result["category"]),
+            "status": status_label(result["status"]),
+        }
     )
 
 
@@ -78,6 +96,8 @@ def review_correct(
     operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
 ) -> None:
     """更正: the operator's category replaces the suggestion; the next dispatch routes the case."""
+    from minqing.i18n import _
+    from minqing.labels import status_label
     from tasks.casework import ActionError, correct_case
 
     try:
@@ -86,5 +106,10 @@ def review_correct(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(
-        f"{result['case']}: 分类更正为 [bold]{result['category']}[/bold] ({result['status']})"
+        _("%(case)s: 分类更正为 [bold]%(category)s[/bold]（%(status)s）")
+        % {
+            "case": result["case"],
+            "category": escape(result["category"]),
+            "status": status_label(result["status"]),
+        }
     )

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 
 from minqing.handoffs import delivery_sentence
+from minqing.i18n import _
 from tasks.deliver import deliver_handoffs
 from tasks.imports import import_replies_and_ratings
 from tasks.lease import one_run_at_a_time
@@ -28,8 +29,17 @@ def lookback() -> Any:
     deliver = deliver_handoffs()
     open_items = refresh_open_items()  # failed-handoffs and 件件有回复 as they are now
     print(
-        f"回头督办: 到期提醒 {scan['reminders']}，超期督办 {scan['escalations']}，"
-        f"领导督办 {scan['leaders']}，回头看 {scan['verifications']}；{delivery_sentence(deliver)}"
+        _(
+            "回头督办: 到期提醒 %(reminders)d，超期督办 %(escalations)d，"
+            "领导督办 %(leaders)d，回头看 %(verifications)d；%(delivery)s"
+        )
+        % {
+            "reminders": scan["reminders"],
+            "escalations": scan["escalations"],
+            "leaders": scan["leaders"],
+            "verifications": scan["verifications"],
+            "delivery": delivery_sentence(deliver),
+        }
     )
     result = {"imports": imports, "lookback": scan, "deliver": deliver, "open_items": open_items}
     return finish_run(

@@ -8,6 +8,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.forms import form
+from minqing.i18n import _
 from tasks.retrain import retrain_model, retrain_report
 
 
@@ -32,7 +33,7 @@ def retrain(
     since (force=True replaces it anyway)."""
     result = retrain_model(base_csv=base_csv, cv_folds=cv_folds, force=force)
     create_markdown_artifact(
-        key="retrain-report", markdown=retrain_report(result), description="分类模型重新训练结果"
+        key="retrain-report", markdown=retrain_report(result), description=_("分类模型重新训练结果")
     )
     print(retrain_report(result))
     return result

@@ -38,6 +38,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from minqing.i18n import _
+
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
 DEFAULT_CONFIG_PATH = Path("config/calendar.yaml")
@@ -52,7 +54,7 @@ _RANGE_SEPARATOR = ".."
 
 def fallback_warning(year: int) -> str:
     """The warning recorded when a computation relied on the Monday–Friday fallback for `year`."""
-    return f"{year} 年节假日安排未配置，按周一至周五计算"
+    return _("%(year)d 年节假日安排未配置，按周一至周五计算") % {"year": year}
 
 
 class CalendarConfigError(ValueError):
@@ -268,7 +270,6 @@ class WorkCalendar:
 
     def __init__(self, configured: Mapping[int, YearSchedule] | None = None) -> None:
         self._configured: dict[int, YearSchedule] = dict(configured or {})
-        self.warnings: set[str] = set()
         self.fallback_years: set[int] = set()
         self._sources: dict[int, YearSource] = {}
         self._first_year = 0
@@ -335,9 +336,13 @@ class WorkCalendar:
     def _touch(self, first_year: int, last_year: int) -> None:
         """Record a warning for every fallback year a computation spanned."""
         for year in range(min(first_year, last_year), max(first_year, last_year) + 1):
-            if self.year_source(year) == "fallback" and year not in self.fallback_years:
+            if self.year_source(year) == "fallback":
                 self.fallback_years.add(year)
-                self.warnings.add(fallback_warning(year))
+
+    @property
+    def warnings(self) -> set[str]:
+        """One sentence per fallback year, in the reader's language (worded when asked)."""
+        return {fallback_warning(year) for year in self.fallback_years}
 
     # -- the cache of working days
 

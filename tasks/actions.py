@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
 from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing import reasons
+from minqing.i18n import _
+from minqing.labels import status_label
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
@@ -38,7 +40,7 @@ class ActionError(ValueError):
 def _case(s: Any, case_id: int) -> Case:
     case = s.get(Case, case_id, with_for_update=True)
     if case is None:
-        raise ActionError("案件不存在")
+        raise ActionError(_("案件不存在"))
     return case
 
 
@@ -49,10 +51,10 @@ def confirm_category(s: Any, ctx: Context, case_id: int, category: str, operator
     suggestion it replaced and whether it was a correction, so corrections can be found later
     (e.g. to retrain the classifier)."""
     if category not in ctx.ref.category_by_name:
-        raise ActionError(f"未知分类：{category}")
+        raise ActionError(_("未知分类：%(category)s") % {"category": category})
     case = _case(s, case_id)
     if case.status is CaseStatus.MERGED:
-        raise ActionError("已合并的案件不能更改分类；请处理其合并到的案件")
+        raise ActionError(_("已合并的案件不能更改分类；请处理其合并到的案件"))
     previous, suggested = case.category, case.category_source
     case.category, case.category_source, case.category_confidence = category, "operator", 1.0
     detail = {
@@ -76,18 +78,20 @@ def reroute(
     ref = ctx.ref
     dept = ref.department_by_code.get(department)
     if dept is None:
-        raise ActionError(f"未知单位：{department}")
+        raise ActionError(_("未知单位：%(department)s") % {"department": department})
     if not reason:
-        raise ActionError("请填写改派理由")
+        raise ActionError(_("请填写改派理由"))
     case = _case(s, case_id)
     if case.status not in ROUTABLE:
-        raise ActionError(f"案件当前为“{case.status.value}”，不能改派")
+        raise ActionError(
+            _("案件当前为“%(status)s”，不能改派") % {"status": status_label(case.status)}
+        )
     if case.category is None or case.category not in ref.category_by_name:
-        raise ActionError("请先确认分类，再改派")
+        raise ActionError(_("请先确认分类，再改派"))
     previous = case.lead_department
     was_assigned = case.status is CaseStatus.ASSIGNED
     if was_assigned and previous == department:
-        raise ActionError("案件已由该单位承办")
+        raise ActionError(_("案件已由该单位承办"))
     queued: list[int] = []
     round_ = assignment_rounds(s, [case.id])[case.id]  # this re-route's assignment round
     view = case_view(s, case, ref)
@@ -168,13 +172,15 @@ def merge(
     case = _case(s, case_id)
     target = find_case(s, into)
     if target is None:
-        raise ActionError(f"找不到案件 {into}")
+        raise ActionError(_("找不到案件 %(case)s") % {"case": into})
     if target.id == case.id:
-        raise ActionError("不能合并到本案自身")
+        raise ActionError(_("不能合并到本案自身"))
     if target.status is CaseStatus.MERGED:
-        raise ActionError("目标案件本身已被合并")
+        raise ActionError(_("目标案件本身已被合并"))
     if not can_transition(case.status, CaseStatus.MERGED):
-        raise ActionError(f"案件当前为“{case.status.value}”，不能合并")
+        raise ActionError(
+            _("案件当前为“%(status)s”，不能合并") % {"status": status_label(case.status)}
+        )
     subs = list(s.scalars(select(Submission).where(Submission.case_id == case.id)))
     for sub in subs:
         sub.case_id, sub.link_method, sub.similarity = target.id, "operator", None
@@ -216,12 +222,12 @@ def split(
     case = _case(s, case_id)
     sub = s.get(Submission, submission_id)
     if sub is None or sub.case_id != case.id:
-        raise ActionError("该留言不属于本案")
+        raise ActionError(_("该留言不属于本案"))
     count = s.scalar(
         select(func.count()).select_from(Submission).where(Submission.case_id == case.id)
     )
     if count < 2:
-        raise ActionError("本案只有这一条留言，无需拆分")
+        raise ActionError(_("本案只有这一条留言，无需拆分"))
     new = Case(
         title=sub.title, text=sub.text, text_key=sub.text_key, area_code=sub.area_code,
         category=case.category, category_source="operator", category_confidence=None,
@@ -258,15 +264,17 @@ def extend_deadline(
     """延期: a later deadline (end of `new_day`, Beijing time), with the reason on record; the
     reminder and the overdue escalation move with it."""
     if not reason:
-        raise ActionError("请填写延期理由")
+        raise ActionError(_("请填写延期理由"))
     case = _case(s, case_id)
     if case.status not in (CaseStatus.ASSIGNED,) or case.due_at is None:
-        raise ActionError("只有已交办、未答复的案件可以延期")
+        raise ActionError(_("只有已交办、未答复的案件可以延期"))
     new_due = datetime.combine(new_day, time(23, 59, 59), LOCAL_TZ).astimezone(UTC)
     if new_due <= case.due_at:
-        raise ActionError(f"新的办理时限须晚于当前时限（{local_text(case.due_at)}）")
+        raise ActionError(
+            _("新的办理时限须晚于当前时限（%(due)s）") % {"due": local_text(case.due_at)}
+        )
     if new_day > (now + timedelta(days=366)).date():
-        raise ActionError("延期不能超过一年")
+        raise ActionError(_("延期不能超过一年"))
     previous = case.due_at
     case.due_at = new_due
     assert case.assigned_at is not None
@@ -280,10 +288,10 @@ def reopen(s: Any, case_id: int, reason: str, operator: str, now: datetime) -> N
     """重办: send an answered or closed case back for handling; the next night assigns it
     again (a new round: new reply link, new survey)."""
     if not reason:
-        raise ActionError("请填写重办理由")
+        raise ActionError(_("请填写重办理由"))
     case = _case(s, case_id)
     if case.status is CaseStatus.MERGED:
-        raise ActionError("已合并的案件不能重办；请重办其合并到的案件")
+        raise ActionError(_("已合并的案件不能重办；请重办其合并到的案件"))
     try:
         set_status(
             s,
@@ -295,7 +303,9 @@ def reopen(s: Any, case_id: int, reason: str, operator: str, now: datetime) -> N
             round=case.reopen_count + 1,
         )
     except TransitionError:
-        raise ActionError(f"案件当前为“{case.status.value}”，不能重办") from None
+        raise ActionError(
+            _("案件当前为“%(status)s”，不能重办") % {"status": status_label(case.status)}
+        ) from None
     case.reopen_count += 1
     case.review = reasons.reason("reopened", reason=reason)
     case.closed_at = None

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from db.engine import Session
 from db.models import Case, Submission
 from db.queries import find_case
+from minqing.i18n import _
 from minqing.reasons import render as render_reason
 from minqing.states import CaseStatus
 from tasks.actions import ActionError, confirm_category, merge, split
@@ -69,7 +70,7 @@ def split_submission(
     with Session() as s, s.begin():
         sub = s.get(Submission, submission_id)
         if sub is None or sub.case_id is None:
-            raise ActionError(f"找不到已立案的留言 {submission_id}")
+            raise ActionError(_("找不到已立案的留言 %(id)s") % {"id": submission_id})
         old = s.get(Case, sub.case_id)
         new_id = split(s, old.id, sub.id, operator, now or datetime.now(UTC), _clean(reason))
         return {
@@ -110,7 +111,7 @@ def confirm_case(reference: str, *, operator: str) -> dict[str, Any]:
     with Session() as s, s.begin():
         case = _find(s, reference)
         if case.category is None:
-            raise ActionError("本案没有建议分类，请用 review correct --category 指定分类")
+            raise ActionError(_("本案没有建议分类，请用 review correct --category 指定分类"))
         confirm_category(s, ctx, case.id, case.category, operator)
         return _category_result(case)
 
@@ -141,14 +142,14 @@ def _submission_ids(s: Any, case_id: int) -> list[int]:
 def _find(s: Any, reference: str) -> Case:
     case = find_case(s, reference)
     if case is None:
-        raise ActionError(f"找不到案件 {reference}")
+        raise ActionError(_("找不到案件 %(case)s") % {"case": reference})
     return case
 
 
 def _operator(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ActionError("请填写操作人（--operator）")
+        raise ActionError(_("请填写操作人（--operator）"))
     return name
 
 

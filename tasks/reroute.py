@@ -20,6 +20,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Handoff, HandoffKind
 from db.queries import audit, find_case
+from minqing.i18n import _
 from minqing.workdays import LOCAL_TZ, due_at
 from tasks.actions import ActionError, extend_deadline, reroute
 from tasks.context import context
@@ -43,7 +44,7 @@ def reroute_case(
     now = now or datetime.now(UTC)
     reason, operator = reason.strip(), operator.strip()
     if not operator:
-        raise ActionError("请填写操作人（--operator）")
+        raise ActionError(_("请填写操作人（--operator）"))
     with Session() as s, s.begin():
         case = _find(s, reference)
         previous = case.lead_department
@@ -86,13 +87,13 @@ def extend_case(
     now = now or datetime.now(UTC)
     reason, approver = reason.strip(), approver.strip()
     if not 1 <= days <= MAX_EXTENSION_DAYS:
-        raise ActionError(f"延期天数须在 1 到 {MAX_EXTENSION_DAYS} 个工作日之间")
+        raise ActionError(_("延期天数须在 1 到 %(max)d 个工作日之间") % {"max": MAX_EXTENSION_DAYS})
     if not approver:
-        raise ActionError("请填写批准人（--approver）")
+        raise ActionError(_("请填写批准人（--approver）"))
     with Session() as s, s.begin():
         case = _find(s, reference)
         if case.due_at is None:
-            raise ActionError("只有已交办、未答复的案件可以延期")
+            raise ActionError(_("只有已交办、未答复的案件可以延期"))
         previous = case.due_at
         new_day = due_at(previous, days, ctx.calendar).astimezone(LOCAL_TZ).date()
         extend_deadline(s, ctx, case.id, new_day, reason, approver, now)
@@ -108,5 +109,5 @@ def extend_case(
 def _find(s: Any, reference: str) -> Any:
     case = find_case(s, reference)
     if case is None:
-        raise ActionError(f"找不到案件 {reference}")
+        raise ActionError(_("找不到案件 %(case)s") % {"case": reference})
     return case

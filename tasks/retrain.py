@@ -30,6 +30,7 @@ from minqing.classifier import (
     save_model,
     train_model,
 )
+from minqing.i18n import N_, _, ngettext
 from minqing.precision import CATEGORY_ACTIONS, ModelComparison, ReviewThresholds, compare_models
 from tasks.context import context
 
@@ -207,29 +208,57 @@ def retrain_report(result: dict[str, Any]) -> str:
         return "—" if value is None else f"{100 * value:.1f}%"
 
     lines = [
-        f"- 训练样本：{result['samples']} 条（其中人工确认的案件 {result['confirmed_by_operators']} 件）"
+        "- "
+        + ngettext(
+            "训练样本：%(n)d 条（其中人工确认的案件 %(confirmed)d 件）",
+            "训练样本：%(n)d 条（其中人工确认的案件 %(confirmed)d 件）",
+            result["samples"],
+        )
+        % {"n": result["samples"], "confirmed": result["confirmed_by_operators"]}
     ]
     c = result.get("comparison")
     if c is None:
-        lines.append("- 与现用模型比较：无（没有现用模型，或现用模型训练后没有新的人工确认案件）")
+        lines.append(
+            "- " + _("与现用模型比较：无（没有现用模型，或现用模型训练后没有新的人工确认案件）")
+        )
     else:
         lines.append(
-            f"- 与现用模型比较：现用模型训练后人工确认的 {c['cases']} 件案件（两个模型都没有用它们训练）"
+            "- "
+            + ngettext(
+                "与现用模型比较：现用模型训练后人工确认的 %(n)d 件案件（两个模型都没有用它们训练）",
+                "与现用模型比较：现用模型训练后人工确认的 %(n)d 件案件（两个模型都没有用它们训练）",
+                c["cases"],
+            )
+            % {"n": c["cases"]}
         )
-        for name, key in (("现用模型", "current"), ("新模型", "candidate")):
+        for name, key in ((N_("现用模型"), "current"), (N_("新模型"), "candidate")):
             side = c[key]
             lines.append(
-                f"  - {name}：分类准确率 {rate(side['accuracy'])}，自动分派 "
-                f"{rate(side['auto_routed_coverage'])}，其中分对 {rate(side['auto_routed_precision'])}"
+                "  - "
+                + _(
+                    "%(model)s：分类准确率 %(accuracy)s，自动分派 %(coverage)s，其中分对 %(precision)s"
+                )
+                % {
+                    "model": _(name),
+                    "accuracy": rate(side["accuracy"]),
+                    "coverage": rate(side["auto_routed_coverage"]),
+                    "precision": rate(side["auto_routed_precision"]),
+                }
             )
     if result["replaced"]:
-        lines.append(f"- 结果：已启用新模型 {result['model']}（下一次夜间运行起使用）")
+        lines.append(
+            "- "
+            + _("结果：已启用新模型 %(model)s（下一次夜间运行起使用）") % {"model": result["model"]}
+        )
         if result.get("macro_f1") is not None:
-            lines.append(f"- 交叉验证 macro-F1：{result['macro_f1']}")
+            lines.append("- " + _("交叉验证 macro-F1：%(f1)s") % {"f1": result["macro_f1"]})
     else:
         lines.append(
-            "- 结果：**未启用新模型**——它在这些案件上不如现用模型，现用模型继续使用；"
-            "确需替换时以 force=True 重新运行"
+            "- "
+            + _(
+                "结果：**未启用新模型**——它在这些案件上不如现用模型，现用模型继续使用；"
+                "确需替换时以 force=True 重新运行"
+            )
         )
     return "\n".join(lines)
 

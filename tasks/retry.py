@@ -13,6 +13,8 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from minqing.handoffs import ALL_DEPARTMENTS, resend_rows, resend_sentence
+from minqing.i18n import _
+from minqing.labels import table_rows
 from tasks.handoffs import retry_now
 
 PREVIEW_KEY = "retry-handoffs-preview"
@@ -49,10 +51,10 @@ def publish_resend(result: dict[str, Any]) -> str:
     sentence = resend_sentence(selected, dry_run=dry_run)
     create_table_artifact(
         key=PREVIEW_KEY if dry_run else RESULT_KEY,
-        table=rows or [{"编号": "", "结果": "（没有符合条件的消息）"}],
+        table=table_rows(rows or [{"编号": "", "结果": _("（没有符合条件的消息）")}]),
         description=sentence,
     )
     print(sentence)
-    for row in rows:
+    for row in table_rows(rows):
         print(" | ".join(f"{k} {v}" for k, v in row.items() if v != ""))
     return sentence

@@ -60,4 +60,4 @@ def test_the_demo_runs_two_nights_and_a_second_demo_sends_nothing(demo_home, cap
     assert count_messages(mail_dir) == sent
     assert counts() == before
     output = " ".join(capsys.readouterr().out.split())
-    assert "messages received by the local SMTP sink in this run: 0" in output
+    assert "本次本机 SMTP 收件箱收到 0 封邮件" in output

@@ -84,9 +84,9 @@ def test_setup_limits_creates_the_limit_and_delivery_in_a_flow_keeps_to_its_rate
     runner = CliRunner()
     created = runner.invoke(app, ["setup-limits", "--per-second", "2", "--burst", "1"])
     assert created.exit_code == 0, created.output
-    assert "created global concurrency limit smtp: 2.0 message(s)/s, burst 1" in created.output
+    assert "已创建 Prefect 全局并发限制 smtp：每秒 2.0 封，一次至多 1 封" in created.output
     again = runner.invoke(app, ["setup-limits", "--per-second", "2", "--burst", "1"])
-    assert again.exit_code == 0 and again.output.startswith("updated")
+    assert again.exit_code == 0 and again.output.startswith("已更新")
     queue(3)
     with minq.sink():
         started = time.monotonic()

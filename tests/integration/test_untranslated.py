@@ -20,6 +20,7 @@ import pytest
 import typer
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from rich.console import Console
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -41,6 +42,7 @@ from db.models import (
 )
 from mail.sink import stored_messages
 from minqing.settings import reset_settings
+from minqing.states import CaseStatus
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -416,4 +418,102 @@ def test_with_english_chosen_the_nights_summary_and_tables_read_english(minq, mo
     found = {where: words for where, text in outputs.items() if (words := chinese_left(text, data))}
     assert found == {}, "Chinese left in English:\n" + "\n".join(
         f"{where}: {sorted(set(words))}" for where, words in sorted(found.items())
+    )
+
+
+def operator_cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    """The operators' commands, printing wide enough that no cell is broken over two lines."""
+    import cli.main as main_cmds
+    from cli import cases_cmds, handoffs_cmds, review_cmds
+
+    app = typer.Typer()
+    for module in (cases_cmds, review_cmds, handoffs_cmds):
+        monkeypatch.setattr(module, "console", Console(width=400))
+        module.register(app)
+    monkeypatch.setattr(main_cmds, "console", Console(width=400))
+    app.command("check-config")(main_cmds.check_config)
+    return app
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
+def test_with_english_chosen_the_operator_commands_read_english(
+    minq, office, monkeypatch, tmp_path
+):
+    """After the Chinese nights, an operator reading English works the review queue, decides on
+    cases (re-route, extend, merge, split, and two refusals), lists and previews the resend of
+    undelivered messages, and checks a good and a broken config: English around data."""
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    app = operator_cli(monkeypatch)
+    with Session() as s:
+        cases = list(s.scalars(select(Case).order_by(Case.id)))
+        review = [c.number for c in cases if c.status == CaseStatus.NEEDS_REVIEW][:2]
+        open_cases = [c for c in cases if c.status == CaseStatus.ASSIGNED][:3]
+        assigned = [c.number for c in open_cases]
+        other = next(
+            d.code for d in context().ref.departments if d.code != open_cases[0].lead_department
+        )
+        split_from = s.scalar(
+            select(Submission.id)
+            .join(Case, Case.id == Submission.case_id)
+            .where(Case.supporters > 1, Case.status != CaseStatus.MERGED)
+            .limit(1)
+        )
+    category = context().ref.flat_categories[0].name
+    commands = {
+        "review list": ["review", "list"],
+        "review confirm": ["review", "confirm", review[0], "--operator", OPERATOR],
+        "review correct": ["review", "correct", review[1], "--category", category,
+                           "--operator", OPERATOR],
+        "review correct (unknown category)": ["review", "correct", assigned[2], "--category",
+                                              "nonesuch", "--operator", OPERATOR],
+        "cases reroute": ["cases", "reroute", assigned[0], "--to", other, "--reason",
+                          "not ours", "--operator", OPERATOR],
+        "cases extend": ["cases", "extend", assigned[1], "--days", "3", "--reason",
+                         "needs a survey", "--approver", OPERATOR],
+        "cases merge": ["cases", "merge", assigned[2], "--into", assigned[1],
+                        "--operator", OPERATOR],
+        "cases merge (into itself)": ["cases", "merge", assigned[1], "--into", assigned[1],
+                                      "--operator", OPERATOR],
+        "cases split": ["cases", "split", str(split_from), "--operator", OPERATOR],
+        "handoffs list": ["handoffs", "list"],
+        "handoffs retry --dry-run": ["handoffs", "retry", "--dry-run"],
+        "check-config": ["check-config"],
+    }  # fmt: skip
+    data = data_values(minq) | kept_texts() | {category}  # before the commands change cases
+    outputs: dict[str, str] = {}
+    exits: dict[str, int] = {}
+    for name, args in commands.items():
+        result = CliRunner().invoke(app, args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), name
+        outputs[name], exits[name] = result.output, result.exit_code
+    refused = {"review correct (unknown category)", "cases merge (into itself)"}
+    assert {k for k, code in exits.items() if code} == refused, outputs
+    assert "cases awaiting review" in outputs["review list"]
+    assert "Case number" in outputs["review list"] and "Status" in outputs["handoffs list"]
+    assert "deadline" in outputs["cases reroute"] and "confirmed" in outputs["review confirm"]
+
+    broken = tmp_path / "config"
+    shutil.copytree(Path(minq.settings.resolved_config_dir), broken)
+    departments = broken / "departments.yaml"
+    departments.write_text(
+        departments.read_text("utf-8").replace(
+            "    email: banli@zhujian", "    mail: banli@zhujian"
+        ),
+        "utf-8",
+    )
+    (broken / "policy.yaml").write_text("policy: [\n", "utf-8")
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(broken))
+    reset_settings()
+    invalid_yaml = CliRunner().invoke(app, ["check-config"])
+    (broken / "policy.yaml").unlink()
+    unknown_key = CliRunner().invoke(app, ["check-config"])
+    assert invalid_yaml.exit_code == 2 and unknown_key.exit_code == 2
+    outputs["check-config (invalid YAML)"] = invalid_yaml.output
+    outputs["check-config (unknown key)"] = unknown_key.output
+    assert "mail" in unknown_key.output
+
+    found = {where: words for where, text in outputs.items() if (words := chinese_left(text, data))}
+    assert found == {}, "Chinese left in English:\n" + "\n".join(
+        f"{where}: {sorted(set(words))}\n{outputs[where]}" for where, words in sorted(found.items())
     )

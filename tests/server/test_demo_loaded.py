@@ -38,9 +38,7 @@ def test_the_demo_runs_on_a_fresh_home_while_another_process_keeps_a_core_busy(t
         busy.wait()
     output = " ".join(done.stdout.split())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    received = int(
-        output.split("messages received by the local SMTP sink in this run: ")[1].split()[0]
-    )
+    received = int(output.split("本次本机 SMTP 收件箱收到 ")[1].split()[0])
     assert received > 100
     assert (tmp_path / "var" / "prefect").is_dir(), "the embedded Prefect lives under var/"
     assert not (tmp_path / ".prefect").exists(), "the user's own Prefect home is untouched"

@@ -333,7 +333,7 @@ def test_a_prefect_profile_alone_puts_the_runs_of_minqing_nightly_on_its_server(
         timeout=RUN_TIMEOUT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"Prefect: {prefect_server.api_url} (from profile office)" in done.stdout
+    assert f"Prefect：{prefect_server.api_url}（来自 profile office）" in done.stdout
     new = set(nightly_runs()) - before
     assert len(new) == 1, "the night ran on the profile's server"
     assert not (tmp_path / "var" / "prefect").exists(), "no embedded Prefect was started"
