@@ -238,18 +238,18 @@ _DELIVERY_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^53[0-8]\b|Authentication", re.I), N_("邮件服务器身份验证失败")),
     (re.compile(r"timed? ?out", re.I), N_("邮件服务器超时")),
     (re.compile(r"\bSSL|\bTLS|certificate", re.I), N_("与邮件服务器的加密连接失败")),
-    (re.compile(r"^552\b|5\.3\.4|too (big|large)"), N_("邮件过大被拒")),
+    (re.compile(r"5\.3\.4|too (big|large)|size exceeds|exceeds .*size", re.I), N_("邮件过大被拒")),
     (re.compile(r"^4\d\d\b"), N_("邮件服务器暂时拒收")),
     (
         re.compile(r"^5(5[013]|1\d)\b|5\.1\.\d|recipient|mailbox|user unknown", re.I),
         N_("收件地址被拒"),
-    ),  # fmt: skip
+    ),
     (re.compile(r"^5\d\d\b"), N_("邮件服务器拒收")),
     (re.compile(r"Disconnected|reset by peer|broken pipe", re.I), N_("与邮件服务器的连接中断")),
     (
         re.compile(r"^connection|refused|gaierror|unreachable|Name or service", re.I),
         N_("无法连接邮件服务器"),
-    ),  # fmt: skip
+    ),
 )
 
 

@@ -94,7 +94,8 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     listed = run("list")  # the default: everything not delivered
     assert listed.exit_code == 0, listed.output
     assert "3 封（待发送 3，发送中 0，发送失败 0，已放弃 0）" in listed.output
-    assert "ConnectionRefusedError" in listed.output
+    assert "ConnectionRefusedError" in listed.output  # the server's own words, for the engineer…
+    assert "无法连接邮件服务器" in listed.output  # …after the office's
     only = run("list", "--department", "renshe")
     assert "1 封（待发送 1" in only.output and "区人力资源和社会保障局" in only.output
     first = run("list", "--limit", "1")  # the title counts all of them, not the rows shown
@@ -190,6 +191,8 @@ def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_rea
     page = console.get("/console/handoffs")
     assert page.status_code == 200
     assert f'action="/console/handoffs/{hid}/delivered"' in page.text and "确认送达" in page.text
+    assert "发送结果不明（邮件服务器可能已收到）" in page.text
+    assert "interrupted during sending" in page.text  # the raw error stays beside it
     case_id = rows([hid])[0].case_id
     case_page = console.get(f"/console/cases/{case_id}")
     assert f'action="/console/handoffs/{hid}/delivered"' in case_page.text
