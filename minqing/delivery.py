@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 
 from minqing.channels.safe_cells import defuse_formula
+from minqing.i18n import _
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ REPLY_COLUMNS = ("案件编号", "答复时间", "办理结果", "答复内容",
 
 
 def reply_template_name(case_number: str) -> str:
-    return f"答复模板_{case_number}.csv"
+    """The attachment's file name, in the language of the assignment (its columns stay the
+    ones minqing.returns reads back, whatever the language)."""
+    return _("答复模板_%(number)s.csv") % {"number": case_number}
 
 
 def reply_template_csv(case_number: str) -> str:

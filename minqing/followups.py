@@ -18,6 +18,7 @@ from minqing.channels.tabular import (
     row_is_blank,
     row_undecodable,
 )
+from minqing.i18n import _, ngettext
 from minqing.normalize import normalize_text
 from minqing.reasons import Reason, reason
 from minqing.records import Rejected
@@ -186,3 +187,106 @@ def parse_verifications(path: Path, checksum: str) -> Iterator[VerificationRow |
                 checker=checker,
                 checked_at=checked_at,
             )
+
+
+# --- what the look-back messages say ------------------------------------------------------------
+# Each notice is one whole sentence of the catalogue; the case's number, its department and the
+# dates (already formatted by the catalogue) are its values.
+
+
+def reminder_notice(number: str, due: str) -> str:
+    """到期提醒 to the department before the deadline."""
+    return _("案件 %(number)s 将于 %(due)s 到期，请抓紧办理并按时答复。") % {
+        "number": number,
+        "due": due,
+    }
+
+
+def escalation_notice(department: str, number: str, due: str, days: int) -> str:
+    """超期督办 to the department head, `days` working days after the deadline."""
+    return ngettext(
+        "%(department)s承办的案件 %(number)s 已于 %(due)s 超过办理时限（已超期 %(days)d 个"
+        "工作日），至今未答复，请您督促办理。",
+        "%(department)s承办的案件 %(number)s 已于 %(due)s 超过办理时限（已超期 %(days)d 个"
+        "工作日），至今未答复，请您督促办理。",
+        days,
+    ) % {"department": department, "number": number, "due": due, "days": days}
+
+
+def overdue_leaders_notice(department: str, number: str, due: str, days: int) -> str:
+    """领导领衔督办 of a case still unanswered long after its deadline."""
+    return ngettext(
+        "%(department)s承办的案件 %(number)s 办理期限为 %(due)s，已超期 %(days)d 个工作日仍未"
+        "答复，经多次督办未果，提请领导领衔督办。",
+        "%(department)s承办的案件 %(number)s 办理期限为 %(due)s，已超期 %(days)d 个工作日仍未"
+        "答复，经多次督办未果，提请领导领衔督办。",
+        days,
+    ) % {"department": department, "number": number, "due": due, "days": days}
+
+
+def verification_request(number: str) -> str:
+    """回头看: the area's representative is asked to check on the spot."""
+    return _(
+        "案件 %(number)s 已由承办单位答复，请您到现场回头看，核实问题是否真正解决，"
+        "并记录“已核实”或“未核实”及说明。"
+    ) % {"number": number}
+
+
+# Where a complaint comes from (reopen_notice, complaint_leaders_notice).
+FROM_VERIFICATION = "verification"  # the representative's 回头看 found it not done
+FROM_RATING = "rating"  # a citizen answered 不满意 or 未办成
+COMPLAINT_SOURCES = (FROM_VERIFICATION, FROM_RATING)
+
+
+def complaint_note(note: str | None) -> str:
+    """What the complaint said, ready to quote: its own closing stop dropped (a quoted 。 would
+    double ours), or （未填写） when nothing was said."""
+    said = note.rstrip("。.！!；;，, ") if note else ""
+    return said or _("（未填写）")
+
+
+def reopen_notice(source: str, number: str, round_: int, note: str) -> str:
+    """重办通知 to the department: why the case comes back (the `source`'s reason and what the
+    representative or the citizen said), and which time it is."""
+    values = {"number": number, "round": round_, "note": note}
+    if source == FROM_VERIFICATION:
+        return (
+            _(
+                "案件 %(number)s 经回头看核实未通过，退回重办（第 %(round)d 次）。代表核实说明："
+                "%(note)s。请重新办理；系统将重新交办并设定新的办理期限。"
+            )
+            % values
+        )
+    return (
+        _(
+            "案件 %(number)s 经群众评价不满意或未办成，退回重办（第 %(round)d 次）。群众评价意见："
+            "%(note)s。请重新办理；系统将重新交办并设定新的办理期限。"
+        )
+        % values
+    )
+
+
+def complaint_leaders_notice(source: str, number: str, reopened: int, note: str) -> str:
+    """领导领衔督办 of a case that was reopened `reopened` times and still fails."""
+    values = {"number": number, "n": reopened, "note": note}
+    if source == FROM_VERIFICATION:
+        return (
+            ngettext(
+                "案件 %(number)s 已重办 %(n)d 次，仍回头看核实未通过（代表核实说明：%(note)s），"
+                "提请领导领衔督办。",
+                "案件 %(number)s 已重办 %(n)d 次，仍回头看核实未通过（代表核实说明：%(note)s），"
+                "提请领导领衔督办。",
+                reopened,
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "案件 %(number)s 已重办 %(n)d 次，仍群众评价不满意或未办成（群众评价意见：%(note)s），"
+            "提请领导领衔督办。",
+            "案件 %(number)s 已重办 %(n)d 次，仍群众评价不满意或未办成（群众评价意见：%(note)s），"
+            "提请领导领衔督办。",
+            reopened,
+        )
+        % values
+    )

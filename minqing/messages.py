@@ -7,13 +7,14 @@ text is inert wherever it lands; subjects are cleaned of line breaks (no header 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from minqing.i18n import install_jinja
+from minqing.i18n import _, current_language, install_jinja
 
 _SUBJECT_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -44,9 +45,17 @@ def safe_subject(subject: str, limit: int = 120) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
+def html_language() -> str:
+    """The HTML `lang` of a message in the current language (zh_CN → zh-CN)."""
+    return current_language().replace("_", "-")
+
+
 def render(kind: str, subject: str, **context: Any) -> Rendered:
-    """Render templates `<kind>.txt` and `<kind>.html` with the same context."""
+    """Render templates `<kind>.txt` and `<kind>.html` with the same context, in the current
+    language (`minqing.i18n.current_language`): a message is written once, when it is queued,
+    in the language of that run, and sent as written."""
     env = _env()
+    context.setdefault("lang", html_language())
     return Rendered(
         subject=safe_subject(subject),
         text=env.get_template(f"{kind}.txt").render(**context),
@@ -58,4 +67,34 @@ def excerpt(text: str, limit: int = 4000) -> str:
     """Text for an e-mail body: very long opinions are cut with a visible note."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"……（原文共 {len(text)} 字，已截断，全文见系统）"
+    return text[:limit] + _("……（原文共 %(n)d 字，已截断，全文见系统）") % {"n": len(text)}
+
+
+# --- subjects -----------------------------------------------------------------------------------
+
+
+def case_subject(heading: str, number: str, title: str) -> str:
+    """A message about a case: 【到期提醒】MQ2026-000012 路灯不亮 (`heading` translated)."""
+    return _("【%(heading)s】%(number)s %(title)s") % {
+        "heading": heading,
+        "number": number,
+        "title": title,
+    }
+
+
+def assignment_subject(number: str, title: str, *, lead: bool, urgent: bool = False) -> str:
+    """An assignment's subject: 【交办·承办】 to the lead department, 【交办·协办】 to a
+    co-handler, led by 【紧急】 for an urgent case."""
+    values = {"number": number, "title": title}
+    if urgent:
+        if lead:
+            return _("【紧急】【交办·承办】%(number)s %(title)s") % values
+        return _("【紧急】【交办·协办】%(number)s %(title)s") % values
+    if lead:
+        return _("【交办·承办】%(number)s %(title)s") % values
+    return _("【交办·协办】%(number)s %(title)s") % values
+
+
+def listing(names: Iterable[str]) -> str:
+    """Names one after another as a sentence lists them (城管科、住建科)."""
+    return _("、").join(names)

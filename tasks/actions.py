@@ -20,6 +20,7 @@ from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing import reasons
 from minqing.i18n import _
 from minqing.labels import status_label
+from minqing.messages import assignment_subject, case_subject, listing
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
@@ -97,11 +98,15 @@ def reroute(
     view = case_view(s, case, ref)
     if was_assigned and previous in ref.department_by_code:
         old = ref.department_by_code[previous]
-        message = f"案件 {view['number']} 已改派至{dept.name}办理，请贵单位停止办理，无需答复。改派理由：{reason}"
-        subject = f"【改派撤回】{view['number']} {case.title}"
+        message = _(
+            "案件 %(number)s 已改派至%(department)s办理，请贵单位停止办理，无需答复。"
+            "改派理由：%(reason)s"
+        ) % {"number": view["number"], "department": dept.name, "reason": reason}
+        heading = _("改派撤回")
         rendered = render_for(
-            ref, "followup", subject, "改派撤回", recipient=old.name, message=message, case=view
-        )
+            ref, "followup", case_subject(heading, view["number"], case.title), heading,
+            recipient=old.name, message=message, case=view,
+        )  # fmt: skip
         h = queue_handoff(
             s, ref, key=f"withdrawal:{case.id}:{round_}:{previous}",
             kind=HandoffKind.WITHDRAWAL, recipient=old.email, recipient_name=old.name,
@@ -120,9 +125,9 @@ def reroute(
     _reschedule_followups(s, ctx, case, now, "cancelled: rerouted")
     view = case_view(s, case, ref)
     rendered = render_for(
-        ref, "assignment", f"【交办·承办】{view['number']} {case.title}", "问题交办单",
-        department=dept.name, role="lead", lead=dept.name, lead_email=dept.email,
-        co="、".join(ref.department_by_code[c].name for c in case.co_departments if c in ref.department_by_code),
+        ref, "assignment", assignment_subject(view["number"], case.title, lead=True),
+        _("问题交办单"), department=dept.name, role="lead", lead=dept.name, lead_email=dept.email,
+        co=listing(ref.department_by_code[c].name for c in case.co_departments if c in ref.department_by_code),
         case=view, history=case_history(s, case.id, ref),
         reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
     )  # fmt: skip

@@ -38,6 +38,8 @@ from minqing.delivery import (
     reply_template_csv,
     reply_template_name,
 )
+from minqing.i18n import _
+from minqing.messages import assignment_subject, listing
 from minqing.reasons import reason
 from minqing.routing import deadline, route
 from minqing.settings import Settings
@@ -129,15 +131,15 @@ def _dispatch_case(
     history = case_history(s, case.id, ref)
     attachments = assignment_attachments(s, ctx.settings, case)
     lead = ref.department_by_code[decision.lead]
-    co_names = "、".join(ref.department_by_code[c].name for c in decision.co)
+    co_names = listing(ref.department_by_code[c].name for c in decision.co)
     for code in (decision.lead, *decision.co):
         dept = ref.department_by_code[code]
         leads = code == decision.lead
         rendered = render_for(
             ref,
             "assignment",
-            f"{'【紧急】' if urgent else ''}【交办·{'承办' if leads else '协办'}】{view['number']} {case.title}",
-            "问题交办单",
+            assignment_subject(view["number"], case.title, lead=leads, urgent=urgent),
+            _("问题交办单"),
             department=dept.name,
             role="lead" if leads else "co",
             lead=lead.name,

@@ -20,15 +20,25 @@ from db.engine import Session
 from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind, case_number
 from db.queries import audit, set_status, write_first
 from minqing.followups import (
+    COMPLAINT_SOURCES,
     NO_REPRESENTATIVE,
     Complaint,
     after_complaint,
+    complaint_leaders_notice,
+    complaint_note,
     deferred_until,
     end_of_local_day,
+    escalation_notice,
     leader_escalation_due,
     next_escalation_due,
+    overdue_leaders_notice,
     overdue_working_days,
+    reminder_notice,
+    reopen_notice,
+    verification_request,
 )
+from minqing.i18n import _
+from minqing.messages import case_subject
 from minqing.normalize import redact
 from minqing.states import CaseStatus
 from tasks.context import Context, context
@@ -164,16 +174,16 @@ def _message(
     kind: HandoffKind,
     to: str,
     name: str | None,
-    subject: str,
+    heading: str,
     message: str,
     link: str | None = None,
 ) -> Handoff | None:
+    """Queue one follow-up message about `case`: its subject is 【`heading`】 and the case."""
     view = case_view(s, case, ctx.ref)
-    heading = subject.split("】")[0].strip("【")
     rendered = render_for(
         ctx.ref,
         "followup",
-        f"{subject}{view['number']} {case.title}",
+        case_subject(heading, view["number"], case.title),
         heading,
         recipient=name or to,
         message=message,
@@ -195,7 +205,7 @@ def _message(
 
 def _remind(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | None]:
     dept = ctx.ref.department_by_code[case.lead_department or ""]
-    message = f"案件 {case.number} 将于 {local_text(case.due_at)} 到期，请抓紧办理并按时答复。"
+    message = reminder_notice(case.number, local_text(case.due_at))
     return [
         _message(
             s,
@@ -205,7 +215,7 @@ def _remind(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | No
             kind=HandoffKind.REMINDER,
             to=dept.email,
             name=dept.name,
-            subject="【到期提醒】",
+            heading=_("到期提醒"),
             message=message,
         )
     ]
@@ -219,10 +229,7 @@ def _escalate(
     assert case.due_at is not None
     dept = ctx.ref.department_by_code[case.lead_department or ""]
     days = overdue_working_days(case.due_at, now, calendar)
-    message = (
-        f"{dept.name}承办的案件 {case.number} 已于 {local_text(case.due_at)} 超过办理时限"
-        f"（已超期 {days} 个工作日），至今未答复，请您督促办理。"
-    )
+    message = escalation_notice(dept.name, case.number, local_text(case.due_at), days)
     handoff = _message(
         s,
         ctx,
@@ -231,7 +238,7 @@ def _escalate(
         kind=HandoffKind.ESCALATION,
         to=dept.escalation_email,
         name=dept.head.name,
-        subject="【超期督办】",
+        heading=_("超期督办"),
         message=message,
     )
     case.escalation_level = max(case.escalation_level, 1)
@@ -266,10 +273,7 @@ def _to_leaders_overdue(
     assert case.due_at is not None
     dept = ctx.ref.department_by_code[case.lead_department or ""]
     days = overdue_working_days(case.due_at, now, ctx.calendar)
-    message = (
-        f"{dept.name}承办的案件 {case.number} 办理期限为 {local_text(case.due_at)}，已超期 {days} 个"
-        "工作日仍未答复，经多次督办未果，提请领导领衔督办。"
-    )
+    message = overdue_leaders_notice(dept.name, case.number, local_text(case.due_at), days)
     handoffs = notify_leaders(s, ctx, case, key=f"lookback:{lb.id}", message=message)
     if handoffs:
         case.escalation_level = 2
@@ -290,7 +294,7 @@ def notify_leaders(
             kind=HandoffKind.LEADER,
             to=p.email or "",
             name=p.name,
-            subject="【领导领衔督办】",
+            heading=_("领导领衔督办"),
             message=message,
         )
         for p in leaders
@@ -301,10 +305,7 @@ def _ask_representative(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[
     area = s.scalar(select(Area).where(Area.code == case.area_code)) if case.area_code else None
     if area is None or not area.representative_email:
         return []
-    message = (
-        f"案件 {case.number} 已由承办单位答复，请您到现场回头看，核实问题是否真正解决，"
-        "并记录“已核实”或“未核实”及说明。"
-    )
+    message = verification_request(case.number)
     return [
         _message(
             s,
@@ -314,7 +315,7 @@ def _ask_representative(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[
             kind=HandoffKind.VERIFICATION,
             to=area.representative_email,
             name=area.representative_name,
-            subject="【回头看】",
+            heading=_("回头看"),
             link=verify_link(ctx.settings, case.id, lb.id, area.representative_email),
             message=message,
         )
@@ -322,11 +323,6 @@ def _ask_representative(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[
 
 
 # --- complaints: 重办 or 领导领衔督办 ------------------------------------------------------------
-
-SOURCES = {
-    "verification": ("回头看核实未通过", "代表核实说明"),
-    "rating": ("群众评价不满意或未办成", "群众评价意见"),
-}
 
 
 def reopen_or_escalate(
@@ -343,15 +339,13 @@ def reopen_or_escalate(
     """A failed 回头看 or a 不满意 / 未办成 answer: reopen the case with the reason sent to the
     department (重办), or — once it was reopened `surveys.max_reopen` times — bring it to the
     leaders. Idempotent per round: the messages' keys name the case and its reopen count."""
-    what, label = SOURCES[source]
-    # A citizen's comment may hold a phone number; its own closing stop would double ours (。。).
-    said = redact(note).text.rstrip("。.！!；;，, ") if note else "（未填写）"
+    if source not in COMPLAINT_SOURCES:
+        raise ValueError(f"unknown complaint source {source!r}")
+    # A citizen's comment may hold a phone number.
+    said = complaint_note(redact(note).text if note else None)
     decision = after_complaint(case.reopen_count, ctx.ref.policy.surveys.max_reopen)
     if decision is Complaint.LEADERS:
-        message = (
-            f"案件 {case.number} 已重办 {case.reopen_count} 次，仍{what}（{label}：{said}），"
-            "提请领导领衔督办。"
-        )
+        message = complaint_leaders_notice(source, case.number, case.reopen_count, said)
         sent = notify_leaders(
             s, ctx, case, key=f"leader:{case.id}:{case.reopen_count}", message=message
         )
@@ -386,10 +380,7 @@ def reopen_or_escalate(
             lb.done_at, lb.result = lb.done_at or when or datetime.now(UTC), "cancelled: reopened"
     dept = ctx.ref.department_by_code.get(case.lead_department or "")
     if dept is not None:
-        message = (
-            f"案件 {case.number} 经{what}，退回重办（第 {case.reopen_count} 次）。{label}：{said}。"
-            "请重新办理；系统将重新交办并设定新的办理期限。"
-        )
+        message = reopen_notice(source, case.number, case.reopen_count, said)
         _message(
             s,
             ctx,
@@ -398,7 +389,7 @@ def reopen_or_escalate(
             kind=HandoffKind.REOPEN,
             to=dept.email,
             name=dept.name,
-            subject="【重办通知】",
+            heading=_("重办通知"),
             message=message,
         )
     return decision

@@ -29,6 +29,7 @@ from db.models import (
 )
 from db.queries import audit, write_first
 from minqing.followups import NO_REPRESENTATIVE
+from minqing.i18n import _
 from minqing.reference import SurveyPolicy
 from minqing.states import CaseStatus, Outcome
 from minqing.workbooks import Sheet, write_workbook
@@ -136,9 +137,8 @@ def _survey_case(s: Any, ctx: Any, case: Case, now: datetime, totals: dict[str, 
         .where(Reply.case_id == case.id)
         .order_by(Reply.received_at.desc(), Reply.id.desc())
     ).first()
-    dept = (
-        s.scalar(select(Department.name).where(Department.code == case.lead_department))
-        or "承办单位"
+    dept = s.scalar(select(Department.name).where(Department.code == case.lead_department)) or _(
+        "承办单位"
     )
     view = None
     for person in sorted(people, key=lambda p: p.id):
@@ -169,9 +169,9 @@ def _survey_case(s: Any, ctx: Any, case: Case, now: datetime, totals: dict[str, 
             rendered = render_for(
                 ctx.ref,
                 "survey",
-                f"【满意度回访】您反映的问题已答复（{view['number']}）",
-                "办理结果回访",
-                citizen=person.name or "市民",
+                _("【满意度回访】您反映的问题已答复（%(number)s）") % {"number": view["number"]},
+                _("办理结果回访"),
+                citizen=person.name or _("市民"),
                 case=view,
                 department=dept,
                 reply=reply.text if reply else "",
