@@ -27,6 +27,7 @@ from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Sub
 from db.queries import audit
 from minqing.i18n import _
 from minqing.labels import channel_label
+from minqing.messages import listing
 from minqing.states import CaseStatus
 from minqing.urgency import UrgentCase, assess_case, duty_message, waiting_reason
 from tasks.context import Context, context
@@ -152,7 +153,7 @@ def _departments(ctx: Context, case: Case) -> str:
     parts += [
         _("%(name)s（协办）") % {"name": names[c].name} for c in case.co_departments if c in names
     ]
-    return "、".join(parts)
+    return listing(parts)
 
 
 def _assignment_sent(s: Any, case: Case) -> bool:

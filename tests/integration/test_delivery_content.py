@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 from PIL import Image
@@ -15,6 +16,7 @@ from db.models import Case, Handoff, HandoffKind, HandoffStatus, Submission
 from mail.sink import count_messages, stored_messages
 from minqing.delivery import REPLY_COLUMNS, reply_template_csv
 from minqing.messages import Rendered
+from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ
 from tasks.context import context
@@ -248,3 +250,55 @@ def test_the_co_handler_is_told_who_leads_and_what_it_owes_and_the_lead_who_assi
     assert "答复模板" not in co_text
     assert "区住房和城乡建设局主办" in co_html and "贵单位为协办单位" in co_html
     assert list(attachments_of(co)) == []  # the reply template is the lead's
+
+
+def test_with_english_chosen_an_assignment_arrives_in_english_with_the_citizens_words_as_written(
+    minq, monkeypatch
+):
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    said = "西城社区5栋楼顶有人违章搭建彩钢房，\n物业不管。"
+    case_id = add_case("违章搭建", said, category="城乡建设")
+    dispatch_now()
+    messages = {m["X-Original-To"]: m for m in deliver_to(minq)}
+    lead, co = messages["banli@zhujian.example.gov.cn"], messages["banli@chengguan.example.gov.cn"]
+    number = f"MQ{datetime.now(UTC):%Y}-{case_id:06d}"
+    with Session() as s:
+        due = s.get(Case, case_id).due_at.astimezone(LOCAL_TZ)
+
+    assert lead["Subject"] == f"[Assignment · lead] {number} 违章搭建"
+    assert co["Subject"] == f"[Assignment · co-handling] {number} 违章搭建"
+    text = lead.get_body(("plain",)).get_content()
+    html = lead.get_body(("html",)).get_content()
+    assert text.startswith("Dear 区住房和城乡建设局,\n")
+    assert "assigned to your department as the lead" in text
+    assert "Co-handling departments: 区城市管理局." in text
+    assert (
+        f"Case number: {number}\nTitle: 违章搭建\nCommunity: 西城社区\nCategory: 城乡建设" in text
+    )
+    assert f"Deadline: reply by {due:%Y-%m-%d}\n" in text
+    assert f"What the citizen reported:\n{said}\n" in text  # as the citizen wrote it
+    assert "How to reply:" in text
+    assert '<html lang="en">' in html and f"Reply by <strong>{due:%Y-%m-%d}</strong>" in html
+    assert "西城社区5栋楼顶有人违章搭建彩钢房，\n物业不管。" in html
+    for part in (text, html):  # nothing Chinese but the case's own words and the office's names
+        for data in (
+            said,
+            "违章搭建",
+            "区住房和城乡建设局",
+            "区城市管理局",
+            "西城社区",
+            "城乡建设",
+        ):
+            part = part.replace(data, "")
+        part = part.replace(context().ref.office.name, "")
+        assert not re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", part), part
+    co_text = co.get_body(("plain",)).get_content()
+    assert "is assigned to 区住房和城乡建设局 as the lead department" in co_text
+    assert "How to reply" not in co_text
+
+    # The reply template is named in English; its columns are the ones read back.
+    (template,) = attachments_of(lead)
+    assert template == f"reply-template_{number}.csv"
+    content = attachments_of(lead)[template][1].decode("utf-8-sig")
+    assert next(csv.reader(io.StringIO(content))) == list(REPLY_COLUMNS)

@@ -4,6 +4,11 @@ audit trail), every console page, the public pages, every e-mail and the night's
 are rendered and their visible text searched for Latin words. What may be Latin is what the
 office or the citizens wrote (data), addresses, links, numbers and file names, and a short
 list of product and format names; anything else is an untranslated text.
+
+With English chosen, the same pages are searched for Chinese that is not data; and nights run
+in English write every kind of e-mail (assignment to the lead and to a co-handler, reminder,
+escalation, 重办, survey, 回头看 request, withdrawal, duty alert) without a Chinese word of
+their own.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from db.models import (
 from mail.sink import stored_messages
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
+from tasks.actions import reroute
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -54,6 +60,7 @@ from tasks.metrics import night_tables, publish_now
 from tasks.report import build_report_now
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
+from tasks.urgent import tell_duty_now
 from web.app import create_app
 from web.testing import hidden_fields, link_in, message_text
 from web.tokens import verify_link
@@ -112,6 +119,8 @@ def data_values(minq: Any) -> set[str]:
         for item in items:
             values |= {str(v) for v in item.model_dump().values() if isinstance(v, str)}
     values |= {c.name for c in ref.flat_categories}
+    urgent = ref.policy.urgent  # the words and rules that make a case urgent, quoted as reasons
+    values |= {*urgent.words, *urgent.categories, *(r.name for r in urgent.rules)}
     with Session() as s:
         for model, columns in (
             (Submission, ("title", "text", "source_ref", "source_file", "recorded_by")),
@@ -318,11 +327,13 @@ def test_the_check_finds_an_english_word_and_lets_data_and_formats_pass():
 _CJK_RUN = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
 
 
-def chinese_left(text: str, data: Iterable[str]) -> list[str]:
-    """Chinese in `text` that is not data (what citizens and the office's config wrote)."""
+def chinese_left(text: str, data: Iterable[str], *, punctuation: bool = False) -> list[str]:
+    """Chinese in `text` that is not data (what citizens and the office's config wrote); with
+    `punctuation`, Chinese punctuation between data too (城管科、住建科 is not English)."""
     for value in sorted({d for d in data if d and _CJK_RUN.search(d)}, key=len, reverse=True):
         text = text.replace(value, " ")
-    return [run for run in _CJK_RUN.findall(text) if re.search(r"[\u4e00-\u9fff]", run)]
+    runs = _CJK_RUN.findall(text)
+    return runs if punctuation else [run for run in runs if re.search(r"[\u4e00-\u9fff]", run)]
 
 
 def workbook_texts(path: Path) -> dict[str, str]:
@@ -516,4 +527,103 @@ def test_with_english_chosen_the_operator_commands_read_english(
     found = {where: words for where, text in outputs.items() if (words := chinese_left(text, data))}
     assert found == {}, "Chinese left in English:\n" + "\n".join(
         f"{where}: {sorted(set(words))}\n{outputs[where]}" for where, words in sorted(found.items())
+    )
+
+
+# --- e-mails written while the office reads English ------------------------------------------
+
+REROUTE_REASON = "应由区交通运输局办理"  # what the operator wrote: kept as written
+REPRESENTATIVE_NOTE = "现场查看，路灯还是不亮"  # what the representative wrote
+
+
+def assigned_case_with_co_handler() -> tuple[int, str]:
+    """An assigned case and a department it may be re-routed to."""
+    ref = context().ref
+    with Session() as s:
+        case = s.scalars(
+            select(Case).where(Case.status == "assigned").order_by(Case.id).limit(1)
+        ).one()
+        other = next(d.code for d in ref.departments if d.code != case.lead_department)
+        return case.id, other
+
+
+def verification_file(minq: Any) -> None:
+    """A representative's 回头看 result that fails the first case waiting for it (重办)."""
+    with Session() as s:
+        number = (
+            s.scalars(
+                select(Case)
+                .join(Lookback, Lookback.case_id == Case.id)
+                .where(Lookback.kind == LookbackKind.VERIFICATION, Lookback.done_at.is_(None))
+                .order_by(Case.id)
+                .limit(1)
+            )
+            .one()
+            .number
+        )
+    (minq.inbox("verifications") / "回头看结果.csv").write_text(
+        "案件编号,核实结果,说明,核实人,核实时间\n"
+        f"{number},未核实,{REPRESENTATIVE_NOTE},李代表,2026-12-20 10:00\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def english_nights(minq: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sample's nights run with English chosen, plus what the nights alone do not write: a
+    re-routing, the duty alert about urgent cases, the 回头看 requests and a failed 回头看.
+    Returns the kinds of the messages written."""
+    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    first_night = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    copy_night(minq, "night1")
+    run_night(minq, first_night)
+    with minq.sink():
+        assert tell_duty_now(first_night + timedelta(minutes=5))["told"] > 0
+    case_id, other = assigned_case_with_co_handler()
+    with Session() as s, s.begin():
+        assert reroute(
+            s, context(), case_id, other, REROUTE_REASON, OPERATOR, first_night + timedelta(hours=1)
+        )
+    copy_night(minq, "night2")
+    run_night(minq, first_night + timedelta(days=1))
+    for days in (7, 20):  # deadlines near (到期提醒), then long past (超期督办, 领导领衔督办)
+        run_night(minq, first_night + timedelta(days=days))
+    verification_file(minq)
+    run_night(minq, first_night + timedelta(days=24))
+    run_night(minq, first_night + timedelta(days=34))  # the replies' 回头看 fall due
+    with Session() as s:
+        return sorted({k.value for k in s.scalars(select(Handoff.kind))})
+
+
+def every_message(minq: Any) -> dict[str, str]:
+    """Every message as written (subject, text and HTML of each outbox row) and as received."""
+    out = {}
+    with Session() as s:
+        for h in s.scalars(select(Handoff).order_by(Handoff.id)):
+            out[f"handoff {h.id} ({h.kind.value}): {h.subject}"] = "\n".join(
+                [h.subject, h.body_text, visible_text(h.body_html)]
+            )
+    return out | mail_texts(stored_messages(minq.mail_dir))
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
+def test_with_english_chosen_every_email_reads_english(minq, english_nights):
+    assert set(english_nights) >= {
+        "assignment", "reminder", "escalation", "leader", "reopen", "withdrawal", "survey",
+        "verification", "duty",
+    }  # fmt: skip
+    messages = every_message(minq)
+    assert any("[Assignment · co-handling]" in k for k in messages)  # a co-handler's copy
+    data = data_values(minq) | {REROUTE_REASON, REPRESENTATIVE_NOTE}
+    data |= {" ".join(d.split()) for d in data}  # a title on one line, as a subject holds it
+    data |= {d.rstrip("。.！!；;，, ") for d in data}  # a comment quoted without its own stop
+    found = {
+        where: words
+        for where, text in messages.items()
+        if (words := chinese_left(text, data, punctuation=True))
+    }
+    assert found == {}, "Chinese left in English e-mails:\n" + "\n".join(
+        f"{where}: {sorted(set(words))}" for where, words in sorted(found.items())
     )
