@@ -134,3 +134,19 @@ def test_a_long_opinion_is_cut_with_a_note_in_the_readers_language():
             excerpt("长" * 10, limit=4)
             == "长长长长… (cut here: the full text of 10 characters is in the system)"
         )
+
+
+def test_the_duty_alerts_words_follow_the_language_for_robots_and_automations():
+    from minqing.alerts import alert_rules
+    from minqing.duty import alert_text
+
+    with using("en"):
+        rules = alert_rules("http://ui.example")
+        text = alert_text(
+            "Night run partly failed", "One file was refused.", "http://x", "示例街道"
+        )
+    for rule in rules:  # what the Prefect server renders into the alert
+        for words in (rule.name, rule.description, rule.title, rule.text):
+            assert not CHINESE.search(words), (rule.key, words)
+    assert text.splitlines()[0] == "[示例街道 · minqing] Night run partly failed"
+    assert text.splitlines()[-1] == "See and fix: http://x"
