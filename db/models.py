@@ -59,6 +59,22 @@ class HandoffKind(StrEnum):
     DEADLINE = "deadline"  # 办理时限调整: a provisional deadline recounted (tasks/deadlines.py)
 
 
+# The messages written to departments about a case. A new assignment shows the department these
+# (its history); the others go to the citizen, a representative or the duty contacts, whose
+# names and addresses a department never sees.
+DEPARTMENT_KINDS = frozenset(
+    {
+        HandoffKind.ASSIGNMENT,
+        HandoffKind.REMINDER,
+        HandoffKind.ESCALATION,
+        HandoffKind.LEADER,
+        HandoffKind.REOPEN,
+        HandoffKind.WITHDRAWAL,
+        HandoffKind.DEADLINE,
+    }
+)
+
+
 class HandoffStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"  # claimed by a deliverer; the SMTP outcome is not recorded yet

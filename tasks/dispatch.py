@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import (
+    DEPARTMENT_KINDS,
     Area,
     Case,
     Handoff,
@@ -178,7 +179,13 @@ def assignment_key(case_id: int, round_: int, department: str) -> str:
 
 
 def case_history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
-    rows = s.scalars(select(Handoff).where(Handoff.case_id == case_id).order_by(Handoff.id)).all()
+    """The case's earlier messages to departments, for the next department's mail (never the
+    citizen's survey or a representative's request: their names and addresses stay private)."""
+    rows = s.scalars(
+        select(Handoff)
+        .where(Handoff.case_id == case_id, Handoff.kind.in_(sorted(DEPARTMENT_KINDS)))
+        .order_by(Handoff.id)
+    ).all()
     return [
         {"when": local_text(h.created_at), "what": h.subject, "to": h.recipient_name or h.recipient}
         for h in rows

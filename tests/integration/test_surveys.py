@@ -281,3 +281,20 @@ def test_a_new_answer_supersedes_the_old_one_which_stays(minq):
         first, second = s.scalars(select(Rating).order_by(Rating.id)).all()
     assert second.supersedes_id == first.id and first.satisfaction.value == "基本满意"
     assert case_row(case_id).status is CaseStatus.RATED
+
+
+def test_the_department_that_takes_a_reopened_case_never_sees_who_rated_it(minq):
+    case_id = replied_case([("苏琳", "13912340007", "su.lin@example.net", True)])
+    assert surveys_now(now=NOW)["emailed"] == 1  # the survey went to the citizen's own address
+    rate(
+        minq,
+        "r3.csv",
+        f"MQ2026-{case_id:06d},13912340007,不满意,否,还是不亮,2026-11-28 10:00,电子邮件",
+    )
+    assert case_row(case_id).status is CaseStatus.REOPENED
+    assert dispatch_now(now=datetime(2026, 11, 30, 9, tzinfo=BJ).astimezone(UTC))["assigned"] == 1
+    [again] = [h for h in rows_of(HandoffKind.ASSIGNMENT) if h.case_id == case_id]
+    for body in (again.body_text, again.body_html):
+        assert "重办通知" in body  # the department's own history is listed…
+        for private in ("su.lin@example.net", "苏琳", "13912340007", "满意度回访"):
+            assert private not in body  # …the citizen's survey is not
