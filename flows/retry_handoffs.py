@@ -7,11 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.states import Completed
 
 from flows.forms import form
-from minqing.handoffs import RETRYABLE, STATUS_LABELS, department_choices
+from minqing.handoffs import RETRYABLE, STATUS_LABELS, department_choices, retry_refusal
 from minqing.reference import ConfigError
+from minqing.runs import REFUSED
 from tasks.context import context
 from tasks.lease import one_run_at_a_time
 from tasks.metrics import refresh_open_items
@@ -88,6 +90,10 @@ def retry_handoffs(
     ] = "",
 ) -> Any:
     """重发消息: resend undelivered messages chosen by status, department, time and id."""
+    refusal = retry_refusal([s.name for s in status], dry_run=dry_run, operator=operator)
+    if refusal:
+        get_run_logger().warning(refusal)
+        return Completed(name=REFUSED, message=refusal)
     result = retry_handoffs_task(
         status=status, department=department, since=since, handoff_ids=handoff_ids,
         dry_run=dry_run, operator=operator,

@@ -19,6 +19,9 @@ from minqing.i18n import N_, _
 # The run state's name (a Completed state: nothing went wrong, nothing ran); like 部分失败 it
 # stays the same in every language, so the runs list can be filtered by it.
 SKIPPED = "已跳过"
+# An operator's request refused before anything ran (a real resend without the operator's name):
+# nothing broke, so it must not look like, or alert as, a failed run.
+REFUSED = "未执行"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
