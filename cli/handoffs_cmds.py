@@ -123,7 +123,8 @@ def handoffs_retry(
         table.add_row(str(h["id"]), h["case_number"], kind_label(h["kind"]), h["to"],
                       status_label(h.get("outcome") or h["status"]), delivery_error(h["error"], 80))  # fmt: skip
     console.print(table)
-    console.print(resend_sentence(result["selected"], dry_run=dry_run))
+    next_step = _("核对无误后去掉 --dry-run、加上 --operator 您的姓名 再运行。")
+    console.print(resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step))
 
 
 @handoffs_app.command("mark-delivered")

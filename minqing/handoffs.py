@@ -151,14 +151,19 @@ def resend_counts(selected: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def resend_sentence(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> str:
-    """The resend's result line; its parts add up to its total."""
+def resend_sentence(
+    selected: Sequence[Mapping[str, Any]], *, dry_run: bool, next_step: str = ""
+) -> str:
+    """The resend's result line; its parts add up to its total. A preview ends with
+    `next_step`: how to send for real where the operator is (the form or the command line)."""
     n = len(selected)
     if dry_run:
         by_status = {s: sum(1 for h in selected if h["status"] == s) for s in RETRYABLE}
-        return _(
-            "预览：符合条件的消息 %(n)d 封（%(parts)s），未发送；确认后取消“仅预览”并填写操作人再运行。"
-        ) % {"n": n, "parts": _counts(by_status, RETRYABLE)}
+        preview = _("预览：符合条件的消息 %(n)d 封（%(parts)s），未发送。") % {
+            "n": n,
+            "parts": _counts(by_status, RETRYABLE),
+        }
+        return preview + next_step if n else preview
     c = resend_counts(selected)
     return _(
         "重发 %(n)d 封：已发送 %(sent)d，再次失败 %(again)d（发送失败 %(failed)d，已放弃 "

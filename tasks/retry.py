@@ -48,7 +48,9 @@ def publish_resend(result: dict[str, Any]) -> str:
     failed again) as an artifact and in the log; returns the result line."""
     dry_run, selected = result["dry_run"], result["selected"]
     rows = resend_rows(selected, dry_run=dry_run)
-    sentence = resend_sentence(selected, dry_run=dry_run)
+    sentence = resend_sentence(
+        selected, dry_run=dry_run, next_step=_("核对无误后取消“仅预览”并填写操作人再运行。")
+    )
     create_table_artifact(
         key=PREVIEW_KEY if dry_run else RESULT_KEY,
         table=table_rows(rows or [{"编号": "", "结果": _("（没有符合条件的消息）")}]),

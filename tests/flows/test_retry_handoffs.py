@@ -70,7 +70,10 @@ def test_pending_messages_are_previewed_then_resent_once_under_the_operators_nam
     )
     assert {r["收件地址"] for r in rows} == {"banli@jiaotong.example.gov.cn"}
     logged = caplog.text
-    assert "预览：符合条件的消息 3 封（待发送 3，发送失败 0，已放弃 0），未发送" in logged
+    assert (
+        "预览：符合条件的消息 3 封（待发送 3，发送失败 0，已放弃 0），未发送。"
+        "核对无误后取消“仅预览”并填写操作人再运行。" in logged
+    )
     assert all(f"编号 {i}" in logged for i in ids)
     assert statuses(ids) == ["pending"] * 3
 

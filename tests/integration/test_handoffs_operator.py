@@ -107,6 +107,8 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
         assert (
             "预览：符合条件的消息 3 封（待发送 3，发送失败 0，已放弃 0），未发送" in preview.output
         )
+        # the next step in the operator's own terms: the command's flags, not the form's box
+        assert "--operator" in preview.output and "仅预览" not in preview.output
         assert arrived(minq) == {} and {h.status for h in rows(ids)} == {HandoffStatus.PENDING}
 
         refused = run("retry", "--status", "pending", "--operator", "")
