@@ -40,6 +40,7 @@ from db.models import (
     case_id_from_number,
 )
 from db.queries import audit
+from minqing.i18n import N_, _, label
 from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
 from minqing.trail import Names
@@ -70,16 +71,16 @@ router = APIRouter(prefix="/console")
 
 PAGE = 50
 NOTICES = {
-    "category": "分类已确认",
-    "route": "已改派，交办单已发出",
-    "route_queued": "已改派，交办单已排队，将在下次发送时发出",
-    "merge": "已合并",
-    "split": "已拆分为新案件，等待确认分类",
-    "retry": "已重新发送",
-    "delivered": "已确认送达，不会再发送",
-    "extend": "办理时限已延长",
-    "reopen": "已重办，今晚将重新交办",
-    "login": "欢迎",
+    "category": N_("分类已确认"),
+    "route": N_("已改派，交办单已发出"),
+    "route_queued": N_("已改派，交办单已排队，将在下次发送时发出"),
+    "merge": N_("已合并"),
+    "split": N_("已拆分为新案件，等待确认分类"),
+    "retry": N_("已重新发送"),
+    "delivered": N_("已确认送达，不会再发送"),
+    "extend": N_("办理时限已延长"),
+    "reopen": N_("已重办，今晚将重新交办"),
+    "login": N_("欢迎"),
 }
 
 
@@ -123,7 +124,8 @@ def _safe_next(value: str | None) -> str:
 
 def _page(request: Request, who: Who, name: str, status: int = 200, **values: Any) -> HTMLResponse:
     web = web_of(request)
-    notice = NOTICES.get(request.query_params.get("ok", ""), "")
+    ok = request.query_params.get("ok", "")
+    notice = label(NOTICES, ok) if ok in NOTICES else ""
     return web.render(
         request, name, status, who=who, csrf=who.csrf, notice=notice,
         prefect_ui_url=web.settings.prefect_ui_url, **values,
@@ -139,7 +141,7 @@ async def _posted(request: Request) -> tuple[Who | None, FormData | Response]:
     token = form.get("csrf")
     if not isinstance(token, str) or not hmac.compare_digest(token, who.csrf):
         return who, web_of(request).error(
-            request, 403, "页面已失效", "表单已过期，请刷新页面后重试。"
+            request, 403, _("页面已失效"), _("表单已过期，请刷新页面后重试。")
         )
     return who, form
 
@@ -158,10 +160,10 @@ def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     web = web_of(request)
     if not web.login_limiter.allow(f"login:{client_ip(request)}"):
-        return web.error(request, 429, "尝试次数过多", "登录尝试过于频繁，请稍后再试。")
+        return web.error(request, 429, _("尝试次数过多"), _("登录尝试过于频繁，请稍后再试。"))
     form = await request.form(max_files=0, max_fields=10)
     if not web.public_csrf_ok(request, form):
-        return web.error(request, 403, "页面已失效", "登录页面已过期，请刷新后重试。")
+        return web.error(request, 403, _("页面已失效"), _("登录页面已过期，请刷新后重试。"))
     name, password = field_text(form, "name", 60), form.get("password")
     next_path = _safe_next(field_text(form, "next", 300))
     op_id, version = await run_in_threadpool(
@@ -169,7 +171,7 @@ async def login(request: Request) -> Response:
     )
     if op_id is None:
         return web.public_page(
-            request, "console/login.html", 401, error="用户名或密码不正确", next=next_path
+            request, "console/login.html", 401, error=_("用户名或密码不正确"), next=next_path
         )
     response = RedirectResponse(next_path, status_code=303)
     cookie = dump_session(web.secret, SessionData(op_id, version, new_nonce()))
@@ -404,7 +406,7 @@ async def case_page(request: Request, case_id: int) -> Response:
         return _to_login(request)
     view = await run_in_threadpool(load_case, case_id)
     if view is None:
-        return web_of(request).error(request, 404, "案件不存在", "没有这个案件。")
+        return web_of(request).error(request, 404, _("案件不存在"), _("没有这个案件。"))
     return _page(request, who, "console/case.html", **view)
 
 
@@ -433,20 +435,20 @@ def _act(case_id: int, action: str, who: Who, form: FormData) -> tuple[str, list
         if action == "split":
             sub_id = _int(field_text(form, "submission", 12))
             if sub_id is None:
-                raise ActionError("请选择要拆分的留言")
+                raise ActionError(_("请选择要拆分的留言"))
             split(s, case_id, sub_id, who.name, now)
             return "split", []
         if action == "extend":
             try:
                 day = date.fromisoformat(field_text(form, "due", 10))
             except ValueError:
-                raise ActionError("请填写新的办理时限（日期）") from None
+                raise ActionError(_("请填写新的办理时限（日期）")) from None
             extend_deadline(s, ctx, case_id, day, field_text(form, "reason", 500), who.name, now)
             return "extend", []
         if action == "reopen":
             reopen(s, case_id, field_text(form, "reason", 500), who.name, now)
             return "reopen", []
-    raise ActionError("未知操作")
+    raise ActionError(_("未知操作"))
 
 
 ACTIONS = ("category", "route", "merge", "split", "extend", "reopen")
@@ -458,11 +460,11 @@ async def case_action(request: Request, case_id: int, action: str) -> Response:
     if who is None or not isinstance(form, FormData):
         return form if isinstance(form, Response) else _to_login(request)
     if action not in ACTIONS:
-        return web_of(request).error(request, 404, "未知操作", "没有这个操作。")
+        return web_of(request).error(request, 404, _("未知操作"), _("没有这个操作。"))
     try:
         notice, to_send = await run_in_threadpool(_act, case_id, action, who, form)
     except ActionError as exc:
-        return web_of(request).error(request, 409, "操作未完成", str(exc))
+        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
     if to_send:
         notice = await run_in_threadpool(_send_now, to_send, notice)
     back = _safe_next(field_text(form, "next", 300))
@@ -490,10 +492,10 @@ async def handoff_retry(request: Request, handoff_id: int) -> Response:
     try:
         result = await run_in_threadpool(lambda: retry_now(ids=[handoff_id], operator=who.name))
     except HandoffRefused as exc:
-        return web_of(request).error(request, 409, "操作未完成", str(exc))
+        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
     if not result["selected"]:
         return web_of(request).error(
-            request, 409, "操作未完成", "该消息已发送或正在发送，无需重发。"
+            request, 409, _("操作未完成"), _("该消息已发送或正在发送，无需重发。")
         )
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=retry", status_code=303)
@@ -513,7 +515,7 @@ async def handoff_delivered(request: Request, handoff_id: int) -> Response:
             lambda: confirm_delivered_now(handoff_id, reason=reason, operator=who.name)
         )
     except HandoffRefused as exc:
-        return web_of(request).error(request, 409, "操作未完成", str(exc))
+        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=delivered", status_code=303)
 
@@ -531,7 +533,7 @@ async def upload_file(request: Request, upload_id: int) -> Response:
     upload = await run_in_threadpool(find)
     path = stored_path(web_of(request).settings, upload.stored_name) if upload else None
     if upload is None or path is None:
-        return web_of(request).error(request, 404, "文件不存在", "没有这个附件。")
+        return web_of(request).error(request, 404, _("文件不存在"), _("没有这个附件。"))
     return FileResponse(path, media_type=upload.content_type, filename=upload.original_name,
                         content_disposition_type="attachment")  # fmt: skip
 

@@ -225,6 +225,8 @@ def console_pages(client: TestClient) -> dict[str, str]:
         "/console/figures",
     ):
         pages[path] = client.get(path).text
+    pages["/console?ok=route_queued"] = client.get("/console?ok=route_queued").text  # a notice
+    pages["/console/cases/0"] = client.get("/console/cases/0").text  # an error page
     with Session() as s:
         ids = list(s.scalars(select(Case.id).order_by(Case.id)))
     for case_id in ids:
@@ -391,7 +393,9 @@ def test_with_english_chosen_the_pages_and_the_report_read_english(minq, office,
     assert found == {}, "Chinese left in English:\n" + "\n".join(
         f"{where}: {sorted(set(words))}" for where, words in sorted(found.items())
     )
-    assert "Case trail" in pages[next(k for k in pages if k.startswith("/console/cases/"))]
+    assert "Case trail" in pages[next(k for k in pages if k.startswith("/console/cases/1"))]
+    assert "the assignment is queued" in pages["/console?ok=route_queued"]
+    assert "There is no such case." in pages["/console/cases/0"]
 
 
 def kept_texts() -> set[str]:
