@@ -43,6 +43,7 @@ HANDOFF_KIND_LABELS: Mapping[str, str] = {
     "survey": N_("满意度回访"),
     "verification": N_("回头看"),
     "deadline": N_("办理时限调整"),
+    "duty": N_("值班提醒"),
 }
 
 LOOKBACK_KIND_LABELS: Mapping[str, str] = {

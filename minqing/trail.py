@@ -217,7 +217,7 @@ def _created(d: Mapping[str, Any], n: Names) -> str:
             "case": n.case(d["split_from"]),
             "ref": n.submission(d.get("submission")),
         }
-    return _("由%(channel)s留言 %(ref)s 立案") % {
+    return _("立案（来源：%(channel)s，留言 %(ref)s）") % {
         "channel": label(CHANNEL_LABELS, d.get("channel")),
         "ref": n.submission(d.get("submission")),
     }

@@ -111,3 +111,22 @@ def test_counts_take_the_english_plural_and_no_plural_in_chinese():
     with using("en"):  # …and read in English: the words come when the reason is shown
         assert str(one).startswith("1 cell beyond the last column")
         assert str(three).startswith("3 cells beyond the last column")
+
+
+@pytest.mark.parametrize(
+    ("codes", "labels"),
+    [
+        ("CaseStatus", "CASE_STATUS_LABELS"),
+        ("HandoffStatus", "HANDOFF_STATUS_LABELS"),
+        ("HandoffKind", "HANDOFF_KIND_LABELS"),
+        ("LookbackKind", "LOOKBACK_KIND_LABELS"),
+    ],
+)
+def test_every_code_the_database_can_hold_has_a_label_people_read(codes, labels):
+    import db.models
+    import minqing.labels
+    import minqing.states
+
+    enum = getattr(minqing.states, codes, None) or getattr(db.models, codes)
+    table = getattr(minqing.labels, labels)
+    assert sorted(set(enum) - set(table)) == []
