@@ -22,7 +22,7 @@ from typing import Any
 
 from minqing.channels import get_parser
 from minqing.channels.base import MAX_TEXT_CHARS
-from minqing.normalize import dedup_key, normalize_phone, normalize_text, redact
+from minqing.normalize import dedup_key, derive_title, normalize_phone, normalize_text, redact
 from minqing.records import Item, Rejected, UnreadableFile
 
 
@@ -61,7 +61,7 @@ def prepare_item(
     if len(text) > MAX_TEXT_CHARS and "overlong" not in flags:
         flags.append("overlong")
     title = normalize_text(item.title, html=html) if item.title else ""
-    title = redact(title).text if title else red.text[:30]
+    title = redact(title).text if title else derive_title(red.text)
     phone = normalize_phone(item.contact.phone) or (red.phones[0] if red.phones else None)
     email = (
         item.contact.email or (red.emails[0] if red.emails else None) or ""

@@ -274,6 +274,28 @@ def redact(text: str) -> Redaction:
     return found
 
 
+TITLE_CHARS = 30
+_SENTENCE_END = re.compile(r"[。！？!?；;]")
+_CLAUSE_BREAKS = "，、：,: "
+_TRAILING = "，、；：。,.;: "
+
+
+def derive_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """A title for a message that came without one: its first sentence when that is short
+    enough, else its opening cut after a clause (，、：) with "…" — never mid-word, as in
+    "……怀疑燃气泄漏，请"."""
+    line = text.strip().split("\n", 1)[0].strip()
+    end = _SENTENCE_END.search(line)
+    sentence = line[: end.start() + (line[end.start()] in "！？!?")] if end else line
+    if len(sentence) <= limit:
+        return sentence.rstrip(_TRAILING) or line[:limit]
+    head = line[: limit - 1]
+    cut = max(head.rfind(ch) for ch in _CLAUSE_BREAKS)
+    if cut >= limit // 2:
+        head = head[:cut]
+    return head.rstrip(_TRAILING) + "…"
+
+
 def dedup_key(text: str) -> str:
     """The exact-duplicate key: normalised text without punctuation, spaces or case."""
     # The same as _DEDUP_DROP.sub("", …), a quarter faster: runs of word characters joined,

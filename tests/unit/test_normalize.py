@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minqing.normalize import dedup_key, normalize_phone, normalize_text, redact, strip_html
+from minqing.normalize import (
+    dedup_key,
+    derive_title,
+    normalize_phone,
+    normalize_text,
+    redact,
+    strip_html,
+)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +200,21 @@ def test_normalize_phone() -> None:
     assert normalize_phone("+86 138-0013-8000") == "13800138000"
     assert normalize_phone("１３８００１３８０００") == "13800138000"
     assert normalize_phone("") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("路灯坏了。东湖社区惠民小区3栋门口。", "路灯坏了"),
+        ("小区门口有人烧垃圾！烟很大。", "小区门口有人烧垃圾！"),
+        (
+            "我家楼下的餐馆每天晚上油烟很大，排风机噪音持续到凌晨两点，怀疑燃气泄漏，请尽快处理",
+            "我家楼下的餐馆每天晚上油烟很大，排风机噪音持续到凌晨两点…",
+        ),
+        ("一" * 40, "一" * 29 + "…"),
+        ("第一行\n第二行", "第一行"),
+    ],
+)
+def test_a_message_without_a_title_is_titled_by_a_whole_sentence_or_clause(text, title):
+    assert derive_title(text) == title
+    assert len(derive_title(text)) <= 30
