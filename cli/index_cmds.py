@@ -25,16 +25,24 @@ def register(app: typer.Typer) -> None:
 @index_app.command("status")
 def index_status() -> None:
     """Entries and band rows in the index, and whether they match config/triage.yaml."""
+    from minqing.i18n import _
     from tasks.index import index_status as status
 
     st = status()
     console.print(
-        f"entries {st['entries']:,}, band rows {st['band_rows']:,}; settings {st['fingerprint']}"
+        _("查重索引：%(entries)s 条记录，%(bands)s 个分段；参数 %(fingerprint)s")
+        % {
+            "entries": f"{st['entries']:,}",
+            "bands": f"{st['band_rows']:,}",
+            "fingerprint": st["fingerprint"],
+        }
     )
     if st["stale_entries"]:
         console.print(
-            f"[yellow]{st['stale_entries']:,} entries were made with other settings: "
-            "run `minqing index rebuild`[/yellow]"
+            "[yellow]"
+            + _("%(n)s 条记录由不同的参数生成：请运行 `minqing index rebuild`")
+            % {"n": f"{st['stale_entries']:,}"}
+            + "[/yellow]"
         )
 
 
@@ -44,10 +52,14 @@ def index_prune(
 ) -> None:
     """Remove the entries of cases closed more than window_days + prune_grace_days ago (the
     nightly flow does this too)."""
+    from minqing.i18n import _
     from tasks.index import prune_now
 
     done = prune_now(limit=limit)
-    console.print(f"removed {done['entries']:,} entries and {done['band_rows']:,} band rows")
+    console.print(
+        _("已移除 %(entries)s 条记录和 %(bands)s 个分段")
+        % {"entries": f"{done['entries']:,}", "bands": f"{done['band_rows']:,}"}
+    )
 
 
 @index_app.command("rebuild")
@@ -56,14 +68,21 @@ def index_rebuild(
 ) -> None:
     """Re-index the submissions of open and recently closed cases with the current settings.
     Run it while no night is running (it holds one transaction)."""
+    from minqing.i18n import _
     from tasks.index import index_status, rebuild_now
 
     st = index_status()
     if not yes:
         console.print(
-            f"would replace {st['entries']:,} entries ({st['stale_entries']:,} made with other "
-            f"settings) by the open and recently closed cases' submissions; add --yes to do it"
+            _(
+                "将用未办结和近期办结案件的留言替换现有的 %(entries)s 条记录"
+                "（其中 %(stale)s 条由不同的参数生成）；确认执行请加 --yes"
+            )
+            % {"entries": f"{st['entries']:,}", "stale": f"{st['stale_entries']:,}"}
         )
         return
     done = rebuild_now()
-    console.print(f"index rebuilt: {done['entries']:,} submissions, settings {st['fingerprint']}")
+    console.print(
+        _("查重索引已重建：%(entries)s 条留言，参数 %(fingerprint)s")
+        % {"entries": f"{done['entries']:,}", "fingerprint": st["fingerprint"]}
+    )

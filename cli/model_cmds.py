@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from minqing.i18n import _, ngettext
+
 console = Console()
 err = Console(stderr=True)
 
@@ -89,8 +91,15 @@ def train(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    where = config if config.exists() else f"defaults ({config} not found)"
-    console.print(f"training on {len(texts)} texts from {source}; settings: {where} ...")
+    where = str(config) if config.exists() else _("默认参数（找不到 %(file)s）") % {"file": config}
+    console.print(
+        ngettext(
+            "用 %(source)s 中的 %(n)d 条文本训练；参数：%(settings)s ……",
+            "用 %(source)s 中的 %(n)d 条文本训练；参数：%(settings)s ……",
+            len(texts),
+        )
+        % {"source": source, "n": len(texts), "settings": where}
+    )
     model = train_model(
         texts, labels, cv_folds=cv_folds, settings=cfg.settings, thresholds=cfg.thresholds
     )
@@ -102,35 +111,41 @@ def train(
     path = save_model(model, _models_dir(out_dir))
     _print_metrics(model.metadata, cfg.review_threshold)
     _print_routing(model.metadata, [dict(e) for e in cfg.expected])
-    console.print(f"model saved: [bold]{path}[/bold] (metrics in {path.with_suffix('.json')})")
+    console.print(
+        _("模型已保存：[bold]%(path)s[/bold]（评估指标见 %(metrics)s）")
+        % {"path": path, "metrics": path.with_suffix(".json")}
+    )
 
 
 def _print_metrics(metadata: dict, review_threshold: float) -> None:
     cv = metadata.get("cv")
     if not cv:
-        console.print("no cross-validation (--cv-folds 0)")
+        console.print(_("未做交叉验证（--cv-folds 0）"))
         return
-    table = Table("category", "F1", "examples", title=f"{cv['folds']}-fold cross-validation")
+    table = Table(_("分类"), "F1", _("样本数"), title=_("%(n)d 折交叉验证") % {"n": cv["folds"]})
     for name, f1 in cv["per_class_f1"].items():
         table.add_row(name, f"{f1:.3f}", str(metadata["class_counts"].get(name, "")))
     folds = ", ".join(f"{f:.3f}" for f in cv["macro_f1_per_fold"])
-    table.add_row("macro-F1", f"{cv['macro_f1_mean']:.3f}", f"folds {folds}", style="bold")
-    console.print(table)
-    curve = Table(
-        "threshold", "precision", "coverage", title="automatic routing (confidence ≥ threshold)"
+    table.add_row(
+        "macro-F1",
+        f"{cv['macro_f1_mean']:.3f}",
+        _("各折 %(folds)s") % {"folds": folds},
+        style="bold",
     )
+    console.print(table)
+    curve = Table(_("阈值"), _("准确率"), _("自动分派率"), title=_("自动分派（置信度 ≥ 阈值）"))
     for point in cv["precision_coverage"]:
         if point["threshold"] in SHOWN_THRESHOLDS or point["threshold"] == review_threshold:
             precision = "-" if point["precision"] is None else f"{point['precision']:.3f}"
             mark = (
-                " (configured review_threshold)" if point["threshold"] == review_threshold else ""
+                _("（配置的 review_threshold）") if point["threshold"] == review_threshold else ""
             )
             curve.add_row(f"{point['threshold']:.2f}{mark}", precision, f"{point['coverage']:.3f}")
     console.print(curve)
     suggested = cv.get("threshold_for_precision_0.98")
     console.print(
-        "lowest threshold with precision ≥ 0.98: "
-        + (f"[bold]{suggested:.2f}[/bold]" if suggested is not None else "none reached")
+        _("准确率达到 0.98 的最低阈值：%(threshold)s")
+        % {"threshold": f"[bold]{suggested:.2f}[/bold]" if suggested is not None else _("未达到")}
     )
 
 
@@ -149,13 +164,13 @@ def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
     cross-validation says (messages like the training data), next to what was measured on
     messages the model had never seen (config/classifier.yaml expected_on_new_messages)."""
     table = Table(
-        "measured on", "precision (95%)", "coverage (95%)", "macro-F1",
-        title="automatic routing at the configured review thresholds",
+        _("测量数据"), _("准确率（95%区间）"), _("自动分派率（95%区间）"), "macro-F1",
+        title=_("按配置的审核阈值自动分派"),
     )  # fmt: skip
     at = (metadata.get("cv") or {}).get("at_review_thresholds")
     if at:
         table.add_row(
-            "this data, cross-validated (in-distribution: holds only for messages like these)",
+            _("本次数据的交叉验证（同分布：只适用于与训练数据相似的留言）"),
             _span(at, "precision"),
             _span(at, "coverage"),
             f"{metadata['cv']['macro_f1_mean']:.3f}",
@@ -163,7 +178,7 @@ def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
     for measured in expected:
         f1 = measured.get("macro_f1")
         table.add_row(
-            f"new messages: {measured.get('hold_out', '')}",
+            _("新留言：%(data)s") % {"data": measured.get("hold_out", "")},
             _span(measured, "precision"),
             _span(measured, "coverage"),
             "-" if f1 is None else f"{f1:.3f}",
@@ -173,11 +188,11 @@ def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
         console.print(table)
         if expected:
             console.print(
-                "Expect the new-message figures in production; the cross-validated ones hold "
-                "only for messages like the training data. The new-message rows were measured "
-                "(bench/bench_routing.py) for a model trained on the TIPDM data with these "
-                "settings: after training on other data, re-run it. The night's summary tracks "
-                "the real figures from outcomes (自动分派准确率)."
+                _(
+                    "实际运行中应以新留言的数字为准；交叉验证的数字只适用于与训练数据相似的留言。"
+                    "新留言各行是用这些参数在 TIPDM 数据上训练的模型测得的（bench/bench_routing.py）："
+                    "换用其他数据训练后，请重新测量。夜间运行摘要按办理结果跟踪实际的自动分派准确率。"
+                )
             )
 
 
@@ -210,7 +225,10 @@ def classify(
     path = model or latest_model_path(_models_dir(None))
     if path is None:
         err.print(
-            f"[red]no model in {_models_dir(None)}: run `minqing train` or give --model[/red]"
+            "[red]"
+            + _("%(folder)s 中没有模型：请运行 `minqing train` 或用 --model 指定")
+            % {"folder": _models_dir(None)}
+            + "[/red]"
         )
         raise typer.Exit(2)
     try:
@@ -243,4 +261,11 @@ def classify(
         if out:
             handle.close()
     if out:
-        err.print(f"{len(rows)} rows classified with {path} -> {out}")
+        err.print(
+            ngettext(
+                "已用 %(model)s 分类 %(n)d 行 → %(out)s",
+                "已用 %(model)s 分类 %(n)d 行 → %(out)s",
+                len(rows),
+            )
+            % {"model": path, "n": len(rows), "out": out}
+        )

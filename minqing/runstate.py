@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from minqing.i18n import N_, _
+from minqing.i18n import N_, _, ngettext
 
 PARTIAL = "部分失败"  # the state's name in the Prefect UI's runs list
 DONE = "Completed"
@@ -129,7 +129,10 @@ def judge_run(
     advice = [mail_advice()] if reasons else []
     failed_files = sum(1 for f in files if f.get("status") == "failed")
     if failed_files:
-        reasons.append(_("%(n)d 个文件无法读取") % {"n": failed_files})
+        reasons.append(
+            ngettext("%(n)d 个文件无法读取", "%(n)d 个文件无法读取", failed_files)
+            % {"n": failed_files}
+        )
         advice.append(file_advice())
     degraded = [w.rstrip("。") for w in dict.fromkeys(warnings)]
     if degraded:

@@ -127,7 +127,7 @@ def test_after_a_settings_change_triage_warns_and_a_rebuild_restores_linking(min
     assert dry.exit_code == 0 and "--yes" in dry.output and entry_count() == 3
     done = runner.invoke(app, ["index", "rebuild", "--yes"])
     assert done.exit_code == 0, done.output
-    assert "2 submissions" in done.output  # GD2 and GD3; GD1's case closed 200 days ago
+    assert "2 条留言" in done.output  # GD2 and GD3; GD1's case closed 200 days ago
     status = index_status()
     assert (status["entries"], status["stale_entries"]) == (2, 0)
     assert status["band_rows"] == band_rows_of("GD2") + band_rows_of("GD3") > 0

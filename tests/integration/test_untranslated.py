@@ -439,10 +439,10 @@ def test_with_english_chosen_the_nights_summary_and_tables_read_english(minq, mo
 def operator_cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     """The operators' commands, printing wide enough that no cell is broken over two lines."""
     import cli.main as main_cmds
-    from cli import cases_cmds, handoffs_cmds, review_cmds
+    from cli import cases_cmds, handoffs_cmds, index_cmds, review_cmds
 
     app = typer.Typer()
-    for module in (cases_cmds, review_cmds, handoffs_cmds):
+    for module in (cases_cmds, review_cmds, handoffs_cmds, index_cmds):
         monkeypatch.setattr(module, "console", Console(width=400))
         module.register(app)
     monkeypatch.setattr(main_cmds, "console", Console(width=400))
@@ -494,6 +494,8 @@ def test_with_english_chosen_the_operator_commands_read_english(
         "handoffs list": ["handoffs", "list"],
         "handoffs retry --dry-run": ["handoffs", "retry", "--dry-run"],
         "check-config": ["check-config"],
+        "index status": ["index", "status"],
+        "index rebuild (dry)": ["index", "rebuild"],
     }  # fmt: skip
     data = data_values(minq) | kept_texts() | {category}  # before the commands change cases
     outputs: dict[str, str] = {}

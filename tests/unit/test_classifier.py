@@ -518,8 +518,8 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     result = cli("train", "--from", train_csv, "--cv-folds", "2")
     assert result.exit_code == 0, result.output
     assert "macro-F1" in result.output
-    assert "automatic routing at the configured review thresholds" in result.output
-    assert "cross-validated" in result.output
+    assert "按配置的审核阈值自动分派" in result.output
+    assert "本次数据的交叉验证" in result.output
     metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
     at = metadata["cv"]["at_review_thresholds"]
     shipped = read_classifier_config(
@@ -591,7 +591,7 @@ def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validat
     )
     result = cli("train", "--from", train_csv, "--cv-folds", "2", "--config", config)
     assert result.exit_code == 0, result.output
-    assert "new messages" in result.output
+    assert "新留言" in result.output
     assert "0.971" in result.output and "0.612" in result.output and "0.881" in result.output
 
 
@@ -609,7 +609,7 @@ def test_classify_without_a_model_is_a_clear_error(cli, tmp_path):
     new = _write_csv(tmp_path / "new.csv", [["内容"], ["出租车拒载"]], "utf-8")
     result = cli("classify", new, "--text-column", "内容")
     assert result.exit_code == 2
-    assert "no model" in result.output
+    assert "中没有模型" in result.output
 
 
 # --------------------------------------------------------------------------- real data
