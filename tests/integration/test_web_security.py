@@ -140,7 +140,7 @@ def test_forged_and_tampered_reply_links_are_refused_and_change_nothing(client):
     for bad in forged:
         page = client.get(f"/r/{bad}")
         assert page.status_code in (403, 410), bad
-        assert "链接" in page.text and "没有任何内容被修改" in page.text
+        assert "链接" in page.text and "您此前提交的内容不受影响" in page.text
         posted = client.post(
             f"/r/{bad}", data={**good_form, "outcome": "solved", "text": "伪造", "handler": "x"}
         )
