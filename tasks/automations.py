@@ -21,6 +21,7 @@ from uuid import UUID
 
 from minqing.alerts import AlertRule, alert_rules
 from minqing.duty import alert_text
+from minqing.i18n import _
 from minqing.reference import Duty, Robot
 from tasks.context import context
 from tasks.limits import configure_smtp_limit
@@ -71,7 +72,8 @@ def save_robot_blocks(duty: Duty) -> list[tuple[str, UUID]]:
         url = robot.url or os.environ.get(robot.url_env or "")
         if not url:
             raise ValueError(
-                f"environment variable {robot.url_env} (robot {robot.name}) is not set"
+                _("未设置环境变量 %(variable)s（群机器人 %(robot)s 的地址）")
+                % {"variable": robot.url_env, "robot": robot.name}
             )
         block = CustomWebhookNotificationBlock(
             name=robot.name,

@@ -52,7 +52,9 @@ def setup_smtp_limit(per_second: float, burst: int | None = None) -> dict[str, A
     from prefect.exceptions import ObjectNotFound
 
     if per_second <= 0:
-        raise ValueError("per_second must be positive")
+        from minqing.i18n import _
+
+        raise ValueError(_("每秒发送数须大于 0（--per-second）"))
     slots = burst or max(1, math.ceil(per_second))
     with get_client(sync_client=True) as client:
         try:
