@@ -228,18 +228,23 @@ def ingest(
         str, typer.Option(help="hotline, qrform, register, wechat, visits, email ...")
     ],
 ) -> None:
-    """Read a channel file (or folder) into the database now, with a progress bar."""
+    """Read a channel file (or folder) into the database now, with a progress bar.
+
+    Exit status 1 when a file could not be read (its reason is printed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from minqing.i18n import _, label
-    from minqing.summary import FILE_OUTCOMES
+    from minqing.settings import get_settings
+    from minqing.summary import FILE_OUTCOMES, KEPT_FILE_OUTCOMES
     from tasks.context import context
+    from tasks.inbox import in_inbox
     from tasks.ingest import ingest_file
     from tasks.reference import sync_reference_now
 
     sync_reference_now()
-    ref = context().ref
+    ref, settings = context().ref, get_settings()
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    failed = 0
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
     ) as progress:
@@ -255,7 +260,10 @@ def ingest(
                 )
                 % {
                     "file": f.name,
-                    "outcome": label(FILE_OUTCOMES, report.status),
+                    "outcome": label(
+                        FILE_OUTCOMES if in_inbox(settings, f) else KEPT_FILE_OUTCOMES,
+                        report.status,
+                    ),
                     "taken": report.taken,
                     "known": report.known,
                     "rejected": report.rejected,
@@ -263,6 +271,9 @@ def ingest(
             )
             if report.reason:
                 console.print(f"[red]{f.name}: {report.reason}[/red]")
+            failed += report.status == "failed"
+    if failed:  # a script or cron job must see that a file was not read
+        raise typer.Exit(1)
 
 
 PerSecond = Annotated[

@@ -172,6 +172,13 @@ FILE_OUTCOMES = {
     "already_taken": N_("此前已收录，已归档（未重读）"),
     "failed": N_("未能读取，已移至 failed/"),
 }
+# The same for a file `minqing ingest` read from outside the inbox: the operator's own file,
+# which stays where it is (a copy is archived).
+KEPT_FILE_OUTCOMES = {
+    "taken": N_("已收录，副本已归档，原文件未动"),
+    "already_taken": N_("此前已收录，未重读，原文件未动"),
+    "failed": N_("未能读取，原文件未动"),
+}
 
 
 def file_lines(files: list[dict[str, Any]]) -> list[str]:

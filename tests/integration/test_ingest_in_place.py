@@ -38,9 +38,9 @@ def fingerprint(path: Path) -> tuple[str, float]:
     return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime
 
 
-def ingest(path: Path) -> str:
+def ingest(path: Path, *, exit_code: int = 0) -> str:
     result = CliRunner().invoke(app, ["ingest", str(path), "--channel", "hotline"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return " ".join(result.output.split())
 
 
@@ -52,11 +52,11 @@ def submissions() -> int:
 def test_ingest_of_a_file_outside_the_inbox_leaves_it_untouched(minq):
     mine = export(minq.home / "下载")
     before = fingerprint(mine)
-    assert "taken 2" in ingest(mine)
+    assert "已收录，副本已归档，原文件未动，收录 2，已有 0" in ingest(mine)
     assert fingerprint(mine) == before  # same bytes, never rewritten
     archived = list((minq.settings.archive_dir / "hotline").iterdir())
     assert [p.read_bytes() for p in archived] == [mine.read_bytes()]  # a copy is archived
-    assert "already_taken" in ingest(mine)  # taken before: still not deleted
+    assert "此前已收录，未重读，原文件未动" in ingest(mine)  # taken before: still not deleted
     assert fingerprint(mine) == before and submissions() == 2
 
 
@@ -65,8 +65,8 @@ def test_an_unreadable_file_outside_the_inbox_stays_and_the_reason_is_reported(m
     wrong.parent.mkdir()
     wrong.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
     before = fingerprint(wrong)
-    said = ingest(wrong)
-    assert "缺少必需的列" in said
+    said = ingest(wrong, exit_code=1)  # a script sees that the file was not read
+    assert "缺少必需的列" in said and "未能读取，原文件未动" in said
     assert fingerprint(wrong) == before
     assert not minq.settings.failed_dir.exists()  # not moved to var/failed
     with Session() as s:
@@ -82,9 +82,9 @@ def test_inside_the_inbox_files_still_move_to_archive_and_failed(minq):
     wrong = minq.inbox("hotline") / "wrong.csv"
     wrong.write_text("姓名,电话\n张三,139\n", encoding="utf-8")
     again = export(minq.inbox("hotline"), "same_again.csv")  # the same export under a new name
-    assert "taken 2" in ingest(taken)
-    assert "failed" in ingest(wrong)
-    assert "already_taken" in ingest(again)
+    assert "已收录，已归档，收录 2" in ingest(taken)
+    assert "未能读取，已移至 failed/" in ingest(wrong, exit_code=1)
+    assert "此前已收录，已归档（未重读）" in ingest(again)
     assert list(minq.inbox("hotline").iterdir()) == []
     assert (minq.settings.failed_dir / "hotline" / "wrong.csv").exists()
     assert (minq.settings.failed_dir / "hotline" / "wrong.csv.reason.txt").exists()
