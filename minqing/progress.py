@@ -54,7 +54,9 @@ def phone_ends_with(phone: str | None, last_four: str) -> bool:
 
 
 def public_text(text: str) -> str:
-    """A department's reply as a citizen may read it: phone, ID and e-mail taken out."""
+    """A department's reply as a citizen may read it: phone, ID and e-mail taken out. Every
+    place that shows a reply to a citizen uses it: this page, the survey e-mail
+    (tasks/surveys.py) and the rating page (web/links.py)."""
     return redact(text).text
 
 

@@ -30,6 +30,7 @@ from db.models import (
 from db.queries import audit, write_first
 from minqing.followups import NO_REPRESENTATIVE
 from minqing.i18n import _
+from minqing.progress import public_text
 from minqing.reference import SurveyPolicy
 from minqing.states import CaseStatus, Outcome
 from minqing.workbooks import Sheet, write_workbook
@@ -174,7 +175,7 @@ def _survey_case(s: Any, ctx: Any, case: Case, now: datetime, totals: dict[str, 
                 citizen=person.name or _("市民"),
                 case=view,
                 department=dept,
-                reply=reply.text if reply else "",
+                reply=public_text(reply.text) if reply else "",
                 rating_link=rating_link(ctx.settings, case.id, survey.id, person.id),
             )
             handoff = queue_handoff(

@@ -35,6 +35,7 @@ from db.models import (
 from minqing.followups import NOT_VERIFIED, RECORDED, VERIFIED, VerificationRow
 from minqing.i18n import N_, _
 from minqing.normalize import normalize_text
+from minqing.progress import public_text
 from minqing.records import ALREADY_IMPORTED
 from minqing.returns import RatingRow, ReplyRow
 from minqing.states import CaseStatus, Outcome
@@ -329,6 +330,7 @@ def _load_rating(request: Request, grant: Grant) -> dict[str, Any]:
             "case": case_view(s, target.case, ref),
             "department": dept or _("承办单位"),
             "reply": reply,
+            "reply_text": public_text(reply.text) if reply else "",
             "citizen": target.person.name or _("市民"),
         }
 

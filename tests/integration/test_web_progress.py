@@ -108,6 +108,16 @@ def test_a_citizen_follows_their_message_from_registration_to_the_answer_and_see
     by_link = client.get(link(HandoffKind.SURVEY, "/p/") + "/progress")
     assert by_link.status_code == 200 and "承办单位已答复" in by_link.text
     assert "王芳" not in by_link.text and PHONE not in by_link.text
+
+    # the survey e-mail and the rating page quote the answer as this page does
+    with Session() as s:
+        (survey,) = s.scalars(select(Handoff).where(Handoff.kind == HandoffKind.SURVEY)).all()
+    rating = client.get(link(HandoffKind.SURVEY, "/p/"))
+    assert rating.status_code == 200
+    for shown_to_citizen in (survey.body_text, survey.body_html, rating.text):
+        assert "已更换路灯灯泡，恢复照明" in shown_to_citizen
+        assert "请致电维修班[电话已隐去]" in shown_to_citizen
+        assert "13800138000" not in shown_to_citizen
     assert client.get("/p/forged-token/progress").status_code == 403
 
 
