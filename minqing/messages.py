@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from minqing.i18n import _, current_language, install_jinja
+from minqing.i18n import N_, _, current_language, install_jinja, pgettext
+from minqing.workdays import LOCAL_TZ
 
 _SUBJECT_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -68,6 +70,28 @@ def excerpt(text: str, limit: int = 4000) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + _("……（原文共 %(n)d 字，已截断，全文见系统）") % {"n": len(text)}
+
+
+# --- deadlines ----------------------------------------------------------------------------------
+
+WEEKDAYS = (N_("星期一"), N_("星期二"), N_("星期三"), N_("星期四"), N_("星期五"), N_("星期六"),
+            N_("星期日"))  # fmt: skip
+
+
+def deadline_text(moment: datetime | None) -> str:
+    """A deadline as every message words it — day, weekday and the hour it ends, Beijing time:
+    2026年12月09日（星期三）23:59 (Wednesday 2026-12-09, 23:59), so "请于……前答复" cannot be
+    read as "before the 9th". '' for no deadline."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(LOCAL_TZ)
+    # TRANSLATORS: a deadline: its date (strftime below), weekday and time, e.g.
+    # 2026年12月09日（星期三）23:59.
+    return pgettext("deadline", "%(date)s（%(weekday)s）%(time)s") % {
+        "date": local.strftime(pgettext("strftime", "%Y年%m月%d日")),
+        "weekday": _(WEEKDAYS[local.weekday()]),
+        "time": local.strftime("%H:%M"),
+    }
 
 
 # --- subjects -----------------------------------------------------------------------------------

@@ -20,15 +20,20 @@ from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing import reasons
 from minqing.i18n import _
 from minqing.labels import status_label
-from minqing.messages import assignment_subject, case_subject, listing
+from minqing.messages import case_subject
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context
-from tasks.dispatch import assignment_key, case_history, schedule_lookbacks
+from tasks.dispatch import (
+    assignment_key,
+    case_history,
+    render_assignment,
+    schedule_lookbacks,
+    urgent_reason,
+)
 from tasks.outbox import case_view, local_text, queue_handoff, render_for
-from web.tokens import reply_link
 
 OPEN_FOLLOWUPS = (LookbackKind.REMINDER, LookbackKind.ESCALATION, LookbackKind.LEADER)
 ROUTABLE = (CaseStatus.NEEDS_REVIEW, CaseStatus.TRIAGED, CaseStatus.ASSIGNED, CaseStatus.REOPENED)
@@ -124,12 +129,9 @@ def reroute(
                reason=reason, due_at=case.due_at.isoformat())  # fmt: skip
     _reschedule_followups(s, ctx, case, now, "cancelled: rerouted")
     view = case_view(s, case, ref)
-    rendered = render_for(
-        ref, "assignment", assignment_subject(view["number"], case.title, lead=True),
-        _("问题交办单"), department=dept.name, role="lead", lead=dept.name, lead_email=dept.email,
-        co=listing(ref.department_by_code[c].name for c in case.co_departments if c in ref.department_by_code),
-        case=view, history=case_history(s, case.id, ref),
-        reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department),
+    rendered = render_assignment(
+        ctx, case, view, department, lead=department, co=case.co_departments,
+        history=case_history(s, case.id, ref), urgent=urgent_reason(s, case, ref),
     )  # fmt: skip
     h = queue_handoff(
         s, ref, key=assignment_key(case.id, round_, department),

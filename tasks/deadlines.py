@@ -19,11 +19,12 @@ from db.engine import Session
 from db.models import Case, HandoffKind
 from db.queries import audit
 from minqing.i18n import _
+from minqing.messages import deadline_text
 from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline, revised_deadline
 from tasks.actions import _reschedule_followups
 from tasks.context import Context, context
-from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from tasks.outbox import case_view, queue_handoff, render_for
 
 ACTOR = "system:calendar"
 
@@ -85,7 +86,7 @@ def _notify(s: Any, ctx: Context, case: Case, previous: datetime) -> bool:
     message = _(
         "本案办理时限曾因当年法定节假日安排尚未公布，暂按周一至周五计算为%(previous)s。"
         "节假日安排现已公布，按工作日重新计算，办理时限调整为%(due)s，请在新时限内答复。"
-    ) % {"previous": local_text(previous), "due": local_text(case.due_at)}
+    ) % {"previous": deadline_text(previous), "due": deadline_text(case.due_at)}
     subject = _("【办理时限调整】%(number)s %(title)s") % {
         "number": view["number"],
         "title": case.title,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +22,7 @@ from db.engine import Session
 from db.models import (
     DEPARTMENT_KINDS,
     Area,
+    AuditEvent,
     Case,
     Handoff,
     HandoffKind,
@@ -40,7 +42,7 @@ from minqing.delivery import (
     reply_template_name,
 )
 from minqing.i18n import _
-from minqing.messages import assignment_subject, listing
+from minqing.messages import Rendered, assignment_subject, listing
 from minqing.reasons import reason
 from minqing.routing import deadline, route
 from minqing.settings import Settings
@@ -131,26 +133,12 @@ def _dispatch_case(
     view = case_view(s, case, ref)
     history = case_history(s, case.id, ref)
     attachments = assignment_attachments(s, ctx.settings, case)
-    lead = ref.department_by_code[decision.lead]
-    co_names = listing(ref.department_by_code[c].name for c in decision.co)
+    why = urgent_reason(s, case, ref)
     for code in (decision.lead, *decision.co):
         dept = ref.department_by_code[code]
         leads = code == decision.lead
-        rendered = render_for(
-            ref,
-            "assignment",
-            assignment_subject(view["number"], case.title, lead=leads, urgent=urgent),
-            _("问题交办单"),
-            department=dept.name,
-            role="lead" if leads else "co",
-            lead=lead.name,
-            lead_email=lead.email,
-            co=co_names,
-            case=view,
-            history=history,
-            reply_link=reply_link(ctx.settings, case.id, case.reopen_count, code)
-            if leads
-            else None,
+        rendered = render_assignment(
+            ctx, case, view, code, lead=decision.lead, co=decision.co, history=history, urgent=why
         )
         handoff = queue_handoff(
             s,
@@ -170,6 +158,70 @@ def _dispatch_case(
     schedule_lookbacks(s, ctx, case)
     totals["assigned"] += 1
     totals["urgent"] += urgent
+
+
+def render_assignment(
+    ctx: Context,
+    case: Case,
+    view: dict[str, Any],
+    department: str,
+    *,
+    lead: str,
+    co: Sequence[str],
+    history: list[dict[str, str]],
+    urgent: str | None,
+) -> Rendered:
+    """The assignment (问题交办单) of `case` to `department`, the `lead` or one of the `co`
+    handlers: an urgent case's (`urgent` is why, see `urgent_reason`) says so in its subject
+    and at the top of its body; the lead's names the reply link and the attached reply
+    template, either of which answers. Shared with re-routing (tasks/actions.py)."""
+    ref = ctx.ref
+    dept, leader = ref.department_by_code[department], ref.department_by_code[lead]
+    leads = department == lead
+    return render_for(
+        ref,
+        "assignment",
+        assignment_subject(view["number"], case.title, lead=leads, urgent=urgent is not None),
+        _("问题交办单"),
+        department=dept.name,
+        role="lead" if leads else "co",
+        lead=leader.name,
+        lead_email=leader.email,
+        co=listing(ref.department_by_code[c].name for c in co if c in ref.department_by_code),
+        case=view,
+        history=history,
+        urgent=urgent,
+        urgent_days=ref.policy.deadlines.urgent_days,
+        reply_link=reply_link(ctx.settings, case.id, case.reopen_count, department)
+        if leads
+        else None,
+        reply_template=reply_template_name(view["number"]) if leads else None,
+    )
+
+
+# Audit actions whose detail records why a case was found urgent ("urgent": the reason).
+URGENT_RECORDED = ("classified", "marked_urgent", "assigned")
+
+
+def urgent_reason(s: Any, case: Case, ref: Any) -> str | None:
+    """Why `case` is urgent, in the office's words (政策词“燃气泄漏”), None when it is not: what
+    its own words, category and area decide (minqing.urgency.assess_case), else the reason
+    recorded when it was found urgent (e.g. a later report of the same problem that spoke of
+    danger), else 已标为紧急件. The assignment and the duty operator's alert both say it."""
+    urgency = assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref)
+    if urgency.urgent:
+        return urgency.reason
+    if case.priority != "urgent":
+        return None
+    recorded = s.scalars(
+        select(AuditEvent.detail)
+        .where(AuditEvent.case_id == case.id, AuditEvent.action.in_(URGENT_RECORDED))
+        .order_by(AuditEvent.id.desc())
+    )
+    for detail in recorded:
+        if isinstance(detail, dict) and detail.get("urgent"):
+            return str(detail["urgent"])
+    return _("已标为紧急件")
 
 
 def assignment_key(case_id: int, round_: int, department: str) -> str:

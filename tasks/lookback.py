@@ -38,11 +38,11 @@ from minqing.followups import (
     verification_request,
 )
 from minqing.i18n import _
-from minqing.messages import case_subject
+from minqing.messages import case_subject, deadline_text
 from minqing.normalize import redact
 from minqing.states import CaseStatus
 from tasks.context import Context, context
-from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from tasks.outbox import case_view, queue_handoff, render_for
 from web.tokens import verify_link
 
 ACTOR = "system:lookback"
@@ -205,7 +205,7 @@ def _message(
 
 def _remind(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | None]:
     dept = ctx.ref.department_by_code[case.lead_department or ""]
-    message = reminder_notice(case.number, local_text(case.due_at))
+    message = reminder_notice(case.number, deadline_text(case.due_at))
     return [
         _message(
             s,
@@ -229,7 +229,7 @@ def _escalate(
     assert case.due_at is not None
     dept = ctx.ref.department_by_code[case.lead_department or ""]
     days = overdue_working_days(case.due_at, now, calendar)
-    message = escalation_notice(dept.name, case.number, local_text(case.due_at), days)
+    message = escalation_notice(dept.name, case.number, deadline_text(case.due_at), days)
     handoff = _message(
         s,
         ctx,
@@ -273,7 +273,7 @@ def _to_leaders_overdue(
     assert case.due_at is not None
     dept = ctx.ref.department_by_code[case.lead_department or ""]
     days = overdue_working_days(case.due_at, now, ctx.calendar)
-    message = overdue_leaders_notice(dept.name, case.number, local_text(case.due_at), days)
+    message = overdue_leaders_notice(dept.name, case.number, deadline_text(case.due_at), days)
     handoffs = notify_leaders(s, ctx, case, key=f"lookback:{lb.id}", message=message)
     if handoffs:
         case.escalation_level = 2

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Area, Case, Handoff, HandoffKind, HandoffStatus, case_number
 from minqing.i18n import pgettext
-from minqing.messages import Rendered, excerpt, render
+from minqing.messages import Rendered, deadline_text, excerpt, render
 from minqing.reference import Reference
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -53,7 +53,7 @@ def case_view(s: Session, case: Case, ref: Reference) -> dict[str, Any]:
         "area": area,
         "category": case.category,
         "supporters": case.supporters,
-        "due": local_text(case.due_at),
+        "due": deadline_text(case.due_at),
         "due_provisional": bool(case.due_provisional),
     }
 

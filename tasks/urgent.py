@@ -27,12 +27,12 @@ from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Sub
 from db.queries import audit
 from minqing.i18n import _
 from minqing.labels import channel_label
-from minqing.messages import listing
+from minqing.messages import deadline_text, listing
 from minqing.states import CaseStatus
-from minqing.urgency import UrgentCase, assess_case, duty_message, waiting_reason
+from minqing.urgency import UrgentCase, duty_message, waiting_reason
 from tasks.context import Context, context
 from tasks.deliver import deliver_now
-from tasks.dispatch import dispatch_now
+from tasks.dispatch import dispatch_now, urgent_reason
 from tasks.duty import send_duty_alert
 from tasks.outbox import local_text
 
@@ -129,7 +129,7 @@ def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
         )
         if part
     )
-    reason = assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref).reason
+    reason = urgent_reason(s, case, ref)  # the words the case's assignment uses
     text = " ".join(case.text.split())
     waiting = case.status is CaseStatus.NEEDS_REVIEW
     return UrgentCase(
@@ -141,7 +141,7 @@ def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
         link=console_link(ctx, f"/console/cases/{case.id}"),
         waiting_for=waiting_reason(case.review) if waiting else None,
         departments=None if waiting else _departments(ctx, case),
-        due=None if waiting else local_text(case.due_at, with_time=True),
+        due=None if waiting else deadline_text(case.due_at),
         sent=not waiting and _assignment_sent(s, case),
     )
 

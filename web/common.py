@@ -27,6 +27,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
+from minqing.messages import deadline_text
 from minqing.reasons import delivery_problem
 from minqing.reasons import render as render_reason
 from minqing.reference import Reference
@@ -71,6 +72,7 @@ def _environment() -> Environment:
     )
     env.filters["local"] = lambda m: local_text(m, with_time=True)
     env.filters["day"] = lambda m: local_text(m)
+    env.filters["deadline"] = deadline_text
     env.filters["status_label"] = status_label
     env.filters["outcome_label"] = outcome_label
     env.filters["handoff_label"] = handoff_status_label

@@ -12,13 +12,14 @@ from PIL import Image
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Case, Handoff, HandoffKind, HandoffStatus, Submission
+from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Submission
 from mail.sink import count_messages, stored_messages
 from minqing.delivery import REPLY_COLUMNS, reply_template_csv
 from minqing.messages import Rendered
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from minqing.workdays import LOCAL_TZ
+from tasks.actions import reroute
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -276,10 +277,11 @@ def test_with_english_chosen_an_assignment_arrives_in_english_with_the_citizens_
     assert (
         f"Case number: {number}\nTitle: 违章搭建\nCommunity: 西城社区\nCategory: 城乡建设" in text
     )
-    assert f"Deadline: reply by {due:%Y-%m-%d}\n" in text
+    assert f"Deadline: reply by {due:%A %Y-%m-%d}, 23:59\n" in text
     assert f"What the citizen reported:\n{said}\n" in text  # as the citizen wrote it
     assert "How to reply:" in text
-    assert '<html lang="en">' in html and f"Reply by <strong>{due:%Y-%m-%d}</strong>" in html
+    assert '<html lang="en">' in html
+    assert f"Reply by <strong>{due:%A %Y-%m-%d}, 23:59</strong>" in html
     assert "西城社区5栋楼顶有人违章搭建彩钢房，\n物业不管。" in html
     for part in (text, html):  # nothing Chinese but the case's own words and the office's names
         for data in (
@@ -302,3 +304,52 @@ def test_with_english_chosen_an_assignment_arrives_in_english_with_the_citizens_
     assert template == f"reply-template_{number}.csv"
     content = attachments_of(lead)[template][1].decode("utf-8-sig")
     assert next(csv.reader(io.StringIO(content))) == list(REPLY_COLUMNS)
+
+
+def test_the_lead_is_told_it_may_answer_online_or_by_sending_back_the_attached_template(
+    minq, monkeypatch
+):
+    monkeypatch.setenv("MINQING_SECRET_KEY", "delivery-secret-" + "d" * 40)
+    monkeypatch.setenv("MINQING_PUBLIC_URL", "https://minqing.example.gov.cn")
+    reset_settings()
+    case_id = add_case("路灯不亮", "东湖路的路灯坏了一个星期。", category="市政设施")
+    dispatch_now()
+    (message,) = deliver_to(minq)
+    number = f"MQ{datetime.now(UTC):%Y}-{case_id:06d}"
+    template = f"答复模板_{number}.csv"
+    assert list(attachments_of(message)) == [template]
+    for part in (
+        message.get_body(("plain",)).get_content(),
+        message.get_body(("html",)).get_content(),
+    ):
+        assert "https://minqing.example.gov.cn/r/" in part  # the online reply…
+        assert f"也可填写本邮件附件“{template}”" in part  # …or the attachment, filled in
+        assert "发回本邮箱。两种方式任选其一即可。" in part
+        assert part.index("https://minqing.example.gov.cn/r/") < part.index(f"附件“{template}”")
+
+
+def test_a_case_made_urgent_by_a_later_report_says_why_in_its_assignment_and_after_a_reroute(minq):
+    # its own words are calm; a later report of the same problem spoke of a gas smell
+    case_id = add_case("楼道异味", "惠民小区2栋楼道里有异味，请物业处理。", category="城乡建设")
+    with Session() as s, s.begin():
+        s.get(Case, case_id).priority = "urgent"
+        s.add(AuditEvent(actor="system:triage", case_id=case_id, entity="case",
+                         action="marked_urgent", detail={"urgent": "政策词“燃气味”"}))  # fmt: skip
+    dispatch_now()
+    lead = next(m for m in deliver_to(minq) if "【交办·承办】" in str(m["Subject"]))
+    assert str(lead["Subject"]).startswith("【紧急】【交办·承办】")
+    assert (
+        lead.get_body(("plain",)).get_content().startswith("【紧急件】紧急原因：政策词“燃气味”\n")
+    )
+
+    with Session() as s, s.begin():  # the operator re-routes it: still urgent, still why
+        reroute(s, context(), case_id, "chengguan", "属城管职责", "操作员甲", datetime.now(UTC))
+    with minq.sink():
+        deliver_now()
+    again = [
+        m for m in stored_messages(minq.mail_dir)
+        if m["X-Original-To"] == "banli@chengguan.example.gov.cn" and "承办" in str(m["Subject"])
+    ]  # fmt: skip
+    assert len(again) == 1 and str(again[0]["Subject"]).startswith("【紧急】【交办·承办】")
+    text = again[0].get_body(("plain",)).get_content()
+    assert text.startswith("【紧急件】紧急原因：政策词“燃气味”\n请立即处置并尽快答复")

@@ -4,6 +4,7 @@ the office says so), and the night counts what the day did without counting it t
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind
 from db.queries import assignment_rounds
 from mail.sink import stored_messages
+from minqing.messages import deadline_text
 from minqing.routing import deadline
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
@@ -204,10 +206,36 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
     assert content.index(drowning.number) < content.index(case_with(GAS).number)
     assert "紧急件 2 件：待人工分办 1 件，已交办 1 件" in content
     assert "紧急原因：政策词“被困”" in content and DROWNING in content
-    assert f"未能自动交办（未能识别分类，请人工确定），请立即在工作台确认分类并交办：{link}" in content
+    assert (
+        f"未能自动交办（未能识别分类，请人工确定），请立即在工作台确认分类并交办：{link}" in content
+    )
     assert "已交办区住房和城乡建设局（承办）" in content and "交办单已发送" in content
     mail = [m for m in stored_messages(minq.mail_dir) if "duty@street.example.gov.cn" in m["To"]]
     assert len(mail) == 1 and link in mail[0].get_body(("plain",)).get_content()
+
+
+def test_the_gas_leaks_assignment_says_at_its_top_it_is_urgent_why_and_by_when_like_the_duty_alert(
+    minq, duty
+):
+    submit(minq, "QR20261207-000000000013", GAS, "东湖社区")
+    with minq.sink():
+        day_run()
+        assert tell_duty_now()["told"] == 1
+    gas = case_with(GAS)
+    due = deadline_text(gas.due_at)  # e.g. 2026年12月09日（星期三）23:59: no "before the 9th"
+    assert re.fullmatch(r"\d{4}年\d{2}月\d{2}日（星期[一二三四五六日]）23:59", due), due
+    messages = [m for m in stored_messages(minq.mail_dir) if "【交办·" in str(m["Subject"])]
+    (lead,) = [m for m in messages if "【交办·承办】" in str(m["Subject"])]
+    for part in (lead.get_body(("plain",)).get_content(), lead.get_body(("html",)).get_content()):
+        top = part[: part.index("区住房和城乡建设局：")]  # before the salutation
+        assert "【紧急件】紧急原因：政策词“燃气泄漏”" in top, part
+        assert f"请立即处置并尽快答复，最迟于{due}前答复（紧急件办理时限为 2 个工作日）" in top
+    assert f"办理时限：请于{due}前答复" in lead.get_body(("plain",)).get_content()
+    for co in (m for m in messages if "【交办·协办】" in str(m["Subject"])):
+        text = co.get_body(("plain",)).get_content()
+        assert text.startswith("【紧急件】紧急原因：政策词“燃气泄漏”\n请立即配合主办单位")
+    # the duty contacts read the same deadline in the same words
+    assert f"办理期限 {due}，交办单已发送" in duty.received[0]["json"]["text"]["content"]
 
 
 def test_once_an_operator_confirms_it_the_next_run_dispatches_it_and_tells_whom_to(minq, duty):

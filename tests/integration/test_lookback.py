@@ -97,6 +97,11 @@ def test_a_reminder_goes_out_on_its_day_once_however_often_the_scan_runs(minq):
     assert "2026年11月20日" in reminder.body_text and reminder.subject.startswith(
         "【到期提醒】MQ2026-"
     )
+    # the day, its weekday and the hour it ends, as the assignment said it
+    assert "将于 2026年11月20日（星期五）23:59 到期，请抓紧办理" in reminder.body_text
+    assert "办理时限：请于2026年11月20日（星期五）23:59前答复" in reminder.body_text
+    (assignment,) = handoffs(HandoffKind.ASSIGNMENT)
+    assert "办理时限：请于2026年11月20日（星期五）23:59前答复" in assignment.body_text
 
 
 def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_then_to_the_leaders(
@@ -112,6 +117,7 @@ def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_th
         first.recipient == "zhao.lei@chengguan.example.gov.cn"
         and "已超期 1 个工作日" in first.body_text
     )
+    assert "已于 2026年11月20日（星期五）23:59 超过办理时限" in first.body_text
     assert case_row(case_id).escalation_level == 1
     assert scan_now(now=bj(2026, 11, 27, 2))["escalations"] == 0
     assert scan_now(now=bj(2026, 11, 30, 2))["escalations"] == 1  # 5 working days later
@@ -123,6 +129,7 @@ def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_th
         "wang.jianguo@street.example.gov.cn",
     ]
     assert all("已超期 10 个工作日" in h.body_text for h in to_leaders)
+    assert all("办理期限为 2026年11月20日（星期五）23:59" in h.body_text for h in to_leaders)
     assert case_row(case_id).escalation_level == 2
     assert len(handoffs(HandoffKind.ESCALATION)) == 2
     with Session() as s:

@@ -77,8 +77,9 @@ ALLOWED_WORDS = {
 ALLOWED_PATTERNS = [
     r"https?://\S+",  # links
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
-    r"MQ\d{4}-\d{6}",  # case numbers
+    # file names (before the case numbers: 答复模板_MQ2026-000001.csv is one name)
     r"[\w\-.（）()\u4e00-\u9fff]+\.(?:csv|xlsx|xls|jsonl|txt|eml|yaml|png|jpg|jpeg|pdf)\b",
+    r"MQ\d{4}-\d{6}",  # case numbers
     r"\b[A-Za-z]*[-_]?\d[\w-]*",  # receipt and ticket numbers (GD2026…, qr-20261126-0009)
     r"\b(?:nightly-summary|nightly-rejections|failed-handoffs|every-item-answered|hot-issues|"
     r"routing-precision)\b",  # the artifacts' keys, as the Prefect UI lists them
@@ -323,6 +324,7 @@ def test_the_check_finds_an_english_word_and_lets_data_and_formats_pass():
     assert latin_words("收件人 li@example.cn，详见 https://x.example/r/abc", data) == []
     assert latin_words("MQ2026-000012 · GD202611260153 · 12345热线工单_20261127.csv", data) == []
     assert latin_words("Excel 文件（PDF、CSV）", data) == []
+    assert latin_words("也可填写本邮件附件“答复模板_MQ2026-000012.csv”", data) == []
     assert visible_text('<p title="hot line">x</p><script>var y</script>') == " x   hot line"
 
 

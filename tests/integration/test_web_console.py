@@ -185,7 +185,10 @@ def test_a_deadline_counted_into_an_unconfigured_year_is_flagged_then_recounted(
         deliver_now()
     (assignment,) = stored_messages(minq.mail_dir)
     body = assignment.get_body(("plain",)).get_content()
-    assert "2027年01月06日 前答复" in body and "暂按周一至周五计算，公布后可能调整" in body
+    assert (
+        "办理时限：请于2027年01月06日（星期三）23:59前答复" in body
+        and "暂按周一至周五计算，公布后可能调整" in body
+    )
 
     sync_reference_now()  # a reference load before 2027 is configured changes nothing
     with Session() as s:
@@ -219,7 +222,8 @@ def test_a_deadline_counted_into_an_unconfigured_year_is_flagged_then_recounted(
     told = [m for m in stored_messages(minq.mail_dir) if "办理时限调整" in m["Subject"]]
     assert len(told) == 1
     text = told[0].get_body(("plain",)).get_content()
-    assert "暂按周一至周五计算为2027年01月06日" in text and "调整为2027年01月07日" in text
+    assert "暂按周一至周五计算为2027年01月06日（星期三）23:59" in text
+    assert "调整为2027年01月07日（星期四）23:59" in text
     assert "暂定" not in text
     page = console.get(f"/console/cases/{case_id}").text
     assert 'id="due-provisional"' not in page

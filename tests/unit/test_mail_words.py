@@ -4,6 +4,7 @@ templates, rendered as the office reads them (zh_CN) and as an English reader do
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +20,14 @@ from minqing.followups import (
     verification_request,
 )
 from minqing.i18n import using
-from minqing.messages import assignment_subject, case_subject, excerpt, listing, render
+from minqing.messages import (
+    assignment_subject,
+    case_subject,
+    deadline_text,
+    excerpt,
+    listing,
+    render,
+)
 
 CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 CASE = {
@@ -150,3 +158,103 @@ def test_the_duty_alerts_words_follow_the_language_for_robots_and_automations():
             assert not CHINESE.search(words), (rule.key, words)
     assert text.splitlines()[0] == "[示例街道 · minqing] Night run partly failed"
     assert text.splitlines()[-1] == "See and fix: http://x"
+
+
+# The end of Wednesday 9 December 2026, Beijing time, as dispatch sets a deadline.
+DUE = datetime(2026, 12, 9, 15, 59, 59, tzinfo=UTC)
+SALUTATION = {"zh_CN": "城管科：", "en": "Dear 城管科,"}
+
+
+def test_a_deadline_names_its_day_weekday_and_the_hour_it_ends_in_either_language():
+    with using("zh_CN"):
+        assert deadline_text(DUE) == "2026年12月09日（星期三）23:59"
+        assert reminder_notice("MQ1", deadline_text(DUE)) == (
+            "案件 MQ1 将于 2026年12月09日（星期三）23:59 到期，请抓紧办理并按时答复。"
+        )
+        due = deadline_text(DUE)
+        text = render("assignment", "s", **assignment_context(case={**CASE, "due": due})).text
+        assert "办理时限：请于2026年12月09日（星期三）23:59前答复" in text
+    with using("en"):
+        assert deadline_text(DUE) == "Wednesday 2026-12-09, 23:59"
+        assert deadline_text(None) == ""
+        due = deadline_text(DUE)
+        text = render("assignment", "s", **assignment_context(case={**CASE, "due": due})).text
+        assert "Deadline: reply by Wednesday 2026-12-09, 23:59\n" in text
+
+
+def assignment_context(**changes):
+    return {
+        "office": "示例街道",
+        "heading": "交办单",
+        "case": CASE,
+        "department": "城管科",
+        "role": "lead",
+        "lead": "城管科",
+        "lead_email": "a@example.cn",
+        "co": "住建科",
+        "history": [],
+        "reply_link": None,
+        "urgent": None,
+        "urgent_days": 2,
+        **changes,
+    }
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_an_urgent_assignment_says_at_the_top_that_it_is_urgent_why_and_what_is_expected(language):
+    with using(language):
+        due = deadline_text(DUE)
+        case = {**CASE, "due": due}
+        reason = "政策词“燃气泄漏”" if language == "zh_CN" else 'policy word "燃气泄漏"'
+        lead = render("assignment", "s", **assignment_context(case=case, urgent=reason))
+        co = render(
+            "assignment", "s", **assignment_context(case=case, urgent=reason, role="co",
+                                                    department="住建科", lead="城管科")
+        )  # fmt: skip
+        calm = render("assignment", "s", **assignment_context(case=case))
+    if language == "zh_CN":
+        banner = "【紧急件】紧急原因：政策词“燃气泄漏”"
+        expected = (
+            "请立即处置并尽快答复，最迟于2026年12月09日（星期三）23:59前答复"
+            "（紧急件办理时限为 2 个工作日）。"
+        )
+        co_expected = "请立即配合主办单位城管科处置，并尽快将协办意见和办理情况反馈主办单位。"
+    else:
+        banner = 'Urgent because of: policy word "燃气泄漏"'
+        expected = "reply as soon as possible, by Wednesday 2026-12-09, 23:59 at the latest"
+        co_expected = "Please help the lead department, 城管科, deal with it at once"
+    for body in (lead.text, lead.html):
+        body = body.replace("&#34;", '"')
+        assert banner in body and expected in body, body
+        assert body.index(banner) < body.index(expected) < body.index(SALUTATION[language])
+    co_salutation = SALUTATION[language].replace("城管科", "住建科")
+    for body in (co.text, co.html):
+        body = body.replace("&#34;", '"')
+        assert banner in body and co_expected in body, body
+        assert body.index(co_expected) < body.index(co_salutation)
+        assert expected not in body  # the co-handler answers the lead, not the office
+    assert lead.text.startswith(banner) or lead.text.startswith("[URGENT]")
+    for body in (calm.text, calm.html):
+        assert "燃气泄漏" not in body and "紧急件" not in body and "URGENT" not in body
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_the_lead_is_told_the_attached_reply_template_answers_as_well_as_the_link(language):
+    with using(language):
+        rendered = render(
+            "assignment",
+            "s",
+            **assignment_context(
+                reply_link="https://x.example/r/abc", reply_template="答复模板_MQ1.csv"
+            ),
+        )
+    for body in (rendered.text, rendered.html):
+        assert "https://x.example/r/abc" in body
+        if language == "zh_CN":
+            assert "也可填写本邮件附件“答复模板_MQ1.csv”" in body
+            assert "发回本邮箱。两种方式任选其一即可。" in body
+        else:
+            assert (
+                "Or fill in the reply template attached to this e-mail, “答复模板_MQ1.csv”" in body
+            )
+            assert "send it back to this address. Either way is enough" in body
