@@ -31,6 +31,7 @@ from db.dedup_index import (
 )
 from db.engine import Session
 from db.models import DedupBand, DedupEntry
+from minqing.i18n import _
 from minqing.neardup import DedupParams, prepare_batch
 from tasks.context import context
 from tasks.triage import dedup_params
@@ -113,6 +114,7 @@ def prune_index() -> dict[str, int]:
     merge_title_search_list()
     done = prune_now()
     get_run_logger().info(
-        "查重索引：移除已办结超过期限的 %d 条记录（%d 个分段）", done["entries"], done["band_rows"]
+        _("查重索引：移除已办结超过期限的 %(entries)d 条记录（%(bands)d 个分段）")
+        % {"entries": done["entries"], "bands": done["band_rows"]}
     )
     return done
