@@ -238,7 +238,7 @@ def ingest(
     from minqing.summary import FILE_OUTCOMES, KEPT_FILE_OUTCOMES
     from tasks.context import context
     from tasks.inbox import in_inbox
-    from tasks.ingest import ingest_file
+    from tasks.ingest import ingest_file, record_command_file
     from tasks.reference import sync_reference_now
 
     sync_reference_now()
@@ -253,6 +253,7 @@ def ingest(
             report = ingest_file(
                 channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n)
             )
+            record_command_file(report)
             progress.update(
                 bar,
                 description=_(

@@ -13,7 +13,13 @@ from tasks.lease import one_run_at_a_time
 from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 from tasks.triage import triage_submissions
-from tasks.urgent import deliver_queued, dispatch_day, record_day_run, tell_duty
+from tasks.urgent import (
+    deliver_queued,
+    dispatch_day,
+    duty_warnings,
+    record_day_run,
+    tell_duty,
+)
 
 
 @flow(name="intake", log_prints=True)
@@ -35,6 +41,6 @@ def intake() -> Any:
         "intake",
         figures,
         delivery=deliver,
-        warnings=[*triage.get("warnings", []), *duty["warnings"]],
+        warnings=[*triage.get("warnings", []), *duty_warnings(duty)],
         files=ingest["files"],
     )

@@ -22,7 +22,7 @@ from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 from tasks.surveys import send_surveys
 from tasks.triage import triage_submissions
-from tasks.urgent import tell_duty
+from tasks.urgent import duty_warnings, tell_duty
 
 
 @flow(name="nightly", log_prints=True)
@@ -60,6 +60,7 @@ def nightly() -> Any:
             "lookback": lookback,
             "surveys": surveys,
             "deliver": deliver,
+            "duty": duty,
             "index": index,
         }
     )
@@ -67,7 +68,7 @@ def nightly() -> Any:
         "nightly",
         figures,
         delivery=deliver,
-        warnings=[*figures["warnings"], *duty["warnings"]],
+        warnings=[*figures["run_warnings"], *duty_warnings(duty)],
         files=figures["files"],
         finished_event=NIGHT_FINISHED,
         figures=figures,

@@ -190,12 +190,21 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
     messages failed. A dry run (MINQING_MAIL_MODE=dry-run) says 演练 and that nothing left."""
     if d.get("rehearsed") is not None:
         return _("演练：未发送 %(n)d 封（已生成，留待正式发送）") % {"n": d["rehearsed"]}
-    tried = d["sent"] + d["failed"] + d["dead"] + d["retry_later"]
-    text = _(
-        "尝试发送 %(tried)d 封：已发送 %(sent)d，发送失败 %(failed)d，已放弃 %(dead)d，"
-        "稍后重试 %(later)d"
-    ) % {"tried": tried, "sent": d["sent"], "failed": d["failed"], "dead": d["dead"],
-         "later": d["retry_later"]}  # fmt: skip
+    duty = int(d.get("duty_sent") or 0)  # duty alerts, sent at once apart from the pass
+    sent = d["sent"] + duty
+    tried = sent + d["failed"] + d["dead"] + d["retry_later"]
+    if duty:
+        text = _(
+            "尝试发送 %(tried)d 封：已发送 %(sent)d（其中值班提醒 %(duty)d），发送失败 %(failed)d，"
+            "已放弃 %(dead)d，稍后重试 %(later)d"
+        ) % {"tried": tried, "sent": sent, "duty": duty, "failed": d["failed"],
+             "dead": d["dead"], "later": d["retry_later"]}  # fmt: skip
+    else:
+        text = _(
+            "尝试发送 %(tried)d 封：已发送 %(sent)d，发送失败 %(failed)d，已放弃 %(dead)d，"
+            "稍后重试 %(later)d"
+        ) % {"tried": tried, "sent": sent, "failed": d["failed"], "dead": d["dead"],
+             "later": d["retry_later"]}  # fmt: skip
     if d.get("postponed"):
         text += _("；邮件服务器无法连接，其余 %(n)d 封本次未尝试，下次发送") % {"n": d["postponed"]}
     if d.get("interrupted"):

@@ -7,6 +7,19 @@ running it again does not fix the rest (the SMTP server must come back, an opera
 So it ends as Prefect's Completed with its own name, 部分失败, and this message; a stage that
 raises still fails the run. The flows' shared helper (tasks/runstate.py) turns the verdict into
 that state; this module only decides.
+
+Each reason carries its own advice (`RunWarning.advice`; a plain sentence gets the generic "see
+the summary's warnings"), and the failed-handoffs table is pointed at only when messages were
+left undelivered.
+
+Not every warning makes a run partial. A missing Chinese font (charts.NO_CJK_NIGHT_WARNING) is
+a lasting installation problem, not tonight's failure: the night's work is all done, only the
+report's charts would be missing. Marking every night 部分失败 for it would page the duty team
+each night for the same font, so it is a *note* (`partial=False`): said at the top of the
+summary and in the state message ("全部完成，但请注意：…。处理：安装中文字体…"), with the run
+still 完成. A year missing from the holiday calendar stays a reason for 部分失败: deadlines are
+being counted Monday–Friday (暂定) until config/calendar.yaml gains the year, and it is fixed by
+an edit, once.
 """
 
 from __future__ import annotations
@@ -31,7 +44,30 @@ def mail_advice() -> str:
 
 def warning_advice() -> str:
     """What to do about a stage that ran degraded (its warning says what and where)."""
-    return _("按摘要中的警告处理（如在 config/calendar.yaml 补充节假日安排）")
+    return _("按摘要中的警告处理")
+
+
+def calendar_advice(year: int) -> str:
+    """What to do about a year missing from the holiday calendar."""
+    return _("补充 config/calendar.yaml 的 %(year)d 年节假日安排，已发出的暂定期限会自动重算") % {
+        "year": year
+    }
+
+
+def font_advice() -> str:
+    """What to do about a machine without a Chinese font."""
+    return _("在运行 minqing 的机器上安装中文字体（如 Debian 的 fonts-noto-cjk）")
+
+
+def duty_advice() -> str:
+    """What to do about urgent cases the duty contacts could not be told of."""
+    return _("在 config/office.yaml 的 duty 下配置值班联系人的邮箱或群机器人，并检查群机器人地址")
+
+
+def run_warning(text: str, advice: str | None = None, *, partial: bool = True) -> dict[str, Any]:
+    """A stage's warning with what to do about it; `partial=False`: a note that does not make
+    the run 部分失败 (see the module). Plain data, so it travels as a task's result."""
+    return {"text": text, "advice": advice, "partial": partial}
 
 
 def file_advice() -> str:
@@ -67,6 +103,8 @@ class RunVerdict:
 
     reasons: tuple[str, ...] = field(default_factory=tuple)
     advice: tuple[str, ...] = field(default_factory=tuple)  # what to do, one line per kind
+    notes: tuple[str, ...] = field(default_factory=tuple)  # said, but the run stays 完成
+    note_advice: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def partial(self) -> bool:
@@ -80,13 +118,22 @@ class RunVerdict:
     def message(self) -> str:
         """The state message shown in the Prefect UI beside the run (and in the alerts)."""
         if not self.partial:
-            return _("全部完成")
-        return _("部分失败：%(reasons)s。处理：%(what_to_do)s") % {
+            if not self.notes:
+                return _("全部完成")
+            return _("全部完成，但请注意：%(notes)s。处理：%(what_to_do)s") % {
+                "notes": _("；").join(self.notes),
+                "what_to_do": _("；").join(self.note_advice),
+            }
+        message = _("部分失败：%(reasons)s。处理：%(what_to_do)s") % {
             "reasons": _("；").join(self.reasons),
-            "what_to_do": _("；").join(
-                [_("查看本次运行的摘要和 failed-handoffs 表"), *self.advice]
-            ),
+            "what_to_do": _("；").join([_("查看本次运行的摘要"), *self.advice]),
         }
+        if self.notes:
+            message += _("另请注意：%(notes)s。处理：%(what_to_do)s") % {
+                "notes": _("；").join(self.notes),
+                "what_to_do": _("；").join(self.note_advice),
+            }
+        return message
 
 
 def delivery_reasons(d: Delivery) -> list[str]:
@@ -115,7 +162,7 @@ def delivery_reasons(d: Delivery) -> list[str]:
 
 def judge_run(
     delivery: Mapping[str, Any] | None = None,
-    warnings: Iterable[str] = (),
+    warnings: Iterable[str | Mapping[str, Any]] = (),
     files: Iterable[Mapping[str, Any]] = (),
 ) -> RunVerdict:
     """The verdict on a run from what its stages returned.
@@ -124,9 +171,12 @@ def judge_run(
     dead, interrupted) or could not reach the SMTP server, when a stage reported a warning
     (it ran degraded: a refused model, a calendar year without holidays, …), or when an input
     file could not be read at all (`files`: the intake's file reports, status "failed").
+
+    A warning is a sentence (generic advice) or a `run_warning(...)` with its own advice; one
+    with `partial=False` is a note: in the message, but the run stays 完成.
     """
     reasons = delivery_reasons(Delivery.of(delivery))
-    advice = [mail_advice()] if reasons else []
+    advice = [_("查看 failed-handoffs 表"), mail_advice()] if reasons else []
     failed_files = sum(1 for f in files if f.get("status") == "failed")
     if failed_files:
         reasons.append(
@@ -134,8 +184,20 @@ def judge_run(
             % {"n": failed_files}
         )
         advice.append(file_advice())
-    degraded = [w.rstrip("。") for w in dict.fromkeys(warnings)]
-    if degraded:
-        reasons += degraded
-        advice.append(warning_advice())
-    return RunVerdict(tuple(reasons), tuple(advice))
+    notes: list[str] = []
+    note_advice: list[str] = []
+    seen: set[str] = set()
+    for w in warnings:
+        warning = run_warning(w) if isinstance(w, str) else w
+        text = warning["text"].rstrip("。")
+        if text in seen:
+            continue
+        seen.add(text)
+        what_to_do = warning.get("advice") or warning_advice()
+        if warning.get("partial", True):
+            reasons.append(text)
+            advice += [] if what_to_do in advice else [what_to_do]
+        else:
+            notes.append(text)
+            note_advice += [] if what_to_do in note_advice else [what_to_do]
+    return RunVerdict(tuple(reasons), tuple(advice), tuple(notes), tuple(note_advice))

@@ -41,6 +41,19 @@ class Outcome(StrEnum):
     ON_THE_SPOT = "on_the_spot"  # 现场答复
 
 
+# The parts of 交办: a case's first assignment, 重办 (back after a 不满意 rating or a failed
+# 回头看), and 改派 (assigned before, routed again: a department answered 不属职责 and an
+# operator confirmed the category).
+ASSIGNMENT_KINDS = ("assigned_new", "assigned_reopened", "assigned_rerouted")
+
+
+def assignment_kind(status: CaseStatus, round_: int) -> str:
+    """Which part of 交办 dispatching a case in `status` is, `round_` assignments before."""
+    if status is CaseStatus.REOPENED:
+        return "assigned_reopened"
+    return "assigned_rerouted" if round_ else "assigned_new"
+
+
 # Labels are message ids (minqing/i18n.py): show them with minqing.labels.outcome_label.
 OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.SOLVED: N_("A 已解决"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from minqing.handoffs import delivery_sentence, outstanding_sentence
@@ -28,30 +29,86 @@ def _cases(n: int) -> str:
     return npgettext("summary", "%(n)d 件", "%(n)d 件", n) % {"n": n}
 
 
-def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
-    parts = [
+# How things came in (the parts of 收集, 收到答复 and 评价), as the summary names them.
+WAYS_IN = {
+    "inbox": N_("收件箱文件"),
+    "command": N_("minqing ingest 导入"),
+    "earlier": N_("此前收录未统计"),
+    "import": N_("文件"),
+    "web": N_("网页"),
+    "email": N_("邮件"),
+    "phone": N_("电话回访"),
+}
+WAY_ORDER = ("inbox", "command", "earlier", "import", "web", "email", "phone")
+
+
+def way_parts(counts: Mapping[str, int]) -> str:
+    """'文件 2，网页 1': the ways in that brought something, in a fixed order."""
+    ways = sorted(counts, key=lambda w: (WAY_ORDER.index(w) if w in WAY_ORDER else 99, w))
+    return _("，").join(
+        _("%(way)s %(n)d") % {"way": label(WAYS_IN, w), "n": counts[w]} for w in ways if counts[w]
+    )
+
+
+def with_parts(total: str, counts: Mapping[str, int]) -> str:
+    """'3 件（文件 2，网页 1）', or the total alone when nothing came."""
+    parts = way_parts(counts)
+    return _("%(count)s（%(parts)s）") % {"count": total, "parts": parts} if parts else total
+
+
+def taken_text(f: Mapping[str, Any]) -> str:
+    """收集: the total, by way in when anything came otherwise than in tonight's inbox files,
+    and by channel."""
+    channels = _("，").join(
         _("%(channel)s %(n)d") % {"channel": channel_label(ch), "n": n}
         for ch, n in sorted(f["by_channel"].items())
         if n
-    ]
+    )
     taken = _items(f["taken"])
-    if parts:
-        taken = _("%(count)s（%(by_channel)s）") % {
+    ways = f.get("taken_by_way") or {}
+    if any(n for w, n in ways.items() if w != "inbox"):
+        return _("%(count)s（%(ways)s；%(by_channel)s）") % {
             "count": taken,
-            "by_channel": _("，").join(parts),
+            "ways": way_parts(ways),
+            "by_channel": channels,
         }
+    if channels:
+        return _("%(count)s（%(by_channel)s）") % {"count": taken, "by_channel": channels}
+    return taken
+
+
+def assigned_text(f: Mapping[str, Any]) -> str:
+    """交办 with its parts: first assignments, 重办 and 改派 (they add up to the total)."""
+    return ngettext(
+        "%(n)d 件（新案 %(new)d，重办 %(reopened)d，改派 %(rerouted)d）",
+        "%(n)d 件（新案 %(new)d，重办 %(reopened)d，改派 %(rerouted)d）",
+        f["assigned"],
+    ) % {
+        "n": f["assigned"],
+        "new": f.get("assigned_new", f["assigned"]),
+        "reopened": f.get("assigned_reopened", 0),
+        "rerouted": f.get("assigned_rerouted", 0),
+    }
+
+
+def rejected_text(f: Mapping[str, Any]) -> str:
+    """拒收: points at the table below only when there is one."""
+    if f["rejections"]:
+        return ngettext("%(n)d 条（原因见下表）", "%(n)d 条（原因见下表）", f["rejected"]) % {
+            "n": f["rejected"]
+        }
+    return _items(f["rejected"])
+
+
+def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
     # a dry run's line says 演练 first: nothing of it was sent
     delivered = delivery_sentence(f)
     if f.get("rehearsed") is None:
         delivered = _("今晚%(sentence)s") % {"sentence": delivered}
     return [
         *day_line(f),
-        (_("收集"), taken),
-        (
-            _("拒收"),
-            ngettext("%(n)d 条（原因见下表）", "%(n)d 条（原因见下表）", f["rejected"])
-            % {"n": f["rejected"]},
-        ),
+        (_("收集"), taken_text(f)),
+        (_("拒收"), rejected_text(f)),
         (_("合并重复"), _items(f["linked"])),
         (pgettext("summary", "新立案"), _cases(f["new_cases"])),
         (_("现场答复"), _cases(f["on_the_spot"])),
@@ -67,8 +124,8 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
             if f.get("routing_precision_text")
             else []
         ),
-        (pgettext("summary", "交办"), _cases(f["assigned"])),
-        (_("收到答复"), _cases(f["replies"])),
+        (pgettext("summary", "交办"), assigned_text(f)),
+        (_("收到答复"), with_parts(_cases(f["replies"]), f.get("replies_by_way") or {})),
         (
             pgettext("summary", "回头看"),
             ngettext(
@@ -86,7 +143,10 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
                 "verifications": f["verifications"],
             },
         ),
-        (pgettext("summary", "评价"), _items(f["ratings"])),
+        (
+            pgettext("summary", "评价"),
+            with_parts(_items(f["ratings"]), f.get("ratings_by_way") or {}),
+        ),
         (
             _("满意率"),
             _("%(rate)s（满意+基本满意 / 参评）") % {"rate": percent(f["satisfied"], f["rated"])},
@@ -150,7 +210,7 @@ def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
     for warning in f.get("warnings", []):
         lines += ["", f"> ⚠️ {warning}"]
     if "files" in f:
-        lines += file_lines(f["files"])
+        lines += file_lines(f["files"], f.get("command_files", []))
     if f["rejections"]:
         n = len(f["rejections"])
         lines += [
@@ -181,10 +241,15 @@ KEPT_FILE_OUTCOMES = {
 }
 
 
-def file_lines(files: list[dict[str, Any]]) -> list[str]:
-    """The 文件 section: each inbox file of the night, where it went and what it held."""
-    if not files:
+def file_lines(
+    files: list[dict[str, Any]], command_files: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """The 文件 section: each inbox file of the night, where it went and what it held, then the
+    files `minqing ingest` read since the last night."""
+    command_files = command_files or []
+    if not files and not command_files:
         return ["", "## " + pgettext("summary", "文件"), "", _("今晚收件箱没有待收的文件。")]
+    files = [*files, *({**x, "command": True} for x in command_files)]
     failed = sum(1 for x in files if x["status"] == "failed")
     heading = ngettext(
         "文件（%(n)d 个：归档 %(filed)d，失败 %(failed)d）",
@@ -202,11 +267,18 @@ def file_lines(files: list[dict[str, Any]]) -> list[str]:
     ]
     lines += [
         f"| {channel_label(x['channel'])} | {_cell(x['name'])} "
-        f"| {label(FILE_OUTCOMES, x['status'])} | {x['taken']} | {x['known']} "
+        f"| {_file_outcome(x)} | {x['taken']} | {x['known']} "
         f"| {x['rejected']} | {_cell(x.get('reason') or '')} |"
         for x in files
     ]
     return lines
+
+
+def _file_outcome(x: Mapping[str, Any]) -> str:
+    outcome = label(FILE_OUTCOMES, x["status"])
+    if x.get("command"):
+        return _("%(outcome)s（由 minqing ingest 读入）") % {"outcome": outcome}
+    return outcome
 
 
 def _row(cells: list[str]) -> str:

@@ -46,7 +46,7 @@ from minqing.messages import Rendered, assignment_subject, listing
 from minqing.reasons import reason
 from minqing.routing import deadline, route
 from minqing.settings import Settings
-from minqing.states import CaseStatus
+from minqing.states import ASSIGNMENT_KINDS, CaseStatus, assignment_kind
 from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context, context
@@ -65,7 +65,8 @@ def dispatch_now(now: datetime | None = None, *, urgent_only: bool = False) -> d
     ctx = context()
     now = now or datetime.now(UTC)
     totals: dict[str, Any] = {
-        "assigned": 0, "urgent": 0, "needs_review": 0, "handoffs": 0, "handoff_ids": []
+        "assigned": 0, "urgent": 0, "needs_review": 0, "handoffs": 0, "handoff_ids": [],
+        **dict.fromkeys(ASSIGNMENT_KINDS, 0),
     }  # fmt: skip
     last_id = 0
     while True:
@@ -109,6 +110,7 @@ def _dispatch_case(
         totals["needs_review"] += 1
         return
     assert case.category is not None
+    kind = assignment_kind(case.status, round_)
     urgency = assess_case(f"{case.title}\n{case.text}", case.category, case.area_code, ref)
     urgent = urgency.urgent or case.priority == "urgent"  # once urgent, a case stays urgent
     case.priority = "urgent" if urgent else "normal"
@@ -157,6 +159,7 @@ def _dispatch_case(
             totals["handoff_ids"].append(handoff.id)
     schedule_lookbacks(s, ctx, case)
     totals["assigned"] += 1
+    totals[kind] += 1
     totals["urgent"] += urgent
 
 

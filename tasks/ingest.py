@@ -25,7 +25,7 @@ from sqlalchemy import select, text, update
 
 from db.engine import Session
 from db.models import IngestedFile, Person, Rejection, Submission, utcnow
-from db.queries import insert_ignoring_conflicts
+from db.queries import audit, insert_ignoring_conflicts
 from minqing.channels import file_checksum, get_parser
 from minqing.i18n import N_, _, ngettext
 from minqing.intake import PreparedBatch, prepared_batches, read_in_background
@@ -44,6 +44,9 @@ BACKGROUND_READ_BYTES = 8 * 2**20
 PROGRESS_EVERY_S = 2.0  # at most one progress artifact update per file this often
 RETURN_CHANNELS = ("replies", "ratings")  # read by tasks/imports.py, not here
 BUSY = N_("另一个运行正在读取此文件，本次跳过")
+# Audit action (entity "run"): one file read by `minqing ingest`, for the night's summary (it
+# counts these apart from the inbox files the night read itself: tasks/metrics.py).
+COMMAND_INGEST = "ingest_command"
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,15 @@ def _ingest_claimed(
     elif not keep:  # an operator's own unreadable file stays where it is; the reason is reported
         move_to_failed(settings, channel, path, report.reason or "unreadable")
     return report
+
+
+def record_command_file(report: FileReport) -> None:
+    """`minqing ingest` read a file: keep what it took, so the next night's summary shows it."""
+    if report.status == "busy":
+        return
+    row = {k: v for k, v in asdict(report).items() if k not in ("rejections", "why")}
+    with Session() as s, s.begin():
+        audit(s, "system:ingest", COMMAND_INGEST, entity="run", **row)
 
 
 def _store_batch(batch: PreparedBatch, report: FileReport) -> None:

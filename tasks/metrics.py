@@ -9,10 +9,11 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, true
 
 from db.engine import Session
 from db.models import (
+    AuditEvent,
     Case,
     Department,
     Handoff,
@@ -20,7 +21,9 @@ from db.models import (
     Lookback,
     LookbackKind,
     Rating,
+    Reply,
     Satisfaction,
+    Submission,
     Survey,
 )
 from minqing.charts import NO_CJK_NIGHT_WARNING, cjk_font
@@ -28,15 +31,18 @@ from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_
 from minqing.handoffs import handoff_row, outstanding_sentence
 from minqing.i18n import _, label, ngettext
 from minqing.labels import LOOKBACK_KIND_LABELS, status_label, table_rows
-from minqing.states import CaseStatus
+from minqing.runstate import calendar_advice, font_advice, run_warning
+from minqing.states import ASSIGNMENT_KINDS, CaseStatus
 from minqing.summary import summary_markdown
+from minqing.workdays import fallback_warning
 from tasks.context import Context, context
 from tasks.handoffs import list_handoffs, outstanding_counts
+from tasks.ingest import COMMAND_INGEST
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
 from tasks.routing_watch import announce_low_precision, routing_precision_now
 from tasks.surveys import due_a_survey, unsurveyed_cases
-from tasks.urgent import day_since_last_night, night_counted_day
+from tasks.urgent import day_since_last_night, last_night, night_counted_day
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
@@ -46,13 +52,94 @@ ROUTING_PRECISION_KEY = "routing-precision"
 TABLE_LIMIT = 2000  # rows of the failed-handoffs table (the summary counts all)
 
 
+def arrivals_since_last_night(s: Any) -> dict[str, Any]:
+    """What came in since the last night counted, whatever the way in, by when it was stored:
+    submissions by channel (inbox files, `minqing ingest`, the QR form's spool — the daytime
+    runs' share included: the caller takes it out), replies by `via` (file, web page), ratings
+    by channel (web page, phone, file), the files `minqing ingest` read, and the operators'
+    改派. `through` is the last row of each table counted: the next night starts after it."""
+    mark = last_night(s)
+    before = (mark.detail.get("through") or {}) if mark is not None else {}
+    through = {
+        "submission": s.scalar(select(func.max(Submission.id))) or 0,
+        "reply": s.scalar(select(func.max(Reply.id))) or 0,
+        "rating": s.scalar(select(func.max(Rating.id))) or 0,
+        "event": s.scalar(select(func.max(AuditEvent.id))) or 0,
+    }
+
+    def window(key: str, id_column: Any, at_column: Any) -> list[Any]:
+        if mark is None:
+            after = true()
+        elif key in before:
+            after = id_column > before[key]
+        else:  # a mark made before marks said how far they counted: by time
+            after = at_column > mark.at
+        return [after, id_column <= through[key]]
+
+    def counts(column: Any, key: str, table: Any) -> dict[str, int]:
+        rows = s.execute(
+            select(column, func.count())
+            .where(*window(key, table.id, table.created_at))
+            .group_by(column)
+        )
+        return {str(k): int(n) for k, n in rows}
+
+    events = window("event", AuditEvent.id, AuditEvent.at)
+    commands = list(
+        s.scalars(
+            select(AuditEvent.detail)
+            .where(AuditEvent.entity == "run", AuditEvent.action == COMMAND_INGEST, *events)
+            .order_by(AuditEvent.id)
+        )
+    )
+    rerouted = s.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.entity == "case", AuditEvent.action == "rerouted", *events)
+    )
+    return {
+        "stored_by_channel": counts(Submission.channel, "submission", Submission),
+        "replies_by_way": counts(Reply.via, "reply", Reply),
+        "ratings_by_way": counts(Rating.channel, "rating", Rating),
+        "command_files": commands,
+        "rerouted_by_operators": int(rerouted or 0),
+        "through": through,
+    }
+
+
+def intake_parts(
+    stored: dict[str, int],
+    day: dict[str, Any],
+    inbox: dict[str, int],
+    command_files: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """收集 of the night: everything stored since the last night but the daytime runs' share
+    (the 白天随到随办 line shows that), by channel and by way in — tonight's inbox files,
+    `minqing ingest`, and whatever an earlier run stored without a night to show it (a night
+    that crashed after 收集)."""
+    by_channel = {
+        ch: n
+        for ch in sorted(set(stored) | set(inbox))
+        if (n := max(stored.get(ch, 0) - int((day.get("by_channel") or {}).get(ch, 0)),
+                     inbox.get(ch, 0)))
+    }  # fmt: skip
+    ways = {
+        "inbox": sum(inbox.values()),
+        "command": sum(int(f.get("taken") or 0) for f in command_files),
+    }
+    ways["earlier"] = max(0, sum(by_channel.values()) - ways["inbox"] - ways["command"])
+    return {"taken": sum(ways.values()), "by_channel": by_channel, "taken_by_way": ways}
+
+
 def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
     """Merge the stage results into one flat dict of the night's figures."""
     ingest, triage, dispatch = stages["ingest"], stages["triage"], stages["dispatch"]
     imports, lookback, deliver = stages["imports"], stages["lookback"], stages["deliver"]
+    duty = stages.get("duty") or {}
     ctx = context()
     with Session() as s, s.begin():
         day = day_since_last_night(s)
+        arrived = arrivals_since_last_night(s)
         latest = _latest_ratings(s)
         unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
         outstanding = outstanding_counts(s)
@@ -60,10 +147,23 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
     routing = routing_precision_now(now or datetime.now(UTC))
     rated = len(latest)
     satisfied = sum(1 for sat in latest if sat in (Satisfaction.SATISFIED, Satisfaction.BASICALLY))
+    taken = intake_parts(
+        arrived["stored_by_channel"], day, ingest["by_channel"], arrived["command_files"]
+    )
+    assigned = {k: dispatch.get(k, 0) for k in ASSIGNMENT_KINDS}
+    assigned["assigned_rerouted"] += arrived["rerouted_by_operators"]
+    run_warnings = [
+        run_warning(fallback_warning(year), calendar_advice(year))
+        for year in sorted(ctx.calendar.fallback_years)
+    ]
+    run_warnings += [run_warning(w) for w in [*triage.get("warnings", []), *routing["warnings"]]]
+    if cjk_font() is None:  # lasting, and the night's work is done: a note (minqing/runstate.py)
+        run_warnings.append(run_warning(_(NO_CJK_NIGHT_WARNING), font_advice(), partial=False))
     return {
         "day": day,  # 白天随到随办 since the last night: shown apart, never added twice
-        "taken": ingest["taken"],
-        "by_channel": ingest["by_channel"],
+        **taken,  # taken, by_channel, taken_by_way: since the last night, the day's share apart
+        "command_files": arrived["command_files"],
+        "through": arrived["through"],
         "files": ingest.get("files", []) + imports.get("files", []),
         "rejected": ingest["rejected"] + imports["rejected"],
         "rejections": ingest["rejections"] + imports["rejections"],
@@ -71,9 +171,12 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "new_cases": triage["new_cases"],
         "on_the_spot": triage["on_the_spot"],
         "needs_review": triage["needs_review"] + dispatch["needs_review"],
-        "assigned": dispatch["assigned"],
-        "replies": imports["replies"],
-        "ratings": imports["ratings"],
+        "assigned": sum(assigned.values()),
+        **assigned,
+        "replies": sum(arrived["replies_by_way"].values()),
+        "replies_by_way": arrived["replies_by_way"],
+        "ratings": sum(arrived["ratings_by_way"].values()),
+        "ratings_by_way": arrived["ratings_by_way"],
         "reminders": lookback["reminders"],
         "escalations": lookback["escalations"],
         "verifications": lookback["verifications"],
@@ -91,6 +194,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "rated": rated,
         "satisfied": satisfied,
         "sent": deliver["sent"],
+        "duty_sent": int(duty.get("emails_sent") or 0),  # duty alerts, sent apart (tell-duty)
         "rehearsed": deliver.get("rehearsed"),  # a dry run's count (not sent); None otherwise
         "failed": deliver["failed"],
         "dead": deliver["dead"],
@@ -99,10 +203,8 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "outstanding": outstanding,
         "failed_handoffs": sum(outstanding.values()),
         "failed_handoff_rows": undelivered,
-        "warnings": sorted(ctx.calendar.warnings)
-        + list(triage.get("warnings", []))
-        + routing["warnings"]
-        + ([_(NO_CJK_NIGHT_WARNING)] if cjk_font() is None else []),
+        "warnings": [w["text"] for w in run_warnings],
+        "run_warnings": run_warnings,  # the same, with what to do and whether it is 部分失败
         "routing_precision_text": routing["summary"],
         "routing_precision_rows": routing["rows"],
         "routing_precision_alerts": routing["alerts"],
@@ -215,8 +317,7 @@ def publish_now(
     )
     f["markdown"] = markdown
     if artifacts:
-        with Session() as s, s.begin():
-            night_counted_day(s, f["day"])
+        mark_counted(f)
         create_markdown_artifact(
             key=SUMMARY_KEY, markdown=markdown, description=_("民情直通车 夜间运行摘要")
         )
@@ -224,6 +325,12 @@ def publish_now(
             create_table_artifact(key=key, table=table, description=description)
     print(markdown)
     return f
+
+
+def mark_counted(f: dict[str, Any]) -> None:
+    """The night has shown these figures: the next night counts what came after them."""
+    with Session() as s, s.begin():
+        night_counted_day(s, f["day"], through=f["through"])
 
 
 def night_tables(f: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], str]]:

@@ -5,7 +5,9 @@ It judges the run (minqing/runstate.judge_run), sends the events automations fil
 (tasks/events.py), and returns what the flow returns: the flow's result as is when all went
 well, or Prefect's Completed state named 部分失败 with the Chinese reasons as its message, so
 the run stands out in the runs list and its message says why. A stage that raises never gets
-here: the run fails (Failed / Crashed) as before.
+here: the run fails (Failed / Crashed) as before. A run with only notes (warnings that do not
+make it partial, e.g. no Chinese font: minqing/runstate.py) ends as a plain Completed whose
+message carries them, and sends no minqing.run.partial event.
 
     deliver = deliver_handoffs()
     ...
@@ -34,7 +36,7 @@ def finish_run(
     result: Any,
     *,
     delivery: Mapping[str, Any] | None = None,
-    warnings: Iterable[str] = (),
+    warnings: Iterable[str | Mapping[str, Any]] = (),
     files: Iterable[Mapping[str, Any]] = (),
     finished_event: str | None = None,
     figures: Mapping[str, Any] | None = None,
@@ -42,19 +44,21 @@ def finish_run(
     """The flow's return value: `result`, or a 部分失败 state carrying it (see the module).
 
     `delivery`: the run's delivery counts (tasks/deliver.py), `warnings`: the degraded stages'
-    sentences, `files`: the intake's file reports; `finished_event` (e.g. events.NIGHT_FINISHED)
+    sentences or `run_warning(...)`s, `files`: the intake's file reports; `finished_event` (e.g. events.NIGHT_FINISHED)
     is sent with the numbers of `figures` and the verdict."""
     verdict = report_run(
         flow,
         delivery=dict(delivery or {}),
-        warnings=list(warnings),
+        warnings=[w if isinstance(w, str) else dict(w) for w in warnings],
         files=[dict(f) for f in files],
         finished_event=finished_event,
         figures=dict(figures or {}),
     )
-    if not verdict["partial"]:
-        return result
-    return Completed(name=PARTIAL, message=verdict["message"], data=result)
+    if verdict["partial"]:
+        return Completed(name=PARTIAL, message=verdict["message"], data=result)
+    if verdict["notes"]:
+        return Completed(message=verdict["message"], data=result)
+    return result
 
 
 @task(name="report-run")
@@ -62,7 +66,7 @@ def report_run(
     flow: str,
     *,
     delivery: dict[str, Any],
-    warnings: list[str],
+    warnings: list[str | dict[str, Any]],
     files: list[dict[str, Any]],
     finished_event: str | None,
     figures: dict[str, Any],
@@ -76,6 +80,7 @@ def report_run(
         "state": verdict.state_name,
         "message": verdict.message,
         "reasons": list(verdict.reasons),
+        "notes": list(verdict.notes),
     }
     if finished_event:
         numbers = {k: v for k, v in figures.items() if isinstance(v, int | float | str)}
@@ -83,6 +88,8 @@ def report_run(
     if verdict.partial:
         events.emit(events.RUN_PARTIAL, payload=summary)
         get_run_logger().warning(verdict.message)  # a WARNING stands out in the run's logs
+    elif verdict.notes:
+        get_run_logger().warning(verdict.message)  # said, but nobody is paged for it
     return summary
 
 

@@ -28,6 +28,7 @@ from db.queries import audit
 from minqing.i18n import _
 from minqing.labels import channel_label
 from minqing.messages import deadline_text, listing
+from minqing.runstate import duty_advice, run_warning
 from minqing.states import CaseStatus
 from minqing.urgency import UrgentCase, duty_message, waiting_reason
 from tasks.context import Context, context
@@ -184,7 +185,9 @@ def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
         cases = cases_to_tell(s, ctx, now)
         views = [urgent_case(s, ctx, c) for c in cases]
         states = {c.id: c.status.value for c in cases}
-    result: dict[str, Any] = {"told": 0, "waiting": 0, "untold": 0, "warnings": []}
+    result: dict[str, Any] = {
+        "told": 0, "waiting": 0, "untold": 0, "emails_sent": 0, "warnings": []
+    }  # fmt: skip
     if not views:
         return result
     title, text = duty_message(views)
@@ -213,8 +216,14 @@ def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
                 emails=outcome["emails_queued"],
             )  # fmt: skip
     result["told"] = len(views)
+    result["emails_sent"] = outcome["emails_sent"]  # the night's 发送邮件 counts these too
     result["waiting"] = sum(1 for v in views if v.needs_person)
     return result
+
+
+def duty_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`tell_duty`'s warnings with what to do about them (for the run's verdict)."""
+    return [run_warning(w, duty_advice()) for w in result.get("warnings", [])]
 
 
 @task(name="tell-duty")
@@ -241,7 +250,7 @@ def day_run_figures(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "needs_review": triage["needs_review"] + dispatch["needs_review"],
         "assigned": dispatch["assigned"],
         "urgent": dispatch["urgent"],
-        "sent": stages["deliver"]["sent"],
+        "sent": stages["deliver"]["sent"] + int(stages["duty"].get("emails_sent") or 0),
         "duty_told": stages["duty"]["told"],
     }
 
@@ -258,6 +267,17 @@ def record_day_run_now(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, Any
 def record_day_run(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """统计（白天）: keep this run's figures for the night's summary."""
     return record_day_run_now(stages)
+
+
+def last_night(s: Any) -> AuditEvent | None:
+    """The last night's 'counted' mark (its time, and in `detail["through"]` the last row of
+    each table it counted), or None before the first night."""
+    return s.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "run", AuditEvent.action == NIGHT_COUNTED)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
 
 
 def day_since_last_night(s: Any) -> dict[str, Any]:
@@ -282,6 +302,14 @@ def day_since_last_night(s: Any) -> dict[str, Any]:
     return total
 
 
-def night_counted_day(s: Any, day: Mapping[str, Any], at: datetime | None = None) -> None:
-    """The night has shown the day's work: the next night counts from here."""
-    audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day))
+def night_counted_day(
+    s: Any,
+    day: Mapping[str, Any],
+    at: datetime | None = None,
+    through: Mapping[str, int] | None = None,
+) -> None:
+    """The night has shown the day's work (and everything up to `through`, the last row of each
+    table it counted: tasks/metrics.py `arrivals_since_last_night`): the next night counts
+    from here."""
+    extra = {"through": dict(through)} if through is not None else {}
+    audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day), **extra)

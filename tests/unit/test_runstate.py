@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from minqing.runstate import PARTIAL, judge_run
+from minqing.charts import NO_CJK_NIGHT_WARNING
+from minqing.i18n import _
+from minqing.runstate import PARTIAL, calendar_advice, font_advice, judge_run, run_warning
+from minqing.workdays import fallback_warning
 
 CLEAN = {"sent": 12, "retry_later": 0, "failed": 0, "dead": 0, "interrupted": 0}
 
@@ -59,12 +62,33 @@ def test_the_state_message_says_what_went_wrong_and_where_to_fix_it():
 
 
 def test_the_advice_fits_what_went_wrong():
-    calendar = judge_run(CLEAN, ["2027 年节假日安排未配置，按周一至周五计算。"]).message
-    assert "config/calendar.yaml" in calendar and "retry-handoffs" not in calendar
+    year = run_warning(fallback_warning(2027), calendar_advice(2027))
+    calendar = judge_run(CLEAN, [year]).message
+    assert calendar == (
+        "部分失败：2027 年节假日安排未配置，按周一至周五计算。处理：查看本次运行的摘要；"
+        "补充 config/calendar.yaml 的 2027 年节假日安排，已发出的暂定期限会自动重算"
+    )
     unread = judge_run(CLEAN, [], [{"status": "failed"}]).message
     assert ".reason.txt" in unread and "retry-handoffs" not in unread
-    everything = judge_run({"retry_later": 1}, ["x"], [{"status": "failed"}]).message
-    assert all(w in everything for w in ("retry-handoffs", ".reason.txt", "calendar.yaml"))
+    assert "failed-handoffs" not in unread and "calendar.yaml" not in unread
+    other = judge_run(CLEAN, ["x"]).message  # a warning without its own advice: the generic one
+    assert other == "部分失败：x。处理：查看本次运行的摘要；按摘要中的警告处理"
+    everything = judge_run({"retry_later": 1}, ["x", year], [{"status": "failed"}]).message
+    assert all(
+        w in everything
+        for w in ("failed-handoffs", "retry-handoffs", ".reason.txt", "2027 年节假日")
+    )
+
+
+def test_a_missing_font_is_said_but_does_not_make_the_run_partial():
+    font = run_warning(_(NO_CJK_NIGHT_WARNING), font_advice(), partial=False)
+    verdict = judge_run(CLEAN, [font])
+    assert not verdict.partial and verdict.state_name == "Completed" and not verdict.reasons
+    assert verdict.message.startswith("全部完成，但请注意：本机未安装中文字体")
+    assert "fonts-noto-cjk" in verdict.message and "failed-handoffs" not in verdict.message
+    both = judge_run(CLEAN, [font, "x"])
+    assert both.partial and list(both.reasons) == ["x"]
+    assert "另请注意：本机未安装中文字体" in both.message
 
 
 def test_messages_not_tried_after_the_server_proved_unreachable_count_as_undelivered():
