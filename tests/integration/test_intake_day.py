@@ -197,7 +197,7 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
         again = tell_duty_now()  # told once, not at every run
     drowning = case_with(DROWNING)
     assert (drowning.status, drowning.priority) == (CaseStatus.NEEDS_REVIEW, "urgent")
-    assert told == {"told": 2, "waiting": 1, "untold": 0, "warnings": []}
+    assert told == {"told": 2, "waiting": 1, "untold": 0, "emails_sent": 1, "warnings": []}
     assert again["told"] == 0
     (alert,) = duty.received
     content = alert["json"]["text"]["content"]
