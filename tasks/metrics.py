@@ -76,10 +76,10 @@ def arrivals_since_last_night(s: Any) -> dict[str, Any]:
             after = at_column > mark.at
         return [after, id_column <= through[key]]
 
-    def counts(column: Any, key: str, table: Any) -> dict[str, int]:
+    def counts(column: Any, key: str, table: Any, *also: Any) -> dict[str, int]:
         rows = s.execute(
             select(column, func.count())
-            .where(*window(key, table.id, table.created_at))
+            .where(*window(key, table.id, table.created_at), *also)
             .group_by(column)
         )
         return {str(k): int(n) for k, n in rows}
@@ -99,7 +99,8 @@ def arrivals_since_last_night(s: Any) -> dict[str, Any]:
     )
     return {
         "stored_by_channel": counts(Submission.channel, "submission", Submission),
-        "replies_by_way": counts(Reply.via, "reply", Reply),
+        # a 现场答复 is stored as a reply too (triage): it has its own line
+        "replies_by_way": counts(Reply.via, "reply", Reply, Reply.via != "on_the_spot"),
         "ratings_by_way": counts(Rating.channel, "rating", Rating),
         "command_files": commands,
         "rerouted_by_operators": int(rerouted or 0),

@@ -3,11 +3,13 @@ takes nothing new, opens no case and sends no e-mail (counted at the SMTP sink).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+import tasks.metrics
 from cli.main import demo
 from db.engine import Session, reset_engine
 from db.models import Case, Handoff, Rejection, Submission
@@ -44,12 +46,21 @@ def counts() -> list[int]:
         ]
 
 
-def test_the_demo_runs_two_nights_and_a_second_demo_sends_nothing(demo_home, capsys):
+def test_the_demo_runs_two_nights_and_a_second_demo_sends_nothing(demo_home, capsys, monkeypatch):
+    nights: list[dict] = []  # each night's published figures, as they were printed
+    publish = tasks.metrics.publish_now
+    monkeypatch.setattr(
+        tasks.metrics, "publish_now", lambda *a, **k: nights.append(publish(*a, **k)) or nights[-1]
+    )
     # Called directly rather than through CliRunner: Prefect's log handlers keep the stream of
     # the first invocation, which CliRunner closes.
     demo(fresh=False)
     mail_dir = get_settings().mail_dir
     sent = count_messages(mail_dir)
+    # the nights' summaries count every message the sink received, duty alerts included
+    said = [int(re.search(r"\| 发送邮件 \| 今晚尝试发送 \d+ 封：已发送 (\d+)", f["markdown"])[1])
+            for f in nights]  # fmt: skip
+    assert len(said) == 2 and sum(said) == sent, (said, sent)
     before = counts()
     assert sent > 100 and before[0] >= 200, (sent, before)
     assert before[3] > 0, "the sample's malformed rows are rejected with reasons"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 import tasks.deliver
 import tasks.dispatch
+import tasks.metrics
 from db.engine import Session
 from db.models import Case, Handoff, HandoffStatus, Submission
 from flows.nightly import nightly
@@ -136,3 +137,16 @@ def test_running_the_flow_again_on_the_same_night_sends_nothing(minq):
         0,
     )
     assert sum(message_ids(minq).values()) == first["sent"]
+
+
+def test_a_machine_without_a_chinese_font_ends_the_night_completed_with_a_note(minq, monkeypatch):
+    monkeypatch.setattr(tasks.metrics, "cjk_font", lambda: None)  # no font with Chinese glyphs
+    drop_hotline(minq)
+    with minq.sink():
+        state = nightly(return_state=True)
+    # the night's work is done: no 部分失败 (nobody is paged), but the state message says it
+    assert state.name == "Completed", state.message
+    assert state.message.startswith("全部完成，但请注意：本机未安装中文字体")
+    assert "fonts-noto-cjk" in state.message and "failed-handoffs" not in state.message
+    summary = Artifact.get("nightly-summary", _sync=True)
+    assert summary is not None and "> ⚠️ 本机未安装中文字体" in summary.data
