@@ -253,7 +253,7 @@ def ingest(
             report = ingest_file(
                 channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n)
             )
-            record_command_file(report)
+            record_command_file(report, kept=not in_inbox(settings, f))
             progress.update(
                 bar,
                 description=_(

@@ -124,16 +124,19 @@ class RunVerdict:
                 "notes": _("；").join(self.notes),
                 "what_to_do": _("；").join(self.note_advice),
             }
-        message = _("部分失败：%(reasons)s。处理：%(what_to_do)s") % {
+        parts = {
             "reasons": _("；").join(self.reasons),
             "what_to_do": _("；").join([_("查看本次运行的摘要"), *self.advice]),
         }
-        if self.notes:
-            message += _("另请注意：%(notes)s。处理：%(what_to_do)s") % {
-                "notes": _("；").join(self.notes),
-                "what_to_do": _("；").join(self.note_advice),
-            }
-        return message
+        if not self.notes:
+            return _("部分失败：%(reasons)s。处理：%(what_to_do)s") % parts
+        return _(
+            "部分失败：%(reasons)s。处理：%(what_to_do)s。另请注意：%(notes)s。处理：%(note_advice)s"
+        ) % {
+            **parts,
+            "notes": _("；").join(self.notes),
+            "note_advice": _("；").join(self.note_advice),
+        }
 
 
 def delivery_reasons(d: Delivery) -> list[str]:

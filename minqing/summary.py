@@ -275,7 +275,7 @@ def file_lines(
 
 
 def _file_outcome(x: Mapping[str, Any]) -> str:
-    outcome = label(FILE_OUTCOMES, x["status"])
+    outcome = label(KEPT_FILE_OUTCOMES if x.get("kept") else FILE_OUTCOMES, x["status"])
     if x.get("command"):
         return _("%(outcome)s（由 minqing ingest 读入）") % {"outcome": outcome}
     return outcome

@@ -154,11 +154,13 @@ def _ingest_claimed(
     return report
 
 
-def record_command_file(report: FileReport) -> None:
-    """`minqing ingest` read a file: keep what it took, so the next night's summary shows it."""
+def record_command_file(report: FileReport, *, kept: bool = False) -> None:
+    """`minqing ingest` read a file: keep what it took, so the next night's summary shows it
+    (`kept`: the file was outside the inbox and stays where it is)."""
     if report.status == "busy":
         return
     row = {k: v for k, v in asdict(report).items() if k not in ("rejections", "why")}
+    row["kept"] = kept
     with Session() as s, s.begin():
         audit(s, "system:ingest", COMMAND_INGEST, entity="run", **row)
 

@@ -104,7 +104,7 @@ def test_web_replies_web_ratings_and_minqing_ingest_are_counted_once_with_their_
     second = night()
     assert second["taken"] == second["new_cases"] == 2
     assert second["taken_by_way"] == {"inbox": 0, "command": 2, "earlier": 0}
-    assert [f["name"] for f in second["command_files"]] == ["热线补录.csv"]
+    assert [(f["name"], f["kept"]) for f in second["command_files"]] == [("热线补录.csv", True)]
     assert second["replies_by_way"] == {"web": 1} and second["ratings_by_way"] == {"web": 1}
     parts = ("assigned", "assigned_new", "assigned_reopened", "assigned_rerouted")
     assert tuple(second[k] for k in parts) == (3, 2, 1, 0)  # the 不满意 case is redone

@@ -88,7 +88,9 @@ def test_a_missing_font_is_said_but_does_not_make_the_run_partial():
     assert "fonts-noto-cjk" in verdict.message and "failed-handoffs" not in verdict.message
     both = judge_run(CLEAN, [font, "x"])
     assert both.partial and list(both.reasons) == ["x"]
-    assert "另请注意：本机未安装中文字体" in both.message
+    assert both.message.startswith(
+        "部分失败：x。处理：查看本次运行的摘要；按摘要中的警告处理。另请注意：本机未安装中文字体"
+    )
 
 
 def test_messages_not_tried_after_the_server_proved_unreachable_count_as_undelivered():

@@ -81,3 +81,10 @@ def test_files_read_by_minqing_ingest_are_listed_with_the_nights_files() -> None
         in (markdown)
     )
     assert "今晚收件箱没有待收的文件" not in markdown
+    kept = {**command, "name": "下载的导出.csv", "kept": True}  # read from outside the inbox
+    markdown = summary_markdown(
+        {**FIGURES, "files": [], "command_files": [kept]}, "工委", "2026-11-28 23:00"
+    )
+    assert (
+        "| 下载的导出.csv | 已收录，副本已归档，原文件未动（由 minqing ingest 读入） |" in markdown
+    )
