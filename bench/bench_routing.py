@@ -55,6 +55,7 @@ from minqing.classifier import (  # noqa: E402
     read_classifier_config,
     read_csv_table,
     read_labelled_csv,
+    weighted_scores,
 )
 from minqing.precision import (  # noqa: E402
     ReviewThresholds,
@@ -143,8 +144,15 @@ def cached(name: str, key: str, compute):
     return value
 
 
+# The settings whose category_weights make the decision (the shipped ones, set by run()).
+DECISION = ModelSettings()
+
+
 def decide(proba: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba.max(axis=1)
+    """The category (highest weighted probability, as TrainedModel.predict decides) and its
+    probability."""
+    best = weighted_scores(proba, classes, DECISION).argmax(axis=1)
+    return np.asarray(classes, dtype=object)[best], proba[np.arange(len(proba)), best]
 
 
 # --------------------------------------------------------------------------- scoring
@@ -283,8 +291,10 @@ def label_transfer(
 
 def run(quick: bool, experiments_wanted: bool = True, grouped_experiments: bool = False) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    global DECISION
     config = read_classifier_config(ROOT / "config" / "classifier.yaml")
     settings = config.settings
+    DECISION = settings
     shipped = config.thresholds
     texts, labels = read_labelled_csv(DATA / "labeled_messages.csv")
     raw, raw_times, raw_sources = read_raw()

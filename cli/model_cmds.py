@@ -142,6 +142,12 @@ def _print_metrics(metadata: dict, review_threshold: float) -> None:
             )
             curve.add_row(f"{point['threshold']:.2f}{mark}", precision, f"{point['coverage']:.3f}")
     console.print(curve)
+    weights = metadata.get("settings", {}).get("category_weights") or []
+    if weights:
+        console.print(
+            _("类别权重（用于决定类别；置信度仍是校准后的概率）：%(weights)s")
+            % {"weights": ", ".join(f"{name} {weight:g}" for name, weight in weights)}
+        )
     suggested = cv.get("threshold_for_precision_0.98")
     console.print(
         _("准确率达到 0.98 的最低阈值：%(threshold)s")

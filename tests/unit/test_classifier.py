@@ -7,6 +7,7 @@ of the real TIPDM data and reads raw messages (skipped when ../shared/data is ab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -200,6 +201,33 @@ def test_probabilities_over_all_categories_sum_to_one(model):
     proba = model.predict_proba(TEXTS[:10])
     assert proba.shape == (10, 7)
     assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_category_weights_decide_unsure_texts_and_the_confidence_stays_the_probability(model):
+    # "" is unsure (confidence < 0.5): a heavy weight on its second category makes that one
+    # the decision; the confidence is that category's calibrated probability, unweighted.
+    texts = ["", "医院看病排队太长"]
+    proba = model.predict_proba(texts)
+    second = model.classes[int(np.argsort(-proba[0])[1])]
+    weighted = dataclasses.replace(
+        model, settings=dataclasses.replace(model.settings, category_weights={second: 10.0})
+    )
+    unsure, sure = weighted.predict(texts)
+    assert unsure.category == second
+    assert unsure.confidence == pytest.approx(proba[0][model.classes.index(second)], abs=1e-4)
+    assert unsure.top3[0] == (unsure.category, unsure.confidence)
+    assert np.allclose(weighted.predict_proba(texts), proba)
+    # A category the model is sure of keeps its decision unless the weights outweigh it.
+    before = model.predict(texts)[1]
+    if before.confidence * 1.0 > (1 - before.confidence) * 10.0:
+        assert sure.category == before.category
+
+
+def test_category_weights_come_from_a_mapping_and_must_be_positive():
+    settings = ModelSettings(category_weights={"交通运输": 2, "城乡建设": 0.5})
+    assert settings.category_weights == (("交通运输", 2.0), ("城乡建设", 0.5))
+    with pytest.raises(ValueError, match="category_weights"):
+        ModelSettings(category_weights={"交通运输": 0})
 
 
 def test_prediction_of_many_texts_equals_prediction_one_by_one(model):
@@ -492,6 +520,13 @@ def test_a_category_threshold_above_one_is_an_error_naming_it(tmp_path):
 def test_the_shipped_config_is_valid():
     cfg = read_classifier_config(Path(__file__).resolve().parents[2] / "config" / "classifier.yaml")
     assert 0.5 <= cfg.review_threshold < 1
+    # The category weights only re-decide unsure texts: the largest ratio between two weights
+    # cannot overturn a probability at the lowest review threshold.
+    weights = dict(cfg.settings.category_weights)
+    lowest = min([cfg.review_threshold, *cfg.category_thresholds.values()])
+    if weights:
+        ratio = max(*weights.values(), 1.0) / min(*weights.values(), 1.0)
+        assert (1 - lowest) * ratio < lowest
 
 
 # --------------------------------------------------------------------------- CLI
@@ -520,6 +555,9 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     assert "macro-F1" in result.output
     assert "按配置的审核阈值自动分派" in result.output
     assert "本次数据的交叉验证" in result.output
+    # The shipped config's category weights are the model's and the report names them.
+    words = " ".join(result.output.split())  # the console wraps long lines
+    assert "类别权重" in words and "交通运输 1.89" in words
     metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
     at = metadata["cv"]["at_review_thresholds"]
     shipped = read_classifier_config(
