@@ -192,7 +192,7 @@ def judge_run(
     seen: set[str] = set()
     for w in warnings:
         warning = run_warning(w) if isinstance(w, str) else w
-        text = warning["text"].rstrip("。")
+        text = warning["text"].rstrip("。.")
         if text in seen:
             continue
         seen.add(text)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from minqing.handoffs import delivery_sentence, outstanding_sentence
-from minqing.i18n import N_, _, label, ngettext, npgettext, pgettext
+from minqing.i18n import N_, NP_, _, label, ngettext, npgettext, pgettext
 from minqing.labels import channel_label, column_label
 
 
@@ -29,24 +29,29 @@ def _cases(n: int) -> str:
     return npgettext("summary", "%(n)d 件", "%(n)d 件", n) % {"n": n}
 
 
-# How things came in (the parts of 收集, 收到答复 and 评价), as the summary names them.
+# How things came in (the parts of 收集, 收到答复 and 评价), as the summary names them; shown
+# with pgettext("way in", …).
 WAYS_IN = {
-    "inbox": N_("收件箱文件"),
-    "command": N_("minqing ingest 导入"),
-    "earlier": N_("此前收录未统计"),
-    "import": N_("文件"),
-    "web": N_("网页"),
-    "email": N_("邮件"),
-    "phone": N_("电话回访"),
+    "inbox": NP_("way in", "收件箱文件"),
+    "command": NP_("way in", "minqing ingest 导入"),
+    "earlier": NP_("way in", "此前收录未统计"),
+    "import": NP_("way in", "文件"),
+    "web": NP_("way in", "网页"),
+    "email": NP_("way in", "邮件"),
+    "phone": NP_("way in", "电话回访"),
 }
 WAY_ORDER = ("inbox", "command", "earlier", "import", "web", "email", "phone")
+
+
+def way_label(way: str) -> str:
+    return pgettext("way in", WAYS_IN[way]) if way in WAYS_IN else way
 
 
 def way_parts(counts: Mapping[str, int]) -> str:
     """'文件 2，网页 1': the ways in that brought something, in a fixed order."""
     ways = sorted(counts, key=lambda w: (WAY_ORDER.index(w) if w in WAY_ORDER else 99, w))
     return _("，").join(
-        _("%(way)s %(n)d") % {"way": label(WAYS_IN, w), "n": counts[w]} for w in ways if counts[w]
+        _("%(way)s %(n)d") % {"way": way_label(w), "n": counts[w]} for w in ways if counts[w]
     )
 
 

@@ -88,3 +88,16 @@ def test_files_read_by_minqing_ingest_are_listed_with_the_nights_files() -> None
     assert (
         "| 下载的导出.csv | 已收录，副本已归档，原文件未动（由 minqing ingest 读入） |" in markdown
     )
+
+
+def test_in_english_the_parts_read_english() -> None:
+    from minqing.i18n import using
+
+    figures = {**FIGURES, "replies": 3, "replies_by_way": {"web": 1, "import": 2},
+               "assigned": 4, "assigned_new": 0, "assigned_reopened": 4, "assigned_rerouted": 0,
+               "sent": 298, "duty_sent": 2}  # fmt: skip
+    with using("en"):
+        english = lines(figures)
+    assert english["Replies received"] == "3 cases (file 2, web page 1)"
+    assert english["Assigned"] == "4 cases (new 0, reopened 4, re-routed 0)"
+    assert "sent 300 (of which duty alerts 2)" in english["E-mails sent"]
