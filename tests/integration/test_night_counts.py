@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from db.engine import Session
-from db.models import Handoff, HandoffKind
+from db.models import Case, Handoff, HandoffKind
 from minqing.settings import reset_settings
 from minqing.summary import summary_lines
 from tasks.deliver import deliver_now
@@ -24,6 +24,7 @@ from tasks.imports import import_returns_now
 from tasks.ingest import ingest_inbox_now
 from tasks.lookback import scan_now
 from tasks.metrics import figures, mark_counted
+from tasks.reroute import reroute_case
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
 from web.app import create_app
@@ -117,3 +118,20 @@ def test_web_replies_web_ratings_and_minqing_ingest_are_counted_once_with_their_
     third = night()  # nothing new: nothing counted twice
     assert (third["taken"], third["replies"], third["ratings"], third["assigned"]) == (0, 0, 0, 0)
     assert third["command_files"] == []
+
+
+def test_an_operators_reroute_since_the_last_night_is_part_of_the_nights_assignments(client):
+    page = client.get("/s/donghu-jia")
+    data = {**hidden_fields(page.text), "content": LAMP, "area": "东湖社区"}
+    assert client.post("/s/donghu-jia", data=data).status_code == 200
+    assert night()["assigned_new"] == 1
+    with Session() as s:
+        case = s.scalars(select(Case)).one()
+        number, lead = case.number, case.lead_department
+    other = next(code for code in ("chengguan", "zhujian", "shichang") if code != lead)
+    reroute_case(number, other, reason="不属该单位职责", operator="李四")
+    after = night()
+    parts = ("assigned", "assigned_new", "assigned_reopened", "assigned_rerouted")
+    assert tuple(after[k] for k in parts) == (1, 0, 0, 1)
+    assert dict(summary_lines(after))["交办"] == "1 件（新案 0，重办 0，改派 1）"
+    assert night()["assigned_rerouted"] == 0  # counted once
