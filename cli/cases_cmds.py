@@ -15,30 +15,31 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.help import CASE_HELP, OPERATOR_HELP, App
+from minqing.i18n import N_
+
 console = Console()
-cases_app = typer.Typer(
-    help="Decisions on one case: re-route (改派), extend the deadline (延期), merge (合并), split (拆分).",
-    no_args_is_help=True,
-)
+cases_app = App(help=N_("对单个案件的决定：改派、延期、合并、拆分。"), no_args_is_help=True)
+REASON_HELP = N_("原因（记入办理轨迹）。")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(cases_app, name="cases")
 
 
-@cases_app.command("reroute")
+@cases_app.command(
+    "reroute",
+    help=N_("改派：新承办单位接手案件并得到新的办理时限，原承办单位收到撤回通知。"),
+)
 def reroute(
-    case: Annotated[str, typer.Argument(help="案件编号 (MQ2026-000123) or a channel's reference.")],
-    to: Annotated[str, typer.Option("--to", help="Department code, e.g. chengguan.")],
-    reason: Annotated[str, typer.Option(help="Why (told to the old department, audited).")],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get(
-        "USER", ""
-    ),
+    case: Annotated[str, typer.Argument(help=CASE_HELP)],
+    to: Annotated[str, typer.Option("--to", help=N_("新承办单位的代码，如 chengguan。"))],
+    reason: Annotated[str, typer.Option(help=N_("改派原因（告知原承办单位，并记入办理轨迹）。"))],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)] = os.environ.get("USER", ""),
     send_now: Annotated[
-        bool, typer.Option("--send-now", help="Deliver the two messages now, not at night.")
+        bool, typer.Option("--send-now", help=N_("立即发出这两封通知，不等夜间发送。"))
     ] = False,
 ) -> None:
-    """改派: the new department gets the case with a new deadline, the old one a withdrawal."""
     from tasks.reroute import ActionError, reroute_case
 
     try:
@@ -77,14 +78,15 @@ def reroute(
         console.print(_("已排队：今晚的发送环节会发出（立即发送请加 --send-now）"))
 
 
-@cases_app.command("extend")
+@cases_app.command(
+    "extend", help=N_("延期：办理时限顺延若干个工作日，到期提醒和超期督办随之顺延。")
+)
 def extend(
-    case: Annotated[str, typer.Argument(help="案件编号 (MQ2026-000123) or a channel's reference.")],
-    days: Annotated[int, typer.Option(help="Working days added to the current deadline.")],
-    reason: Annotated[str, typer.Option(help="Why the department needs longer.")],
-    approver: Annotated[str, typer.Option(help="Who approved the extension (audited).")],
+    case: Annotated[str, typer.Argument(help=CASE_HELP)],
+    days: Annotated[int, typer.Option(help=N_("在当前办理时限上增加的工作日数。"))],
+    reason: Annotated[str, typer.Option(help=N_("承办单位需要延期的原因。"))],
+    approver: Annotated[str, typer.Option(help=N_("批准延期的人（记入办理轨迹）。"))],
 ) -> None:
-    """延期: move the deadline by N working days; the reminder and escalation move with it."""
     from minqing.i18n import ngettext
     from tasks.reroute import ActionError, extend_case
 
@@ -109,16 +111,13 @@ def extend(
     )
 
 
-@cases_app.command("merge")
+@cases_app.command("merge", help=N_("合并：SOURCE 的留言并入目标案件；SOURCE 保留，标为已合并。"))
 def merge(
-    source: Annotated[
-        str, typer.Argument(help="The duplicate case: 案件编号 or a channel's reference.")
-    ],
-    into: Annotated[str, typer.Option("--into", help="The case it joins (案件编号 or reference).")],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
-    reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
+    source: Annotated[str, typer.Argument(help=N_("重复的案件：案件编号或渠道自己的编号。"))],
+    into: Annotated[str, typer.Option("--into", help=N_("并入的案件：案件编号或渠道自己的编号。"))],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)],
+    reason: Annotated[str | None, typer.Option(help=REASON_HELP)] = None,
 ) -> None:
-    """合并: SOURCE's submissions join the target case; SOURCE stays, marked merged."""
     from minqing.i18n import ngettext
     from tasks.casework import ActionError, merge_cases
 
@@ -144,15 +143,12 @@ def merge(
     )
 
 
-@cases_app.command("split")
+@cases_app.command("split", help=N_("拆分：一条留言离开原案件，另立新案件，新案件待人工审核。"))
 def split(
-    submission_id: Annotated[
-        int, typer.Argument(help="The submission's id (留言编号 in minqing).")
-    ],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
-    reason: Annotated[str | None, typer.Option(help="Why (audited).")] = None,
+    submission_id: Annotated[int, typer.Argument(help=N_("留言的编号。"))],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)],
+    reason: Annotated[str | None, typer.Option(help=REASON_HELP)] = None,
 ) -> None:
-    """拆分: one submission leaves its case for a new case, which waits for review."""
     from minqing.i18n import _
     from tasks.casework import ActionError, split_submission
 

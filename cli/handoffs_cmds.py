@@ -16,12 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-handoffs_app = typer.Typer(
-    help="Outgoing messages (交办、提醒、回访) and their delivery.", no_args_is_help=True
-)
+from cli.help import OPERATOR_HELP, App
+from minqing.i18n import N_
 
-STATUS_HELP = "pending 待发送, sending 发送中, sent 已发送, failed 发送失败, dead 已放弃"
+console = Console()
+handoffs_app = App(
+    help=N_("发出的消息（交办、提醒、督办、回访）及其送达情况：查看、重发、确认送达。"),
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,20 +40,29 @@ def _statuses(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
         raise typer.Exit(2) from None
 
 
-@handoffs_app.command("list")
+@handoffs_app.command(
+    "list", help=N_("列出未送达的消息（待发送、发送中、发送失败、已放弃）及其原因。")
+)
 def handoffs_list(
     status: Annotated[
         list[str] | None,
-        typer.Option(help=f"{STATUS_HELP} (repeatable) [default: everything not delivered]"),
+        typer.Option(
+            help=N_(
+                "按状态筛选，可重复：pending 待发送、sending 发送中、sent 已发送、"
+                "failed 发送失败、dead 已放弃。不给出时列出所有未送达的消息。"
+            )
+        ),
     ] = None,
-    department: Annotated[str | None, typer.Option(help="Department code, e.g. zhujian.")] = None,
+    department: Annotated[str | None, typer.Option(help=N_("承办单位代码，如 zhujian。"))] = None,
     kind: Annotated[
-        str | None, typer.Option(help="assignment, reminder, escalation, survey, ...")
+        str | None,
+        typer.Option(help=N_("消息类型代码：assignment、reminder、escalation、survey 等。")),
     ] = None,
-    since: Annotated[datetime | None, typer.Option(help="Created since (Beijing time).")] = None,
-    limit: int = 200,
+    since: Annotated[
+        datetime | None, typer.Option(help=N_("只列出此时间之后生成的消息（北京时间）。"))
+    ] = None,
+    limit: Annotated[int, typer.Option(help=N_("最多显示多少封。"))] = 200,
 ) -> None:
-    """未送达的消息: everything not delivered (待发送, 发送中, 发送失败, 已放弃) and why."""
     from minqing.handoffs import UNDELIVERED, kind_label, outstanding_sentence, status_label
     from minqing.i18n import _
     from minqing.reasons import delivery_error
@@ -72,31 +83,35 @@ def handoffs_list(
         console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
 
 
-@handoffs_app.command("retry")
+@handoffs_app.command(
+    "retry",
+    help=N_(
+        "重发未送达的消息（规则与 `retry-handoffs` 部署相同）；"
+        "等待下次自动重试的待发送消息也立即发送。"
+    ),
+)
 def handoffs_retry(
-    ids: Annotated[list[int], typer.Option("--id", help="Handoff id (repeatable).")] = [],  # noqa: B006
-    department: Annotated[str | None, typer.Option(help="Department code.")] = None,
+    ids: Annotated[list[int], typer.Option("--id", help=N_("消息编号，可重复。"))] = [],  # noqa: B006
+    department: Annotated[
+        str | None, typer.Option(help=N_("只重发发往该承办单位的消息（单位代码）。"))
+    ] = None,
     status: Annotated[
         list[str] | None,
-        typer.Option(help="pending, failed and/or dead [default: all three]."),
+        typer.Option(help=N_("pending、failed、dead 中的一种或几种，可重复。不给出时三种都重发。")),
     ] = None,
-    since: Annotated[datetime | None, typer.Option(help="Only handoffs created since.")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help=N_("只重发此时间之后生成的消息（不带时区时为北京时间）。")),
+    ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only show what would be resent.")
+        bool, typer.Option("--dry-run", help=N_("只列出将要重发的消息，不发送。"))
     ] = False,
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")] = os.environ.get(
-        "USER", ""
-    ),
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)] = os.environ.get("USER", ""),
     wait: Annotated[
         float | None,
-        typer.Option(help="Minutes to wait while another run is in progress; 0 = refuse."),
+        typer.Option(help=N_("另一次运行尚未结束时最多等待的分钟数；0 表示立即放弃。")),
     ] = None,
 ) -> None:
-    """重发: resend undelivered messages (the same as the retry-handoffs deployment).
-
-    Pending ones waiting for their next automatic attempt are sent now too. --since without a
-    time zone is Beijing time.
-    """
     from cli.main import one_run
     from minqing.handoffs import RETRYABLE, kind_label, resend_sentence, status_label
     from minqing.i18n import _
@@ -127,14 +142,18 @@ def handoffs_retry(
     console.print(resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step))
 
 
-@handoffs_app.command("mark-delivered")
+@handoffs_app.command(
+    "mark-delivered",
+    help=N_(
+        "确认送达：收件方确认已收到消息，此后按已发送计，不再发送"
+        "（适用于发送失败、已放弃、等待重试或发送中断的消息）。"
+    ),
+)
 def handoffs_mark_delivered(
-    handoff_id: Annotated[int, typer.Argument(help="Handoff id (see `minqing handoffs list`).")],
-    reason: Annotated[str, typer.Option(help="How you know it arrived, e.g. 单位电话确认已收到.")],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
+    handoff_id: Annotated[int, typer.Argument(help=N_("消息编号（见 `minqing handoffs list`）。"))],
+    reason: Annotated[str, typer.Option(help=N_("您如何得知已送达，如“单位电话确认已收到”。"))],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)],
 ) -> None:
-    """确认送达: the recipient confirms the message arrived; it counts as sent and is never sent
-    again (for a message that failed, was given up, waits for a retry, or was interrupted)."""
     from minqing.handoffs import status_label
     from minqing.i18n import _
     from tasks.handoffs import HandoffRefused, confirm_delivered_now

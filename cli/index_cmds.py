@@ -12,19 +12,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.help import App
+from minqing.i18n import N_
+
 console = Console()
-index_app = typer.Typer(
-    help="The near-duplicate index (查重索引): status, prune, rebuild.", no_args_is_help=True
-)
+index_app = App(help=N_("查重索引：状态、清理、重建。"), no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(index_app, name="index")
 
 
-@index_app.command("status")
+@index_app.command(
+    "status", help=N_("索引中的记录数和分段数，以及它们是否与 config/triage.yaml 的参数一致。")
+)
 def index_status() -> None:
-    """Entries and band rows in the index, and whether they match config/triage.yaml."""
     from minqing.i18n import _
     from tasks.index import index_status as status
 
@@ -46,12 +48,13 @@ def index_status() -> None:
         )
 
 
-@index_app.command("prune")
+@index_app.command(
+    "prune",
+    help=N_("移除办结已超过 window_days + prune_grace_days 天的案件的记录（夜间流程也会做）。"),
+)
 def index_prune(
-    limit: Annotated[int | None, typer.Option(help="Remove at most this many entries.")] = None,
+    limit: Annotated[int | None, typer.Option(help=N_("最多移除多少条记录。"))] = None,
 ) -> None:
-    """Remove the entries of cases closed more than window_days + prune_grace_days ago (the
-    nightly flow does this too)."""
     from minqing.i18n import _
     from tasks.index import prune_now
 
@@ -62,12 +65,18 @@ def index_prune(
     )
 
 
-@index_app.command("rebuild")
+@index_app.command(
+    "rebuild",
+    help=N_(
+        "按当前参数重新索引未办结和近期办结案件的留言。"
+        "请在没有夜间流程运行时执行（它在一个事务中完成）。"
+    ),
+)
 def index_rebuild(
-    yes: Annotated[bool, typer.Option("--yes", help="Do it (otherwise only say what).")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help=N_("确认执行（不加时只说明将做什么）。"))
+    ] = False,
 ) -> None:
-    """Re-index the submissions of open and recently closed cases with the current settings.
-    Run it while no night is running (it holds one transaction)."""
     from minqing.i18n import _
     from tasks.index import index_status, rebuild_now
 

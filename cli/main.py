@@ -20,13 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.help import App
 from minqing.i18n import N_
 
-app = typer.Typer(
-    help="民情直通车 minqing: every opinion handled, checked and answered.", no_args_is_help=True
-)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-mail_app = typer.Typer(help="The local SMTP sink (embedded default).", no_args_is_help=True)
+app = App(help=N_("民情直通车：件件有回复——收集、交办、督办、评议。"), no_args_is_help=True)
+db_app = App(help=N_("数据库结构。"), no_args_is_help=True)
+mail_app = App(help=N_("本机 SMTP 收件箱（内置的默认发信方式）。"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(mail_app, name="mail")
 console = Console()
@@ -42,9 +41,8 @@ def _setup() -> None:
     choose_prefect(get_settings())
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=N_("执行数据库迁移，并把 config 中的配置载入参照表。"))
 def db_upgrade() -> None:
-    """Apply the database migrations and load config into the reference tables."""
     from db.migrate import current_revision, upgrade
     from minqing.i18n import _
     from tasks.reference import sync_reference_now
@@ -56,9 +54,9 @@ def db_upgrade() -> None:
     )
 
 
-@app.command("check-config")
+@app.command("check-config", help=N_("检查 config/*.yaml；有错时列出文件、键和问题。"))
 def check_config() -> None:
-    """Validate config/*.yaml; prints what is wrong with file, key and problem."""
+    """Exit status 2 when the config is wrong."""
     from minqing.reference import ConfigError
     from tasks.context import context
 
@@ -83,17 +81,19 @@ def check_config() -> None:
 BUSY_EXIT = 3  # the exit status of a run that did not start because another run was going
 
 
-@app.command()
+@app.command(help=N_("立即运行一次夜间流程（另一次运行尚未结束时先等待，见 --wait）。"))
 def nightly(
     wait: Annotated[
         float | None,
         typer.Option(
-            help="Minutes to wait while another run is in progress "
-            "[default: MINQING_RUN_WAIT_MINUTES, 60]; 0 = refuse at once."
+            help=N_(
+                "另一次运行尚未结束时最多等待的分钟数（默认取 MINQING_RUN_WAIT_MINUTES，"
+                "为 60）；0 表示立即放弃。"
+            )
         ),
     ] = None,
 ) -> None:
-    """Run the nightly pipeline once, now (after any other run in progress, see --wait)."""
+    """Exit status BUSY_EXIT when another run holds the lease past --wait."""
     from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.nightly import nightly as nightly_flow
     from minqing.settings import get_settings
@@ -117,11 +117,10 @@ def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
     raise typer.Exit(BUSY_EXIT)
 
 
-@app.command()
+@app.command(help=N_("用自带的样例数据演示两个夜间流程（SQLite 数据库，本机 SMTP 收件箱）。"))
 def demo(
-    fresh: Annotated[bool, typer.Option(help="Start from an empty database and mailbox.")] = False,
+    fresh: Annotated[bool, typer.Option(help=N_("从空的数据库和收件箱开始。"))] = False,
 ) -> None:
-    """Run two demo nights on the bundled sample data, on SQLite with a local SMTP sink."""
     from db.migrate import upgrade
     from mail.sink import SmtpSink, count_messages
     from minqing.i18n import _, ngettext
@@ -221,16 +220,19 @@ def _copy_inbox(source: Path, inbox: Path, answer_day: str) -> int:
     return copied
 
 
-@app.command()
+@app.command(
+    help=N_(
+        "立即把一个渠道的文件（或文件夹）读入数据库，并显示进度。\n\n"
+        "有文件无法读取时，退出状态为 1（原因会打印出来）。"
+    )
+)
 def ingest(
-    path: Annotated[Path, typer.Argument(exists=True, help="A file, or a folder of files.")],
+    path: Annotated[Path, typer.Argument(exists=True, help=N_("一个文件，或一个文件夹。"))],
     channel: Annotated[
-        str, typer.Option(help="hotline, qrform, register, wechat, visits, email ...")
+        str,
+        typer.Option(help=N_("渠道代码：hotline、qrform、register、wechat、visits、email 等。")),
     ],
 ) -> None:
-    """Read a channel file (or folder) into the database now, with a progress bar.
-
-    Exit status 1 when a file could not be read (its reason is printed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from minqing.i18n import _, label
@@ -279,23 +281,23 @@ def ingest(
 
 PerSecond = Annotated[
     float | None,
-    typer.Option(help="Messages per second (default MINQING_SMTP_RATE_PER_SECOND, 5)."),
+    typer.Option(help=N_("每秒最多发送的邮件数（默认取 MINQING_SMTP_RATE_PER_SECOND，为 5）。")),
 ]
-Burst = Annotated[
-    int | None, typer.Option(help="Messages that may go at once (default: one second's).")
-]
+Burst = Annotated[int | None, typer.Option(help=N_("一次最多连续发送的邮件数（默认：一秒的量）。"))]
 
 
-@app.command("setup-limits")
+@app.command(
+    "setup-limits",
+    help=N_(
+        "在 Prefect 上创建或更新全局并发限制 `smtp`（发信的速率限制）。\n\n"
+        "请对工作进程所用的 Prefect 服务器运行；设置 MINQING_SMTP_RATE_LIMIT=on 后，"
+        "发送才遵守此限制（见 docs/delivery.md）。"
+    ),
+)
 def setup_limits(
     per_second: PerSecond = None,
     burst: Burst = None,
 ) -> None:
-    """Create or update Prefect's global concurrency limit `smtp` (a rate limit for sending).
-
-    Run it against the Prefect server the workers use; delivery obeys it when
-    MINQING_SMTP_RATE_LIMIT=on (see docs/delivery.md).
-    """
     from tasks.limits import configure_smtp_limit
 
     try:
@@ -335,9 +337,8 @@ def _action(action: str) -> str:
 SETUP_ACTIONS = {"created": N_("已创建"), "updated": N_("已更新")}
 
 
-@mail_app.command("sink")
+@mail_app.command("sink", help=N_("在前台运行本机 SMTP 收件箱（邮件存于 var/mail）。"))
 def mail_sink() -> None:
-    """Run the local SMTP sink in the foreground (stores mail under var/mail)."""
     from mail.sink import SmtpSink
     from minqing.i18n import _
     from minqing.settings import get_settings
@@ -355,9 +356,10 @@ def mail_sink() -> None:
             pass
 
 
-@mail_app.command("list")
-def mail_list(limit: int = 30) -> None:
-    """The newest messages the local sink received."""
+@mail_app.command("list", help=N_("本机 SMTP 收件箱最近收到的邮件。"))
+def mail_list(
+    limit: Annotated[int, typer.Option(help=N_("最多显示多少封。"))] = 30,
+) -> None:
     from mail.sink import stored_messages
     from minqing.i18n import _, ngettext
     from minqing.settings import get_settings
@@ -370,11 +372,14 @@ def mail_list(limit: int = 30) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(
+    help=N_(
+        "运行全部部署（`nightly`、`deliver`、`retry-handoffs` 等），无需工作池；"
+        "连接 Prefect 服务器时，先创建或更新提醒值班联系人的自动化"
+        "（与 `minqing setup-prefect` 相同）。"
+    )
+)
 def serve() -> None:
-    """Serve every deployment (nightly, deliver, retry-handoffs, ...) without a work pool;
-    on a Prefect server, first create or update the automations that alert the duty contacts
-    (as `minqing setup-prefect` does)."""
     from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.serve import serve_all
     from minqing.i18n import _
@@ -395,17 +400,19 @@ def serve() -> None:
     serve_all(before_serving=lambda: _report_setup(_run_setup_prefect()))
 
 
-@app.command("setup-prefect")
+@app.command(
+    "setup-prefect",
+    help=N_(
+        "在 Prefect 服务器上创建或更新：速率限制 `smtp`、每个值班群机器人的通知块，"
+        "以及提醒值班联系人的自动化。可重复运行。\n\n"
+        "使用工作池时：请在 `prefect deploy --all` 之后运行（值班邮件提醒会启动 "
+        "`duty-alert` 部署），并在那里设置好机器人网址的变量。"
+    ),
+)
 def setup_prefect_command(
     per_second: PerSecond = None,
     burst: Burst = None,
 ) -> None:
-    """Create or update, on the Prefect server: the `smtp` rate limit, a notification block per
-    duty robot and the automations that alert the duty contacts (值班). Safe to run again.
-
-    For the work-pool path: run it after `prefect deploy --all` (the e-mail alerts start the
-    duty-alert deployment), where the robots' URL variables are set.
-    """
     from cli.prefect_env import current_target, describe
     from minqing.i18n import _
 

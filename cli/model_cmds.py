@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minqing.i18n import _, ngettext
+from minqing.i18n import N_, _, ngettext
 
 console = Console()
 err = Console(stderr=True)
@@ -25,8 +25,14 @@ SHOWN_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
-    app.command("classify")(classify)
+    app.command("train", help=N_("训练分类模型，做交叉验证，并连同评估指标一起保存。"))(train)
+    app.command(
+        "classify",
+        help=N_(
+            "预测每行的分类、置信度和前三个候选分类，以及夜间流程会自动分派还是留待人工审核"
+            "（needs_review，按其分类的 review_threshold）；输入的列保留。"
+        ),
+    )(classify)
 
 
 def _categories(option: str | None) -> list[str]:
@@ -52,26 +58,27 @@ def _config(option: Path | None) -> Path:
 
 
 def train(
-    source: Annotated[Path, typer.Option("--from", help="Labelled CSV (UTF-8 or GB18030).")],
-    text_column: Annotated[str, typer.Option(help="Column with the message text.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Column with the category.")] = "label",
+    source: Annotated[
+        Path, typer.Option("--from", help=N_("已标注分类的 CSV 文件（UTF-8 或 GB18030）。"))
+    ],
+    text_column: Annotated[str, typer.Option(help=N_("留言内容所在的列。"))] = "text",
+    label_column: Annotated[str, typer.Option(help=N_("分类所在的列。"))] = "label",
     title_column: Annotated[
-        str | None, typer.Option(help="Optional column with the title (read before the text).")
+        str | None, typer.Option(help=N_("标题所在的列（可选，读在内容之前）。"))
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option(help="Where models are kept [default: var/models].")
+        Path | None, typer.Option(help=N_("存放模型的文件夹（默认：var/models）。"))
     ] = None,
     categories: Annotated[
         str | None,
-        typer.Option(help="Categories, comma-separated [default: the first-level ones in config]."),
+        typer.Option(help=N_("分类，以逗号分隔（默认：config 中的一级分类）。")),
     ] = None,
-    cv_folds: Annotated[int, typer.Option(help="Cross-validation folds (0: none).")] = 5,
+    cv_folds: Annotated[int, typer.Option(help=N_("交叉验证的折数（0：不做）。"))] = 5,
     config: Annotated[
         Path | None,
-        typer.Option(help="Model settings and review threshold [default: config/classifier.yaml]."),
+        typer.Option(help=N_("模型参数和审核阈值（默认：config/classifier.yaml）。")),
     ] = None,
 ) -> None:
-    """Train the category model, cross-validate it and save it with its metrics."""
     from minqing.classifier import (
         ModelMismatch,
         check_classes,
@@ -203,21 +210,20 @@ def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
 
 
 def classify(
-    source: Annotated[Path, typer.Argument(help="CSV of messages (UTF-8 or GB18030).")],
-    text_column: Annotated[str, typer.Option(help="Column with the message text.")],
-    title_column: Annotated[str | None, typer.Option(help="Optional title column.")] = None,
+    source: Annotated[Path, typer.Argument(help=N_("留言的 CSV 文件（UTF-8 或 GB18030）。"))],
+    text_column: Annotated[str, typer.Option(help=N_("留言内容所在的列。"))],
+    title_column: Annotated[str | None, typer.Option(help=N_("标题所在的列（可选）。"))] = None,
     model: Annotated[
-        Path | None, typer.Option(help="Model file (default: the newest in var/models).")
+        Path | None, typer.Option(help=N_("模型文件（默认：var/models 中最新的一个）。"))
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the CSV here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help=N_("把 CSV 写到这个文件，而不是标准输出。"))
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="Review thresholds [default: config/classifier.yaml]."),
+        typer.Option(help=N_("审核阈值（默认：config/classifier.yaml）。")),
     ] = None,
 ) -> None:
-    """Predict each row's category, confidence and top 3, and whether the night would route it
-    or leave it for review (needs_review, with the review_threshold of its category); the input
-    columns are kept."""
     from minqing.classifier import (
         column_index,
         combine_title,

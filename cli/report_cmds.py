@@ -13,27 +13,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minqing.i18n import _
+from minqing.i18n import N_, _
 
 console = Console()
 DAY = ["%Y-%m-%d"]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("report")(report)
+    app.command("report", help=N_("生成一个时段的评议报告（默认：上个月）：工作簿、图表和摘要。"))(
+        report
+    )
 
 
 def report(
     period_from: Annotated[
         datetime | None,
-        typer.Option("--from", formats=DAY, help="First day (Beijing), e.g. 2026-11-01."),
+        typer.Option("--from", formats=DAY, help=N_("第一天（北京时间），如 2026-11-01。")),
     ] = None,
     period_to: Annotated[
         datetime | None,
-        typer.Option("--to", formats=DAY, help="Last day, inclusive, e.g. 2026-11-30."),
+        typer.Option("--to", formats=DAY, help=N_("最后一天（含当天），如 2026-11-30。")),
     ] = None,
 ) -> None:
-    """评议报告 for a period (default: the previous month): workbook, charts, summary."""
+    """The same report as the `report` deployment, written without Prefect artifacts."""
     from tasks.evaluations import import_evaluations_now
     from tasks.reference import sync_reference_now
     from tasks.report import build_report_now

@@ -14,22 +14,24 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.help import CASE_HELP, OPERATOR_HELP, App
+from minqing.i18n import N_
+
 console = Console()
-review_app = typer.Typer(
-    help="The review queue (待人工审核): list, confirm or correct a case's category.",
-    no_args_is_help=True,
-)
+review_app = App(help=N_("待人工审核的案件：查看，确认或更正案件的分类。"), no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(review_app, name="review")
 
 
-@review_app.command("list")
+@review_app.command(
+    "list",
+    help=N_("列出等待人工审核的案件，最早的在前：原因、建议分类、置信度和前三个候选分类。"),
+)
 def review_list(
-    limit: Annotated[int, typer.Option(help="Show at most this many cases.")] = 50,
+    limit: Annotated[int, typer.Option(help=N_("最多显示多少件。"))] = 50,
 ) -> None:
-    """The cases waiting for an operator, oldest first: why, suggestion, confidence, top 3."""
     from minqing.i18n import _, ngettext
     from tasks.casework import review_queue
     from tasks.outbox import local_text
@@ -62,12 +64,11 @@ def review_list(
     console.print(table)
 
 
-@review_app.command("confirm")
+@review_app.command("confirm", help=N_("确认：建议的分类成立，下一次交办时分派该案件。"))
 def review_confirm(
-    case: Annotated[str, typer.Argument(help="案件编号 (MQ2026-000123) or a channel's reference.")],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
+    case: Annotated[str, typer.Argument(help=CASE_HELP)],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)],
 ) -> None:
-    """确认: the suggested category stands; the next dispatch routes the case."""
     from minqing.i18n import _
     from minqing.labels import status_label
     from tasks.casework import ActionError, confirm_case
@@ -87,15 +88,16 @@ def review_confirm(
     )
 
 
-@review_app.command("correct")
+@review_app.command(
+    "correct", help=N_("更正：以工作人员选定的分类替代建议分类，下一次交办时分派该案件。")
+)
 def review_correct(
-    case: Annotated[str, typer.Argument(help="案件编号 (MQ2026-000123) or a channel's reference.")],
+    case: Annotated[str, typer.Argument(help=CASE_HELP)],
     category: Annotated[
-        str, typer.Option(help="The right category's name (config/categories.yaml).")
+        str, typer.Option(help=N_("正确分类的名称（见 config/categories.yaml）。"))
     ],
-    operator: Annotated[str, typer.Option(help="Your name, for the audit trail.")],
+    operator: Annotated[str, typer.Option(help=OPERATOR_HELP)],
 ) -> None:
-    """更正: the operator's category replaces the suggestion; the next dispatch routes the case."""
     from minqing.i18n import _
     from minqing.labels import status_label
     from tasks.casework import ActionError, correct_case

@@ -13,28 +13,35 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from minqing.i18n import _
+from cli.help import App
+from minqing.i18n import N_, _
 
 console = Console()
-operators_app = typer.Typer(help="Console operators (工作人员账号).", no_args_is_help=True)
+operators_app = App(help=N_("工作台的工作人员账号。"), no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("web")(web)
-    app.command("qr")(qr)
+    app.command("web", help=N_("提供各表单（扫码提交、答复、评价、回头看）和工作台的网页服务。"))(
+        web
+    )
+    app.command(
+        "qr",
+        help=N_(
+            "为 config/stations.yaml 中的站点生成可打印的二维码（PNG 和 PDF，码下印站点名称）。"
+        ),
+    )(qr)
     app.add_typer(operators_app, name="operators")
 
 
 def web(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(help=N_("监听的地址。"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=N_("监听的端口。"))] = 8000,
+    workers: Annotated[int, typer.Option(help=N_("工作进程数。"))] = 1,
     proxy: Annotated[
         str | None,
-        typer.Option(help="Address of a trusted reverse proxy whose X-Forwarded-For to believe."),
+        typer.Option(help=N_("可信反向代理的地址；只相信它发来的 X-Forwarded-For。")),
     ] = None,
 ) -> None:
-    """Serve the forms (QR intake, reply, rating, look-back) and the operator console."""
     import uvicorn
 
     from web.app import MissingSecret, create_app
@@ -58,9 +65,8 @@ def web(
 
 
 def qr(
-    out: Annotated[Path | None, typer.Option(help="Folder for the files (default var/qr).")] = None,
+    out: Annotated[Path | None, typer.Option(help=N_("存放文件的文件夹（默认：var/qr）。"))] = None,
 ) -> None:
-    """Printable QR codes (PNG and PDF, station name under the code) for config/stations.yaml."""
     from minqing.settings import get_settings
     from tasks.context import context
     from web.qr import write_codes
@@ -89,20 +95,23 @@ def qr(
         console.print(_("MINQING_PUBLIC_URL 指向本机：群众的手机打不开这些二维码"), style="yellow")
 
 
-@operators_app.command("add")
+@operators_app.command(
+    "add", help=N_("添加工作人员账号（或用 --reset 重设密码）；密码以 argon2 哈希保存。")
+)
 def operators_add(
-    name: Annotated[str, typer.Argument(help="Login name; shown in the audit trail.")],
+    name: Annotated[str, typer.Argument(help=N_("登录名，显示在办理轨迹中。"))],
     password: Annotated[
         str,
         typer.Option(
-            prompt=True, hide_input=True, confirmation_prompt=True, help="Asked if not given."
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help=N_("不给出时会提示输入。"),
         ),
     ],
-    reset: Annotated[
-        bool, typer.Option("--reset", help="Set a new password for an existing operator.")
-    ] = False,
+    reset: Annotated[bool, typer.Option("--reset", help=N_("为已有的账号设置新密码。"))] = False,
 ) -> None:
-    """Add an operator (or --reset one's password); the password is stored as an argon2 hash."""
+    """The password is at least 10 characters; a reset ends the operator's sessions."""
     from sqlalchemy import select
 
     from db.engine import Session
@@ -141,9 +150,8 @@ def operators_add(
     console.print((_("已更新账号“%(name)s”") if op else _("已添加账号“%(name)s”")) % {"name": name})
 
 
-@operators_app.command("list")
+@operators_app.command("list", help=N_("工作人员账号、是否启用和最近登录时间。"))
 def operators_list() -> None:
-    """Operators, whether they are active and when they last logged in."""
     from sqlalchemy import select
 
     from db.engine import Session
@@ -161,9 +169,10 @@ def operators_list() -> None:
     console.print(table)
 
 
-@operators_app.command("disable")
-def operators_disable(name: str) -> None:
-    """Stop an operator from logging in (ends their sessions; the audit trail keeps the name)."""
+@operators_app.command(
+    "disable", help=N_("停用账号：不能再登录，现有会话随即结束；办理轨迹中保留其名称。")
+)
+def operators_disable(name: Annotated[str, typer.Argument(help=N_("登录名。"))]) -> None:
     from sqlalchemy import select
 
     from db.engine import Session
