@@ -41,10 +41,12 @@ def report(
     from tasks.report import build_report_now
 
     if (period_from is None) != (period_to is None):
-        console.print("[red]give both --from and --to, or neither (the previous month)[/red]")
+        console.print(
+            _("请同时给出 --from 和 --to，或都不给（即上个月）。"), style="red", markup=False
+        )
         raise typer.Exit(2)
     if period_from and period_to and period_to < period_from:
-        console.print("[red]--to is before --from[/red]")
+        console.print(_("--to 早于 --from。"), style="red", markup=False)
         raise typer.Exit(2)
     sync_reference_now()
     evaluations = import_evaluations_now()

@@ -149,3 +149,15 @@ def test_a_process_started_with_english_chosen_shows_english_help():
     assert result.stdout.startswith("Usage: minqing handoffs [OPTIONS] COMMAND [ARGS]...")
     assert "mark-delivered  Confirm delivery:" in result.stdout
     assert chinese_left(result.stdout, {}, punctuation=True) == []
+
+
+def test_the_report_refuses_a_half_given_period_in_the_readers_words(runner):
+    with using("zh_CN"):
+        half = runner.invoke(app, ["report", "--from", "2026-11-01"], prog_name="minqing")
+    with using("en"):
+        reversed_ = runner.invoke(
+            app, ["report", "--from", "2026-11-30", "--to", "2026-11-01"], prog_name="minqing"
+        )
+    assert half.exit_code == reversed_.exit_code == 2
+    assert "请同时给出 --from 和 --to" in half.output
+    assert "--to is before --from." in reversed_.output
