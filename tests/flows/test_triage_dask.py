@@ -82,8 +82,13 @@ def outcome() -> dict[str, object]:
     return {
         "links": {ref: (anchor[c], m, sim) for ref, c, m, sim in subs},
         "cases": {
-            anchor[i]: (c.category, c.status.value, c.supporters, c.review_reason_code,
-                       c.review_reason_params)
+            anchor[i]: (
+                c.category,
+                c.status.value,
+                c.supporters,
+                c.review_reason_code,
+                c.review_reason_params,
+            )
             for i, c in cases.items()
         },  # fmt: skip
         "events": events,

@@ -17,7 +17,11 @@ NAMES = Names(
 @pytest.mark.parametrize(
     ("action", "detail", "text"),
     [
-        ("created", {"submission": 27, "channel": "hotline"}, "立案（来源：12345热线，留言 GD20261127001）"),
+        (
+            "created",
+            {"submission": 27, "channel": "hotline"},
+            "立案（来源：12345热线，留言 GD20261127001）",
+        ),
         (
             "linked_duplicate",
             {"submission": 28, "matched_submission": 27, "method": "near", "similarity": 0.8312},
