@@ -54,7 +54,7 @@ def summary_lines_of(f: dict) -> list[tuple[str, str]]:
     base = {"taken": 0, "by_channel": {}, "rejected": 0, "linked": 0, "new_cases": 0,
             "on_the_spot": 0, "needs_review": 0, "assigned": 0, "replies": 0, "lookbacks": 0,
             "reminders": 0, "escalations": 0, "verifications": 0, "ratings": 0, "satisfied": 0,
-            "rated": 0}  # fmt: skip
+            "rated": 0, "rejections": []}  # fmt: skip
     return summary_lines({**base, **f})
 
 
