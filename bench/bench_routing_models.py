@@ -732,10 +732,8 @@ THRESHOLD_NOTE = (
 )
 
 WEIGHTS_NOTE = (
-    "The routing section above (bench_routing.py, run before these changes) shows macro-F1 "
-    "without the weights (0.933, 0.866, 0.880) and calls the per-category thresholds "
-    '"shipped"; its row "global 0.90" is what config now ships. bench_routing.py now '
-    "decides as the model does, with config's category_weights, so its next run shows them."
+    "The routing section above (bench_routing.py) decides the category as the model does, "
+    "with config's category_weights, and scores the thresholds config ships."
 )
 
 MARK_START, MARK_END = "<!-- bench_routing_models -->", "<!-- /bench_routing_models -->"
