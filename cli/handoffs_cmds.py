@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
@@ -72,8 +72,21 @@ def handoffs_list(
     filters = {"statuses": chosen, "department": department, "kind": kind, "since": since}
     rows = list_handoffs(**filters, limit=limit + 1)
     title = outstanding_sentence(count_handoffs(**filters), chosen)  # all, not only those shown
-    table = Table(_("编号"), _("案件编号"), _("类型"), _("承办单位"), _("收件地址"), _("状态"),
-                  _("尝试"), _("下次重试"), _("原因"), title=title)  # fmt: skip
+    # On a narrow terminal the numbers, kinds and statuses stay whole; names, addresses and
+    # reasons wrap instead (rich would otherwise cut "MQ2026-000214" to "MQ202…").
+    whole = {"no_wrap": True, "overflow": "ignore"}
+    table = Table(
+        Column(_("编号"), **whole),
+        Column(_("案件编号"), **whole),
+        Column(_("类型"), **whole),
+        Column(_("承办单位"), overflow="fold"),
+        Column(_("收件地址"), overflow="fold"),
+        Column(_("状态"), **whole),
+        Column(_("尝试"), **whole),
+        Column(_("下次重试"), overflow="fold"),
+        Column(_("原因"), overflow="fold", ratio=2),
+        title=title,
+    )
     for r in rows[:limit]:
         table.add_row(str(r["id"]), r["case_number"], kind_label(r["kind"]), r["department_name"],
                       r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import handoffs_cmds
 from db.engine import Session
-from db.models import AuditEvent, Case, Handoff, HandoffStatus
+from db.models import AuditEvent, Case, Handoff, HandoffStatus, case_number
 from mail.sink import stored_messages
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
@@ -98,6 +98,11 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     assert "无法连接邮件服务器" in listed.output  # …after the office's
     only = run("list", "--department", "renshe")
     assert "1 封（待发送 1" in only.output and "区人力资源和社会保障局" in only.output
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(cli(), ["handoffs", "list"])
+    with Session() as s:
+        numbers = {case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
+    assert numbers and all(n in narrow.output for n in numbers)  # whole on an 80-column terminal
+    assert "待发送" in narrow.output and "…" not in narrow.output
     first = run("list", "--limit", "1")  # the title counts all of them, not the rows shown
     assert "3 封（待发送 3" in first.output and "仅显示前 1 封" in first.output
 
