@@ -256,11 +256,10 @@ def ingest(
                 channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n)
             )
             record_command_file(report, kept=not in_inbox(settings, f))
-            progress.update(
-                bar,
-                description=_(
-                    "%(file)s：%(outcome)s，收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d"
-                )
+            # the result on a line of its own: a bar's description is cut to the terminal
+            progress.remove_task(bar)
+            progress.console.print(
+                _("%(file)s：%(outcome)s，收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d")
                 % {
                     "file": f.name,
                     "outcome": label(
@@ -271,9 +270,10 @@ def ingest(
                     "known": report.known,
                     "rejected": report.rejected,
                 },
+                markup=False,
             )
             if report.reason:
-                console.print(f"[red]{f.name}: {report.reason}[/red]")
+                console.print(f"{f.name}: {report.reason}", style="red", markup=False)
             failed += report.status == "failed"
     if failed:  # a script or cron job must see that a file was not read
         raise typer.Exit(1)

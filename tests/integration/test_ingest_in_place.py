@@ -60,6 +60,16 @@ def test_ingest_of_a_file_outside_the_inbox_leaves_it_untouched(minq):
     assert fingerprint(mine) == before and submissions() == 2
 
 
+def test_the_result_line_is_whole_on_a_narrow_terminal_in_english(minq):
+    mine = export(minq.home / "下载")
+    with using("en"):
+        result = CliRunner(env={"COLUMNS": "60"}).invoke(
+            app, ["ingest", str(mine), "--channel", "hotline"]
+        )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and said.endswith("taken in 2, already known 0, rejected 0"), said
+
+
 def test_an_unreadable_file_outside_the_inbox_stays_and_the_reason_is_reported(minq):
     wrong = minq.home / "下载" / "wrong.csv"
     wrong.parent.mkdir()
