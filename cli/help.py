@@ -28,7 +28,7 @@ import typer
 from rich.cells import cell_len
 from typer.core import TyperCommand, TyperGroup
 
-from minqing.i18n import N_, _, gettext, label
+from minqing.i18n import N_, NP_, _, gettext, label, pgettext
 
 # Options typer and click add by themselves, by parameter name.
 BUILT_IN_HELP = {
@@ -38,6 +38,38 @@ BUILT_IN_HELP = {
 }
 MAX_WIDTH = 100
 MAX_NAME = 24  # the widest option or command name beside its text; longer ones stand above it
+# What an option that takes a value shows after its name (--id 编号), by parameter name, else
+# by the value's type; a flag (--dry-run) shows nothing.
+VALUE_NAMES = {
+    "operator": NP_("value", "姓名"),
+    "approver": NP_("value", "姓名"),
+    "password": NP_("value", "密码"),
+    "reason": NP_("value", "理由"),
+    "ids": NP_("value", "编号"),
+    "into": NP_("value", "案件编号"),
+    "since": NP_("value", "时间"),
+    "period_from": NP_("value", "日期"),
+    "period_to": NP_("value", "日期"),
+    "channel": NP_("value", "渠道代码"),
+    "department": NP_("value", "部门代码"),
+    "to": NP_("value", "部门代码"),
+    "kind": NP_("value", "类型"),
+    "status": NP_("value", "状态"),
+    "category": NP_("value", "分类"),
+    "categories": NP_("value", "分类"),
+    "text_column": NP_("value", "列名"),
+    "title_column": NP_("value", "列名"),
+    "label_column": NP_("value", "列名"),
+    "host": NP_("value", "地址"),
+    "proxy": NP_("value", "地址"),
+}
+VALUE_TYPES = {
+    "int": NP_("value", "数"),
+    "float": NP_("value", "数"),
+    "Path": NP_("value", "路径"),
+    "datetime": NP_("value", "时间"),
+}
+TEXT_VALUE = NP_("value", "文本")
 # Help texts several commands share.
 OPERATOR_HELP = N_("您的姓名，记入办理轨迹。")
 CASE_HELP = N_("案件编号（如 MQ2026-000123）或渠道自己的编号。")
@@ -122,7 +154,7 @@ def _section(title: str, rows: list[tuple[str, str]], width: int) -> list[str]:
             out.append("  " + name)
             out += [" " * indent + t for t in texts]
             continue
-        out.append(("  " + name).ljust(indent) + texts[0])
+        out.append("  " + name + " " * (indent - 2 - cell_len(name)) + texts[0])
         out += [" " * indent + t for t in texts[1:]]
     return [line.rstrip() for line in out]
 
@@ -141,7 +173,21 @@ def _option_names(param: Any) -> str:
     names = ", ".join(param.opts)
     if param.secondary_opts:
         names += " / " + ", ".join(param.secondary_opts)
-    return names
+    value = _value_name(param)
+    return f"{names} {value}" if value else names
+
+
+def _value_name(param: Any) -> str:
+    """What an option takes, in the reader's language (编号, 时间); "" for a flag."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    if param.metavar:
+        return gettext(param.metavar)
+    word = VALUE_NAMES.get(param.name or "")
+    if word is None:
+        bare = param.bare_type() if callable(getattr(param, "bare_type", None)) else ""
+        word = VALUE_TYPES.get(str(bare).removeprefix("list[").removesuffix("]"), TEXT_VALUE)
+    return pgettext("value", word)
 
 
 def _param_help(param: Any, ctx: Any) -> str:
@@ -154,8 +200,8 @@ def _param_help(param: Any, ctx: Any) -> str:
     default = _shown_default(param, ctx)
     if default:
         extra.append(_("默认：%(value)s。") % {"value": default})
-    if param.required and param.param_type_name == "option":
-        extra.append(_("必填。"))
+    if param.required and param.param_type_name == "option" and not getattr(param, "prompt", None):
+        extra.append(_("必填。"))  # an option asked for when left out is not marked 必填
     for sentence in extra:  # Chinese sentences follow each other without a space
         text += sentence if not text or text.endswith(("。", "）", "；")) else " " + sentence
     return text

@@ -220,6 +220,26 @@ def _copy_inbox(source: Path, inbox: Path, answer_day: str) -> int:
     return copied
 
 
+def refuse_unknown_channel(channel: str) -> None:
+    """Stop with the known channels (label and code) when `channel` is none of them."""
+    from minqing.channels.base import registered_channels
+    from minqing.i18n import _
+    from minqing.labels import channel_label
+    from minqing.messages import listing
+
+    known = registered_channels()
+    if channel in known:
+        return
+    names = (_("%(label)s（%(code)s）") % {"label": channel_label(c), "code": c} for c in known)
+    console.print(
+        _("没有“%(channel)s”这个渠道。可用的渠道：%(known)s。")
+        % {"channel": channel, "known": listing(names)},
+        style="red",
+        markup=False,
+    )
+    raise typer.Exit(2)
+
+
 @app.command(
     help=N_(
         "立即把一个渠道的文件（或文件夹）读入数据库，并显示进度。\n\n"
@@ -243,6 +263,7 @@ def ingest(
     from tasks.ingest import ingest_file, record_command_file
     from tasks.reference import sync_reference_now
 
+    refuse_unknown_channel(channel)
     sync_reference_now()
     ref, settings = context().ref, get_settings()
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]

@@ -73,7 +73,7 @@ def retry_refusal(statuses: Sequence[str], *, dry_run: bool, operator: str | Non
             "wrong": _listing(status_label(s) for s in wrong),
         }
     if not dry_run and not (operator or "").strip():
-        return _("真实重发必须填写操作人姓名（记入办理轨迹）；只预览（dry run）时可以不填。")
+        return _("真实重发必须填写操作人姓名（记入办理轨迹）；仅预览时可以不填。")
     return None
 
 

@@ -245,8 +245,11 @@ ID_MARK = "[身份证号已隐去]"
 EMAIL_MARK = "[邮箱已隐去]"
 
 
-def redact(text: str) -> Redaction:
-    """Replace ID numbers, e-mail addresses and phone numbers in `text` with placeholders.
+def redact(
+    text: str, *, phone_mark: str = PHONE_MARK, id_mark: str = ID_MARK, email_mark: str = EMAIL_MARK
+) -> Redaction:
+    """Replace ID numbers, e-mail addresses and phone numbers in `text` with placeholders (the
+    stored markers unless others are given, e.g. in the reader's language).
 
     Expects normalised text (half-width digits). Mobile numbers may be written with spaces or
     hyphens and a +86 prefix; landlines with an area code (0731-8xxxxxxx, (0731)8xxxxxxx).
@@ -264,12 +267,12 @@ def redact(text: str) -> Redaction:
     # so a text without one keeps having none after each step.
     numbers = _MAYBE_PERSONAL_NUMBER.search(text) is not None
     if numbers:
-        text = _ID_NUMBER.sub(take(found.id_numbers, ID_MARK), text)
+        text = _ID_NUMBER.sub(take(found.id_numbers, id_mark), text)
     if "@" in text:
-        text = _EMAIL.sub(take(found.emails, EMAIL_MARK), text)
+        text = _EMAIL.sub(take(found.emails, email_mark), text)
     if numbers:
-        text = _MOBILE.sub(take(found.phones, PHONE_MARK), text)
-        text = _LANDLINE.sub(take(found.phones, PHONE_MARK), text)
+        text = _MOBILE.sub(take(found.phones, phone_mark), text)
+        text = _LANDLINE.sub(take(found.phones, phone_mark), text)
     found.text = text
     return found
 

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from minqing.i18n import N_, _
+from minqing.i18n import N_, _, pgettext
 
 # How a channel's text arrives (channels.yaml `text_format`): markup is stripped only from html.
 TEXT_FORMATS = ("plain", "html")
@@ -259,7 +259,8 @@ class Reference(_Strict):
         for i, station in enumerate(self.stations):
             if station.area not in known_areas:
                 raise ValueError(
-                    f"stations[{i}].area: " + _unknown(_("社区"), station.area, "areas.yaml")
+                    f"stations[{i}].area: "
+                    + _unknown(pgettext("config", "社区"), station.area, "areas.yaml")
                 )
         dept_codes = {d.code for d in self.departments}
         cat_names = {c.name for c in self.flat_categories}
@@ -268,10 +269,14 @@ class Reference(_Strict):
             where = f"rules[{i}]"
             if rule.category not in cat_names:
                 raise ValueError(
-                    f"{where}.category: " + _unknown(_("分类"), rule.category, "categories.yaml")
+                    f"{where}.category: "
+                    + _unknown(pgettext("config", "分类"), rule.category, "categories.yaml")
                 )
             if rule.area != "*" and rule.area not in area_names:
-                raise ValueError(f"{where}.area: " + _unknown(_("社区"), rule.area, "areas.yaml"))
+                raise ValueError(
+                    f"{where}.area: "
+                    + _unknown(pgettext("config", "社区"), rule.area, "areas.yaml")
+                )
             for code in [rule.lead, *rule.co]:
                 if code not in dept_codes:
                     raise ValueError(
@@ -310,20 +315,21 @@ class Reference(_Strict):
         for name in urgent.categories:
             if name not in cat_names:
                 raise ValueError(
-                    "policy.urgent.categories: " + _unknown(_("分类"), name, "categories.yaml")
+                    "policy.urgent.categories: "
+                    + _unknown(pgettext("config", "分类"), name, "categories.yaml")
                 )
         for i, rule in enumerate(urgent.rules):
             for name in rule.categories:
                 if name not in cat_names:
                     raise ValueError(
                         f"policy.urgent.rules[{i}].categories: "
-                        + _unknown(_("分类"), name, "categories.yaml")
+                        + _unknown(pgettext("config", "分类"), name, "categories.yaml")
                     )
             for name in rule.areas:
                 if name not in self.area_by_name:
                     raise ValueError(
                         f"policy.urgent.rules[{i}].areas: "
-                        + _unknown(_("社区"), name, "areas.yaml")
+                        + _unknown(pgettext("config", "社区"), name, "areas.yaml")
                     )
 
     @cached_property

@@ -331,7 +331,8 @@ def _load_rating(request: Request, grant: Grant) -> dict[str, Any]:
             "department": dept or _("承办单位"),
             "reply": reply,
             "reply_text": public_text(reply.text) if reply else "",
-            "citizen": target.person.name or _("市民"),
+            "citizen": target.person.name or "",
+            "satisfaction_codes": [x.value for x in Satisfaction],
         }
 
 

@@ -16,6 +16,7 @@ from db.engine import Session
 from db.models import IngestedFile, Submission
 from minqing.i18n import using
 from minqing.reasons import render
+from minqing.settings import reset_settings
 from tasks.context import context
 from tasks.inbox import claim
 from tasks.ingest import ingest_file, ingest_inbox_now
@@ -116,3 +117,23 @@ def test_a_file_another_run_is_reading_is_skipped_and_not_read_twice(minq):
     with claim(stale) as ours:
         assert not ours
     assert submissions() == 4
+
+
+def test_an_unknown_channel_is_refused_with_the_known_ones_and_nothing_is_read(minq, monkeypatch):
+    mine = export(minq.home / "下载")
+    before = fingerprint(mine)
+    result = CliRunner().invoke(app, ["ingest", str(mine), "--channel", "nosuch"])
+    said = "".join(result.output.split())  # as printed, wrapped to the terminal
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in said and "KeyError" not in said
+    assert "没有“nosuch”这个渠道" in said
+    assert "12345热线（hotline）" in said and "扫码留言（qrform）" in said and "email" in said
+    assert fingerprint(mine) == before and submissions() == 0
+
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    result = CliRunner().invoke(app, ["ingest", str(mine), "--channel", "nosuch"])
+    said = "".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Thereisnochannel“nosuch”" in said and "12345hotline(hotline)" in said

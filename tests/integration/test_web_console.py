@@ -295,3 +295,22 @@ def test_a_kept_reason_is_read_in_the_console_s_language_not_the_night_s(
     page = review_page()  # back in Chinese: the English run's reason reads Chinese
     assert "未能识别分类，请人工确定" in page and "No category recognised" not in page
     assert "日期无法识别：“2026-13-45”" in rejections_page()
+
+
+def test_the_case_page_and_the_list_read_english_without_chinese_brackets(console, monkeypatch):
+    (ruled, manual) = seed(2)
+    with Session() as s, s.begin():
+        s.get(Case, ruled).category, s.get(Case, ruled).category_source = "市容环境", "rule"
+        s.get(Case, ruled).category_confidence = 1.0
+        s.get(Case, manual).category, s.get(Case, manual).category_source = "市容环境", "operator"
+    assert "市容环境（关键词规则，置信度 1.00）" in console.get(f"/console/cases/{ruled}").text
+    assert "市容环境（人工）" in console.get(f"/console/cases/{manual}").text
+
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    page = console.get(f"/console/cases/{ruled}").text
+    assert "市容环境 (Keyword rule, confidence 1.00)" in page and "（" not in page
+    assert "<dt>Community</dt>" in page
+    assert "市容环境 (Operator)" in console.get(f"/console/cases/{manual}").text
+    cases = console.get("/console").text
+    assert "<th>Community</th>" in cases and ">Community<select" in cases

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Case, Handoff, HandoffKind, Submission
+from db.models import Case, Handoff, HandoffKind, Rating, Submission
 from minqing.settings import reset_settings
 from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
@@ -167,3 +167,61 @@ def test_a_real_server_blocks_guessing_per_receipt_number_and_per_address(server
         # other receipts from the same address count against the address's limit
         answers = [lookup(web, f"QR20261201-00000000000{i}", "1111").status_code for i in range(5)]
         assert answers == [200, 200, 200, 200, 429]
+
+
+def answered_and_surveyed(client, **fields) -> str:
+    """A QR message answered by its department (with a phone number in the answer) and
+    surveyed; returns the rating link."""
+    submit(client, phone=PHONE, email="wangfang@example.cn", consent="yes", **fields)
+    night()
+    reply = link(HandoffKind.ASSIGNMENT, "/r/")
+    form = hidden_fields(client.get(reply).text)
+    answer = "已更换路灯灯泡，恢复照明。如仍有问题请致电维修班13800138000。"
+    client.post(reply, data={**form, "outcome": "solved", "text": answer, "handler": "刘工"})
+    surveys_now()
+    return link(HandoffKind.SURVEY, "/p/")
+
+
+def choices(page: httpx.Response) -> list[tuple[str, str]]:
+    """The rating page's satisfaction choices: (submitted value, label shown)."""
+    return re.findall(r'name="satisfaction" value="([^"]+)"[^>]*> ([^<]+)</label>', page.text)
+
+
+def test_the_rating_page_greets_and_labels_its_choices_in_the_reader_s_language(
+    client, monkeypatch
+):
+    rating = answered_and_surveyed(client, name="王芳")
+
+    page = client.get(rating)
+    assert "<h2>王芳，您好</h2>" in page.text
+    assert choices(page) == [("满意", "满意"), ("基本满意", "基本满意"), ("不满意", "不满意")]
+    assert "请致电维修班[电话已隐去]" in page.text
+
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    page = client.get(rating)
+    assert "<h2>Hello, 王芳</h2>" in page.text
+    assert choices(page) == [
+        ("满意", "Satisfied"),
+        ("基本满意", "Basically satisfied"),
+        ("不满意", "Dissatisfied"),
+    ]  # the submitted values stay the codes
+    assert "请致电维修班[phone number removed]" in page.text
+    assert "电话已隐去" not in page.text and "13800138000" not in page.text
+    progress = client.get(rating + "/progress")
+    assert "[phone number removed]" in progress.text and "电话已隐去" not in progress.text
+
+    # an English reader's choice is stored as its code
+    form = hidden_fields(page.text)
+    done = client.post(rating, data={**form, "satisfaction": "基本满意", "solved": "yes"})
+    assert done.status_code == 200
+    with Session() as s:
+        assert s.scalars(select(Rating.satisfaction)).all() == ["基本满意"]
+
+
+def test_a_citizen_without_a_name_is_greeted_in_one_sentence(client, monkeypatch):
+    rating = answered_and_surveyed(client)
+    assert "<h2>市民朋友，您好</h2>" in client.get(rating).text
+    monkeypatch.setenv("MINQING_LANGUAGE", "en")
+    reset_settings()
+    assert "<h2>Hello</h2>" in client.get(rating).text

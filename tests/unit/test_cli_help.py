@@ -129,6 +129,27 @@ def test_the_help_shows_defaults_and_required_options_in_the_readers_words(runne
     assert "Default: 200." in help_page(runner, ("handoffs", "list"), "en")
 
 
+def test_an_option_asked_for_when_left_out_is_not_marked_required(runner):
+    page = help_page(runner, ("operators", "add"), "zh_CN")
+    line = next(x for x in page.splitlines() if x.strip().startswith("--password"))
+    assert "不给出时会提示输入。" in line and "必填" not in line
+
+
+def test_options_that_take_a_value_show_what_they_take_and_flags_do_not(runner):
+    options = {
+        line.split()[0]: line.split()[1]
+        for line in help_page(runner, ("handoffs", "retry"), "zh_CN").splitlines()
+        if line.startswith("  --")
+    }
+    assert options["--id"] == "编号" and options["--since"] == "时间"
+    assert options["--operator"] == "姓名" and options["--wait"] == "数"
+    assert options["--dry-run"] == "只列出将要重发的消息，不发送。"  # a flag: its text follows
+    english = help_page(runner, ("handoffs", "retry"), "en")
+    assert re.search(r"^  --id ID +Message number", english, re.M)
+    assert re.search(r"^  --since TIME +Only messages", english, re.M)
+    assert re.search(r"^  --dry-run +Only list", english, re.M)
+
+
 def test_a_process_started_with_english_chosen_shows_english_help():
     env = {**os.environ, "MINQING_LANGUAGE": "en", "COLUMNS": "200"}
     result = subprocess.run(
