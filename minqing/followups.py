@@ -236,6 +236,7 @@ def verification_request(number: str) -> str:
 FROM_VERIFICATION = "verification"  # the representative's 回头看 found it not done
 FROM_RATING = "rating"  # a citizen answered 不满意 or 未办成
 COMPLAINT_SOURCES = (FROM_VERIFICATION, FROM_RATING)
+FROM_OFFICE = "office"  # an operator reopened it (reassignment_notice)
 
 
 def complaint_note(note: str | None) -> str:
@@ -261,6 +262,35 @@ def reopen_notice(source: str, number: str, round_: int, note: str) -> str:
         _(
             "案件 %(number)s 经群众评价不满意或未办成，退回重办（第 %(round)d 次）。群众评价意见："
             "%(note)s。请重新办理；系统将重新交办并设定新的办理期限。"
+        )
+        % values
+    )
+
+
+def reassignment_notice(source: str, round_: int, note: str) -> str:
+    """What the top of a reopened case's new assignment says, to the lead and the co-handlers:
+    that it is 重办, which time, and why (the representative's, the citizen's or the office's
+    words, already redacted — never who said them)."""
+    values = {"round": round_, "note": note}
+    if source == FROM_OFFICE:
+        return (
+            _(
+                "【重办】本案经本办复核，退回重办（第 %(round)d 次）。重办理由：%(note)s。请重新办理。"
+            )
+            % values
+        )
+    if source == FROM_VERIFICATION:
+        return (
+            _(
+                "【重办】本案经回头看核实未通过，退回重办（第 %(round)d 次）。代表核实说明："
+                "%(note)s。请针对核实发现的问题重新办理。"
+            )
+            % values
+        )
+    return (
+        _(
+            "【重办】本案经群众评价不满意或未办成，退回重办（第 %(round)d 次）。群众评价意见："
+            "%(note)s。请针对群众意见重新办理。"
         )
         % values
     )

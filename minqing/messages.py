@@ -106,10 +106,20 @@ def case_subject(heading: str, number: str, title: str) -> str:
     }
 
 
-def assignment_subject(number: str, title: str, *, lead: bool, urgent: bool = False) -> str:
+def assignment_subject(
+    number: str, title: str, *, lead: bool, urgent: bool = False, reopened: bool = False
+) -> str:
     """An assignment's subject: 【交办·承办】 to the lead department, 【交办·协办】 to a
-    co-handler, led by 【紧急】 for an urgent case."""
+    co-handler, led by 【重办】 for a reopened case and by 【紧急】 for an urgent one."""
     values = {"number": number, "title": title}
+    if reopened:
+        if urgent:
+            if lead:
+                return _("【紧急】【重办】【交办·承办】%(number)s %(title)s") % values
+            return _("【紧急】【重办】【交办·协办】%(number)s %(title)s") % values
+        if lead:
+            return _("【重办】【交办·承办】%(number)s %(title)s") % values
+        return _("【重办】【交办·协办】%(number)s %(title)s") % values
     if urgent:
         if lead:
             return _("【紧急】【交办·承办】%(number)s %(title)s") % values

@@ -30,6 +30,7 @@ from tasks.dispatch import (
     assignment_key,
     case_history,
     render_assignment,
+    reopen_reason,
     schedule_lookbacks,
     urgent_reason,
 )
@@ -132,6 +133,7 @@ def reroute(
     rendered = render_assignment(
         ctx, case, view, department, lead=department, co=case.co_departments,
         history=case_history(s, case.id, ref), urgent=urgent_reason(s, case, ref),
+        reopened=reopen_reason(s, case),
     )  # fmt: skip
     h = queue_handoff(
         s, ref, key=assignment_key(case.id, round_, department),

@@ -41,8 +41,10 @@ from minqing.delivery import (
     reply_template_csv,
     reply_template_name,
 )
+from minqing.followups import FROM_OFFICE, complaint_note, reassignment_notice
 from minqing.i18n import _
 from minqing.messages import Rendered, assignment_subject, listing
+from minqing.normalize import redact
 from minqing.reasons import reason
 from minqing.routing import deadline, route
 from minqing.settings import Settings
@@ -136,11 +138,20 @@ def _dispatch_case(
     history = case_history(s, case.id, ref)
     attachments = assignment_attachments(s, ctx.settings, case)
     why = urgent_reason(s, case, ref)
+    reopened = reopen_reason(s, case)
     for code in (decision.lead, *decision.co):
         dept = ref.department_by_code[code]
         leads = code == decision.lead
         rendered = render_assignment(
-            ctx, case, view, code, lead=decision.lead, co=decision.co, history=history, urgent=why
+            ctx,
+            case,
+            view,
+            code,
+            lead=decision.lead,
+            co=decision.co,
+            history=history,
+            urgent=why,
+            reopened=reopened,
         )
         handoff = queue_handoff(
             s,
@@ -173,24 +184,36 @@ def render_assignment(
     co: Sequence[str],
     history: list[dict[str, str]],
     urgent: str | None,
+    reopened: str | None = None,
 ) -> Rendered:
     """The assignment (问题交办单) of `case` to `department`, the `lead` or one of the `co`
-    handlers: an urgent case's (`urgent` is why, see `urgent_reason`) says so in its subject
-    and at the top of its body; the lead's names the reply link and the attached reply
-    template, either of which answers. Shared with re-routing (tasks/actions.py)."""
+    handlers: an urgent case's (`urgent` is why, see `urgent_reason`) and a reopened case's
+    (`reopened` is why, see `reopen_reason`) say so in their subject and at the top of the
+    body; the lead's names the reply link and the attached reply template, either of which
+    answers; a co-handler's names the lead and the other co-handlers. Shared with re-routing
+    (tasks/actions.py)."""
     ref = ctx.ref
     dept, leader = ref.department_by_code[department], ref.department_by_code[lead]
     leads = department == lead
+    known = [c for c in co if c in ref.department_by_code]
     return render_for(
         ref,
         "assignment",
-        assignment_subject(view["number"], case.title, lead=leads, urgent=urgent is not None),
+        assignment_subject(
+            view["number"],
+            case.title,
+            lead=leads,
+            urgent=urgent is not None,
+            reopened=reopened is not None,
+        ),
         _("问题交办单"),
         department=dept.name,
         role="lead" if leads else "co",
         lead=leader.name,
         lead_email=leader.email,
-        co=listing(ref.department_by_code[c].name for c in co if c in ref.department_by_code),
+        co=listing(ref.department_by_code[c].name for c in known),
+        others=listing(ref.department_by_code[c].name for c in known if c != department),
+        reopened=reopened,
         case=view,
         history=history,
         urgent=urgent,
@@ -227,6 +250,27 @@ def urgent_reason(s: Any, case: Case, ref: Any) -> str | None:
     return _("已标为紧急件")
 
 
+def reopen_reason(s: Any, case: Case) -> str | None:
+    """What a reopened case's assignments say at the top (minqing.followups.reassignment_notice):
+    its round and why, from the latest "reopened" record — the representative's or the
+    citizen's comment or the office's reason, redacted, never who gave it. None for a case never
+    reopened."""
+    if not case.reopen_count:
+        return None
+    recorded = s.scalars(
+        select(AuditEvent.detail)
+        .where(AuditEvent.case_id == case.id, AuditEvent.action == "reopened")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    detail = recorded if isinstance(recorded, dict) else {}
+    # A look-back or a rating records its source and note; an operator, a reason.
+    source = str(detail.get("source") or FROM_OFFICE)
+    said = detail.get("note") if "source" in detail else detail.get("reason")
+    note = complaint_note(redact(str(said)).text if said else None)
+    return reassignment_notice(source, case.reopen_count, note)
+
+
 def assignment_key(case_id: int, round_: int, department: str) -> str:
     """The outbox key of a case's assignment to a department in its `round_`-th assignment
     (db.queries.assignment_rounds): the same in every run that assigns it, never the clock."""
@@ -249,14 +293,7 @@ def case_history(s: Any, case_id: int, ref: Any) -> list[dict[str, str]]:
 
 def assignment_attachments(s: Any, settings: Settings, case: Case) -> list[dict[str, Any]]:
     """The reply template, then the case's photos (at most MAX_PHOTOS, each file once)."""
-    number = case_number(case.id, case.created_at)
-    found: list[dict[str, Any]] = [
-        {
-            "filename": reply_template_name(number),
-            "content": reply_template_csv(number),
-            "mime_type": "text/csv",
-        }
-    ]
+    found = [reply_template_attachment(case_number(case.id, case.created_at))]
     seen: set[str] = set()
     rows = s.execute(
         select(Submission.channel, Submission.attachments)
@@ -274,6 +311,16 @@ def assignment_attachments(s: Any, settings: Settings, case: Case) -> list[dict[
             if len(found) > MAX_PHOTOS:
                 return found
     return found
+
+
+def reply_template_attachment(number: str) -> dict[str, Any]:
+    """The reply template (答复模板) of case `number` as an attachment: the assignment's first,
+    and the 到期提醒's only one."""
+    return {
+        "filename": reply_template_name(number),
+        "content": reply_template_csv(number),
+        "mime_type": "text/csv",
+    }
 
 
 def _keep_photo(settings: Settings, channel: str, relative: PurePosixPath) -> dict[str, Any] | None:

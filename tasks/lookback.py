@@ -19,6 +19,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Area, Case, Handoff, HandoffKind, Lookback, LookbackKind, case_number
 from db.queries import audit, set_status, write_first
+from minqing.delivery import reply_template_name
 from minqing.followups import (
     COMPLAINT_SOURCES,
     NO_REPRESENTATIVE,
@@ -42,8 +43,9 @@ from minqing.messages import case_subject, deadline_text
 from minqing.normalize import redact
 from minqing.states import CaseStatus
 from tasks.context import Context, context
+from tasks.dispatch import reply_template_attachment
 from tasks.outbox import case_view, queue_handoff, render_for
-from web.tokens import verify_link
+from web.tokens import reply_link, verify_link
 
 ACTOR = "system:lookback"
 # Statuses in which a case waits for its 回头看 (after the reply, maybe already rated).
@@ -177,9 +179,24 @@ def _message(
     heading: str,
     message: str,
     link: str | None = None,
+    overdue_days: int | None = None,
+    reply: bool = False,
 ) -> Handoff | None:
-    """Queue one follow-up message about `case`: its subject is 【`heading`】 and the case."""
+    """Queue one follow-up message about `case`: its subject is 【`heading`】 and the case.
+    `overdue_days`: the deadline has passed, by so many working days (its line says so);
+    `reply`: the lead department may answer with it — the round's reply link, if any, and the
+    reply template, attached as the assignment attached it."""
     view = case_view(s, case, ctx.ref)
+    reply_context: dict[str, Any] = {}
+    attachments = None
+    if reply:
+        reply_context = {
+            "reply_link": reply_link(
+                ctx.settings, case.id, case.reopen_count, case.lead_department or ""
+            ),
+            "reply_template": reply_template_name(view["number"]),
+        }
+        attachments = [reply_template_attachment(view["number"])]
     rendered = render_for(
         ctx.ref,
         "followup",
@@ -189,6 +206,8 @@ def _message(
         message=message,
         case=view,
         link=link,
+        overdue_days=overdue_days,
+        **reply_context,
     )
     return queue_handoff(
         s,
@@ -200,6 +219,7 @@ def _message(
         department_code=case.lead_department,
         case_id=case.id,
         rendered=rendered,
+        attachments=attachments,
     )
 
 
@@ -217,6 +237,7 @@ def _remind(s: Any, ctx: Context, lb: Lookback, case: Case) -> list[Handoff | No
             name=dept.name,
             heading=_("到期提醒"),
             message=message,
+            reply=True,
         )
     ]
 
@@ -240,6 +261,7 @@ def _escalate(
         name=dept.head.name,
         heading=_("超期督办"),
         message=message,
+        overdue_days=days,
     )
     case.escalation_level = max(case.escalation_level, 1)
     _schedule(
@@ -274,14 +296,16 @@ def _to_leaders_overdue(
     dept = ctx.ref.department_by_code[case.lead_department or ""]
     days = overdue_working_days(case.due_at, now, ctx.calendar)
     message = overdue_leaders_notice(dept.name, case.number, deadline_text(case.due_at), days)
-    handoffs = notify_leaders(s, ctx, case, key=f"lookback:{lb.id}", message=message)
+    handoffs = notify_leaders(
+        s, ctx, case, key=f"lookback:{lb.id}", message=message, overdue_days=days
+    )
     if handoffs:
         case.escalation_level = 2
     return handoffs
 
 
 def notify_leaders(
-    s: Any, ctx: Context, case: Case, *, key: str, message: str
+    s: Any, ctx: Context, case: Case, *, key: str, message: str, overdue_days: int | None = None
 ) -> list[Handoff | None]:
     """领导领衔督办: one message to each leader of config/office.yaml that has an e-mail."""
     leaders = [p for p in ctx.ref.office.leaders if p.email]
@@ -296,6 +320,7 @@ def notify_leaders(
             name=p.name,
             heading=_("领导领衔督办"),
             message=message,
+            overdue_days=overdue_days,
         )
         for p in leaders
     ]

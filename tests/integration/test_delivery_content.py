@@ -248,6 +248,17 @@ def test_the_co_handler_is_told_who_leads_and_what_it_owes_and_the_lead_who_assi
     assert "配合主办单位办理" in co_text
     assert "反馈主办单位（区住房和城乡建设局，banli@zhujian.example.gov.cn）" in co_text
     assert "贵单位无需另行向本办答复" in co_text and "答复方式" not in co_text
+    # its deadline is for its input to the lead, not for a reply it is told not to send
+    with Session() as s:
+        due = s.get(Case, case_id).due_at.astimezone(LOCAL_TZ)
+    due_text = f"{due:%Y年%m月%d日}（星期{'一二三四五六日'[due.weekday()]}）23:59"
+    assert f"办理时限：请于{due_text}前将协办意见送交主办单位\n" in co_text
+    assert f"请于{due_text}前答复" not in co_text
+    assert f"请于<strong>{due_text}</strong>前将协办意见送交主办单位" in co_html
+    assert f"办理时限：请于{due_text}前答复\n" in lead_text
+    # it is not listed as its own co-handler; there is no other co-handler to name
+    assert "区城市管理局" not in co_text.replace("区城市管理局：", "", 1)
+    assert "协办单位：" not in co_text and "其他协办单位" not in co_html
     assert "答复模板" not in co_text
     assert "区住房和城乡建设局主办" in co_html and "贵单位为协办单位" in co_html
     assert list(attachments_of(co)) == []  # the reply template is the lead's

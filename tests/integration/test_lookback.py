@@ -3,6 +3,7 @@ repeats, 领导领衔督办, and the 回头看 results that verify or reopen a c
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ from db.models import (
     Submission,
 )
 from mail.sink import stored_messages
+from minqing.delivery import reply_template_csv
+from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -39,6 +42,7 @@ def new_case(
     text="东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑。",
     area="donghu",
     email=None,
+    category="市政设施",
 ) -> int:
     """A classified case (市政设施 → 区城市管理局, 10 working days) with one citizen."""
     with Session() as s, s.begin():
@@ -49,7 +53,7 @@ def new_case(
             text=text,
             text_key=title,
             area_code=area,
-            category="市政设施",
+            category=category,
             status=CaseStatus.TRIAGED,
             created_at=bj(2026, 11, 6, 9),
         )
@@ -104,6 +108,39 @@ def test_a_reminder_goes_out_on_its_day_once_however_often_the_scan_runs(minq):
     assert "办理时限：请于2026年11月20日（星期五）23:59前答复" in assignment.body_text
 
 
+def test_a_reminder_says_how_to_reply_with_the_assignments_link_and_reply_template(
+    minq, monkeypatch
+):
+    monkeypatch.setenv("MINQING_SECRET_KEY", "lookback-secret-" + "l" * 40)
+    monkeypatch.setenv("MINQING_PUBLIC_URL", "https://minqing.example.gov.cn")
+    reset_settings()
+    case_id = new_case()
+    dispatch_now(now=bj(2026, 11, 6, 10))
+    with minq.sink():
+        assert scan_now(now=bj(2026, 11, 18, 2))["reminders"] == 1
+        assert deliver_now()["sent"] == 2
+    mails = {m["Subject"].split("】")[0]: m for m in stored_messages(minq.mail_dir)}
+    assignment, reminder = mails["【交办·承办"], mails["【到期提醒"]
+    number = f"MQ2026-{case_id:06d}"
+    template = f"答复模板_{number}.csv"
+
+    def reply_url(message) -> str:
+        text = message.get_body(("plain",)).get_content()
+        return re.search(r"https://minqing\.example\.gov\.cn/r/\S+", text).group(0)
+
+    assert reply_url(reminder) == reply_url(assignment)  # the same round's link
+    for part in (
+        reminder.get_body(("plain",)).get_content(),
+        reminder.get_body(("html",)).get_content(),
+    ):
+        assert "将于 2026年11月20日（星期五）23:59 到期" in part
+        assert reply_url(assignment) in part
+        assert f"也可填写本邮件附件“{template}”" in part
+    (attached,) = reminder.iter_attachments()
+    assert attached.get_filename() == template
+    assert attached.get_payload(decode=True).decode("utf-8") == reply_template_csv(number)
+
+
 def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_then_to_the_leaders(
     minq,
 ):
@@ -118,6 +155,13 @@ def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_th
         and "已超期 1 个工作日" in first.body_text
     )
     assert "已于 2026年11月20日（星期五）23:59 超过办理时限" in first.body_text
+    # the deadline line says it passed and asks for the reply at once, not "reply by" it
+    assert (
+        "办理时限：2026年11月20日（星期五）23:59，已超期 1 个工作日，请立即答复\n"
+        in first.body_text
+    )
+    assert "请于2026年11月20日" not in first.body_text
+    assert "已超期 1 个工作日，请立即答复" in first.body_html
     assert case_row(case_id).escalation_level == 1
     assert scan_now(now=bj(2026, 11, 27, 2))["escalations"] == 0
     assert scan_now(now=bj(2026, 11, 30, 2))["escalations"] == 1  # 5 working days later
@@ -130,6 +174,8 @@ def test_an_overdue_case_goes_to_the_head_on_the_next_working_day_then_weekly_th
     ]
     assert all("已超期 10 个工作日" in h.body_text for h in to_leaders)
     assert all("办理期限为 2026年11月20日（星期五）23:59" in h.body_text for h in to_leaders)
+    assert all("23:59，已超期 10 个工作日，请立即答复" in h.body_text for h in to_leaders)
+    assert not any("请于2026年11月20日" in h.body_text for h in to_leaders)
     assert case_row(case_id).escalation_level == 2
     assert len(handoffs(HandoffKind.ESCALATION)) == 2
     with Session() as s:
@@ -286,3 +332,51 @@ def test_a_second_failed_verification_goes_to_the_leaders_instead_of_another_reo
     assert len(leaders) == 2 and all(
         "第2次" in h.body_text and "已重办 1 次" in h.body_text for h in leaders
     )
+
+
+def test_a_reopened_case_is_assigned_again_as_reopened_to_the_lead_and_the_co_handler(minq):
+    case_id = new_case(
+        title="违章搭建", text="东湖社区5栋楼顶有人违章搭建彩钢房。", category="城乡建设"
+    )
+    dispatch_now(now=bj(2026, 11, 6, 10))  # 东湖社区: 街道办 leads, 住建局 assists
+    drop(
+        minq,
+        "replies",
+        "r.csv",
+        "案件编号,答复时间,办理结果,答复内容,经办人\n"
+        f"GD{case_id:03d},2026-11-10 15:00,A,已拆除。,刘工\n",
+    )
+    assert import_returns_now()["replies"] == 1
+    drop(
+        minq,
+        "ratings",
+        "评价.csv",
+        "案件编号,联系电话,满意度,是否办成,评价意见,评价时间,回访方式\n"
+        f"GD{case_id:03d},13900000001,不满意,否,彩钢房还在，有事打13912345678。,"
+        "2026-11-12 10:00,电话回访\n",
+    )
+    assert import_returns_now()["ratings"] == 1
+    assert case_row(case_id).status is CaseStatus.REOPENED
+    with minq.sink():
+        assert dispatch_now(now=bj(2026, 11, 13, 9))["assigned"] == 1
+        deliver_now()
+    number = f"MQ2026-{case_id:06d}"
+    again = {
+        m["X-Original-To"]: m
+        for m in stored_messages(minq.mail_dir)
+        if "交办" in m["Subject"] and "重办" in m["Subject"]
+    }
+    lead, co = again["banli@jiedao.example.gov.cn"], again["banli@zhujian.example.gov.cn"]
+    assert lead["Subject"] == f"【重办】【交办·承办】{number} 违章搭建"
+    assert co["Subject"] == f"【重办】【交办·协办】{number} 违章搭建"
+    why = (
+        "【重办】本案经群众评价不满意或未办成，退回重办（第 1 次）。"
+        "群众评价意见：彩钢房还在，有事打"
+    )
+    for message in (lead, co):
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert text.startswith(why), text[:200]  # at the top, before the salutation
+        assert why in html and html.index(why) < html.index("：</p>")
+        for private in ("13912345678", "13900000001", "张三"):
+            assert private not in text and private not in html

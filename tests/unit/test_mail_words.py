@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from minqing.followups import (
+    FROM_OFFICE,
     FROM_RATING,
     FROM_VERIFICATION,
     complaint_leaders_notice,
     complaint_note,
     escalation_notice,
     overdue_leaders_notice,
+    reassignment_notice,
     reminder_notice,
     reopen_notice,
     verification_request,
@@ -258,3 +260,47 @@ def test_the_lead_is_told_the_attached_reply_template_answers_as_well_as_the_lin
                 "Or fill in the reply template attached to this e-mail, “答复模板_MQ1.csv”" in body
             )
             assert "send it back to this address. Either way is enough" in body
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_a_co_handler_is_shown_the_lead_and_the_other_co_handlers_but_not_itself(language):
+    with using(language):
+        case = {**CASE, "due": deadline_text(DUE)}
+        co = render(
+            "assignment", "s", **assignment_context(
+                case=case, role="co", department="住建科", lead="城管科",
+                co=listing(["住建科", "街道办"]), others=listing(["街道办"]),
+            ),
+        )  # fmt: skip
+    if language == "zh_CN":
+        others = "其他协办单位：街道办"
+        due = "办理时限：请于2026年12月09日（星期三）23:59前将协办意见送交主办单位"
+    else:
+        others = "Other co-handling departments: 街道办"
+        due = "Deadline: send your input to the lead department by Wednesday 2026-12-09, 23:59"
+    assert others in co.text and others in co.html
+    assert due in co.text
+    body = co.text.replace("住建科", "", 1)  # the salutation names it; nothing else does
+    assert "住建科" not in body
+
+
+def test_a_reassignment_after_a_complaint_says_it_is_reopened_which_time_and_why():
+    with using("zh_CN"):
+        assert assignment_subject("MQ1", "路灯", lead=False, reopened=True) == (
+            "【重办】【交办·协办】MQ1 路灯"
+        )
+        assert assignment_subject("MQ1", "路灯", lead=True, urgent=True, reopened=True) == (
+            "【紧急】【重办】【交办·承办】MQ1 路灯"
+        )
+        assert reassignment_notice(FROM_VERIFICATION, 2, "未修") == (
+            "【重办】本案经回头看核实未通过，退回重办（第 2 次）。代表核实说明：未修。"
+            "请针对核实发现的问题重新办理。"
+        )
+    with using("en"):
+        assert assignment_subject("MQ1", "路灯", lead=True, reopened=True) == (
+            "[Reopened] [Assignment · lead] MQ1 路灯"
+        )
+        for source in (FROM_RATING, FROM_VERIFICATION, FROM_OFFICE):
+            said = reassignment_notice(source, 1, "未修")
+            assert said.startswith("[Reopened]") and "reopening no. 1" in said
+            assert not CHINESE.search(said.replace("未修", "")), said
