@@ -22,7 +22,7 @@ from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 from tasks.surveys import send_surveys
 from tasks.triage import triage_submissions
-from tasks.urgent import duty_warnings, tell_duty
+from tasks.urgent import NIGHT_ACTOR, duty_warnings, tell_duty
 
 
 @flow(name="nightly", log_prints=True)
@@ -48,7 +48,8 @@ def nightly() -> Any:
     lookback = scan_lookbacks()
     surveys = send_surveys()
     deliver = deliver_handoffs()
-    duty = tell_duty()  # urgent cases of the night: the duty contacts know before morning
+    # urgent cases of the night: the duty contacts know before morning (told by the night)
+    duty = tell_duty(NIGHT_ACTOR)
     index = prune_index()
     figures = publish_metrics(
         {

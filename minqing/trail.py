@@ -54,6 +54,7 @@ ACTOR_LABELS: Mapping[str, str] = {
     "system:verification": N_("系统（回头看）"),
     "system:evaluations": N_("系统（代表评议）"),
     "system:intake": N_("系统（白天收集）"),
+    "system:nightly": N_("系统（夜间运行）"),
     "system:metrics": N_("系统（统计）"),
     "cli": N_("命令行"),
 }
@@ -168,6 +169,11 @@ def action_label(action: str) -> str:
     button may be translated differently)."""
     text = ACTION_LABELS.get(action)
     return pgettext("trail", text) if text is not None else action
+
+
+def lookback_cancelled(result: str | None) -> bool:
+    """The look-back was cancelled (its `done_at` is when), not done."""
+    return (result or "").startswith("cancelled")
 
 
 def lookback_result_label(result: str | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from minqing.i18n import N_, _
+from minqing.i18n import N_, _, ngettext
 from minqing.reasons import Reason, render
 from minqing.reference import Reference, UrgentPolicy
 
@@ -128,13 +128,24 @@ def waiting_reason(review_reason: Reason | None) -> str:
     return render(review_reason) or _("待人工审核")
 
 
-def duty_message(cases: Sequence[UrgentCase]) -> tuple[str, str]:
+def duty_message(
+    cases: Sequence[UrgentCase],
+    *,
+    more_waiting: int = 0,
+    more_assigned: int = 0,
+    more_link: str = "",
+) -> tuple[str, str]:
     """The duty alert's title and text for one run's urgent cases: those that need a person
     first (what it is, why nobody was chosen, where to act), then those already dispatched
-    (whom to, by when)."""
+    (whom to, by when).
+
+    When a message cannot list them all, `cases` are the listed ones and `more_waiting` /
+    `more_assigned` count the rest: the title counts every case, and the text begins by saying
+    how many were left out and where they are (`more_link`)."""
     waiting = [c for c in cases if c.needs_person]
     assigned = [c for c in cases if not c.needs_person]
-    if len(cases) == 1:
+    more = more_waiting + more_assigned
+    if len(cases) == 1 and not more:
         case = cases[0]
         template = (
             N_("紧急件待人工分办：%(number)s %(title)s")
@@ -144,11 +155,23 @@ def duty_message(cases: Sequence[UrgentCase]) -> tuple[str, str]:
         title = _(template) % {"number": case.number, "title": case.title}
     else:
         title = _("紧急件 %(n)d 件：待人工分办 %(waiting)d 件，已交办 %(assigned)d 件") % {
-            "n": len(cases),
-            "waiting": len(waiting),
-            "assigned": len(assigned),
+            "n": len(cases) + more,
+            "waiting": len(waiting) + more_waiting,
+            "assigned": len(assigned) + more_assigned,
         }
     blocks = [_case_block(c) for c in (*waiting, *assigned)]
+    if more:  # first, so that a robot's message, cut at its size limit, still says so
+        blocks.insert(
+            0,
+            ngettext(
+                "另有 %(n)d 件紧急件未列出（待人工分办 %(waiting)d 件，已交办 %(assigned)d 件），"
+                "请在工作台查看：%(link)s",
+                "另有 %(n)d 件紧急件未列出（待人工分办 %(waiting)d 件，已交办 %(assigned)d 件），"
+                "请在工作台查看：%(link)s",
+                more,
+            )
+            % {"n": more, "waiting": more_waiting, "assigned": more_assigned, "link": more_link},
+        )
     return title, "\n\n".join(blocks)
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import task
+from sqlalchemy import case as when_then
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased
 
@@ -38,6 +39,7 @@ from tasks.duty import send_duty_alert
 from tasks.outbox import local_text
 
 ACTOR = "system:intake"
+NIGHT_ACTOR = "system:nightly"  # the night run (flows/nightly.py), when it tells the duty
 # Audit action: the duty contacts heard of this case while it was in `from_state` (not a
 # change of state: `to_state` stays empty, so counts of assignments never see it).
 TOLD = "duty_alerted"
@@ -46,7 +48,9 @@ NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counte
 # Dispatched urgent cases are told about for this long after their assignment (so a run that
 # could not reach anyone tells them later); older ones are not news.
 TELL_ASSIGNED_WITHIN = timedelta(hours=24)
-MAX_LISTED = 10  # cases in one duty message; the rest follow in the next run's
+# Cases listed in one duty message (those waiting for a person first); the message counts
+# the rest and points to the console, and they stay untold, so the next run's lists them.
+MAX_LISTED = 10
 EXCERPT = 120
 
 
@@ -75,7 +79,8 @@ def deliver_queued(handoff_ids: list[int]) -> dict[str, Any]:
 
 def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
     """Urgent cases waiting for a person, and (if `urgent.tell_duty`) urgent cases assigned in
-    the last day, that the duty contacts have not heard of since the case took that status."""
+    the last day, that the duty contacts have not heard of since the case took that status —
+    all of them, those waiting for a person first (a message lists the first `MAX_LISTED`)."""
     statuses = [CaseStatus.NEEDS_REVIEW]
     if ctx.ref.policy.urgent.tell_duty:
         statuses.append(CaseStatus.ASSIGNED)
@@ -105,8 +110,7 @@ def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
                 Case.assigned_at >= now - TELL_ASSIGNED_WITHIN,
             )
         )
-        .order_by(Case.id)
-        .limit(MAX_LISTED)
+        .order_by(when_then((Case.status == CaseStatus.NEEDS_REVIEW, 0), else_=1), Case.id)
     )
     return list(s.scalars(query))
 
@@ -175,49 +179,55 @@ def console_link(ctx: Context, path: str) -> str:
     return ctx.settings.public_url.rstrip("/") + path
 
 
-def tell_duty_now(now: datetime | None = None) -> dict[str, Any]:
+def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, Any]:
     """One duty alert (group robots + the duty mailbox) about the urgent cases to tell; each
-    case is recorded as told once a channel took the alert, so the next run does not repeat it
-    and a run whose alert reached nobody tries again."""
+    listed case is recorded as told (by `actor`, the run that sent it) once a channel took the
+    alert, so the next run does not repeat it and a run whose alert reached nobody tries again.
+    Cases beyond `MAX_LISTED` are counted in the alert (`later`) but not told: the next run
+    lists them."""
     ctx = context()
     now = now or datetime.now(UTC)
     with Session() as s, s.begin():
-        cases = cases_to_tell(s, ctx, now)
+        pending = cases_to_tell(s, ctx, now)
+        cases, rest = pending[:MAX_LISTED], pending[MAX_LISTED:]
         views = [urgent_case(s, ctx, c) for c in cases]
         states = {c.id: c.status.value for c in cases}
+    more_waiting = sum(1 for c in rest if c.status is CaseStatus.NEEDS_REVIEW)
     result: dict[str, Any] = {
-        "told": 0, "waiting": 0, "untold": 0, "emails_sent": 0, "warnings": []
+        "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "warnings": []
     }  # fmt: skip
     if not views:
         return result
-    title, text = duty_message(views)
     waiting = any(v.needs_person for v in views)
-    outcome = send_duty_alert(
-        title,
-        text,
-        link=console_link(ctx, "/console/review" if waiting else "/console"),
-        kind="urgent",
+    link = console_link(ctx, "/console/review" if waiting or more_waiting else "/console")
+    title, text = duty_message(
+        views,
+        more_waiting=more_waiting,
+        more_assigned=len(rest) - more_waiting,
+        more_link=link,
     )
+    outcome = send_duty_alert(title, text, link=link, kind="urgent")
     reached = any(r["ok"] for r in outcome["robots"]) or outcome["emails_queued"] > 0
     if not reached:
-        result["untold"] = len(views)
+        result["untold"] = len(pending)
         result["warnings"].append(
             _(
                 "%(n)d 件紧急件未能告知值班人员（未配置值班联系人，或群机器人均未送达），下次运行重试"
             )
-            % {"n": len(views)}
+            % {"n": len(pending)}
         )
         return result
     with Session() as s, s.begin():
         for case_id, status in states.items():
             audit(
-                s, ACTOR, TOLD, case_id=case_id, from_state=status,
+                s, actor, TOLD, case_id=case_id, from_state=status,
                 robots=[r["name"] for r in outcome["robots"] if r["ok"]],
                 emails=outcome["emails_queued"],
             )  # fmt: skip
     result["told"] = len(views)
     result["emails_sent"] = outcome["emails_sent"]  # the night's 发送邮件 counts these too
     result["waiting"] = sum(1 for v in views if v.needs_person)
+    result["later"] = len(rest)  # counted in the alert, listed by the next run's
     return result
 
 
@@ -227,9 +237,10 @@ def duty_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 @task(name="tell-duty")
-def tell_duty() -> dict[str, Any]:
-    """告知值班: urgent cases nobody could be chosen for at once; dispatched ones as configured."""
-    return tell_duty_now()
+def tell_duty(actor: str = ACTOR) -> dict[str, Any]:
+    """告知值班: urgent cases nobody could be chosen for at once; dispatched ones as configured
+    (`actor`: the run telling them, the daytime intake's or the night's)."""
+    return tell_duty_now(actor=actor)
 
 
 # --- the day's figures, counted by the night ---------------------------------------------------

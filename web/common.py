@@ -40,6 +40,7 @@ from minqing.trail import (
     action_label,
     actor_label,
     event_text,
+    lookback_cancelled,
     lookback_result_label,
 )
 from tasks.context import context
@@ -81,6 +82,7 @@ def _environment() -> Environment:
     env.filters["category_source"] = lambda s: label(CATEGORY_SOURCE_LABELS, s)
     env.filters["lookback_kind"] = lambda k: label(LOOKBACK_KIND_LABELS, k)
     env.filters["lookback_result"] = lookback_result_label
+    env.tests["lookback_cancelled"] = lookback_cancelled
     env.filters["link_method"] = lambda m: label(LINK_METHOD_LABELS, m)
     env.filters["survey_channel"] = lambda c: label(SURVEY_CHANNEL_LABELS, c)
     env.filters["reply_via"] = lambda v: label(REPLY_VIA_LABELS, v)

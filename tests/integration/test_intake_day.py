@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
 from tasks.triage import triage_now
 from tasks.urgent import (
+    MAX_LISTED,
+    NIGHT_ACTOR,
+    TOLD,
     day_since_last_night,
     dispatch_day_now,
     night_counted_day,
@@ -197,7 +201,9 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
         again = tell_duty_now()  # told once, not at every run
     drowning = case_with(DROWNING)
     assert (drowning.status, drowning.priority) == (CaseStatus.NEEDS_REVIEW, "urgent")
-    assert told == {"told": 2, "waiting": 1, "untold": 0, "emails_sent": 1, "warnings": []}
+    assert told == {
+        "told": 2, "waiting": 1, "later": 0, "untold": 0, "emails_sent": 1, "warnings": []
+    }  # fmt: skip
     assert again["told"] == 0
     (alert,) = duty.received
     content = alert["json"]["text"]["content"]
@@ -273,3 +279,83 @@ def test_without_duty_contacts_the_run_says_nobody_was_told_and_tries_again(
     assert first["told"] == 0 and first["untold"] == 1
     assert "未能告知值班人员" in first["warnings"][0]
     assert second["untold"] == 1  # still not told: tried again at every run
+
+
+# Eleven urgent reports a department can be chosen for, then two nobody can be (滨江社区's
+# drownings): more than one duty message lists.
+DISPATCHABLE = [
+    GAS,
+    "西城社区幸福路菜市场旁边的配电箱漏电，有小孩差点触电。",
+    "南苑社区工地围墙倒塌，压到人行道上，行人很危险。",
+    "北塘社区老旧小区3号楼墙体开裂成了危房，住户不敢住。",
+    "东湖社区花园小区5栋楼道里漏气，物业一直没人来处理。",
+    "西城社区阳光小区地下车库漏水漏电，物业不管。",
+    "南苑社区学校门口电线裸露垂到地面，学生上下学经过。",
+    "北塘社区小区电梯困人半小时了，物业电话打不通。",
+    "北塘社区和平小区7栋老楼墙体倒塌了一角，物业没有处理。",
+    "东湖社区幼儿园门口的配电箱电线裸露，孩子们每天经过。",
+    "南苑社区物业管理的小区电梯困人，老人被关在里面出不来。",
+]
+WAITING = [DROWNING, "滨江社区码头有游客落水溺水，救生圈不够用，请马上来人！"]
+
+
+def listed_numbers(content: str) -> list[str]:
+    return re.findall(r"^(MQ\d{4}-\d{6}) ", content, flags=re.MULTILINE)
+
+
+def test_a_duty_alert_that_cannot_list_every_urgent_case_lists_the_waiting_ones_and_counts_all(
+    minq, duty
+):
+    for n, text in enumerate([*DISPATCHABLE, *WAITING]):
+        area = text[: text.index("社区") + 2]
+        submit(minq, f"QR20261207-{0x100 + n:012x}", text, area)
+    with minq.sink():
+        day_run()
+        first = tell_duty_now()
+        second = tell_duty_now(actor=NIGHT_ACTOR)
+        third = tell_duty_now()
+    with Session() as s:
+        urgent = s.scalars(select(Case).where(Case.priority == "urgent").order_by(Case.id)).all()
+        told = [
+            (case.number, actor)
+            for case, actor in s.execute(
+                select(Case, AuditEvent.actor)
+                .join(AuditEvent, AuditEvent.case_id == Case.id)
+                .where(AuditEvent.action == TOLD)
+                .order_by(AuditEvent.id)
+            )
+        ]
+    waiting = [c.number for c in urgent if c.status is CaseStatus.NEEDS_REVIEW]
+    assigned = [c.number for c in urgent if c.status is CaseStatus.ASSIGNED]
+    assert len(urgent) == 13 and len(waiting) == 2 and len(assigned) == 11
+    # ordered by number, the two waiting cases would come after the first ten
+    assert max(waiting) > sorted(c.number for c in urgent)[MAX_LISTED - 1]
+
+    assert (first["told"], first["waiting"], first["later"]) == (MAX_LISTED, 2, 3)
+    mails = [m for m in stored_messages(minq.mail_dir) if "duty@street" in m["To"]]
+    (mail,) = [m for m in mails if "13 件" in str(make_header(decode_header(m["Subject"])))]
+    subject = str(make_header(decode_header(mail["Subject"])))
+    assert subject.endswith("紧急件 13 件：待人工分办 2 件，已交办 11 件"), subject
+    body = mail.get_body(("plain",)).get_content()
+    listed = listed_numbers(body)
+    assert len(listed) == MAX_LISTED and listed[:2] == waiting  # those waiting for a person first
+    note = (
+        "另有 3 件紧急件未列出（待人工分办 0 件，已交办 3 件），"
+        "请在工作台查看：https://minqing.example.gov.cn/console/review"
+    )
+    assert note in body
+    # the group robot's message is cut at its size limit: it still has the totals, the note
+    # and the waiting ones
+    alert = duty.received[0]["json"]["text"]["content"]
+    assert "紧急件 13 件：待人工分办 2 件，已交办 11 件" in alert and note in alert
+    assert listed_numbers(alert)[:2] == waiting
+    # the listed ones are told; the left-out ones are not, and the next run lists exactly them
+    assert [number for number, who in told[:MAX_LISTED]] == listed
+    (second_mail,) = [m for m in mails if m is not mail]
+    later = listed_numbers(second_mail.get_body(("plain",)).get_content())
+    assert (second["told"], second["later"], len(later)) == (3, 0, 3)
+    assert sorted(listed + later) == sorted(c.number for c in urgent)
+    assert third["told"] == 0 and len(duty.received) == 2
+    # each told by the run that sent the alert
+    assert {who for number, who in told[:MAX_LISTED]} == {"system:intake"}
+    assert {who for number, who in told[MAX_LISTED:]} == {NIGHT_ACTOR}

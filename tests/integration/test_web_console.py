@@ -314,3 +314,24 @@ def test_the_case_page_and_the_list_read_english_without_chinese_brackets(consol
     assert "市容环境 (Operator)" in console.get(f"/console/cases/{manual}").text
     cases = console.get("/console").text
     assert "<th>Community</th>" in cases and ">Community<select" in cases
+
+
+def test_a_cancelled_look_back_says_it_was_cancelled_and_when_not_that_it_was_done(console):
+    from db.models import Lookback, LookbackKind
+    from tasks.outbox import local_text
+
+    (case_id,) = seed(1)
+    sent, rated = datetime(2026, 12, 1, 2, tzinfo=UTC), datetime(2026, 12, 3, 6, tzinfo=UTC)
+    with Session() as s, s.begin():
+        s.add_all([
+            Lookback(case_id=case_id, kind=LookbackKind.REMINDER, due_at=sent, done_at=sent,
+                     result="sent"),
+            Lookback(case_id=case_id, kind=LookbackKind.VERIFICATION, due_at=sent,
+                     done_at=rated, result="cancelled: reopened"),
+        ])  # fmt: skip
+    page = console.get(f"/console/cases/{case_id}").text
+    table = page[page.index('id="lookbacks"') :]
+    done_row, cancelled_row = re.findall(r"<tr><td>.*?</tr>", table[: table.index("</table>")])
+    assert f"{local_text(rated, with_time=True)} 取消" in cancelled_row
+    assert "已取消：案件已重办" in cancelled_row
+    assert f"{local_text(sent, with_time=True)}</td>" in done_row and "取消" not in done_row

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from minqing.i18n import using
-from minqing.trail import Names, action_label, actor_label, event_text, lookback_result_label
+from minqing.trail import (
+    Names,
+    action_label,
+    actor_label,
+    event_text,
+    lookback_cancelled,
+    lookback_result_label,
+)
 
 NAMES = Names(
     departments={"jiaotong": "区交通运输局", "chengguan": "区城市管理局"},
@@ -50,6 +57,8 @@ def test_each_event_reads_as_a_sentence_with_numbers_and_names(action, detail, t
 def test_actors_are_named_for_people():
     assert actor_label("system:triage") == "系统（整理）"
     assert actor_label("system:someday") == "系统"
+    assert actor_label("system:intake") == "系统（白天收集）"
+    assert actor_label("system:nightly") == "系统（夜间运行）"  # e.g. the night telling the duty
     assert actor_label("王小明") == "王小明"
     assert actor_label("jiaotong·张工", NAMES) == "区交通运输局·张工"
     assert actor_label("citizen:survey:3") == "群众（评价链接）"
@@ -57,6 +66,8 @@ def test_actors_are_named_for_people():
 
 
 def test_lookback_results_are_words_not_codes():
+    assert lookback_cancelled("cancelled: reopened") and not lookback_cancelled("sent")
+    assert not lookback_cancelled(None)
     assert lookback_result_label("verified") == "已核实"
     assert lookback_result_label("cancelled: replied") == "已取消：部门已答复"
     assert lookback_result_label("cancelled: case is replied") == "已取消：案件已是“已答复”"

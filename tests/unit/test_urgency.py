@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from minqing.reference import ConfigError, UrgentPolicy, UrgentRule, load_reference
-from minqing.urgency import NOT_URGENT, Urgency, assess, assess_case
+from minqing.urgency import NOT_URGENT, Urgency, UrgentCase, assess, assess_case, duty_message
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -121,3 +121,27 @@ def test_a_rule_without_a_condition_and_the_old_keyword_list_are_refused(tmp_pat
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match="已改为 urgent.words"):
         load_reference(target)
+
+
+def _urgent(number: str, waiting: bool) -> UrgentCase:
+    return UrgentCase(
+        number=number, title="标题", excerpt="内容", reason="政策词“被困”", source="扫码留言",
+        link=f"/console/cases/{number}", waiting_for="待人工审核" if waiting else None,
+        departments=None if waiting else "区住房和城乡建设局（承办）", due="12月09日", sent=True,
+    )  # fmt: skip
+
+
+def test_a_duty_message_that_lists_some_counts_all_and_says_how_many_it_left_out():
+    listed = [_urgent("MQ2026-000012", True), _urgent("MQ2026-000001", False)]
+    title, text = duty_message(listed, more_waiting=1, more_assigned=2, more_link="/console/review")
+    assert title == "紧急件 5 件：待人工分办 2 件，已交办 3 件"
+    assert text.startswith(
+        "另有 3 件紧急件未列出（待人工分办 1 件，已交办 2 件），请在工作台查看：/console/review"
+    )
+    assert text.index("MQ2026-000012") < text.index("MQ2026-000001")
+    # one listed and more left out: still the count, not the one case's title
+    title, _ = duty_message(listed[:1], more_assigned=1, more_link="/console")
+    assert title == "紧急件 2 件：待人工分办 1 件，已交办 1 件"
+    # all listed: nothing said about left-out ones
+    title, text = duty_message(listed)
+    assert title == "紧急件 2 件：待人工分办 1 件，已交办 1 件" and "未列出" not in text
