@@ -1,5 +1,5 @@
 """The report's charts as PNG files (matplotlib, no display needed): 满意率 by department, cases
-by category over time, and the funnel 收集 → 交办 → 答复 → 办成 → 满意.
+by category over time, and the funnel 收集 → 立案 → 交办 → 答复 → 办成 → 满意.
 
 The charts speak the reader's language (titles, axes, stages from the catalogue) and show the
 departments and categories as the office named them, in Chinese: they need a font with Chinese
@@ -217,7 +217,7 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
         )
         ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
     ax.set_xticks([])
-    ax.set_title(_("办理漏斗：收集 → 交办 → 答复 → 办成 → 满意"))
+    ax.set_title(_("办理漏斗：收集 → 立案 → 交办 → 答复 → 办成 → 满意"))
     fig.tight_layout()
     return fig
 

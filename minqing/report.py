@@ -209,6 +209,9 @@ class ReportInput:
     citizens_received: int  # walk-in reception visits (家站点接待) in the period
     departments: Sequence[str] = ()  # listed even without cases
     categories: Sequence[str] = ()  # first-level categories, in the order of config
+    # 收集: submissions (every citizen's opinion, near-duplicates included) received in the
+    # period, whatever the channel; None: not known, one per case collected
+    submissions_received: int | None = None
 
 
 @dataclass
@@ -255,9 +258,10 @@ def build_report(
         as_of=as_of, departments=[ALL],
     ).iloc[0]  # fmt: skip
     closed = cases[_within(cases["closed_at"], start, after)]
+    received = len(collected) if data.submissions_received is None else data.submissions_received
     annual = {
         "citizens_received": int(data.citizens_received),
-        "opinions_collected": len(collected),
+        "opinions_collected": int(received),
         "answered_on_the_spot": int((collected["outcome"] == Outcome.ON_THE_SPOT.value).sum()),
         "suggestions_made": len(assigned),
         "matters_solved": int((closed["outcome"] == Outcome.SOLVED.value).sum()),
@@ -268,7 +272,7 @@ def build_report(
         scores=scores,
         overall=overall,
         handling=handling_times(assigned, as_of),
-        funnel=funnel(collected, data.ratings),
+        funnel=funnel(collected, data.ratings, submissions=received),
         categories=categories_over_time(collected, period, data.categories),
         case_list=case_list(
             cases[
@@ -280,7 +284,7 @@ def build_report(
         annual=annual,
         sentence=annual_sentences(annual, solved_what=solved_what),
     )
-    report.overview = overview(report, assigned)
+    report.overview = overview(report, assigned, opened=len(collected))
     return report
 
 
@@ -398,8 +402,9 @@ def case_list(cases: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("number", kind="stable")
 
 
-def overview(report: Report, assigned: pd.DataFrame) -> list[tuple[str, str]]:
-    """The headline figures of the period, each from the tables above."""
+def overview(report: Report, assigned: pd.DataFrame, opened: int) -> list[tuple[str, str]]:
+    """The headline figures of the period, each from the tables above: 收集 the opinions
+    received, 立案 the cases they made (`opened`: first received in the period)."""
     o, a = report.overall, report.annual
     collected, spot = a["opinions_collected"], a["answered_on_the_spot"]
     replied, rated = int(o["replied"]), int(o["rated"])
@@ -412,6 +417,7 @@ def overview(report: Report, assigned: pd.DataFrame) -> list[tuple[str, str]]:
             )
             % {"n": collected, "spot": spot},
         ),
+        (pgettext("report", "立案"), _cases(opened)),
         (pgettext("report", "交办"), _cases(a["suggestions_made"])),
         (
             pgettext("report", "答复"),

@@ -91,6 +91,7 @@ SCORE_LABELS: Mapping[str, str] = MappingProxyType(
 FUNNEL_STAGES: Mapping[str, str] = MappingProxyType(
     {
         "collected": NP_("funnel", "收集"),
+        "opened": NP_("funnel", "立案"),
         "assigned": NP_("funnel", "交办"),
         "replied": NP_("funnel", "答复"),
         "solved": NP_("funnel", "办成"),
@@ -597,21 +598,27 @@ def _unranked_reason(
 # --- funnel -----------------------------------------------------------------------------------
 
 
-def funnel(cases: pd.DataFrame, ratings: pd.DataFrame | None = None) -> pd.DataFrame:
-    """收集 → 交办 → 答复 → 办成 → 满意: how many of the given cases reached each stage.
+def funnel(
+    cases: pd.DataFrame, ratings: pd.DataFrame | None = None, submissions: int | None = None
+) -> pd.DataFrame:
+    """收集 → 立案 → 交办 → 答复 → 办成 → 满意: how many opinions came in, and how many of the
+    given cases reached each stage.
 
-    Each stage is a subset of the one before, so the counts only fall:
+    Each stage is at most the one before, so the counts only fall:
 
-    - 收集 collected: every case given (rows with status "merged" dropped);
+    - 收集 collected: `submissions`, the opinions received (every citizen's, a near-duplicate
+      (一案多诉) included); when not given, one per case;
+    - 立案 opened: every case given (rows with status "merged" dropped) — a case is one or
+      more of those opinions;
     - 交办 assigned: assigned_at is set;
     - 答复 replied: …and replied_at is set;
     - 办成 solved: …and outcome is solved (class A);
     - 满意 satisfied: …and the case has at least one current rating and none is 不满意.
 
-    Cases answered on the spot (现场答复) are never assigned, so they leave after 收集. Pass the
-    cases of the period you want (e.g. collected in the year). Columns (FUNNEL_LABELS): stage (a
-    key of FUNNEL_STAGES), count, share_of_previous (of the previous stage), share_of_collected
-    (of 收集); NaN when dividing by 0.
+    Cases answered on the spot (现场答复) are never assigned, so they leave after 立案. Pass the
+    cases of the period you want (e.g. first received in the year) and the submissions received
+    in it. Columns (FUNNEL_LABELS): stage (a key of FUNNEL_STAGES), count, share_of_previous (of
+    the previous stage), share_of_collected (of 收集); NaN when dividing by 0.
     """
     _require(cases, "cases", ("case_id", "assigned_at", "replied_at", "outcome"))
     c = cases
@@ -628,6 +635,7 @@ def funnel(cases: pd.DataFrame, ratings: pd.DataFrame | None = None) -> pd.DataF
     satisfied = solved & c["case_id"].isin(rated - unhappy)
 
     counts = [
+        len(c) if submissions is None else int(submissions),
         len(c),
         int(assigned.sum()),
         int(replied.sum()),

@@ -96,6 +96,16 @@ def assigned_text(f: Mapping[str, Any]) -> str:
     }
 
 
+def review_text(f: Mapping[str, Any]) -> str:
+    """待人工审核: the cases that entered the review queue since the last night, whatever sent
+    them there (triage, dispatch, a 不属职责 reply, an operator), and all waiting in it now."""
+    return ngettext(
+        "新进入 %(new)d 件，目前共 %(waiting)d 件",
+        "新进入 %(new)d 件，目前共 %(waiting)d 件",
+        f["review_waiting"],
+    ) % {"new": f["needs_review"], "waiting": f["review_waiting"]}
+
+
 def rejected_text(f: Mapping[str, Any]) -> str:
     """拒收: points at the table below only when there is one."""
     if f["rejections"]:
@@ -117,7 +127,7 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         (_("合并重复"), _items(f["linked"])),
         (pgettext("summary", "新立案"), _cases(f["new_cases"])),
         (_("现场答复"), _cases(f["on_the_spot"])),
-        (_("待人工审核"), _cases(f["needs_review"])),
+        (_("待人工审核"), review_text(f)),
         *(
             [
                 (
@@ -154,7 +164,9 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             _("满意率"),
-            _("%(rate)s（满意+基本满意 / 参评）") % {"rate": percent(f["satisfied"], f["rated"])},
+            # all ratings to date, not only tonight's: each citizen's current answer
+            _("累计 %(rate)s（满意+基本满意 / 参评，按每位群众的最新评价）")
+            % {"rate": percent(f["satisfied"], f["rated"])},
         ),
         (
             _("件件有回复"),

@@ -56,8 +56,10 @@ def arrivals_since_last_night(s: Any) -> dict[str, Any]:
     """What came in since the last night counted, whatever the way in, by when it was stored:
     submissions by channel (inbox files, `minqing ingest`, the QR form's spool — the daytime
     runs' share included: the caller takes it out), replies by `via` (file, web page), ratings
-    by channel (web page, phone, file), the files `minqing ingest` read, and the operators'
-    改派. `through` is the last row of each table counted: the next night starts after it."""
+    by channel (web page, phone, file), the files `minqing ingest` read, the operators' 改派,
+    and the entries into the review queue (triage, dispatch, a 不属职责 reply, an operator —
+    the daytime runs' included here too). `through` is the last row of each table counted: the
+    next night starts after it."""
     mark = last_night(s)
     before = (mark.detail.get("through") or {}) if mark is not None else {}
     through = {
@@ -97,6 +99,15 @@ def arrivals_since_last_night(s: Any) -> dict[str, Any]:
         .select_from(AuditEvent)
         .where(AuditEvent.entity == "case", AuditEvent.action == "rerouted", *events)
     )
+    entered_review = s.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.entity == "case",
+            AuditEvent.to_state == CaseStatus.NEEDS_REVIEW.value,
+            *events,
+        )
+    )
     return {
         "stored_by_channel": counts(Submission.channel, "submission", Submission),
         # a 现场答复 is stored as a reply too (triage): it has its own line
@@ -104,6 +115,7 @@ def arrivals_since_last_night(s: Any) -> dict[str, Any]:
         "ratings_by_way": counts(Rating.channel, "rating", Rating),
         "command_files": commands,
         "rerouted_by_operators": int(rerouted or 0),
+        "entered_review": int(entered_review or 0),
         "through": through,
     }
 
@@ -144,6 +156,9 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         latest = _latest_ratings(s)
         unanswered = unanswered_items(s, ctx, now or datetime.now(UTC))
         outstanding = outstanding_counts(s)
+        waiting = s.scalar(
+            select(func.count()).select_from(Case).where(Case.status == CaseStatus.NEEDS_REVIEW)
+        )
     undelivered = undelivered_rows()
     routing = routing_precision_now(now or datetime.now(UTC))
     rated = len(latest)
@@ -171,7 +186,11 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "linked": triage["linked"],
         "new_cases": triage["new_cases"],
         "on_the_spot": triage["on_the_spot"],
-        "needs_review": triage["needs_review"] + dispatch["needs_review"],
+        # 待人工审核: every entry into the review queue since the last night, whatever sent the
+        # case there (the daytime runs' triage and dispatch are the 白天随到随办 line's), and
+        # how many cases wait in it now
+        "needs_review": max(0, arrived["entered_review"] - int(day.get("needs_review") or 0)),
+        "review_waiting": int(waiting or 0),
         "assigned": sum(assigned.values()),
         **assigned,
         "replies": sum(arrived["replies_by_way"].values()),

@@ -87,6 +87,10 @@ NOTES = (
         "按期办结率以部门答复时间对照办理期限。"
     ),
     N_("部门评分以本期交办的案件为准；重办的案件按首次交办、首次期限和首次答复计算。"),
+    N_(
+        "收集为本期收到的群众意见条数（按群众提出的时间，同一问题多人反映各计一条）；"
+        "立案为本期首次收到、合并重复后的案件数。"
+    ),
 )
 
 
@@ -248,6 +252,13 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
             Submission.channel == RECEPTION_CHANNEL, Submission.received_at >= start, Submission.received_at < after
         )
     )  # fmt: skip
+    # 收集: every opinion received in the period, by the citizen's time as above (the nights
+    # count the same submissions by when they were stored), near-duplicates included
+    submissions = s.scalar(
+        select(func.count())
+        .select_from(Submission)
+        .where(Submission.received_at >= start, Submission.received_at < after)
+    )
     return ReportInput(
         cases,
         ratings,
@@ -256,6 +267,7 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
         int(received or 0),
         sorted(d.name for d in ctx.ref.departments),
         ctx.ref.top_categories,
+        submissions_received=int(submissions or 0),
     )
 
 

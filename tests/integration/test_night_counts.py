@@ -113,7 +113,7 @@ def test_web_replies_web_ratings_and_minqing_ingest_are_counted_once_with_their_
     assert lines["收集"] == "2 条（minqing ingest 导入 2；12345热线 2）"
     assert lines["收到答复"] == "1 件（网页 1）" and lines["评价"] == "1 条（网页 1）"
     assert lines["交办"] == "3 件（新案 2，重办 1，改派 0）"
-    assert lines["满意率"].startswith("0.0%（0/1）")
+    assert lines["满意率"].startswith("累计 0.0%（0/1）")
 
     third = night()  # nothing new: nothing counted twice
     assert (third["taken"], third["replies"], third["ratings"], third["assigned"]) == (0, 0, 0, 0)

@@ -252,16 +252,20 @@ def test_the_monthly_report_computes_each_number_from_the_database(minq):
     assert result["period"] == "2026-11" and result["title"] == "2026年11月"
     assert result["annual"] == {
         "citizens_received": 3,
-        "opinions_collected": 4,
+        # every opinion received in November: A–E (E since merged into another case) and the
+        # visit V1 not yet triaged; 立案 counts the four cases A–D
+        "opinions_collected": 6,
         "answered_on_the_spot": 1,
         "suggestions_made": 3,
         "matters_solved": 1,
     }
     assert (
         result["sentence"]
-        == "接待选民群众3人次，收集社情民意4条，现场答复1条，形成意见建议3条，推动解决群众身边小事、急事、难事1件。"
+        == "接待选民群众3人次，收集社情民意6条，现场答复1条，形成意见建议3条，推动解决群众身边小事、急事、难事1件。"
     )
 
+    assert result["overview"]["收集社情民意"] == "6 条（现场答复 1 条）"
+    assert result["overview"]["立案"] == "4 件"
     folder = minq.settings.reports_dir / "2026-11"
     scores = pd.read_excel(folder / "report.xlsx", sheet_name="部门评分").set_index("部门")
     city = scores.loc["区城市管理局"]
@@ -289,7 +293,7 @@ def test_the_monthly_report_computes_each_number_from_the_database(minq):
     assert len(listed) == 4 and all(cell.data_type == "s" for cell in listed.values())
     assert '\'=HYPERLINK("http://evil","A")' in {c.value for c in listed.values()}
     funnel = pd.read_excel(folder / "report.xlsx", sheet_name="办理漏斗")
-    assert funnel["件数"].tolist() == [4, 3, 2, 2, 1]
+    assert funnel["件数"].tolist() == [6, 4, 3, 2, 2, 1]
     summary = (folder / "report.md").read_text(encoding="utf-8")
     assert result["sentence"] in summary and "| 按期办结率 | 33.3% |" in summary
     assert "<img" in (folder / "report.html").read_text(encoding="utf-8")
@@ -341,7 +345,7 @@ def test_with_english_chosen_minqing_report_prints_and_writes_english(minq, tmp_
         "Stage", "Cases", "Share of previous stage", "Share of collected"
     ]  # fmt: skip
     assert [r[0].value for r in book["Handling funnel"].iter_rows(min_row=2)] == [
-        "Collected", "Assigned", "Replied", "Solved", "Satisfied"
+        "Collected", "Cases opened", "Assigned", "Replied", "Solved", "Satisfied"
     ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert
 
 from db.engine import Session
-from db.models import Case, Reply
+from db.models import Case, Reply, Submission
 from minqing.channels.base import parse_datetime
 from minqing.classify import classify_by_keywords
 from minqing.routing import route
@@ -72,6 +72,12 @@ def import_messages(frame: pd.DataFrame) -> pd.DataFrame:
             insert(Case),
             [{k: v for k, v in row.items() if k not in ("deadline_days", "reply")} for row in rows],
         )
+        # each message is one citizen's opinion, received when it was posted (收集)
+        s.execute(insert(Submission), [
+            {"source_key": f"tipdm-message:{row['id']}", "channel": "hotline",
+             "source_ref": str(row["id"]), "received_at": row["created_at"], "title": row["title"],
+             "text": row["text"], "text_key": row["text_key"], "case_id": row["id"],
+             "link_method": "new"} for row in rows])  # fmt: skip
         s.execute(insert(Reply), [
             {"case_id": row["id"], "department_code": row["lead_department"], "received_at": row["replied_at"],
              "outcome": Outcome.FOR_REFERENCE, "text": row["reply"] or "", "via": "import",

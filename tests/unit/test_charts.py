@@ -124,11 +124,15 @@ def test_every_chart_is_titled_and_labelled_in_chinese_without_missing_glyphs():
     for fig in figures:
         rendered(fig, font)
     titles = [fig.axes[0].get_title() for fig in figures]
-    assert titles == ["各部门满意率", "各类问题件数", "办理漏斗：收集 → 交办 → 答复 → 办成 → 满意"]
+    assert titles == [
+        "各部门满意率",
+        "各类问题件数",
+        "办理漏斗：收集 → 立案 → 交办 → 答复 → 办成 → 满意",
+    ]
     legend = [t.get_text() for t in figures[1].axes[0].get_legend().get_texts()]
     assert legend == ["城乡建设", "未分类"]
     stages = [t.get_text() for t in figures[2].axes[0].get_yticklabels()]
-    assert stages == ["满意", "办成", "答复", "交办", "收集"]
+    assert stages == ["满意", "办成", "答复", "交办", "立案", "收集"]
     every_text = [
         t.get_text() for fig in figures for t in fig.findobj(lambda o: hasattr(o, "get_text"))
     ]
@@ -154,12 +158,12 @@ def test_with_english_chosen_the_charts_speak_english_and_keep_the_office_names_
     assert [fig.axes[0].get_title() for fig in figures] == [
         "Satisfaction by department",
         "Cases by category",
-        "Handling funnel: collected → assigned → replied → solved → satisfied",
+        "Handling funnel: collected → cases opened → assigned → replied → solved → satisfied",
     ]
     legend = [t.get_text() for t in figures[1].axes[0].get_legend().get_texts()]
     assert legend == ["城乡建设", "Uncategorised"]  # a category of config stays as written
     stages = [t.get_text() for t in figures[2].axes[0].get_yticklabels()]
-    assert stages == ["Satisfied", "Solved", "Replied", "Assigned", "Collected"]
+    assert stages == ["Satisfied", "Solved", "Replied", "Assigned", "Cases opened", "Collected"]
     departments = {"区城市管理局", "区教育局", "区交通运输局", "城乡建设"}
     texts = [t.get_text() for fig in figures for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
     chinese = [t for t in texts if re.search(r"[\u4e00-\u9fff]", t) and t not in departments]

@@ -52,9 +52,9 @@ def test_the_night_says_what_it_tried_tonight_apart_from_what_is_outstanding_and
 
 def summary_lines_of(f: dict) -> list[tuple[str, str]]:
     base = {"taken": 0, "by_channel": {}, "rejected": 0, "linked": 0, "new_cases": 0,
-            "on_the_spot": 0, "needs_review": 0, "assigned": 0, "replies": 0, "lookbacks": 0,
-            "reminders": 0, "escalations": 0, "verifications": 0, "ratings": 0, "satisfied": 0,
-            "rated": 0, "rejections": []}  # fmt: skip
+            "on_the_spot": 0, "needs_review": 0, "review_waiting": 0, "assigned": 0,
+            "replies": 0, "lookbacks": 0, "reminders": 0, "escalations": 0, "verifications": 0,
+            "ratings": 0, "satisfied": 0, "rated": 0, "rejections": []}  # fmt: skip
     return summary_lines({**base, **f})
 
 

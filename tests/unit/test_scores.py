@@ -510,23 +510,35 @@ def test_the_funnel_counts_cases_that_reach_each_stage() -> None:
         (2, 4, "不满意", False, "2025-03-03"),
         (4, 5, "满意", None, "2025-03-03"),
     )
-    table = funnel(cases, ratings)
-    assert table["stage"].tolist() == ["collected", "assigned", "replied", "solved", "satisfied"]
+    table = funnel(cases, ratings, submissions=8)  # 8 opinions made these 6 cases (一案多诉)
+    assert table["stage"].tolist() == [
+        "collected", "opened", "assigned", "replied", "solved", "satisfied",
+    ]  # fmt: skip
     assert [stage_label(s) for s in table["stage"]] == [
         "收集",
+        "立案",
         "交办",
         "答复",
         "办成",
         "满意",
     ]
-    assert table["count"].tolist() == [6, 5, 4, 3, 1]
-    assert table["share_of_previous"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 5, 3 / 4, 1 / 3])
-    assert table["share_of_collected"].tolist() == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 1 / 6])
+    assert table["count"].tolist() == [8, 6, 5, 4, 3, 1]
+    assert table["share_of_previous"].tolist() == pytest.approx(
+        [1.0, 6 / 8, 5 / 6, 4 / 5, 3 / 4, 1 / 3]
+    )
+    assert table["share_of_collected"].tolist() == pytest.approx(
+        [1.0, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 1 / 8]
+    )
+
+
+def test_without_a_count_of_submissions_the_funnel_counts_one_opinion_per_case() -> None:
+    cases = frame("case_id assigned_at replied_at outcome", (1, None, None, "on_the_spot"))
+    assert funnel(cases)["count"].tolist()[:2] == [1, 1]
 
 
 def test_an_empty_funnel_has_zero_counts_and_missing_shares() -> None:
     table = funnel(pd.DataFrame(columns=["case_id", "assigned_at", "replied_at", "outcome"]))
-    assert table["count"].tolist() == [0, 0, 0, 0, 0]
+    assert table["count"].tolist() == [0, 0, 0, 0, 0, 0]
     assert table["share_of_previous"].isna().all()
 
 

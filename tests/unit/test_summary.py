@@ -24,6 +24,7 @@ FIGURES: dict[str, Any] = {
     "new_cases": 4,
     "on_the_spot": 0,
     "needs_review": 0,
+    "review_waiting": 0,
     "assigned": 4,
     "replies": 0,
     "lookbacks": 0,
@@ -136,7 +137,11 @@ def test_in_english_the_summary_reads_english_around_the_data() -> None:
     assert markdown.startswith("# 东湖街道人大工委 民情直通车 · night run summary of 2026-11-27")
     assert "| Collected | 5 items (12345 hotline 4, QR code form 1) |" in markdown
     assert "| Rejected | 1 item (reasons in the table below) |" in markdown
-    assert "| Satisfaction rate | — (0/0) (satisfied + basically satisfied / rated) |" in markdown
+    assert (
+        "| Satisfaction rate | — (0/0) to date (satisfied + basically satisfied / rated, "
+        "each citizen's latest rating) |" in markdown
+    )
+    assert "| Awaiting review | 0 new since the last night; 0 cases waiting now |" in markdown
     assert "## Files (3: archived 2, failed 1)" in markdown
     assert "| 12345 hotline | 12345_20261127.csv | Taken in, archived | 4 | 2 | 1 |  |" in markdown
     text = (
