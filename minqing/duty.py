@@ -26,10 +26,14 @@ def alert_text(title: str, text: str, link: str | None = None, office: str | Non
     return "\n".join(line for line in lines if line)
 
 
-def fit_bytes(text: str, limit: int = ROBOT_MAX_BYTES) -> str:
-    """`text` cut (with "…") so that its UTF-8 encoding stays within `limit` bytes."""
+def fit_bytes(text: str, limit: int = ROBOT_MAX_BYTES, *, keep: str = "") -> str:
+    """`text` cut (with "…") so that its UTF-8 encoding stays within `limit` bytes; when it
+    ends with the line `keep` (where to act), that line stays and the text before it is cut."""
     if len(text.encode("utf-8")) <= limit:
         return text
+    if keep and text.endswith("\n" + keep):
+        tail = "\n" + keep
+        return fit_bytes(text[: -len(tail)], limit - len(tail.encode("utf-8"))) + tail
     cut = text.encode("utf-8")[: limit - 3].decode("utf-8", errors="ignore")
     return cut + "…"
 
@@ -44,7 +48,9 @@ def robot_body(
         return {"title": title, "text": content, "link": link, "source": "minqing"}
     if keyword and keyword not in content:
         content = f"{keyword} {content}"
-    return {"msgtype": "text", "text": {"content": fit_bytes(content)}}
+    last = content.rpartition("\n")[2]  # alert_text's 查看与处理 line: kept when cut
+    keep = last if link and link in last else ""
+    return {"msgtype": "text", "text": {"content": fit_bytes(content, keep=keep)}}
 
 
 def dingtalk_signed_url(url: str, secret: str, timestamp_ms: int) -> str:

@@ -399,10 +399,11 @@ def reopen_or_escalate(
         note=note,
         reopen_count=case.reopen_count,
     )
-    # Nothing pending of the old round stays open: reminders, and a 回头看 not yet recorded.
+    # Nothing pending of the old round stays open: reminders, and a 回头看 not yet recorded
+    # (one already asked for is cancelled now: its done_at says when, no longer when it was sent).
     for lb in s.scalars(select(Lookback).where(Lookback.case_id == case.id)):
         if lb.done_at is None or (lb.kind is LookbackKind.VERIFICATION and lb.result == "sent"):
-            lb.done_at, lb.result = lb.done_at or when or datetime.now(UTC), "cancelled: reopened"
+            lb.done_at, lb.result = when or datetime.now(UTC), "cancelled: reopened"
     dept = ctx.ref.department_by_code.get(case.lead_department or "")
     if dept is not None:
         message = reopen_notice(source, case.number, case.reopen_count, said)

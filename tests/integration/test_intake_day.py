@@ -349,6 +349,7 @@ def test_a_duty_alert_that_cannot_list_every_urgent_case_lists_the_waiting_ones_
     alert = duty.received[0]["json"]["text"]["content"]
     assert "紧急件 13 件：待人工分办 2 件，已交办 11 件" in alert and note in alert
     assert listed_numbers(alert)[:2] == waiting
+    assert alert.endswith("…\n查看与处理：https://minqing.example.gov.cn/console/review")
     # the listed ones are told; the left-out ones are not, and the next run lists exactly them
     assert [number for number, who in told[:MAX_LISTED]] == listed
     (second_mail,) = [m for m in mails if m is not mail]

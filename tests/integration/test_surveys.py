@@ -237,6 +237,9 @@ def test_dissatisfied_reopens_the_case_once_with_the_comment_then_the_leaders_ta
         [("王五", "13912340005", None, True), ("赵六", "13912340006", None, True)]
     )
     surveys_now(now=NOW)
+    with Session() as s, s.begin():  # a 回头看 asked for and not yet recorded
+        s.add(Lookback(case_id=case_id, kind=LookbackKind.VERIFICATION, due_at=NOW, done_at=NOW,
+                       result="sent"))  # fmt: skip
     result = rate(
         minq,
         "r1.csv",
@@ -246,6 +249,12 @@ def test_dissatisfied_reopens_the_case_once_with_the_comment_then_the_leaders_ta
     assert result["ratings"] == 2 and result["rejected"] == 0  # the second answer is kept too
     case = case_row(case_id)
     assert case.status is CaseStatus.REOPENED and case.reopen_count == 1
+    with Session() as s:  # cancelled when the rating reopened the case, and says so
+        (check,) = s.scalars(select(Lookback).where(Lookback.case_id == case_id))
+        assert check.result == "cancelled: reopened"
+        assert check.done_at.replace(tzinfo=check.done_at.tzinfo or UTC) == datetime(
+            2026, 11, 28, 10, tzinfo=BJ
+        )
     [notice] = rows_of(HandoffKind.REOPEN)
     assert notice.recipient == "banli@chengguan.example.gov.cn"
     assert "灯还是不亮" in notice.body_text and "13900001111" not in notice.body_text

@@ -55,6 +55,16 @@ def test_a_long_alert_is_cut_to_what_a_robot_accepts():
     assert fit_bytes("短消息") == "短消息"
 
 
+def test_a_long_alert_cut_for_a_robot_keeps_where_to_act():
+    link = "https://minqing.example.gov.cn/console/review"
+    content = alert_text("紧急件 13 件", "\n\n".join(["紧急件内容" * 30] * 10), link, "示例街道")
+    text = robot_body("wecom", content, link=link)["text"]["content"]
+    assert len(text.encode("utf-8")) <= 2000
+    assert text.startswith("【示例街道·民情直通车】紧急件 13 件")
+    assert text.endswith(f"…\n查看与处理：{link}")
+    assert robot_body("wecom", "短消息", link=link)["text"]["content"] == "短消息"
+
+
 def test_the_alert_names_the_office_and_where_to_fix_it():
     text = alert_text(
         "夜间运行部分失败", "14 封消息未送达", "http://ui/runs/flow-run/1", "示例街道"
