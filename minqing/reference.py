@@ -197,9 +197,17 @@ class DeliveryPolicy(_Strict):
 class ReportPolicy(_Strict):
     """评议报告: words of the annual sentence and how long a 回头看 may wait for its result."""
 
-    solved_what: str = "群众身边小事、急事、难事"
+    # One text for every language, or one per language ({zh_CN: …, en: …}).
+    solved_what: str | dict[str, str] = "群众身边小事、急事、难事"
     # 件件有回复: a 回头看 request unanswered this many working days after it was due is listed.
     verification_grace_days: int = Field(default=5, ge=0)
+
+    def solved_what_in(self, language: str) -> str:
+        """The annual sentence's words in `language`; zh_CN's when it has none of its own."""
+        if isinstance(self.solved_what, str):
+            return self.solved_what
+        words = self.solved_what
+        return words.get(language) or words.get("zh_CN") or next(iter(words.values()), "")
 
 
 class Policy(_Strict):

@@ -35,7 +35,7 @@ from minqing.charts import (
     funnel_chart,
     satisfaction_chart,
 )
-from minqing.i18n import N_, _, headed, label
+from minqing.i18n import N_, _, current_language, headed, label
 from minqing.labels import COLUMN_LABELS
 from minqing.report import (
     LABELS,
@@ -119,7 +119,7 @@ def build_report_now(
         routing = routing_precision_rows(s, ctx, *period.bounds())
     report = build_report(
         data, period, ctx.ref.policy.score_policy(), ctx.calendar, as_of=now,
-        solved_what=ctx.ref.policy.report.solved_what,
+        solved_what=ctx.ref.policy.report.solved_what_in(current_language()),
     )  # fmt: skip
     folder = ctx.settings.reports_dir / period.label
     files = write_report(report, folder, ctx, routing)

@@ -91,3 +91,19 @@ def test_a_channel_text_format_other_than_plain_or_html_is_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="channels.hotline.text_format：“rtf”不可用"):
         load_reference(config)
+
+
+def test_the_annual_sentence_s_words_are_given_per_language_or_once_for_all(tmp_path):
+    report = load_reference(CONFIG).policy.report
+    assert report.solved_what_in("zh_CN") == "群众身边小事、急事、难事"
+    assert (
+        report.solved_what_in("en") == "small, urgent and difficult matters in people's daily lives"
+    )
+    one = _broken_copy(
+        tmp_path, "policy.yaml", lambda d: d["report"].update(solved_what="群众身边小事")
+    )
+    assert load_reference(one).policy.report.solved_what_in("en") == "群众身边小事"
+    chinese_only = _broken_copy(
+        tmp_path / "b", "policy.yaml", lambda d: d["report"].update(solved_what={"zh_CN": "急事"})
+    )
+    assert load_reference(chinese_only).policy.report.solved_what_in("en") == "急事"
