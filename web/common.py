@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from starlette.datastructures import FormData, UploadFile
 
 from db.models import case_number
@@ -63,6 +64,14 @@ REF_RECHECK_SECONDS = 5.0
 REPLY_OUTCOMES = [o for o in Outcome if o is not Outcome.ON_THE_SPOT]
 
 
+_NAME_BREAKS = re.compile(r"([_\-./])")
+
+
+def breakable_name(name: str | None) -> Markup:
+    """A file name that may break after its separators (12345_ / 20261127.csv), escaped."""
+    return Markup(_NAME_BREAKS.sub(r"\1<wbr>", str(escape(name or ""))))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -93,6 +102,7 @@ def _environment() -> Environment:
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone
     env.filters["case_number"] = lambda row: case_number(row.id, row.created_at)
+    env.filters["file_name"] = breakable_name
     return env
 
 

@@ -1,5 +1,6 @@
 """Every page as people see it, on the demo's data, in a real browser: the console at 1,280,
-1,400 and 1,920 px and the public pages at 1,400 px and on a 390 px phone. A screenshot of each
+1,400 and 1,920 px (and its 拒收 and case pages on a 390 px phone, where nothing may be lost)
+and the public pages at 1,400 px and on a 390 px phone. A screenshot of each
 goes to the artifacts folder; the checks are what a clerk or a citizen would notice — a case
 number, receipt or date broken over two lines, a page wider than the screen."""
 
@@ -77,6 +78,28 @@ TABLES_WIDER_THAN_CARD = """
 () => [...document.querySelectorAll(".card.scroll")]
   .filter(c => c.scrollWidth > c.clientWidth + 1)
   .map(c => [(c.querySelector("table") || {}).id, c.scrollWidth, c.clientWidth])
+"""
+
+# Table cells whose text lies (partly) outside the screen: [text, left, right].
+OFF_SCREEN = """
+(selector) => {
+  const cells = [...document.querySelectorAll(selector)].filter(c => c.textContent.trim());
+  const outside = cells.map(c => [c.textContent.trim().slice(0, 40), c.getBoundingClientRect()])
+    .filter(([, r]) => r.left < 0 || r.right > window.innerWidth + 1)
+    .map(([t, r]) => [t, Math.round(r.left), Math.round(r.right)]);
+  return {shown: cells.length, outside};
+}
+"""
+# How many lines each cell's text takes: [text, lines].
+LINES_OF = """
+(selector) => [...document.querySelectorAll(selector)].filter(c => c.textContent.trim())
+  .map(c => {
+    const range = document.createRange();
+    range.selectNodeContents(c);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                                     .map(r => Math.round(r.top)));
+    return [c.textContent.trim(), tops.size];
+  })
 """
 
 
@@ -161,6 +184,29 @@ def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
             page.locator("#failed a[href^='/console/cases/']").first.inner_text().startswith("MQ")
         )
     desk.close()
+
+    # On a phone the console is not at home, but loses nothing: the rejections' reasons and file
+    # names and the case's trail stand row by row on the screen, not in a table scrolled sideways.
+    phone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+    page = phone.new_page()
+    page.goto(f"{site.url}/console/login")
+    page.fill("#name", OPERATOR)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    for name, path, cells in (
+        ("rejections", "/console/rejections", "#rejections td[data-label], #failed-files td"),
+        ("case", f"/console/cases/{busiest}", "#timeline td, #submissions td, #handoffs td"),
+    ):
+        page.goto(site.url + path)
+        check(page, artifacts, f"console-{name}-phone", numbers=True)
+        assert page.evaluate(TABLES_WIDER_THAN_CARD) == [], f"{name} on a phone"
+        off_screen = page.evaluate(OFF_SCREEN, cells)
+        assert off_screen["shown"] > 0 and off_screen["outside"] == [], (name, off_screen)
+    page.goto(site.url + "/console/rejections")
+    names = page.evaluate(LINES_OF, "#rejections td.file, #failed-files td.file")
+    assert names and max(lines for _text, lines in names) <= 2, names  # not a character a line
+    assert page.locator('#rejections td[data-label="原因"]').count() > 0  # named in each row
+    phone.close()
 
     public = {
         "qr-form": "/s/donghu-jia",

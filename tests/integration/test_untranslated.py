@@ -100,14 +100,14 @@ def latin_words(text: str, data: Iterable[str]) -> list[str]:
 
 
 _HIDDEN = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->", re.S | re.I)
-_ATTRS = re.compile(r'\b(?:placeholder|title|aria-label|alt)="([^"]*)"')
+_ATTRS = re.compile(r'\b(?:placeholder|title|aria-label|alt|data-label)="([^"]*)"')
 _BUTTON_VALUE = re.compile(r'<input[^>]*type="(?:submit|button)"[^>]*value="([^"]*)"')
 _TAG = re.compile(r"<[^>]+>")
 
 
 def visible_text(page: str) -> str:
     """What a reader sees of an HTML page: text and the attributes shown on screen."""
-    page = _HIDDEN.sub(" ", page)
+    page = _HIDDEN.sub(" ", page).replace("<wbr>", "")  # a place to break, not a space
     shown = _ATTRS.findall(page) + _BUTTON_VALUE.findall(page)
     return html_lib.unescape(" ".join([_TAG.sub(" ", page), *shown]))
 
