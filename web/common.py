@@ -72,6 +72,18 @@ def breakable_name(name: str | None) -> Markup:
     return Markup(_NAME_BREAKS.sub(r"\1<wbr>", str(escape(name or ""))))
 
 
+_CASE_NUMBER_IN_TEXT = re.compile(r"MQ\d{4}-\d{6,}")
+
+
+def whole_numbers(text: str | None) -> Markup:
+    """A text (a subject) whose case numbers never break over two lines, escaped."""
+    return Markup(
+        _CASE_NUMBER_IN_TEXT.sub(
+            lambda m: f'<span class="nowrap">{m.group(0)}</span>', str(escape(text or ""))
+        )
+    )
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -103,6 +115,7 @@ def _environment() -> Environment:
     env.filters["mask_phone"] = mask_phone
     env.filters["case_number"] = lambda row: case_number(row.id, row.created_at)
     env.filters["file_name"] = breakable_name
+    env.filters["whole_numbers"] = whole_numbers
     return env
 
 

@@ -103,11 +103,12 @@ _HIDDEN = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->", re.S | re.I)
 _ATTRS = re.compile(r'\b(?:placeholder|title|aria-label|alt|data-label)="([^"]*)"')
 _BUTTON_VALUE = re.compile(r'<input[^>]*type="(?:submit|button)"[^>]*value="([^"]*)"')
 _TAG = re.compile(r"<[^>]+>")
+_INLINE = re.compile(r"</?(?:span|wbr|strong|em)\b[^>]*>")
 
 
 def visible_text(page: str) -> str:
     """What a reader sees of an HTML page: text and the attributes shown on screen."""
-    page = _HIDDEN.sub(" ", page).replace("<wbr>", "")  # a place to break, not a space
+    page = _INLINE.sub("", _HIDDEN.sub(" ", page))  # inline markup (<wbr>, a span) adds no space
     shown = _ATTRS.findall(page) + _BUTTON_VALUE.findall(page)
     return html_lib.unescape(" ".join([_TAG.sub(" ", page), *shown]))
 
