@@ -28,7 +28,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
-from minqing.messages import deadline_text
+from minqing.messages import deadline_text, html_language
 from minqing.reasons import delivery_problem
 from minqing.reasons import render as render_reason
 from minqing.reference import Reference
@@ -111,6 +111,7 @@ def _environment() -> Environment:
     env.filters["reason"] = render_reason
     env.filters["delivery_problem"] = delivery_problem
     env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text)
+    env.globals["html_language"] = html_language  # <html lang>, per request's language
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone
     env.filters["case_number"] = lambda row: case_number(row.id, row.created_at)

@@ -193,14 +193,14 @@ def test_the_rating_page_greets_and_labels_its_choices_in_the_reader_s_language(
     rating = answered_and_surveyed(client, name="王芳")
 
     page = client.get(rating)
-    assert "<h2>王芳，您好</h2>" in page.text
+    assert "<h2>王芳，您好</h2>" in page.text and '<html lang="zh-CN">' in page.text
     assert choices(page) == [("满意", "满意"), ("基本满意", "基本满意"), ("不满意", "不满意")]
     assert "请致电维修班[电话已隐去]" in page.text
 
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     page = client.get(rating)
-    assert "<h2>Hello, 王芳</h2>" in page.text
+    assert "<h2>Hello, 王芳</h2>" in page.text and '<html lang="en">' in page.text
     assert choices(page) == [
         ("满意", "Satisfied"),
         ("基本满意", "Basically satisfied"),
