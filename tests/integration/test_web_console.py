@@ -304,13 +304,18 @@ def test_the_case_page_and_the_list_read_english_without_chinese_brackets(consol
         s.get(Case, ruled).category_confidence = 1.0
         s.get(Case, manual).category, s.get(Case, manual).category_source = "市容环境", "operator"
     assert "市容环境（关键词规则，置信度 1.00）" in console.get(f"/console/cases/{ruled}").text
-    assert "市容环境（人工）" in console.get(f"/console/cases/{manual}").text
+    chinese = console.get(f"/console/cases/{manual}").text
+    assert "市容环境（人工）" in chinese and "群众留言（0）" in chinese
+    assert "尚无评价（已发回访 0 份）。" in chinese
 
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     page = console.get(f"/console/cases/{ruled}").text
     assert "市容环境 (Keyword rule, confidence 1.00)" in page and "（" not in page
     assert "<dt>Community</dt>" in page
+    for heading in ("Messages (0)", "Assignments and messages (0)", "Replies (0)"):
+        assert heading in page
+    assert "No rating yet (surveys sent: 0)." in page
     assert "市容环境 (Operator)" in console.get(f"/console/cases/{manual}").text
     cases = console.get("/console").text
     assert "<th>Community</th>" in cases and ">Community<select" in cases
