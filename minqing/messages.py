@@ -112,21 +112,12 @@ def assignment_subject(
     """An assignment's subject: 【交办·承办】 to the lead department, 【交办·协办】 to a
     co-handler, led by 【重办】 for a reopened case and by 【紧急】 for an urgent one."""
     values = {"number": number, "title": title}
-    if reopened:
-        if urgent:
-            if lead:
-                return _("【紧急】【重办】【交办·承办】%(number)s %(title)s") % values
-            return _("【紧急】【重办】【交办·协办】%(number)s %(title)s") % values
-        if lead:
-            return _("【重办】【交办·承办】%(number)s %(title)s") % values
-        return _("【重办】【交办·协办】%(number)s %(title)s") % values
-    if urgent:
-        if lead:
-            return _("【紧急】【交办·承办】%(number)s %(title)s") % values
-        return _("【紧急】【交办·协办】%(number)s %(title)s") % values
-    if lead:
-        return _("【交办·承办】%(number)s %(title)s") % values
-    return _("【交办·协办】%(number)s %(title)s") % values
+    subject = (
+        _("【交办·承办】%(number)s %(title)s") if lead else _("【交办·协办】%(number)s %(title)s")
+    ) % values
+    # TRANSLATORS: tags in front of a subject; keep the space after them in English.
+    tags = (_("【紧急】") if urgent else "") + (_("【重办】") if reopened else "")
+    return tags + subject
 
 
 def listing(names: Iterable[str]) -> str:
