@@ -18,8 +18,10 @@ from db.models import Area, Case, Handoff, HandoffKind, HandoffStatus, case_numb
 from minqing.i18n import pgettext
 from minqing.messages import Rendered, deadline_text, excerpt, render
 from minqing.reference import Reference
+from minqing.states import CaseStatus
 
 LOCAL = ZoneInfo("Asia/Shanghai")
+ANSWERED = (CaseStatus.REPLIED, CaseStatus.VERIFIED, CaseStatus.RATED, CaseStatus.CLOSED)
 
 
 def local_text(moment: datetime | None, with_time: bool = False) -> str:
@@ -54,6 +56,9 @@ def case_view(s: Session, case: Case, ref: Reference) -> dict[str, Any]:
         "category": case.category,
         "supporters": case.supporters,
         "due": deadline_text(case.due_at),
+        # once answered, the deadline is history: a 回头看 request or a leaders' mail after the
+        # reply must not ask for a reply by it ("请于…前答复")
+        "replied": local_text(case.replied_at) if case.status in ANSWERED else "",
         "due_provisional": bool(case.due_provisional),
     }
 

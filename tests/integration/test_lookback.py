@@ -23,12 +23,13 @@ from db.models import (
 )
 from mail.sink import stored_messages
 from minqing.delivery import reply_template_csv
-from minqing.settings import reset_settings
+from minqing.settings import get_settings, reset_settings
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
 from tasks.lookback import scan_now
+from web.tokens import Role, read_token
 
 BJ = ZoneInfo("Asia/Shanghai")
 
@@ -128,7 +129,13 @@ def test_a_reminder_says_how_to_reply_with_the_assignments_link_and_reply_templa
         text = message.get_body(("plain",)).get_content()
         return re.search(r"https://minqing\.example\.gov\.cn/r/\S+", text).group(0)
 
-    assert reply_url(reminder) == reply_url(assignment)  # the same round's link
+    # the same round's link: the same grant (a token is signed with its second, so the two
+    # links' bytes differ when the mails are written a second apart)
+    grants = [
+        read_token(get_settings(), Role.REPLY, reply_url(m).rsplit("/", 1)[1])
+        for m in (reminder, assignment)
+    ]
+    assert grants[0] == grants[1] and grants[0].case_id == case_id
     for part in (
         reminder.get_body(("plain",)).get_content(),
         reminder.get_body(("html",)).get_content(),
@@ -208,6 +215,9 @@ def test_a_reply_stops_the_reminders_and_the_representative_is_asked_to_verify_a
     assert ask.recipient == "li.xiuying@daibiao.example.cn" and "回头看" in ask.subject
     [mail] = [m for m in stored_messages(minq.mail_dir) if m["Message-ID"] == ask.message_id]
     assert "已核实" in mail.get_body(("plain",)).get_content()
+    for part in ("plain", "html"):  # answered: the deadline is history, not a request
+        body = mail.get_body((part,)).get_content()
+        assert "已于 2026年11月10日 答复" in body and "前答复" not in body
 
 
 def test_verified_closes_the_loop_and_not_verified_reopens_the_case_with_the_representatives_note(
