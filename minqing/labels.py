@@ -46,6 +46,12 @@ HANDOFF_KIND_LABELS: Mapping[str, str] = {
     "duty": N_("值班提醒"),
 }
 
+# What a representative's 回头看 found (Lookback.result, and the verification file's values).
+VERIFICATION_RESULT_LABELS: Mapping[str, str] = {
+    "verified": N_("已核实"),
+    "not_verified": N_("未核实"),
+}
+
 LOOKBACK_KIND_LABELS: Mapping[str, str] = {
     "reminder": N_("到期提醒"),
     "escalation": N_("超期督办"),

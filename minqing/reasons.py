@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minqing.i18n import N_, _, label, ngettext
-from minqing.labels import CASE_STATUS_LABELS, CATEGORY_SOURCE_LABELS
+from minqing.labels import (
+    CASE_STATUS_LABELS,
+    CATEGORY_SOURCE_LABELS,
+    VERIFICATION_RESULT_LABELS,
+)
 
 Render = Callable[[Mapping[str, Any]], str]
 
@@ -59,12 +63,6 @@ AUTOMATIC_MAIL_LABELS: Mapping[str, str] = {
     "auto_reply": N_("自动回复"),
     "bulk": N_("群发邮件"),
     "report": N_("退信或投递报告"),
-}
-
-
-VERIFICATION_RESULT_LABELS: Mapping[str, str] = {
-    "verified": N_("已核实"),
-    "not_verified": N_("未核实"),
 }
 
 

@@ -20,6 +20,7 @@ from minqing.labels import (
     CHANNEL_LABELS,
     HANDOFF_KIND_LABELS,
     SATISFACTION_LABELS,
+    VERIFICATION_RESULT_LABELS,
     outcome_label,
     status_label,
 )
@@ -119,8 +120,7 @@ LINK_METHOD_LABELS: Mapping[str, str] = {
 # Lookback.result codes (回头督办的结果) and the reasons a look-back was cancelled.
 LOOKBACK_RESULT_LABELS: Mapping[str, str] = {
     "sent": N_("已发出"),
-    "verified": N_("已核实"),
-    "not_verified": N_("未核实"),
+    **VERIFICATION_RESULT_LABELS,
     "failed: no leader e-mail": N_("未能发出：没有领导的电子邮箱"),
 }
 CANCEL_REASON_LABELS: Mapping[str, str] = {
