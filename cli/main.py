@@ -276,7 +276,8 @@ def ingest(
             report = ingest_file(
                 channel, f, ref, progress=lambda n, bar=bar: progress.advance(bar, n)
             )
-            record_command_file(report, kept=not in_inbox(settings, f))
+            kept = not in_inbox(settings, f)
+            record_command_file(report, kept=kept)
             # the result on a line of its own: a bar's description is cut to the terminal
             progress.remove_task(bar)
             progress.console.print(
@@ -284,7 +285,7 @@ def ingest(
                 % {
                     "file": f.name,
                     "outcome": label(
-                        FILE_OUTCOMES if in_inbox(settings, f) else KEPT_FILE_OUTCOMES,
+                        KEPT_FILE_OUTCOMES if kept else FILE_OUTCOMES,
                         report.status,
                     ),
                     "taken": report.taken,
