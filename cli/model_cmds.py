@@ -82,6 +82,7 @@ def train(
     from minqing.classifier import (
         ModelMismatch,
         check_classes,
+        csv_source,
         read_classifier_config,
         read_labelled_csv,
         save_model,
@@ -108,7 +109,12 @@ def train(
         % {"source": source, "n": len(texts), "settings": where}
     )
     model = train_model(
-        texts, labels, cv_folds=cv_folds, settings=cfg.settings, thresholds=cfg.thresholds
+        texts,
+        labels,
+        cv_folds=cv_folds,
+        settings=cfg.settings,
+        thresholds=cfg.thresholds,
+        source=csv_source(source, text_column, label_column, title_column),
     )
     try:
         check_classes(model, configured)

@@ -1,4 +1,5 @@
-"""Retraining of the category model, run on demand from the Prefect UI or CLI."""
+"""Retraining of the category model: weekly (prefect.yaml), or on demand from the Prefect UI
+or CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def retrain(
         str | None,
         form(
             "另加的标注数据",
-            "一份已标注分类的 CSV 文件的路径（可不填：只用工作人员确认过的分类）。",
+            "一份已标注分类的 CSV 文件的路径（可不填：沿用现用模型的训练数据，"
+            "再加工作人员确认过的分类）。",
         ),
     ] = None,
     cv_folds: Annotated[
@@ -28,9 +30,10 @@ def retrain(
         bool, form("强制替换", "勾选时，即使新模型在近期确认的案件上不如现用模型，也启用新模型。")
     ] = False,
 ) -> dict[str, Any]:
-    """Train a new category model from operators' confirmed labels (+ an optional labelled CSV);
-    it replaces the current one unless it would have done worse on the cases operators confirmed
-    since (force=True replaces it anyway)."""
+    """Train a new category model from operators' confirmed labels on top of the current
+    model's training data (or `base_csv`); it replaces the current one unless it would have
+    done worse on the cases operators confirmed since (force=True replaces it anyway). With
+    nothing confirmed since, or no model yet, it trains nothing (unless forced)."""
     result = retrain_model(base_csv=base_csv, cv_folds=cv_folds, force=force)
     create_markdown_artifact(
         key="retrain-report", markdown=retrain_report(result), description=_("分类模型重新训练结果")

@@ -493,10 +493,13 @@ def train_model(
     random_state: int = 0,
     settings: ModelSettings | None = None,
     thresholds: ReviewThresholds | None = None,
+    source: dict[str, Any] | None = None,
 ) -> TrainedModel:
     """Cross-validate (unless `cv_folds` < 2), then fit on all the data; the measured numbers
     go into `metadata` (and the JSON sidecar written by `save_model`), with the precision and
-    coverage of automatic routing at `thresholds` and their 95% bootstrap intervals."""
+    coverage of automatic routing at `thresholds` and their 95% bootstrap intervals. `source`
+    (`csv_source`) says which labelled CSV the texts came from: the retrain flow starts from it
+    again."""
     import sklearn
 
     if len(texts) != len(labels):
@@ -519,6 +522,7 @@ def train_model(
         "random_state": random_state,
         "sklearn_version": sklearn.__version__,
         "python_version": sys.version.split()[0],
+        "training_data": source,
         "cv": None,
     }
     if cv is not None:
@@ -714,6 +718,29 @@ def read_labelled_csv(
 
 
 # --------------------------------------------------------------------------- evaluation on raw text
+
+
+def csv_source(
+    path: Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    title_column: str | None = None,
+) -> dict[str, Any]:
+    """How to read a labelled CSV again (`read_labelled_csv`'s arguments), as a model's
+    metadata keeps it (`training_data`)."""
+    return {
+        "path": str(Path(path).resolve()),
+        "text_column": text_column,
+        "label_column": label_column,
+        "title_column": title_column,
+    }
+
+
+def read_csv_source(source: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The texts and labels of a `csv_source`."""
+    return read_labelled_csv(
+        Path(source["path"]), source["text_column"], source["label_column"], source["title_column"]
+    )
 
 
 def find_segmented_twins(

@@ -1,9 +1,10 @@
 """Retrain the category model (重新训练) from the office's own confirmed labels: every case
-whose category an operator confirmed or corrected, plus an optional labelled CSV (e.g. the
-history the first model was trained on). The new model lands in var/models, where the next
+whose category an operator confirmed or corrected, on top of the labelled CSV the current model
+was trained from (or another one given). The new model lands in var/models, where the next
 night's triage picks it up — unless it would have done worse than the current model on the
 cases operators confirmed since the current model was trained (then the current one stays,
-unless forced)."""
+unless forced). Run weekly (prefect.yaml): new topics reach the review queue, operators
+classify them there, and the next week's model knows them."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from minqing.classifier import (
     TrainedModel,
     check_classes,
     combine_title,
+    csv_source,
     fit_model,
     latest_model_path,
     load_model,
     read_classifier_config,
-    read_labelled_csv,
+    read_csv_source,
     save_model,
     train_model,
 )
@@ -95,20 +97,27 @@ def current_model(categories: list[str]) -> tuple[TrainedModel | None, datetime 
     return model, _utc(datetime.fromisoformat(trained_at)) if trained_at else None
 
 
+def confirmed_since(confirmed: list[ConfirmedCase], trained_at: datetime | None) -> list[int]:
+    """Which of `confirmed` operators confirmed after `trained_at` (none without a time)."""
+    if trained_at is None:
+        return []
+    return [k for k, c in enumerate(confirmed) if c.confirmed_at and c.confirmed_at > trained_at]
+
+
 def compare_on_new_confirmations(
     texts: list[str],
     labels: list[str],
     confirmed: list[ConfirmedCase],
+    new: list[int],
     offset: int,
     current: TrainedModel,
-    trained_at: datetime | None,
     cfg_settings: Any,
     thresholds: ReviewThresholds,
 ) -> ModelComparison | None:
-    """Both models on the cases operators confirmed after the current model was trained: the
-    current one as it is, the candidate trained on everything but those cases. None when
-    there are no such cases or too few others to train on."""
-    new = [k for k, c in enumerate(confirmed) if trained_at and c.confirmed_at and c.confirmed_at > trained_at]  # fmt: skip
+    """Both models on the cases operators confirmed after the current model was trained
+    (`new`, indexes into `confirmed`, which follow `offset` base rows in `texts`): the current
+    one as it is, the candidate trained on everything but those cases. None when there are no
+    such cases or too few others to train on."""
     if not new:
         return None
     held = {offset + k for k in new}
@@ -130,6 +139,11 @@ def compare_on_new_confirmations(
     return compare_models(truth, decided(current), decided(trial), thresholds)
 
 
+# Why a retrain trained nothing (the report words each).
+NOTHING_NEW = "nothing_new"
+NO_MODEL = "no_model"
+
+
 def retrain_now(
     base_csv: Path | None = None,
     *,
@@ -139,38 +153,68 @@ def retrain_now(
     cv_folds: int = 5,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Train, cross-validate and save a model; refuse one whose categories differ from config,
-    and keep the current model when the new one would have done worse on the cases operators
-    confirmed since (unless `force`)."""
+    """Train, cross-validate and save a model from the operators' confirmed cases on top of a
+    labelled CSV: `base_csv`, or else the one the current model was trained from (its
+    `training_data`). Refuse a model whose categories differ from config; keep the current
+    model when the new one would have done worse on the cases operators confirmed since
+    (unless `force`). Without `base_csv` and `force`, train nothing when there is no model yet
+    (the keyword rules stay in charge until `minqing train`) or nothing confirmed since the
+    current one was trained: the weekly run then ends at once."""
     ctx = context()
     confirmed = confirmed_cases()
+    current, trained_at = current_model(ctx.ref.top_categories)
+    new = confirmed_since(confirmed, trained_at)
+    result: dict[str, Any] = {
+        "samples": 0,
+        "confirmed_by_operators": len(confirmed),
+        "confirmed_since_current": len(new),
+        "base": None,
+        "comparison": None,
+        "skipped": None,
+    }
+    if base_csv is None and not force:
+        if current is None:
+            return result | {"skipped": NO_MODEL, "replaced": False, "model": None}
+        if not new:
+            return result | {"skipped": NOTHING_NEW, "replaced": False, "model": None}
+    if base_csv is not None:
+        source = csv_source(base_csv, text_column, label_column, title_column)
+    else:
+        source = current.metadata.get("training_data") if current is not None else None
     texts, labels = [c.text for c in confirmed], [c.top for c in confirmed]
     base_texts: list[str] = []
-    if base_csv is not None:
-        base_texts, base_labels = read_labelled_csv(
-            base_csv, text_column, label_column, title_column
-        )
+    if source is not None:
+        if not Path(source["path"]).is_file():
+            raise FileNotFoundError(
+                _(
+                    "找不到现用模型的训练数据 %(path)s：请把它放回原处，或在“另加的标注数据”中"
+                    "填写它现在的路径"
+                )
+                % {"path": source["path"]}
+            )
+        base_texts, base_labels = read_csv_source(source)
         texts, labels = list(base_texts) + texts, list(base_labels) + labels
+        result["base"] = {"path": source["path"], "rows": len(base_texts)}
     if not texts:
         raise ModelMismatch("no labelled data: no operator-confirmed cases and no base CSV")
+    result["samples"] = len(texts)
     check_classes(sorted(set(labels)), ctx.ref.top_categories)
     cfg = read_classifier_config(ctx.settings.resolved_config_dir / "classifier.yaml")
-    current, trained_at = current_model(ctx.ref.top_categories)
     comparison = None
     if current is not None:
         comparison = compare_on_new_confirmations(
-            texts, labels, confirmed, len(base_texts), current, trained_at, cfg.settings,
-            cfg.thresholds,
-        )  # fmt: skip
-    result: dict[str, Any] = {
-        "samples": len(texts),
-        "confirmed_by_operators": len(confirmed),
-        "comparison": comparison_summary(comparison),
-    }
+            texts, labels, confirmed, new, len(base_texts), current, cfg.settings, cfg.thresholds
+        )
+    result["comparison"] = comparison_summary(comparison)
     if comparison is not None and comparison.candidate_is_worse and not force:
         return result | {"replaced": False, "model": None}
     model = train_model(
-        texts, labels, cv_folds=cv_folds, settings=cfg.settings, thresholds=cfg.thresholds
+        texts,
+        labels,
+        cv_folds=cv_folds,
+        settings=cfg.settings,
+        thresholds=cfg.thresholds,
+        source=source,
     )
     path = save_model(model, ctx.settings.models_dir)
     cv = model.metadata.get("cv") or {}
@@ -207,6 +251,13 @@ def retrain_report(result: dict[str, Any]) -> str:
     def rate(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.1f}%"
 
+    if result.get("skipped") == NO_MODEL:
+        return "- " + _(
+            "未训练：还没有分类模型，分类暂由关键词规则决定。请先用 minqing train 训练第一个模型；"
+            "此后每周的重新训练会在它的训练数据上加入工作人员确认过的分类。"
+        )
+    if result.get("skipped") == NOTHING_NEW:
+        return "- " + _("未训练：现用模型训练后没有新的人工确认案件，现用模型继续使用。")
     lines = [
         "- "
         + ngettext(
@@ -216,6 +267,16 @@ def retrain_report(result: dict[str, Any]) -> str:
         )
         % {"n": result["samples"], "confirmed": result["confirmed_by_operators"]}
     ]
+    if result.get("base"):
+        lines.append(
+            "- "
+            + ngettext(
+                "基础训练数据：%(path)s（%(n)d 条）",
+                "基础训练数据：%(path)s（%(n)d 条）",
+                result["base"]["rows"],
+            )
+            % {"path": result["base"]["path"], "n": result["base"]["rows"]}
+        )
     c = result.get("comparison")
     if c is None:
         lines.append(

@@ -1,5 +1,6 @@
-"""The retrain flow trains a model from operators' confirmed labels plus a labelled CSV, and
-refuses data whose categories differ from the configuration."""
+"""The retrain flow trains a model from operators' confirmed labels on top of a labelled CSV (the
+current model's own training data unless another is given), refuses data whose categories
+differ from the configuration, and trains nothing when nothing was confirmed since."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from db.models import AuditEvent, Case
 from flows.retrain import retrain
 from minqing.classifier import (
     ModelMismatch,
+    csv_source,
     latest_model_path,
     load_model,
     save_model,
@@ -85,8 +87,8 @@ def test_labels_that_do_not_cover_the_configured_categories_are_refused(minq, tm
 SWAPPED = [("城乡建设", "环境保护"), ("劳动和社会保障", "教育文体")]
 
 
-def _current_model_then_confirmations(minq, tmp_path):
-    """A model trained on the good history; afterwards operators confirm six cases."""
+def _current_model(minq, tmp_path):
+    """A model trained on the good history, as `minqing train --from good.csv` leaves it."""
     good = tmp_path / "good.csv"
     write_corpus(minq, good)
     texts, labels = [], []
@@ -94,7 +96,14 @@ def _current_model_then_confirmations(minq, tmp_path):
         for row in csv.DictReader(fh):
             texts.append(row["text"])
             labels.append(row["label"])
-    save_model(train_model(texts, labels, cv_folds=0), minq.settings.models_dir)
+    model = train_model(texts, labels, cv_folds=0, source=csv_source(good))
+    save_model(model, minq.settings.models_dir)
+    return good, len(texts)
+
+
+def _current_model_then_confirmations(minq, tmp_path):
+    """A model trained on the good history; afterwards operators confirm six cases."""
+    good, _ = _current_model(minq, tmp_path)
     later = datetime.now(UTC) + timedelta(minutes=1)
     for text, category in [
         ("小区物业不管电梯维修，楼道路灯也坏了", "物业管理"),
@@ -137,3 +146,59 @@ def test_a_new_model_at_least_as_good_on_the_confirmed_cases_replaces_the_curren
     assert result["comparison"]["candidate_is_worse"] is False
     assert result["replaced"] is True
     assert latest_model_path(minq.settings.models_dir).name == result["model"] != before.name
+
+
+def test_the_weekly_retrain_adds_the_new_confirmations_to_the_current_models_training_data(
+    minq, tmp_path
+):
+    good = _current_model_then_confirmations(minq, tmp_path)
+    rows = sum(1 for _ in good.open(encoding="utf-8")) - 1
+    before = latest_model_path(minq.settings.models_dir)
+    result = retrain(cv_folds=0)  # as the schedule runs it: no parameters
+    assert result["base"] == {"path": str(good.resolve()), "rows": rows}
+    assert result["samples"] == rows + 6 and result["confirmed_since_current"] == 6
+    assert result["comparison"]["cases"] == 6 and result["replaced"] is True
+    model = load_model(latest_model_path(minq.settings.models_dir))
+    assert model.metadata["n_samples"] == rows + 6 != load_model(before).metadata["n_samples"]
+    # the next retrain starts from the same history again, not from the six cases alone
+    assert model.metadata["training_data"] == csv_source(good)
+    report = Artifact.get("retrain-report", _sync=True).data
+    assert f"基础训练数据：{good.resolve()}（{rows} 条）" in report
+    assert "已启用新模型" in report
+
+
+def test_with_nothing_confirmed_since_the_current_model_the_weekly_retrain_trains_nothing(
+    minq, tmp_path
+):
+    _current_model(minq, tmp_path)
+    confirm_case("楼道里的声控灯坏了好久", "物业管理", datetime.now(UTC) - timedelta(days=3))
+    before = latest_model_path(minq.settings.models_dir)
+    result = retrain(cv_folds=0)
+    assert result["skipped"] == "nothing_new" and result["replaced"] is False
+    assert result["confirmed_by_operators"] == 1 and result["confirmed_since_current"] == 0
+    assert latest_model_path(minq.settings.models_dir) == before
+    report = Artifact.get("retrain-report", _sync=True).data
+    assert report == "- 未训练：现用模型训练后没有新的人工确认案件，现用模型继续使用。"
+    # forced, it trains all the same (on the recorded history and the one confirmed case)
+    forced = retrain_now(cv_folds=0, force=True)
+    assert forced["replaced"] is True and forced["samples"] > 1
+
+
+def test_without_a_model_the_weekly_retrain_leaves_the_keyword_rules_in_charge(minq, tmp_path):
+    confirm_case("楼道里的声控灯坏了好久", "物业管理", datetime.now(UTC))
+    result = retrain(cv_folds=0)
+    assert result["skipped"] == "no_model" and result["replaced"] is False
+    assert latest_model_path(minq.settings.models_dir) is None
+    report = Artifact.get("retrain-report", _sync=True).data
+    assert "还没有分类模型" in report and "minqing train" in report
+
+
+def test_a_retrain_whose_recorded_training_data_is_gone_says_where_it_looked(minq, tmp_path):
+    good = _current_model_then_confirmations(minq, tmp_path)
+    good.rename(tmp_path / "moved.csv")
+    before = latest_model_path(minq.settings.models_dir)
+    with pytest.raises(FileNotFoundError, match="找不到现用模型的训练数据 .*good.csv"):
+        retrain_now(cv_folds=0)
+    assert latest_model_path(minq.settings.models_dir) == before
+    # given where it is now, the retrain goes ahead
+    assert retrain_now(tmp_path / "moved.csv", cv_folds=0)["replaced"] is True

@@ -559,6 +559,11 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     words = " ".join(result.output.split())  # the console wraps long lines
     assert "类别权重" in words and "交通运输 1.89" in words
     metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
+    # Where the data came from, so the weekly retrain can start from it again.
+    assert metadata["training_data"] == {
+        "path": str(train_csv.resolve()), "text_column": "text", "label_column": "label",
+        "title_column": None,
+    }  # fmt: skip
     at = metadata["cv"]["at_review_thresholds"]
     shipped = read_classifier_config(
         Path(model_cmds.__file__).parents[1] / "config/classifier.yaml"

@@ -30,6 +30,14 @@ def test_the_nightly_run_is_at_two_in_the_morning_beijing_time_one_at_a_time():
     assert nightly["concurrency_limit"]["limit"] == 1
 
 
+def test_the_model_is_retrained_weekly_early_on_sunday_one_run_at_a_time():
+    retrain = DEPLOYMENTS["retrain"]
+    assert retrain["schedules"] == [{"cron": "30 3 * * 0", "timezone": "Asia/Shanghai"}]
+    assert retrain["concurrency_limit"]["limit"] == 1
+    # scheduled runs use the current model's own training data: no CSV to name
+    assert retrain["parameters"]["base_csv"] is None
+
+
 def test_retrying_handoffs_is_manual_and_a_dry_run_by_default():
     retry = DEPLOYMENTS["retry-handoffs"]
     assert "schedules" not in retry
