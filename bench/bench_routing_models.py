@@ -597,6 +597,70 @@ def other_partitions(d: dict, seeds=(1, 2)) -> dict:
     return out
 
 
+def confirmed_new_topics(d: dict, counts=(5, 20), seeds=(0, 1, 2)) -> dict:
+    """What the weekly retrain buys on new topics: each held-out topic fold again, with
+    `count` messages of every held-out topic moved into training (as if operators had
+    classified them in the review queue), scored on the rest of the fold with config's weights
+    and thresholds. count 0: the plain topic hold-out."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    classes = sorted(set(d["labels"]))
+    y = np.asarray(d["labels"], dtype=object)
+    weights = dict(d["settings"].category_weights)
+    w = np.asarray([weights.get(c, 1.0) for c in classes])
+    out: dict = {}
+    for seed in seeds:
+        if seed == 0:
+            topics = d["topics"]
+            plain = oof(d, "shipped model", variants(d)["shipped model"])[0]
+        else:
+            path = CACHE / f"models-partition-{d['key']}-{seed}.pkl"
+            topics, plain = pickle.loads(path.read_bytes())  # other_partitions() made it
+        out[str(seed)] = {}
+        for count in (0, *counts):
+            path = CACHE / f"models-confirmed-{d['key']}-{seed}-{count}.pkl"
+            if count == 0:
+                proba = plain
+            elif path.exists():
+                proba = pickle.loads(path.read_bytes())
+            else:
+                rng = np.random.default_rng(seed)
+                proba = np.full((len(y), len(classes)), np.nan)
+                splitter = StratifiedGroupKFold(FOLDS, shuffle=True, random_state=seed)
+                for train, test in splitter.split(y, y, topics):
+                    moved = [
+                        i
+                        for t in np.unique(topics[test])
+                        for i in rng.choice(
+                            test[topics[test] == t],
+                            size=min(count, int((topics[test] == t).sum())),
+                            replace=False,
+                        )
+                    ]
+                    part = np.concatenate([train, moved])
+                    rest = np.setdiff1d(test, moved)
+                    features = CharNgramFeatures.fit([d["texts"][i] for i in part], d["settings"])
+                    model = calibrated_svm(
+                        features.transform([d["texts"][i] for i in part]), y[part].tolist()
+                    )
+                    order = [list(model.classes_).index(c) for c in classes]
+                    x_rest = features.transform([d["texts"][i] for i in rest])
+                    proba[rest] = model.predict_proba(x_rest)[:, order]
+                path.write_bytes(pickle.dumps(proba))
+            scored = ~np.isnan(proba[:, 0])
+            p = decided(proba[scored], w)
+            out[str(seed)][str(count)] = {
+                "scored": int(scored.sum()),
+                "macro_f1": round(
+                    macro_f1(y[scored].tolist(), np.asarray(classes)[p.argmax(axis=1)].tolist()),
+                    4,
+                ),
+                "at_config": score(y[scored], p, classes, d["shipped"], topics[scored]),
+            }
+            print(f"confirmed {seed}/{count}: {out[str(seed)][str(count)]}", flush=True)
+    return out
+
+
 def _pc(x: dict) -> str:
     p95, c95 = x["precision_95"], x["coverage_95"]
     precision = "-" if x["precision"] is None else f"{x['precision']:.3f}"
@@ -713,7 +777,42 @@ def render(r: dict) -> str:
                 f"| seed {seed} | {x['macro_f1']:.3f} / {x['macro_f1_weighted']:.3f} | "
                 f"{_pc(x['at_config'])} | {_pc(x['at_earlier'])} |"
             )
+    if r.get("confirmed"):
+        counts = list(next(iter(r["confirmed"].values())))
+        lines += [
+            "",
+            "### New topics after the office confirms a few of their cases",
+            "",
+            "What the weekly retrain (prefect.yaml `retrain`) buys: the topic hold-outs again, "
+            "with N messages of every held-out topic moved into training — as operators "
+            "classify a new topic's first messages in the review queue — and the model scored on "
+            "the rest of its topic, with config's category weights and review threshold (on the "
+            "seed-0 partition the weights were chosen on the same folds). macro-F1; precision / "
+            "coverage at config's threshold (95% bootstrap over topics):",
+            "",
+            "| partition | " + " | ".join(f"N = {n}" for n in counts) + " |",
+            "|---" * (len(counts) + 1) + "|",
+        ]
+        for seed, row in r["confirmed"].items():
+            lines.append(
+                f"| seed {seed} | "
+                + " | ".join(
+                    f"**{x['macro_f1']:.3f}**; {_pc(x['at_config'])}" for x in row.values()
+                )
+                + " |"
+            )
+        lines += ["", CONFIRMED_NOTE]
     return "\n".join(lines) + "\n"
+
+
+CONFIRMED_NOTE = (
+    "Five confirmed messages per topic — for 40 topics 200 cases, about 2% of a year's "
+    "messages — lift macro-F1 on the rest of those topics above 0.87 on every partition and "
+    "precision at 0.90 to about 0.98: a new subject costs the office its first few messages "
+    "in the review queue, then the next weekly model routes it. Weighting the confirmed cases "
+    "three times in training (one-off run, seeds 0 and 1, N = 5) moved macro-F1 by +0.002 "
+    "and +0.003: not kept."
+)
 
 
 THRESHOLD_NOTE = (
@@ -753,6 +852,11 @@ def main() -> None:
     parser.add_argument(
         "--render", action="store_true", help="only re-render classifier.md from the JSON"
     )
+    parser.add_argument(
+        "--confirmed-only",
+        action="store_true",
+        help="only the other partitions and the new topics after confirmed cases",
+    )
     args = parser.parse_args()
     if args.render:
         r = json.loads((RESULTS / "routing_models.json").read_text("utf-8"))
@@ -767,8 +871,12 @@ def main() -> None:
     previous = json.loads(out.read_text("utf-8")) if out.exists() else {"rows": {}}
     previous["machine"] = machine()
     previous["partitions"] = other_partitions(d)
+    previous["confirmed"] = confirmed_new_topics(d)
+    out.write_text(json.dumps(previous, ensure_ascii=False, indent=1), "utf-8")
     for name, fit in variants(d).items():
-        if args.variants and not any(name.startswith(v) for v in args.variants):
+        if args.confirmed_only or (
+            args.variants and not any(name.startswith(v) for v in args.variants)
+        ):
             continue
         row = evaluate(d, name, fit)
         previous["rows"][name] = row
