@@ -128,6 +128,13 @@ def train(
         _("模型已保存：[bold]%(path)s[/bold]（评估指标见 %(metrics)s）")
         % {"path": path, "metrics": path.with_suffix(".json")}
     )
+    console.print(
+        _(
+            "每周的重新训练（retrain）以 %(source)s 为基础，加入工作人员确认过的分类："
+            "请不要移动或删除这个文件。"
+        )
+        % {"source": source.resolve()}
+    )
 
 
 def _print_metrics(metadata: dict, review_threshold: float) -> None:

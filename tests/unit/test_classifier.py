@@ -559,7 +559,8 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     words = " ".join(result.output.split())  # the console wraps long lines
     assert "类别权重" in words and "交通运输 1.89" in words
     metadata = load_model(latest_model_path(tmp_path / "var" / "models")).metadata
-    # Where the data came from, so the weekly retrain can start from it again.
+    # Where the data came from, so the weekly retrain can start from it again; train says so.
+    assert f"以 {train_csv.resolve()} 为基础" in words
     assert metadata["training_data"] == {
         "path": str(train_csv.resolve()), "text_column": "text", "label_column": "label",
         "title_column": None,
