@@ -46,6 +46,9 @@ def choose_prefect(
     )
     if target.embedded:
         environ.update(embedded_environment(environ, settings.var_dir, settings.prefect_port))
+        # Prefect creates its home without parents and warns when it cannot: on a fresh
+        # checkout var/ does not exist yet.
+        Path(environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     _target = target
     return target
 

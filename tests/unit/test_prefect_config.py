@@ -77,3 +77,26 @@ def test_the_embedded_mode_never_overrides_what_the_user_set(tmp_path):
         embedded_environment({}, tmp_path, port=4310)["PREFECT_API_URL"]
         == "http://127.0.0.1:4310/api"
     )
+
+
+def test_a_fresh_checkout_starts_prefect_without_a_warning(tmp_path):
+    """On a fresh checkout var/ does not exist: Prefect, which makes its home without parents,
+    warned "Failed to create the Prefect home directory" on the first command."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MINQING_"))}
+    env |= {
+        "PREFECT_PROFILES_PATH": str(tmp_path / "profiles.toml"),  # no user profile
+        "MINQING_HOME": str(tmp_path / "home"),
+        "MINQING_CONFIG_DIR": str(repo / "config"),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("minqing")), "db", "upgrade"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "warning" not in done.stderr, done.stderr
+    assert (tmp_path / "home" / "var" / "prefect").is_dir()
