@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 API_URL = "PREFECT_API_URL"
+LOCAL_UI_URL = "http://127.0.0.1:4200"  # `prefect server start`'s default
 EMBEDDED_STARTUP_TIMEOUT = 120  # seconds: a loaded 2-core machine took 9–30 s, Prefect allows 20
 
 
@@ -115,3 +116,15 @@ def embedded_environment(
     if port:
         out[API_URL] = f"http://127.0.0.1:{port}/api"
     return {k: v for k, v in out.items() if k not in environ}
+
+
+def prefect_ui_url(configured: str | None = None) -> str:
+    """Where people are sent to see the runs: `configured` (the office's duty.console_url or
+    MINQING_PREFECT_UI_URL) when set; else the UI of the Prefect this process talks to
+    (PREFECT_UI_URL, or the API address without /api, as Prefect derives it — from the
+    environment, the active profile, …); else `prefect server start`'s local default."""
+    if configured:
+        return configured.rstrip("/")
+    from prefect.settings import get_current_settings
+
+    return (get_current_settings().ui_url or LOCAL_UI_URL).rstrip("/")

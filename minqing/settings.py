@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     # Web app (web/): signed links in mail appear only once a secret is set; `minqing web`
     # refuses to start without one (at least 32 characters).
     secret_key: SecretStr | None = None
-    prefect_ui_url: str = "http://127.0.0.1:4200"
+    # The Prefect UI the console and the alerts link to; unset: the one of the Prefect minqing
+    # runs against (minqing/prefect_config.prefect_ui_url).
+    prefect_ui_url: str | None = None
     # The embedded Prefect (no Prefect API configured): the local server's port. Unset, Prefect
     # starts a temporary server on a free port of 8000–8999 for each command.
     prefect_port: int | None = Field(default=None, ge=1, le=65535)

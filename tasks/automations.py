@@ -24,6 +24,7 @@ from minqing.duty import alert_text
 from minqing.i18n import _
 from minqing.reference import Duty, Robot
 from tasks.context import context
+from tasks.duty import console_url
 from tasks.limits import configure_smtp_limit
 
 DUTY_DEPLOYMENT = "duty-alert/duty-alert"
@@ -40,9 +41,8 @@ def setup_prefect(
     blocks = save_robot_blocks(duty)
     deployment_id = duty_deployment_id()
     signed = [r.name for r in duty.robots if r.secret_env]
-    console = duty.console_url or ctx.settings.prefect_ui_url
     automations = []
-    for rule in alert_rules(console, night_grace_minutes=night_grace_minutes):
+    for rule in alert_rules(console_url(), night_grace_minutes=night_grace_minutes):
         action = upsert_automation(rule, blocks, deployment_id, signed, office=ctx.ref.office.name)
         automations.append({"name": rule.automation_name, "action": action})
     return {

@@ -26,6 +26,7 @@ from db.models import HandoffKind
 from minqing.duty import alert_key, alert_text, dingtalk_signed_url, robot_body
 from minqing.i18n import _
 from minqing.messages import render
+from minqing.prefect_config import prefect_ui_url
 from minqing.reference import Robot
 from tasks.context import context
 from tasks.outbox import queue_handoff
@@ -55,7 +56,7 @@ def send_duty_alert(
 
     ctx = context()
     duty = ctx.ref.office.duty
-    link = link or current_run_link() or duty.console_url
+    link = link or current_run_link() or console_url()
     result: dict[str, Any] = {"robots": [], "emails_queued": 0, "emails_sent": 0}
     chosen = [r for r in duty.robots if robots is True or (robots and r.name in robots)]
     if chosen:
@@ -161,9 +162,16 @@ def robot_url(robot: Robot) -> str:
     return url
 
 
+def console_url() -> str:
+    """The Prefect UI the alerts link to: duty.console_url, else MINQING_PREFECT_UI_URL, else
+    the UI of the Prefect the flows run against."""
+    ctx = context()
+    return prefect_ui_url(ctx.ref.office.duty.console_url or ctx.settings.prefect_ui_url)
+
+
 def current_run_link() -> str | None:
-    """The current flow run's page in the Prefect UI (duty.console_url, else
-    MINQING_PREFECT_UI_URL), when code runs inside one."""
+    """The current flow run's page in the Prefect UI (`console_url`), when code runs inside
+    one."""
     try:
         from prefect.runtime import flow_run
 
@@ -172,9 +180,7 @@ def current_run_link() -> str | None:
         return None
     if not run_id:
         return None
-    ctx = context()
-    ui = ctx.ref.office.duty.console_url or ctx.settings.prefect_ui_url
-    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}"
+    return f"{console_url()}/runs/flow-run/{run_id}"
 
 
 @task(name="duty-alert")

@@ -43,16 +43,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def office_config(folder: Path, console_url: str) -> Path:
+def office_config(folder: Path, console_url: str | None = None) -> Path:
     """The shipped config with a duty section (one mailbox, one 企业微信 robot whose URL is in
-    TEST_WECOM_URL) and a one-second retry backoff, so the next delivery finds mail due."""
+    TEST_WECOM_URL) and a one-second retry backoff, so the next delivery finds mail due.
+    Without `console_url` the links go to the UI of the Prefect the flows run against."""
     shutil.copytree(REPO / "config", folder, dirs_exist_ok=True)
     office = yaml.safe_load((folder / "office.yaml").read_text(encoding="utf-8"))
     office["duty"] = {
         "contacts": [{"name": "值班员小李", "email": "duty@street.example.gov.cn"}],
         "robots": [{"kind": "wecom", "name": "民情值班群", "url_env": "TEST_WECOM_URL"}],
-        "console_url": console_url,
     }
+    if console_url:
+        office["duty"]["console_url"] = console_url
     (folder / "office.yaml").write_text(yaml.safe_dump(office, allow_unicode=True), "utf-8")
     policy = yaml.safe_load((folder / "policy.yaml").read_text(encoding="utf-8"))
     policy.setdefault("delivery", {})["backoff_seconds"] = 1
@@ -122,13 +124,15 @@ def office(tmp_path, prefect_server, robot, monkeypatch):
     smtp_port = free_port()  # nothing listens here until the test starts the sink
     env = prefect_server.env(
         MINQING_HOME=str(tmp_path),
-        MINQING_CONFIG_DIR=str(office_config(tmp_path / "config", prefect_server.ui_url)),
+        # no console_url: the links go to the server's UI, found from its API address alone
+        MINQING_CONFIG_DIR=str(office_config(tmp_path / "config")),
         MINQING_DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'minqing.db'}",
         MINQING_MAIL_MODE="sink",
         MINQING_SINK_PORT=str(smtp_port),
         TEST_WECOM_URL=robot.url + "/wecom?key=test",
         HOME=str(tmp_path),  # no ~/.prefect profile of the machine's user
     )
+    del env["PREFECT_UI_URL"]
     for key in ("MINQING_HOME", "MINQING_CONFIG_DIR", "MINQING_DATABASE_URL", "MINQING_SINK_PORT"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("MINQING_MAIL_MODE", "sink")

@@ -100,3 +100,21 @@ def test_a_fresh_checkout_starts_prefect_without_a_warning(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and "warning" not in done.stderr, done.stderr
     assert (tmp_path / "home" / "var" / "prefect").is_dir()
+
+
+def test_links_go_to_the_ui_of_the_prefect_minqing_runs_against():
+    """Alerts and the console linked to 127.0.0.1:4200 whatever server the profile named."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    from minqing.prefect_config import prefect_ui_url
+
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4299/api"}):
+        assert prefect_ui_url() == "http://127.0.0.1:4299"
+        # the office's own address wins (a proxy, a host name)
+        assert prefect_ui_url("http://prefect.internal:4200/") == "http://prefect.internal:4200"
+    with temporary_settings(
+        updates={PREFECT_API_URL: "http://10.0.0.5:4200/api", PREFECT_UI_URL: "https://ui.x"}
+    ):
+        assert prefect_ui_url() == "https://ui.x"
+    with temporary_settings(restore_defaults={PREFECT_API_URL, PREFECT_UI_URL}):
+        assert prefect_ui_url() == "http://127.0.0.1:4200"  # no server configured
