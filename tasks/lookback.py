@@ -181,12 +181,16 @@ def _message(
     link: str | None = None,
     overdue_days: int | None = None,
     reply: bool = False,
+    deadline: bool = True,
 ) -> Handoff | None:
     """Queue one follow-up message about `case`: its subject is 【`heading`】 and the case.
     `overdue_days`: the deadline has passed, by so many working days (its line says so);
     `reply`: the lead department may answer with it — the round's reply link, if any, and the
-    reply template, attached as the assignment attached it."""
+    reply template, attached as the assignment attached it; `deadline`: False leaves the
+    deadline out (a reopened case gets its new one with the new assignment)."""
     view = case_view(s, case, ctx.ref)
+    if not deadline:
+        view = {**view, "due": None}
     reply_context: dict[str, Any] = {}
     attachments = None
     if reply:
@@ -417,6 +421,7 @@ def reopen_or_escalate(
             name=dept.name,
             heading=_("重办通知"),
             message=message,
+            deadline=False,
         )
     return decision
 

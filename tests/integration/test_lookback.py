@@ -261,6 +261,9 @@ def test_verified_closes_the_loop_and_not_verified_reopens_the_case_with_the_rep
     assert notice.recipient == "banli@chengguan.example.gov.cn" and notice.case_id == bad
     assert "井盖仍然松动" in notice.body_text and "回头看核实未通过" in notice.body_text
     assert "夜里还有响声。请重新办理" in notice.body_text  # the note's own 。 is not doubled
+    # the old deadline is over: the new one comes with the new assignment, not "请于…前答复"
+    assert "办理时限" not in notice.body_text and "前答复" not in notice.body_text
+    assert "系统将重新交办并设定新的办理期限" in notice.body_text
     with Session() as s:
         lb = s.scalars(
             select(Lookback).where(
