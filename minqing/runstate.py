@@ -176,7 +176,8 @@ def judge_run(
     file could not be read at all (`files`: the intake's file reports, status "failed").
 
     A warning is a sentence (generic advice) or a `run_warning(...)` with its own advice; one
-    with `partial=False` is a note: in the message, but the run stays 完成.
+    with `partial=False` is a note: in the message, but the run stays 完成. A dry run's
+    delivery (`rehearsed`) is a note too: nothing left, on purpose.
     """
     reasons = delivery_reasons(Delivery.of(delivery))
     advice = [_("查看 failed-handoffs 表"), mail_advice()] if reasons else []
@@ -189,6 +190,10 @@ def judge_run(
         advice.append(file_advice())
     notes: list[str] = []
     note_advice: list[str] = []
+    rehearsed = (delivery or {}).get("rehearsed")
+    if rehearsed is not None:  # MINQING_MAIL_MODE=dry-run: a Completed state that says so
+        notes.append(_("演练：未发送 %(n)d 封（已生成，留待正式发送）") % {"n": rehearsed})
+        note_advice.append(_("去掉 MINQING_MAIL_MODE=dry-run 后正式运行，这些消息才会发出"))
     seen: set[str] = set()
     for w in warnings:
         warning = run_warning(w) if isinstance(w, str) else w

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Handoff, HandoffStatus
 from mail.sink import stored_messages
+from minqing.runstate import judge_run
 from minqing.settings import reset_settings
 from tasks.metrics import publish_now
 from tests.integration.test_pipeline import night, write_hotline
@@ -37,12 +38,20 @@ def test_a_dry_run_night_sends_nothing_and_the_next_real_night_sends_everything_
     assert stored_messages(minq.mail_dir) == []
     summary = publish_now(rehearsal, artifacts=False)["markdown"]
     assert f"| 发送邮件 | 演练：未发送 {queued} 封（" in summary
+    # the run's state in the Prefect UI says it was a rehearsal, not a plain 全部完成
+    verdict = judge_run(rehearsal["deliver"])
+    assert not verdict.partial
+    assert verdict.message == (
+        f"全部完成，但请注意：演练：未发送 {queued} 封（已生成，留待正式发送）。"
+        "处理：去掉 MINQING_MAIL_MODE=dry-run 后正式运行，这些消息才会发出"
+    )
 
     monkeypatch.setenv("MINQING_MAIL_MODE", "sink")
     reset_settings()
     with minq.sink():
         real = night()
     assert real["deliver"]["sent"] == queued and "rehearsed" not in real["deliver"]
+    assert judge_run(real["deliver"]).message == "全部完成"
     assert statuses() == {HandoffStatus.SENT: queued}
     with Session() as s:
         expected = Counter(s.scalars(select(Handoff.message_id)))
