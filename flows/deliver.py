@@ -9,13 +9,15 @@ from typing import Any
 from prefect import flow
 
 from minqing.handoffs import attempted
+from minqing.i18n import N_
+from minqing.runs import run_name
 from tasks.deliver import deliver_handoffs
 from tasks.lease import one_run_at_a_time
 from tasks.metrics import refresh_open_items
 from tasks.runstate import finish_run
 
 
-@flow(name="deliver", log_prints=True)
+@flow(name="deliver", flow_run_name=run_name(N_("定时发送")), log_prints=True)
 @one_run_at_a_time("deliver")  # never waits: when a night is running, the next one comes soon
 def deliver() -> Any:
     """发送: deliver what is due in the outbox; 部分失败 when messages stay undelivered."""

@@ -9,10 +9,12 @@ from typing import Annotated, Any
 from prefect import flow
 
 from flows.forms import form
+from minqing.i18n import N_
+from minqing.runs import run_name
 from tasks.duty import alert_duty
 
 
-@flow(name="duty-alert", log_prints=True)
+@flow(name="duty-alert", flow_run_name=run_name(N_("值班提醒")), log_prints=True)
 def duty_alert(
     title: Annotated[str, form("标题", "提醒的标题，如“夜间运行未完成”。")],
     text: Annotated[str, form("内容", "告诉值班人员发生了什么、该做什么。")],

@@ -8,6 +8,8 @@ from typing import Any
 
 from prefect import flow
 
+from minqing.i18n import N_
+from minqing.runs import run_name
 from tasks.ingest import ingest_inbox
 from tasks.lease import one_run_at_a_time
 from tasks.reference import load_reference_data
@@ -22,7 +24,7 @@ from tasks.urgent import (
 )
 
 
-@flow(name="intake", log_prints=True)
+@flow(name="intake", flow_run_name=run_name(N_("白天随到随办")), log_prints=True)
 @one_run_at_a_time("intake")
 def intake() -> Any:
     """收集 → 整理 → 交办紧急件 → 发送 → 告知值班; ordinary cases wait for the night unless

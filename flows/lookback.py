@@ -8,7 +8,8 @@ from typing import Any
 from prefect import flow
 
 from minqing.handoffs import delivery_sentence
-from minqing.i18n import _
+from minqing.i18n import N_, _
+from minqing.runs import run_name
 from tasks.deliver import deliver_handoffs
 from tasks.imports import import_replies_and_ratings
 from tasks.lease import one_run_at_a_time
@@ -18,7 +19,7 @@ from tasks.reference import load_reference_data
 from tasks.runstate import finish_run
 
 
-@flow(name="lookback", log_prints=True)
+@flow(name="lookback", flow_run_name=run_name(N_("回头督办")), log_prints=True)
 @one_run_at_a_time("lookback")
 def lookback() -> Any:
     """回头督办: import the day's returns, act on due look-backs, send what they decided, and

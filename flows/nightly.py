@@ -7,6 +7,8 @@ from typing import Any
 from prefect import flow
 
 from flows.triage_dask import triage_on_dask
+from minqing.i18n import N_
+from minqing.runs import run_name
 from minqing.settings import get_settings
 from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
@@ -25,7 +27,7 @@ from tasks.triage import triage_submissions
 from tasks.urgent import NIGHT_ACTOR, duty_warnings, tell_duty
 
 
-@flow(name="nightly", log_prints=True)
+@flow(name="nightly", flow_run_name=run_name(N_("夜间运行")), log_prints=True)
 @one_run_at_a_time("nightly")
 def nightly() -> Any:
     """收集 → 整理 (and 热点问题) → 交办 → 回头督办 → 评议 → 发送 → 清理索引 → 统计, for everything

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from prefect import flow
 
 from flows.forms import form
-from minqing.i18n import _
+from minqing.i18n import N_, _
+from minqing.runs import run_name
 from tasks.evaluations import import_evaluations
 from tasks.reference import load_reference_data
 from tasks.report import build_report_task
 
 
-@flow(name="report", log_prints=True)
+@flow(name="report", flow_run_name=run_name(N_("评议报告")), log_prints=True)
 def report(
     period_from: Annotated[
         date | None, form("起始日期", "报告期间的第一天（北京时间）；起止都不填则为上个月。")

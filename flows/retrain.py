@@ -9,11 +9,12 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.forms import form
-from minqing.i18n import _
+from minqing.i18n import N_, _
+from minqing.runs import run_name
 from tasks.retrain import retrain_model, retrain_report
 
 
-@flow(name="retrain", log_prints=True)
+@flow(name="retrain", flow_run_name=run_name(N_("重新训练分类模型")), log_prints=True)
 def retrain(
     base_csv: Annotated[
         str | None,

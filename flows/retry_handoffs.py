@@ -12,8 +12,9 @@ from prefect.states import Completed
 
 from flows.forms import form
 from minqing.handoffs import RETRYABLE, STATUS_LABELS, department_choices, retry_refusal
+from minqing.i18n import N_
 from minqing.reference import ConfigError
-from minqing.runs import REFUSED
+from minqing.runs import REFUSED, run_name
 from tasks.context import context
 from tasks.lease import one_run_at_a_time
 from tasks.metrics import refresh_open_items
@@ -45,7 +46,7 @@ Department = Choice("Department", _departments())
 Status = Choice("Status", {code: STATUS_LABELS[code] for code in RETRYABLE})
 
 
-@flow(name="retry-handoffs", log_prints=True)
+@flow(name="retry-handoffs", flow_run_name=run_name(N_("重发消息")), log_prints=True)
 @one_run_at_a_time("retry-handoffs", unless=lambda args: args["dry_run"])
 def retry_handoffs(
     status: Annotated[

@@ -19,6 +19,8 @@ from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from flows.forms import form
+from minqing.i18n import N_
+from minqing.runs import run_name
 from minqing.settings import get_settings
 from tasks.lease import one_run_at_a_time
 from tasks.triage_dask import (
@@ -44,6 +46,7 @@ def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
 
 @flow(
     name="triage-dask",
+    flow_run_name=run_name(N_("整理（Dask）")),
     log_prints=True,
     task_runner=dask_task_runner(get_settings().dask_scheduler),
 )

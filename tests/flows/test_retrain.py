@@ -5,6 +5,7 @@ differ from the configuration, and trains nothing when nothing was confirmed sin
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,9 +186,16 @@ def test_with_nothing_confirmed_since_the_current_model_the_weekly_retrain_train
 
 
 def test_without_a_model_the_weekly_retrain_leaves_the_keyword_rules_in_charge(minq, tmp_path):
+    from prefect.client.orchestration import get_client
+
     confirm_case("楼道里的声控灯坏了好久", "物业管理", datetime.now(UTC))
-    result = retrain(cv_folds=0)
+    state = retrain(cv_folds=0, return_state=True)
+    result = state.result()
     assert result["skipped"] == "no_model" and result["replaced"] is False
+    # the runs list names the run by what it is and when (Beijing time), not two random words
+    with get_client(sync_client=True) as client:
+        name = client.read_flow_run(state.state_details.flow_run_id).name
+    assert re.fullmatch(r"重新训练分类模型 \d\d-\d\d \d\d:\d\d", name), name
     assert latest_model_path(minq.settings.models_dir) is None
     report = Artifact.get("retrain-report", _sync=True).data
     assert "还没有分类模型" in report and "minqing train" in report
