@@ -7,7 +7,8 @@ original stays in the restricted raw payload).
 Plain text keeps every letter, digit and sign the citizen wrote: "<A4区…KTV噪音扰民>" is a
 title in angle-bracket quotes, and even "<script>" is only text — every page and e-mail
 escapes what it shows. Markup is removed only from content that is HTML (an e-mail's HTML
-part, a channel configured with `text_format: html`): `normalize_text(text, html=True)`.
+part, a QR-code form submission written in its rich-text editor, a channel configured with
+`text_format: html`): `normalize_text(text, html=True)` or `strip_html`.
 """
 
 from __future__ import annotations
@@ -34,10 +35,28 @@ _ZH_PUNCT = [
     (":", re.compile(f"(?<=[{_CJK}]):(?!\\d)|(?<!\\d):(?=[{_CJK}])"), "："),
 ]
 _PARENS = re.compile(r"\(([^()\n]{0,80})\)")
+# Written exactly as they are, whatever Chinese text is around them: a character reference
+# ("&nbsp;" left in plain text must not become "&nbsp；") and a web address, which may hold
+# Chinese ("https://map.example.cn/search/东湖花园?q=1,2" must stay a working link). An
+# address ends at a space, a bracket, a quote or Chinese punctuation; ASCII punctuation at
+# its end (the sentence's, as a link finder reads it) is not part of it.
+_NOT_IN_URL = "\\s()<>\"'，。；：！？、（）《》“”‘’【】"
+_VERBATIM = re.compile(
+    r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+    f"|[A-Za-z][A-Za-z0-9+.-]*://[^{_NOT_IN_URL}]*[^{_NOT_IN_URL}.,;:!?]"
+)
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _CJK_BMP = re.compile("[\u3400-\u9fff]")
 _LOOKS_LIKE_MARKUP = re.compile(
     r"<\s*/?\s*[A-Za-z!?]|&(?:[A-Za-z]{2,8}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+)
+# The elements a rich-text editor writes, as real tags: "<p>", "<br/>", "</b>", '<span style=…>'.
+# Not "<A市新图>" or "<某小区噪音扰民>" (no space, "/" or ">" after the name), nor "<script>",
+# which no editor writes: plain text holding it stays plain.
+_RICH_TEXT_TAG = re.compile(
+    r"</?(?:p|br|div|span|b|strong|i|em|u|s|strike|font|ul|ol|li|h[1-6]|a|img|hr|pre"
+    r"|blockquote|table|thead|tbody|tr|td|th|sub|sup)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
 )
 _SPACES = re.compile(r"[ \t\u3000\xa0\u2000-\u200a\u202f\u205f]+")
 _NEWLINES = re.compile(r" *\n[\s]*")
@@ -165,6 +184,12 @@ def strip_html(markup: str) -> str:
     return "".join(parser.parts)
 
 
+def looks_like_rich_text(text: str) -> bool:
+    """Whether a text from a channel that takes both plain and rich text (the QR-code form's
+    editor) is HTML: it holds a tag such an editor writes (<p>, <br>, <b>, <div>, …)."""
+    return "<" in text and _RICH_TEXT_TAG.search(text) is not None
+
+
 def _nfkc_keeping_chinese_punctuation(text: str) -> str:
     if not _NFKC_MAY_CHANGE.search(text):
         return text
@@ -180,6 +205,19 @@ def _chinese_parens(m: re.Match[str]) -> str:
 
 
 def _chinese_punctuation(text: str) -> str:
+    """ASCII , ! ? ; : and ( ) inside Chinese text → Chinese forms, except inside the
+    character references and web addresses of _VERBATIM. Every change is one character for
+    one, so those spans are put back where they were, their context seen as it is."""
+    converted = _to_chinese_punctuation(text)
+    if converted == text or ("&" not in text and "://" not in text):
+        return converted
+    kept = list(converted)
+    for m in _VERBATIM.finditer(text):
+        kept[m.start() : m.end()] = m.group(0)
+    return "".join(kept)
+
+
+def _to_chinese_punctuation(text: str) -> str:
     # The patterns start with a look-behind, which makes re try them at every character:
     # look for the ASCII sign first.
     for sign, pattern, replacement in _ZH_PUNCT:

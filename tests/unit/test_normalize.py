@@ -81,6 +81,28 @@ def test_plain_text_keeps_angle_brackets_and_what_is_between_them(raw: str) -> N
     assert normalize_text(raw) == raw
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # a character reference in plain text is written as it is, not "&nbsp；"
+        ("健身器材&nbsp;多处损坏,请修", "健身器材&nbsp;多处损坏，请修"),
+        ("物业&amp;业委会;&#21333;杠", "物业&amp;业委会；&#21333;杠"),
+        # a web address stays a working link, Chinese in it or not
+        (
+            "见https://map.example.cn/search/东湖花园?q=1,2 (东湖)",
+            "见https://map.example.cn/search/东湖花园?q=1,2 （东湖）",
+        ),
+        ("网址:http://a.example.cn/b?c=路灯;d=1。", "网址：http://a.example.cn/b?c=路灯;d=1。"),
+        # the sentence's punctuation after an address is the sentence's
+        ("(详见https://a.example.cn/x)谢谢!", "（详见https://a.example.cn/x）谢谢！"),
+    ],
+)
+def test_punctuation_is_made_chinese_around_references_and_addresses_not_in_them(
+    raw: str, expected: str
+) -> None:
+    assert normalize_text(raw) == expected
+
+
 def test_strip_html_leaves_plain_text_untouched() -> None:
     assert strip_html("路灯坏了 3<5 & 6>4") == "路灯坏了 3<5 & 6>4"
 

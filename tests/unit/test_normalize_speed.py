@@ -35,9 +35,14 @@ def plain_normalize_text(text: str) -> str:
     text = n._NEWLINES.sub("\n", text).strip()
     if any("\u3400" <= ch <= "\u9fff" for ch in text):
         text = n._t2s().convert(text)
+        converted = text
         for _sign, pattern, replacement in n._ZH_PUNCT:
-            text = pattern.sub(replacement, text)
-        text = n._PARENS.sub(n._chinese_parens, text)
+            converted = pattern.sub(replacement, converted)
+        converted = n._PARENS.sub(n._chinese_parens, converted)
+        # character references and web addresses are put back as they were
+        for m in n._VERBATIM.finditer(text):
+            converted = converted[: m.start()] + m.group(0) + converted[m.end() :]
+        text = converted
     return text
 
 
