@@ -115,6 +115,7 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
         "station": station.code,
         "submitted_at": now.isoformat(),
         "content": values["content"],
+        "content_format": "plain",  # a textarea: "<b>" typed here is text, not markup
         "title": "",
         "name": values["name"] or None,
         "phone": values["phone"] or None,

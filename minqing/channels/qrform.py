@@ -1,8 +1,13 @@
 """QR-code form submissions: one JSON object per line, as the web form stores them.
 
-Schema: {"id", "station", "submitted_at", "content", "title", "name", "phone", "email", "area",
-"consent", "attachments"}; `station` is the code printed in the station's or representative's
-QR code and becomes `recorded_by`. Any field may be missing or of the wrong type: the line is
+Schema: {"id", "station", "submitted_at", "content", "content_format", "title", "name", "phone",
+"email", "area", "consent", "attachments"}; `station` is the code printed in the station's or
+representative's QR code and becomes `recorded_by`. `content` is plain text, or HTML when
+written in a form's rich-text editor (<p>, <br>, <b>, &nbsp;): HTML is turned into the text it
+shows (paragraphs and line breaks kept as lines, tags dropped, entities decoded) and flagged
+`html_body`; the submission as sent stays in `raw`. `content_format` says which ("plain", as
+this project's own form writes, or "html"); without it, content holding a tag such an editor
+writes is HTML (`minqing.normalize.looks_like_rich_text`). Any field may be missing or of the wrong type: the line is
 then rejected (or the field ignored), never the file.
 """
 
@@ -24,6 +29,7 @@ from minqing.channels.base import (
     undecodable_reason,
 )
 from minqing.channels.textfile import has_undecodable, open_text
+from minqing.normalize import looks_like_rich_text, strip_html
 from minqing.reasons import Reason, reason
 from minqing.records import Contact, Item, Rejected
 
@@ -60,6 +66,12 @@ class QrFormParser(ChannelParser):
         text = data.get("content")
         if not isinstance(text, str):
             return reject(reason("empty_text"), key)
+        content_format = data.get("content_format")
+        rich = content_format == "html" or (
+            content_format != "plain" and looks_like_rich_text(text)
+        )
+        if rich:
+            text = strip_html(text)
         if why := check_text(text):
             return reject(why, key)
         received = parse_datetime(data.get("submitted_at"))
@@ -85,7 +97,7 @@ class QrFormParser(ChannelParser):
                 consent=data.get("consent", True) not in _NO_CONSENT,
             ),
             attachments=_strings(data.get("attachments")),
-            flags=text_flags(text),
+            flags=text_flags(text) + (("html_body",) if rich else ()),
             raw=data,
         )
 

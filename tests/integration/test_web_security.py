@@ -262,6 +262,7 @@ def test_script_in_free_text_is_stored_as_inert_text_and_refused_where_a_format_
     )
     assert page.status_code == 200 and "<script>alert" not in page.text
     assert spooled()[0]["name"] == SCRIPT  # the raw record keeps what was sent, as data
+    assert spooled()[0]["content_format"] == "plain"  # a text box: "<b>" typed there is text
     ingest_inbox_now()
     triage_now()
     dispatch_now()

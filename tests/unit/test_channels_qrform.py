@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minqing.channels import file_checksum, get_parser
+from minqing.intake import prepared_batches
+from minqing.normalize import normalize_text
 from minqing.records import Item, Rejected
 
 GOOD = {
@@ -109,3 +111,55 @@ def test_fields_of_the_wrong_type_are_ignored_or_rejected_never_fatal(tmp_path) 
     item, no_text, no_date = parse(path)
     assert item.attachments == () and item.title == "" and item.contact.consent is False
     assert str(no_text.reason) == "内容为空" and str(no_date.reason).startswith("提交时间无法识别")
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample" / "night1" / "inbox" / "qrform"
+RICH_TEXT_ID = "qr-20261124-0005"  # written in the form's rich-text editor
+RICH_TEXT_SHOWS = (
+    "尊敬的代表：\n"
+    "新华社区健身广场的健身器材 多处损坏，单杠扶手断裂，存在安全隐患，孩子在上面玩很危险。\n"
+    "希望尽快维修更换。"
+)
+
+
+def sample_line(submission_id: str) -> dict:
+    for line in next(SAMPLE.glob("*.jsonl")).read_text(encoding="utf-8").splitlines():
+        if f'"id": "{submission_id}"' in line:
+            return json.loads(line)
+    raise AssertionError(submission_id)
+
+
+def test_rich_text_content_becomes_the_text_it_shows_with_its_paragraphs(tmp_path) -> None:
+    rich = sample_line(RICH_TEXT_ID)
+    assert rich["content"].startswith("<p>") and "&nbsp;" in rich["content"]
+    lines = [
+        rich,
+        # a plain submission keeps its angle-bracket quotes, and even <script>, as text
+        {**GOOD, "id": "qr-plain", "content": "关于<A市新图>的意见：<script>x</script>路灯坏了"},
+        # this project's own form says its content is plain: a typed "<b>" is text
+        {**GOOD, "id": "qr-own", "content": "<b>路灯</b>坏了", "content_format": "plain"},
+        {**GOOD, "id": "qr-said", "content": "路灯&amp;电线杆", "content_format": "html"},
+        {**GOOD, "id": "qr-empty", "content": "<p>&nbsp;</p><br>"},
+    ]
+    path = tmp_path / "扫码留言_20261127.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), "utf-8")
+    item, plain, own, said, empty = parse(path)
+    assert isinstance(item, Item) and item.source_ref == RICH_TEXT_ID
+    # paragraphs and <br> are line breaks, tags are gone, &nbsp; is a space
+    assert normalize_text(item.text) == RICH_TEXT_SHOWS
+    assert "html_body" in item.flags and "markup" not in item.flags
+    assert item.raw["content"] == rich["content"]  # the submission as sent stays in raw
+    assert plain.text == "关于<A市新图>的意见：<script>x</script>路灯坏了"
+    assert "html_body" not in plain.flags and "markup" in plain.flags
+    assert own.text == "<b>路灯</b>坏了" and said.text == "路灯&电线杆"
+    assert isinstance(empty, Rejected) and str(empty.reason) == "内容为空"
+
+
+def test_the_stored_text_of_a_rich_text_submission_holds_no_markup(tmp_path) -> None:
+    path = tmp_path / "扫码留言_20261127.jsonl"
+    path.write_text(json.dumps(sample_line(RICH_TEXT_ID), ensure_ascii=False) + "\n", "utf-8")
+    (batch,) = prepared_batches("qrform", {}, path, "sum", {"新华社区": "xinhua"}, 16)
+    (row,) = batch.rows
+    assert row["text"] == RICH_TEXT_SHOWS and row["title"] == "健身器材损坏"
+    for leftover in ("<", ">", "&nbsp", "nbsp", "；多处"):
+        assert leftover not in row["text"]
