@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Column, Table
+from rich.text import Text
 
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
@@ -63,17 +65,61 @@ def handoffs_list(
     ] = None,
     limit: Annotated[int, typer.Option(help=N_("最多显示多少封。"))] = 200,
 ) -> None:
-    from minqing.handoffs import UNDELIVERED, kind_label, outstanding_sentence, status_label
+    from minqing.handoffs import UNDELIVERED, outstanding_sentence
     from minqing.i18n import _
-    from minqing.reasons import delivery_error
     from tasks.handoffs import count_handoffs, list_handoffs
 
     chosen = _statuses(status, UNDELIVERED)
     filters = {"statuses": chosen, "department": department, "kind": kind, "since": since}
     rows = list_handoffs(**filters, limit=limit + 1)
     title = outstanding_sentence(count_handoffs(**filters), chosen)  # all, not only those shown
-    # On a narrow terminal the numbers, kinds and statuses stay whole; names, addresses and
-    # reasons wrap instead (rich would otherwise cut "MQ2026-000214" to "MQ202…").
+    if console.width < WIDE:
+        _print_blocks(title, rows[:limit])
+    else:
+        _print_table(title, rows[:limit])
+    if len(rows) > limit:
+        console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
+
+
+# Below this many columns the nine columns of the table squeeze names and reasons into
+# slivers a character wide: each message is printed as a short block instead.
+WIDE = 120
+
+
+def _print_blocks(title: str, rows: list[dict]) -> None:
+    """One message per block: number, case, kind, status and attempts on the first line; the
+    department and address; when it is retried next; the reason — each line wraps whole."""
+    from minqing.handoffs import kind_label, status_label
+    from minqing.i18n import _, ngettext
+    from minqing.reasons import delivery_error
+
+    console.print(title, markup=False)
+    for r in rows:
+        console.print()
+        console.print(
+            f"#{r['id']}  {r['case_number']}  {kind_label(r['kind'])}  "
+            f"{status_label(r['status'])}  "
+            + ngettext("尝试 %(n)d 次", "尝试 %(n)d 次", r["attempts"])
+            % {"n": r["attempts"]},
+            markup=False,
+            highlight=False,
+        )
+        lines = [f"{r['department_name'] or ''}  {r['to']}".strip()]
+        if r["next_attempt"]:
+            lines.append(_("下次重试：%(when)s") % {"when": r["next_attempt"]})
+        if r["error"]:
+            lines.append(_("原因：%(why)s") % {"why": delivery_error(r["error"], 200)})
+        for line in lines:  # wrapped lines keep the indent
+            console.print(Padding(Text(line), (0, 0, 0, 4)))
+
+
+def _print_table(title: str, rows: list[dict]) -> None:
+    from minqing.handoffs import kind_label, status_label
+    from minqing.i18n import _
+    from minqing.reasons import delivery_error
+
+    # The numbers, kinds and statuses stay whole; names, addresses and reasons wrap instead
+    # (rich would otherwise cut "MQ2026-000214" to "MQ202…").
     whole = {"no_wrap": True, "overflow": "ignore"}
     table = Table(
         Column(_("编号"), **whole),
@@ -87,13 +133,11 @@ def handoffs_list(
         Column(_("原因"), overflow="fold", ratio=2),
         title=title,
     )
-    for r in rows[:limit]:
+    for r in rows:
         table.add_row(str(r["id"]), r["case_number"], kind_label(r["kind"]), r["department_name"],
                       r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
                       delivery_error(r["error"], 80))  # fmt: skip
     console.print(table)
-    if len(rows) > limit:
-        console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
 
 
 @handoffs_app.command(

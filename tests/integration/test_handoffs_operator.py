@@ -103,6 +103,13 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
         numbers = {case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
     assert numbers and all(n in narrow.output for n in numbers)  # whole on an 80-column terminal
     assert "待发送" in narrow.output and "…" not in narrow.output
+    # one block per message, each line whole, instead of nine columns a few characters wide
+    lines = narrow.output.splitlines()
+    assert sum(1 for line in lines if line.startswith("#")) == 3
+    assert any(line.strip().startswith("原因：无法连接邮件服务器") for line in lines)
+    assert any("区人力资源和社会保障局" in line for line in lines)
+    wide = CliRunner(env={"COLUMNS": "200"}).invoke(cli(), ["handoffs", "list"])
+    assert "收件地址" in wide.output  # a terminal wide enough gets the table
     first = run("list", "--limit", "1")  # the title counts all of them, not the rows shown
     assert "3 封（待发送 3" in first.output and "仅显示前 1 封" in first.output
 
