@@ -67,6 +67,8 @@ def report(
         table.add_row(key, value)
     console.print(table)
     console.print(result["sentence"])
+    for note in result["notes"]:
+        console.print(note, markup=False)
     console.print(_("文件在 %(folder)s：") % {"folder": result["folder"]}, markup=False)
     for path in result["files"].values():
         console.print(f"  {path}")

@@ -36,4 +36,6 @@ def report(
         % {"period": result["title"], "folder": result["folder"]}
     )
     print(result["sentence"])
+    for note in result["notes"]:
+        print(note)
     return result

@@ -199,8 +199,10 @@ def categories_figure(categories: pd.DataFrame) -> Figure:
     return fig
 
 
-def funnel_figure(funnel: pd.DataFrame) -> Figure:
-    """The funnel as bars that only shrink, each with its count and share of 收集."""
+def funnel_figure(funnel: pd.DataFrame, *, split: bool = False) -> Figure:
+    """The funnel as bars that only shrink, each with its count and share of 收集. `split`:
+    交办 and the stages after it count other cases than 收集 and 立案 (those assigned in the
+    period, `funnel(..., assigned=...)`): a dashed line between them says so."""
     fig = Figure(figsize=(8, 4), dpi=110)
     ax = fig.subplots()
     names = [stage_label(stage) for stage in funnel["stage"]][::-1]
@@ -216,6 +218,10 @@ def funnel_figure(funnel: pd.DataFrame) -> Figure:
             % {"n": n, "share": 100 * share}
         )
         ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
+    if split and len(counts) > 2:
+        line = len(counts) - 2.5  # between 立案 and 交办 (the bars are drawn bottom up)
+        ax.axhline(line, color="#7f7f7f", linestyle="--", linewidth=1)
+        ax.set_xlabel(_("虚线以上为本期收到的意见和案件，以下为本期交办的案件"), fontsize=9)
     ax.set_xticks([])
     ax.set_title(_("办理漏斗：收集 → 立案 → 交办 → 答复 → 办成 → 满意"))
     fig.tight_layout()
@@ -237,6 +243,6 @@ def categories_chart(categories: pd.DataFrame, path: Path, font: str) -> Path:
         return _save(categories_figure(categories), path)
 
 
-def funnel_chart(funnel: pd.DataFrame, path: Path, font: str) -> Path:
+def funnel_chart(funnel: pd.DataFrame, path: Path, font: str, *, split: bool = False) -> Path:
     with drawing(font):
-        return _save(funnel_figure(funnel), path)
+        return _save(funnel_figure(funnel, split=split), path)

@@ -103,6 +103,12 @@ EVALUATION_LABELS = {
     "period": N_("期间"),
 }
 OVERVIEW_LABELS = {"item": N_("项目"), "value": N_("数值")}
+# Which cases the funnel counts, said under it (docs/scores.md, "The report").
+FUNNEL_BASIS = N_(
+    "收集、立案为本期收到的意见和案件；交办及以后各阶段为本期交办的案件（与部门评分相同），"
+    "其答复、办成和评价计至报告生成时。“满意”为已办成、且参与评价的群众都满意或基本满意的案件；"
+    "满意率按评价条数计算。"
+)
 # Every table of the report, by its sheet's key, with its labels (the one place for each
 # table's words; the funnel's stages are labelled by `stage_label`).
 LABELS = {
@@ -228,6 +234,10 @@ class Report:
     annual: dict[str, int]
     sentence: str
     overview: list[tuple[str, str]] = field(default_factory=list)
+    # where the period's figures count different cases (received in one period, assigned in
+    # another), said under the sentence
+    basis: list[str] = field(default_factory=list)
+    made_at: datetime | None = None  # the data's moment (as_of before it is cut to the end)
 
 
 def build_report(
@@ -239,8 +249,14 @@ def build_report(
     as_of: datetime,
     solved_what: str = "",
 ) -> Report:
-    """All tables of the report on `period`, judged at `as_of` (at most the period's end)."""
+    """All tables of the report on `period`, judged at `as_of` (at most the period's end).
+
+    `data` is the snapshot at `as_of`: what came in counts by when it was received, and from
+    交办 on every figure — summary, sentence, funnel, department scores, handling times — is
+    about the cases assigned in the period, their replies and ratings as the snapshot has them.
+    """
     start, after = period.bounds()
+    made_at = as_of
     as_of = min(as_of, after)
     cases = _prepared(data.cases, calendar)
     # Each figure counts by the date of its own event (docs/scores.md): opinions by when they
@@ -272,7 +288,7 @@ def build_report(
         scores=scores,
         overall=overall,
         handling=handling_times(assigned, as_of),
-        funnel=funnel(collected, data.ratings, submissions=received),
+        funnel=funnel(collected, data.ratings, submissions=received, assigned=assigned),
         categories=categories_over_time(collected, period, data.categories),
         case_list=case_list(
             cases[
@@ -283,9 +299,47 @@ def build_report(
         evaluations=data.rep_evaluations,
         annual=annual,
         sentence=annual_sentences(annual, solved_what=solved_what),
+        basis=basis_notes(collected, assigned, start, after),
+        made_at=made_at,
     )
     report.overview = overview(report, assigned, opened=len(collected))
     return report
+
+
+def basis_notes(
+    opened: pd.DataFrame, assigned: pd.DataFrame, start: datetime, after: datetime
+) -> list[str]:
+    """What a reader of the sentence could not guess: cases assigned in the period that were
+    collected before it (交办 can exceed 收集), and cases opened in it assigned only after its
+    end (they count in the period they were assigned in)."""
+    earlier = int((assigned["received_at"] < pd.Timestamp(start)).sum())
+    later = int(
+        (opened["assigned_at"].notna() & (opened["assigned_at"] >= pd.Timestamp(after))).sum()
+    )
+    notes = []
+    if earlier:
+        notes.append(
+            ngettext(
+                "本期交办的%(assigned)d件中有%(n)d件是本期以前收集的，"
+                "所以形成意见建议（交办）可以多于本期收集的社情民意。",
+                "本期交办的%(assigned)d件中有%(n)d件是本期以前收集的，"
+                "所以形成意见建议（交办）可以多于本期收集的社情民意。",
+                earlier,
+            )
+            % {"assigned": len(assigned), "n": earlier}
+        )
+    if later:
+        notes.append(
+            ngettext(
+                "本期立案的%(opened)d件中有%(n)d件在本期结束后才交办，"
+                "计入交办当期的交办、答复和满意率，不计入本期。",
+                "本期立案的%(opened)d件中有%(n)d件在本期结束后才交办，"
+                "计入交办当期的交办、答复和满意率，不计入本期。",
+                later,
+            )
+            % {"opened": len(opened), "n": later}
+        )
+    return notes
 
 
 def _within(values: pd.Series, start: datetime, after: datetime) -> pd.Series:
@@ -479,7 +533,7 @@ def summary_sections(
     overview = pd.DataFrame(report.overview, columns=list(OVERVIEW_LABELS))
     top = [Section(_("注意"), list(warnings), warning=True)] if warnings else []
     return top + [
-        Section(_("工作表述"), [report.sentence or _("（本期无数据）")]),
+        Section(_("工作表述"), [report.sentence or _("（本期无数据）"), *report.basis]),
         Section(_("概况"), table=headed(overview, OVERVIEW_LABELS)),
         Section(
             _("部门评分"),
@@ -487,7 +541,11 @@ def summary_sections(
             table=headed(_shown(scores), SCORE_LABELS),
         ),
         Section(_("办理时长（工作日）"), table=headed(_shown(report.handling), HANDLING_LABELS)),
-        Section(_("办理漏斗"), table=headed(_shown(funnel_shown(report.funnel)), FUNNEL_LABELS)),
+        Section(
+            _("办理漏斗"),
+            [_(FUNNEL_BASIS)],
+            table=headed(_shown(funnel_shown(report.funnel)), FUNNEL_LABELS),
+        ),
         Section(
             _("图表"),
             [] if charts else [_("本期未生成图表，原因见本报告开头的“注意”。")],
@@ -531,7 +589,7 @@ def _period_line(report: Report) -> str:
 
 
 def summary_markdown(report: Report, office: str, sections: Sequence[Section]) -> str:
-    as_of = f"{report.as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    as_of = f"{(report.made_at or report.as_of).astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
     lines = [f"# {report_title(report, office)}", "",
              _("%(period)s；按 %(as_of)s 的数据计算。") % {"period": _period_line(report), "as_of": as_of}]  # fmt: skip
     for section in sections:

@@ -599,12 +599,17 @@ def _unranked_reason(
 
 
 def funnel(
-    cases: pd.DataFrame, ratings: pd.DataFrame | None = None, submissions: int | None = None
+    cases: pd.DataFrame,
+    ratings: pd.DataFrame | None = None,
+    submissions: int | None = None,
+    *,
+    assigned: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """收集 → 立案 → 交办 → 答复 → 办成 → 满意: how many opinions came in, and how many of the
     given cases reached each stage.
 
-    Each stage is at most the one before, so the counts only fall:
+    Each stage is at most the one before, so the counts only fall (from 交办 on, when
+    `assigned` is given):
 
     - 收集 collected: `submissions`, the opinions received (every citizen's, a near-duplicate
       (一案多诉) included); when not given, one per case;
@@ -619,13 +624,19 @@ def funnel(
     cases of the period you want (e.g. first received in the year) and the submissions received
     in it. Columns (FUNNEL_LABELS): stage (a key of FUNNEL_STAGES), count, share_of_previous (of
     the previous stage), share_of_collected (of 收集); NaN when dividing by 0.
+
+    `assigned`: the cases 交办 and the later stages count, when they are not those of 立案 — a
+    period's report counts from 交办 on the cases assigned in the period, as its department
+    scores do, while 收集 and 立案 count what was received in it. Then 交办 is not a share of
+    立案 nor any later stage one of 收集: those shares are NaN.
     """
     _require(cases, "cases", ("case_id", "assigned_at", "replied_at", "outcome"))
-    c = cases
-    if "status" in c.columns:
-        c = c[c["status"].astype("object") != "merged"]
-    assigned = c["assigned_at"].notna()
-    replied = assigned & c["replied_at"].notna()
+    opened = _not_merged(cases)
+    c = opened if assigned is None else _not_merged(assigned)
+    if assigned is not None:
+        _require(c, "assigned", ("case_id", "assigned_at", "replied_at", "outcome"))
+    assigned_at = c["assigned_at"].notna()
+    replied = assigned_at & c["replied_at"].notna()
     solved = replied & (c["outcome"].astype("object") == Outcome.SOLVED.value)
 
     r = _prepared_ratings(ratings)
@@ -635,9 +646,9 @@ def funnel(
     satisfied = solved & c["case_id"].isin(rated - unhappy)
 
     counts = [
-        len(c) if submissions is None else int(submissions),
-        len(c),
-        int(assigned.sum()),
+        len(opened) if submissions is None else int(submissions),
+        len(opened),
+        int(assigned_at.sum()),
         int(replied.sum()),
         int(solved.sum()),
         int(satisfied.sum()),
@@ -646,7 +657,16 @@ def funnel(
     previous = pd.Series([counts[0], *counts[:-1]])
     frame["share_of_previous"] = _ratio(frame["count"], previous)
     frame["share_of_collected"] = _ratio(frame["count"], pd.Series([counts[0]] * len(counts)))
+    if assigned is not None:  # two sets of cases: no share across them
+        frame.loc[2, "share_of_previous"] = np.nan
+        frame.loc[2:, "share_of_collected"] = np.nan
     return frame
+
+
+def _not_merged(cases: pd.DataFrame) -> pd.DataFrame:
+    if "status" not in cases.columns:
+        return cases
+    return cases[cases["status"].astype("object") != "merged"]
 
 
 # --- the annual sentence ----------------------------------------------------------------------

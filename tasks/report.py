@@ -134,6 +134,7 @@ def build_report_now(
         "files": {name: str(path) for name, path in files.items()},
         "annual": report.annual,
         "sentence": report.sentence,
+        "notes": report.basis,
         "overview": dict(report.overview),
         "warnings": report_warnings(),
         "artifacts": published,
@@ -169,6 +170,14 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
         .group_by(Submission.case_id)
         .subquery()
     )
+    # The cases known by the period's end: opened, or first received, before it. Their
+    # replies, ratings and surveys are read for the same cases, as the snapshot has them (a
+    # November opinion read in on 7 December is a case of the November report, rated or not).
+    known = (
+        select(Case.id)
+        .outerjoin(first, first.c.case_id == Case.id)
+        .where(or_(Case.created_at < after, first.c.received_at < after))
+    )
     rows = s.execute(
         select(
             Case.id, Case.created_at, Case.title, Case.category, Case.lead_department, Case.status,
@@ -176,7 +185,7 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
             Case.reopen_count, Case.escalation_level, first.c.received_at,
         )
         .outerjoin(first, first.c.case_id == Case.id)
-        .where(or_(Case.created_at < after, first.c.received_at < after))
+        .where(Case.id.in_(known))
     ).all()  # fmt: skip
     cases = pd.DataFrame(
         [
@@ -206,8 +215,7 @@ def load_report_input(s: Any, ctx: Context, period: Period) -> ReportInput:
             "reopen_count", "escalation_level",
         ],
     )  # fmt: skip
-    cases = _first_round(s, cases, after)
-    known = select(Case.id).where(Case.created_at < after)
+    cases = _first_round(s, cases, known)
     ratings = pd.DataFrame(
         s.execute(
             select(
@@ -276,7 +284,7 @@ def _top(ctx: Context, category: str | None) -> str | None:
     return found.top if found else None
 
 
-def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
+def _first_round(s: Any, cases: pd.DataFrame, known: Any) -> pd.DataFrame:
     """A reopened case is scored on its first round: first assignment, its deadline, first reply.
 
     Dispatch overwrites assigned_at and due_at when it hands a reopened case out again, and each
@@ -285,7 +293,7 @@ def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
     firsts = dict(
         s.execute(
             select(Reply.case_id, func.min(Reply.received_at))
-            .where(Reply.case_id.in_(select(Case.id).where(Case.created_at < after)))
+            .where(Reply.case_id.in_(known))
             .group_by(Reply.case_id)
         ).all()
     )
@@ -294,7 +302,7 @@ def _first_round(s: Any, cases: pd.DataFrame, after: datetime) -> pd.DataFrame:
         cases["replied_at"] = first_reply.where(first_reply.notna(), cases["replied_at"])
     if not (cases["reopen_count"] > 0).any():
         return cases
-    reopened = select(Case.id).where(Case.reopen_count > 0, Case.created_at < after)
+    reopened = select(Case.id).where(Case.reopen_count > 0, Case.id.in_(known))
     first: dict[int, tuple[datetime, Any]] = {}
     for case_id, at, detail in s.execute(
         select(AuditEvent.case_id, AuditEvent.at, AuditEvent.detail)
@@ -332,7 +340,9 @@ def write_report(
             label(CHART_TITLES, "categories"): categories_chart(
                 report.categories, folder / "cases_by_category.png", font
             ),
-            label(CHART_TITLES, "funnel"): funnel_chart(report.funnel, folder / "funnel.png", font),
+            label(CHART_TITLES, "funnel"): funnel_chart(
+                report.funnel, folder / "funnel.png", font, split=True
+            ),
         }
     else:
         log.warning("no font with Chinese glyphs is installed: the report has no charts")
@@ -362,7 +372,12 @@ def write_report(
 
 def _sheets(report: Report) -> list[Sheet]:
     overview = pd.DataFrame(
-        [(_("统计期间"), report.period.title), (_("工作表述"), report.sentence), *report.overview],
+        [
+            (_("统计期间"), report.period.title),
+            (_("工作表述"), report.sentence),
+            *[(_("说明"), note) for note in report.basis],
+            *report.overview,
+        ],
         columns=list(OVERVIEW_LABELS),
     )
 

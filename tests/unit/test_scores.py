@@ -592,3 +592,29 @@ def test_annual_sentences_formats_the_offices_figures(figures, options, sentence
 def test_annual_sentences_refuses_missing_unknown_or_impossible_figures(figures, error) -> None:
     with pytest.raises(error):
         annual_sentences(figures)
+
+
+def test_a_funnel_given_the_assigned_cases_counts_them_from_交办_on() -> None:
+    # a period's report: 立案 the cases received in it, 交办 on those assigned in it
+    received = frame(
+        "case_id assigned_at replied_at outcome",
+        (1, None, None, None),  # received, not yet assigned
+        (2, None, None, "on_the_spot"),
+    )
+    assigned = frame(
+        "case_id assigned_at replied_at outcome",
+        (3, "2025-03-01", "2025-03-02", "solved"),  # received in an earlier period
+        (4, "2025-03-01", "2025-03-02", "solved"),
+        (5, "2025-03-01", None, None),
+    )
+    ratings = frame(
+        "case_id person_id satisfaction solved rated_at",
+        (3, 1, "满意", True, "2025-03-03"),
+        (4, 2, "不满意", False, "2025-03-03"),
+    )
+    table = funnel(received, ratings, submissions=3, assigned=assigned)
+    assert table["count"].tolist() == [3, 2, 3, 2, 2, 1]
+    shares = table["share_of_previous"].tolist()
+    assert shares[:2] == pytest.approx([1.0, 2 / 3]) and pd.isna(shares[2])
+    assert shares[3:] == pytest.approx([2 / 3, 1.0, 1 / 2])
+    assert table["share_of_collected"].iloc[2:].isna().all()
