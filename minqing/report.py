@@ -106,8 +106,9 @@ OVERVIEW_LABELS = {"item": N_("项目"), "value": N_("数值")}
 # Which cases the funnel counts, said under it (docs/scores.md, "The report").
 FUNNEL_BASIS = N_(
     "收集、立案为本期收到的意见和案件；交办及以后各阶段为本期交办的案件（与部门评分相同），"
-    "其答复、办成和评价计至报告生成时。“满意”为已办成、且参与评价的群众都满意或基本满意的案件；"
-    "满意率按评价条数计算。"
+    "其答复、办成和评价计至报告生成时。“办成”为部门答复已解决（A类）的案件，"
+    "工作表述的“推动解决”只计本期办结且已解决的。"
+    "“满意”为已办成、且参与评价的群众都满意或基本满意的案件；满意率按评价条数计算。"
 )
 # Every table of the report, by its sheet's key, with its labels (the one place for each
 # table's words; the funnel's stages are labelled by `stage_label`).
