@@ -318,7 +318,18 @@ def basis_notes(
         (opened["assigned_at"].notna() & (opened["assigned_at"] >= pd.Timestamp(after))).sum()
     )
     notes = []
-    if earlier:
+    if earlier and earlier == len(assigned):
+        notes.append(
+            ngettext(
+                "本期交办的%(n)d件均为本期以前收集的，"
+                "所以形成意见建议（交办）可以多于本期收集的社情民意。",
+                "本期交办的%(n)d件均为本期以前收集的，"
+                "所以形成意见建议（交办）可以多于本期收集的社情民意。",
+                earlier,
+            )
+            % {"n": earlier}
+        )
+    elif earlier:
         notes.append(
             ngettext(
                 "本期交办的%(assigned)d件中有%(n)d件是本期以前收集的，"
@@ -329,7 +340,18 @@ def basis_notes(
             )
             % {"assigned": len(assigned), "n": earlier}
         )
-    if later:
+    if later and later == len(opened):
+        notes.append(
+            ngettext(
+                "本期立案的%(n)d件均在本期结束后才交办，"
+                "计入交办当期的交办、答复和满意率，不计入本期。",
+                "本期立案的%(n)d件均在本期结束后才交办，"
+                "计入交办当期的交办、答复和满意率，不计入本期。",
+                later,
+            )
+            % {"n": later}
+        )
+    elif later:
         notes.append(
             ngettext(
                 "本期立案的%(opened)d件中有%(n)d件在本期结束后才交办，"

@@ -137,7 +137,7 @@ def test_each_months_report_counts_one_set_of_figures_and_says_where_cases_cross
     assert nov["satisfied"] == 0 and nov["rated"] == "—（0 条评价）"
     assert "形成意见建议0条" in november["sentence"]
     assert november["notes"] == [
-        "本期立案的3件中有3件在本期结束后才交办，计入交办当期的交办、答复和满意率，不计入本期。"
+        "本期立案的3件均在本期结束后才交办，计入交办当期的交办、答复和满意率，不计入本期。"
     ]
 
     dec = figures(december)
