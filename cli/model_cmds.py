@@ -245,29 +245,41 @@ def classify(
         read_classifier_config,
         read_csv_table,
     )
-    from minqing.precision import needs_review
+    from minqing.classify import classify_by_keywords
+    from minqing.precision import ReviewThresholds, needs_review
+    from minqing.reference import load_reference
+    from minqing.settings import get_settings
 
     path = model or latest_model_path(_models_dir(None))
-    if path is None:
-        err.print(
-            "[red]"
-            + _("%(folder)s 中没有模型：请运行 `minqing train` 或用 --model 指定")
-            % {"folder": _models_dir(None)}
-            + "[/red]"
-        )
-        raise typer.Exit(2)
     try:
-        trained = load_model(path)
-        thresholds = read_classifier_config(_config(config)).thresholds
         header, rows = read_csv_table(source)
         ti = column_index(header, text_column, source)
         hi = column_index(header, title_column, source) if title_column else None
+        if path is not None:
+            trained = load_model(path)
+            thresholds = read_classifier_config(_config(config)).thresholds
+        else:  # as the night does until a model is trained: config's keyword rules
+            categories = load_reference(get_settings().resolved_config_dir).flat_categories
+            thresholds = ReviewThresholds(1.0)  # what the rules split goes to review
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     rows = [row + [""] * (len(header) - len(row)) for row in rows]
     texts = [combine_title(row[hi] if hi is not None else None, row[ti]) for row in rows]
-    predictions = trained.predict(texts)
+    if path is not None:
+        predictions = [(p.category, p.confidence, p.top3) for p in trained.predict(texts)]
+        used_by = str(path)
+    else:
+        err.print(
+            _(
+                "%(folder)s 中还没有模型：按 config/categories.yaml 的关键词规则分类，与夜间运行"
+                "相同（规则意见不一的留言待人工审核）；训练模型用 `minqing train`。"
+            )
+            % {"folder": _models_dir(None)}
+        )
+        rules = [classify_by_keywords(text, categories) for text in texts]
+        predictions = [(c.top, c.confidence, c.top3) for c in rules]
+        used_by = _("关键词规则")
     extra = ["category", "confidence", "needs_review", "review_threshold"]
     for k in (1, 2, 3):
         extra += [f"top{k}_category", f"top{k}_confidence"]
@@ -275,12 +287,12 @@ def classify(
     try:
         writer = csv.writer(handle)
         writer.writerow(header + extra)
-        for row, p in zip(rows, predictions, strict=True):
-            top = [cell for name, prob in p.top3 for cell in (name, f"{prob:.4f}")]
+        for row, (category, confidence, top3) in zip(rows, predictions, strict=True):
+            top = [cell for name, prob in top3 for cell in (name, f"{prob:.4f}")]
             top += [""] * (6 - len(top))
-            review = needs_review(p.category, p.confidence, thresholds)
-            used = thresholds.for_category(p.category)
-            decision = [p.category, f"{p.confidence:.4f}", "1" if review else "0", f"{used:g}"]
+            review = needs_review(category, confidence, thresholds)
+            used = thresholds.for_category(category)
+            decision = [category or "", f"{confidence:.4f}", "1" if review else "0", f"{used:g}"]
             writer.writerow(row + decision + top)
     finally:
         if out:
@@ -292,5 +304,5 @@ def classify(
                 "已用 %(model)s 分类 %(n)d 行 → %(out)s",
                 len(rows),
             )
-            % {"model": path, "n": len(rows), "out": out}
+            % {"model": used_by, "n": len(rows), "out": out}
         )

@@ -649,11 +649,26 @@ def test_train_refuses_labels_that_differ_from_the_configured_categories(cli, tm
     assert latest_model_path(tmp_path / "var" / "models") is None
 
 
-def test_classify_without_a_model_is_a_clear_error(cli, tmp_path):
-    new = _write_csv(tmp_path / "new.csv", [["内容"], ["出租车拒载"]], "utf-8")
-    result = cli("classify", new, "--text-column", "内容")
-    assert result.exit_code == 2
-    assert "中没有模型" in result.output
+def test_classify_without_a_model_uses_the_keyword_rules_as_the_night_does(cli, tmp_path):
+    new = _write_csv(
+        tmp_path / "new.csv",
+        [["内容"], ["出租车拒载"], ["小区物业乱收费，垃圾也没人清运"], ["今天天气不错"]],
+        "utf-8",
+    )
+    out = tmp_path / "out.csv"
+    result = cli("classify", new, "--text-column", "内容", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "还没有模型" in result.output and "关键词规则" in result.output
+    header, rows = read_csv_table(out)
+    decided = [
+        (r[header.index("category")], r[header.index("needs_review")],
+         r[header.index("review_threshold")])
+        for r in rows
+    ]  # fmt: skip
+    # one category's words: routed; words of two categories, or none: left for review
+    assert decided[0] == ("交通运输", "0", "1")
+    assert decided[1][1:] == ("1", "1") and decided[1][0] in ("城乡建设", "环境保护")
+    assert decided[2] == ("", "1", "1")
 
 
 # --------------------------------------------------------------------------- real data
