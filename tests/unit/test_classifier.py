@@ -594,6 +594,13 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     assert rows[0][header.index("category")] == "交通运输"
 
 
+def decisions(out) -> list[tuple[str, str, str]]:
+    """(category, needs_review, review_threshold) of each row `minqing classify` wrote."""
+    header, rows = read_csv_table(out)
+    at = [header.index(c) for c in ("category", "needs_review", "review_threshold")]
+    return [(r[at[0]], r[at[1]], r[at[2]]) for r in rows]
+
+
 def test_classify_says_which_rows_the_night_would_leave_for_review_and_at_which_threshold(
     cli, tmp_path
 ):
@@ -612,12 +619,7 @@ def test_classify_says_which_rows_the_night_would_leave_for_review_and_at_which_
     out = tmp_path / "out.csv"
     result = cli("classify", new, "--text-column", "内容", "--config", config, "--out", out)
     assert result.exit_code == 0, result.output
-    header, rows = read_csv_table(out)
-    decided = [
-        (r[header.index("category")], r[header.index("needs_review")],
-         r[header.index("review_threshold")])
-        for r in rows
-    ]  # fmt: skip
+    decided = decisions(out)
     assert decided == [("交通运输", "1", "1"), ("城乡建设", "0", "0.01")]
 
 
@@ -659,12 +661,7 @@ def test_classify_without_a_model_uses_the_keyword_rules_as_the_night_does(cli, 
     result = cli("classify", new, "--text-column", "内容", "--out", out)
     assert result.exit_code == 0, result.output
     assert "还没有模型" in result.output and "关键词规则" in result.output
-    header, rows = read_csv_table(out)
-    decided = [
-        (r[header.index("category")], r[header.index("needs_review")],
-         r[header.index("review_threshold")])
-        for r in rows
-    ]  # fmt: skip
+    decided = decisions(out)
     # one category's words: routed; words of two categories, or none: left for review
     assert decided[0] == ("交通运输", "0", "1")
     assert decided[1][1:] == ("1", "1") and decided[1][0] in ("城乡建设", "环境保护")
