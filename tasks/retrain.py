@@ -184,7 +184,7 @@ def retrain_now(
     texts, labels = [c.text for c in confirmed], [c.top for c in confirmed]
     base_texts: list[str] = []
     if source is not None:
-        if not Path(source["path"]).is_file():
+        if base_csv is None and not Path(source["path"]).is_file():
             raise FileNotFoundError(
                 _(
                     "找不到现用模型的训练数据 %(path)s：请把它放回原处，或在“另加的标注数据”中"
