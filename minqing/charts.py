@@ -205,18 +205,27 @@ def funnel_figure(funnel: pd.DataFrame, *, split: bool = False) -> Figure:
     period, `funnel(..., assigned=...)`): a dashed line between them says so."""
     fig = Figure(figsize=(8, 4), dpi=110)
     ax = fig.subplots()
-    names = [stage_label(stage) for stage in funnel["stage"]][::-1]
+    stages = list(funnel["stage"])[::-1]
+    names = [stage_label(stage) for stage in stages]
     counts = funnel["count"].to_numpy()[::-1]
     shares = funnel["share_of_collected"].to_numpy()[::-1]
     top = max(int(counts.max()) if len(counts) else 0, 1)
     ax.barh(names, counts, left=(top - counts) / 2, color="#70ad47")
-    for y, (n, share) in enumerate(zip(counts, shares, strict=True)):
-        text = (
-            ngettext("%(n)d 件", "%(n)d 件", n) % {"n": n}
-            if pd.isna(share)
-            else ngettext("%(n)d 件（%(share).1f%%）", "%(n)d 件（%(share).1f%%）", n)
-            % {"n": n, "share": 100 * share}
-        )
+    for y, (stage, n, share) in enumerate(zip(stages, counts, shares, strict=True)):
+        if stage == "collected":  # opinions received are counted in 条, cases in 件
+            text = (
+                ngettext("%(n)d 条", "%(n)d 条", n) % {"n": n}
+                if pd.isna(share)
+                else ngettext("%(n)d 条（%(share).1f%%）", "%(n)d 条（%(share).1f%%）", n)
+                % {"n": n, "share": 100 * share}
+            )
+        elif pd.isna(share):
+            text = ngettext("%(n)d 件", "%(n)d 件", n) % {"n": n}
+        else:
+            text = ngettext("%(n)d 件（%(share).1f%%）", "%(n)d 件（%(share).1f%%）", n) % {
+                "n": n,
+                "share": 100 * share,
+            }
         ax.text(top / 2, y, text, ha="center", va="center", fontsize=9)
     if split and len(counts) > 2:
         line = len(counts) - 2.5  # between 立案 and 交办 (the bars are drawn bottom up)

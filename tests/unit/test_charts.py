@@ -133,6 +133,8 @@ def test_every_chart_is_titled_and_labelled_in_chinese_without_missing_glyphs():
     assert legend == ["城乡建设", "未分类"]
     stages = [t.get_text() for t in figures[2].axes[0].get_yticklabels()]
     assert stages == ["满意", "办成", "答复", "交办", "立案", "收集"]
+    bars = [t.get_text() for t in figures[2].axes[0].texts]  # bottom (满意) up to 收集
+    assert bars[-1] == "2 条（100.0%）" and bars[-2] == "2 件（100.0%）"  # opinions 条, cases 件
     every_text = [
         t.get_text() for fig in figures for t in fig.findobj(lambda o: hasattr(o, "get_text"))
     ]
