@@ -1,5 +1,5 @@
 """Every page as people see it, on the demo's data, in a real browser: the console at 1,280,
-1,400 and 1,920 px (and its 拒收 and case pages on a 390 px phone, where nothing may be lost)
+1,400 and 1,920 px (and its lists and case pages on a 390 px phone, where nothing may be lost)
 and the public pages at 1,400 px and on a 390 px phone. A screenshot of each
 goes to the artifacts folder; the checks are what a clerk or a citizen would notice — a case
 number, receipt or date broken over two lines, a page wider than the screen."""
@@ -185,8 +185,9 @@ def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
         )
     desk.close()
 
-    # On a phone the console is not at home, but loses nothing: the rejections' reasons and file
-    # names and the case's trail stand row by row on the screen, not in a table scrolled sideways.
+    # On a phone the console is not at home, but loses nothing: the lists of cases, of the review
+    # queue and of undelivered messages, the rejections' reasons and file names and the case's
+    # trail stand row by row on the screen, not in a table scrolled sideways.
     phone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
     page = phone.new_page()
     page.goto(f"{site.url}/console/login")
@@ -194,6 +195,9 @@ def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     for name, path, cells in (
+        ("cases", "/console", "#urgent td[data-label], #cases td[data-label]"),
+        ("review", "/console/review", "#review td[data-label]"),
+        ("failed", "/console/handoffs", "#failed td[data-label]"),
         ("rejections", "/console/rejections", "#rejections td[data-label], #failed-files td"),
         ("case", f"/console/cases/{busiest}", "#timeline td, #submissions td, #handoffs td"),
     ):
