@@ -86,4 +86,9 @@ def prefect_for_flows(settings: Settings) -> Iterator[None]:
     try:
         yield
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        # The runs' last log lines are still on their way to the server: send them before it
+        # stops, or Prefect prints "Error logging to API" after the command is done.
+        APILogWorker.drain_all(timeout=30)
         server.stop()

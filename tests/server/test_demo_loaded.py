@@ -42,3 +42,26 @@ def test_the_demo_runs_on_a_fresh_home_while_another_process_keeps_a_core_busy(t
     assert received > 100
     assert (tmp_path / "var" / "prefect").is_dir(), "the embedded Prefect lives under var/"
     assert not (tmp_path / ".prefect").exists(), "the user's own Prefect home is untouched"
+    for noise in ("Error logging to API", "Failed to create the Prefect home", "Traceback"):
+        assert noise not in done.stdout + done.stderr, noise
+
+
+def test_a_night_on_the_local_server_of_minqing_prefect_port_ends_without_log_errors(tmp_path):
+    """With MINQING_PREFECT_PORT minqing runs the local server for the command and stops it at
+    the end: the runs' last log lines reach it first (Prefect printed "--- Error logging to
+    API --- All connection attempts failed" after 完成)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MINQING_"))}
+    env.update(
+        HOME=str(tmp_path),
+        MINQING_HOME=str(tmp_path),
+        MINQING_CONFIG_DIR=str(REPO / "config"),
+        MINQING_PREFECT_PORT=str(free_port()),
+        MINQING_MAIL_MODE="dry-run",
+    )
+    subprocess.run([MINQING, "db", "upgrade"], env=env, cwd=tmp_path, check=True, timeout=300)
+    done = subprocess.run(
+        [MINQING, "nightly"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "夜间运行" in done.stdout + done.stderr  # the night ran, and logged
+    assert "Error logging to API" not in done.stdout + done.stderr, done.stderr[-3000:]
