@@ -52,7 +52,7 @@ def review_list(
     )  # fmt: skip
     for r in queue["rows"]:
         table.add_row(
-            r["case"],
+            r["case"] + ("  " + _("急") if r["urgent"] else ""),
             r["title"][:30],
             r["reason"],
             r["category"] or "—",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import case as when_then
 from sqlalchemy import func, select
 
 from db.engine import Session
@@ -81,15 +82,20 @@ def split_submission(
 
 
 def review_queue(limit: int = 50) -> dict[str, Any]:
-    """The cases waiting for an operator (待人工审核), oldest first: why, the suggested category
-    with its confidence, and the classifier's top three."""
+    """The cases waiting for an operator (待人工审核), urgent ones first (as in the console),
+    then oldest first: why, the suggested category with its confidence, and the classifier's
+    top three."""
     with Session() as s:
         waiting = Case.status == CaseStatus.NEEDS_REVIEW
         total = s.scalar(select(func.count()).select_from(Case).where(waiting))
-        cases = s.scalars(select(Case).where(waiting).order_by(Case.id).limit(limit)).all()
+        urgent_first = when_then((Case.priority == "urgent", 0), else_=1)
+        cases = s.scalars(
+            select(Case).where(waiting).order_by(urgent_first, Case.id).limit(limit)
+        ).all()
         rows = [
             {
                 "case": c.number,
+                "urgent": c.priority == "urgent",
                 "title": c.title,
                 "reason": render_reason(c.review),
                 "category": c.category,

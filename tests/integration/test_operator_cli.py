@@ -157,6 +157,12 @@ def test_the_review_queue_shows_why_the_suggestion_its_confidence_and_the_top_th
     assert "未能识别分类，请人工确定" in r.output
     assert "城乡建设 0.50" in r.output and "环境保护 0.50" in r.output
     assert case_of("GD301").number not in r.output  # confident cases are not in the queue
+    # an urgent case comes first, marked, as in the console's queue
+    with Session() as s, s.begin():
+        s.get(Case, unknown.id).priority = "urgent"
+    r = run("review", "list")
+    assert r.output.index(unknown.number) < r.output.index(noisy.number)
+    assert f"{unknown.number}  急" in r.output and f"{noisy.number}  急" not in r.output
 
 
 def test_confirming_keeps_the_suggestion_and_the_next_dispatch_routes_it(minq):
