@@ -587,7 +587,10 @@ def _unranked_reason(
     n_rated: int, citizen: float, representative: float, policy: ScorePolicy
 ) -> str | None:
     if n_rated < policy.min_rated:
-        return _("评价数不足（%(rated)d < %(min)d）") % {"rated": n_rated, "min": policy.min_rated}
+        return _("评价数不足（%(rated)d 条，少于 %(min)d 条）") % {
+            "rated": n_rated,
+            "min": policy.min_rated,
+        }
     if policy.weight_citizen > 0 and np.isnan(citizen):
         return _("无群众评价得分")
     if policy.weight_representative > 0 and np.isnan(representative):

@@ -141,7 +141,7 @@ EXPECTED = {
         "representative_score": NaN,
         "composite_score": NaN,  # weight_representative > 0 and no evaluation
         "rank": None,
-        "unranked_reason": "评价数不足（1 < 3）",
+        "unranked_reason": "评价数不足（1 条，少于 3 条）",
     },
     "weijian": {
         "received": 0,
@@ -160,7 +160,7 @@ EXPECTED = {
         "representative_score": 90.0,
         "composite_score": NaN,
         "rank": None,
-        "unranked_reason": "评价数不足（0 < 3）",
+        "unranked_reason": "评价数不足（0 条，少于 3 条）",
     },
 }
 
@@ -320,7 +320,7 @@ def test_cases_without_any_rating_still_get_their_handling_figures() -> None:
     assert (zhujian["received"], zhujian["reply_rate"], zhujian["rated"]) == (2, 1.0, 0)
     assert math.isnan(zhujian["satisfaction_rate"])
     assert math.isnan(zhujian["solved_rate_rated"])
-    assert zhujian["unranked_reason"] == "评价数不足（0 < 3）"
+    assert zhujian["unranked_reason"] == "评价数不足（0 条，少于 3 条）"
 
 
 def test_empty_frames_with_only_the_required_columns_are_fine() -> None:
