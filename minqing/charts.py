@@ -194,7 +194,7 @@ def categories_figure(categories: pd.DataFrame) -> Figure:
     if kinds:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
-        ax.text(0.5, 0.5, _("本期无案件"), ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("本期没有新立案的案件"), ha="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 

@@ -216,3 +216,12 @@ def test_without_any_chinese_font_no_font_is_claimed(tmp_path):
     env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "MPL_IGNORE_SYSTEM_FONTS": "1"}
     out = _python("from minqing.charts import cjk_font; print(cjk_font())", env)
     assert out.strip().splitlines()[-1] == "None"
+
+
+def test_a_period_without_new_cases_says_so_of_the_cases_opened_not_of_all():
+    """A month whose cases were all received earlier (and assigned now) opened none: the chart
+    says 本期没有新立案的案件, not 本期无案件 beside a report counting 178 assigned."""
+    font = installed_font()
+    with drawing(font):
+        fig = categories_figure(pd.DataFrame({"month": [], "total": []}))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["本期没有新立案的案件"]
