@@ -382,15 +382,29 @@ def mail_sink() -> None:
 def mail_list(
     limit: Annotated[int, typer.Option(help=N_("最多显示多少封。"))] = 30,
 ) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from rich.table import Column
+    from rich.text import Text
+
     from mail.sink import stored_messages
     from minqing.i18n import _, ngettext
     from minqing.settings import get_settings
+    from tasks.outbox import local_text
 
     messages = stored_messages(get_settings().mail_dir)
     title = ngettext("%(n)d 封邮件", "%(n)d 封邮件", len(messages)) % {"n": len(messages)}
-    table = Table(_("日期"), _("收件人"), _("主题"), title=title)
+    # Beijing time, as every other date the office reads; the subject (with its case number)
+    # above its recipient, so that both fit an 80-column terminal whole.
+    table = Table(
+        Column(_("日期"), no_wrap=True), Column(_("主题") + " / " + _("收件人")), title=title
+    )
     for m in messages[-limit:]:
-        table.add_row(str(m["Date"]), str(m["To"]), str(m["Subject"]))
+        try:
+            sent = local_text(parsedate_to_datetime(str(m["Date"])), with_time=True)
+        except (TypeError, ValueError):
+            sent = str(m["Date"] or "")
+        table.add_row(sent, Text(f"{m['Subject']}\n{m['To']}"))
     console.print(table)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import pytest
 import typer
@@ -239,3 +240,19 @@ def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_rea
     with minq.sink():
         assert deliver_now()["sent"] == 0
     assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}
+
+
+def test_the_mail_list_reads_in_beijing_time_with_whole_case_numbers_on_80_columns(minq):
+    from cli.main import app
+
+    assign("jiaotong")
+    with minq.sink():
+        assert deliver_now()["sent"] == 1
+    listed = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["mail", "list"])
+    assert listed.exit_code == 0, listed.output
+    with Session() as s:
+        (number,) = {case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
+    assert number in listed.output and "…" not in listed.output  # not "MQ2026-000…"
+    (sent,) = stored_messages(minq.mail_dir)
+    beijing = sent["Date"].datetime.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert beijing.strftime("%Y年%m月%d日 %H:%M") in listed.output and "+0000" not in listed.output
