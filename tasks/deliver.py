@@ -37,10 +37,11 @@ from typing import Any
 
 from prefect import task
 from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import case as when_then
 
 from db.engine import Session, get_engine
 from db.lease import DELIVER, try_lease
-from db.models import AuditEvent, Handoff, HandoffStatus
+from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus
 from db.queries import audit
 from mail.mailer import (
     Attachment,
@@ -104,8 +105,10 @@ def deliver_now(
             ctx.settings, ctx.ref.office.mail_from, ctx.ref.office.short_name
         )
         policy = ctx.ref.policy.delivery
-        try:
-            for position, handoff_id in enumerate(due):
+
+        def send(batch: list[int]) -> bool:
+            """Send `batch` in order; True when it stopped at a server it could not reach."""
+            for position, handoff_id in enumerate(batch):
                 throttle()  # before the claim: a missing rate limit leaves nothing `sending`
                 row = _claim(handoff_id, datetime.now(UTC))
                 if row is None:
@@ -133,15 +136,24 @@ def deliver_now(
                         # The server is down or cut off: each further try would wait out the
                         # connect timeout and spend one of the message's attempts. The rest
                         # stay pending, untouched, for the next pass (deliver, every 15 min).
-                        untried = due[position + 1 :]
+                        untried = batch[position + 1 :]
                         _note_unreachable(untried, str(exc))
                         result["postponed"] = len(untried)
-                        break
+                        return True
                 else:
                     if after_send:
                         after_send(handoff_id)
                     _record_sent(handoff_id, datetime.now(UTC))
                     result["sent"] += 1
+            return False
+
+        try:
+            stopped = send(due)
+            if ids is None and result["sent"] and not stopped:
+                # The server answers again: what waits out a backoff because it could not be
+                # reached (an urgent assignment tried while it was down) goes now, not hours
+                # after the messages queued behind it.
+                send(_waiting_for_the_server(now))
         finally:
             if own_mailer:
                 mailer.close()
@@ -168,16 +180,45 @@ def _rehearse(due: Sequence[int], var_dir: Path, result: dict[str, Any]) -> int:
     return len(rehearsal.sent)
 
 
+# The urgent first: duty alerts and the messages of urgent cases, then the rest in the order
+# they were queued.
+_URGENT_FIRST = (
+    when_then((Handoff.kind == HandoffKind.DUTY, 0), (Case.priority == "urgent", 0), else_=1),
+    Handoff.id,
+)
+# SendError's reason when no SMTP conversation took place (mail/mailer.py).
+CONNECTION_FAILED = "connection: "
+
+
 def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
     with Session() as s, s.begin():
-        query = select(Handoff.id).where(Handoff.status == HandoffStatus.PENDING)
+        query = (
+            select(Handoff.id)
+            .outerjoin(Case, Case.id == Handoff.case_id)
+            .where(Handoff.status == HandoffStatus.PENDING)
+        )
         if ids is not None:
             query = query.where(Handoff.id.in_(list(ids)))
         else:
             query = query.where(
                 or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now)
             )
-        return list(s.scalars(query.order_by(Handoff.id)))
+        return list(s.scalars(query.order_by(*_URGENT_FIRST)))
+
+
+def _waiting_for_the_server(now: datetime) -> list[int]:
+    """Pending messages whose backoff runs after a failure to reach the SMTP server."""
+    with Session() as s, s.begin():
+        query = (
+            select(Handoff.id)
+            .outerjoin(Case, Case.id == Handoff.case_id)
+            .where(
+                Handoff.status == HandoffStatus.PENDING,
+                Handoff.next_attempt_at > now,
+                Handoff.last_error.startswith(CONNECTION_FAILED, autoescape=True),
+            )
+        )
+        return list(s.scalars(query.order_by(*_URGENT_FIRST)))
 
 
 # The two statements every message runs, built once. They run on a plain connection
