@@ -67,6 +67,11 @@ class OutgoingMessage:
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
 
 
+# How the reason of a SendError starts when the message never reached the server's DATA
+# (tasks/deliver.py sends those early once the server answers again).
+CONNECTION_FAILED = "connection: "
+
+
 class SendError(Exception):
     """A message was not accepted. `transient`: trying again later may work. `uncertain`: the
     server may have accepted it (the connection failed after the message was handed over)."""
@@ -276,7 +281,7 @@ class SmtpMailer:
                     uncertain=True,
                 ) from exc
             raise SendError(
-                f"connection: {exc.__class__.__name__}: {exc}",
+                f"{CONNECTION_FAILED}{exc.__class__.__name__}: {exc}",
                 transient=True,
                 unreachable=connecting,
             ) from exc

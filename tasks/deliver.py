@@ -44,6 +44,7 @@ from db.lease import DELIVER, try_lease
 from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus
 from db.queries import audit
 from mail.mailer import (
+    CONNECTION_FAILED,
     Attachment,
     DryRunMailer,
     Mailer,
@@ -186,8 +187,6 @@ _URGENT_FIRST = (
     when_then((Handoff.kind == HandoffKind.DUTY, 0), (Case.priority == "urgent", 0), else_=1),
     Handoff.id,
 )
-# SendError's reason when no SMTP conversation took place (mail/mailer.py).
-CONNECTION_FAILED = "connection: "
 
 
 def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
