@@ -189,35 +189,30 @@ _URGENT_FIRST = (
 )
 
 
-def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
+def _pending(*conditions: Any) -> list[int]:
+    """The pending messages that meet `conditions`, urgent first."""
     with Session() as s, s.begin():
         query = (
             select(Handoff.id)
             .outerjoin(Case, Case.id == Handoff.case_id)
-            .where(Handoff.status == HandoffStatus.PENDING)
+            .where(Handoff.status == HandoffStatus.PENDING, *conditions)
+            .order_by(*_URGENT_FIRST)
         )
-        if ids is not None:
-            query = query.where(Handoff.id.in_(list(ids)))
-        else:
-            query = query.where(
-                or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now)
-            )
-        return list(s.scalars(query.order_by(*_URGENT_FIRST)))
+        return list(s.scalars(query))
+
+
+def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
+    if ids is not None:
+        return _pending(Handoff.id.in_(list(ids)))
+    return _pending(or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now))
 
 
 def _waiting_for_the_server(now: datetime) -> list[int]:
     """Pending messages whose backoff runs after a failure to reach the SMTP server."""
-    with Session() as s, s.begin():
-        query = (
-            select(Handoff.id)
-            .outerjoin(Case, Case.id == Handoff.case_id)
-            .where(
-                Handoff.status == HandoffStatus.PENDING,
-                Handoff.next_attempt_at > now,
-                Handoff.last_error.startswith(CONNECTION_FAILED, autoescape=True),
-            )
-        )
-        return list(s.scalars(query.order_by(*_URGENT_FIRST)))
+    return _pending(
+        Handoff.next_attempt_at > now,
+        Handoff.last_error.startswith(CONNECTION_FAILED, autoescape=True),
+    )
 
 
 # The two statements every message runs, built once. They run on a plain connection
