@@ -42,7 +42,6 @@ from db.models import (
 from db.queries import audit
 from minqing.i18n import N_, _, label
 from minqing.normalize import normalize_phone
-from minqing.prefect_config import prefect_ui_url
 from minqing.states import CaseStatus
 from minqing.trail import Names
 from tasks.actions import (
@@ -55,6 +54,7 @@ from tasks.actions import (
     split,
 )
 from tasks.context import context
+from tasks.duty import console_url
 from web.common import client_ip, field_text, now_utc, web_of
 from web.security import (
     SESSION_COOKIE,
@@ -129,7 +129,7 @@ def _page(request: Request, who: Who, name: str, status: int = 200, **values: An
     notice = label(NOTICES, ok) if ok in NOTICES else ""
     return web.render(
         request, name, status, who=who, csrf=who.csrf, notice=notice,
-        prefect_ui_url=prefect_ui_url(web.settings.prefect_ui_url), **values,
+        prefect_ui_url=console_url(), **values,
     )  # fmt: skip
 
 
