@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,9 +109,14 @@ def deliver_now(
         )
         policy = ctx.ref.policy.delivery
 
-        def send(batch: list[int]) -> bool:
-            """Send `batch` in order; True when it stopped at a server it could not reach."""
-            for position, handoff_id in enumerate(batch):
+        answered = False  # the SMTP server answered in this pass (sent, or refused)
+
+        def send(queue: deque[int], held: Held) -> None:
+            """Send `queue` in order. Once the server answers, the messages `held` back after a
+            connection failure join it: the urgent ones next, the others at the end."""
+            nonlocal answered
+            while queue:
+                handoff_id = queue.popleft()
                 throttle()  # before the claim: a missing rate limit leaves nothing `sending`
                 row = _claim(handoff_id, datetime.now(UTC))
                 if row is None:
@@ -137,24 +144,26 @@ def deliver_now(
                         # The server is down or cut off: each further try would wait out the
                         # connect timeout and spend one of the message's attempts. The rest
                         # stay pending, untouched, for the next pass (deliver, every 15 min).
-                        untried = batch[position + 1 :]
-                        _note_unreachable(untried, str(exc))
-                        result["postponed"] = len(untried)
-                        return True
+                        _note_unreachable(list(queue), str(exc))
+                        result["postponed"] = len(queue)
+                        return
                 else:
                     if after_send:
                         after_send(handoff_id)
                     _record_sent(handoff_id, datetime.now(UTC))
                     result["sent"] += 1
-            return False
+                if not answered:
+                    answered = True
+                    queue.extendleft(reversed(held.urgent))
+                    queue.extend(held.ordinary)
 
         try:
-            stopped = send(due)
-            if ids is None and result["sent"] and not stopped:
-                # The server answers again: what waits out a backoff because it could not be
-                # reached (an urgent assignment tried while it was down) goes now, not hours
-                # after the messages queued behind it.
-                send(_waiting_for_the_server(now))
+            # What waits out a backoff because the server could not be reached (an urgent
+            # assignment tried while it was down) goes as soon as this pass reaches the server,
+            # not hours after the messages queued behind it; until then it is not tried, so a
+            # server still down costs it no attempt.
+            held = Held() if ids is not None else _waiting_for_the_server(now)
+            send(deque(due), held)
         finally:
             if own_mailer:
                 mailer.close()
@@ -189,29 +198,43 @@ _URGENT_FIRST = (
 )
 
 
-def _pending(*conditions: Any) -> list[int]:
-    """The pending messages that meet `conditions`, urgent first."""
+def _pending(*conditions: Any) -> list[tuple[int, bool]]:
+    """The pending messages that meet `conditions`, urgent first: (id, urgent)."""
     with Session() as s, s.begin():
         query = (
-            select(Handoff.id)
+            select(Handoff.id, _URGENT_FIRST[0] == 0)
             .outerjoin(Case, Case.id == Handoff.case_id)
             .where(Handoff.status == HandoffStatus.PENDING, *conditions)
             .order_by(*_URGENT_FIRST)
         )
-        return list(s.scalars(query))
+        return [(handoff_id, bool(urgent)) for handoff_id, urgent in s.execute(query)]
 
 
 def _due(now: datetime, ids: Sequence[int] | None) -> list[int]:
     if ids is not None:
-        return _pending(Handoff.id.in_(list(ids)))
-    return _pending(or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now))
+        found = _pending(Handoff.id.in_(list(ids)))
+    else:
+        found = _pending(or_(Handoff.next_attempt_at.is_(None), Handoff.next_attempt_at <= now))
+    return [handoff_id for handoff_id, _ in found]
 
 
-def _waiting_for_the_server(now: datetime) -> list[int]:
+@dataclass(frozen=True)
+class Held:
+    """Pending messages held back until a pass reaches the SMTP server, urgent and others."""
+
+    urgent: list[int] = field(default_factory=list)
+    ordinary: list[int] = field(default_factory=list)
+
+
+def _waiting_for_the_server(now: datetime) -> Held:
     """Pending messages whose backoff runs after a failure to reach the SMTP server."""
-    return _pending(
+    found = _pending(
         Handoff.next_attempt_at > now,
         Handoff.last_error.startswith(CONNECTION_FAILED, autoescape=True),
+    )
+    return Held(
+        urgent=[handoff_id for handoff_id, urgent in found if urgent],
+        ordinary=[handoff_id for handoff_id, urgent in found if not urgent],
     )
 
 
