@@ -359,19 +359,28 @@ def _keep_photo(settings: Settings, channel: str, relative: PurePosixPath) -> di
     return None
 
 
-def reminder_at(ctx: Context, due_at: datetime) -> datetime:
-    """到期提醒: 09:00 Beijing time, N working days before the deadline's day."""
+def reminder_at(ctx: Context, due_at: datetime, assigned_at: datetime) -> datetime | None:
+    """到期提醒: 09:00 Beijing time, N working days before the deadline's day, but not before
+    the first working day after the assignment's: a short deadline (an urgent case's two
+    working days) would otherwise bring the reminder in the same night as the assignment.
+    None when that day is past the deadline's."""
     days = ctx.ref.policy.lookback.reminder_days_before_deadline
     due_day = due_at.astimezone(LOCAL_TZ).date()
-    remind_day = ctx.calendar.subtract_working_days(due_day, days)
+    remind_day = max(
+        ctx.calendar.subtract_working_days(due_day, days),
+        ctx.calendar.next_working_day(assigned_at.astimezone(LOCAL_TZ).date()),
+    )
+    if remind_day > due_day:
+        return None
     return datetime.combine(remind_day, time(9), LOCAL_TZ).astimezone(UTC)
 
 
 def schedule_lookbacks(s: Any, ctx: Context, case: Case) -> None:
-    """到期提醒 at 09:00 N working days before the deadline, 超期督办 once it has passed."""
+    """到期提醒 at 09:00 N working days before the deadline (after the assignment's day), 超期督办
+    once it has passed."""
     assert case.due_at is not None and case.assigned_at is not None
-    remind_at = reminder_at(ctx, case.due_at)
-    if remind_at > case.assigned_at:
+    remind_at = reminder_at(ctx, case.due_at, case.assigned_at)
+    if remind_at is not None:
         _schedule(s, case.id, LookbackKind.REMINDER, remind_at)
     _schedule(s, case.id, LookbackKind.ESCALATION, case.due_at + timedelta(seconds=1))
 

@@ -109,6 +109,22 @@ def test_a_reminder_goes_out_on_its_day_once_however_often_the_scan_runs(minq):
     assert "办理时限：请于2026年11月20日（星期五）23:59前答复" in assignment.body_text
 
 
+def test_an_urgent_case_is_not_reminded_in_the_night_it_is_assigned(minq):
+    """Two working days to answer and a reminder two working days before the deadline would
+    fall on the assignment's own day: the department would get 【到期提醒】 right behind the
+    assignment. It comes on the next working day's morning instead."""
+    case_id = new_case(title="燃气泄漏", text="惠民小区3栋一楼闻到很重的燃气味，疑似燃气泄漏。")
+    with Session() as s, s.begin():
+        s.get(Case, case_id).priority = "urgent"
+    dispatch_now(now=bj(2026, 11, 10, 2))  # Tuesday night; due Thursday 12th 23:59
+    assert case_row(case_id).due_at == bj(2026, 11, 12, 23, 59, 59)
+    assert scan_now(now=bj(2026, 11, 10, 2, 1))["reminders"] == 0  # the same night
+    assert scan_now(now=bj(2026, 11, 10, 8, 30))["reminders"] == 0  # its morning
+    assert scan_now(now=bj(2026, 11, 11, 8, 30))["reminders"] == 1  # Wednesday
+    [reminder] = handoffs(HandoffKind.REMINDER)
+    assert "将于 2026年11月12日（星期四）23:59 到期" in reminder.body_text
+
+
 def test_a_reminder_says_how_to_reply_with_the_assignments_link_and_reply_template(
     minq, monkeypatch
 ):
