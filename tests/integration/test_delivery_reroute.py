@@ -20,7 +20,7 @@ from mail.sink import stored_messages
 from minqing.i18n import using
 from minqing.routing import deadline
 from minqing.states import CaseStatus
-from minqing.workdays import due_at
+from minqing.workdays import LOCAL_TZ, due_at
 from tasks.context import context
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -122,7 +122,7 @@ def test_a_not_responsible_reply_goes_to_review_and_the_operator_reroutes_it(min
         case_id, number = assigned_case(now)
         (minq.inbox("replies") / "答复.csv").write_text(
             "案件编号,答复时间,办理结果,答复内容,经办人\n"
-            f"{number},{now:%Y-%m-%d %H:%M},不属职责,信号灯采购属市场监管局招标项目。,刘工\n",
+            f"{number},{now.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M},不属职责,信号灯采购属市场监管局招标项目。,刘工\n",
             encoding="utf-8-sig",
         )
         assert import_returns_now()["replies"] == 1
