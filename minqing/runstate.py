@@ -139,8 +139,10 @@ class RunVerdict:
         }
 
 
-def delivery_reasons(d: Delivery) -> list[str]:
-    """Why a delivery pass left messages behind, in the office's words."""
+def delivery_reasons(d: Delivery, outstanding: int | None = None) -> list[str]:
+    """Why a delivery pass left messages behind, in the office's words; with `outstanding`
+    (all undelivered messages now, the night's summary's 未送达) when it is more than the
+    pass left (messages waiting out a backoff, earlier nights' failures)."""
     reasons = []
     if d.unreachable:
         reasons.append(_("邮件服务器无法连接（%(n)d 次连接失败）") % {"n": d.unreachable})
@@ -156,10 +158,16 @@ def delivery_reasons(d: Delivery) -> list[str]:
             )
             if n
         ]
-        reasons.append(
-            _("本次 %(n)d 封消息未送达（%(parts)s）")
-            % {"n": d.undelivered, "parts": _("，").join(parts)}
-        )
+        sentence = _("本次 %(n)d 封消息未送达（%(parts)s）") % {
+            "n": d.undelivered,
+            "parts": _("，").join(parts),
+        }
+        if outstanding is not None and outstanding > d.undelivered:
+            sentence = _("%(pass)s，目前共 %(total)d 封未送达") % {
+                "pass": sentence,
+                "total": outstanding,
+            }
+        reasons.append(sentence)
     return reasons
 
 
@@ -167,6 +175,7 @@ def judge_run(
     delivery: Mapping[str, Any] | None = None,
     warnings: Iterable[str | Mapping[str, Any]] = (),
     files: Iterable[Mapping[str, Any]] = (),
+    outstanding: int | None = None,
 ) -> RunVerdict:
     """The verdict on a run from what its stages returned.
 
@@ -175,11 +184,14 @@ def judge_run(
     (it ran degraded: a refused model, a calendar year without holidays, …), or when an input
     file could not be read at all (`files`: the intake's file reports, status "failed").
 
+    `outstanding`: every undelivered message now (the summary's 未送达), said beside the
+    pass's own count when it is more, so the state message and the summary agree.
+
     A warning is a sentence (generic advice) or a `run_warning(...)` with its own advice; one
     with `partial=False` is a note: in the message, but the run stays 完成. A dry run's
     delivery (`rehearsed`) is a note too: nothing left, on purpose.
     """
-    reasons = delivery_reasons(Delivery.of(delivery))
+    reasons = delivery_reasons(Delivery.of(delivery), outstanding)
     advice = [_("查看 failed-handoffs 表"), mail_advice()] if reasons else []
     failed_files = sum(1 for f in files if f.get("status") == "failed")
     if failed_files:

@@ -72,7 +72,7 @@ def report_run(
     figures: dict[str, Any],
 ) -> dict[str, Any]:
     """判定: the run's verdict (完成 / 部分失败, with reasons), announced as events."""
-    verdict = judge_run(delivery, warnings, files)
+    verdict = judge_run(delivery, warnings, files, figures.get("failed_handoffs"))
     emit_delivery_events(delivery)
     summary = {
         "flow": flow,

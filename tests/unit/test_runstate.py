@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minqing.charts import NO_CJK_NIGHT_WARNING
-from minqing.i18n import _
+from minqing.i18n import _, using
 from minqing.runstate import PARTIAL, calendar_advice, font_advice, judge_run, run_warning
 from minqing.workdays import fallback_warning
 
@@ -103,3 +103,16 @@ def test_messages_not_tried_after_the_server_proved_unreachable_count_as_undeliv
 
 def test_a_clean_run_says_so():
     assert judge_run(CLEAN).message == "全部完成"
+
+
+def test_the_undelivered_sentence_gives_the_total_the_summary_shows_when_it_is_more():
+    """The pass left 59 behind, but 60 wait (a duty alert waiting out its backoff): the state
+    message and the duty mail say both, as the night's summary says 目前共 60."""
+    delivery = {"retry_later": 1, "unreachable": 1, "postponed": 58}
+    assert "本次 59 封消息未送达（稍后重试 1，未尝试 58），目前共 60 封未送达" in (
+        judge_run(delivery, outstanding=60).message
+    )
+    same = judge_run(delivery, outstanding=59).message
+    assert "本次 59 封消息未送达（稍后重试 1，未尝试 58）" in same and "目前共" not in same
+    with using("en"):
+        assert "60" in judge_run(delivery, outstanding=60).message
