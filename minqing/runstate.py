@@ -31,6 +31,7 @@ from typing import Any
 from minqing.i18n import N_, _, ngettext
 
 PARTIAL = "部分失败"  # the state's name in the Prefect UI's runs list
+REHEARSAL = "演练"  # a dry run (MINQING_MAIL_MODE=dry-run) that left nothing else behind
 DONE = "Completed"
 
 
@@ -105,6 +106,7 @@ class RunVerdict:
     advice: tuple[str, ...] = field(default_factory=tuple)  # what to do, one line per kind
     notes: tuple[str, ...] = field(default_factory=tuple)  # said, but the run stays 完成
     note_advice: tuple[str, ...] = field(default_factory=tuple)
+    rehearsal: bool = False  # a dry run: its runs-list entry says 演练, not Completed
 
     @property
     def partial(self) -> bool:
@@ -112,7 +114,9 @@ class RunVerdict:
 
     @property
     def state_name(self) -> str:
-        return PARTIAL if self.partial else DONE
+        if self.partial:
+            return PARTIAL
+        return REHEARSAL if self.rehearsal else DONE
 
     @property
     def message(self) -> str:
@@ -220,4 +224,6 @@ def judge_run(
         else:
             notes.append(text)
             note_advice += [] if what_to_do in note_advice else [what_to_do]
-    return RunVerdict(tuple(reasons), tuple(advice), tuple(notes), tuple(note_advice))
+    return RunVerdict(
+        tuple(reasons), tuple(advice), tuple(notes), tuple(note_advice), rehearsed is not None
+    )

@@ -7,7 +7,7 @@ well, or Prefect's Completed state named 部分失败 with the Chinese reasons a
 the run stands out in the runs list and its message says why. A stage that raises never gets
 here: the run fails (Failed / Crashed) as before. A run with only notes (warnings that do not
 make it partial, e.g. no Chinese font: minqing/runstate.py) ends as a plain Completed whose
-message carries them, and sends no minqing.run.partial event.
+message carries them, and sends no minqing.run.partial event; a dry run's Completed is named 演练.
 
     deliver = deliver_handoffs()
     ...
@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import Case, Department, Handoff, case_number
-from minqing.runstate import PARTIAL, Delivery, judge_run
+from minqing.runstate import DONE, Delivery, judge_run
 from tasks import events
 from tasks.context import context
 
@@ -54,8 +54,8 @@ def finish_run(
         finished_event=finished_event,
         figures=dict(figures or {}),
     )
-    if verdict["partial"]:
-        return Completed(name=PARTIAL, message=verdict["message"], data=result)
+    if verdict["state"] != DONE:  # 部分失败, 演练: the runs list shows the name
+        return Completed(name=verdict["state"], message=verdict["message"], data=result)
     if verdict["notes"]:
         return Completed(message=verdict["message"], data=result)
     return result

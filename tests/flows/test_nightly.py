@@ -17,6 +17,7 @@ from db.engine import Session
 from db.models import Case, Handoff, HandoffStatus, Submission
 from flows.nightly import nightly
 from mail.sink import stored_messages
+from minqing.settings import reset_settings
 from minqing.states import CaseStatus
 
 HEADER = "工单编号,来电人,联系电话,标题,受理时间,诉求内容,所属区域"
@@ -152,3 +153,16 @@ def test_a_machine_without_a_chinese_font_ends_the_night_completed_with_a_note(m
     assert "fonts-noto-cjk" in state.message and "failed-handoffs" not in state.message
     summary = Artifact.get("nightly-summary", _sync=True)
     assert summary is not None and "> ⚠️ 本机未安装中文字体" in summary.data
+
+
+def test_a_dry_run_night_is_named_rehearsal_in_the_runs_list(minq, monkeypatch):
+    """A dry run sends nothing on purpose: the runs list must not show it as a plain Completed
+    night, which an operator would take for mail that went out."""
+    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
+    reset_settings()
+    drop_hotline(minq)
+    with minq.sink():
+        state = nightly(return_state=True)
+    assert state.is_completed() and state.name == "演练", state.message
+    assert "演练：未发送" in state.message
+    assert stored_messages(minq.mail_dir) == []

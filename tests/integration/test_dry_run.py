@@ -41,6 +41,7 @@ def test_a_dry_run_night_sends_nothing_and_the_next_real_night_sends_everything_
     # the run's state in the Prefect UI says it was a rehearsal, not a plain 全部完成
     verdict = judge_run(rehearsal["deliver"])
     assert not verdict.partial
+    assert verdict.state_name == "演练"
     assert verdict.message == (
         f"全部完成，但请注意：演练：未发送 {queued} 封（已生成，留待正式发送）。"
         "处理：去掉 MINQING_MAIL_MODE=dry-run 后正式运行，这些消息才会发出"
@@ -52,6 +53,7 @@ def test_a_dry_run_night_sends_nothing_and_the_next_real_night_sends_everything_
         real = night()
     assert real["deliver"]["sent"] == queued and "rehearsed" not in real["deliver"]
     assert judge_run(real["deliver"]).message == "全部完成"
+    assert judge_run(real["deliver"]).state_name == "Completed"
     assert statuses() == {HandoffStatus.SENT: queued}
     with Session() as s:
         expected = Counter(s.scalars(select(Handoff.message_id)))
