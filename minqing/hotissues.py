@@ -116,7 +116,12 @@ def summary_text(table: pd.DataFrame, top: int = 5, days: int = WINDOW_DAYS) -> 
         return ngettext("近%(days)d天没有新反映的问题", "近%(days)d天没有新反映的问题", days) % {
             "days": days
         }
-    return pgettext("list", "；").join(_summary_item(r) for r in table.head(top).to_dict("records"))
+    return pgettext("list", "；").join(summary_items(table, top))
+
+
+def summary_items(table: pd.DataFrame, top: int = 5) -> list[str]:
+    """The first `top` rows as the summary lists them, one sentence each."""
+    return [_summary_item(r) for r in table.head(top).to_dict("records")]
 
 
 def _summary_item(row: Mapping[str, Any]) -> str:

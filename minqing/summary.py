@@ -204,14 +204,33 @@ DAY_KEYS = ("runs", "taken", "new_cases", "assigned", "urgent", "duty_told", "se
 
 
 def hot_issue_line(f: dict[str, Any]) -> list[tuple[str, str]]:
-    """热点问题: the night's top 5 (the full table is the hot-issues artifact)."""
+    """热点问题: how many of the top 5 the list below the table names (the full table is the
+    hot-issues artifact), or the sentence that there are none."""
     if f.get("hot_issues_text") is None:
         return []
+    n = len(f.get("hot_issues_items") or [])
+    if not n:
+        return [(_("热点问题"), _cell(f["hot_issues_text"]))]
     return [
         (
             _("热点问题"),
-            _("%(issues)s（前 5 件，全表见 hot-issues）") % {"issues": _cell(f["hot_issues_text"])},
+            ngettext(
+                "前 %(n)d 件见下（全表见 hot-issues）", "前 %(n)d 件见下（全表见 hot-issues）", n
+            )
+            % {"n": n},
         )
+    ]
+
+
+def hot_issue_list(f: dict[str, Any]) -> list[str]:
+    """The top hot issues as a numbered list under the table: a line each, which wraps on a
+    phone, where one table cell holding all five ran off the screen."""
+    items = f.get("hot_issues_items") or []
+    if not items:
+        return []
+    heading = ngettext("热点问题（前 %(n)d 件）", "热点问题（前 %(n)d 件）", len(items))
+    return ["", "## " + heading % {"n": len(items)}, ""] + [
+        f"{i}. {item}" for i, item in enumerate(items, 1)
     ]
 
 
@@ -226,6 +245,7 @@ def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
     lines += [f"| {k} | {v} |" for k, v in summary_lines(f)]
     for warning in f.get("warnings", []):
         lines += ["", f"> ⚠️ {warning}"]
+    lines += hot_issue_list(f)
     if "files" in f:
         lines += file_lines(f["files"], f.get("command_files", []))
     if f["rejections"]:

@@ -13,7 +13,13 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import Case, Submission, case_number
-from minqing.hotissues import WINDOW_DAYS, headers, hot_issue_table, summary_text
+from minqing.hotissues import (
+    WINDOW_DAYS,
+    headers,
+    hot_issue_table,
+    summary_items,
+    summary_text,
+)
 from minqing.i18n import ngettext
 from minqing.labels import CASE_STATUS_LABELS, status_label
 
@@ -75,7 +81,7 @@ def hot_issues_now(now: datetime | None = None, *, artifact: bool = False) -> di
             )
             % {"days": WINDOW_DAYS},
         )
-    return {"rows": rows, "summary": summary_text(table)}
+    return {"rows": rows, "summary": summary_text(table), "items": summary_items(table)}
 
 
 @task(name="hot-issues")

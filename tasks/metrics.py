@@ -230,6 +230,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         "routing_precision_alerts": routing["alerts"],
         "hot_issues": stages.get("hot_issues", {}).get("rows", []),
         "hot_issues_text": stages.get("hot_issues", {}).get("summary"),
+        "hot_issues_items": stages.get("hot_issues", {}).get("items", []),
     }
 
 

@@ -37,4 +37,8 @@ def test_the_night_publishes_the_hot_issue_table_and_names_the_top_in_the_summar
     assert [r["案件编号"] for r in json.loads(table.data)] == [r["案件编号"] for r in top]
     summary = Artifact.get("nightly-summary", _sync=True)
     assert summary is not None
-    assert f"| 热点问题 | {top[0]['案件编号']} 路灯坏了（2 人反映，点赞 3）；" in summary.data
+    assert "| 热点问题 | 前 2 件见下（全表见 hot-issues） |" in summary.data
+    assert (
+        f"## 热点问题（前 2 件）\n\n1. {top[0]['案件编号']} 路灯坏了（2 人反映，点赞 3）\n2. "
+        in (summary.data)
+    )
