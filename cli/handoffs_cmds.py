@@ -14,10 +14,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.padding import Padding
 from rich.table import Column, Table
-from rich.text import Text
 
+from cli.blocks import print_blocks
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
 
@@ -94,23 +93,21 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
     from minqing.reasons import delivery_error
 
     console.print(title, markup=False)
+    blocks = []
     for r in rows:
-        console.print()
-        console.print(
+        head = (
             f"#{r['id']}  {r['case_number']}  {kind_label(r['kind'])}  "
             f"{status_label(r['status'])}  "
             + ngettext("尝试 %(n)d 次", "尝试 %(n)d 次", r["attempts"])
-            % {"n": r["attempts"]},
-            markup=False,
-            highlight=False,
+            % {"n": r["attempts"]}
         )
         lines = [f"{r['department_name'] or ''}  {r['to']}".strip()]
         if r["next_attempt"]:
             lines.append(_("下次重试：%(when)s") % {"when": r["next_attempt"]})
         if r["error"]:
             lines.append(_("原因：%(why)s") % {"why": delivery_error(r["error"], 200)})
-        for line in lines:  # wrapped lines keep the indent
-            console.print(Padding(Text(line), (0, 0, 0, 4)))
+        blocks.append((head, lines))
+    print_blocks(console, blocks)
 
 
 def _print_table(title: str, rows: list[dict]) -> None:
