@@ -1,6 +1,6 @@
 """Lists for a terminal too narrow for their table: one block per row instead of columns a few
-characters wide that cut case numbers to "MQ2026-…" (`minqing handoffs list`, `review list`).
-Each command decides below which width its table no longer fits.
+characters wide that cut case numbers to "MQ2026-…" (`minqing handoffs list`, `review list`,
+`handoffs retry`). Each command decides below which width its table no longer fits.
 """
 
 from __future__ import annotations
