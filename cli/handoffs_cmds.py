@@ -14,10 +14,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.padding import Padding
 from rich.table import Column, Table
-from rich.text import Text
 
+from cli.blocks import labelled, print_blocks
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
 
@@ -94,23 +93,21 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
     from minqing.reasons import delivery_error
 
     console.print(title, markup=False)
+    blocks = []
     for r in rows:
-        console.print()
-        console.print(
+        head = (
             f"#{r['id']}  {r['case_number']}  {kind_label(r['kind'])}  "
             f"{status_label(r['status'])}  "
             + ngettext("尝试 %(n)d 次", "尝试 %(n)d 次", r["attempts"])
-            % {"n": r["attempts"]},
-            markup=False,
-            highlight=False,
+            % {"n": r["attempts"]}
         )
         lines = [f"{r['department_name'] or ''}  {r['to']}".strip()]
         if r["next_attempt"]:
             lines.append(_("下次重试：%(when)s") % {"when": r["next_attempt"]})
         if r["error"]:
             lines.append(_("原因：%(why)s") % {"why": delivery_error(r["error"], 200)})
-        for line in lines:  # wrapped lines keep the indent
-            console.print(Padding(Text(line), (0, 0, 0, 4)))
+        blocks.append((head, lines))
+    print_blocks(console, blocks)
 
 
 def _print_table(title: str, rows: list[dict]) -> None:
@@ -170,9 +167,8 @@ def handoffs_retry(
     ] = None,
 ) -> None:
     from cli.main import one_run
-    from minqing.handoffs import RETRYABLE, kind_label, resend_sentence, status_label
+    from minqing.handoffs import RETRYABLE, resend_sentence
     from minqing.i18n import _
-    from minqing.reasons import delivery_error
     from tasks.handoffs import HandoffRefused, retry_now
 
     statuses = _statuses(status, RETRYABLE)
@@ -190,13 +186,48 @@ def handoffs_retry(
     except HandoffRefused as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    table = Table(_("编号"), _("案件编号"), _("类型"), _("收件地址"), _("状态"), _("上次错误"))
-    for h in result["selected"]:
-        table.add_row(str(h["id"]), h["case_number"], kind_label(h["kind"]), h["to"],
-                      status_label(h.get("outcome") or h["status"]), delivery_error(h["error"], 80))  # fmt: skip
-    console.print(table)
+    _print_resend(result["selected"], dry_run=dry_run)
     next_step = _("核对无误后去掉 --dry-run、加上 --operator 您的姓名 再运行。")
     console.print(resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step))
+
+
+# The resend's columns that stay whole in its table and make a block's head line.
+RESEND_HEAD = ("编号", "案件编号", "类型", "结果")
+
+
+def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
+    """What a preview would send, or what the resend sent: the columns of the `retry-handoffs`
+    table (minqing.handoffs.resend_rows) with the errors in the office's words — as a table,
+    or below WIDE columns one block per message."""
+    from minqing.handoffs import resend_rows
+    from minqing.labels import column_label
+    from minqing.reasons import delivery_error
+
+    rows = resend_rows(selected, dry_run=dry_run)
+    for row in rows:
+        for column in ("上次错误", "本次错误"):
+            if column in row:
+                row[column] = delivery_error(row[column], 80)
+    if not rows:
+        return
+    if console.width < WIDE:
+        blocks = []
+        for row in rows:
+            head = [f"#{v}" if k == "编号" else str(v) for k, v in row.items() if k in RESEND_HEAD]
+            lines = [labelled(column_label(k), str(v)) for k, v in row.items()
+                     if k not in RESEND_HEAD and v != ""]  # fmt: skip
+            blocks.append(("  ".join(head), lines))
+        print_blocks(console, blocks)
+        return
+    table = Table()
+    for k in rows[0]:
+        if k in RESEND_HEAD:
+            table.add_column(column_label(k), no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(column_label(k), overflow="fold")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
 
 
 @handoffs_app.command(

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.blocks import Block, labelled, print_blocks
 from cli.help import CASE_HELP, OPERATOR_HELP, App
 from minqing.i18n import N_
 
@@ -46,12 +47,10 @@ def review_list(
         ) % {"n": total, "shown": limit}
     else:
         title = ngettext("待人工审核 %(n)d 件", "待人工审核 %(n)d 件", total) % {"n": total}
-    table = Table(
-        _("案件编号"), _("标题"), _("原因"), _("建议分类"), _("置信度"), _("前三"), _("人数"),
-        _("立案时间"), title=title,
-    )  # fmt: skip
-    for r in queue["rows"]:
-        table.add_row(
+    headers = [_("案件编号"), _("标题"), _("原因"), _("建议分类"), _("置信度"), _("前三"),
+               _("人数"), _("立案时间")]  # fmt: skip
+    rows = [
+        [
             r["case"] + ("  " + _("急") if r["urgent"] else ""),
             r["title"][:30],
             r["reason"],
@@ -60,8 +59,37 @@ def review_list(
             _("，").join(f"{name} {p:.2f}" for name, p in r["top3"]) or "—",
             str(r["supporters"]),
             local_text(r["created_at"]),
-        )
+        ]
+        for r in queue["rows"]
+    ]
+    if console.width < WIDE:
+        console.print(title, markup=False)
+        print_blocks(console, [_block(headers, row) for row in rows])
+        return
+    # The number with 急, the confidence and the count stay whole; texts wrap, nothing is cut.
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        if i in (0, 4, 6):
+            table.add_column(header, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+# Below this many columns the eight columns of the queue cut case numbers to "MQ2026-…" and
+# titles to a few characters: each case is printed as a short block instead.
+WIDE = 120
+
+
+def _block(headers: list[str], row: list[str]) -> Block:
+    """One case of the queue: its number and 急 on the first line, then each other column as
+    "header：value", the suggested category beside its confidence and the number of citizens
+    beside the date."""
+    cells = [labelled(h, v) for h, v in zip(headers, row, strict=True)]
+    title, reason, category, confidence, top3, supporters, opened = cells[1:]
+    return row[0], [title, reason, f"{category}  {confidence}", top3, f"{supporters}  {opened}"]
 
 
 @review_app.command("confirm", help=N_("确认：建议的分类成立，下一次交办时分派该案件。"))

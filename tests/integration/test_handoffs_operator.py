@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import typer
+from rich.cells import cell_len
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -101,7 +102,8 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     assert "1 封（待发送 1" in only.output and "区人力资源和社会保障局" in only.output
     narrow = CliRunner(env={"COLUMNS": "80"}).invoke(cli(), ["handoffs", "list"])
     with Session() as s:
-        numbers = {case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
+        numbers_of = {c.id: case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
+    numbers = set(numbers_of.values())
     assert numbers and all(n in narrow.output for n in numbers)  # whole on an 80-column terminal
     assert "待发送" in narrow.output and "…" not in narrow.output
     # one block per message, each line whole, instead of nine columns a few characters wide
@@ -123,6 +125,23 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
         # the next step in the operator's own terms: the command's flags, not the form's box
         assert "--operator" in preview.output and "仅预览" not in preview.output
         assert arrived(minq) == {} and {h.status for h in rows(ids)} == {HandoffStatus.PENDING}
+        # README's preview columns: 编号, 案件编号, 类型, 承办单位, 收件地址, 上次错误
+        assert "承办单位" in preview.output and "上次错误" in preview.output
+        assert all(h.recipient in preview.output for h in rows(ids))
+        narrow = CliRunner(env={"COLUMNS": "80"}).invoke(
+            cli(), ["handoffs", "retry", "--status", "pending", "--dry-run"]
+        )
+        assert narrow.exit_code == 0 and "预览：符合条件的消息 3 封" in narrow.output
+        assert max(cell_len(line) for line in narrow.output.splitlines()) <= 80
+        assert "…" not in narrow.output and "┃" not in narrow.output
+        # one block per message: number, whole case number and kind first, then the rest whole
+        lines = [line.rstrip() for line in narrow.output.splitlines()]
+        assert [line for line in lines if line.startswith("#")] == [
+            f"#{h.id}  {numbers_of[h.case_id]}  交办" for h in rows(ids)
+        ]
+        assert {f"    收件地址：{h.recipient}" for h in rows(ids)} <= set(lines)
+        assert "    承办单位：区人力资源和社会保障局" in lines
+        assert any(line.startswith("    上次错误：无法连接邮件服务器") for line in lines)
 
         refused = run("retry", "--status", "pending", "--operator", "")
         assert refused.exit_code == 2 and "真实重发必须填写操作人姓名" in refused.output

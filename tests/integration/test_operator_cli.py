@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -163,6 +164,33 @@ def test_the_review_queue_shows_why_the_suggestion_its_confidence_and_the_top_th
     r = run("review", "list")
     assert r.output.index(unknown.number) < r.output.index(noisy.number)
     assert f"{unknown.number}  急" in r.output and f"{noisy.number}  急" not in r.output
+
+
+def test_on_an_80_column_terminal_the_review_queue_is_one_block_per_case_with_whole_numbers(
+    minq,
+):
+    night(minq)
+    noisy, unknown = case_of("GD304"), case_of("GD305")
+    with Session() as s, s.begin():
+        s.get(Case, unknown.id).priority = "urgent"
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(cli(), ["review", "list"])
+    assert narrow.exit_code == 0, narrow.output
+    print(narrow.output)
+    assert max(cell_len(line) for line in narrow.output.splitlines()) <= 80
+    assert "…" not in narrow.output
+    lines = [line.rstrip() for line in narrow.output.splitlines()]
+    # the whole number an operator types into `review confirm`, 急 beside it, each at a line's start
+    heads = [line for line in lines if line.startswith("MQ")]
+    assert heads == [f"{unknown.number}  急", noisy.number]
+    # every column of the table, each line whole: the reason, the suggestion and its confidence
+    assert "    原因：分类把握不足：关键词规则的置信度 0.50，低于 0.60" in lines
+    assert "    标题：楼下" in lines and "    前三：城乡建设 0.50，环境保护 0.50" in lines
+    assert any(line.startswith("    建议分类：") and "置信度：0.50" in line for line in lines)
+    assert any(line.startswith("    人数：1  立案时间：") for line in lines)
+    # a terminal wide enough keeps the table
+    wide = CliRunner(env={"COLUMNS": "200"}).invoke(cli(), ["review", "list"])
+    assert "┃ 案件编号" in wide.output and "原因：" not in wide.output
+    assert f"{unknown.number}  急" in wide.output and noisy.number in wide.output
 
 
 def test_confirming_keeps_the_suggestion_and_the_next_dispatch_routes_it(minq):

@@ -512,6 +512,16 @@ def test_with_english_chosen_the_operator_commands_read_english(
     assert "cases awaiting review" in outputs["review list"]
     assert "Case number" in outputs["review list"] and "Status" in outputs["handoffs list"]
     assert "deadline" in outputs["cases reroute"] and "confirmed" in outputs["review confirm"]
+    from cli import handoffs_cmds, review_cmds
+
+    for module in (review_cmds, handoffs_cmds):  # one block per row, each line "Header: value"
+        monkeypatch.setattr(module, "console", Console(width=80))
+    for name in ("review list", "handoffs list", "handoffs retry --dry-run"):
+        narrow = CliRunner().invoke(app, commands[name]).output
+        # the lines joined again, so that data wrapped over two lines is found whole
+        outputs[f"{name} (80 columns)"] = "".join(line.strip() for line in narrow.splitlines())
+    assert "Reason: " in outputs["review list (80 columns)"]
+    assert "Department: " in outputs["handoffs retry --dry-run (80 columns)"]
 
     broken = tmp_path / "config"
     shutil.copytree(Path(minq.settings.resolved_config_dir), broken)

@@ -1,0 +1,34 @@
+"""Lists for a terminal too narrow for their table: one block per row instead of columns a few
+characters wide that cut case numbers to "MQ2026-…" (`minqing handoffs list`, `review list`,
+`handoffs retry`). Each command decides below which width its table no longer fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.text import Text
+
+from minqing.i18n import _
+
+# One block: its head line (the numbers and marks an operator types or looks for), then its
+# other lines; an empty line is left out.
+Block = tuple[str, list[str]]
+
+
+def print_blocks(console: Console, blocks: Iterable[Block]) -> None:
+    """Each block after a blank line: the head line as it is, the other lines indented by
+    four — every line wraps whole at the terminal's width, nothing is cut."""
+    for head, lines in blocks:
+        console.print()
+        console.print(head, markup=False, highlight=False)
+        for line in lines:
+            if line:  # wrapped lines keep the indent
+                console.print(Padding(Text(line), (0, 0, 0, 4)))
+
+
+def labelled(column: str, value: str) -> str:
+    """A table's cell as a line of a block: its column's header, then its value."""
+    return _("%(column)s：%(value)s") % {"column": column, "value": value}
