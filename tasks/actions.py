@@ -56,7 +56,10 @@ def confirm_category(s: Any, ctx: Context, case_id: int, category: str, operator
 
     The operator's category is stored (category_source "operator"); the AuditEvent keeps the
     suggestion it replaced and whether it was a correction, so corrections can be found later
-    (e.g. to retrain the classifier)."""
+    (e.g. to retrain the classifier). No category chosen is refused: the case keeps waiting
+    rather than going to whichever category happened to be first in the list."""
+    if not category.strip():
+        raise ActionError(_("请先选择分类再确认；案件未作任何更改。"))
     if category not in ctx.ref.category_by_name:
         raise ActionError(_("未知分类：%(category)s") % {"category": category})
     case = _case(s, case_id)

@@ -113,6 +113,8 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     assert any("区人力资源和社会保障局" in line for line in lines)
     wide = CliRunner(env={"COLUMNS": "200"}).invoke(cli(), ["handoffs", "list"])
     assert "收件地址" in wide.output  # a terminal wide enough gets the table
+    for output in (listed.output, narrow.output, wide.output):  # the office's words come first
+        assert output.index("无法连接邮件服务器") < output.index("ConnectionRefusedError"), output
     first = run("list", "--limit", "1")  # the title counts all of them, not the rows shown
     assert "3 封（待发送 3" in first.output and "仅显示前 1 封" in first.output
 

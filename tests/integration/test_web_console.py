@@ -13,6 +13,7 @@ from db.engine import Session
 from db.models import AuditEvent, Case, Operator, Rejection
 from minqing.settings import reset_settings
 from minqing.states import CaseStatus
+from web.testing import hidden_fields
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 STATUSES = [CaseStatus.ASSIGNED, CaseStatus.NEEDS_REVIEW, CaseStatus.REPLIED, CaseStatus.CLOSED]
@@ -340,3 +341,51 @@ def test_a_cancelled_look_back_says_it_was_cancelled_and_when_not_that_it_was_do
     assert f"{local_text(rated, with_time=True)} 取消" in cancelled_row
     assert "已取消：案件已重办" in cancelled_row
     assert f"{local_text(sent, with_time=True)}</td>" in done_row and "取消" not in done_row
+
+
+SELECTED = re.compile(r"<option value=\"([^\"]*)\" selected>")
+
+
+def review_row(html: str, case_id: int) -> str:
+    """The review queue's row of one case: from its link to the end of its form."""
+    start = html.index(f'href="/console/cases/{case_id}"')
+    return html[start : html.index("</form>", start)]
+
+
+def test_a_case_without_a_suggested_category_is_not_confirmed_into_the_first_one(console):
+    """树枝压电线 with no suggestion: the dropdown starts on 请选择分类 (not on 城乡建设, the
+    first category, one click from routing it there) and a confirm without a choice is refused
+    in words, the case staying in the review queue; a suggested category stays pre-selected."""
+    now = datetime.now(UTC)
+    with Session() as s, s.begin():
+        unknown = Case(title="树枝压电线", text="树枝压在电线上", text_key="branch",
+                       status=CaseStatus.NEEDS_REVIEW, created_at=now)  # fmt: skip
+        suggested = Case(title="路灯不亮", text="路灯坏了", text_key="lamp", category="市政设施",
+                         category_confidence=0.4, category_source="model",
+                         status=CaseStatus.NEEDS_REVIEW, created_at=now)  # fmt: skip
+        s.add_all([unknown, suggested])
+        s.flush()
+        unknown_id, suggested_id = unknown.id, suggested.id
+
+    page = console.get("/console/review").text
+    assert SELECTED.findall(review_row(page, unknown_id)) == [""]
+    assert SELECTED.findall(review_row(page, suggested_id)) == ["市政设施"]
+    case_page = console.get(f"/console/cases/{unknown_id}").text
+    assert SELECTED.findall(case_page[case_page.index('name="category"') :])[:1] == [""]
+
+    fields = {**hidden_fields(page), "next": "/console/review"}
+    for chosen in ({"category": ""}, {"category": "  "}, {}):  # nothing chosen, or no field
+        r = console.post(f"/console/cases/{unknown_id}/category", data={**fields, **chosen},
+                         follow_redirects=False)  # fmt: skip
+        assert r.status_code == 409 and "请先选择分类再确认" in r.text, r.text
+    with Session() as s:
+        case = s.get(Case, unknown_id)
+        assert case.status is CaseStatus.NEEDS_REVIEW and case.category is None
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.case_id == unknown_id)).all()
+    assert unknown_id in numbers(console.get("/console/review").text)
+
+    r = console.post(f"/console/cases/{suggested_id}/category",
+                     data={**fields, "category": "市政设施"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    with Session() as s:
+        assert s.get(Case, suggested_id).status is CaseStatus.TRIAGED
