@@ -105,7 +105,9 @@ def confirm_refusal(
 
 
 def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
-    """One undelivered message as the failed-handoffs table and the console list show it.
+    """One undelivered message as the failed-handoffs table shows it: why it is undelivered
+    before the address, so the reason is in view on a 1,400 px screen (the Prefect UI cuts a
+    wide table at the right).
 
     `h`: id, case_number, kind, department_name, to, status, attempts, next_attempt (text),
     error."""
@@ -114,11 +116,11 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
         "案件编号": h.get("case_number") or "",
         "类型": kind_label(h["kind"]),
         "承办单位": h.get("department_name") or "",
-        "收件地址": h["to"],
         "状态": status_label(h["status"]),
-        "尝试次数": h.get("attempts", 0),
-        "下次重试": h.get("next_attempt") or "",
         "原因": delivery_error(h.get("error")),
+        "下次重试": h.get("next_attempt") or "",
+        "尝试次数": h.get("attempts", 0),
+        "收件地址": h["to"],
     }
 
 
