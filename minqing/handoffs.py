@@ -10,7 +10,7 @@ from typing import Any
 
 from minqing.i18n import N_, _, label
 from minqing.labels import HANDOFF_STATUS_LABELS, handoff_kind_label, handoff_status_label
-from minqing.reasons import delivery_error
+from minqing.reasons import delivery_problem
 
 # The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
 # whatever language the labels are shown in).
@@ -105,9 +105,9 @@ def confirm_refusal(
 
 
 def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
-    """One undelivered message as the failed-handoffs table shows it: why it is undelivered
-    before the address, so the reason is in view on a 1,400 px screen (the Prefect UI cuts a
-    wide table at the right).
+    """One undelivered message as the failed-handoffs table shows it: why it is undelivered, in
+    the office's words, before the address, so it is in view on a 1,400 px screen (the Prefect
+    UI cuts a wide table at the right); the mail server's own error last, for the engineer.
 
     `h`: id, case_number, kind, department_name, to, status, attempts, next_attempt (text),
     error."""
@@ -117,10 +117,11 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
         "类型": kind_label(h["kind"]),
         "承办单位": h.get("department_name") or "",
         "状态": status_label(h["status"]),
-        "原因": delivery_error(h.get("error")),
+        "原因": delivery_problem(h.get("error")),
         "下次重试": h.get("next_attempt") or "",
         "尝试次数": h.get("attempts", 0),
         "收件地址": h["to"],
+        "服务器原文": h.get("error") or "",
     }
 
 

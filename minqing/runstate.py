@@ -35,12 +35,27 @@ REHEARSAL = "演练"  # a dry run (MINQING_MAIL_MODE=dry-run) that left nothing 
 DONE = "Completed"
 
 
-def mail_advice() -> str:
-    """What to do about undelivered messages (the advice of a partial run that left some)."""
-    return _(
-        "邮件服务器恢复后，待发消息由 deliver 定时发送，也可运行 retry-handoffs"
-        "（消息状态选待发送、发送失败、已放弃）或 minqing handoffs retry"
-    )
+def mail_advice(d: Delivery) -> list[str]:
+    """What to do about the messages a pass left undelivered: wait for the server (or resend)
+    when it could not be reached or asked to try later; check the addresses when messages were
+    refused (550 user unknown), interrupted or given up."""
+    advice = []
+    if d.unreachable or d.retry_later or d.postponed:
+        advice.append(
+            _(
+                "邮件服务器恢复后，待发消息由 deliver 定时发送，也可运行 retry-handoffs"
+                "（消息状态选待发送、发送失败、已放弃）或 minqing handoffs retry"
+            )
+        )
+    if d.failed or d.dead or d.interrupted:
+        advice.append(
+            _(
+                "发送失败、已放弃的消息不会自动重发：被拒收的核对 config/departments.yaml 中的收件地址，"
+                "发送中断的先向对方核实（已收到的在控制台确认送达），再运行 retry-handoffs "
+                "或 minqing handoffs retry"
+            )
+        )
+    return advice
 
 
 def warning_advice() -> str:
@@ -195,8 +210,9 @@ def judge_run(
     with `partial=False` is a note: in the message, but the run stays 完成. A dry run's
     delivery (`rehearsed`) is a note too: nothing left, on purpose.
     """
-    reasons = delivery_reasons(Delivery.of(delivery), outstanding)
-    advice = [_("查看 failed-handoffs 表"), mail_advice()] if reasons else []
+    counts = Delivery.of(delivery)
+    reasons = delivery_reasons(counts, outstanding)
+    advice = [_("查看 failed-handoffs 表"), *mail_advice(counts)] if reasons else []
     failed_files = sum(1 for f in files if f.get("status") == "failed")
     if failed_files:
         reasons.append(

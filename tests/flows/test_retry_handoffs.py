@@ -119,9 +119,10 @@ def test_a_lookback_whose_messages_are_all_refused_says_so_and_refreshes_the_tab
     assert f"消息 {ids[0]} → banli@jiaotong.example.gov.cn：发送失败，{refusal}" in logged
     assert "未送达 4 封（待发送 0，发送中 0，发送失败 4，已放弃 0）" in logged
     failed = table("failed-handoffs")
-    assert [(r["编号"], r["状态"], r["原因"]) for r in failed] == [
-        (i, "发送失败", f"收件地址被拒（{refusal}）") for i in ids
+    assert [(r["编号"], r["状态"], r["原因"], r["服务器原文"]) for r in failed] == [
+        (i, "发送失败", "收件地址被拒", refusal) for i in ids
     ]
+    assert list(failed[0])[:6] == ["编号", "案件编号", "类型", "承办单位", "状态", "原因"]
     assert Artifact.get("every-item-answered", _sync=True) is not None
     assert statuses(ids) == ["failed"] * 4
     assert result["open_items"]["outstanding"] == {

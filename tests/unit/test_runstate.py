@@ -116,3 +116,13 @@ def test_the_undelivered_sentence_gives_the_total_the_summary_shows_when_it_is_m
     assert "本次 59 封消息未送达（稍后重试 1，未尝试 58）" in same and "目前共" not in same
     with using("en"):
         assert "60" in judge_run(delivery, outstanding=60).message
+
+
+def test_refused_messages_get_the_address_advice_not_the_wait_for_the_server_one():
+    """550 user unknown: waiting for the server fixes nothing; the address must be checked."""
+    refused = judge_run({"failed": 3}).message
+    assert "config/departments.yaml" in refused and "邮件服务器恢复后" not in refused
+    down = judge_run({"retry_later": 2, "unreachable": 1}).message
+    assert "邮件服务器恢复后" in down and "config/departments.yaml" not in down
+    both = judge_run({"retry_later": 1, "unreachable": 1, "dead": 1}).message
+    assert "邮件服务器恢复后" in both and "config/departments.yaml" in both
