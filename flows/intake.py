@@ -10,6 +10,7 @@ from prefect import flow
 
 from minqing.i18n import N_
 from minqing.runs import run_name
+from minqing.runstate import combined
 from tasks.ingest import ingest_inbox
 from tasks.lease import one_run_at_a_time
 from tasks.reference import load_reference_data
@@ -42,7 +43,7 @@ def intake() -> Any:
     return finish_run(
         "intake",
         figures,
-        delivery=deliver,
+        delivery=combined(deliver, duty.get("delivery")),
         warnings=[*triage.get("warnings", []), *duty_warnings(duty)],
         files=ingest["files"],
     )

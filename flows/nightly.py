@@ -9,6 +9,7 @@ from prefect import flow
 from flows.triage_dask import triage_on_dask
 from minqing.i18n import N_
 from minqing.runs import run_name
+from minqing.runstate import combined
 from minqing.settings import get_settings
 from tasks.deliver import deliver_handoffs
 from tasks.dispatch import dispatch_cases
@@ -52,6 +53,7 @@ def nightly() -> Any:
     deliver = deliver_handoffs()
     # urgent cases of the night: the duty contacts know before morning (told by the night)
     duty = tell_duty(NIGHT_ACTOR)
+    delivery = combined(deliver, duty.get("delivery"))  # the duty alert's mail is the night's too
     index = prune_index()
     figures = publish_metrics(
         {
@@ -62,7 +64,7 @@ def nightly() -> Any:
             "dispatch": dispatch,
             "lookback": lookback,
             "surveys": surveys,
-            "deliver": deliver,
+            "deliver": delivery,
             "duty": duty,
             "index": index,
         }
@@ -70,7 +72,7 @@ def nightly() -> Any:
     return finish_run(
         "nightly",
         figures,
-        delivery=deliver,
+        delivery=delivery,
         warnings=[*figures["run_warnings"], *duty_warnings(duty)],
         files=figures["files"],
         finished_event=NIGHT_FINISHED,

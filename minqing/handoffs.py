@@ -193,8 +193,8 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
     messages failed. A dry run (MINQING_MAIL_MODE=dry-run) says 演练 and that nothing left."""
     if d.get("rehearsed") is not None:
         return _("演练：未发送 %(n)d 封（已生成，留待正式发送）") % {"n": d["rehearsed"]}
-    duty = int(d.get("duty_sent") or 0)  # duty alerts, sent at once apart from the pass
-    sent = d["sent"] + duty
+    duty = int(d.get("duty_sent") or 0)  # of `sent`: the duty alerts, sent at once by tell-duty
+    sent = d["sent"]
     tried = sent + d["failed"] + d["dead"] + d["retry_later"]
     if duty:
         text = _(

@@ -113,6 +113,23 @@ class Delivery:
         return self.retry_later + self.failed + self.dead + self.interrupted + self.postponed
 
 
+def combined(*results: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The delivery results of one run's passes — its delivery stage and the duty alert's own
+    send — as one: counts added, problems joined, `rehearsed` when a pass was a dry run. The
+    run's 本次…未送达, its summary's 尝试发送 and its events then count every message it tried."""
+    out: dict[str, Any] = dict.fromkeys(Delivery.__dataclass_fields__, 0)
+    out["problems"] = []
+    for result in results:
+        if not result:
+            continue
+        for key in Delivery.__dataclass_fields__:
+            out[key] += int(result.get(key) or 0)
+        out["problems"] += list(result.get("problems") or [])
+        if result.get("rehearsed") is not None:
+            out["rehearsed"] = int(out.get("rehearsed") or 0) + int(result["rehearsed"])
+    return out
+
+
 @dataclass(frozen=True)
 class RunVerdict:
     """`partial` runs carry one Chinese sentence per problem in `reasons`."""

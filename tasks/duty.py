@@ -50,14 +50,15 @@ def send_duty_alert(
     `robots`: every robot (True), none (False) or those of these names; `email`: the mailboxes.
 
     Never raises for a channel that fails: returns what each channel did —
-    {"robots": [{"name", "ok", "error"}], "emails_queued": n, "emails_sent": n}.
+    {"robots": [{"name", "ok", "error"}], "emails_queued": n, "emails_sent": n, "delivery": the
+    mails' delivery counts (tasks/deliver.py), which a run adds to its own}.
     """
     from tasks.events import DUTY_ALERTED, emit
 
     ctx = context()
     duty = ctx.ref.office.duty
     link = link or current_run_link() or console_url()
-    result: dict[str, Any] = {"robots": [], "emails_queued": 0, "emails_sent": 0}
+    result: dict[str, Any] = {"robots": [], "emails_queued": 0, "emails_sent": 0, "delivery": {}}
     chosen = [r for r in duty.robots if robots is True or (robots and r.name in robots)]
     if chosen:
         content = alert_text(title, text, link, ctx.ref.office.name)
@@ -65,7 +66,8 @@ def send_duty_alert(
     if email and duty.contacts:
         queued = queue_duty_mail(title, text, link=link, kind=kind)
         result["emails_queued"] = len(queued)
-        result["emails_sent"] = _deliver_now(queued)
+        result["delivery"] = _deliver_now(queued)
+        result["emails_sent"] = int(result["delivery"].get("sent") or 0)
     emit(
         DUTY_ALERTED,
         payload={
@@ -112,18 +114,19 @@ def queue_duty_mail(title: str, text: str, *, link: str | None, kind: str) -> li
     return ids
 
 
-def _deliver_now(ids: list[int]) -> int:
+def _deliver_now(ids: list[int]) -> dict[str, Any]:
     """Try the queued alerts at once; whatever does not go now stays pending for the next
-    delivery, so a failure here is logged, never raised."""
+    delivery, so a failure here is logged, never raised. The delivery's counts ({} when it
+    could not run)."""
     if not ids:
-        return 0
+        return {}
     from tasks.deliver import deliver_now
 
     try:
-        return int(deliver_now(ids=ids)["sent"])
+        return deliver_now(ids=ids)
     except Exception:
         log.exception("duty alert e-mails stay queued for the next delivery")
-        return 0
+        return {}
 
 
 def post_to_robot(robot: Robot, content: str, *, title: str, link: str | None) -> dict[str, Any]:

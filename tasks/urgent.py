@@ -194,7 +194,8 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
         states = {c.id: c.status.value for c in cases}
     more_waiting = sum(1 for c in rest if c.status is CaseStatus.NEEDS_REVIEW)
     result: dict[str, Any] = {
-        "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "warnings": []
+        "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "delivery": {},
+        "warnings": [],
     }  # fmt: skip
     if not views:
         return result
@@ -226,6 +227,7 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
             )  # fmt: skip
     result["told"] = len(views)
     result["emails_sent"] = outcome["emails_sent"]  # the night's 发送邮件 counts these too
+    result["delivery"] = outcome["delivery"]  # …and its 未送达, when they could not go
     result["waiting"] = sum(1 for v in views if v.needs_person)
     result["later"] = len(rest)  # counted in the alert, listed by the next run's
     return result

@@ -166,3 +166,35 @@ def test_a_dry_run_night_is_named_rehearsal_in_the_runs_list(minq, monkeypatch):
     assert state.is_completed() and state.name == "演练", state.message
     assert "演练：未发送" in state.message
     assert stored_messages(minq.mail_dir) == []
+
+
+GAS_ROW = "GD106,孙七,13912340006,燃气,2026-11-27 13:30,东湖社区惠民小区2栋楼道里燃气泄漏，味道很大。,东湖社区"
+
+
+def test_the_nights_own_duty_alert_counts_in_what_it_tried_and_left_undelivered(minq):
+    """The mail server is down: the night's 值班提醒, tried at once after the delivery pass,
+    is one of the messages the night left behind — in the state message's 本次, and equal to
+    what the summary says waits (no "目前共" beside it)."""
+    drop_hotline(minq, [*ROWS, GAS_ROW])
+    state = nightly(return_state=True)  # no SMTP server listening
+    with Session() as s:
+        pending = s.scalar(
+            select(func.count()).select_from(Handoff).where(Handoff.status == HandoffStatus.PENDING)
+        )
+        duty = s.scalar(select(func.count()).select_from(Handoff).where(Handoff.kind == "duty"))
+    assert duty == 1
+    assert state.name == "部分失败" and f"本次 {pending} 封消息未送达（" in state.message
+    assert "目前共" not in state.message
+    figures = state.result()
+    assert figures["failed_handoffs"] == pending
+
+
+def test_the_summarys_sent_mail_is_what_the_server_received_duty_alert_included(minq):
+    drop_hotline(minq, [*ROWS, GAS_ROW])
+    with minq.sink():
+        figures = nightly()
+    received = sum(message_ids(minq).values())
+    assert figures["sent"] == received and figures["duty_sent"] == 1
+    summary = Artifact.get("nightly-summary", _sync=True)
+    assert summary is not None
+    assert f"| 发送邮件 | 今晚尝试发送 {received} 封：已发送 {received}（其中值班提醒 1）" in summary.data

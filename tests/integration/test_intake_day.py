@@ -201,7 +201,8 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
         again = tell_duty_now()  # told once, not at every run
     drowning = case_with(DROWNING)
     assert (drowning.status, drowning.priority) == (CaseStatus.NEEDS_REVIEW, "urgent")
-    assert told == {
+    assert told["delivery"]["sent"] == 1  # the alert's mail, which the run counts as its own
+    assert {k: v for k, v in told.items() if k != "delivery"} == {
         "told": 2, "waiting": 1, "later": 0, "untold": 0, "emails_sent": 1, "warnings": []
     }  # fmt: skip
     assert again["told"] == 0
