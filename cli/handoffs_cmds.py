@@ -80,6 +80,13 @@ def handoffs_list(
         console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
 
 
+def _case(r: dict) -> str:
+    """The case number, with 急 beside it when the case is urgent (as `minqing review list`)."""
+    from minqing.i18n import _
+
+    return r["case_number"] + ("  " + _("急") if r.get("urgent") else "")
+
+
 # Below this many columns the nine columns of the table squeeze names and reasons into
 # slivers a character wide: each message is printed as a short block instead.
 WIDE = 120
@@ -96,7 +103,7 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
     blocks = []
     for r in rows:
         head = (
-            f"#{r['id']}  {r['case_number']}  {kind_label(r['kind'])}  "
+            f"#{r['id']}  {_case(r)}  {kind_label(r['kind'])}  "
             f"{status_label(r['status'])}  "
             + ngettext("尝试 %(n)d 次", "尝试 %(n)d 次", r["attempts"])
             % {"n": r["attempts"]}
@@ -131,7 +138,7 @@ def _print_table(title: str, rows: list[dict]) -> None:
         title=title,
     )
     for r in rows:
-        table.add_row(str(r["id"]), r["case_number"], kind_label(r["kind"]), r["department_name"],
+        table.add_row(str(r["id"]), _case(r), kind_label(r["kind"]), r["department_name"],
                       r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
                       delivery_error(r["error"], 80))  # fmt: skip
     console.print(table)
@@ -204,7 +211,8 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
     from minqing.reasons import delivery_error
 
     rows = resend_rows(selected, dry_run=dry_run)
-    for row in rows:
+    for h, row in zip(selected, rows, strict=True):
+        row["案件编号"] = _case(h)  # 急 beside an urgent case's number
         for column in ("上次错误", "本次错误"):
             if column in row:
                 row[column] = delivery_error(row[column], 80)

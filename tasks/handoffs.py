@@ -74,16 +74,17 @@ def select_handoffs(
     limit: int | None = None,
     newest_first: bool = False,
     **filters: Any,
-) -> list[tuple[Handoff, datetime | None]]:
+) -> list[tuple[Handoff, datetime | None, bool]]:
     """Handoffs matching an operator's filters (`_matching`), oldest first (or newest), with
-    their case's opening time (for the case number)."""
+    their case's opening time (for the case number) and whether the case is urgent."""
     query = _matching(
-        select(Handoff, Case.created_at).outerjoin(Case, Case.id == Handoff.case_id), **filters
+        select(Handoff, Case.created_at, Case.priority).outerjoin(Case, Case.id == Handoff.case_id),
+        **filters,
     )
     query = query.order_by(Handoff.id.desc() if newest_first else Handoff.id)
     if limit:
         query = query.limit(limit)
-    return [(h, opened) for h, opened in s.execute(query).all()]
+    return [(h, opened, priority == "urgent") for h, opened, priority in s.execute(query).all()]
 
 
 def count_handoffs(*, statuses: Sequence[str] = UNDELIVERED, **filters: Any) -> dict[str, int]:
@@ -97,13 +98,17 @@ def count_handoffs(*, statuses: Sequence[str] = UNDELIVERED, **filters: Any) -> 
     return {status: found.get(status, 0) for status in statuses}
 
 
-def describe(h: Handoff, opened: datetime | None, ref: Reference) -> dict[str, Any]:
-    """A handoff as plain data for tables: ids, names and addresses, no ORM object."""
+def describe(
+    h: Handoff, opened: datetime | None, ref: Reference, urgent: bool = False
+) -> dict[str, Any]:
+    """A handoff as plain data for tables: ids, names and addresses, no ORM object; `urgent`:
+    its case is urgent (shown as 急 beside the case number)."""
     dept = ref.department_by_code.get(h.department_code or "")
     return {
         "id": h.id,
         "case_id": h.case_id,
         "case_number": case_number(h.case_id, opened) if h.case_id and opened else "",
+        "urgent": urgent,
         "kind": h.kind.value,
         "department": h.department_code,
         "department_name": dept.name if dept else (h.department_code or ""),
@@ -131,7 +136,7 @@ def list_handoffs(
     with Session() as s:
         rows = select_handoffs(s, statuses=statuses, department=department, kind=kind,
                                since=since, limit=limit, newest_first=newest_first)  # fmt: skip
-        return [describe(h, opened, ref) for h, opened in rows]
+        return [describe(h, opened, ref, urgent) for h, opened, urgent in rows]
 
 
 def outstanding_counts(s: Any) -> dict[str, int]:
@@ -165,12 +170,12 @@ def retry_now(
     with Session() as s, s.begin():
         rows = select_handoffs(s, ids=ids, department=department, statuses=statuses, since=since)
         chosen = []
-        for h, opened in rows:
-            row = describe(h, opened, ref)
+        for h, opened, urgent in rows:
+            row = describe(h, opened, ref, urgent)
             row["to"] = current_address(h, ref) or h.recipient
             chosen.append(row)
         if not dry_run:
-            for h, _ in rows:
+            for h, *_rest in rows:
                 _back_to_pending(s, h, ref, operator.strip())
     if dry_run or not chosen:
         return {"dry_run": dry_run, "selected": chosen, "delivery": None}

@@ -465,12 +465,26 @@ async def case_action(request: Request, case_id: int, action: str) -> Response:
     try:
         notice, to_send = await run_in_threadpool(_act, case_id, action, who, form)
     except ActionError as exc:
-        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
+        return await _refused(request, who, form, case_id, str(exc))
     if to_send:
         notice = await run_in_threadpool(_send_now, to_send, notice)
     back = _safe_next(field_text(form, "next", 300))
     back = back if back != "/console" else f"/console/cases/{case_id}"
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok={notice}", status_code=303)
+
+
+async def _refused(
+    request: Request, who: Who, form: FormData, case_id: int, refusal: str
+) -> Response:
+    """A refused case action, shown where its form was — the review queue or the case page —
+    with the refusal above it (409: nothing was changed), so the operator can choose again."""
+    back = _safe_next(field_text(form, "next", 300))
+    if back.split("?")[0] == "/console/review":
+        return await _review_page(request, who, 409, refusal=refusal)
+    view = await run_in_threadpool(load_case, case_id)
+    if view is None:
+        return web_of(request).error(request, 404, _("案件不存在"), _("没有这个案件。"))
+    return _page(request, who, "console/case.html", 409, refusal=refusal, **view)
 
 
 def _send_now(ids: list[int], notice: str) -> str:
@@ -575,14 +589,20 @@ async def review_queue(request: Request) -> Response:
     who = await _who(request)
     if who is None:
         return _to_login(request)
+    return await _review_page(request, who)
+
+
+async def _review_page(request: Request, who: Who, status: int = 200, **values: Any) -> Response:
     cases = await run_in_threadpool(load_review)
     ref = context().ref
     return _page(
         request,
         who,
         "console/review.html",
+        status,
         cases=cases,
         categories=[c.name for c in ref.flat_categories],
+        **values,
     )
 
 

@@ -159,6 +159,24 @@ def test_messages_left_pending_by_a_closed_smtp_port_are_listed_and_resent_once_
     assert "0 封（待发送 0，发送中 0，发送失败 0，已放弃 0）" in run("list").output
 
 
+def test_messages_of_an_urgent_case_are_marked_urgent_in_the_list_and_the_resend_preview(minq):
+    ids = assign("jiaotong", "renshe")
+    urgent, ordinary = rows(ids)
+    with Session() as s, s.begin():
+        s.get(Case, urgent.case_id).priority = "urgent"
+        numbers_of = {c.id: case_number(c.id, c.created_at) for c in s.scalars(select(Case))}
+    marked, plain = numbers_of[urgent.case_id], numbers_of[ordinary.case_id]
+    for columns in ("80", "200"):  # blocks on a narrow terminal, a table on a wide one
+        for command in (["list"], ["retry", "--dry-run"]):
+            out = CliRunner(env={"COLUMNS": columns}).invoke(cli(), ["handoffs", *command])
+            assert out.exit_code == 0, out.output
+            lines = out.output.splitlines()
+            # 急 beside the urgent case's number, as `minqing review list` and the console mark it
+            assert any(f"{marked}  急" in line for line in lines), (columns, command, out.output)
+            (line,) = [line for line in lines if plain in line]
+            assert "急" not in line, (columns, command, out.output)
+
+
 def interrupted_after_the_server_took_it(minq, ids: list[int]) -> int:
     """The first message reaches the server, then the deliverer dies before marking it sent;
     the next delivery finds it `sending` and marks it failed (uncertain)."""

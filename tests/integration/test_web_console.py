@@ -389,3 +389,33 @@ def test_a_case_without_a_suggested_category_is_not_confirmed_into_the_first_one
     assert r.status_code == 303
     with Session() as s:
         assert s.get(Case, suggested_id).status is CaseStatus.TRIAGED
+
+
+def test_a_refused_confirm_is_shown_on_the_page_the_form_was_on_with_the_case_still_there(console):
+    """A confirm without a category is refused in words above the review queue (or the case
+    page), with the console's navigation — not on a bare error page that leads nowhere."""
+    with Session() as s, s.begin():
+        case = Case(title="树枝压电线", text="树枝压在电线上", text_key="branch",
+                    status=CaseStatus.NEEDS_REVIEW, created_at=datetime.now(UTC))  # fmt: skip
+        s.add(case)
+        s.flush()
+        case_id = case.id
+    fields = hidden_fields(console.get("/console/review").text)
+
+    r = console.post(f"/console/cases/{case_id}/category",
+                     data={**fields, "next": "/console/review", "category": ""})  # fmt: skip
+    assert r.status_code == 409
+    refusal = re.search(r'<p class="problem" id="refusal"[^>]*>(.*?)</p>', r.text)
+    assert refusal and "请先选择分类再确认；案件未作任何更改。" in refusal.group(1), r.text
+    assert f'action="/console/cases/{case_id}/category"' in r.text  # the queue, to choose again
+    assert case_id in numbers(r.text) and 'href="/console/review"' in r.text  # and the navigation
+    assert "您此前提交的内容不受影响" not in r.text
+
+    # the case page's form, which has no `next`: refused on the case page
+    csrf = {"csrf": fields["csrf"]}
+    on_case = console.post(f"/console/cases/{case_id}/category", data={**csrf, "category": ""})
+    assert on_case.status_code == 409 and 'id="refusal"' in on_case.text
+    assert "请先选择分类再确认" in on_case.text and "树枝压在电线上" in on_case.text
+    with Session() as s:
+        assert s.get(Case, case_id).status is CaseStatus.NEEDS_REVIEW
+    assert case_id in numbers(console.get("/console/review").text)
