@@ -197,4 +197,7 @@ def test_the_summarys_sent_mail_is_what_the_server_received_duty_alert_included(
     assert figures["sent"] == received and figures["duty_sent"] == 1
     summary = Artifact.get("nightly-summary", _sync=True)
     assert summary is not None
-    assert f"| 发送邮件 | 今晚尝试发送 {received} 封：已发送 {received}（其中值班提醒 1）" in summary.data
+    assert (
+        f"| 发送邮件 | 今晚尝试发送 {received} 封：已发送 {received}（其中值班提醒 1）"
+        in summary.data
+    )
