@@ -61,12 +61,14 @@ def test_the_rejected_line_points_at_a_table_only_when_there_is_one() -> None:
 
 
 def test_duty_alerts_are_counted_in_the_mail_sent_as_their_own_part() -> None:
-    figures = {**FIGURES, "sent": 298, "duty_sent": 2}
+    """`sent` is every message the night sent, its duty alerts included (runstate.combined);
+    `duty_sent` says how many of them were duty alerts."""
+    figures = {**FIGURES, "sent": 300, "duty_sent": 2}
     assert lines(figures)["发送邮件"] == (
         "今晚尝试发送 300 封：已发送 300（其中值班提醒 2），发送失败 0，已放弃 0，稍后重试 0"
     )
     assert delivery_sentence({**figures, "duty_sent": 0}).startswith(
-        "尝试发送 298 封：已发送 298，"
+        "尝试发送 300 封：已发送 300，"
     )
 
 
@@ -95,7 +97,7 @@ def test_in_english_the_parts_read_english() -> None:
 
     figures = {**FIGURES, "replies": 3, "replies_by_way": {"web": 1, "import": 2},
                "assigned": 4, "assigned_new": 0, "assigned_reopened": 4, "assigned_rerouted": 0,
-               "sent": 298, "duty_sent": 2}  # fmt: skip
+               "sent": 300, "duty_sent": 2}  # fmt: skip
     with using("en"):
         english = lines(figures)
     assert english["Replies received"] == "3 cases (file 2, web page 1)"
