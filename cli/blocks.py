@@ -1,6 +1,8 @@
-"""Lists for a terminal too narrow for their table: one block per row instead of columns a few
-characters wide that cut case numbers to "MQ2026-…" (`minqing handoffs list`, `review list`,
-`handoffs retry`). Each command decides below which width its table no longer fits.
+"""The operator lists' shared pieces (`minqing handoffs list`, `review list`, `handoffs retry`):
+for a terminal too narrow for their table, one block per row instead of columns a few
+characters wide that cut case numbers to "MQ2026-…" (each command decides below which width
+its table no longer fits); for a wide one, a table whose numbers stay whole; and the case
+number with 急 beside an urgent case's.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from collections.abc import Iterable
 
 from rich.console import Console
 from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from minqing.i18n import _
@@ -32,3 +35,24 @@ def print_blocks(console: Console, blocks: Iterable[Block]) -> None:
 def labelled(column: str, value: str) -> str:
     """A table's cell as a line of a block: its column's header, then its value."""
     return _("%(column)s：%(value)s") % {"column": column, "value": value}
+
+
+def marked_case(number: str, urgent: bool) -> str:
+    """The case number, with 急 beside it when the case is urgent (as the console marks it)."""
+    return number + ("  " + _("急") if urgent else "")
+
+
+def fitted_table(
+    headers: list[str], rows: Iterable[list[str]], whole: set[int], title: str | None = None
+) -> Table:
+    """A table whose columns at the indices `whole` (numbers, marks) are never wrapped and
+    whose others fold their text: nothing is cut with "…"."""
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        if i in whole:
+            table.add_column(header, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table

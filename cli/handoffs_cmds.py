@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli.blocks import labelled, print_blocks
+from cli.blocks import fitted_table, labelled, marked_case, print_blocks
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
 
@@ -80,13 +80,6 @@ def handoffs_list(
         console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
 
 
-def _case(r: dict) -> str:
-    """The case number, with 急 beside it when the case is urgent (as `minqing review list`)."""
-    from minqing.i18n import _
-
-    return r["case_number"] + ("  " + _("急") if r.get("urgent") else "")
-
-
 # Below this many columns the nine columns of the table squeeze names and reasons into
 # slivers a character wide: each message is printed as a short block instead.
 WIDE = 120
@@ -103,7 +96,7 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
     blocks = []
     for r in rows:
         head = (
-            f"#{r['id']}  {_case(r)}  {kind_label(r['kind'])}  "
+            f"#{r['id']}  {marked_case(r['case_number'], r['urgent'])}  {kind_label(r['kind'])}  "
             f"{status_label(r['status'])}  "
             + ngettext("尝试 %(n)d 次", "尝试 %(n)d 次", r["attempts"])
             % {"n": r["attempts"]}
@@ -138,8 +131,9 @@ def _print_table(title: str, rows: list[dict]) -> None:
         title=title,
     )
     for r in rows:
-        table.add_row(str(r["id"]), _case(r), kind_label(r["kind"]), r["department_name"],
-                      r["to"], status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
+        table.add_row(str(r["id"]), marked_case(r["case_number"], r["urgent"]),
+                      kind_label(r["kind"]), r["department_name"], r["to"],
+                      status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
                       delivery_error(r["error"], 80))  # fmt: skip
     console.print(table)
 
@@ -212,7 +206,7 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
 
     rows = resend_rows(selected, dry_run=dry_run)
     for h, row in zip(selected, rows, strict=True):
-        row["案件编号"] = _case(h)  # 急 beside an urgent case's number
+        row["案件编号"] = marked_case(h["case_number"], h["urgent"])
         for column in ("上次错误", "本次错误"):
             if column in row:
                 row[column] = delivery_error(row[column], 80)
@@ -227,15 +221,10 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
             blocks.append(("  ".join(head), lines))
         print_blocks(console, blocks)
         return
-    table = Table()
-    for k in rows[0]:
-        if k in RESEND_HEAD:
-            table.add_column(column_label(k), no_wrap=True, overflow="ignore")
-        else:
-            table.add_column(column_label(k), overflow="fold")
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    columns = list(rows[0])
+    whole = {i for i, k in enumerate(columns) if k in RESEND_HEAD}
+    table_rows = [[str(v) for v in row.values()] for row in rows]
+    console.print(fitted_table([column_label(k) for k in columns], table_rows, whole))
 
 
 @handoffs_app.command(

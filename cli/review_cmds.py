@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from cli.blocks import Block, labelled, print_blocks
+from cli.blocks import Block, fitted_table, labelled, marked_case, print_blocks
 from cli.help import CASE_HELP, OPERATOR_HELP, App
 from minqing.i18n import N_
 
@@ -51,7 +50,7 @@ def review_list(
                _("人数"), _("立案时间")]  # fmt: skip
     rows = [
         [
-            r["case"] + ("  " + _("急") if r["urgent"] else ""),
+            marked_case(r["case"], r["urgent"]),
             r["title"][:30],
             r["reason"],
             r["category"] or "—",
@@ -67,15 +66,7 @@ def review_list(
         print_blocks(console, [_block(headers, row) for row in rows])
         return
     # The number with 急, the confidence and the count stay whole; texts wrap, nothing is cut.
-    table = Table(title=title)
-    for i, header in enumerate(headers):
-        if i in (0, 4, 6):
-            table.add_column(header, no_wrap=True, overflow="ignore")
-        else:
-            table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    console.print(fitted_table(headers, rows, whole={0, 4, 6}, title=title))
 
 
 # Below this many columns the eight columns of the queue cut case numbers to "MQ2026-…" and
