@@ -41,6 +41,33 @@ def _statuses(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
         raise typer.Exit(2) from None
 
 
+def _kind(value: str | None) -> str | None:
+    from minqing.handoffs import kind_code
+
+    try:
+        return kind_code(value) if value else None
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _department(code: str | None) -> str | None:
+    """The department code as given, when config/departments.yaml knows it."""
+    from minqing.i18n import _
+    from tasks.context import context
+
+    known = context().ref.department_by_code
+    if code and code not in known:
+        console.print(
+            "[red]"
+            + _("未知的承办单位代码：%(code)s（见 config/departments.yaml，如 %(examples)s）")
+            % {"code": code, "examples": _("、").join(sorted(known)[:5])}
+            + "[/red]"
+        )
+        raise typer.Exit(2)
+    return code
+
+
 @handoffs_app.command(
     "list", help=N_("列出未送达的消息（待发送、发送中、发送失败、已放弃）及其原因。")
 )
@@ -69,7 +96,12 @@ def handoffs_list(
     from tasks.handoffs import count_handoffs, list_handoffs
 
     chosen = _statuses(status, UNDELIVERED)
-    filters = {"statuses": chosen, "department": department, "kind": kind, "since": since}
+    filters = {
+        "statuses": chosen,
+        "department": _department(department),
+        "kind": _kind(kind),
+        "since": since,
+    }
     rows = list_handoffs(**filters, limit=limit + 1)
     title = outstanding_sentence(count_handoffs(**filters), chosen)  # all, not only those shown
     if console.width < WIDE:
@@ -178,7 +210,7 @@ def handoffs_retry(
         with contextlib.nullcontext() if dry_run else one_run("retry-handoffs", wait):
             result = retry_now(
                 ids=ids or None,
-                department=department,
+                department=_department(department),
                 statuses=statuses,
                 since=since,
                 dry_run=dry_run,

@@ -26,8 +26,10 @@ from typing import Any
 
 import typer
 from rich.cells import cell_len
+from typer._click.exceptions import ClickException
 from typer.core import TyperCommand, TyperGroup
 
+from cli.usage_errors import ReaderError, in_reader_language
 from minqing.i18n import N_, NP_, _, gettext, label, pgettext
 
 # Options typer and click add by themselves, by parameter name.
@@ -233,7 +235,28 @@ class HelpCommand(TyperCommand):
 
 
 class HelpGroup(TyperGroup):
-    """A typer command group whose help is shown in the reader's language."""
+    """A typer command group whose help, and the errors met while reading its command line
+    (cli/usage_errors.py), are shown in the reader's language; a database not set up or not
+    upgraded is told as what to run, not as a traceback."""
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickException as error:
+            raise in_reader_language(error) from error
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClickException as error:
+            raise in_reader_language(error) from error
+        except Exception as error:
+            from db.migrate import schema_problem
+
+            problem = schema_problem(error)
+            if problem is None:
+                raise
+            raise ReaderError(problem, None, 1) from error
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
         formatter.write(usage_line(self, ctx) + "\n")

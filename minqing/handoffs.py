@@ -9,7 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from minqing.i18n import N_, _, label
-from minqing.labels import HANDOFF_STATUS_LABELS, handoff_kind_label, handoff_status_label
+from minqing.labels import (
+    HANDOFF_KIND_LABELS,
+    HANDOFF_STATUS_LABELS,
+    handoff_kind_label,
+    handoff_status_label,
+)
 from minqing.reasons import delivery_problem
 
 # The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
@@ -62,6 +67,19 @@ def status_codes(values: Iterable[str]) -> list[str]:
             )
         codes.append(code)
     return codes
+
+
+def kind_code(value: str) -> str:
+    """A message kind as an operator typed it (code or Chinese label) → its code; unknown →
+    ValueError naming the choices."""
+    by_label = {label: code for code, label in HANDOFF_KIND_LABELS.items()}
+    code = value if value in HANDOFF_KIND_LABELS else by_label.get(value)
+    if code is None:
+        raise ValueError(
+            _("未知的消息类型：%(value)s（可选：%(choices)s）")
+            % {"value": value, "choices": _listing(map(kind_label, HANDOFF_KIND_LABELS))}
+        )
+    return code
 
 
 def retry_refusal(statuses: Sequence[str], *, dry_run: bool, operator: str | None) -> str | None:
