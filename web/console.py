@@ -507,11 +507,9 @@ async def handoff_retry(request: Request, handoff_id: int) -> Response:
     try:
         result = await run_in_threadpool(lambda: retry_now(ids=[handoff_id], operator=who.name))
     except HandoffRefused as exc:
-        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
+        return await _handoff_refused(request, who, form, str(exc))
     if not result["selected"]:
-        return web_of(request).error(
-            request, 409, _("操作未完成"), _("该消息已发送或正在发送，无需重发。")
-        )
+        return await _handoff_refused(request, who, form, _("该消息已发送或正在发送，无需重发。"))
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=retry", status_code=303)
 
@@ -530,9 +528,19 @@ async def handoff_delivered(request: Request, handoff_id: int) -> Response:
             lambda: confirm_delivered_now(handoff_id, reason=reason, operator=who.name)
         )
     except HandoffRefused as exc:
-        return web_of(request).error(request, 409, _("操作未完成"), str(exc))
+        return await _handoff_refused(request, who, form, str(exc))
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=delivered", status_code=303)
+
+
+async def _handoff_refused(request: Request, who: Who, form: FormData, refusal: str) -> Response:
+    """A refused resend or confirmation, shown above the list it was asked from — the case page
+    or the undelivered messages — as it is now (409: nothing was changed)."""
+    back = _safe_next(field_text(form, "next", 300)).split("?")[0]
+    if case := re.fullmatch(r"/console/cases/(\d+)", back):
+        return await _refused(request, who, form, int(case.group(1)), refusal)
+    rows = await run_in_threadpool(load_undelivered)
+    return _page(request, who, "console/handoffs.html", 409, rows=rows, refusal=refusal)
 
 
 @router.get("/uploads/{upload_id}")

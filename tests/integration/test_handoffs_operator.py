@@ -257,6 +257,9 @@ def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_rea
         data={"csrf": csrf, "reason": "", "next": "/console/handoffs"},
     )
     assert empty.status_code == 409 and "确认送达的依据" in empty.text
+    # shown above the list it was asked from, the message still there to confirm
+    assert 'id="refusal"' in empty.text and 'id="failed"' in empty.text
+    assert f'action="/console/handoffs/{hid}/delivered"' in empty.text
     assert rows([hid])[0].status is HandoffStatus.FAILED
 
     done = console.post(
@@ -276,6 +279,11 @@ def test_the_console_confirms_an_arrived_message_with_the_operators_name_and_rea
         data={"csrf": csrf, "reason": "再点一次", "next": "/console/handoffs"},
     )
     assert twice.status_code == 409 and "已发送成功" in twice.text
+    resent = console.post(
+        f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": f"/console/cases/{case_id}"}
+    )
+    assert resent.status_code == 409 and "该消息已发送或正在发送，无需重发。" in resent.text
+    assert 'id="refusal"' in resent.text and "办理轨迹" in resent.text  # the case page
     with minq.sink():
         assert deliver_now()["sent"] == 0
     assert arrived(minq) == {h.message_id: 1 for h in rows(ids)}
