@@ -1,8 +1,7 @@
 """The operator lists' shared pieces (`minqing handoffs list`, `review list`, `handoffs retry`):
 for a terminal too narrow for their table, one block per row instead of columns a few
 characters wide that cut case numbers to "MQ2026-…" (each command decides below which width
-its table no longer fits); for a wide one, a table whose numbers stay whole; and the case
-number with 急 beside an urgent case's.
+its table no longer fits); for a wide one, a table whose numbers stay whole.
 """
 
 from __future__ import annotations
@@ -35,11 +34,6 @@ def print_blocks(console: Console, blocks: Iterable[Block]) -> None:
 def labelled(column: str, value: str) -> str:
     """A table's cell as a line of a block: its column's header, then its value."""
     return _("%(column)s：%(value)s") % {"column": column, "value": value}
-
-
-def marked_case(number: str, urgent: bool) -> str:
-    """The case number, with 急 beside it when the case is urgent (as the console marks it)."""
-    return number + ("  " + _("急") if urgent else "")
 
 
 def fitted_table(

@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli.blocks import fitted_table, labelled, marked_case, print_blocks
+from cli.blocks import fitted_table, labelled, print_blocks
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
+from minqing.labels import marked_case
 
 console = Console()
 handoffs_app = App(
@@ -237,8 +238,7 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
     from minqing.reasons import delivery_error
 
     rows = resend_rows(selected, dry_run=dry_run)
-    for h, row in zip(selected, rows, strict=True):
-        row["案件编号"] = marked_case(h["case_number"], h["urgent"])
+    for row in rows:
         for column in ("上次错误", "本次错误"):
             if column in row:
                 row[column] = delivery_error(row[column], 80)

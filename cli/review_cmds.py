@@ -13,9 +13,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cli.blocks import Block, fitted_table, labelled, marked_case, print_blocks
+from cli.blocks import Block, fitted_table, labelled, print_blocks
 from cli.help import CASE_HELP, OPERATOR_HELP, App
 from minqing.i18n import N_
+from minqing.labels import marked_case
 
 console = Console()
 review_app = App(help=N_("待人工审核的案件：查看，确认或更正案件的分类。"), no_args_is_help=True)

@@ -14,6 +14,7 @@ from minqing.labels import (
     HANDOFF_STATUS_LABELS,
     handoff_kind_label,
     handoff_status_label,
+    marked_case,
 )
 from minqing.reasons import delivery_problem
 
@@ -127,11 +128,11 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
     the office's words, before the address, so it is in view on a 1,400 px screen (the Prefect
     UI cuts a wide table at the right); the mail server's own error last, for the engineer.
 
-    `h`: id, case_number, kind, department_name, to, status, attempts, next_attempt (text),
-    error."""
+    `h`: id, case_number, urgent, kind, department_name, to, status, attempts, next_attempt
+    (text), error."""
     return {
         "编号": h["id"],
-        "案件编号": h.get("case_number") or "",
+        "案件编号": marked_case(h.get("case_number") or "", h.get("urgent", False)),
         "类型": kind_label(h["kind"]),
         "承办单位": h.get("department_name") or "",
         "状态": status_label(h["status"]),
@@ -150,7 +151,7 @@ def resend_rows(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> list
     for h in selected:
         row = {
             "编号": h["id"],
-            "案件编号": h.get("case_number") or "",
+            "案件编号": marked_case(h.get("case_number") or "", h.get("urgent", False)),
             "类型": kind_label(h["kind"]),
             "承办单位": h.get("department_name") or "",
             "收件地址": h["to"],

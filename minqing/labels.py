@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from minqing.i18n import N_, label
+from minqing.i18n import N_, _, label
 from minqing.states import OUTCOME_LABELS, CaseStatus
 
 CASE_STATUS_LABELS: Mapping[str, str] = {
@@ -155,3 +155,8 @@ def column_label(column: str) -> str:
 def table_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`rows` with their column headers in the reader's language (values as they are)."""
     return [{column_label(k): v for k, v in row.items()} for row in rows]
+
+
+def marked_case(number: str, urgent: bool) -> str:
+    """The case number, with 急 beside it when the case is urgent (as the console marks it)."""
+    return number + ("  " + _("急") if urgent else "")

@@ -13,6 +13,8 @@ from minqing.handoffs import (
     confirm_refusal,
     delivery_sentence,
     department_choices,
+    handoff_row,
+    kind_code,
     outstanding_sentence,
     problem_lines,
     resend_rows,
@@ -162,6 +164,24 @@ def test_the_result_table_says_what_was_sent_and_what_failed_again():
     assert sentence.startswith("重发 2 封：已发送 1，再次失败 1（发送失败 1，已放弃 0）")
     total, *parts = numbers(sentence.replace("（发送失败 1，已放弃 0）", ""))
     assert total == sum(parts)
+
+
+def test_an_urgent_case_is_marked_in_the_resend_and_failed_messages_tables():
+    urgent = {**SELECTED[0], "urgent": True, "status": "failed", "attempts": 1}
+    assert resend_rows([urgent], dry_run=True)[0]["案件编号"] == "MQ2026-000003  急"
+    assert resend_rows([urgent], dry_run=False)[0]["案件编号"] == "MQ2026-000003  急"
+    assert handoff_row(urgent)["案件编号"] == "MQ2026-000003  急"
+    assert handoff_row({**urgent, "urgent": False})["案件编号"] == "MQ2026-000003"
+
+
+def test_kinds_are_taken_by_code_or_by_their_chinese_name():
+    assert [kind_code(k) for k in ("assignment", "到期提醒", "值班提醒")] == [
+        "assignment",
+        "reminder",
+        "duty",
+    ]
+    with pytest.raises(ValueError, match="未知的消息类型：mail（可选：交办、到期提醒、"):
+        kind_code("mail")
 
 
 def test_statuses_are_taken_by_code_or_by_their_chinese_name():
