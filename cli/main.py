@@ -105,8 +105,9 @@ def nightly(
 
 @contextlib.contextmanager
 def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
-    """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT."""
-    from tasks.lease import run_lease_or_refusal
+    """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT (0 when
+    the run it waited for did the work meanwhile)."""
+    from tasks.lease import DoneMeanwhile, run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
     with run_lease_or_refusal(entry, console.print, wait=wait) as refusal:
@@ -114,7 +115,7 @@ def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
             yield
             return
     console.print(f"[yellow]{refusal}[/yellow]")
-    raise typer.Exit(BUSY_EXIT)
+    raise typer.Exit(0 if isinstance(refusal, DoneMeanwhile) else BUSY_EXIT)
 
 
 @app.command(help=N_("用自带的样例数据演示两个夜间流程（SQLite 数据库，本机 SMTP 收件箱）。"))

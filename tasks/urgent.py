@@ -352,9 +352,26 @@ def night_counted_day(
     day: Mapping[str, Any],
     at: datetime | None = None,
     through: Mapping[str, int] | None = None,
+    rehearsal: bool = False,
 ) -> None:
     """The night has shown the day's work (and everything up to `through`, the last row of each
     table it counted: tasks/metrics.py `arrivals_since_last_night`): the next night counts
-    from here."""
-    extra = {"through": dict(through)} if through is not None else {}
+    from here. `rehearsal`: a dry run's night, which sent nothing."""
+    extra: dict[str, Any] = {"through": dict(through)} if through is not None else {}
+    if rehearsal:
+        extra["rehearsal"] = True
     audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day), **extra)
+
+
+def night_done_since(since: datetime) -> datetime | None:
+    """When a night (not a dry run's) finished its summary after `since`, or None: a night that
+    waited for another night to end finds the night's work already done."""
+    with Session() as s:
+        rows = s.execute(
+            select(AuditEvent.at, AuditEvent.detail).where(
+                AuditEvent.entity == "run",
+                AuditEvent.action == NIGHT_COUNTED,
+                AuditEvent.at >= since,
+            )
+        ).all()
+    return next((at for at, detail in rows if not (detail or {}).get("rehearsal")), None)
