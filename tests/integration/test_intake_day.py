@@ -384,6 +384,16 @@ def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first
     )
     assert [number for number, _who in told_by()] == listed
     assert {who for _number, who in told_by()} == {"system:intake"}
+    # in the HTML part each case's console page is a link, each case its own paragraph
+    (html,) = {
+        m.get_body(("html",)).get_content()
+        for m in stored_messages(minq.mail_dir)
+        if "duty@street" in m["To"] and "第 1 条" in str(make_header(decode_header(m["Subject"])))
+    }
+    case_links = re.findall(
+        r'<a href="(https://minqing\.example\.gov\.cn/console/cases/\d+)">\1</a>', html
+    )
+    assert len(case_links) == 10 and html.count('<p style="white-space: pre-wrap;">') == 10
 
 
 def test_urgent_cases_beyond_the_runs_messages_are_counted_and_the_next_run_lists_them(
