@@ -13,7 +13,7 @@ from minqing.i18n import N_
 from minqing.runs import run_name
 from tasks.deliver import deliver_handoffs
 from tasks.lease import one_run_at_a_time
-from tasks.metrics import refresh_open_items
+from tasks.metrics import failed_table_stale, refresh_open_items
 from tasks.runstate import finish_run
 
 
@@ -22,6 +22,8 @@ from tasks.runstate import finish_run
 def deliver() -> Any:
     """发送: deliver what is due in the outbox; 部分失败 when messages stay undelivered."""
     result = deliver_handoffs()  # logs what it tried, what failed and why
-    if attempted(result):  # a quarter-hour with nothing due changes neither table
+    # A quarter-hour with nothing due changes neither table — unless an operator resent or
+    # confirmed messages outside Prefect since the table was published.
+    if attempted(result) or failed_table_stale():
         refresh_open_items()
     return finish_run("deliver", result, delivery=result)

@@ -4,6 +4,7 @@ keys) and on the console."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -412,6 +413,23 @@ def open_items_now(now: datetime | None = None) -> dict[str, Any]:
         "unanswered_rows": unanswered,
         "unanswered": len({row["案件编号"] for row in unanswered}),
     }
+
+
+def failed_table_stale() -> bool:
+    """Whether the published failed-handoffs table is not what is undelivered now — after an
+    operator's `minqing handoffs retry` or 确认送达, which run outside Prefect — so the
+    15-minute delivery refreshes it even when it had nothing to send. True when none is
+    published or the Prefect API cannot say."""
+    from prefect.artifacts import Artifact
+
+    try:
+        published: Any = Artifact.get(FAILED_HANDOFFS_KEY, _sync=True)  # type: ignore[call-arg]
+    except Exception:  # noqa: BLE001 — refreshing is the safe answer
+        return True
+    if published is None or not isinstance(published.data, str):
+        return True
+    table, _description = open_items_tables(undelivered_rows(), [])[FAILED_HANDOFFS_KEY]
+    return json.loads(published.data) != json.loads(json.dumps(table, ensure_ascii=False))
 
 
 @task(name="refresh-open-items")

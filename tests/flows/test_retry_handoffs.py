@@ -128,3 +128,25 @@ def test_a_lookback_whose_messages_are_all_refused_says_so_and_refreshes_the_tab
     assert result["open_items"]["outstanding"] == {
         "pending": 0, "sending": 0, "failed": 4, "dead": 0,
     }  # fmt: skip
+
+
+def test_the_quarter_hour_delivery_refreshes_the_table_after_a_resend_outside_prefect(minq):
+    """An operator resends from the command line (no flow run): the next `deliver` run has
+    nothing due, yet the failed-handoffs table it finds stale is published again; one more
+    run with nothing changed publishes nothing."""
+    from flows.deliver import deliver
+    from tasks.handoffs import retry_now
+
+    ids = assign(2)
+    deliver()  # SMTP down: tried, left pending, and the table lists both
+    assert [row["编号"] for row in table("failed-handoffs")] == ids
+    with minq.sink():
+        done = retry_now(ids=ids, operator="李工")  # `minqing handoffs retry`, outside Prefect
+        assert [row["outcome"] for row in done["selected"]] == ["sent", "sent"]
+        before = Artifact.get("failed-handoffs", _sync=True).updated
+        deliver()
+        assert table("failed-handoffs") == [{"编号": "", "原因": "（无）"}]
+        refreshed = Artifact.get("failed-handoffs", _sync=True).updated
+        assert refreshed > before
+        deliver()
+        assert Artifact.get("failed-handoffs", _sync=True).updated == refreshed
