@@ -121,9 +121,8 @@ WIDE = 120
 def _print_blocks(title: str, rows: list[dict]) -> None:
     """One message per block: number, case, kind, status and attempts on the first line; the
     department and address; when it is retried next; the reason — each line wraps whole."""
-    from minqing.handoffs import kind_label, status_label
+    from minqing.handoffs import kind_label, status_label, undelivered_reason
     from minqing.i18n import _, ngettext
-    from minqing.reasons import delivery_error
 
     console.print(title, markup=False)
     blocks = []
@@ -138,15 +137,14 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
         if r["next_attempt"]:
             lines.append(_("下次重试：%(when)s") % {"when": r["next_attempt"]})
         if r["error"]:
-            lines.append(_("原因：%(why)s") % {"why": delivery_error(r["error"], 200)})
+            lines.append(_("原因：%(why)s") % {"why": undelivered_reason(r, 200)})
         blocks.append((head, lines))
     print_blocks(console, blocks)
 
 
 def _print_table(title: str, rows: list[dict]) -> None:
-    from minqing.handoffs import kind_label, status_label
+    from minqing.handoffs import kind_label, status_label, undelivered_reason
     from minqing.i18n import _
-    from minqing.reasons import delivery_error
 
     # The numbers, kinds and statuses stay whole; names, addresses and reasons wrap instead
     # (rich would otherwise cut "MQ2026-000214" to "MQ202…").
@@ -167,7 +165,7 @@ def _print_table(title: str, rows: list[dict]) -> None:
         table.add_row(str(r["id"]), marked_case(r["case_number"], r["urgent"]),
                       kind_label(r["kind"]), r["department_name"], r["to"],
                       status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
-                      delivery_error(r["error"], 80))  # fmt: skip
+                      undelivered_reason(r, 80))  # fmt: skip
     console.print(table)
 
 
@@ -235,13 +233,8 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
     or below WIDE columns one block per message."""
     from minqing.handoffs import resend_rows
     from minqing.labels import column_label
-    from minqing.reasons import delivery_error
 
-    rows = resend_rows(selected, dry_run=dry_run)
-    for row in rows:
-        for column in ("上次错误", "本次错误"):
-            if column in row:
-                row[column] = delivery_error(row[column], 80)
+    rows = resend_rows(selected, dry_run=dry_run, limit=80)
     if not rows:
         return
     if console.width < WIDE:

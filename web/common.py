@@ -43,6 +43,8 @@ from minqing.trail import (
     event_text,
     lookback_cancelled,
     lookback_result_label,
+    server_text,
+    state_label,
 )
 from tasks.context import context
 from tasks.outbox import local_text
@@ -110,7 +112,8 @@ def _environment() -> Environment:
     env.filters["satisfaction"] = lambda v: label(SATISFACTION_LABELS, v)
     env.filters["reason"] = render_reason
     env.filters["delivery_problem"] = delivery_problem
-    env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text)
+    env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text,
+                       state_label=state_label, server_text=server_text)  # fmt: skip
     env.globals["html_language"] = html_language  # <html lang>, per request's language
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone
