@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli.blocks import fitted_table, labelled, print_blocks
+from cli.blocks import fitted_table, labelled, print_blocks, print_sentence
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
 from minqing.labels import marked_case
@@ -38,7 +38,7 @@ def _statuses(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
     try:
         return status_codes(values or default)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
 
 
@@ -48,7 +48,7 @@ def _kind(value: str | None) -> str | None:
     try:
         return kind_code(value) if value else None
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
 
 
@@ -59,11 +59,11 @@ def _department(code: str | None) -> str | None:
 
     known = context().ref.department_by_code
     if code and code not in known:
-        console.print(
-            "[red]"
-            + _("未知的承办单位代码：%(code)s（见 config/departments.yaml，如 %(examples)s）")
-            % {"code": code, "examples": _("、").join(sorted(known)[:5])}
-            + "[/red]"
+        print_sentence(
+            console,
+            _("未知的承办单位代码：%(code)s（见 config/departments.yaml，如 %(examples)s）")
+            % {"code": code, "examples": _("、").join(sorted(known)[:5])},
+            style="red",
         )
         raise typer.Exit(2)
     return code
@@ -110,7 +110,9 @@ def handoffs_list(
     else:
         _print_table(title, rows[:limit])
     if len(rows) > limit:
-        console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
+        print_sentence(
+            console, _("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit}
+        )
 
 
 # Below this many columns the nine columns of the table squeeze names and reasons into
@@ -124,7 +126,7 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
     from minqing.handoffs import kind_label, status_label, undelivered_reason
     from minqing.i18n import _, ngettext
 
-    console.print(title, markup=False)
+    print_sentence(console, title)
     blocks = []
     for r in rows:
         head = (
@@ -216,11 +218,13 @@ def handoffs_retry(
                 operator=operator,
             )
     except HandoffRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
     _print_resend(result["selected"], dry_run=dry_run)
     next_step = _("核对无误后去掉 --dry-run、加上 --operator 您的姓名 再运行。")
-    console.print(resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step))
+    print_sentence(
+        console, resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step)
+    )
 
 
 # The resend's columns that stay whole in its table and make a block's head line.
@@ -271,9 +275,10 @@ def handoffs_mark_delivered(
     try:
         done = confirm_delivered_now(handoff_id, reason=reason, operator=operator)
     except HandoffRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
-    console.print(
+    print_sentence(
+        console,
         _("消息 %(id)d 已确认送达（原为%(status)s），不会再发送；已记入办理轨迹（%(operator)s）。")
-        % {"id": done["id"], "status": status_label(done["previous"]), "operator": operator}
+        % {"id": done["id"], "status": status_label(done["previous"]), "operator": operator},
     )

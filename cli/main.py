@@ -109,11 +109,15 @@ def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
     from tasks.lease import run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
-    with run_lease_or_refusal(entry, console.print, wait=wait) as refusal:
+    from cli.blocks import print_sentence
+
+    # "…web01 进程 20313…" wrapped so that a label keeps its number at 80 columns
+    say = lambda text: print_sentence(console, text)  # noqa: E731
+    with run_lease_or_refusal(entry, say, wait=wait) as refusal:
         if refusal is None:
             yield
             return
-    console.print(f"[yellow]{refusal}[/yellow]")
+    print_sentence(console, refusal, style="yellow")
     raise typer.Exit(BUSY_EXIT)
 
 
