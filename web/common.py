@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData, UploadFile
 
 from db.models import case_number
+from minqing.handoffs import waiting_for_server
 from minqing.i18n import install_jinja, label
 from minqing.labels import (
     CATEGORY_SOURCE_LABELS,
@@ -129,7 +130,8 @@ def _environment() -> Environment:
     env.filters["reason"] = render_reason
     env.filters["delivery_problem"] = delivery_problem
     env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text,
-                       state_label=state_label, server_text=server_text)  # fmt: skip
+                       state_label=state_label, server_text=server_text,
+                       waiting_for_server=waiting_for_server)  # fmt: skip
     env.globals["html_language"] = html_language  # <html lang>, per request's language
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone

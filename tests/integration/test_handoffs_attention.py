@@ -108,6 +108,11 @@ def test_a_message_never_tried_while_the_server_was_down_says_it_waits(minq, con
         assert "等待邮件服务器恢复后发送" in row and "无法连接邮件服务器" not in row
     row = re.search(rf'<tr id="handoff-{tried}">(.*?)</tr>', page, re.S).group(1)
     assert "无法连接邮件服务器" in row and RAW in row
+    with Session() as s:
+        case_of = {h.id: h.case_id for h in s.scalars(select(Handoff))}
+    case_page = console.get(f"/console/cases/{case_of[held[0]]}").text
+    table = re.search(r'id="handoffs">(.*?)</table>', case_page, re.S).group(1)
+    assert "等待邮件服务器恢复后发送" in table and "无法连接邮件服务器" not in table
 
     preview = run("retry", "--status", "pending", "--dry-run", columns="80").output
     assert preview.count("上次错误：等待邮件服务器恢复后发送") == 2, preview
