@@ -485,7 +485,8 @@ def raw_experiments(
     view = fit_model(train_texts, train_labels, replace(settings, head_chars=0))
     seconds = time.perf_counter() - started
     proba = (view.predict_proba(evaluated) + base_proba) / 2
-    score("average with a second view (1-3-grams, no head block)", proba, base.classes, seconds)
+    grams = f"{settings.ngram_min}-{settings.ngram_max}-grams"
+    score(f"average with a second view ({grams}, no head block)", proba, base.classes, seconds)
 
     started = time.perf_counter()
     model = fit_model(train_texts, train_labels, replace(settings, calibration="isotonic"))
@@ -675,12 +676,17 @@ def main() -> None:
         json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     text = markdown(result)
+    md = RESULTS / f"{stem}.md"
     routing = RESULTS / "routing.json"
     if not args.quick and routing.exists():  # bench_routing.py's section stays in the file
-        from bench_routing import put_section, render
+        from bench_routing import MARK_START, put_section, render
 
+        # So does everything after it (bench_routing_models.py's section, the one-off trials).
+        previous = md.read_text(encoding="utf-8") if md.exists() else ""
+        if MARK_START in previous:
+            text = text.rstrip("\n") + "\n\n" + previous[previous.index(MARK_START) :]
         text = put_section(text, render(json.loads(routing.read_text(encoding="utf-8"))))
-    (RESULTS / f"{stem}.md").write_text(text, encoding="utf-8")
+    md.write_text(text, encoding="utf-8")
     print(f"wrote {RESULTS / stem}.json and .md")
 
 

@@ -175,7 +175,7 @@ def _print_table(title: str, rows: list[dict]) -> None:
     "retry",
     help=N_(
         "重发未送达的消息（规则与 `retry-handoffs` 部署相同）；"
-        "等待下次自动重试的待发送消息也立即发送。"
+        "等待下次自动重试的待发送消息也立即发送。有消息仍未送达时退出码为 1。"
     ),
 )
 def handoffs_retry(
@@ -221,10 +221,19 @@ def handoffs_retry(
         print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
     _print_resend(result["selected"], dry_run=dry_run)
+    skipped = sorted(set(ids or ()) - {row["id"] for row in result["selected"]})
+    if skipped:
+        print_sentence(
+            console,
+            _("编号 %(ids)s 的消息已发送、正在发送或不符合筛选条件，未重发。")
+            % {"ids": _("、").join(map(str, skipped))},
+        )
     next_step = _("核对无误后去掉 --dry-run、加上 --operator 您的姓名 再运行。")
     print_sentence(
         console, resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step)
     )
+    if not dry_run and any(row["outcome"] != "sent" for row in result["selected"]):
+        raise typer.Exit(1)  # for scripts: some are still not delivered
 
 
 # The resend's columns that stay whole in its table and make a block's head line.

@@ -105,20 +105,20 @@ def nightly(
 
 @contextlib.contextmanager
 def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
-    """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT."""
-    from tasks.lease import run_lease_or_refusal
+    """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT (0 when
+    the run it waited for did the work meanwhile)."""
+    from cli.blocks import print_sentence
+    from tasks.lease import DoneMeanwhile, run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
-    from cli.blocks import print_sentence
-
     # "…web01 进程 20313…" wrapped so that a label keeps its number at 80 columns
     say = lambda text: print_sentence(console, text)  # noqa: E731
     with run_lease_or_refusal(entry, say, wait=wait) as refusal:
         if refusal is None:
             yield
             return
-    print_sentence(console, refusal, style="yellow")
-    raise typer.Exit(BUSY_EXIT)
+    print_sentence(console, str(refusal), style="yellow")
+    raise typer.Exit(0 if isinstance(refusal, DoneMeanwhile) else BUSY_EXIT)
 
 
 @app.command(help=N_("用自带的样例数据演示两个夜间流程（SQLite 数据库，本机 SMTP 收件箱）。"))

@@ -203,6 +203,15 @@ def resend_rows(
     return rows
 
 
+def resend_failure(h: Mapping[str, Any]) -> str:
+    """What became of one resent message that did not get through, and why, in the office's
+    words (h: a `retry_now` row with its outcome and new error)."""
+    return _("重发未成功：%(outcome)s（%(why)s）。") % {
+        "outcome": label(RESEND_OUTCOMES, h["outcome"]),
+        "why": delivery_problem(h.get("new_error")) or _("原因不明"),
+    }
+
+
 def resend_counts(selected: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """After a real resend: how many of the chosen messages ended in each status."""
     counts = {"sent": 0, "pending": 0, "sending": 0, "failed": 0, "dead": 0}

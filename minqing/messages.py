@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from minqing.i18n import N_, _, current_language, install_jinja, pgettext
 from minqing.workdays import LOCAL_TZ
@@ -38,7 +39,24 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["linked"] = linked
     return install_jinja(env)
+
+
+# A web address in a message's text: up to whitespace or the Chinese punctuation after it.
+_URL = re.compile(r"https?://[^\s<>\"'，。；：、）」』》”！？]+")
+
+
+def linked(text: str) -> Markup:
+    """`text` escaped for HTML, with every web address in it a link (a duty alert's case
+    pages, a console address) — the plain-text body keeps them as they are."""
+    out, end = [], 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        out += [escape(text[end : match.start()]), Markup('<a href="{0}">{0}</a>').format(url)]
+        end = match.end()
+    out.append(escape(text[end:]))
+    return Markup("").join(out)
 
 
 def safe_subject(subject: str, limit: int = 120) -> str:

@@ -284,10 +284,17 @@ EMAIL_MARK = "[邮箱已隐去]"
 
 
 def redact(
-    text: str, *, phone_mark: str = PHONE_MARK, id_mark: str = ID_MARK, email_mark: str = EMAIL_MARK
+    text: str,
+    *,
+    phone_mark: str = PHONE_MARK,
+    id_mark: str = ID_MARK,
+    email_mark: str = EMAIL_MARK,
+    landlines: bool = True,
 ) -> Redaction:
     """Replace ID numbers, e-mail addresses and phone numbers in `text` with placeholders (the
-    stored markers unless others are given, e.g. in the reader's language).
+    stored markers unless others are given, e.g. in the reader's language). `landlines=False`
+    keeps numbers with an area code: in a department's reply they are its office's numbers
+    (咨询电话 0731-…), which the citizen is meant to call.
 
     Expects normalised text (half-width digits). Mobile numbers may be written with spaces or
     hyphens and a +86 prefix; landlines with an area code (0731-8xxxxxxx, (0731)8xxxxxxx).
@@ -310,7 +317,8 @@ def redact(
         text = _EMAIL.sub(take(found.emails, email_mark), text)
     if numbers:
         text = _MOBILE.sub(take(found.phones, phone_mark), text)
-        text = _LANDLINE.sub(take(found.phones, phone_mark), text)
+        if landlines:
+            text = _LANDLINE.sub(take(found.phones, phone_mark), text)
     found.text = text
     return found
 

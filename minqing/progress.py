@@ -54,15 +54,18 @@ def phone_ends_with(phone: str | None, last_four: str) -> bool:
 
 
 def public_text(text: str) -> str:
-    """A department's reply as a citizen may read it: phone, ID and e-mail taken out. Every
-    place that shows a reply to a citizen uses it: this page, the survey e-mail
-    (tasks/surveys.py) and the rating page (web/links.py). The markers are in the reader's
-    language: unlike intake's, they are written when the reply is shown."""
+    """A department's reply as a citizen may read it: mobile numbers, ID numbers and e-mail
+    addresses taken out; numbers with an area code stay — a reply's 咨询电话 0731-… is the
+    office's own, for the citizen to call. Every place that shows a reply to a citizen uses
+    it: this page, the survey e-mail (tasks/surveys.py) and the rating page (web/links.py).
+    The markers are in the reader's language: unlike intake's, they are written when the
+    reply is shown."""
     return redact(
         text,
         phone_mark=_("[电话已隐去]"),
         id_mark=_("[身份证号已隐去]"),
         email_mark=_("[邮箱已隐去]"),
+        landlines=False,
     ).text
 
 

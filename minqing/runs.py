@@ -85,16 +85,28 @@ def waiting_message(entry: str, holder: Holder | None) -> str:
     ) % _about(entry, holder)
 
 
-def _about(entry: str, holder: Holder) -> dict[str, object]:
-    local = holder.started_at.astimezone(LOCAL_TZ)
-    started = _("%(month)02d月%(day)02d日 %(time)s") % {
+def done_message(entry: str, finished_at: datetime) -> str:
+    """What a run says that waited while another did its work (e.g. a second night started
+    beside the scheduled one): it does not do it again."""
+    return _(
+        "本次%(entry)s等待期间，另一个%(entry)s已于 %(finished)s 完成，本次未重复执行；"
+        "如需再运行一次，请重新启动"
+    ) % {"entry": label(entry), "finished": _when(finished_at)}
+
+
+def _when(moment: datetime) -> str:
+    local = moment.astimezone(LOCAL_TZ)
+    return _("%(month)02d月%(day)02d日 %(time)s") % {
         "month": local.month,
         "day": local.day,
         "time": f"{local:%H:%M}",
     }
+
+
+def _about(entry: str, holder: Holder) -> dict[str, object]:
     return {
         "other": label(holder.entry),
-        "started": started,
+        "started": _when(holder.started_at),
         "host": holder.host,
         "pid": holder.pid,
         "entry": label(entry),

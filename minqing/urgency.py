@@ -116,6 +116,7 @@ class UrgentCase:
     departments: str | None = None  # whom it went to, e.g. "区住房和城乡建设局（承办）"
     due: str | None = None  # its deadline
     sent: bool = False  # the assignment message has left
+    refused: bool = False  # the mail server refused the assignment: it will not go by itself
 
     @property
     def needs_person(self) -> bool:
@@ -134,6 +135,7 @@ def duty_message(
     more_waiting: int = 0,
     more_assigned: int = 0,
     more_link: str = "",
+    part: tuple[int, int] | None = None,
 ) -> tuple[str, str]:
     """The duty alert's title and text for one run's urgent cases: those that need a person
     first (what it is, why nobody was chosen, where to act), then those already dispatched
@@ -141,7 +143,8 @@ def duty_message(
 
     When a message cannot list them all, `cases` are the listed ones and `more_waiting` /
     `more_assigned` count the rest: the title counts every case, and the text begins by saying
-    how many were left out and where they are (`more_link`)."""
+    how many were left out and where they are (`more_link`). A run's alert in several messages
+    gives each its `part` (number, of how many) in the title."""
     waiting = [c for c in cases if c.needs_person]
     assigned = [c for c in cases if not c.needs_person]
     more = more_waiting + more_assigned
@@ -159,6 +162,8 @@ def duty_message(
             "waiting": len(waiting) + more_waiting,
             "assigned": len(assigned) + more_assigned,
         }
+    if part is not None:
+        title += _("（第 %(number)d 条，共 %(of)d 条）") % {"number": part[0], "of": part[1]}
     blocks = [_case_block(c) for c in (*waiting, *assigned)]
     if more:  # first, so that a robot's message, cut at its size limit, still says so
         blocks.insert(
@@ -188,13 +193,18 @@ def _case_block(case: UrgentCase) -> str:
             % {"why": case.waiting_for, "link": case.link}
         )
     else:
-        done = (
-            N_("已交办%(departments)s，办理期限 %(due)s，交办单已发送。")
-            if case.sent
-            else N_(
-                "已交办%(departments)s，办理期限 %(due)s，交办单待发送（邮件服务器恢复后自动发出）。"
+        if case.sent:
+            done = N_("已交办%(departments)s，办理期限 %(due)s，交办单已发送。")
+        elif case.refused:
+            done = N_(
+                "已交办%(departments)s，办理期限 %(due)s，但交办单被邮件服务器拒收，"
+                "不会自动重发：请电话通知承办单位，并在工作台核对收件地址后重发。"
             )
-        )
+        else:
+            done = N_(
+                "已交办%(departments)s，办理期限 %(due)s，交办单尚未发出（邮件服务器恢复后自动发出），"
+                "急事请先电话通知承办单位。"
+            )
         lines.append(_(done) % {"departments": case.departments or "", "due": case.due or ""})
         lines.append(_("案件详情：%(link)s") % {"link": case.link})
     return "\n".join(lines)

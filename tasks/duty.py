@@ -52,6 +52,9 @@ def send_duty_alert(
     Never raises for a channel that fails: returns what each channel did —
     {"robots": [{"name", "ok", "error"}], "emails_queued": n, "emails_sent": n, "delivery": the
     mails' delivery counts (tasks/deliver.py), which a run adds to its own}.
+
+    A dry run (MINQING_MAIL_MODE=dry-run) tells nobody: no robot is called, no mail queued;
+    the alert goes to the run's log and the result says `rehearsed`.
     """
     from tasks.events import DUTY_ALERTED, emit
 
@@ -59,6 +62,9 @@ def send_duty_alert(
     duty = ctx.ref.office.duty
     link = link or current_run_link() or console_url()
     result: dict[str, Any] = {"robots": [], "emails_queued": 0, "emails_sent": 0, "delivery": {}}
+    if ctx.settings.mail_mode == "dry-run":
+        log.info("演练，未告知值班：%s\n%s\n%s", title, text, link)
+        return {**result, "rehearsed": True}
     chosen = [r for r in duty.robots if robots is True or (robots and r.name in robots)]
     if chosen:
         content = alert_text(title, text, link, ctx.ref.office.name)

@@ -181,12 +181,17 @@ def retry_now(
 ) -> dict[str, Any]:
     """Put the matching undelivered handoffs (pending, failed, dead) back to pending and send
     them now — a department's to the address config gives it now — or, as a dry run, only list
-    exactly what would be sent. A real run needs the operator's name for the audit trail."""
+    exactly what would be sent. A real run needs the operator's name for the audit trail; a
+    message number that does not exist is refused by name."""
     refusal = retry_refusal(list(statuses), dry_run=dry_run, operator=operator)
     if refusal:
         raise HandoffRefused(refusal)
     ref = context().ref
     with Session() as s, s.begin():
+        known = set(s.scalars(select(Handoff.id).where(Handoff.id.in_(ids)))) if ids else set()
+        unknown = [str(i) for i in ids or () if i not in known]
+        if unknown:
+            raise HandoffRefused(_("没有编号为 %(ids)s 的消息。") % {"ids": _("、").join(unknown)})
         rows = select_handoffs(s, ids=ids, department=department, statuses=statuses, since=since)
         chosen = []
         for h, opened, urgent in rows:

@@ -15,6 +15,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from prefect.exceptions import MissingContextError
@@ -22,7 +23,14 @@ from prefect.logging import get_run_logger
 from prefect.states import Completed, State
 
 from db.lease import RUN, try_lease
-from minqing.runs import SKIPPED, Holder, busy_message, wait_seconds, waiting_message
+from minqing.runs import (
+    SKIPPED,
+    Holder,
+    busy_message,
+    done_message,
+    wait_seconds,
+    waiting_message,
+)
 from minqing.settings import get_settings
 
 P = ParamSpec("P")
@@ -35,16 +43,37 @@ def run_lease_or_refusal(
 ) -> Iterator[str | None]:
     """Hold the run lease as `entry` for the block and yield None; or, when another run still
     holds it after the wait (default: the entry's, see minqing/runs.py), yield the Chinese
-    refusal ("另一个夜间运行正在进行（…开始），本次…未执行") — the caller then does nothing.
+    refusal ("另一个夜间运行正在进行（…开始），本次…未执行") — the caller then does nothing;
+    the same when it waited while another night did the night's work (`_done_meanwhile`).
     `say` hears, once, that this run is waiting."""
     if wait is None:
         wait = wait_seconds(entry, get_settings().run_wait_minutes)
+    waited_since: list[datetime] = []
 
     def waiting(holder: Holder | None) -> None:
+        waited_since.append(datetime.now(UTC))
         say(waiting_message(entry, holder))
 
     with try_lease(RUN, entry=entry, wait=wait, on_wait=waiting) as (held, holder):
+        if held and waited_since:
+            yield _done_meanwhile(entry, waited_since[0])
+            return
         yield None if held else busy_message(entry, holder)
+
+
+class DoneMeanwhile(str):
+    """A refusal because the work is done, not because another run is busy."""
+
+
+def _done_meanwhile(entry: str, since: datetime) -> str | None:
+    """For a run that waited: the refusal when the run it waited for did its work meanwhile —
+    a night that finished (its summary published) while a second night waited — else None."""
+    if entry != "nightly":
+        return None
+    from tasks.urgent import night_done_since
+
+    finished = night_done_since(since)
+    return None if finished is None else DoneMeanwhile(done_message(entry, finished))
 
 
 def _logger() -> Any:

@@ -350,8 +350,9 @@ def publish_now(
 
 def mark_counted(f: dict[str, Any]) -> None:
     """The night has shown these figures: the next night counts what came after them."""
+    rehearsal = context().settings.mail_mode == "dry-run"  # a 演练 does not stand for the night
     with Session() as s, s.begin():
-        night_counted_day(s, f["day"], through=f["through"])
+        night_counted_day(s, f["day"], through=f["through"], rehearsal=rehearsal)
 
 
 def night_tables(f: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], str]]:

@@ -14,7 +14,7 @@ triage it shares with the night:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from db.queries import audit
 from minqing.i18n import _
 from minqing.labels import channel_label
 from minqing.messages import deadline_text, listing
-from minqing.runstate import duty_advice, run_warning
+from minqing.runstate import combined, duty_advice, run_warning
 from minqing.states import CaseStatus
 from minqing.urgency import UrgentCase, duty_message, waiting_reason
 from tasks.context import Context, context
@@ -48,9 +48,11 @@ NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counte
 # Dispatched urgent cases are told about for this long after their assignment (so a run that
 # could not reach anyone tells them later); older ones are not news.
 TELL_ASSIGNED_WITHIN = timedelta(hours=24)
-# Cases listed in one duty message (those waiting for a person first); the message counts
-# the rest and points to the console, and they stay untold, so the next run's lists them.
+# Cases listed in one duty message (a group robot cuts longer ones), and messages in one run:
+# the last counts the cases beyond them and points to the console; those stay untold, so the
+# next run's alert lists them.
 MAX_LISTED = 10
+MAX_MESSAGES = 3
 EXCERPT = 120
 
 
@@ -80,7 +82,7 @@ def deliver_queued(handoff_ids: list[int]) -> dict[str, Any]:
 def cases_to_tell(s: Any, ctx: Context, now: datetime) -> list[Case]:
     """Urgent cases waiting for a person, and (if `urgent.tell_duty`) urgent cases assigned in
     the last day, that the duty contacts have not heard of since the case took that status —
-    all of them, those waiting for a person first (a message lists the first `MAX_LISTED`)."""
+    all of them, those waiting for a person first (`tell_duty_now` puts them in its order)."""
     statuses = [CaseStatus.NEEDS_REVIEW]
     if ctx.ref.policy.urgent.tell_duty:
         statuses.append(CaseStatus.ASSIGNED)
@@ -137,6 +139,7 @@ def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
     reason = urgent_reason(s, case, ref)  # the words the case's assignment uses
     text = " ".join(case.text.split())
     waiting = case.status is CaseStatus.NEEDS_REVIEW
+    assignment = _assignment_status(s, case)
     return UrgentCase(
         number=case.number,
         title=case.title or text[:30],
@@ -147,7 +150,8 @@ def urgent_case(s: Any, ctx: Context, case: Case) -> UrgentCase:
         waiting_for=waiting_reason(case.review) if waiting else None,
         departments=None if waiting else _departments(ctx, case),
         due=None if waiting else deadline_text(case.due_at),
-        sent=not waiting and _assignment_sent(s, case),
+        sent=not waiting and assignment is HandoffStatus.SENT,
+        refused=not waiting and assignment in (HandoffStatus.FAILED, HandoffStatus.DEAD),
     )
 
 
@@ -161,8 +165,9 @@ def _departments(ctx: Context, case: Case) -> str:
     return listing(parts)
 
 
-def _assignment_sent(s: Any, case: Case) -> bool:
-    status = s.scalar(
+def _assignment_status(s: Any, case: Case) -> HandoffStatus | None:
+    """Where the lead department's newest assignment message stands."""
+    return s.scalar(
         select(Handoff.status)
         .where(
             Handoff.case_id == case.id,
@@ -172,7 +177,6 @@ def _assignment_sent(s: Any, case: Case) -> bool:
         .order_by(Handoff.id.desc())
         .limit(1)
     )
-    return status is HandoffStatus.SENT
 
 
 def console_link(ctx: Context, path: str) -> str:
@@ -180,62 +184,90 @@ def console_link(ctx: Context, path: str) -> str:
 
 
 def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, Any]:
-    """One duty alert (group robots + the duty mailbox) about the urgent cases to tell; each
-    listed case is recorded as told (by `actor`, the run that sent it) once a channel took the
-    alert, so the next run does not repeat it and a run whose alert reached nobody tries again.
-    Cases beyond `MAX_LISTED` are counted in the alert (`later`) but not told: the next run
-    lists them."""
+    """The duty alert (group robots + the duty mailbox) about the urgent cases to tell, in up
+    to `MAX_MESSAGES` messages of `MAX_LISTED` cases: those that need a person now first (no
+    department chosen, then assignments that have not left), so a message cut short still
+    carries them. Each listed case is recorded as told (by `actor`, the run that sent it) once
+    a channel took its message, so the next run does not repeat it and a run whose alert
+    reached nobody tries again. Cases beyond the messages are counted in the last one
+    (`later`) but not told: the next run lists them. A dry run tells nobody and records
+    nothing (`rehearsed`: the cases it would have told)."""
     ctx = context()
     now = now or datetime.now(UTC)
     with Session() as s, s.begin():
-        pending = cases_to_tell(s, ctx, now)
-        cases, rest = pending[:MAX_LISTED], pending[MAX_LISTED:]
-        views = [urgent_case(s, ctx, c) for c in cases]
-        states = {c.id: c.status.value for c in cases}
-    more_waiting = sum(1 for c in rest if c.status is CaseStatus.NEEDS_REVIEW)
+        pending = [
+            (c.id, c.status.value, urgent_case(s, ctx, c)) for c in cases_to_tell(s, ctx, now)
+        ]
+    pending.sort(key=lambda p: _telling_order(p[2]))  # stable: by number within each kind
+    shown = MAX_LISTED * MAX_MESSAGES
+    parts = [pending[i : i + MAX_LISTED] for i in range(0, min(len(pending), shown), MAX_LISTED)]
+    rest = [view for _id, _status, view in pending[shown:]]
     result: dict[str, Any] = {
         "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "delivery": {},
-        "warnings": [],
+        "warnings": [], "rehearsed": 0,
     }  # fmt: skip
-    if not views:
-        return result
-    waiting = any(v.needs_person for v in views)
-    link = console_link(ctx, "/console/review" if waiting or more_waiting else "/console")
-    title, text = duty_message(
-        views,
-        more_waiting=more_waiting,
-        more_assigned=len(rest) - more_waiting,
-        more_link=link,
-    )
-    outcome = send_duty_alert(title, text, link=link, kind="urgent")
-    reached = any(r["ok"] for r in outcome["robots"]) or outcome["emails_queued"] > 0
-    if not reached:
-        result["untold"] = len(pending)
-        result["warnings"].append(
-            _(
-                "%(n)d 件紧急件未能告知值班人员（未配置值班联系人，或群机器人均未送达），下次运行重试"
-            )
-            % {"n": len(pending)}
+    for number, part in enumerate(parts, 1):
+        views = [view for _id, _status, view in part]
+        last = number == len(parts)
+        more = rest if last else []
+        title, text = duty_message(
+            views,
+            more_waiting=sum(1 for v in more if v.needs_person),
+            more_assigned=sum(1 for v in more if not v.needs_person),
+            more_link=console_link(ctx, _where(more)),
+            part=(number, len(parts)) if len(parts) > 1 else None,
         )
-        return result
-    with Session() as s, s.begin():
-        for case_id, status in states.items():
-            audit(
-                s, actor, TOLD, case_id=case_id, from_state=status,
-                robots=[r["name"] for r in outcome["robots"] if r["ok"]],
-                emails=outcome["emails_queued"],
-            )  # fmt: skip
-    result["told"] = len(views)
-    result["emails_sent"] = outcome["emails_sent"]  # the night's 发送邮件 counts these too
-    result["delivery"] = outcome["delivery"]  # …and its 未送达, when they could not go
-    result["waiting"] = sum(1 for v in views if v.needs_person)
-    result["later"] = len(rest)  # counted in the alert, listed by the next run's
+        link = console_link(ctx, _where(views))
+        outcome = send_duty_alert(title, text, link=link, kind="urgent")
+        if outcome.get("rehearsed"):
+            result["rehearsed"] += len(views)
+            continue
+        reached = any(r["ok"] for r in outcome["robots"]) or outcome["emails_queued"] > 0
+        if not reached:
+            result["untold"] = len(pending) - result["told"]
+            result["warnings"].append(
+                _(
+                    "%(n)d 件紧急件未能告知值班人员（未配置值班联系人，或群机器人均未送达），下次运行重试"
+                )
+                % {"n": result["untold"]}
+            )
+            break
+        with Session() as s, s.begin():
+            for case_id, status, _view in part:
+                audit(
+                    s, actor, TOLD, case_id=case_id, from_state=status,
+                    robots=[r["name"] for r in outcome["robots"] if r["ok"]],
+                    emails=outcome["emails_queued"],
+                )  # fmt: skip
+        result["told"] += len(views)
+        result["emails_sent"] += outcome["emails_sent"]  # the night's 发送邮件 counts these
+        if outcome["delivery"]:  # …and its 未送达, when they could not go
+            result["delivery"] = combined(result["delivery"], outcome["delivery"])
+        result["waiting"] += sum(1 for v in views if v.needs_person)
+        result["later"] = len(rest) if last else 0  # counted in the alert, listed by the next run
     return result
 
 
+def _telling_order(view: UrgentCase) -> int:
+    """Who must act first: a case no department could be chosen for, then one whose assignment
+    has not left (the department must be phoned), then one the department has."""
+    return 0 if view.needs_person else (2 if view.sent else 1)
+
+
+def _where(views: Sequence[UrgentCase]) -> str:
+    """The console page for these cases: the review queue when every one waits there, else the
+    console's front page, which lists the week's urgent cases first."""
+    return "/console/review" if views and all(v.needs_person for v in views) else "/console"
+
+
 def duty_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """`tell_duty`'s warnings with what to do about them (for the run's verdict)."""
-    return [run_warning(w, duty_advice()) for w in result.get("warnings", [])]
+    """`tell_duty`'s warnings with what to do about them (for the run's verdict), and in a dry
+    run the note that the duty contacts were not told."""
+    found = [run_warning(w, duty_advice()) for w in result.get("warnings", [])]
+    if result.get("rehearsed"):
+        text = _("演练：未告知值班 %(n)d 件紧急件（正式运行时告知）") % {"n": result["rehearsed"]}
+        found.append(run_warning(text, partial=False))
+    return found
 
 
 @task(name="tell-duty")
@@ -320,9 +352,26 @@ def night_counted_day(
     day: Mapping[str, Any],
     at: datetime | None = None,
     through: Mapping[str, int] | None = None,
+    rehearsal: bool = False,
 ) -> None:
     """The night has shown the day's work (and everything up to `through`, the last row of each
     table it counted: tasks/metrics.py `arrivals_since_last_night`): the next night counts
-    from here."""
-    extra = {"through": dict(through)} if through is not None else {}
+    from here. `rehearsal`: a dry run's night, which sent nothing."""
+    extra: dict[str, Any] = {"through": dict(through)} if through is not None else {}
+    if rehearsal:
+        extra["rehearsal"] = True
     audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day), **extra)
+
+
+def night_done_since(since: datetime) -> datetime | None:
+    """When a night (not a dry run's) finished its summary after `since`, or None: a night that
+    waited for another night to end finds the night's work already done."""
+    with Session() as s:
+        rows = s.execute(
+            select(AuditEvent.at, AuditEvent.detail).where(
+                AuditEvent.entity == "run",
+                AuditEvent.action == NIGHT_COUNTED,
+                AuditEvent.at >= since,
+            )
+        ).all()
+    return next((at for at, detail in rows if not (detail or {}).get("rehearsal")), None)

@@ -40,6 +40,7 @@ from db.models import (
     case_id_from_number,
 )
 from db.queries import audit
+from minqing.handoffs import resend_failure
 from minqing.i18n import N_, _, label
 from minqing.normalize import normalize_phone
 from minqing.states import CaseStatus
@@ -474,17 +475,17 @@ async def case_action(request: Request, case_id: int, action: str) -> Response:
 
 
 async def _refused(
-    request: Request, who: Who, form: FormData, case_id: int, refusal: str
+    request: Request, who: Who, form: FormData, case_id: int, refusal: str, status: int = 409
 ) -> Response:
     """A refused case action, shown where its form was — the review queue or the case page —
     with the refusal above it (409: nothing was changed), so the operator can choose again."""
     back = _safe_next(field_text(form, "next", 300))
     if back.split("?")[0] == "/console/review":
-        return await _review_page(request, who, 409, refusal=refusal)
+        return await _review_page(request, who, status, refusal=refusal)
     view = await run_in_threadpool(load_case, case_id)
     if view is None:
         return web_of(request).error(request, 404, _("案件不存在"), _("没有这个案件。"))
-    return _page(request, who, "console/case.html", 409, refusal=refusal, **view)
+    return _page(request, who, "console/case.html", status, refusal=refusal, **view)
 
 
 def _send_now(ids: list[int], notice: str) -> str:
@@ -510,6 +511,9 @@ async def handoff_retry(request: Request, handoff_id: int) -> Response:
         return await _handoff_refused(request, who, form, str(exc))
     if not result["selected"]:
         return await _handoff_refused(request, who, form, _("该消息已发送或正在发送，无需重发。"))
+    (row,) = result["selected"]
+    if row["outcome"] != "sent":  # tried, and not delivered: said as a problem, not as done
+        return await _handoff_refused(request, who, form, resend_failure(row), status=200)
     back = _safe_next(field_text(form, "next", 300))
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=retry", status_code=303)
 
@@ -533,14 +537,17 @@ async def handoff_delivered(request: Request, handoff_id: int) -> Response:
     return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=delivered", status_code=303)
 
 
-async def _handoff_refused(request: Request, who: Who, form: FormData, refusal: str) -> Response:
-    """A refused resend or confirmation, shown above the list it was asked from — the case page
-    or the undelivered messages — as it is now (409: nothing was changed)."""
+async def _handoff_refused(
+    request: Request, who: Who, form: FormData, refusal: str, status: int = 409
+) -> Response:
+    """A refused resend or confirmation (409: nothing was changed), or a resend that did not
+    get through, shown above the list it was asked from — the case page or the undelivered
+    messages — as it is now."""
     back = _safe_next(field_text(form, "next", 300)).split("?")[0]
     if case := re.fullmatch(r"/console/cases/(\d+)", back):
-        return await _refused(request, who, form, int(case.group(1)), refusal)
+        return await _refused(request, who, form, int(case.group(1)), refusal, status)
     rows = await run_in_threadpool(load_undelivered)
-    return _page(request, who, "console/handoffs.html", 409, rows=rows, refusal=refusal)
+    return _page(request, who, "console/handoffs.html", status, rows=rows, refusal=refusal)
 
 
 @router.get("/uploads/{upload_id}")

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from cli.main import app
-from db.engine import reset_engine
 from db.migrate import head_revision, upgrade
 from minqing.i18n import using
-from minqing.settings import reset_settings
-from tests.conftest import PG_ADMIN_URL
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -108,39 +105,14 @@ def test_an_unknown_message_kind_or_department_is_refused_by_name(minq, runner: 
     assert "zhujian" in output or "chengguan" in output
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A database with no tables at all, as on a new server before `minqing db upgrade`."""
-    monkeypatch.setenv("MINQING_HOME", str(tmp_path))
-    monkeypatch.setenv("MINQING_CONFIG_DIR", str(Path(__file__).parents[2] / "config"))
-    if request.param == "sqlite":
-        (tmp_path / "var").mkdir()
-        url = f"sqlite:///{tmp_path / 'var' / 'minqing.db'}"
-        monkeypatch.setenv("MINQING_DATABASE_URL", url)
-        reset_settings()
-        reset_engine()
-        yield url
-    else:
-        name = f"minqing_empty_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        monkeypatch.setenv("MINQING_DATABASE_URL", url)
-        reset_settings()
-        reset_engine()
-        yield url
-        reset_engine()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    reset_engine()
-    reset_settings()
+@pytest.fixture
+def empty(database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database of each kind (tests/integration/conftest.py) with the shipped config."""
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(REPO / "config"))
+    return database
 
 
-def test_a_database_never_set_up_says_to_upgrade(empty_database: str, runner: CliRunner):
+def test_a_database_never_set_up_says_to_upgrade(empty: str, runner: CliRunner):
     for words in (("review", "list"), ("handoffs", "list")):
         code, output = run(runner, *words)
         assert code == 1
@@ -149,7 +121,7 @@ def test_a_database_never_set_up_says_to_upgrade(empty_database: str, runner: Cl
         ), output
 
 
-def test_a_database_behind_the_program_says_which_versions(empty_database: str, runner: CliRunner):
+def test_a_database_behind_the_program_says_which_versions(database: str, runner: CliRunner):
     upgrade("0008")  # before the review reasons' codes (0009)
     code, output = run(runner, "review", "list")
     assert code == 1

@@ -25,6 +25,7 @@ from db.lease import RUN, holder_of
 from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, IngestedFile
 from mail.sink import stored_messages
 from minqing.states import CaseStatus
+from tasks.urgent import NIGHT_COUNTED
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "tipdm2020c"
@@ -155,7 +156,8 @@ def test_minqing_nightly_started_twice_runs_one_night_and_tells_the_second_why_n
             text=True,
             timeout=300,
         )
-        # A second `minqing nightly` that waits: it runs once the first has finished.
+        # A second `minqing nightly` that waits: the first does the night meanwhile, so it does
+        # not run another (an empty night would replace the night's summary with zeros).
         waiting = subprocess.Popen(
             [*minqing, "nightly", "--wait", "30"],
             cwd=REPO,
@@ -173,5 +175,15 @@ def test_minqing_nightly_started_twice_runs_one_night_and_tells_the_second_why_n
     assert "另一个夜间运行正在进行（" in said and f"进程 {first.pid}）" in said
     assert said.endswith("本次夜间运行未执行")
     assert waiting.returncode == 0, waiting_out[-3000:]
-    assert "本次夜间运行等待其结束" in " ".join(waiting_out.split())
+    waited = " ".join(waiting_out.split())
+    assert "本次夜间运行等待其结束" in waited
+    assert "本次夜间运行等待期间，另一个夜间运行已于 " in waited
+    assert "完成，本次未重复执行；如需再运行一次，请重新启动" in waited
+    with Session() as s:
+        nights = s.scalars(
+            sql_select(AuditEvent).where(
+                AuditEvent.entity == "run", AuditEvent.action == NIGHT_COUNTED
+            )
+        ).all()
+    assert len(nights) == 1  # one night's summary, the first's
     assert found["cases"] > 500 and found["files"] == 1

@@ -71,7 +71,7 @@ def test_the_lists_and_the_resend_keep_labels_with_their_numbers_at_80_columns(m
         "unknown department": at_80("list", "--department", "nosuch"),
     }
     for name, result in outputs.items():
-        assert result.exit_code in (0, 2), (name, result.output)
+        assert result.exit_code in (0, 1, 2), (name, result.output)  # 1: some not delivered
         assert badly_broken(result.output) == [], (name, result.output)
         assert max(cell_len(line) for line in result.output.splitlines()) <= 80, name
     # the sentences whose parts rich used to split, each part whole on a line

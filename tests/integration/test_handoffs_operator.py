@@ -324,3 +324,45 @@ def test_once_the_server_answers_again_the_urgent_assignment_it_missed_goes_next
     assert back["sent"] == 5 and len(arrived(minq)) == 5
     order = [h.id for h in sorted(rows([ordinary, urgent, *later]), key=lambda h: h.sent_at)]
     assert order[1] == urgent and order[0] != urgent
+
+
+def test_a_console_resend_that_does_not_get_through_says_so_and_one_that_does_says_sent(
+    minq, console
+):
+    (hid,) = assign("jiaotong")
+    assert deliver_now()["sent"] == 0  # no SMTP server: the message waits, 待发送
+    page = console.get("/console/handoffs")
+    csrf = hidden_fields(page.text)["csrf"]
+    down = console.post(
+        f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
+    )
+    assert down.status_code == 200 and 'id="notice"' not in down.text
+    assert "重发未成功：暂未送达，稍后自动重试（无法连接邮件服务器）。" in down.text
+    assert 'id="refusal"' in down.text and f'action="/console/handoffs/{hid}/retry"' in down.text
+    assert rows([hid])[0].status is HandoffStatus.PENDING
+    with minq.sink():
+        up = console.post(
+            f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
+        )
+    assert up.status_code == 200 and "已重新发送" in up.text and 'id="refusal"' not in up.text
+    assert rows([hid])[0].status is HandoffStatus.SENT and arrived(minq) == {
+        rows([hid])[0].message_id: 1
+    }
+
+
+def test_the_cli_resend_names_what_it_could_not_resend_and_exits_1_while_mail_is_undelivered(
+    minq,
+):
+    a, b = assign("jiaotong", "renshe")
+    unknown = run("retry", "--id", "99999", "--operator", "李工")
+    assert unknown.exit_code == 2 and "没有编号为 99999 的消息。" in unknown.output
+    down = run("retry", "--id", str(a), "--operator", "李工")  # no SMTP server: stays 待发送
+    assert down.exit_code == 1, down.output
+    assert "重发 1 封：已发送 0" in down.output
+    with minq.sink():
+        up = run("retry", "--id", str(a), "--id", str(b), "--operator", "李工")
+        assert up.exit_code == 0, up.output
+        again = run("retry", "--id", str(a), "--operator", "李工")
+    assert again.exit_code == 0
+    assert f"编号 {a} 的消息已发送、正在发送或不符合筛选条件，未重发。" in again.output
+    assert {h.status for h in rows([a, b])} == {HandoffStatus.SENT}

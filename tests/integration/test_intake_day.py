@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import AuditEvent, Case, Handoff, HandoffKind
+from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus
 from db.queries import assignment_rounds
 from mail.sink import stored_messages
 from minqing.messages import deadline_text
@@ -35,6 +35,7 @@ from tasks.urgent import (
     TOLD,
     day_since_last_night,
     dispatch_day_now,
+    duty_warnings,
     night_counted_day,
     record_day_run_now,
     tell_duty_now,
@@ -203,7 +204,8 @@ def test_an_urgent_report_nobody_can_be_chosen_for_goes_to_the_duty_operator_at_
     assert (drowning.status, drowning.priority) == (CaseStatus.NEEDS_REVIEW, "urgent")
     assert told["delivery"]["sent"] == 1  # the alert's mail, which the run counts as its own
     assert {k: v for k, v in told.items() if k != "delivery"} == {
-        "told": 2, "waiting": 1, "later": 0, "untold": 0, "emails_sent": 1, "warnings": []
+        "told": 2, "waiting": 1, "later": 0, "untold": 0, "emails_sent": 1, "warnings": [],
+        "rehearsed": 0,
     }  # fmt: skip
     assert again["told"] == 0
     (alert,) = duty.received
@@ -304,20 +306,24 @@ def listed_numbers(content: str) -> list[str]:
     return re.findall(r"^(MQ\d{4}-\d{6}) ", content, flags=re.MULTILINE)
 
 
-def test_a_duty_alert_that_cannot_list_every_urgent_case_lists_the_waiting_ones_and_counts_all(
-    minq, duty
-):
+def urgent_day(minq) -> tuple[list[Case], list[str], list[str]]:
+    """The eleven dispatchable and two waiting urgent reports through a day run: the cases by
+    number, and the numbers of those waiting and of those assigned."""
     for n, text in enumerate([*DISPATCHABLE, *WAITING]):
         area = text[: text.index("社区") + 2]
         submit(minq, f"QR20261207-{0x100 + n:012x}", text, area)
-    with minq.sink():
-        day_run()
-        first = tell_duty_now()
-        second = tell_duty_now(actor=NIGHT_ACTOR)
-        third = tell_duty_now()
+    day_run()
     with Session() as s:
         urgent = s.scalars(select(Case).where(Case.priority == "urgent").order_by(Case.id)).all()
-        told = [
+    waiting = [c.number for c in urgent if c.status is CaseStatus.NEEDS_REVIEW]
+    assigned = [c.number for c in urgent if c.status is CaseStatus.ASSIGNED]
+    assert len(urgent) == 13 and len(waiting) == 2 and len(assigned) == 11
+    return list(urgent), waiting, assigned
+
+
+def told_by() -> list[tuple[str, str]]:
+    with Session() as s:
+        return [
             (case.number, actor)
             for case, actor in s.execute(
                 select(Case, AuditEvent.actor)
@@ -326,38 +332,126 @@ def test_a_duty_alert_that_cannot_list_every_urgent_case_lists_the_waiting_ones_
                 .order_by(AuditEvent.id)
             )
         ]
-    waiting = [c.number for c in urgent if c.status is CaseStatus.NEEDS_REVIEW]
-    assigned = [c.number for c in urgent if c.status is CaseStatus.ASSIGNED]
-    assert len(urgent) == 13 and len(waiting) == 2 and len(assigned) == 11
-    # ordered by number, the two waiting cases would come after the first ten
-    assert max(waiting) > sorted(c.number for c in urgent)[MAX_LISTED - 1]
 
-    assert (first["told"], first["waiting"], first["later"]) == (MAX_LISTED, 2, 3)
+
+def duty_mails(minq) -> list[tuple[str, str]]:
+    """(subject, plain body) of every duty alert at the sink, in the order they arrived."""
     mails = [m for m in stored_messages(minq.mail_dir) if "duty@street" in m["To"]]
-    (mail,) = [m for m in mails if "13 件" in str(make_header(decode_header(m["Subject"])))]
-    subject = str(make_header(decode_header(mail["Subject"])))
+    mails.sort(key=lambda m: m["Date"].datetime)
+    return [
+        (str(make_header(decode_header(m["Subject"]))), m.get_body(("plain",)).get_content())
+        for m in mails
+    ]
+
+
+def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first(minq, duty):
+    """Thirteen urgent cases, more than a message lists: the run sends two messages, and the
+    cases a person must act on come first — the two nobody could be chosen for, then the one
+    whose assignment the mail server refused (the department must be phoned) — whatever their
+    numbers, so a message cut at a robot's size limit still carries them."""
+    with minq.sink():
+        urgent, waiting, assigned = urgent_day(minq)
+        refused = assigned[-1]  # the newest: by number it would come last
+        with Session() as s, s.begin():
+            (h,) = s.scalars(
+                select(Handoff)
+                .join(Case, Case.id == Handoff.case_id)
+                .where(
+                    Case.id == next(c.id for c in urgent if c.number == refused),
+                    Handoff.kind == HandoffKind.ASSIGNMENT,
+                    Handoff.department_code == Case.lead_department,
+                )
+            ).all()
+            h.status, h.last_error = HandoffStatus.FAILED, "550 5.1.1 User unknown"
+        first = tell_duty_now()
+        second = tell_duty_now(actor=NIGHT_ACTOR)
+    assert max(waiting) > sorted(c.number for c in urgent)[MAX_LISTED - 1]
+    assert (first["told"], first["waiting"], first["later"], first["untold"]) == (13, 2, 0, 0)
+    assert second["told"] == 0 and len(duty.received) == 2
+    (subject1, body1), (subject2, body2) = duty_mails(minq)
+    assert subject1.endswith("紧急件 10 件：待人工分办 2 件，已交办 8 件（第 1 条，共 2 条）")
+    assert subject2.endswith("紧急件 3 件：待人工分办 0 件，已交办 3 件（第 2 条，共 2 条）")
+    listed = listed_numbers(body1) + listed_numbers(body2)
+    assert sorted(listed) == sorted(c.number for c in urgent)  # each exactly once
+    assert listed[:3] == [*waiting, refused]
+    assert "但交办单被邮件服务器拒收，不会自动重发：请电话通知承办单位" in body1
+    assert "另有" not in body1 + body2  # nothing left out
+    alert = duty.received[0]["json"]["text"]["content"]
+    assert listed_numbers(alert)[:3] == [*waiting, refused]
+    assert alert.endswith("查看与处理：https://minqing.example.gov.cn/console")
+    assert duty.received[1]["json"]["text"]["content"].endswith(
+        "查看与处理：https://minqing.example.gov.cn/console"
+    )
+    assert [number for number, _who in told_by()] == listed
+    assert {who for _number, who in told_by()} == {"system:intake"}
+    # in the HTML part each case's console page is a link, each case its own paragraph
+    (html,) = {
+        m.get_body(("html",)).get_content()
+        for m in stored_messages(minq.mail_dir)
+        if "duty@street" in m["To"] and "第 1 条" in str(make_header(decode_header(m["Subject"])))
+    }
+    case_links = re.findall(
+        r'<a href="(https://minqing\.example\.gov\.cn/console/cases/\d+)">\1</a>', html
+    )
+    assert len(case_links) == 10 and html.count('<p style="white-space: pre-wrap;">') == 10
+
+
+def test_urgent_cases_beyond_the_runs_messages_are_counted_and_the_next_run_lists_them(
+    minq, duty, monkeypatch
+):
+    monkeypatch.setattr("tasks.urgent.MAX_MESSAGES", 1)
+    with minq.sink():
+        urgent, waiting, assigned = urgent_day(minq)
+        first = tell_duty_now()
+        second = tell_duty_now(actor=NIGHT_ACTOR)
+        third = tell_duty_now()
+    assert (first["told"], first["waiting"], first["later"]) == (MAX_LISTED, 2, 3)
+    (subject, body), (_subject, later_body) = duty_mails(minq)
     assert subject.endswith("紧急件 13 件：待人工分办 2 件，已交办 11 件"), subject
-    body = mail.get_body(("plain",)).get_content()
     listed = listed_numbers(body)
-    assert len(listed) == MAX_LISTED and listed[:2] == waiting  # those waiting for a person first
+    assert len(listed) == MAX_LISTED and listed[:2] == waiting
+    # the three left out are assigned: the console's front page lists the week's urgent cases
     note = (
         "另有 3 件紧急件未列出（待人工分办 0 件，已交办 3 件），"
-        "请在工作台查看：https://minqing.example.gov.cn/console/review"
+        "请在工作台查看：https://minqing.example.gov.cn/console"
     )
-    assert note in body
-    # the group robot's message is cut at its size limit: it still has the totals, the note
-    # and the waiting ones
+    assert note + "\n" in body + "\n"
     alert = duty.received[0]["json"]["text"]["content"]
     assert "紧急件 13 件：待人工分办 2 件，已交办 11 件" in alert and note in alert
     assert listed_numbers(alert)[:2] == waiting
-    assert alert.endswith("…\n查看与处理：https://minqing.example.gov.cn/console/review")
-    # the listed ones are told; the left-out ones are not, and the next run lists exactly them
-    assert [number for number, who in told[:MAX_LISTED]] == listed
-    (second_mail,) = [m for m in mails if m is not mail]
-    later = listed_numbers(second_mail.get_body(("plain",)).get_content())
+    assert alert.endswith("…\n查看与处理：https://minqing.example.gov.cn/console")
+    later = listed_numbers(later_body)
     assert (second["told"], second["later"], len(later)) == (3, 0, 3)
     assert sorted(listed + later) == sorted(c.number for c in urgent)
     assert third["told"] == 0 and len(duty.received) == 2
-    # each told by the run that sent the alert
-    assert {who for number, who in told[:MAX_LISTED]} == {"system:intake"}
-    assert {who for number, who in told[MAX_LISTED:]} == {NIGHT_ACTOR}
+    told = told_by()
+    assert {who for _n, who in told[:MAX_LISTED]} == {"system:intake"}
+    assert {who for _n, who in told[MAX_LISTED:]} == {NIGHT_ACTOR}
+
+
+def test_a_dry_run_tells_nobody_and_leaves_the_cases_for_the_real_run(minq, duty, monkeypatch):
+    submit(minq, "QR20261207-000000000020", DROWNING, "滨江社区")
+    submit(minq, "QR20261207-000000000021", GAS, "东湖社区")
+    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
+    reset_settings()
+    with minq.sink():
+        day_run()
+        rehearsed = tell_duty_now()
+    assert (rehearsed["rehearsed"], rehearsed["told"], rehearsed["untold"]) == (2, 0, 0)
+    (note,) = duty_warnings(rehearsed)
+    assert (note["text"], note["partial"]) == (
+        "演练：未告知值班 2 件紧急件（正式运行时告知）",
+        False,
+    )
+    assert duty.received == [] and told_by() == []
+    with Session() as s:
+        assert not s.scalars(select(Handoff).where(Handoff.kind == HandoffKind.DUTY)).all()
+    monkeypatch.setenv("MINQING_MAIL_MODE", "sink")
+    reset_settings()
+    with minq.sink():
+        deliver_now()
+        real = tell_duty_now()
+    assert (real["told"], real["rehearsed"]) == (2, 0)
+    assert len(duty.received) == 1
+    ((subject, body),) = duty_mails(minq)
+    assert "紧急件 2 件" in subject and "交办单已发送" in body

@@ -3,49 +3,17 @@ it are still shown as they were written; new ones are codes worded by the reader
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from sqlalchemy import select, text
 
-import pytest
-from sqlalchemy import create_engine, select, text
-
-from db.engine import Session, get_engine, reset_engine
+from db.engine import Session, get_engine
 from db.migrate import current_revision, upgrade
 from db.models import Case, IngestedFile, Rejection
 from minqing.i18n import using
 from minqing.reasons import reason, render
-from minqing.settings import reset_settings
-from tests.conftest import PG_ADMIN_URL
 
 OLD_REJECTION = "内容为空"  # a Chinese night's sentence
 OLD_REVIEW = "low confidence: model 0.41 < 0.60"  # written in English by an early version
 OLD_FILE = "缺少必需的列：工单编号"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An empty database of each kind, at no revision yet."""
-    admin = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        name = f"minqing_mig_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("MINQING_DATABASE_URL", url)
-    monkeypatch.setenv("MINQING_HOME", str(tmp_path))
-    reset_settings()
-    reset_engine()
-    yield url
-    reset_engine()
-    if admin is not None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-        admin.dispose()
-    reset_settings()
 
 
 def _old_rows() -> None:

@@ -95,3 +95,48 @@ def test_minqing_nightly_beside_another_run_refuses_with_the_chinese_message(min
         assert said.endswith("本次夜间运行未执行")
     finally:
         sigkill(holder)
+
+
+@pytest.mark.parametrize(
+    ("rehearsal", "entry", "skipped"),
+    [(False, "nightly", True), (True, "nightly", False), (False, "lookback", False)],
+    ids=["night after night", "night after a dry-run night", "lookback after night"],
+)
+def test_a_night_that_waited_while_another_night_finished_does_not_run_again(
+    minq, rehearsal: bool, entry: str, skipped: bool
+):
+    """The first night holds the lease and publishes its summary while the second waits; a
+    dry run's night (演练) finishing meanwhile does not count, and a lookback never skips."""
+    from datetime import UTC, datetime
+
+    from db.engine import Session
+    from tasks.lease import DoneMeanwhile, run_lease_or_refusal
+    from tasks.urgent import night_counted_day
+
+    started, waiting = threading.Event(), threading.Event()
+
+    def first_night() -> None:
+        with lease(RUN, entry="nightly"):
+            started.set()
+            waiting.wait(30)  # finishes only once the second run waits
+            with Session() as s, s.begin():
+                night_counted_day(s, {}, at=datetime.now(UTC), rehearsal=rehearsal)
+
+    thread = threading.Thread(target=first_night)
+    thread.start()
+    assert started.wait(30)
+    said: list[str] = []
+
+    def say(text: str) -> None:
+        said.append(text)
+        waiting.set()
+
+    with run_lease_or_refusal(entry, say, wait=60) as refusal:
+        pass
+    thread.join()
+    assert len(said) == 1 and said[0].endswith("等待其结束")
+    if skipped:
+        assert isinstance(refusal, DoneMeanwhile)
+        assert refusal.startswith("本次夜间运行等待期间，另一个夜间运行已于 ")
+    else:
+        assert refusal is None

@@ -94,7 +94,9 @@ def test_a_citizen_follows_their_message_from_registration_to_the_answer_and_see
     # the department answers through its link (with a phone number in the answer)
     reply = link(HandoffKind.ASSIGNMENT, "/r/")
     form = hidden_fields(client.get(reply).text)
-    answer = "已更换路灯灯泡，恢复照明。如仍有问题请致电维修班13800138000。"
+    answer = (
+        "已更换路灯灯泡，恢复照明。如仍有问题请致电维修班13800138000。咨询电话：0731-88881234。"
+    )
     client.post(reply, data={**form, "outcome": "solved", "text": answer, "handler": "刘工"})
     page = lookup(client, receipt, "1111")
     assert "承办单位已答复" in page.text and "已更换路灯灯泡，恢复照明" in page.text
@@ -117,6 +119,8 @@ def test_a_citizen_follows_their_message_from_registration_to_the_answer_and_see
     for shown_to_citizen in (survey.body_text, survey.body_html, rating.text):
         assert "已更换路灯灯泡，恢复照明" in shown_to_citizen
         assert "请致电维修班[电话已隐去]" in shown_to_citizen
+        # the office's number (with its area code) is for the citizen to call: it stays
+        assert "咨询电话：0731-88881234" in shown_to_citizen
         assert "13800138000" not in shown_to_citizen
     assert client.get("/p/forged-token/progress").status_code == 403
 
@@ -176,7 +180,9 @@ def answered_and_surveyed(client, **fields) -> str:
     night()
     reply = link(HandoffKind.ASSIGNMENT, "/r/")
     form = hidden_fields(client.get(reply).text)
-    answer = "已更换路灯灯泡，恢复照明。如仍有问题请致电维修班13800138000。"
+    answer = (
+        "已更换路灯灯泡，恢复照明。如仍有问题请致电维修班13800138000。咨询电话：0731-88881234。"
+    )
     client.post(reply, data={**form, "outcome": "solved", "text": answer, "handler": "刘工"})
     surveys_now()
     return link(HandoffKind.SURVEY, "/p/")

@@ -240,3 +240,13 @@ def test_normalize_phone() -> None:
 def test_a_message_without_a_title_is_titled_by_a_whole_sentence_or_clause(text, title):
     assert derive_title(text) == title
     assert len(derive_title(text)) <= 30
+
+
+def test_a_reply_keeps_its_office_numbers_and_loses_mobiles() -> None:
+    """`landlines=False` (a department's reply shown to the citizen): the area-coded office
+    number stays, a mobile number goes."""
+    text = "请致电维修班13800138000，咨询电话0731-88881234或(0731)88885678。"
+    kept = redact(text, landlines=False)
+    assert kept.text == "请致电维修班[电话已隐去]，咨询电话0731-88881234或(0731)88885678。"
+    assert kept.phones == ["13800138000"]
+    assert redact(text).text.count("[电话已隐去]") == 3
