@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli.blocks import fitted_table, labelled, print_blocks
+from cli.blocks import fitted_table, labelled, print_blocks, print_sentence
 from cli.help import OPERATOR_HELP, App
 from minqing.i18n import N_
 from minqing.labels import marked_case
@@ -38,7 +38,7 @@ def _statuses(values: list[str] | None, default: tuple[str, ...]) -> list[str]:
     try:
         return status_codes(values or default)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
 
 
@@ -48,7 +48,7 @@ def _kind(value: str | None) -> str | None:
     try:
         return kind_code(value) if value else None
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
 
 
@@ -59,11 +59,11 @@ def _department(code: str | None) -> str | None:
 
     known = context().ref.department_by_code
     if code and code not in known:
-        console.print(
-            "[red]"
-            + _("未知的承办单位代码：%(code)s（见 config/departments.yaml，如 %(examples)s）")
-            % {"code": code, "examples": _("、").join(sorted(known)[:5])}
-            + "[/red]"
+        print_sentence(
+            console,
+            _("未知的承办单位代码：%(code)s（见 config/departments.yaml，如 %(examples)s）")
+            % {"code": code, "examples": _("、").join(sorted(known)[:5])},
+            style="red",
         )
         raise typer.Exit(2)
     return code
@@ -110,7 +110,9 @@ def handoffs_list(
     else:
         _print_table(title, rows[:limit])
     if len(rows) > limit:
-        console.print(_("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit})
+        print_sentence(
+            console, _("仅显示前 %(n)d 封；用 --limit 或筛选条件查看其余。") % {"n": limit}
+        )
 
 
 # Below this many columns the nine columns of the table squeeze names and reasons into
@@ -121,11 +123,10 @@ WIDE = 120
 def _print_blocks(title: str, rows: list[dict]) -> None:
     """One message per block: number, case, kind, status and attempts on the first line; the
     department and address; when it is retried next; the reason — each line wraps whole."""
-    from minqing.handoffs import kind_label, status_label
+    from minqing.handoffs import kind_label, status_label, undelivered_reason
     from minqing.i18n import _, ngettext
-    from minqing.reasons import delivery_error
 
-    console.print(title, markup=False)
+    print_sentence(console, title)
     blocks = []
     for r in rows:
         head = (
@@ -138,15 +139,14 @@ def _print_blocks(title: str, rows: list[dict]) -> None:
         if r["next_attempt"]:
             lines.append(_("下次重试：%(when)s") % {"when": r["next_attempt"]})
         if r["error"]:
-            lines.append(_("原因：%(why)s") % {"why": delivery_error(r["error"], 200)})
+            lines.append(_("原因：%(why)s") % {"why": undelivered_reason(r, 200)})
         blocks.append((head, lines))
     print_blocks(console, blocks)
 
 
 def _print_table(title: str, rows: list[dict]) -> None:
-    from minqing.handoffs import kind_label, status_label
+    from minqing.handoffs import kind_label, status_label, undelivered_reason
     from minqing.i18n import _
-    from minqing.reasons import delivery_error
 
     # The numbers, kinds and statuses stay whole; names, addresses and reasons wrap instead
     # (rich would otherwise cut "MQ2026-000214" to "MQ202…").
@@ -167,7 +167,7 @@ def _print_table(title: str, rows: list[dict]) -> None:
         table.add_row(str(r["id"]), marked_case(r["case_number"], r["urgent"]),
                       kind_label(r["kind"]), r["department_name"], r["to"],
                       status_label(r["status"]), str(r["attempts"]), r["next_attempt"],
-                      delivery_error(r["error"], 80))  # fmt: skip
+                      undelivered_reason(r, 80))  # fmt: skip
     console.print(table)
 
 
@@ -218,17 +218,20 @@ def handoffs_retry(
                 operator=operator,
             )
     except HandoffRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
     _print_resend(result["selected"], dry_run=dry_run)
     skipped = sorted(set(ids or ()) - {row["id"] for row in result["selected"]})
     if skipped:
-        console.print(
+        print_sentence(
+            console,
             _("编号 %(ids)s 的消息已发送、正在发送或不符合筛选条件，未重发。")
-            % {"ids": _("、").join(map(str, skipped))}
+            % {"ids": _("、").join(map(str, skipped))},
         )
     next_step = _("核对无误后去掉 --dry-run、加上 --operator 您的姓名 再运行。")
-    console.print(resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step))
+    print_sentence(
+        console, resend_sentence(result["selected"], dry_run=dry_run, next_step=next_step)
+    )
     if not dry_run and any(row["outcome"] != "sent" for row in result["selected"]):
         raise typer.Exit(1)  # for scripts: some are still not delivered
 
@@ -243,13 +246,8 @@ def _print_resend(selected: list[dict], *, dry_run: bool) -> None:
     or below WIDE columns one block per message."""
     from minqing.handoffs import resend_rows
     from minqing.labels import column_label
-    from minqing.reasons import delivery_error
 
-    rows = resend_rows(selected, dry_run=dry_run)
-    for row in rows:
-        for column in ("上次错误", "本次错误"):
-            if column in row:
-                row[column] = delivery_error(row[column], 80)
+    rows = resend_rows(selected, dry_run=dry_run, limit=80)
     if not rows:
         return
     if console.width < WIDE:
@@ -286,9 +284,10 @@ def handoffs_mark_delivered(
     try:
         done = confirm_delivered_now(handoff_id, reason=reason, operator=operator)
     except HandoffRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+        print_sentence(console, str(exc), style="red")
         raise typer.Exit(2) from None
-    console.print(
+    print_sentence(
+        console,
         _("消息 %(id)d 已确认送达（原为%(status)s），不会再发送；已记入办理轨迹（%(operator)s）。")
-        % {"id": done["id"], "status": status_label(done["previous"]), "operator": operator}
+        % {"id": done["id"], "status": status_label(done["previous"]), "operator": operator},
     )

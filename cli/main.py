@@ -107,14 +107,17 @@ def nightly(
 def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
     """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT (0 when
     the run it waited for did the work meanwhile)."""
+    from cli.blocks import print_sentence
     from tasks.lease import DoneMeanwhile, run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
-    with run_lease_or_refusal(entry, console.print, wait=wait) as refusal:
+    # "…web01 进程 20313…" wrapped so that a label keeps its number at 80 columns
+    say = lambda text: print_sentence(console, text)  # noqa: E731
+    with run_lease_or_refusal(entry, say, wait=wait) as refusal:
         if refusal is None:
             yield
             return
-    console.print(f"[yellow]{refusal}[/yellow]")
+    print_sentence(console, str(refusal), style="yellow")
     raise typer.Exit(0 if isinstance(refusal, DoneMeanwhile) else BUSY_EXIT)
 
 

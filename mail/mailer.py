@@ -29,16 +29,18 @@ import hashlib
 import re
 import smtplib
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 from typing import Protocol
 from urllib.parse import quote
 
 import yagmail
 
 from minqing.settings import Settings
+from minqing.workdays import LOCAL_TZ
 
 _CRLF = "\r\n"
 _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -161,7 +163,8 @@ def _render(message: OutgoingMessage, sender: str, sender_name: str) -> bytes:
         f"From: {_address('From', sender_name, sender)}",
         f"To: {_address('To', message.to_name, message.to)}",
         f"Subject: {subject if subject.isascii() else _encoded_words(subject)}",
-        f"Date: {formatdate(usegmt=True)}",
+        # The office's time (+0800), so a clerk's client that shows the raw header reads it.
+        f"Date: {format_datetime(datetime.now(LOCAL_TZ))}",
         f"Message-ID: {_header_value('Message-ID', message.message_id)}",
         "MIME-Version: 1.0",
     ]

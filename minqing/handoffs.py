@@ -16,7 +16,14 @@ from minqing.labels import (
     handoff_status_label,
     marked_case,
 )
-from minqing.reasons import delivery_problem
+from minqing.reasons import delivery_error, delivery_problem
+
+# How the stored error of a message that never reached the SMTP server's DATA starts (the
+# prefix of mail/mailer.py CONNECTION_FAILED, kept here so this module needs no mailer).
+CONNECTION_FAILED = "connection: "
+# A pending message not tried since a pass found the SMTP server unreachable (tasks/deliver.py
+# `_note_unreachable` writes that pass's error on it, not an error of its own).
+WAITING_FOR_SERVER = N_("等待邮件服务器恢复后发送")
 
 # The form's status choices and `status_codes` use the catalogue's Chinese ids (stable values,
 # whatever language the labels are shown in).
@@ -123,6 +130,29 @@ def confirm_refusal(
     return None
 
 
+def waiting_for_server(status: Any, attempts: Any, error: Any) -> bool:
+    """Whether a message is pending untried (no attempt since it was queued or resent) with the
+    error of a pass that could not reach the SMTP server: it waits for the server; it did not
+    fail itself."""
+    return status == "pending" and not attempts and str(error or "").startswith(CONNECTION_FAILED)
+
+
+def _waiting(h: Mapping[str, Any]) -> bool:
+    return waiting_for_server(h.get("status"), h.get("attempts", 0), h.get("error"))
+
+
+def undelivered_problem(h: Mapping[str, Any]) -> str:
+    """Why a message is not delivered, in the office's words: that it waits for the mail server
+    (never tried while the server was down), or what went wrong when it was tried."""
+    return _(WAITING_FOR_SERVER) if _waiting(h) else delivery_problem(h.get("error"))
+
+
+def undelivered_reason(h: Mapping[str, Any], limit: int | None = None) -> str:
+    """`undelivered_problem` with the server's own error beside it (cut to `limit`) when the
+    message was tried; a message waiting for the server has no error of its own to show."""
+    return _(WAITING_FOR_SERVER) if _waiting(h) else delivery_error(h.get("error"), limit)
+
+
 def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
     """One undelivered message as the failed-handoffs table shows it: why it is undelivered, in
     the office's words, before the address, so it is in view on a 1,400 px screen (the Prefect
@@ -136,7 +166,7 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
         "类型": kind_label(h["kind"]),
         "承办单位": h.get("department_name") or "",
         "状态": status_label(h["status"]),
-        "原因": delivery_problem(h.get("error")),
+        "原因": undelivered_problem(h),
         "下次重试": h.get("next_attempt") or "",
         "尝试次数": h.get("attempts", 0),
         "收件地址": h["to"],
@@ -144,9 +174,12 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def resend_rows(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+def resend_rows(
+    selected: Sequence[Mapping[str, Any]], *, dry_run: bool, limit: int | None = 200
+) -> list[dict[str, Any]]:
     """The resend's table: exactly what a dry run would send, or what the real run sent and
-    what failed again (with the new error)."""
+    what failed again (with the new error) — each error in the office's words, the server's
+    own text (cut to `limit` characters) in brackets after them."""
     rows = []
     for h in selected:
         row = {
@@ -155,12 +188,17 @@ def resend_rows(selected: Sequence[Mapping[str, Any]], *, dry_run: bool) -> list
             "类型": kind_label(h["kind"]),
             "承办单位": h.get("department_name") or "",
             "收件地址": h["to"],
-            "上次错误": h.get("error") or "",
+            "上次错误": undelivered_reason(h, limit),
         }
         if not dry_run:
             outcome = h.get("outcome") or h["status"]
             row["结果"] = label(RESEND_OUTCOMES, outcome)
-            row["本次错误"] = "" if outcome == "sent" else (h.get("new_error") or "")
+            now = {
+                "status": outcome,
+                "attempts": h.get("new_attempts"),
+                "error": h.get("new_error"),
+            }
+            row["本次错误"] = "" if outcome == "sent" else undelivered_reason(now, limit)
         rows.append(row)
     return rows
 

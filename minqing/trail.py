@@ -21,9 +21,11 @@ from minqing.labels import (
     HANDOFF_KIND_LABELS,
     SATISFACTION_LABELS,
     VERIFICATION_RESULT_LABELS,
+    handoff_status_label,
     outcome_label,
     status_label,
 )
+from minqing.reasons import delivery_problem
 from minqing.workdays import LOCAL_TZ
 
 
@@ -292,9 +294,11 @@ def _reopened(d: Mapping[str, Any], n: Names) -> str:
 
 
 def _handoff_problem(d: Mapping[str, Any], n: Names) -> str:
-    return _("第 %(attempts)s 次发送未成功，邮件服务器答复：%(error)s") % {
+    """A failed send in the office's words; the server's own text is `server_text` (the
+    console folds it beneath the sentence, for the engineer)."""
+    return _("第 %(attempts)s 次发送未成功：%(problem)s") % {
         "attempts": d.get("attempts", "?"),
-        "error": d.get("error") or "—",
+        "problem": delivery_problem(d.get("error")) or "—",
     }
 
 
@@ -388,7 +392,8 @@ DESCRIPTIONS: Mapping[str, Describe] = {
     "handoff_dead": _handoff_problem,
     "handoff_interrupted": lambda d, n: _("发送过程中断，对方是否收到不明：请与对方核实后再处理"),
     "handoff_retry": lambda d, n: (
-        _("重新发送（上次错误：%(error)s）") % {"error": d.get("previous_error") or "—"}
+        _("重新发送（上次错误：%(error)s）")
+        % {"error": delivery_problem(d.get("previous_error")) or "—"}
     ),
     "handoff_confirmed_delivered": lambda d, n: _with_reason(_("确认对方已收到，不再发送"), d),
     "handoff_readdressed": lambda d, n: (
@@ -412,6 +417,22 @@ DESCRIPTIONS: Mapping[str, Describe] = {
         % {"emails": d.get("emails", 0), "robots": len(d.get("robots") or [])}
     ),
 }
+
+
+def state_label(entity: str | None, state: str | None) -> str:
+    """A state of the trail's 状态变化 by its label: a message's (待发送、发送失败…) when the
+    event is about a message, else a case's."""
+    if not state:
+        return ""
+    return handoff_status_label(state) if entity == "handoff" else status_label(state)
+
+
+def server_text(entity: str | None, detail: Mapping[str, Any] | None) -> str:
+    """The mail server's own error an event about a message keeps (for the engineer; the
+    sentence says it in the office's words), or ""."""
+    if entity != "handoff" or not detail:
+        return ""
+    return str(detail.get("error") or detail.get("previous_error") or "")
 
 
 def event_text(action: str, detail: Mapping[str, Any] | None, names: Names) -> str:

@@ -8,12 +8,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import case as when_then
 from sqlalchemy import func, select, update
 
 from db.engine import Session
 from db.models import Case, Handoff, HandoffKind, HandoffStatus, case_number
 from db.queries import audit
-from minqing.handoffs import RETRYABLE, UNDELIVERED, confirm_refusal, retry_refusal
+from minqing.handoffs import (
+    RETRYABLE,
+    UNDELIVERED,
+    confirm_refusal,
+    retry_refusal,
+    waiting_for_server,
+)
 from minqing.i18n import _
 from minqing.reference import Reference
 from minqing.workdays import LOCAL_TZ
@@ -68,20 +75,29 @@ def _matching(
     return query
 
 
+# What an operator reads first in a list of undelivered messages (`minqing handoffs list`, the
+# console's 未送达 page): the duty alerts and the messages of urgent cases, then the newest.
+_URGENT = when_then((Handoff.kind == HandoffKind.DUTY, 0), (Case.priority == "urgent", 0), else_=1)
+WHAT_MATTERS_FIRST = (_URGENT, Handoff.id.desc())
+# The order they were queued in (a resend's preview and result).
+AS_QUEUED = (Handoff.id,)
+
+
 def select_handoffs(
     s: Any,
     *,
     limit: int | None = None,
-    newest_first: bool = False,
+    order: tuple[Any, ...] = AS_QUEUED,
     **filters: Any,
 ) -> list[tuple[Handoff, datetime | None, bool]]:
-    """Handoffs matching an operator's filters (`_matching`), oldest first (or newest), with
-    their case's opening time (for the case number) and whether the case is urgent."""
+    """Handoffs matching an operator's filters (`_matching`) in `order` (as queued, or
+    WHAT_MATTERS_FIRST), with their case's opening time (for the case number) and whether the
+    case is urgent."""
     query = _matching(
         select(Handoff, Case.created_at, Case.priority).outerjoin(Case, Case.id == Handoff.case_id),
         **filters,
     )
-    query = query.order_by(Handoff.id.desc() if newest_first else Handoff.id)
+    query = query.order_by(*order)
     if limit:
         query = query.limit(limit)
     return [(h, opened, priority == "urgent") for h, opened, priority in s.execute(query).all()]
@@ -117,6 +133,8 @@ def describe(
         "attempts": h.attempts,
         "next_attempt": local_text(h.next_attempt_at, with_time=True),
         "error": h.last_error,
+        # never tried since the SMTP server proved unreachable: it waits, it did not fail
+        "waiting": waiting_for_server(h.status.value, h.attempts, h.last_error),
         "subject": h.subject,
     }
 
@@ -128,14 +146,15 @@ def list_handoffs(
     kind: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
-    newest_first: bool = False,
+    order: tuple[Any, ...] = WHAT_MATTERS_FIRST,
 ) -> list[dict[str, Any]]:
-    """What is not delivered (or any chosen statuses), for `minqing handoffs list` and the
-    failed-handoffs table."""
+    """What is not delivered (or any chosen statuses), for `minqing handoffs list`, the
+    console's 未送达 page (both: duty alerts and urgent cases' messages first, then the newest,
+    so a limit never cuts those off) and the failed-handoffs table (as queued)."""
     ref = context().ref
     with Session() as s:
         rows = select_handoffs(s, statuses=statuses, department=department, kind=kind,
-                               since=since, limit=limit, newest_first=newest_first)  # fmt: skip
+                               since=since, limit=limit, order=order)  # fmt: skip
         return [describe(h, opened, ref, urgent) for h, opened, urgent in rows]
 
 
@@ -187,11 +206,11 @@ def retry_now(
     delivery = deliver_now(ids=[row["id"] for row in chosen])
     with Session() as s:
         now = {
-            h.id: (h.status.value, h.last_error)
+            h.id: (h.status.value, h.last_error, h.attempts)
             for h in s.scalars(select(Handoff).where(Handoff.id.in_([r["id"] for r in chosen])))
         }
     for row in chosen:
-        row["outcome"], row["new_error"] = now[row["id"]]
+        row["outcome"], row["new_error"], row["new_attempts"] = now[row["id"]]
     return {"dry_run": False, "selected": chosen, "delivery": delivery}
 
 

@@ -37,7 +37,7 @@ from minqing.states import ASSIGNMENT_KINDS, CaseStatus
 from minqing.summary import summary_markdown
 from minqing.workdays import fallback_warning
 from tasks.context import Context, context
-from tasks.handoffs import list_handoffs, outstanding_counts
+from tasks.handoffs import AS_QUEUED, list_handoffs, outstanding_counts
 from tasks.ingest import COMMAND_INGEST
 from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
@@ -238,7 +238,7 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
 def undelivered_rows(limit: int = TABLE_LIMIT) -> list[dict[str, Any]]:
     """The failed-handoffs table: every message not delivered (待发送 with its next retry,
     发送中, 发送失败, 已放弃), oldest first, with why."""
-    rows = [handoff_row(h) for h in list_handoffs(limit=limit + 1)]
+    rows = [handoff_row(h) for h in list_handoffs(limit=limit + 1, order=AS_QUEUED)]
     if len(rows) > limit:
         rows[limit:] = [
             {

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData, UploadFile
 
 from db.models import case_number
+from minqing.handoffs import waiting_for_server
 from minqing.i18n import install_jinja, label
 from minqing.labels import (
     CATEGORY_SOURCE_LABELS,
@@ -43,6 +44,8 @@ from minqing.trail import (
     event_text,
     lookback_cancelled,
     lookback_result_label,
+    server_text,
+    state_label,
 )
 from tasks.context import context
 from tasks.outbox import local_text
@@ -72,16 +75,32 @@ def breakable_name(name: str | None) -> Markup:
     return Markup(_NAME_BREAKS.sub(r"\1<wbr>", str(escape(name or ""))))
 
 
-_CASE_NUMBER_IN_TEXT = re.compile(r"MQ\d{4}-\d{6,}")
+# What a reader quotes or dials, kept on one line inside running text: case numbers, phone
+# numbers (0731-12345678, (0731)12345678, 138-1234-5602, +86 139 1234 5603, 13912345601) and
+# dates (2026年12月08日, 2026-12-08, with a time after them). A browser breaks Chinese text
+# between any two characters and after a hyphen: "2026｜年12月08日", "0731-｜12345678".
+_WHOLE_IN_TEXT = re.compile(
+    r"MQ\d{4}-\d{6,}"
+    r"|(?<![\d+])(?:\+86[ -]?)?1\d{2}(?:[ -]?\d{4}){2}(?!\d)"
+    r"|(?<!\d)(?:0\d{2,3}-|\(0\d{2,3}\) ?)\d{7,8}(?:-\d{1,5})?(?!\d)"
+    r"|(?<!\d)\d{4}(?:年\d{1,2}月\d{1,2}日|-\d{2}-\d{2})(?: ?\d{1,2}:\d{2}(?::\d{2})?)?"
+)
 
 
 def whole_numbers(text: str | None) -> Markup:
-    """A text (a subject) whose case numbers never break over two lines, escaped."""
+    """A text (a subject, what a citizen or a department wrote) whose case numbers, phone
+    numbers and dates never break over two lines, escaped."""
     return Markup(
-        _CASE_NUMBER_IN_TEXT.sub(
+        _WHOLE_IN_TEXT.sub(
             lambda m: f'<span class="nowrap">{m.group(0)}</span>', str(escape(text or ""))
         )
     )
+
+
+def whole(text: str) -> Markup:
+    """A date or time as a span that never breaks over two lines (a narrow screen would break
+    "2026年12月08日" between any two characters); nothing when there is no date."""
+    return Markup('<span class="nowrap">%s</span>') % text if text else Markup("")
 
 
 def _environment() -> Environment:
@@ -92,8 +111,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["local"] = lambda m: local_text(m, with_time=True)
-    env.filters["day"] = lambda m: local_text(m)
+    env.filters["local"] = lambda m: whole(local_text(m, with_time=True))
+    env.filters["day"] = lambda m: whole(local_text(m))
     env.filters["deadline"] = deadline_text
     env.filters["status_label"] = status_label
     env.filters["outcome_label"] = outcome_label
@@ -110,7 +129,9 @@ def _environment() -> Environment:
     env.filters["satisfaction"] = lambda v: label(SATISFACTION_LABELS, v)
     env.filters["reason"] = render_reason
     env.filters["delivery_problem"] = delivery_problem
-    env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text)
+    env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text,
+                       state_label=state_label, server_text=server_text,
+                       waiting_for_server=waiting_for_server)  # fmt: skip
     env.globals["html_language"] = html_language  # <html lang>, per request's language
     install_jinja(env)
     env.filters["mask_phone"] = mask_phone

@@ -624,7 +624,7 @@ async def _review_page(request: Request, who: Who, status: int = 200, **values: 
 def load_undelivered() -> list[dict[str, Any]]:
     from tasks.handoffs import list_handoffs
 
-    return list_handoffs(limit=500, newest_first=True)
+    return list_handoffs(limit=500)  # duty alerts and urgent cases' first, then the newest
 
 
 REJECTIONS_SHOWN = 200

@@ -364,3 +364,18 @@ def test_a_case_made_urgent_by_a_later_report_says_why_in_its_assignment_and_aft
     assert len(again) == 1 and str(again[0]["Subject"]).startswith("【紧急】【交办·承办】")
     text = again[0].get_body(("plain",)).get_content()
     assert text.startswith("【紧急件】紧急原因：政策词“燃气味”\n请立即处置并尽快答复")
+
+
+def test_the_date_header_is_the_offices_time_so_a_raw_header_reads_as_beijing_time(minq):
+    add_case("路灯坏了", "路灯坏了一个星期。")
+    dispatch_now()
+    before = datetime.now(UTC).replace(microsecond=0)
+    (message,) = deliver_to(minq)
+    after = datetime.now(UTC)
+    raw = str(message["Date"])
+    assert raw.endswith(" +0800"), raw  # not "GMT" / "+0000"
+    sent = message["Date"].datetime
+    assert sent.utcoffset() == LOCAL_TZ.utcoffset(sent.replace(tzinfo=None))
+    assert before <= sent <= after  # the same instant, written in Beijing time
+    beijing = sent.astimezone(LOCAL_TZ)
+    assert f"{beijing:%d %b %Y %H:%M:%S}" in raw  # the clock a clerk in the office reads

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import minqing.handoffs as minqing_handoffs
 from minqing.handoffs import (
     confirm_refusal,
     delivery_sentence,
@@ -141,9 +142,10 @@ SELECTED = [
 def test_the_preview_table_lists_exactly_what_would_be_sent_in_chinese():
     assert resend_rows(SELECTED, dry_run=True) == [
         {"编号": 3, "案件编号": "MQ2026-000003", "类型": "交办", "承办单位": "区交通运输局",
-         "收件地址": "banli@jiaotong.example.gov.cn", "上次错误": "connection refused"},
+         "收件地址": "banli@jiaotong.example.gov.cn",
+         "上次错误": "无法连接邮件服务器（connection refused）"},
         {"编号": 5, "案件编号": "", "类型": "满意度回访", "承办单位": "",
-         "收件地址": "citizen@example.com", "上次错误": "550 5.1.1 User unknown"},
+         "收件地址": "citizen@example.com", "上次错误": "收件地址被拒（550 5.1.1 User unknown）"},
     ]  # fmt: skip
     assert resend_sentence(SELECTED, dry_run=True).startswith(
         "预览：符合条件的消息 2 封（待发送 1，发送失败 1，已放弃 0），未发送"
@@ -158,7 +160,7 @@ def test_the_result_table_says_what_was_sent_and_what_failed_again():
     rows = resend_rows(done, dry_run=False)
     assert [(r["编号"], r["结果"], r["本次错误"]) for r in rows] == [
         (3, "已发送", ""),
-        (5, "再次失败", "550 5.1.1 still unknown"),
+        (5, "再次失败", "收件地址被拒（550 5.1.1 still unknown）"),
     ]
     sentence = resend_sentence(done, dry_run=False)
     assert sentence.startswith("重发 2 封：已发送 1，再次失败 1（发送失败 1，已放弃 0）")
@@ -208,3 +210,27 @@ def test_the_sentences_come_from_the_catalogue_and_read_in_english_when_chosen()
             "Tried to send 6 messages: sent 1, failed 2, given up 0, retry later 3"
         )
         assert "operator's name" in retry_refusal(["failed"], dry_run=False, operator="")
+
+
+def test_a_message_never_tried_while_the_server_was_down_waits_and_has_no_error_of_its_own():
+    from mail.mailer import CONNECTION_FAILED
+
+    assert minqing_handoffs.CONNECTION_FAILED == CONNECTION_FAILED  # the mailer's prefix
+    error = CONNECTION_FAILED + "ConnectionRefusedError: [Errno 111] Connection refused"
+    held = {**SELECTED[0], "error": error, "attempts": 0}
+    tried = {**held, "attempts": 1}
+    (row,) = resend_rows([held], dry_run=True)
+    assert row["上次错误"] == "等待邮件服务器恢复后发送"
+    (row,) = resend_rows([tried], dry_run=True)
+    assert row["上次错误"].startswith("无法连接邮件服务器（connection: ConnectionRefusedError")
+    assert handoff_row(held)["原因"] == "等待邮件服务器恢复后发送"
+    assert handoff_row(tried)["原因"] == "无法连接邮件服务器"
+    # a failed message (or one resent after its own error) keeps its error
+    assert handoff_row({**held, "status": "failed"})["原因"] == "无法连接邮件服务器"
+    resent = {**SELECTED[1], "status": "pending", "attempts": 0}
+    assert handoff_row(resent)["原因"] == "收件地址被拒"
+    # after a resend: held again untried, it waits; tried again, it failed again
+    again = {**held, "outcome": "pending", "new_error": error, "new_attempts": 0}
+    assert resend_rows([again], dry_run=False)[0]["本次错误"] == "等待邮件服务器恢复后发送"
+    again["new_attempts"] = 1
+    assert resend_rows([again], dry_run=False)[0]["本次错误"].startswith("无法连接邮件服务器（")

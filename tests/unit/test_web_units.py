@@ -141,3 +141,18 @@ def test_qr_codes_are_written_as_png_and_pdf_with_one_page_per_station(tmp_path)
             assert img.width == 1200 and img.height > img.width
         assert f.pdf.read_bytes().startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", combined.read_bytes())) == 2
+
+
+def test_numbers_people_dial_or_quote_and_dates_are_kept_whole_in_running_text():
+    from web.common import whole, whole_numbers
+
+    text = ("请致电 0731-12345678、(0731)87654321、138-1234-5602、+86 139 1234 5603 或 "
+            "13912345601；MQ2026-000214 于 2026年12月8日 09:30 与 2026-12-10 办理。<b>")  # fmt: skip
+    kept = re.findall(r'<span class="nowrap">(.*?)</span>', str(whole_numbers(text)))
+    assert kept == ["0731-12345678", "(0731)87654321", "138-1234-5602", "+86 139 1234 5603",
+                    "13912345601", "MQ2026-000214", "2026年12月8日 09:30", "2026-12-10"]  # fmt: skip
+    assert "&lt;b&gt;" in whole_numbers(text)  # what people wrote stays escaped
+    # a long run of digits (an id, an amount) is not taken for a phone number
+    assert "nowrap" not in whole_numbers("工单号 202611210063001，金额 12345678901234")
+    assert whole("2026年12月08日") == '<span class="nowrap">2026年12月08日</span>'
+    assert whole("") == ""

@@ -1,0 +1,91 @@
+"""The case page on a 390 px phone: every date and every phone number stays on one line, in the
+facts, the trail, the replies' heading lines and inside what departments and citizens wrote
+("2026｜年12月08日" or "0731-｜12345678" broken over two lines reads as two things). A
+screenshot goes to the artifacts folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from db.engine import Session
+from db.models import Case, Reply
+from minqing.states import CaseStatus, Outcome
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-case-phone-" + "p" * 40
+OPERATOR, PASSWORD = "操作员甲", "correct horse battery"
+PHONE = {"width": 390, "height": 844}
+VARIANTS = 16  # each at a different place in its line, so some would fall on a line's end
+
+# Each date and phone number in the page's text: [text, the lines it takes, how many client
+# rects the element around it has].
+SPANS = r"""
+() => {
+  const patterns = {date: /\d{4}年\d{2}月\d{2}日(?: \d{2}:\d{2})?/g,
+                    phone: /0\d{3}-\d{8}|1\d{2}-\d{4}-\d{4}/g};
+  const found = {date: [], phone: []};
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest("script, style, option, textarea")) continue;
+    if (!parent.getClientRects().length) continue;
+    for (const [kind, re] of Object.entries(patterns)) {
+      re.lastIndex = 0;
+      for (let m = re.exec(node.textContent); m; m = re.exec(node.textContent)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                                          .map(r => Math.round(r.top)));
+        const whole = node.textContent.trim() === m[0] ? parent.getClientRects().length : 0;
+        found[kind].push([m[0], lines.size, whole]);
+      }
+    }
+  }
+  return found;
+}
+"""
+
+
+def seed() -> int:
+    now = datetime(2026, 12, 8, 1, 30, tzinfo=UTC)
+    with Session() as s, s.begin():
+        case = Case(title="小区门口路灯不亮", text="路灯坏了，联系电话 0731-12345678。",
+                    text_key="lamp", status=CaseStatus.REPLIED, lead_department="chengguan",
+                    assigned_at=now, due_at=now + timedelta(days=5), created_at=now)  # fmt: skip
+        s.add(case)
+        s.flush()
+        for k in range(VARIANTS):
+            s.add(Reply(
+                case_id=case.id, department_code="chengguan", outcome=Outcome.SOLVED,
+                received_at=now + timedelta(hours=k), handler="刘" + "工" * k, via="import",
+                text="已修复" + "。" * k + "如有疑问请致电 0731-12345678 或 138-1234-5602，"
+                     "我局将于 2026年12月10日 前回访。",
+                source_key=f"reply-{k}",
+            ))  # fmt: skip
+        return case.id
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)  # layout is the same on PostgreSQL
+def test_dates_and_phone_numbers_stay_whole_on_a_phone(minq, site, browser, artifacts):
+    case_id = seed()
+    phone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+    page = phone.new_page()
+    page.goto(f"{site.url}/console/login")
+    page.fill("#name", OPERATOR)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{site.url}/console/cases/{case_id}")
+    page.screenshot(path=str(artifacts / "case-phone-dates.png"), full_page=True)
+    found = page.evaluate(SPANS)
+    dates, phones = found["date"], found["phone"]
+    # the facts, each reply's heading line and its text; two numbers in each reply and the case
+    assert len(dates) >= 2 * VARIANTS + 2 and len(phones) >= 2 * VARIANTS + 1, found
+    assert [d for d in dates if d[1] != 1] == [], dates
+    assert [p for p in phones if p[1] != 1] == [], phones
+    # each in an element of its own that the browser lays out as one box (one client rect)
+    assert all(d[2] == 1 for d in dates) and all(p[2] == 1 for p in phones), found
+    phone.close()
