@@ -7,8 +7,9 @@ can fix it without reading code.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from functools import cached_property
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -29,7 +31,13 @@ TEXT_FORMATS = ("plain", "html")
 
 
 class ConfigError(ValueError):
-    """A config file is missing, unreadable or invalid."""
+    """A config file is missing, unreadable or invalid; `problems` lists each (see Problem)."""
+
+    problems: list[Problem]
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.problems = []
 
 
 class _Strict(BaseModel):
@@ -263,10 +271,11 @@ class Reference(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> Reference:
+        problems: list[str] = []
         known_areas = self.area_by_name
         for i, station in enumerate(self.stations):
             if station.area not in known_areas:
-                raise ValueError(
+                problems.append(
                     f"stations[{i}].area: "
                     + _unknown(pgettext("config", "社区"), station.area, "areas.yaml")
                 )
@@ -276,29 +285,29 @@ class Reference(_Strict):
         for i, rule in enumerate(self.rules):
             where = f"rules[{i}]"
             if rule.category not in cat_names:
-                raise ValueError(
+                problems.append(
                     f"{where}.category: "
                     + _unknown(pgettext("config", "分类"), rule.category, "categories.yaml")
                 )
             if rule.area != "*" and rule.area not in area_names:
-                raise ValueError(
+                problems.append(
                     f"{where}.area: "
                     + _unknown(pgettext("config", "社区"), rule.area, "areas.yaml")
                 )
             for code in [rule.lead, *rule.co]:
                 if code not in dept_codes:
-                    raise ValueError(
+                    problems.append(
                         f"{where}: " + _unknown(_("部门代码"), code, "departments.yaml")
                     )
         for name, options in self.channels.items():
             text_format = (options or {}).get("text_format", "plain")
             if text_format not in TEXT_FORMATS:
-                raise ValueError(
+                problems.append(
                     f"channels.{name}.text_format: "
                     + _("“%(value)s”不可用，应为 %(choices)s 之一")
                     % {"value": text_format, "choices": "、".join(TEXT_FORMATS)}
                 )
-        self._check_urgent(cat_names)
+        problems += self._check_urgent(cat_names)
         for kind, codes in (
             ("departments", [d.code for d in self.departments]),
             ("areas", [a.code for a in self.areas]),
@@ -307,38 +316,41 @@ class Reference(_Strict):
         ):
             dupes = {c for c in codes if codes.count(c) > 1}
             if dupes:
-                raise ValueError(
+                problems.append(
                     f"{kind}: " + _("代码重复：%(codes)s") % {"codes": "、".join(sorted(dupes))}
                 )
-        for cat in self.categories:
+        for i, cat in enumerate(self.categories):
             if cat.deadline_days is None:
-                raise ValueError(
-                    f"categories.{cat.name}.deadline_days: "
-                    + _("一级分类必须填写办理时限（工作日）")
+                problems.append(
+                    f"categories[{i}].deadline_days: " + _("一级分类必须填写办理时限（工作日）")
                 )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
-    def _check_urgent(self, cat_names: set[str]) -> None:
+    def _check_urgent(self, cat_names: set[str]) -> list[str]:
+        problems: list[str] = []
         urgent = self.policy.urgent
         for name in urgent.categories:
             if name not in cat_names:
-                raise ValueError(
+                problems.append(
                     "policy.urgent.categories: "
                     + _unknown(pgettext("config", "分类"), name, "categories.yaml")
                 )
         for i, rule in enumerate(urgent.rules):
             for name in rule.categories:
                 if name not in cat_names:
-                    raise ValueError(
+                    problems.append(
                         f"policy.urgent.rules[{i}].categories: "
                         + _unknown(pgettext("config", "分类"), name, "categories.yaml")
                     )
             for name in rule.areas:
                 if name not in self.area_by_name:
-                    raise ValueError(
+                    problems.append(
                         f"policy.urgent.rules[{i}].areas: "
                         + _unknown(pgettext("config", "社区"), name, "areas.yaml")
                     )
+        return problems
 
     @cached_property
     def flat_categories(self) -> list[FlatCategory]:
@@ -409,33 +421,273 @@ FILES = {
 OPTIONAL = {"policy", "channels", "stations"}
 
 
+class ChannelOptions(_Strict):
+    """The options any channel of channels.yaml may have (each parser reads its own); a key
+    not here is a typo. `columns` keys are checked against the channel's DEFAULT_COLUMNS."""
+
+    label: str | None = None
+    text_format: str = "plain"
+    area: str | None = None
+    recorded_by: str | None = None
+    sheet: str | int | None = None
+    header_search_rows: int = Field(default=10, ge=1)
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    station: str | None = None
+    group: str | None = None
+    staff_senders: list[str] = Field(default_factory=list)
+    noise_phrases: list[str] = Field(default_factory=list)
+    photo_merge_minutes: float = Field(default=5, ge=0)
+    imap: dict[str, Any] | None = None
+
+
+# What each file's section is checked against on its own, before the checks across files.
+_SECTION_TYPES: dict[str, Any] = {
+    "office": Office,
+    "departments": list[Department],
+    "areas": list[Area],
+    "categories": list[Category],
+    "rules": list[RoutingRule],
+    "policy": Policy,
+    "channels": dict[str, ChannelOptions | None],
+    "stations": list[Station],
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config file: the file, the key (list positions counted from 1), the
+    line when known, and what is wrong, for the office."""
+
+    file: str
+    key: str
+    line: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        values = {"file": self.file, "key": self.key, "line": self.line, "problem": self.problem}
+        if self.key and self.line:
+            return _("%(file)s 第 %(line)d 行，%(key)s：%(problem)s") % values
+        if self.key:
+            return _("%(file)s 中 %(key)s：%(problem)s") % values
+        if self.line:
+            return _("%(file)s 第 %(line)d 行：%(problem)s") % values
+        return _("%(file)s：%(problem)s") % values
+
+
+def config_error(problems: Sequence[Problem], kind: type[ConfigError] = ConfigError) -> Any:
+    """One ConfigError (or subclass `kind`) listing every problem, one a line."""
+    message = _("配置有误：") + "".join("\n  " + str(p) for p in problems)
+    error = kind(message)
+    error.problems = list(problems)
+    return error
+
+
+@dataclass(frozen=True)
+class YamlFile:
+    """A config file as read: its data, and the line of every key and list item."""
+
+    name: str
+    data: Any
+    lines: Mapping[tuple[str, ...], int]
+    text: Sequence[str]
+
+    def line_of(self, path: Sequence[Any]) -> int | None:
+        """The line of `path`, or of the nearest key above it that the file has."""
+        parts = tuple(str(p) for p in path if p != "[key]")
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            parts = parts[:-1]
+        return None
+
+    def problem(self, path: Sequence[Any], message: str) -> Problem:
+        line = self.line_of(path)
+        if line is not None:  # a slip on the key's line or the next can make it a plain text
+            message += _full_width_hint(self.text, [line - 1, line])
+        return Problem(self.name, key_text(path, self.data), line, message)
+
+
+def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> YamlFile:
+    """Read a config file keeping the line of every key; a file that cannot be read or is not
+    YAML raises ConfigError saying where, in words an office can act on."""
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise config_error(
+            [Problem(name, "", None, _("不是 UTF-8 编码，请另存为 UTF-8"))]
+        ) from None
+    except OSError as exc:
+        problem = _("无法读取（%(detail)s）") % {"detail": exc.strerror or exc}
+        raise config_error([Problem(name, "", None, problem)]) from None
+    reader = loader(text)
+    try:
+        node = reader.get_single_node()
+        data = reader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise config_error([_yaml_problem(name, text, exc)]) from None
+    except ValueError as exc:  # a constructor's own error, e.g. a date that does not exist
+        problem = _("不是有效的 YAML（%(detail)s）") % {"detail": exc}
+        raise config_error([Problem(name, "", None, problem)]) from None
+    finally:
+        reader.dispose()
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _note_lines(node, (), lines)
+    return YamlFile(name, data, lines, text.splitlines())
+
+
+def _note_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        children = [(str(k.value), k, v) for k, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(str(i), item, item) for i, item in enumerate(node.value)]
+    else:
+        return
+    for part, marked, child in children:
+        here = (*path, part)
+        if here not in lines:
+            lines[here] = marked.start_mark.line + 1
+            _note_lines(child, here, lines)
+
+
+# PyYAML's problems, in words for the office (the first that matches; else 格式不对).
+_YAML_PROBLEMS = (
+    ("could not find expected ':'", N_("找不到应有的冒号“:”")),
+    (
+        "mapping values are not allowed",
+        N_("这里不能写“键: 值”（多半是缩进不对，或冒号后少了空格）"),
+    ),
+    ("found character '\\t'", N_("有制表符（Tab），YAML 只能用空格缩进")),
+    ("expected ',' or ']'", N_("方括号“[ ]”没有配对")),
+    ("expected ',' or '}'", N_("花括号“{ }”没有配对")),
+    ("found unexpected end of stream", N_("引号没有配对")),
+    ("expected <block end>", N_("缩进没有对齐")),
+    ("did not find expected key", N_("缩进没有对齐")),
+    ("did not find expected '-'", N_("列表项应以“- ”开头，缩进要对齐")),
+)
+_FULL_WIDTH_KEY = re.compile(r"^[\s\u3000]*(?:-[\s\u3000]+)?[^:#\s][^:#]*：")
+
+
+def _yaml_problem(name: str, text: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    said = f"{getattr(exc, 'context', '') or ''} {getattr(exc, 'problem', '') or exc}"
+    what = next((_(words) for found, words in _YAML_PROBLEMS if found in said), _("格式不对"))
+    problem = _("不是有效的 YAML：%(what)s") % {"what": what}
+    if mark is None:
+        return Problem(name, "", None, problem)
+    problem += _("（第 %(column)d 列）") % {"column": mark.column + 1}
+    context = getattr(exc, "context_mark", None)
+    first = min(mark.line, context.line if context is not None else mark.line)
+    near = range(max(first - 1, 0), mark.line + 1)  # the slip is often on the line before
+    return Problem(name, "", mark.line + 1, problem + _full_width_hint(text.splitlines(), near))
+
+
+def _full_width_hint(text: Sequence[str], line_indexes: Iterable[int]) -> str:
+    """“；第 10 行有全角冒号…” for the lines given that have a full-width colon after a key or
+    a full-width space outside quotes and comments; '' when none has."""
+    hints = []
+    for i in line_indexes:
+        if not 0 <= i < len(text):
+            continue
+        content = text[i].split(" #")[0]
+        if _FULL_WIDTH_KEY.match(content):
+            hints.append(_("第 %(line)d 行有全角冒号“：”，YAML 需要半角冒号“:”") % {"line": i + 1})
+        if "\u3000" in content.split('"')[0].split("'")[0]:
+            hints.append(_("第 %(line)d 行有全角空格，YAML 需要半角空格") % {"line": i + 1})
+    return "".join("；" + h for h in hints)
+
+
+def key_text(path: Sequence[Any], data: Any = None) -> str:
+    """departments 第 3 个.email: list positions counted from 1, as an office counts."""
+    out, node = "", data
+    for part in path:
+        if part == "[key]":
+            continue
+        if isinstance(part, int) and (isinstance(node, list) or node is None):
+            out = _("%(list)s 第 %(n)d 个") % {"list": out, "n": part + 1}
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+@cache
+def _section_adapter(key: str) -> TypeAdapter[Any]:
+    return TypeAdapter(_SECTION_TYPES[key])
+
+
+def _channel_columns(name: str) -> set[str] | None:
+    """The column fields channel `name` knows, or None when it reads no columns."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"minqing.channels.{name}")
+    except ImportError:
+        return None
+    columns = getattr(module, "DEFAULT_COLUMNS", None)
+    return set(columns) if columns is not None else None
+
+
 def load_reference(config_dir: Path) -> Reference:
-    """Read and validate config_dir/*.yaml; raise ConfigError naming file, key and problem."""
+    """Read and validate config_dir/*.yaml; raise ConfigError naming every problem's file, key,
+    line and what is wrong."""
+    problems: list[Problem] = []
     data: dict[str, Any] = {}
+    files: dict[str, tuple[YamlFile, tuple[str, ...]]] = {}
     for key, filename in FILES.items():
         path = config_dir / filename
         if not path.exists():
-            if key in OPTIONAL:
-                continue
-            raise ConfigError(_("%(path)s：文件不存在") % {"path": path})
+            if key not in OPTIONAL:
+                problems.append(Problem(filename, "", None, _("文件不存在")))
+            continue
         try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                _("%(path)s：不是有效的 YAML（%(detail)s）") % {"path": path, "detail": exc}
-            ) from exc
+            read = read_yaml(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        content = {} if read.data is None else read.data
         if not isinstance(content, dict):
-            raise ConfigError(_("%(path)s：最外层应为“键: 值”的映射") % {"path": path})
-        # Files hold one top-level key named like the section (office.yaml holds the mapping itself).
-        data[key] = (
-            content if key in ("office", "policy") else content.get(key, content.get("rules"))
-        )
-        if data[key] is None:
-            raise ConfigError(_("%(path)s：缺少最外层的键 %(key)s") % {"path": path, "key": key})
+            problems.append(read.problem((), _("最外层应为“键: 值”的映射")))
+            continue
+        # Files hold one top-level key named like the section (office.yaml holds the mapping).
+        top: tuple[str, ...] = ()
+        if key not in ("office", "policy"):
+            top = (key,) if key in content else ("rules",)
+        section = content.get(top[0]) if top else content
+        if section is None:
+            problem = _("缺少最外层的键 %(key)s") % {"key": key}
+            problems.append(Problem(filename, "", None, problem))
+            continue
+        files[key] = (read, top)
+        data[key] = section
+        try:
+            _section_adapter(key).validate_python(section)
+        except ValidationError as exc:
+            problems.extend(read.problem((*top, *e["loc"]), _problem(e)) for e in exc.errors())
+            continue
+        if key == "channels":
+            problems.extend(_column_problems(read, section))
+    if problems:
+        raise config_error(problems)
     try:
         return Reference.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc)) from None
+        raise config_error(_explain(exc, files)) from None
+
+
+def _column_problems(read: YamlFile, channels: Mapping[str, Any]) -> list[Problem]:
+    out = []
+    for name, options in channels.items():
+        known = _channel_columns(str(name))
+        for field in (options or {}).get("columns") or {}:
+            if known is not None and field not in known:
+                problem = _("不认识的键（应为以下之一：%(expected)s）") % {
+                    "expected": "、".join(sorted(known))
+                }
+                out.append(read.problem(("channels", name, "columns", field), problem))
+    return out
 
 
 def _unknown(what: str, value: object, where: str) -> str:
@@ -452,14 +704,17 @@ _PROBLEMS = {
     "extra_forbidden": N_("不认识的键（拼写错误，或不该写在这里）"),
     "int_parsing": N_("应为整数"),
     "int_type": N_("应为整数"),
+    "int_from_float": N_("应为整数"),
     "float_parsing": N_("应为数字"),
     "float_type": N_("应为数字"),
     "string_type": N_("应为文字"),
     "bool_parsing": N_("应为 true 或 false"),
     "bool_type": N_("应为 true 或 false"),
     "list_type": N_("应为列表"),
+    "tuple_type": N_("应为列表"),
     "dict_type": N_("应为“键: 值”的映射"),
     "model_type": N_("应为“键: 值”的映射"),
+    "dataclass_type": N_("应为“键: 值”的映射"),
     "string_pattern_mismatch": N_("格式不对"),
     "date_from_datetime_parsing": N_("应为日期（如 2027-01-01）"),
     "date_parsing": N_("应为日期（如 2027-01-01）"),
@@ -481,29 +736,37 @@ def _problem(err: Mapping[str, Any]) -> str:
     return _("不符合要求（%(detail)s）") % {"detail": err["msg"]}
 
 
-def _key(parts: list[Any]) -> str:
-    """rules[0].lead, departments[2].email: list positions in brackets, as in the file."""
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+def problems_of(exc: ValidationError, read: YamlFile, prefix: Sequence[Any] = ()) -> list[Problem]:
+    """A pydantic error on the data of `read` (found under `prefix`), one Problem per error."""
+    return [read.problem((*prefix, *err["loc"]), _problem(err)) for err in exc.errors()]
 
 
-def _explain(exc: ValidationError) -> str:
-    lines = []
+def _where(text: str) -> list[Any]:
+    """stations[0].area → ['stations', 0, 'area'] (the cross-file checks name keys this way)."""
+    return [
+        int(index) if index else name for index, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", text)
+    ]
+
+
+def _explain(
+    exc: ValidationError, files: Mapping[str, tuple[YamlFile, tuple[str, ...]]]
+) -> list[Problem]:
+    found: list[tuple[list[Any], str]] = []
     for err in exc.errors():
         loc = list(err["loc"])
-        message = _problem(err)
-        if not loc:  # a cross-file check: its message starts with the key it is about
-            where, _sep, message = message.partition(": ")
-            loc = [re.split(r"[.\[]", where, maxsplit=1)[0]]
-            key = where
-        else:  # office.yaml and policy.yaml hold their mapping at the top level
-            key = _key(loc[1:] if loc[0] in ("office", "policy") and len(loc) > 1 else loc)
+        if loc:
+            found.append((loc, _problem(err)))
+            continue
+        # The checks across files: one "key: problem" a line.
+        for line in _problem(err).splitlines():
+            where, _sep, message = line.partition(": ")
+            found.append((_where(where), message))
+    out = []
+    for loc, message in found:
         section = str(loc[0])
-        filename = FILES.get(section, "config")
-        lines.append(
-            _("%(file)s 中 %(key)s：%(problem)s")
-            % {"file": filename, "key": key, "problem": message}
-        )
-    return _("配置有误：") + "\n  " + "\n  ".join(lines)
+        if section not in files:
+            out.append(Problem(FILES.get(section, "config"), key_text(loc), None, message))
+            continue
+        read, top = files[section]
+        out.append(read.problem((*top, *loc[1:]), message))
+    return out

@@ -39,6 +39,14 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from minqing.i18n import _
+from minqing.reference import (
+    ConfigError,
+    Problem,
+    YamlFile,
+    config_error,
+    problems_of,
+    read_yaml,
+)
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
@@ -57,8 +65,9 @@ def fallback_warning(year: int) -> str:
     return _("%(year)d 年节假日安排未配置，按周一至周五计算") % {"year": year}
 
 
-class CalendarConfigError(ValueError):
-    """The calendar config cannot be used; the message names the file, the key and the problem."""
+class CalendarConfigError(ConfigError):
+    """The calendar config cannot be used; the message names the file, the key, the line and
+    the problem (`problems` lists each, as for the other config files)."""
 
 
 # --- config file --------------------------------------------------------------------------
@@ -68,31 +77,35 @@ def _parse_day(value: Any) -> date:
     # YAML turns an unquoted 2027-01-01 into a date already; quoted ones arrive as strings.
     # datetimes and numbers are refused: pydantic would read 20270101 as a Unix timestamp.
     if isinstance(value, datetime):
-        raise ValueError(f"{value!r} has a time of day; write a date as YYYY-MM-DD")
+        raise ValueError(_("“%(value)s”带有时刻，日期应写成 YYYY-MM-DD") % {"value": value})
     if isinstance(value, date):
         return value
     if isinstance(value, str) and _ISO_DAY.match(value.strip()):
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a valid date") from None
-    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+            raise ValueError(_("“%(value)s”不是有效的日期") % {"value": value}) from None
+    raise ValueError(_("“%(value)s”不是日期，应写成 YYYY-MM-DD") % {"value": value})
 
 
 def _parse_span(value: Any) -> tuple[date, date]:
     if isinstance(value, str) and _RANGE_SEPARATOR in value:
-        first, _, last = value.partition(_RANGE_SEPARATOR)
+        first, _sep, last = value.partition(_RANGE_SEPARATOR)
         try:
             start, end = _parse_day(first), _parse_day(last)
         except ValueError as exc:
-            raise ValueError(f"{value!r}: {exc} (a range is YYYY-MM-DD..YYYY-MM-DD)") from None
+            raise ValueError(
+                _("%(problem)s（日期范围写成 YYYY-MM-DD..YYYY-MM-DD）") % {"problem": exc}
+            ) from None
         if end < start:
-            raise ValueError(f"{value!r} ends before it starts")
+            raise ValueError(_("“%(value)s”的结束日期早于开始日期") % {"value": value})
         return start, end
     try:
         day = _parse_day(value)
     except ValueError as exc:
-        raise ValueError(f"{exc} or a range YYYY-MM-DD..YYYY-MM-DD") from None
+        raise ValueError(
+            _("%(problem)s，或写成日期范围 YYYY-MM-DD..YYYY-MM-DD") % {"problem": exc}
+        ) from None
     return day, day
 
 
@@ -133,91 +146,75 @@ _DatesAsTextLoader.yaml_implicit_resolvers = {
 }
 
 
-def _key_path(loc: Sequence[int | str]) -> str:
-    path = ""
-    for part in loc:
-        if part == "[key]":
-            path += " (the year key)"
-        elif isinstance(part, int) and path.endswith(("holidays", "workdays")):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(top level)"
+def _calendar_error(problems: list[Problem]) -> CalendarConfigError:
+    error: CalendarConfigError = config_error(problems, CalendarConfigError)
+    return error
 
 
-def _error_text(err: Mapping[str, Any]) -> str:
-    # pydantic prefixes messages from our own validators with "Value error, ".
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
-def _load_mapping(config: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def _load_mapping(config: str | Path | Mapping[str, Any]) -> YamlFile:
     if isinstance(config, Mapping):
-        return dict(config), "<calendar config>"
+        return YamlFile("<calendar config>", dict(config), {}, [])
     path = Path(config)
+    if not path.exists():
+        raise _calendar_error([Problem(path.name, "", None, _("文件不存在"))])
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CalendarConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalendarConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=_DatesAsTextLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise CalendarConfigError(f"{path}: not valid YAML: {exc}") from None
-    if data is None:
-        return {}, str(path)
-    if not isinstance(data, Mapping):
-        raise CalendarConfigError(
-            f"{path}: (top level): expected a mapping with a 'years' key, got {type(data).__name__}"
-        )
-    return dict(data), str(path)
+        read = read_yaml(path, _DatesAsTextLoader)
+    except ConfigError as exc:
+        raise _calendar_error(exc.problems) from None
+    if read.data is None:
+        return YamlFile(read.name, {}, read.lines, read.text)
+    if not isinstance(read.data, Mapping):
+        raise _calendar_error([read.problem((), _("最外层应为含 years 键的“键: 值”映射"))])
+    return read
 
 
-def _schedules_from_mapping(data: Mapping[str, Any], source: str) -> dict[int, YearSchedule]:
+def _schedules_from_mapping(read: YamlFile) -> dict[int, YearSchedule]:
+    data = dict(read.data)
     if data.get("years") is None:
         data = {**data, "years": {}}
     try:
         model = _CalendarFileModel.model_validate(data)
     except ValidationError as exc:
-        messages = [
-            f"{source}: {_key_path(err['loc'])}: {_error_text(err)}" for err in exc.errors()
-        ]
-        raise CalendarConfigError("\n".join(messages)) from None
+        raise _calendar_error(problems_of(exc, read)) from None
 
-    problems: list[str] = []
+    problems: list[Problem] = []
     schedules: dict[int, YearSchedule] = {}
     for year, entry in sorted(model.years.items()):
         if not 1900 <= year <= 2200:
-            problems.append(f"{source}: years.{year}: not a plausible year")
+            problems.append(read.problem(("years", year), _("不像是年份")))
             continue
         holidays: set[date] = set()
         for i, (start, end) in enumerate(entry.holidays):
-            key = f"{source}: years.{year}.holidays[{i}]"
             if start.year != year or end.year != year:
                 # A notice for year Y can include days of Y-1 (元旦 around 31 December); those
                 # days belong under Y-1, which then has to be listed in full.
                 shown = str(start) if start == end else f"{start}..{end}"
-                problems.append(f"{key}: {shown} is not inside {year}; list it under its own year")
+                problems.append(
+                    read.problem(("years", year, "holidays", i), _not_inside(shown, year))
+                )
                 continue
             holidays.update(start + timedelta(days=k) for k in range((end - start).days + 1))
         workdays: set[date] = set()
         for i, day in enumerate(entry.workdays):
-            key = f"{source}: years.{year}.workdays[{i}]"
+            where = ("years", year, "workdays", i)
             if day.year != year:
-                problems.append(f"{key}: {day} is not inside {year}; list it under its own year")
+                problems.append(read.problem(where, _not_inside(str(day), year)))
             elif day.weekday() < 5:
-                problems.append(
-                    f"{key}: {day} is a {day.strftime('%A')}; make-up working days (调休上班) "
-                    "are Saturdays or Sundays"
-                )
+                problem = _("%(day)s 是星期一至星期五中的一天；调休上班日只能是星期六或星期日")
+                problems.append(read.problem(where, problem % {"day": day}))
             elif day in holidays:
-                problems.append(f"{key}: {day} is also listed under holidays")
+                problem = _("%(day)s 也列在 holidays（放假）中")
+                problems.append(read.problem(where, problem % {"day": day}))
             else:
                 workdays.add(day)
         schedules[year] = YearSchedule(frozenset(holidays), frozenset(workdays))
     if problems:
-        raise CalendarConfigError("\n".join(problems))
+        raise _calendar_error(problems)
     return schedules
+
+
+def _not_inside(shown: str, year: int) -> str:
+    return _("%(day)s 不在 %(year)d 年内，请写在它所在的年份下") % {"day": shown, "year": year}
 
 
 # --- the package's data ---------------------------------------------------------------------
@@ -292,8 +289,7 @@ class WorkCalendar:
         """
         if config is None:
             return cls()
-        data, source = _load_mapping(config)
-        return cls(_schedules_from_mapping(data, source))
+        return cls(_schedules_from_mapping(_load_mapping(config)))
 
     # -- which source decides a year
 

@@ -33,15 +33,19 @@ def test_a_department_without_email_is_named_with_file_and_key(tmp_path):
     config = _broken_copy(tmp_path, "departments.yaml", lambda d: d["departments"][2].pop("email"))
     with pytest.raises(ConfigError) as err:
         load_reference(config)
-    assert "departments.yaml 中 departments[2].email：缺少此项（必填）" in str(err.value)
+    # list positions counted from 1, as an office counts; the line of the department's entry
+    assert "departments.yaml 第 14 行，departments 第 3 个.email：缺少此项（必填）" in str(
+        err.value
+    )
 
 
 def test_a_routing_rule_to_an_unknown_department_is_refused_with_its_place(tmp_path):
     config = _broken_copy(tmp_path, "routing.yaml", lambda d: d["rules"][0].update(lead="nosuch"))
     with pytest.raises(ConfigError) as err:
         load_reference(config)
-    assert "routing.yaml 中 rules[0]：未知的部门代码“nosuch”（departments.yaml 中没有）" in str(
-        err.value
+    assert (
+        "routing.yaml 第 2 行，rules 第 1 个：未知的部门代码“nosuch”（departments.yaml 中没有）"
+        in str(err.value)
     )
 
 
@@ -50,7 +54,7 @@ def test_a_deadline_that_is_not_a_number_is_refused(tmp_path):
         tmp_path, "categories.yaml", lambda d: d["categories"][1].update(deadline_days="七天")
     )
     with pytest.raises(
-        ConfigError, match=r"categories.yaml 中 categories\[1\].deadline_days：应为整数"
+        ConfigError, match=r"categories.yaml 第 \d+ 行，categories 第 2 个.deadline_days：应为整数"
     ):
         load_reference(config)
 

@@ -287,23 +287,39 @@ def test_the_shipped_config_file_loads_and_invents_no_holidays() -> None:
 
 
 BAD_CONFIGS = [
-    # yaml text, the key named in the error, the problem named in the error
-    ("years: {2027: {holiday: [2027-01-01]}}", "years.2027.holiday", "Extra inputs"),
-    ("years: {2027: {holidays: [2027-02-30]}}", "years.2027.holidays[0]", "not a valid date"),
-    ("years: {2027: {holidays: [2027-01-01, 20270102]}}", "years.2027.holidays[1]", "not a date"),
-    ("years: {2027: {holidays: ['2027-02-12..2027-02-06']}}", "holidays[0]", "ends before"),
-    ("years: {2027: {holidays: [2026-12-31]}}", "years.2027.holidays[0]", "not inside 2027"),
-    ("years: {2027: {workdays: [2027-01-06]}}", "years.2027.workdays[0]", "Saturdays or Sundays"),
+    # yaml text, the key (list positions from 1) and the problem named in the error
+    ("years: {2027: {holiday: [2027-01-01]}}", "1 行，years.2027.holiday：", "不认识的键"),
+    (
+        "years: {2027: {holidays: [2027-02-30]}}",
+        "years.2027.holidays 第 1 个：",
+        "“2027-02-30”不是有效的日期",
+    ),
+    (
+        "years: {2027: {holidays: [2027-01-01, 20270102]}}",
+        "years.2027.holidays 第 2 个：",
+        "“20270102”不是日期",
+    ),
+    ("years: {2027: {holidays: ['2027-02-12..2027-02-06']}}", "holidays 第 1 个：", "结束日期早于"),
+    (
+        "years: {2027: {holidays: [2026-12-31]}}",
+        "years.2027.holidays 第 1 个：",
+        "2026-12-31 不在 2027 年内",
+    ),
+    (
+        "years: {2027: {workdays: [2027-01-06]}}",
+        "years.2027.workdays 第 1 个：",
+        "调休上班日只能是星期六或星期日",
+    ),
     (
         "years: {2027: {holidays: ['2027-01-01..2027-01-03'], workdays: [2027-01-02]}}",
-        "years.2027.workdays[0]",
-        "also listed under holidays",
+        "years.2027.workdays 第 1 个：",
+        "2027-01-02 也列在 holidays（放假）中",
     ),
-    ("years: {2027: {holidays: 2027-01-01}}", "years.2027.holidays", "valid list"),
-    ("years: {next: {holidays: []}}", "years.next (the year key)", "valid integer"),
-    ("years: [2027]", "years", "valid dictionary"),
-    ("- 2027", "(top level)", "expected a mapping"),
-    ("years: {2027: [", "", "not valid YAML"),
+    ("years: {2027: {holidays: 2027-01-01}}", "years.2027.holidays：", "应为列表"),
+    ("years: {next: {holidays: []}}", "years.next：", "应为整数"),
+    ("years: [2027]", "years：", "应为“键: 值”的映射"),
+    ("- 2027", "calendar.yaml：", "最外层应为含 years 键"),
+    ("years: {2027: [", "calendar.yaml 第 1 行：", "不是有效的 YAML"),
 ]
 
 
@@ -316,13 +332,13 @@ def test_a_wrong_config_file_names_the_file_the_key_and_the_problem(
     with pytest.raises(CalendarConfigError) as raised:
         WorkCalendar.from_config(path)
     message = str(raised.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith("配置有误：\n  calendar.yaml")
     assert key in message
     assert problem in message
 
 
 def test_a_missing_config_file_is_an_error_not_an_empty_calendar(tmp_path: Path) -> None:
-    with pytest.raises(CalendarConfigError, match="file not found"):
+    with pytest.raises(CalendarConfigError, match="nope.yaml：文件不存在"):
         WorkCalendar.from_config(tmp_path / "nope.yaml")
 
 
