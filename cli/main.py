@@ -56,14 +56,18 @@ def db_upgrade() -> None:
 
 @app.command("check-config", help=N_("检查 config/*.yaml；有错时列出文件、键和问题。"))
 def check_config() -> None:
-    """Exit status 2 when the config is wrong."""
+    """Exit status 2 when any config file is wrong; every problem is listed."""
+    from minqing.configcheck import check_config_dir
     from minqing.reference import ConfigError
+    from minqing.settings import get_settings
     from tasks.context import context
 
     try:
+        check_config_dir(get_settings().resolved_config_dir)
         ref = context().ref
     except ConfigError as exc:
-        console.print(str(exc), style="red", markup=False, highlight=False)
+        # One problem a line, never broken: an operator searches the file for what it says.
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     from minqing.i18n import _
 

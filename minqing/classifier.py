@@ -818,38 +818,65 @@ class ClassifierConfig:
         return ReviewThresholds(self.review_threshold, dict(self.category_thresholds))
 
 
+@functools.cache
+def _classifier_file_model() -> type[Any]:
+    """The pydantic model of config/classifier.yaml: every key known, every value checked, so
+    a typo or a wrong value is refused with its place (minqing.reference words it)."""
+    from typing import Annotated, get_type_hints
+
+    from pydantic import ConfigDict, Field, create_model
+
+    share = Annotated[float, Field(gt=0, le=1)]
+    forbid = ConfigDict(extra="forbid")
+    hints = get_type_hints(ModelSettings)
+    model_fields: dict[str, Any] = {
+        f.name: (dict[str, float] if f.name == "category_weights" else hints[f.name], f.default)
+        for f in dataclasses_fields(ModelSettings)
+    }
+    settings: Any = create_model("ClassifierModelSettings", __config__=forbid, **model_fields)
+    watch: Any = create_model(
+        "PrecisionWatchSettings",
+        __config__=forbid,
+        target=(share, PrecisionWatch.target),
+        min_judged=(Annotated[int, Field(ge=1)], PrecisionWatch.min_judged),
+        weeks=(Annotated[int, Field(ge=1)], PrecisionWatch.weeks),
+    )
+    file_model: type[Any] = create_model(
+        "ClassifierFile",
+        __config__=forbid,
+        review_threshold=(share, 0.9),
+        category_thresholds=(dict[str, share] | None, None),
+        model=(settings | None, None),
+        precision_watch=(watch | None, None),
+        expected_on_new_messages=(list[dict[str, Any]] | None, None),
+    )
+    return file_model
+
+
 def read_classifier_config(path: Path) -> ClassifierConfig:
-    """Read config/classifier.yaml; a missing file means the defaults, an unknown key is an
-    error (a typo must not silently train with a default)."""
-    import yaml
+    """Read config/classifier.yaml; a missing file means the defaults, an unknown key or a
+    wrong value is a ConfigError naming the key and its line (a typo must not silently train
+    with a default, nor stop the night at triage)."""
+    from pydantic import ValidationError
+
+    from minqing.i18n import _
+    from minqing.reference import YamlFile, config_error, problems_of, read_yaml
 
     path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data = data or {}
-    unknown = set(data) - {
-        "review_threshold",
-        "category_thresholds",
-        "model",
-        "precision_watch",
-        "expected_on_new_messages",
-    }
-    model = data.get("model") or {}
-    names = {f.name for f in dataclasses_fields(ModelSettings)}
-    unknown |= {f"model.{k}" for k in model if k not in names}
-    watch = data.get("precision_watch") or {}
-    unknown |= {f"precision_watch.{k}" for k in watch if k not in {"target", "min_judged", "weeks"}}
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    read = read_yaml(path) if path.exists() else YamlFile(path.name, None, {}, [])
+    data = read.data or {}
+    if not isinstance(data, dict):
+        raise config_error([read.problem((), _("最外层应为“键: 值”的映射"))])
+    try:
+        _classifier_file_model().model_validate(data)
+    except ValidationError as exc:
+        raise config_error(problems_of(exc, read)) from None
     threshold = float(data.get("review_threshold", 0.9))
     per_category = {str(k): float(v) for k, v in (data.get("category_thresholds") or {}).items()}
-    try:
-        thresholds = ReviewThresholds(threshold, per_category)
-        watching = PrecisionWatch(**watch)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    model = data.get("model") or {}
+    thresholds = ReviewThresholds(threshold, per_category)
+    watching = PrecisionWatch(**(data.get("precision_watch") or {}))
     expected = data.get("expected_on_new_messages") or []
-    if not isinstance(expected, list) or not all(isinstance(e, dict) for e in expected):
-        raise ValueError(f"{path}: expected_on_new_messages must be a list of mappings")
     return ClassifierConfig(
         threshold, ModelSettings(**model), thresholds.per_category, watching, tuple(expected)
     )

@@ -127,15 +127,64 @@ class DedupParams:
         return cls(**values)
 
 
-def load_dedup_params(path: str | Path) -> DedupParams:
-    """The `dedup:` section of a YAML file such as config/triage.yaml."""
-    import yaml
+@lru_cache(maxsize=1)
+def _triage_file_model() -> type[Any]:
+    """The pydantic model of config/triage.yaml: every key known, every value in its range, so
+    a typo or a wrong value is refused with its place (minqing.reference words it)."""
+    from typing import Annotated
 
-    content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    section = content.get("dedup")
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: no `dedup:` mapping")
-    return DedupParams.from_mapping(section)
+    from pydantic import ConfigDict, Field, create_model, model_validator
+
+    from minqing.i18n import _
+
+    forbid = ConfigDict(extra="forbid")
+    d = DedupParams
+
+    def at_least(n: int) -> Any:
+        return Annotated[int, Field(ge=n)]
+
+    def _bands_divide(values: Any) -> Any:
+        if values.num_perm % values.bands:
+            raise ValueError(_("num_perm 应为 bands 的整数倍"))
+        return values
+
+    section = create_model(
+        "DedupSettings",
+        __config__=forbid,
+        __validators__={"bands_divide": model_validator(mode="after")(_bands_divide)},  # type: ignore[dict-item]
+        shingle_size=(at_least(1), d.shingle_size),
+        num_perm=(at_least(1), d.num_perm),
+        bands=(at_least(1), d.bands),
+        threshold=(Annotated[float, Field(gt=0, le=1)], d.threshold),
+        window_days=(at_least(0), d.window_days),
+        same_area=(bool, d.same_area),
+        max_candidates=(at_least(1), d.max_candidates),
+        per_hash_limit=(at_least(1), d.per_hash_limit),
+        sketch_margin=(Annotated[float, Field(ge=0, le=1)], d.sketch_margin),
+        seed=(int, d.seed),
+        prune_grace_days=(at_least(0), d.prune_grace_days),
+    )
+    file_model: type[Any] = create_model("TriageFile", __config__=forbid, dedup=(section, ...))
+    return file_model
+
+
+def load_dedup_params(path: str | Path) -> DedupParams:
+    """The `dedup:` section of a YAML file such as config/triage.yaml; a typo or a wrong value
+    is a ConfigError naming the key and its line."""
+    from pydantic import ValidationError
+
+    from minqing.i18n import _
+    from minqing.reference import config_error, problems_of, read_yaml
+
+    read = read_yaml(Path(path))
+    content = {} if read.data is None else read.data
+    if not isinstance(content, dict):
+        raise config_error([read.problem((), _("最外层应为“键: 值”的映射"))])
+    try:
+        _triage_file_model().model_validate(content)
+    except ValidationError as exc:
+        raise config_error(problems_of(exc, read)) from None
+    return DedupParams.from_mapping(content["dedup"])
 
 
 # --------------------------------------------------------------------------------------------

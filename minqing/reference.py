@@ -576,11 +576,15 @@ def _yaml_problem(name: str, text: str, exc: yaml.YAMLError) -> Problem:
     problem = _("不是有效的 YAML：%(what)s") % {"what": what}
     if mark is None:
         return Problem(name, "", None, problem)
-    problem += _("（第 %(column)d 列）") % {"column": mark.column + 1}
     context = getattr(exc, "context_mark", None)
     first = min(mark.line, context.line if context is not None else mark.line)
-    near = range(max(first - 1, 0), mark.line + 1)  # the slip is often on the line before
-    return Problem(name, "", mark.line + 1, problem + _full_width_hint(text.splitlines(), near))
+    near = range(max(first - 1, 0), mark.line + 1)  # the slip is often on a line before
+    lines = text.splitlines()
+    slips = [i for i in near if _full_width_hint(lines, [i])]
+    if slips:  # name the line of the slip, not where PyYAML noticed it
+        return Problem(name, "", slips[0] + 1, problem + _full_width_hint(lines, slips))
+    problem += _("（第 %(column)d 列）") % {"column": mark.column + 1}
+    return Problem(name, "", mark.line + 1, problem)
 
 
 def _full_width_hint(text: Sequence[str], line_indexes: Iterable[int]) -> str:

@@ -9,6 +9,8 @@ from prefect import task
 
 from db.engine import Session
 from db.queries import sync_reference
+from minqing.configcheck import check_config_dir
+from minqing.settings import get_settings
 from tasks.context import context
 from tasks.deadlines import recount_provisional_now
 
@@ -16,6 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def sync_reference_now() -> int:
+    # Every config file, not only the reference data: a file the night reads later (classifier,
+    # triage, calendar) is refused here, with the words of `minqing check-config`.
+    check_config_dir(get_settings().resolved_config_dir)
     ref = context().ref
     with Session() as s, s.begin():
         sync_reference(s, ref)
