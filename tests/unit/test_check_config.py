@@ -1,0 +1,198 @@
+"""`minqing check-config` as an office's engineer runs it: every config file the program reads
+is checked through its own loader, and every problem is listed with its file, key (list
+positions counted from 1), line and what is wrong, in Chinese, with exit status 2 — never a
+traceback, never a false 配置无误. The runs' load-reference stage refuses the same files."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from minqing.reference import ConfigError
+from minqing.settings import reset_settings
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped config that MINQING_CONFIG_DIR points at."""
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(target))
+    monkeypatch.setenv("MINQING_LANGUAGE", "zh_CN")
+    reset_settings()
+    yield target
+    reset_settings()
+
+
+def edit(config: Path, name: str, old: str, new: str) -> int:
+    """Replace the first `old` in config/name by `new`; the line (from 1) it was on."""
+    path = config / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return text[: text.index(old)].count("\n") + 1
+
+
+def check() -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["check-config"])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result.exit_code, result.output
+
+
+def test_the_shipped_config_is_all_clear(config: Path) -> None:
+    code, output = check()
+    assert code == 0
+    assert output.startswith("配置无误：部门 10 个")
+
+
+CALENDAR_2027 = (
+    "years:\n  2027:\n    holidays:\n      - 2027-01-01\n      - 2027-02-06..2027-02-13\n"
+)
+
+
+def test_a_misspelt_calendar_key_is_named_with_its_line(config: Path) -> None:
+    (config / "calendar.yaml").write_text(CALENDAR_2027.replace("holidays", "holidys"), "utf-8")
+    code, output = check()
+    assert code == 2
+    assert (
+        "calendar.yaml 第 3 行，years.2027.holidys：不认识的键（拼写错误，或不该写在这里）"
+        in output
+    )
+    assert "Extra inputs" not in output
+
+
+def test_a_date_that_does_not_exist_is_named_with_its_place_in_the_list(config: Path) -> None:
+    (config / "calendar.yaml").write_text(
+        CALENDAR_2027.replace("2027-02-06..2027-02-13", "2027-02-30"), "utf-8"
+    )
+    code, output = check()
+    assert code == 2
+    assert (
+        "calendar.yaml 第 5 行，years.2027.holidays 第 2 个：“2027-02-30”不是有效的日期" in output
+    )
+
+
+@pytest.mark.parametrize(
+    ("new", "key", "problem"),
+    [
+        ("review_threshold: 九十", "review_threshold", "应为数字"),
+        ("review_threshold: 1.5", "review_threshold", "不能大于 1"),
+        ("reveiw_threshold: 0.90", "reveiw_threshold", "不认识的键（拼写错误，或不该写在这里）"),
+    ],
+)
+def test_a_wrong_classifier_setting_is_refused_before_the_night(
+    config: Path, new: str, key: str, problem: str
+) -> None:
+    line = edit(config, "classifier.yaml", "review_threshold: 0.90", new)
+    code, output = check()
+    assert code == 2
+    assert f"classifier.yaml 第 {line} 行，{key}：{problem}" in output
+    assert "配置无误" not in output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("  window_days: 90", "  window_days: -5", "dedup.window_days", "不能小于 0"),
+        ("  threshold: 0.5", "  threshhold: 0.5", "dedup.threshhold", "不认识的键"),
+    ],
+)
+def test_a_wrong_triage_setting_is_refused_before_the_night(
+    config: Path, old: str, new: str, key: str, problem: str
+) -> None:
+    line = edit(config, "triage.yaml", old, new)
+    code, output = check()
+    assert code == 2
+    assert f"triage.yaml 第 {line} 行，{key}：{problem}" in output
+
+
+def test_a_misspelt_channel_column_is_refused(config: Path) -> None:
+    line = edit(config, "channels.yaml", "      ticket: [", "      tiket: [")
+    code, output = check()
+    assert code == 2
+    assert f"channels.yaml 第 {line} 行，channels.hotline.columns.tiket：不认识的键" in output
+    assert "ticket" in output  # what it should be
+
+
+def test_a_full_width_colon_is_pointed_at(config: Path) -> None:
+    line = edit(config, "departments.yaml", "    email: banli@zhujian", "    email：banli@zhujian")
+    code, output = check()
+    assert code == 2
+    assert (
+        f"departments.yaml 第 {line} 行：不是有效的 YAML：找不到应有的冒号“:”；"
+        f"第 {line} 行有全角冒号“：”，YAML 需要半角冒号“:”"
+    ) in output
+    assert "while scanning" not in output and "<unicode string>" not in output
+
+
+def test_a_full_width_space_is_pointed_at(config: Path) -> None:
+    line = edit(
+        config, "departments.yaml", "    name: 区城市管理局", "\u3000\u3000name: 区城市管理局"
+    )
+    code, output = check()
+    assert code == 2
+    assert "departments.yaml 第" in output and "不是有效的 YAML" in output
+    assert f"第 {line} 行有全角空格，YAML 需要半角空格" in output
+
+
+def test_a_yaml_syntax_error_is_said_in_chinese_with_line_and_column(config: Path) -> None:
+    line = edit(config, "office.yaml", "mail_from: ", "mail_from ")
+    code, output = check()
+    assert code == 2
+    assert (
+        f"office.yaml 第 {line + 1} 行：不是有效的 YAML：找不到应有的冒号“:”（第 1 列）" in output
+    )
+
+
+def test_list_positions_are_counted_from_one(config: Path) -> None:
+    line = edit(
+        config, "departments.yaml", "    email: banli@chengguan", "    mail: banli@chengguan"
+    )
+    code, output = check()
+    assert code == 2
+    assert f"departments.yaml 第 {line} 行，departments 第 2 个.mail：不认识的键" in output
+    assert "departments 第 2 个.email：缺少此项（必填）" in output
+    assert "departments[1]" not in output
+
+
+def test_every_broken_file_is_listed_not_only_the_first(config: Path) -> None:
+    edit(config, "departments.yaml", "    email: banli@chengguan", "    mail: banli@chengguan")
+    rule = edit(config, "routing.yaml", "lead: zhujian", "lead: nosuch")
+    (config / "calendar.yaml").write_text(CALENDAR_2027.replace("holidays", "holidys"), "utf-8")
+    edit(config, "classifier.yaml", "review_threshold: 0.90", "review_threshold: 九十")
+    edit(config, "triage.yaml", "  window_days: 90", "  window_days: -5")
+    code, output = check()
+    assert code == 2
+    for said in (
+        "departments 第 2 个.mail",
+        "calendar.yaml 第 3 行",
+        "classifier.yaml",
+        "dedup.window_days",
+    ):
+        assert said in output
+    # the routing rule's unknown department is found once departments.yaml is fixed
+    edit(config, "departments.yaml", "    mail: banli@chengguan", "    email: banli@chengguan")
+    code, output = check()
+    assert code == 2
+    assert f"routing.yaml 第 {rule} 行，rules 第 1 个：未知的部门代码“nosuch”" in output
+    assert "calendar.yaml 第 3 行" in output
+
+
+def test_the_runs_load_reference_stage_refuses_the_same_files_with_the_same_words(
+    config: Path,
+) -> None:
+    from tasks.reference import sync_reference_now
+
+    edit(config, "classifier.yaml", "review_threshold: 0.90", "review_threshold: 九十")
+    edit(config, "triage.yaml", "  window_days: 90", "  window_days: -5")
+    _code, output = check()
+    with pytest.raises(ConfigError) as refused:
+        sync_reference_now()  # refused before it touches the database
+    said = str(refused.value)
+    assert "classifier.yaml" in said and "triage.yaml" in said
+    assert said.splitlines() == output.strip().splitlines()
