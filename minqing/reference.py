@@ -599,7 +599,7 @@ def _full_width_hint(text: Sequence[str], line_indexes: Iterable[int]) -> str:
             hints.append(_("第 %(line)d 行有全角冒号“：”，YAML 需要半角冒号“:”") % {"line": i + 1})
         if "\u3000" in content.split('"')[0].split("'")[0]:
             hints.append(_("第 %(line)d 行有全角空格，YAML 需要半角空格") % {"line": i + 1})
-    return "".join("；" + h for h in hints)
+    return "".join(pgettext("separator", "；") + h for h in hints)
 
 
 def key_text(path: Sequence[Any], data: Any = None) -> str:
@@ -688,7 +688,7 @@ def _column_problems(read: YamlFile, channels: Mapping[str, Any]) -> list[Proble
         for field in (options or {}).get("columns") or {}:
             if known is not None and field not in known:
                 problem = _("不认识的键（应为以下之一：%(expected)s）") % {
-                    "expected": "、".join(sorted(known))
+                    "expected": pgettext("separator", "、").join(sorted(known))
                 }
                 out.append(read.problem(("channels", name, "columns", field), problem))
     return out
