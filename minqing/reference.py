@@ -681,9 +681,23 @@ def load_reference(config_dir: Path) -> Reference:
         raise config_error(_explain(exc, files)) from None
 
 
+# Channels read by tasks/imports.py rather than by a parser (tasks/ingest.py RETURN_CHANNELS).
+_RETURN_CHANNELS = ("replies", "ratings")
+
+
 def _column_problems(read: YamlFile, channels: Mapping[str, Any]) -> list[Problem]:
+    from minqing.channels import registered_channels
+
     out = []
+    names = [*registered_channels(), *_RETURN_CHANNELS]
     for name, options in channels.items():
+        if name not in names:
+            problem = _("未知的渠道“%(value)s”（应为以下之一：%(expected)s）") % {
+                "value": name,
+                "expected": pgettext("separator", "、").join(names),
+            }
+            out.append(read.problem(("channels", name), problem))
+            continue
         known = _channel_columns(str(name))
         for field in (options or {}).get("columns") or {}:
             if known is not None and field not in known:

@@ -196,3 +196,10 @@ def test_the_runs_load_reference_stage_refuses_the_same_files_with_the_same_word
     said = str(refused.value)
     assert "classifier.yaml" in said and "triage.yaml" in said
     assert said.splitlines() == output.strip().splitlines()
+
+
+def test_a_misspelt_channel_name_is_refused(config: Path) -> None:
+    line = edit(config, "channels.yaml", "  hotline:", "  hotlin:")
+    code, output = check()
+    assert code == 2
+    assert f"channels.yaml 第 {line} 行，channels.hotlin：未知的渠道“hotlin”" in output

@@ -104,7 +104,7 @@ def test_an_urgent_category_or_area_that_does_not_exist_is_named(tmp_path):
     data["urgent"]["categories"] = []
     data["urgent"]["rules"] = [{"name": "某社区", "areas": ["月亮社区"]}]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"urgent.rules\[0\].areas：未知的社区“月亮社区”"):
+    with pytest.raises(ConfigError, match=r"urgent.rules 第 1 个.areas：未知的社区“月亮社区”"):
         load_reference(target)
 
 
