@@ -669,7 +669,7 @@ def load_reference(config_dir: Path) -> Reference:
         try:
             _section_adapter(key).validate_python(section)
         except ValidationError as exc:
-            problems.extend(read.problem((*top, *e["loc"]), _problem(e)) for e in exc.errors())
+            problems.extend(problems_of(exc, read, top))
             continue
         if key == "channels":
             problems.extend(_column_problems(read, section))
@@ -755,8 +755,42 @@ def _problem(err: Mapping[str, Any]) -> str:
 
 
 def problems_of(exc: ValidationError, read: YamlFile, prefix: Sequence[Any] = ()) -> list[Problem]:
-    """A pydantic error on the data of `read` (found under `prefix`), one Problem per error."""
-    return [read.problem((*prefix, *err["loc"]), _problem(err)) for err in exc.errors()]
+    """A pydantic error on the data of `read` (found under `prefix`): one Problem per key, the
+    alternatives of a union (文字 or 整数) said in one line."""
+    out: list[Problem] = []
+    for err in exc.errors():
+        path = _in_file((*prefix, *err["loc"]), read.data, missing=err["type"] == "missing")
+        problem = read.problem(path, _problem(err))
+        same = next(
+            (i for i, p in enumerate(out) if (p.key, p.line) == (problem.key, problem.line)), None
+        )
+        if same is None:
+            out.append(problem)
+        elif problem.problem not in out[same].problem:
+            either = _("%(first)s，或%(second)s") % {
+                "first": out[same].problem,
+                "second": problem.problem,
+            }
+            out[same] = Problem(problem.file, problem.key, problem.line, either)
+    return out
+
+
+def _in_file(loc: Sequence[Any], data: Any, *, missing: bool) -> list[Any]:
+    """`loc` without the names pydantic gives a union's alternatives (str, int, dict[str,str]):
+    only the keys and list positions that are in the file, and a missing key at the end."""
+    out: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int):
+            out.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif part == "[key]" or (missing and i == len(loc) - 1) or node is None:
+            out.append(part)
+            node = None
+    return out
 
 
 def _where(text: str) -> list[Any]:

@@ -203,3 +203,13 @@ def test_a_misspelt_channel_name_is_refused(config: Path) -> None:
     code, output = check()
     assert code == 2
     assert f"channels.yaml 第 {line} 行，channels.hotlin：未知的渠道“hotlin”" in output
+
+
+def test_a_value_of_the_wrong_kind_is_said_once_with_its_alternatives(config: Path) -> None:
+    line = edit(
+        config, "channels.yaml", "    label: 12345热线", "    label: 12345热线\n    sheet: [1, 2]"
+    )
+    code, output = check()
+    assert code == 2
+    assert f"channels.yaml 第 {line + 1} 行，channels.hotline.sheet：应为文字，或应为整数" in output
+    assert "sheet.str" not in output and "sheet.int" not in output
