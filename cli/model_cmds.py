@@ -7,10 +7,12 @@ prediction are minqing/classifier.py. Wired into the main CLI by `register(app)`
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -283,20 +285,15 @@ def classify(
     extra = ["category", "confidence", "needs_review", "review_threshold"]
     for k in (1, 2, 3):
         extra += [f"top{k}_category", f"top{k}_confidence"]
-    handle = out.open("w", encoding="utf-8-sig", newline="") if out else sys.stdout
-    try:
-        writer = csv.writer(handle)
-        writer.writerow(header + extra)
-        for row, (category, confidence, top3) in zip(rows, predictions, strict=True):
-            top = [cell for name, prob in top3 for cell in (name, f"{prob:.4f}")]
-            top += [""] * (6 - len(top))
-            review = needs_review(category, confidence, thresholds)
-            used = thresholds.for_category(category)
-            decision = [category or "", f"{confidence:.4f}", "1" if review else "0", f"{used:g}"]
-            writer.writerow(row + decision + top)
-    finally:
-        if out:
-            handle.close()
+    table = [header + extra]
+    for row, (category, confidence, top3) in zip(rows, predictions, strict=True):
+        top = [cell for name, prob in top3 for cell in (name, f"{prob:.4f}")]
+        top += [""] * (6 - len(top))
+        review = needs_review(category, confidence, thresholds)
+        used = thresholds.for_category(category)
+        decision = [category or "", f"{confidence:.4f}", "1" if review else "0", f"{used:g}"]
+        table.append(row + decision + top)
+    _write_table(table, out)
     if out:
         err.print(
             ngettext(
@@ -306,3 +303,28 @@ def classify(
             )
             % {"model": used_by, "n": len(rows), "out": out}
         )
+
+
+def _write_table(table: list[list[str]], out: Path | None) -> None:
+    """The classified rows: an Excel workbook for `--out *.xlsx`, else CSV — with a BOM for a
+    file (`--out`, or standard output redirected into a file: `> 结果.csv`), so Excel reads the
+    Chinese, and without one into a pipe, where another program reads it."""
+    if out is not None and out.suffix.lower() == ".xlsx":
+        import pandas as pd
+
+        pd.DataFrame(table[1:], columns=table[0]).to_excel(out, index=False)
+        return
+    if out is not None:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:
+            csv.writer(handle).writerows(table)
+        return
+    if _is_file(sys.stdout):
+        sys.stdout.write("\ufeff")
+    csv.writer(sys.stdout).writerows(table)
+
+
+def _is_file(stream: Any) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
+        return False
