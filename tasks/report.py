@@ -153,7 +153,7 @@ def report_artifacts(report: Report, folder: Path) -> dict[str, dict[str, Any]]:
         SUMMARY_KEY: {"markdown": markdown, "description": _("评议报告 %(period)s") % title},
         SCORES_KEY: {
             "table": artifact_rows(report.scores),
-            "description": _("部门评分 %(period)s（公式见 docs/scores.md）") % title,
+            "description": _("部门评分 %(period)s") % title,
         },
     }
 
@@ -376,6 +376,7 @@ def _sheets(report: Report) -> list[Sheet]:
             (_("统计期间"), report.period.title),
             (_("工作表述"), report.sentence),
             *[(_("说明"), note) for note in report.basis],
+            (_("评分办法"), report.score_rule),
             *report.overview,
         ],
         columns=list(OVERVIEW_LABELS),
