@@ -190,38 +190,48 @@ def _span(point: dict, key: str) -> str:
 def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
     """Automatic routing at the configured review thresholds: what this training's
     cross-validation says (messages like the training data), next to what was measured on
-    messages the model had never seen (config/classifier.yaml expected_on_new_messages)."""
-    table = Table(
-        _("测量数据"), _("准确率（95%区间）"), _("自动分派率（95%区间）"), "macro-F1",
-        title=_("按配置的审核阈值自动分派"),
-    )  # fmt: skip
+    messages the model had never seen (config/classifier.yaml expected_on_new_messages) — a
+    table on a wide terminal, one block per measurement below WIDE columns."""
+    from cli.blocks import fitted_table, labelled, print_blocks
+
+    headers = [_("测量数据"), _("准确率（95%区间）"), _("自动分派率（95%区间）"), "macro-F1"]
+    rows = []
     at = (metadata.get("cv") or {}).get("at_review_thresholds")
     if at:
-        table.add_row(
+        rows.append([
             _("本次数据的交叉验证（同分布：只适用于与训练数据相似的留言）"),
-            _span(at, "precision"),
-            _span(at, "coverage"),
-            f"{metadata['cv']['macro_f1_mean']:.3f}",
-        )
+            _span(at, "precision"), _span(at, "coverage"), f"{metadata['cv']['macro_f1_mean']:.3f}",
+        ])  # fmt: skip
     for measured in expected:
         f1 = measured.get("macro_f1")
-        table.add_row(
+        rows.append([
             _("新留言：%(data)s") % {"data": measured.get("hold_out", "")},
-            _span(measured, "precision"),
-            _span(measured, "coverage"),
+            _span(measured, "precision"), _span(measured, "coverage"),
             "-" if f1 is None else f"{f1:.3f}",
-            style="bold",
-        )
-    if table.row_count:
-        console.print(table)
-        if expected:
-            console.print(
-                _(
-                    "实际运行中应以新留言的数字为准；交叉验证的数字只适用于与训练数据相似的留言。"
-                    "新留言各行是用这些参数在 TIPDM 数据上训练的模型测得的（bench/bench_routing.py）："
-                    "换用其他数据训练后，请重新测量。夜间运行摘要按办理结果跟踪实际的自动分派准确率。"
-                )
+        ])  # fmt: skip
+    if not rows:
+        return
+    title = _("按配置的审核阈值自动分派")
+    if console.width < WIDE:
+        console.print(title)
+        blocks = [(row[0], [labelled(h, v) for h, v in zip(headers[1:], row[1:], strict=True)])
+                  for row in rows]  # fmt: skip
+        print_blocks(console, blocks)
+    else:
+        console.print(fitted_table(headers, rows, whole={1, 2, 3}, title=title))
+    if expected:
+        console.print(
+            _(
+                "实际运行中应以新留言的数字为准；交叉验证的数字只适用于与训练数据相似的留言。"
+                "新留言各行是用这些参数在本项目自带的已分类留言上测得的"
+                "（bench/results/classifier.md）：换用其他数据训练后，请重新测量。"
+                "夜间运行摘要按办理结果跟踪实际的自动分派准确率。"
             )
+        )
+
+
+# Below this many columns the routing table's long row names are cut: one block per row.
+WIDE = 110
 
 
 def classify(

@@ -571,6 +571,10 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     assert "macro-F1" in result.output
     assert "按配置的审核阈值自动分派" in result.output
     assert "本次数据的交叉验证" in result.output
+    # 80 columns: one block per measurement, every name whole (a table would cut them with …)
+    routing = result.output[result.output.index("按配置的审核阈值自动分派") :]
+    assert "…" not in routing
+    assert "新留言：整个话题留出（按话题分 5 折交叉验证，8,297 条）" in routing
     # The shipped config's category weights are the model's and the report names them.
     words = " ".join(result.output.split())  # the console wraps long lines
     assert "类别权重" in words and "交通运输 1.89" in words
