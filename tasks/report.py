@@ -38,6 +38,7 @@ from minqing.charts import (
 from minqing.i18n import N_, _, current_language, headed, label
 from minqing.labels import COLUMN_LABELS
 from minqing.report import (
+    FUNNEL_BASIS,
     LABELS,
     OVERVIEW_LABELS,
     RATE_COLUMNS,
@@ -377,6 +378,7 @@ def _sheets(report: Report) -> list[Sheet]:
             (_("工作表述"), report.sentence),
             *[(_("说明"), note) for note in report.basis],
             (_("评分办法"), report.score_rule),
+            (_("办理漏斗"), _(FUNNEL_BASIS)),  # why 办成 and 推动解决 count differently
             *report.overview,
         ],
         columns=list(OVERVIEW_LABELS),
