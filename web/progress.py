@@ -20,7 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from db.engine import Session
 from db.models import Case, Department, Person, Reply, Submission, case_id_from_number
 from minqing.i18n import _
-from minqing.progress import Progress, clean_last_four, clean_receipt, phone_ends_with, public_text
+from minqing.progress import (
+    Progress,
+    clean_last_four,
+    clean_receipt,
+    phone_ends_with,
+    public_text,
+    receipt_forms,
+)
 from minqing.states import CaseStatus
 from web.common import client_ip, field_text, web_of
 from web.tokens import LinkError, Role, read_token
@@ -54,7 +61,7 @@ def find_case(receipt: str, last_four: str) -> int | None:
                 return None
             query = query.where(Submission.case_id == case.id)
         else:
-            query = query.where(Submission.source_ref == receipt)
+            query = query.where(Submission.source_ref.in_(receipt_forms(receipt)))
         for case_id, phone in s.execute(query.limit(500)):
             if case_id is not None and phone_ends_with(phone, last_four):
                 return int(case_id)

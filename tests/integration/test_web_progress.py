@@ -231,3 +231,31 @@ def test_a_citizen_without_a_name_is_greeted_in_one_sentence(client, monkeypatch
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     assert "<h2>Hello</h2>" in client.get(rating).text
+
+
+def test_a_receipt_typed_in_capitals_or_lowercase_finds_the_message(client):
+    """Phone keyboards capitalise: 留言编号 QR20261208-1e91a15a53b7 typed as
+    QR20261208-1E91A15A53B7, a hotline ticket gd202611230040 typed as GD202611230040."""
+    receipt = submit(client, phone=PHONE)
+    night()
+    stored = "QR20261208-1e91a15a53b7"  # letters in its hex part, whatever the random id was
+    with Session() as s, s.begin():
+        s.scalar(select(Submission).where(Submission.source_ref == receipt)).source_ref = stored
+    for typed, now in [
+        ("QR20261208-1E91A15A53B7", stored),
+        ("qr20261208-1e91a15a53b7", stored),
+        (stored, stored),
+        # a 12345 ticket stored in lowercase, as the hotline exports it
+        ("GD202611230040", "gd202611230040"),
+        ("gd202611230040", "gd202611230040"),
+        ("Gd202611230040", "gd202611230040"),
+        # …or in capitals
+        ("gd201", "GD201"),
+    ]:
+        with Session() as s, s.begin():
+            s.scalar(select(Submission).where(Submission.person_id.is_not(None))).source_ref = now
+        page = lookup(client, typed, "1111")
+        assert NOT_FOUND not in page.text and "已交办，承办单位正在办理" in page.text, typed
+    assert NOT_FOUND in lookup(client, "GD202611230041", "1111").text
+    # the field no longer asks the keyboard for capitals
+    assert 'autocapitalize="characters"' not in client.get("/progress").text
