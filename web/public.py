@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,6 @@ from starlette.background import BackgroundTask
 
 from minqing.channels.base import check_text
 from minqing.i18n import N_, _, label
-from minqing.normalize import normalize_phone
 from minqing.reference import Station
 from minqing.urgency import assess
 from web import spool
@@ -31,9 +31,22 @@ router = APIRouter()
 
 KIND_LABELS = {"家": N_("人大代表之家"), "站": N_("人大代表联络站"), "点": N_("代表联系点")}
 FORM_ID = re.compile(r"^QR\d{8}-[0-9a-f]{12}$")
-PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
+# What a citizen gives as a phone (spaces and hyphens tolerated, full-width digits too): an
+# 11-digit mobile starting with 1 (+86 allowed), or a landline with its area code — 0 and two
+# or three digits, an optional hyphen (or brackets), then 7 or 8 digits.
+MOBILE = re.compile(r"^(?:\+?86)?1\d{10}$")
+LANDLINE = re.compile(r"^(?:0\d{2,3}|\(0\d{2,3}\))-?[1-9]\d{6,7}$")
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 LIMITS = {"content": 5000, "name": 40, "phone": 20, "email": 120}
+
+
+def phone_ok(text: str) -> bool:
+    compact = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text))
+    if MOBILE.match(compact):
+        return True
+    # the one hyphen a landline may have is between area code and number: test it as typed
+    typed = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+    return bool(LANDLINE.match(typed) or LANDLINE.match(compact))
 
 
 def new_form_id() -> str:
@@ -153,8 +166,8 @@ def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
             errors[name] = _("不能超过 %(limit)d 个字") % {"limit": limit}
     if "content" not in errors and check_text(values["content"]):
         errors["content"] = _("请填写您要反映的问题")
-    if values["phone"] and not (PHONE.match(values["phone"]) and normalize_phone(values["phone"])):
-        errors["phone"] = _("电话号码格式不对（只能包含数字）")
+    if values["phone"] and not phone_ok(values["phone"]):
+        errors["phone"] = _("请填写 11 位手机号或带区号的座机号（如 0731-12345678）")
     if values["email"] and not EMAIL.match(values["email"]):
         errors["email"] = _("邮箱格式不对")
     if values["area"] and values["area"] not in areas:
