@@ -84,12 +84,19 @@ def load_progress(case_id: int) -> Progress | None:
             reply = s.scalars(
                 this_round.order_by(Reply.received_at.desc(), Reply.id.desc())
             ).first()
+        # The case's own outcome is the answer only of a case answered (or closed) in this
+        # round: a reopened case — back after 不满意 / 未办成 or a failed 回头看, or assigned
+        # again — keeps its last round's outcome and deadline, which are not its answer now.
+        # Until the next night assigns it again it has no deadline of its own.
+        outcome = None
+        if case.status in REPLIED and case.outcome is not None:
+            outcome = case.outcome.value
         return Progress(
             case_number=case.number,
             status=case.status,
             department=department,
-            due_at=case.due_at if case.status in (CaseStatus.ASSIGNED, CaseStatus.REOPENED) else None,
-            reply_outcome=(reply.outcome.value if reply else (case.outcome.value if case.outcome else None)),
+            due_at=case.due_at if case.status is CaseStatus.ASSIGNED else None,
+            reply_outcome=(reply.outcome.value if reply else outcome),
             reply_at=reply.received_at if reply else None,
             reply_text=public_text(reply.text) if reply else None,
         )  # fmt: skip

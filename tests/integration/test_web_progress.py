@@ -15,6 +15,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Case, Handoff, HandoffKind, Rating, Submission
 from minqing.settings import reset_settings
+from minqing.states import CaseStatus, Outcome
 from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
 from tasks.surveys import surveys_now
@@ -259,3 +260,30 @@ def test_a_receipt_typed_in_capitals_or_lowercase_finds_the_message(client):
     assert NOT_FOUND in lookup(client, "GD202611230041", "1111").text
     # the field no longer asks the keyboard for capitals
     assert 'autocapitalize="characters"' not in client.get("/progress").text
+
+
+def test_a_reopened_case_shows_its_new_round_not_the_answer_the_citizen_rejected(client):
+    rating = answered_and_surveyed(client)
+    assert "A 已解决" in lookup(client, submitted_receipt(), "1111").text
+    form = hidden_fields(client.get(rating).text)
+    done = client.post(rating, data={**form, "satisfaction": "不满意", "solved": "no"})
+    assert done.status_code == 200
+    with Session() as s:
+        case = s.scalar(select(Case))
+        assert case.status == CaseStatus.REOPENED and case.outcome == Outcome.SOLVED
+
+    for page in (lookup(client, submitted_receipt(), "1111"), client.get(rating + "/progress")):
+        assert "重新交办，承办单位正在重新办理" in page.text
+        for stale in ("A 已解决", "已更换路灯灯泡", "<dt>办理结果", "<dt>答复时间", "前答复"):
+            assert stale not in page.text, stale
+
+    night()  # assigned again: a new deadline, still no answer of this round
+    page = lookup(client, submitted_receipt(), "1111")
+    assert "已交办，承办单位正在办理" in page.text and "前答复" in page.text
+    for stale in ("A 已解决", "已更换路灯灯泡", "<dt>办理结果"):
+        assert stale not in page.text, stale
+
+
+def submitted_receipt() -> str:
+    with Session() as s:
+        return s.scalar(select(Submission.source_ref).where(Submission.person_id.is_not(None)))
