@@ -7,10 +7,12 @@ prediction are minqing/classifier.py. Wired into the main CLI by `register(app)`
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -188,38 +190,48 @@ def _span(point: dict, key: str) -> str:
 def _print_routing(metadata: dict, expected: Sequence[dict]) -> None:
     """Automatic routing at the configured review thresholds: what this training's
     cross-validation says (messages like the training data), next to what was measured on
-    messages the model had never seen (config/classifier.yaml expected_on_new_messages)."""
-    table = Table(
-        _("测量数据"), _("准确率（95%区间）"), _("自动分派率（95%区间）"), "macro-F1",
-        title=_("按配置的审核阈值自动分派"),
-    )  # fmt: skip
+    messages the model had never seen (config/classifier.yaml expected_on_new_messages) — a
+    table on a wide terminal, one block per measurement below WIDE columns."""
+    from cli.blocks import fitted_table, labelled, print_blocks
+
+    headers = [_("测量数据"), _("准确率（95%区间）"), _("自动分派率（95%区间）"), "macro-F1"]
+    rows = []
     at = (metadata.get("cv") or {}).get("at_review_thresholds")
     if at:
-        table.add_row(
+        rows.append([
             _("本次数据的交叉验证（同分布：只适用于与训练数据相似的留言）"),
-            _span(at, "precision"),
-            _span(at, "coverage"),
-            f"{metadata['cv']['macro_f1_mean']:.3f}",
-        )
+            _span(at, "precision"), _span(at, "coverage"), f"{metadata['cv']['macro_f1_mean']:.3f}",
+        ])  # fmt: skip
     for measured in expected:
         f1 = measured.get("macro_f1")
-        table.add_row(
+        rows.append([
             _("新留言：%(data)s") % {"data": measured.get("hold_out", "")},
-            _span(measured, "precision"),
-            _span(measured, "coverage"),
+            _span(measured, "precision"), _span(measured, "coverage"),
             "-" if f1 is None else f"{f1:.3f}",
-            style="bold",
-        )
-    if table.row_count:
-        console.print(table)
-        if expected:
-            console.print(
-                _(
-                    "实际运行中应以新留言的数字为准；交叉验证的数字只适用于与训练数据相似的留言。"
-                    "新留言各行是用这些参数在 TIPDM 数据上训练的模型测得的（bench/bench_routing.py）："
-                    "换用其他数据训练后，请重新测量。夜间运行摘要按办理结果跟踪实际的自动分派准确率。"
-                )
+        ])  # fmt: skip
+    if not rows:
+        return
+    title = _("按配置的审核阈值自动分派")
+    if console.width < WIDE:
+        console.print(title)
+        blocks = [(row[0], [labelled(h, v) for h, v in zip(headers[1:], row[1:], strict=True)])
+                  for row in rows]  # fmt: skip
+        print_blocks(console, blocks)
+    else:
+        console.print(fitted_table(headers, rows, whole={1, 2, 3}, title=title))
+    if expected:
+        console.print(
+            _(
+                "实际运行中应以新留言的数字为准；交叉验证的数字只适用于与训练数据相似的留言。"
+                "新留言各行是用这些参数在本项目自带的已分类留言上测得的"
+                "（bench/results/classifier.md）：换用其他数据训练后，请重新测量。"
+                "夜间运行摘要按办理结果跟踪实际的自动分派准确率。"
             )
+        )
+
+
+# Below this many columns the routing table's long row names are cut: one block per row.
+WIDE = 110
 
 
 def classify(
@@ -283,20 +295,15 @@ def classify(
     extra = ["category", "confidence", "needs_review", "review_threshold"]
     for k in (1, 2, 3):
         extra += [f"top{k}_category", f"top{k}_confidence"]
-    handle = out.open("w", encoding="utf-8-sig", newline="") if out else sys.stdout
-    try:
-        writer = csv.writer(handle)
-        writer.writerow(header + extra)
-        for row, (category, confidence, top3) in zip(rows, predictions, strict=True):
-            top = [cell for name, prob in top3 for cell in (name, f"{prob:.4f}")]
-            top += [""] * (6 - len(top))
-            review = needs_review(category, confidence, thresholds)
-            used = thresholds.for_category(category)
-            decision = [category or "", f"{confidence:.4f}", "1" if review else "0", f"{used:g}"]
-            writer.writerow(row + decision + top)
-    finally:
-        if out:
-            handle.close()
+    table = [header + extra]
+    for row, (category, confidence, top3) in zip(rows, predictions, strict=True):
+        top = [cell for name, prob in top3 for cell in (name, f"{prob:.4f}")]
+        top += [""] * (6 - len(top))
+        review = needs_review(category, confidence, thresholds)
+        used = thresholds.for_category(category)
+        decision = [category or "", f"{confidence:.4f}", "1" if review else "0", f"{used:g}"]
+        table.append(row + decision + top)
+    _write_table(table, out)
     if out:
         err.print(
             ngettext(
@@ -306,3 +313,28 @@ def classify(
             )
             % {"model": used_by, "n": len(rows), "out": out}
         )
+
+
+def _write_table(table: list[list[str]], out: Path | None) -> None:
+    """The classified rows: an Excel workbook for `--out *.xlsx`, else CSV — with a BOM for a
+    file (`--out`, or standard output redirected into a file: `> 结果.csv`), so Excel reads the
+    Chinese, and without one into a pipe, where another program reads it."""
+    if out is not None and out.suffix.lower() == ".xlsx":
+        import pandas as pd
+
+        pd.DataFrame(table[1:], columns=table[0]).to_excel(out, index=False)
+        return
+    if out is not None:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:
+            csv.writer(handle).writerows(table)
+        return
+    if _is_file(sys.stdout):
+        sys.stdout.write("\ufeff")
+    csv.writer(sys.stdout).writerows(table)
+
+
+def _is_file(stream: Any) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
+        return False

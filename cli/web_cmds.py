@@ -67,6 +67,7 @@ def web(
 def qr(
     out: Annotated[Path | None, typer.Option(help=N_("存放文件的文件夹（默认：var/qr）。"))] = None,
 ) -> None:
+    from cli.blocks import labelled, print_blocks
     from minqing.settings import get_settings
     from tasks.context import context
     from web.qr import write_codes
@@ -78,10 +79,23 @@ def qr(
         raise typer.Exit(2)
     folder = out or settings.var_dir / "qr"
     files, combined, has_font = write_codes(ref.stations, settings.public_url, folder)
-    table = Table(_("站点"), _("链接"), "PNG", "PDF")
-    for f in files:
-        table.add_row(f.station, f.url, str(f.png), str(f.pdf))
-    console.print(table)
+    # One block per station, its name first: links and paths are never cut at any width.
+    names = {station.code: station.name for station in ref.stations}
+    print_blocks(
+        console,
+        [
+            (
+                _("%(name)s（%(code)s）")
+                % {"name": names.get(f.station, f.station), "code": f.station},
+                [
+                    labelled(_("链接"), f.url),
+                    labelled("PNG", str(f.png)),
+                    labelled("PDF", str(f.pdf)),
+                ],
+            )
+            for f in files
+        ],
+    )
     console.print(_("全部站点合为一个文件：%(file)s") % {"file": combined})
     if not has_font:
         console.print(

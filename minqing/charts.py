@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import font_manager, ft2font, rc_context
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from minqing.i18n import N_, _, ngettext
 from minqing.report import UNCATEGORISED
@@ -193,8 +194,10 @@ def categories_figure(categories: pd.DataFrame) -> Figure:
     ax.set_title(_("各类问题件数"))
     if kinds:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    else:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # cases are counted whole
+    else:  # no scale to read: no 0.0–1.0 axis either
         ax.text(0.5, 0.5, _("本期没有新立案的案件"), ha="center", transform=ax.transAxes)
+        ax.set_yticks([])
     fig.tight_layout()
     return fig
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from minqing.i18n import _
 from minqing.precision import ReviewThresholds, bootstrap_routing
 
 log = logging.getLogger(__name__)
@@ -662,19 +663,37 @@ def decode_bytes(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"neither UTF-8 nor GB18030 (byte {exc.start})") from exc
+        raise ValueError(
+            _("既不是 UTF-8 也不是 GB18030 编码（第 %(byte)d 字节）") % {"byte": exc.start}
+        ) from exc
+
+
+# What a spreadsheet file begins with: a clerk's .xlsx (a zip) or .xls (OLE2) given as a CSV.
+_SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
 
 def read_csv_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file in UTF-8, UTF-8 with BOM or GB18030."""
+    """Header and rows of a CSV file in UTF-8, UTF-8 with BOM or GB18030; a missing, empty or
+    spreadsheet file is refused in the reader's language (ValueError)."""
     try:
-        text = decode_bytes(Path(path).read_bytes())
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ValueError(_("找不到文件 %(path)s") % {"path": path}) from None
+    except IsADirectoryError:
+        raise ValueError(_("%(path)s 是文件夹，这里要的是 CSV 文件") % {"path": path}) from None
+    if data.startswith(_SPREADSHEET_MAGIC):
+        raise ValueError(
+            _("%(path)s 是 Excel 工作簿，不是 CSV：请在 Excel 中“另存为” CSV UTF-8 后再用")
+            % {"path": path}
+        )
+    try:
+        text = decode_bytes(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     # newline="": line breaks inside quoted cells stay part of the cell.
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
-        raise ValueError(f"{path}: empty file")
+        raise ValueError(_("%(path)s 是空文件") % {"path": path})
     return [h.strip() for h in rows[0]], rows[1:]
 
 
@@ -682,7 +701,10 @@ def column_index(header: Sequence[str], name: str, path: Path | str = "") -> int
     try:
         return list(header).index(name)
     except ValueError:
-        raise ValueError(f"{path}: no column {name!r} (columns: {', '.join(header)})") from None
+        raise ValueError(
+            _("%(path)s 中没有“%(name)s”列（有的列：%(columns)s）")
+            % {"path": path, "name": name, "columns": _("、").join(header)}
+        ) from None
 
 
 def read_labelled_csv(

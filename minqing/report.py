@@ -239,6 +239,7 @@ class Report:
     # another), said under the sentence
     basis: list[str] = field(default_factory=list)
     made_at: datetime | None = None  # the data's moment (as_of before it is cut to the end)
+    score_rule: str = ""  # how departments are scored, in words (ScorePolicy.rule)
 
 
 def build_report(
@@ -286,6 +287,7 @@ def build_report(
     report = Report(
         period=period,
         as_of=as_of,
+        score_rule=policy.rule(),
         scores=scores,
         overall=overall,
         handling=handling_times(assigned, as_of),
@@ -560,7 +562,7 @@ def summary_sections(
         Section(_("概况"), table=headed(overview, OVERVIEW_LABELS)),
         Section(
             _("部门评分"),
-            [_("公式见 docs/scores.md；评价数不足或缺少评议得分的部门列出但不排名。")],
+            [report.score_rule],
             table=headed(_shown(scores), SCORE_LABELS),
         ),
         Section(_("办理时长（工作日）"), table=headed(_shown(report.handling), HANDLING_LABELS)),

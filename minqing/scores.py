@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from minqing.i18n import N_, NP_, _, ngettext, pgettext
+from minqing.i18n import N_, NP_, _, label, ngettext, pgettext
+from minqing.labels import SATISFACTION_LABELS
 from minqing.states import Outcome
 from minqing.workdays import LOCAL_TZ, WorkCalendar
 
@@ -199,6 +200,30 @@ class ScorePolicy:
             weight_representative=model.weight_representative,
             points=model.points,
         )
+
+    def rule(self) -> str:
+        """How a department is scored, in one paragraph for the report's reader (the office's
+        own weights, points and minimum): what docs/scores.md says to an engineer."""
+        citizen, representative = self.weight_citizen, self.weight_representative
+        if representative == 0:
+            overall = _("综合得分 = 群众评价得分")
+        elif citizen == 0:
+            overall = _("综合得分 = 代表评议得分")
+        else:
+            total = citizen + representative
+            overall = _("综合得分 = 群众评价得分 × %(citizen)s + 代表评议得分 × %(rep)s") % {
+                "citizen": f"{citizen / total:.2g}",
+                "rep": f"{representative / total:.2g}",
+            }
+        points = _("、").join(
+            _("%(answer)s %(points)s 分")
+            % {"answer": label(SATISFACTION_LABELS, a), "points": f"{p:g}"}
+            for a, p in self.points.items()
+        )
+        return _(
+            "%(overall)s；群众评价得分是每条评价按%(points)s计分的平均；"
+            "评价少于 %(min)d 条或缺少评议得分的部门列出但不排名。"
+        ) % {"overall": overall, "points": points, "min": self.min_rated}
 
 
 def _explain(exc: ValidationError, source: str) -> str:

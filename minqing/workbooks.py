@@ -101,7 +101,8 @@ def _write_sheet(workbook: Workbook, name: str, sheet: Sheet) -> None:
 
 
 def _put(cell: Cell, value: object) -> None:
-    """Numbers as numbers, times as Beijing local time, everything else as defused text."""
+    """Numbers as numbers (a fraction shown to one decimal, a percent column's as 80.0%), times
+    as Beijing local time, everything else as defused text."""
     if value is None or value is pd.NA or value is pd.NaT:
         return
     if isinstance(value, bool):
@@ -113,7 +114,8 @@ def _put(cell: Cell, value: object) -> None:
         return
     if isinstance(value, float):
         if not (math.isnan(value) or math.isinf(value)):
-            cell.value = float(value)
+            cell.value = float(value)  # kept whole for the clerk's own sums
+            cell.number_format = "0.0"  # shown as 0.3 or 93.3, not 0.3483799725665509
         return
     if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
         _put(cell, value.item())  # type: ignore[union-attr]

@@ -38,6 +38,7 @@ from minqing.charts import (
 from minqing.i18n import N_, _, current_language, headed, label
 from minqing.labels import COLUMN_LABELS
 from minqing.report import (
+    FUNNEL_BASIS,
     LABELS,
     OVERVIEW_LABELS,
     RATE_COLUMNS,
@@ -153,7 +154,7 @@ def report_artifacts(report: Report, folder: Path) -> dict[str, dict[str, Any]]:
         SUMMARY_KEY: {"markdown": markdown, "description": _("评议报告 %(period)s") % title},
         SCORES_KEY: {
             "table": artifact_rows(report.scores),
-            "description": _("部门评分 %(period)s（公式见 docs/scores.md）") % title,
+            "description": _("部门评分 %(period)s") % title,
         },
     }
 
@@ -376,6 +377,8 @@ def _sheets(report: Report) -> list[Sheet]:
             (_("统计期间"), report.period.title),
             (_("工作表述"), report.sentence),
             *[(_("说明"), note) for note in report.basis],
+            (_("评分办法"), report.score_rule),
+            (_("办理漏斗"), _(FUNNEL_BASIS)),  # why 办成 and 推动解决 count differently
             *report.overview,
         ],
         columns=list(OVERVIEW_LABELS),

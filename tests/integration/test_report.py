@@ -296,6 +296,11 @@ def test_the_monthly_report_computes_each_number_from_the_database(minq):
     assert funnel["件数"].tolist() == [6, 4, 3, 2, 2, 1]
     summary = (folder / "report.md").read_text(encoding="utf-8")
     assert result["sentence"] in summary and "| 按期办结率 | 33.3% |" in summary
+    # how departments are scored, in the report itself (its reader has no docs/ folder)
+    assert "综合得分 = 群众评价得分" in summary and "docs/" not in summary
+    overview = pd.read_excel(folder / "report.xlsx", sheet_name="概况").set_index("项目")
+    assert overview.loc["评分办法", "数值"].startswith("综合得分 = 群众评价得分")
+    assert "“推动解决”只计本期办结且已解决的" in overview.loc["办理漏斗", "数值"]
     assert "<img" in (folder / "report.html").read_text(encoding="utf-8")
 
 

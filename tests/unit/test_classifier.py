@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -42,6 +43,7 @@ from minqing.classifier import (
     train_model,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tipdm2020c"
 
 EXAMPLES = {
@@ -476,14 +478,28 @@ def test_rows_without_text_or_label_are_left_out_with_a_warning(tmp_path, caplog
 
 def test_a_missing_column_is_an_error_listing_the_columns(tmp_path):
     path = _write_csv(tmp_path / "train.csv", [["内容", "类别"], ["a", "b"]], "utf-8")
-    with pytest.raises(ValueError, match="no column 'text' .*内容, 类别"):
+    with pytest.raises(ValueError, match="中没有“text”列（有的列：内容、类别）"):
         read_labelled_csv(path)
+
+
+def test_a_missing_empty_or_spreadsheet_file_is_refused_in_the_readers_words(tmp_path):
+    with pytest.raises(ValueError, match="^找不到文件 .*nothere.csv$"):
+        read_csv_table(tmp_path / "nothere.csv")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.csv 是空文件$"):
+        read_csv_table(tmp_path / "empty.csv")
+    workbook = tmp_path / "messages.xlsx"
+    pd.DataFrame({"内容": ["路灯不亮"]}).to_excel(workbook, index=False)
+    with pytest.raises(
+        ValueError, match="是 Excel 工作簿，不是 CSV：请在 Excel 中“另存为” CSV UTF-8"
+    ):
+        read_csv_table(workbook)
 
 
 def test_bytes_valid_in_neither_encoding_are_an_error(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"text,label\n\xff\xfe\xfd\x80,x\n")
-    with pytest.raises(ValueError, match="neither UTF-8 nor GB18030"):
+    with pytest.raises(ValueError, match="既不是 UTF-8 也不是 GB18030 编码（第 11 字节）"):
         read_csv_table(path)
 
 
@@ -555,6 +571,10 @@ def test_train_then_classify_from_the_command_line(cli, tmp_path):
     assert "macro-F1" in result.output
     assert "按配置的审核阈值自动分派" in result.output
     assert "本次数据的交叉验证" in result.output
+    # 80 columns: one block per measurement, every name whole (a table would cut them with …)
+    routing = result.output[result.output.index("按配置的审核阈值自动分派") :]
+    assert "…" not in routing
+    assert "新留言：整个话题留出（按话题分 5 折交叉验证，8,297 条）" in routing
     # The shipped config's category weights are the model's and the report names them.
     words = " ".join(result.output.split())  # the console wraps long lines
     assert "类别权重" in words and "交通运输 1.89" in words
@@ -666,6 +686,39 @@ def test_classify_without_a_model_uses_the_keyword_rules_as_the_night_does(cli, 
     assert decided[0] == ("交通运输", "0", "1")
     assert decided[1][1:] == ("1", "1") and decided[1][0] in ("城乡建设", "环境保护")
     assert decided[2] == ("", "1", "1")
+
+
+def test_classify_writes_what_excel_opens_and_refuses_in_the_clerks_words(cli, tmp_path):
+    """`> 结果.csv` gets the BOM Excel needs (a pipe does not), `--out *.xlsx` a real workbook,
+    and a wrong column or a workbook given as input is said in Chinese, exit status 2."""
+    import subprocess
+    import sys
+
+    new = _write_csv(tmp_path / "new.csv", [["内容"], ["出租车拒载"]], "utf-8")
+    command = [sys.executable, "-c", "from cli.main import app; app()", "classify", str(new),
+               "--text-column", "内容"]  # fmt: skip
+    redirected = tmp_path / "结果.csv"
+    with redirected.open("wb") as file:
+        subprocess.run(command, stdout=file, check=True, cwd=REPO, timeout=300)
+    assert redirected.read_bytes().startswith("\ufeff内容,category".encode())
+    piped = subprocess.run(command, capture_output=True, check=True, cwd=REPO, timeout=300)
+    assert piped.stdout.startswith("内容,category".encode())
+
+    workbook = tmp_path / "结果.xlsx"
+    assert cli("classify", new, "--text-column", "内容", "--out", workbook).exit_code == 0
+    frame = pd.read_excel(workbook, dtype=str)
+    assert list(frame.columns[:3]) == ["内容", "category", "confidence"]
+    assert frame.loc[0, "category"] == "交通运输"
+
+    wrong = cli("classify", new, "--text-column", "诉求内容")
+    said = "".join(wrong.output.split())  # the console wraps long lines
+    assert wrong.exit_code == 2 and "中没有“诉求内容”列（有的列：内容）" in said
+    given_workbook = cli("classify", workbook, "--text-column", "内容")
+    said = "".join(given_workbook.output.split())
+    assert (
+        given_workbook.exit_code == 2
+        and "是Excel工作簿，不是CSV：请在Excel中“另存为”CSVUTF-8" in said
+    )
 
 
 # --------------------------------------------------------------------------- real data

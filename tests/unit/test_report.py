@@ -225,6 +225,29 @@ def test_the_workbook_keeps_citizens_formulas_as_text_with_a_frozen_header(tmp_p
     assert ws["C2"].value == datetime(2026, 11, 2, 9)  # shown in Beijing time
 
 
+def test_the_workbook_shows_a_fraction_to_one_decimal_and_keeps_it_whole(tmp_path):
+    frame = pd.DataFrame({"平均办理自然日": [0.3483799725665509], "受理数": [178]})
+    ws = load_workbook(write_workbook(tmp_path / "t.xlsx", [Sheet("部门", frame)]))["部门"]
+    assert (ws["A2"].value, ws["A2"].number_format) == (0.3483799725665509, "0.0")
+    assert (ws["B2"].value, ws["B2"].number_format) == (178, "General")
+
+
+def test_the_scoring_rule_is_said_in_the_offices_terms_not_as_a_file_to_look_up():
+    from minqing.scores import ScorePolicy
+
+    assert ScorePolicy().rule() == (
+        "综合得分 = 群众评价得分 × 0.7 + 代表评议得分 × 0.3；群众评价得分是每条评价按满意 100 分、"
+        "基本满意 80 分、不满意 0 分计分的平均；评价少于 10 条或缺少评议得分的部门列出但不排名。"
+    )
+    only_citizens = ScorePolicy(min_rated=5, weight_citizen=2, weight_representative=0)
+    assert only_citizens.rule().startswith("综合得分 = 群众评价得分；")
+    assert "评价少于 5 条" in only_citizens.rule()
+    assert (
+        "× 0.5 + 代表评议得分 × 0.5"
+        in ScorePolicy(weight_citizen=1, weight_representative=1).rule()
+    )
+
+
 def test_the_summary_escapes_what_it_shows(tmp_path):
     from minqing.report import Report
 

@@ -143,6 +143,30 @@ def test_qr_codes_are_written_as_png_and_pdf_with_one_page_per_station(tmp_path)
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", combined.read_bytes())) == 2
 
 
+def test_minqing_qr_names_each_station_and_keeps_links_and_paths_whole_at_80_columns(
+    tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from minqing.settings import reset_settings
+
+    monkeypatch.setenv("MINQING_HOME", str(tmp_path))
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "config"))
+    monkeypatch.setenv("MINQING_PUBLIC_URL", "https://minqing.example.gov.cn")
+    reset_settings()
+    try:
+        result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["qr", "--out", str(tmp_path)])
+    finally:
+        reset_settings()
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "东湖社区人大代表之家（donghu-jia）" in lines
+    assert "    链接：https://minqing.example.gov.cn/s/donghu-jia" in lines
+    pngs = [line for line in lines if line.startswith("    PNG：")]
+    assert pngs and all(Path(line.split("：", 1)[1]).exists() for line in pngs)  # whole paths
+
+
 def test_numbers_people_dial_or_quote_and_dates_are_kept_whole_in_running_text():
     from web.common import whole, whole_numbers
 
