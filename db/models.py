@@ -497,3 +497,20 @@ class Upload(Base):
     stored_name: Mapped[str] = mapped_column(String(200), unique=True)
     uploaded_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FormReceipt(Base):
+    """A QR form submission as the web app answered it: the rendered form's one-time token
+    (which is its 留言编号) and a keyed hash of what was sent from which browser. Pressing Back
+    re-renders the form with a new token while the browser puts back what was typed; sent
+    again, it finds the first answer here and gets the same 留言编号, and nothing new is
+    spooled (the citizen is not counted twice)."""
+
+    __tablename__ = "form_receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(40), unique=True)  # the receipt number
+    content_key: Mapped[str] = mapped_column(String(64), index=True)  # HMAC, nothing readable
+    station: Mapped[str] = mapped_column(String(40))
+    with_phone: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -43,6 +43,25 @@ def clean_receipt(text: str) -> str | None:
     return value if RECEIPT.match(value) else None
 
 
+QR_RECEIPT = re.compile(r"^(QR)(\d{8}-)([0-9A-F]{12})$", re.IGNORECASE)
+
+
+def receipt_forms(receipt: str) -> tuple[str, ...]:
+    """The stored spellings a receipt typed in any case may have. Phone keyboards capitalise
+    (or not) on their own: the QR form's 留言编号 is stored as ``QR20261208-1e91a15a53b7``
+    (capital prefix, lowercase hex), a 12345 ticket in whatever case the hotline's export used
+    (``gd202611230040`` or ``GD201``). Comparing with these few spellings keeps the lookup an
+    indexed ``IN`` on submissions.source_ref, on SQLite and PostgreSQL alike."""
+    m = QR_RECEIPT.match(receipt)
+    if m:  # the form's own pattern: one stored spelling
+        return (f"QR{m.group(2)}{m.group(3).lower()}",)
+    forms = [receipt, receipt.lower(), receipt.upper()]
+    prefix = re.match(r"^[A-Za-z]+", receipt)
+    if prefix:  # a letter prefix in capitals, the rest in lowercase (Reg-2026-abc…)
+        forms.append(prefix.group(0).upper() + receipt[prefix.end() :].lower())
+    return tuple(dict.fromkeys(forms))
+
+
 def clean_last_four(text: str) -> str | None:
     value = normalize_text(text or "").replace(" ", "")
     return value if LAST_FOUR.match(value) else None

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from db.models import case_number
 from minqing.handoffs import waiting_for_server
-from minqing.i18n import install_jinja, label
+from minqing.i18n import _, install_jinja, label
 from minqing.labels import (
     CATEGORY_SOURCE_LABELS,
     LOOKBACK_KIND_LABELS,
@@ -29,7 +29,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
-from minqing.messages import deadline_text, html_language
+from minqing.messages import WEEKDAYS, deadline_text, html_language
 from minqing.reasons import delivery_problem
 from minqing.reasons import render as render_reason
 from minqing.reference import Reference
@@ -47,6 +47,7 @@ from minqing.trail import (
     server_text,
     state_label,
 )
+from minqing.workdays import LOCAL_TZ
 from tasks.context import context
 from tasks.outbox import local_text
 from web.security import (
@@ -103,6 +104,17 @@ def whole(text: str) -> Markup:
     return Markup('<span class="nowrap">%s</span>') % text if text else Markup("")
 
 
+def deadline_html(moment: datetime | None) -> Markup:
+    """A deadline in running text: its date and its weekday each whole, the sentence around
+    them free to break (a 390 px phone has no room for "2026年12月09日（星期三）23:59" on one
+    line beside its label)."""
+    if moment is None:
+        return Markup("")
+    weekday = str(escape(_(WEEKDAYS[moment.astimezone(LOCAL_TZ).weekday()])))
+    marked = str(whole_numbers(deadline_text(moment)))
+    return Markup(marked.replace(weekday, f'<span class="nowrap">{weekday}</span>', 1))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -113,7 +125,7 @@ def _environment() -> Environment:
     )
     env.filters["local"] = lambda m: whole(local_text(m, with_time=True))
     env.filters["day"] = lambda m: whole(local_text(m))
-    env.filters["deadline"] = deadline_text
+    env.filters["deadline"] = deadline_html
     env.filters["status_label"] = status_label
     env.filters["outcome_label"] = outcome_label
     env.filters["handoff_label"] = handoff_status_label

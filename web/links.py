@@ -126,12 +126,17 @@ def _reply_case(s: Any, request: Request, grant: Grant) -> Case:
     return case
 
 
-def _reply_view(s: Any, case: Case) -> dict[str, Any]:
-    ref = context().ref
+def _latest_reply(s: Any, case: Case) -> Reply | None:
+    """The answer of the case's current round, if there is one."""
     this_round = select(Reply).where(Reply.case_id == case.id)
     if case.assigned_at is not None:  # a reopened case starts a new answer
         this_round = this_round.where(Reply.received_at >= case.assigned_at)
-    latest = s.scalars(this_round.order_by(Reply.received_at.desc(), Reply.id.desc())).first()
+    return s.scalars(this_round.order_by(Reply.received_at.desc(), Reply.id.desc())).first()
+
+
+def _reply_view(s: Any, case: Case) -> dict[str, Any]:
+    ref = context().ref
+    latest = _latest_reply(s, case)
     dept = ref.department_by_code.get(case.lead_department or "")
     return {
         "case": case_view(s, case, ref),
@@ -204,9 +209,15 @@ async def reply_submit(request: Request, token: str) -> HTMLResponse:
             raise Refused(400, _("页面已失效"), _("表单不完整，请重新打开邮件中的链接。"))
         if errors:
             return _reply_form(request, view, 400, values=values, errors=errors)
-        number = await run_in_threadpool(_save_reply, request, grant, values, form_id, checked)
+        number, again = await run_in_threadpool(
+            _save_reply, request, grant, values, form_id, checked
+        )
     except Refused as exc:
         return _refusal_page(request, exc)
+    if again:  # the same form, or the same answer sent again after Back: nothing new stored
+        return web.render(request, "done.html", title=_("已收到您的答复"), number=number,
+                          message=_("这份答复已经记录，没有重复保存。本案核实之前，您可以通过同一链接修改答复。"),
+                          back=f"/r/{token}")  # fmt: skip
     return web.render(request, "done.html", title=_("答复已提交"), number=number,
                       message=_("感谢！答复已记录。本案核实之前，您可以通过同一链接修改答复。"),
                       back=f"/r/{token}")  # fmt: skip
@@ -229,7 +240,11 @@ def _check_reply(values: dict[str, str]) -> dict[str, str]:
 
 def _save_reply(
     request: Request, grant: Grant, values: dict[str, str], form_id: str, checked: Any
-) -> str:
+) -> tuple[str, bool]:
+    """Store the answer; (case number, whether it was already stored). A form sent twice has
+    the same form_id (the reply's unique source_key); one re-rendered by Back has a new one,
+    but the clerk sends the answer already stored for this round — the same outcome, text and
+    经办人, no new file — and that is not a second answer either."""
     settings = web_of(request).settings
     ctx = context()
     stored = None
@@ -243,6 +258,15 @@ def _save_reply(
                     _("本案已核实或已办结，答复不能再修改。如需补充，请联系民情直通车工作人员。"),
                 )
             number = case.number
+            latest = _latest_reply(s, case)
+            text = normalize_text(values["text"])
+            if (
+                checked is None
+                and latest is not None
+                and (latest.outcome.value, latest.text, latest.handler)
+                == (values["outcome"], text, values["handler"])
+            ):
+                return number, True
             actor = f"{case.lead_department}·{values['handler']}"[:120]
             row = ReplyRow(
                 source_key=f"web-reply:{case.id}:{form_id}",
@@ -250,12 +274,12 @@ def _save_reply(
                 case_ref=number,
                 received_at=now_utc(),
                 outcome=Outcome(values["outcome"]),
-                text=normalize_text(values["text"]),
+                text=text,
                 handler=values["handler"],
             )
             reason = store_reply(s, ctx, row, via="web", actor=actor)
             if reason == ALREADY_IMPORTED:
-                return number  # the same form sent twice: stored once
+                return number, True  # the same form sent twice: stored once
             if reason is not None:
                 raise Refused(
                     409, _("未能保存"), _("答复未能保存：%(reason)s") % {"reason": reason}
@@ -274,7 +298,7 @@ def _save_reply(
                         by=actor,
                     )
                 )
-        return number
+        return number, False
     except BaseException:
         if stored:
             remove_file(settings, stored)

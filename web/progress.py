@@ -20,7 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from db.engine import Session
 from db.models import Case, Department, Person, Reply, Submission, case_id_from_number
 from minqing.i18n import _
-from minqing.progress import Progress, clean_last_four, clean_receipt, phone_ends_with, public_text
+from minqing.progress import (
+    Progress,
+    clean_last_four,
+    clean_receipt,
+    phone_ends_with,
+    public_text,
+    receipt_forms,
+)
 from minqing.states import CaseStatus
 from web.common import client_ip, field_text, web_of
 from web.tokens import LinkError, Role, read_token
@@ -54,7 +61,7 @@ def find_case(receipt: str, last_four: str) -> int | None:
                 return None
             query = query.where(Submission.case_id == case.id)
         else:
-            query = query.where(Submission.source_ref == receipt)
+            query = query.where(Submission.source_ref.in_(receipt_forms(receipt)))
         for case_id, phone in s.execute(query.limit(500)):
             if case_id is not None and phone_ends_with(phone, last_four):
                 return int(case_id)
@@ -77,12 +84,19 @@ def load_progress(case_id: int) -> Progress | None:
             reply = s.scalars(
                 this_round.order_by(Reply.received_at.desc(), Reply.id.desc())
             ).first()
+        # The case's own outcome is the answer only of a case answered (or closed) in this
+        # round: a reopened case — back after 不满意 / 未办成 or a failed 回头看, or assigned
+        # again — keeps its last round's outcome and deadline, which are not its answer now.
+        # Until the next night assigns it again it has no deadline of its own.
+        outcome = None
+        if case.status in REPLIED and case.outcome is not None:
+            outcome = case.outcome.value
         return Progress(
             case_number=case.number,
             status=case.status,
             department=department,
-            due_at=case.due_at if case.status in (CaseStatus.ASSIGNED, CaseStatus.REOPENED) else None,
-            reply_outcome=(reply.outcome.value if reply else (case.outcome.value if case.outcome else None)),
+            due_at=case.due_at if case.status is CaseStatus.ASSIGNED else None,
+            reply_outcome=(reply.outcome.value if reply else outcome),
             reply_at=reply.received_at if reply else None,
             reply_text=public_text(reply.text) if reply else None,
         )  # fmt: skip

@@ -3,37 +3,64 @@
 A submission is appended to the day's spool file in the qrform channel's schema (see
 web/spool.py for why not straight into the inbox), so the intake takes it like any other
 channel file: same parser, same redaction, same rejections and figures. The form carries a
-random id: a double-click or a reload stores it once (its source_key is the id). Each new
+random id: a double-click or a reload stores it once (its source_key is the id). Pressing Back
+re-renders the form with a new id while the browser puts back what was typed, so the web app
+also remembers each answer (db.models.FormReceipt): the same message from the same browser
+sent again gets its first 留言编号 and is not spooled again. Each new
 submission is announced to the Prefect server (web/events.py), which starts the daytime
 intake: an urgent one is dispatched within minutes instead of at night.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import secrets
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
+from db.engine import Session
+from db.models import FormReceipt
 from minqing.channels.base import check_text
 from minqing.i18n import N_, _, label
-from minqing.normalize import normalize_phone
 from minqing.reference import Station
 from minqing.urgency import assess
 from web import spool
 from web.common import client_ip, field_text, now_utc, web_of
 from web.events import announce_submission
+from web.security import CSRF_COOKIE
 
 router = APIRouter()
 
 KIND_LABELS = {"家": N_("人大代表之家"), "站": N_("人大代表联络站"), "点": N_("代表联系点")}
 FORM_ID = re.compile(r"^QR\d{8}-[0-9a-f]{12}$")
-PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
+# What a citizen gives as a phone (spaces and hyphens tolerated, full-width digits too): an
+# 11-digit mobile starting with 1 (+86 allowed), or a landline with its area code — 0 and two
+# or three digits, an optional hyphen (or brackets), then 7 or 8 digits.
+MOBILE = re.compile(r"^(?:\+?86)?1\d{10}$")
+LANDLINE = re.compile(r"^(?:0\d{2,3}|\(0\d{2,3}\))-?[1-9]\d{6,7}$")
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+AGAIN = timedelta(days=1)  # the same message from the same browser within a day: sent again
 LIMITS = {"content": 5000, "name": 40, "phone": 20, "email": 120}
+
+
+def phone_ok(text: str) -> bool:
+    compact = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text))
+    if MOBILE.match(compact):
+        return True
+    # the one hyphen a landline may have is between area code and number: test it as typed
+    typed = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+    return bool(LANDLINE.match(typed) or LANDLINE.match(compact))
 
 
 def new_form_id() -> str:
@@ -109,7 +136,11 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
     errors = _check(values, web.ref.area_by_name)
     if errors:
         return _form_page(request, station, 400, values=values, errors=errors)
+    key = content_key(web.secret, request.cookies.get(CSRF_COOKIE) or "", station.code, values)
     now = now_utc()
+    first = await run_in_threadpool(earlier_receipt, values["form_id"], key, now)
+    if first is not None:  # sent again (Back, then 提交): the first answer, nothing recorded
+        return _thanks(request, station, first.form_id, first.with_phone, first.urgent, True)
     record = {
         "id": values["form_id"],
         "station": station.code,
@@ -131,19 +162,61 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
         web.ref.policy.urgent,
         areas=(area.name, area.code, *area.aliases) if area else (),
     )
-    response = web.render(
-        request,
-        "qr_thanks.html",
-        station=station,
-        receipt=values["form_id"],
-        with_phone=bool(values["phone"]),
-        urgent=urgency.urgent,
-        dispatch_all=web.ref.policy.daytime.dispatch_all,
+    await run_in_threadpool(
+        remember_receipt,
+        FormReceipt(form_id=values["form_id"], content_key=key, station=station.code,
+                    with_phone=bool(values["phone"]), urgent=urgency.urgent, created_at=now),
+    )  # fmt: skip
+    response = _thanks(
+        request, station, values["form_id"], bool(values["phone"]), urgency.urgent, False
     )
     response.background = BackgroundTask(
         announce_submission, values["form_id"], station.code, area.name if area else None, urgency
     )
     return response
+
+
+def _thanks(
+    request: Request, station: Station, receipt: str, with_phone: bool, urgent: bool, again: bool
+) -> HTMLResponse:
+    web = web_of(request)
+    return web.render(request, "qr_thanks.html", station=station, receipt=receipt,
+                      with_phone=with_phone, urgent=urgent, again=again,
+                      dispatch_all=web.ref.policy.daytime.dispatch_all)  # fmt: skip
+
+
+def content_key(secret: str, browser: str, station: str, values: dict[str, Any]) -> str:
+    """What was sent, from which browser (its CSRF cookie), to which station: a keyed hash, so
+    the table keeps nothing a reader could use. Two citizens sending the same words from two
+    phones are two submissions; one citizen sending them twice is one."""
+    sent = [browser, station, *(str(values[f]) for f in ("content", "area", "name", "phone",
+                                                          "email", "consent"))]  # fmt: skip
+    message = json.dumps(sent, ensure_ascii=False).encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def earlier_receipt(form_id: str, key: str, now: datetime) -> FormReceipt | None:
+    """The answer already given to this rendered form, or to the same message from the same
+    browser within the last day."""
+    with Session() as s:
+        return s.scalars(
+            select(FormReceipt)
+            .where(
+                or_(
+                    FormReceipt.form_id == form_id,
+                    and_(FormReceipt.content_key == key, FormReceipt.created_at >= now - AGAIN),
+                )
+            )
+            .order_by(FormReceipt.id)
+        ).first()
+
+
+def remember_receipt(row: FormReceipt) -> None:
+    try:
+        with Session() as s, s.begin():
+            s.add(row)
+    except IntegrityError:  # a double click's twin was first; the spool keeps one (same id)
+        pass
 
 
 def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
@@ -153,8 +226,8 @@ def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:
             errors[name] = _("不能超过 %(limit)d 个字") % {"limit": limit}
     if "content" not in errors and check_text(values["content"]):
         errors["content"] = _("请填写您要反映的问题")
-    if values["phone"] and not (PHONE.match(values["phone"]) and normalize_phone(values["phone"])):
-        errors["phone"] = _("电话号码格式不对（只能包含数字）")
+    if values["phone"] and not phone_ok(values["phone"]):
+        errors["phone"] = _("请填写 11 位手机号或带区号的座机号（如 0731-12345678）")
     if values["email"] and not EMAIL.match(values["email"]):
         errors["email"] = _("邮箱格式不对")
     if values["area"] and values["area"] not in areas:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Case, Handoff, HandoffKind, Rating, Submission
 from minqing.settings import reset_settings
+from minqing.states import CaseStatus, Outcome
 from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
 from tasks.surveys import surveys_now
@@ -231,3 +232,58 @@ def test_a_citizen_without_a_name_is_greeted_in_one_sentence(client, monkeypatch
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()
     assert "<h2>Hello</h2>" in client.get(rating).text
+
+
+def test_a_receipt_typed_in_capitals_or_lowercase_finds_the_message(client):
+    """Phone keyboards capitalise: 留言编号 QR20261208-1e91a15a53b7 typed as
+    QR20261208-1E91A15A53B7, a hotline ticket gd202611230040 typed as GD202611230040."""
+    receipt = submit(client, phone=PHONE)
+    night()
+    stored = "QR20261208-1e91a15a53b7"  # letters in its hex part, whatever the random id was
+    with Session() as s, s.begin():
+        s.scalar(select(Submission).where(Submission.source_ref == receipt)).source_ref = stored
+    for typed, now in [
+        ("QR20261208-1E91A15A53B7", stored),
+        ("qr20261208-1e91a15a53b7", stored),
+        (stored, stored),
+        # a 12345 ticket stored in lowercase, as the hotline exports it
+        ("GD202611230040", "gd202611230040"),
+        ("gd202611230040", "gd202611230040"),
+        ("Gd202611230040", "gd202611230040"),
+        # …or in capitals
+        ("gd201", "GD201"),
+    ]:
+        with Session() as s, s.begin():
+            s.scalar(select(Submission).where(Submission.person_id.is_not(None))).source_ref = now
+        page = lookup(client, typed, "1111")
+        assert NOT_FOUND not in page.text and "已交办，承办单位正在办理" in page.text, typed
+    assert NOT_FOUND in lookup(client, "GD202611230041", "1111").text
+    # the field no longer asks the keyboard for capitals
+    assert 'autocapitalize="characters"' not in client.get("/progress").text
+
+
+def test_a_reopened_case_shows_its_new_round_not_the_answer_the_citizen_rejected(client):
+    rating = answered_and_surveyed(client)
+    assert "A 已解决" in lookup(client, submitted_receipt(), "1111").text
+    form = hidden_fields(client.get(rating).text)
+    done = client.post(rating, data={**form, "satisfaction": "不满意", "solved": "no"})
+    assert done.status_code == 200
+    with Session() as s:
+        case = s.scalar(select(Case))
+        assert case.status == CaseStatus.REOPENED and case.outcome == Outcome.SOLVED
+
+    for page in (lookup(client, submitted_receipt(), "1111"), client.get(rating + "/progress")):
+        assert "重新交办，承办单位正在重新办理" in page.text
+        for stale in ("A 已解决", "已更换路灯灯泡", "<dt>办理结果", "<dt>答复时间", "前答复"):
+            assert stale not in page.text, stale
+
+    night()  # assigned again: a new deadline, still no answer of this round
+    page = lookup(client, submitted_receipt(), "1111")
+    assert "已交办，承办单位正在办理" in page.text and "前答复" in page.text
+    for stale in ("A 已解决", "已更换路灯灯泡", "<dt>办理结果"):
+        assert stale not in page.text, stale
+
+
+def submitted_receipt() -> str:
+    with Session() as s:
+        return s.scalar(select(Submission.source_ref).where(Submission.person_id.is_not(None)))
