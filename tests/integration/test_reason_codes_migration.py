@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from db.engine import Session, get_engine
-from db.migrate import current_revision, upgrade
+from db.migrate import current_revision, head_revision, upgrade
 from db.models import Case, IngestedFile, Rejection
 from minqing.i18n import using
 from minqing.reasons import reason, render
@@ -49,7 +49,7 @@ def test_reasons_written_before_the_codes_are_still_shown_as_written(database) -
     upgrade("0008")
     _old_rows()
     upgrade()
-    assert current_revision() == "0009"
+    assert current_revision() == head_revision()  # 0009 and every later migration ran
     with Session() as s:
         rejection = s.scalars(select(Rejection)).one()
         failed = s.scalars(select(IngestedFile)).one()
