@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import unicodedata
@@ -25,7 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -40,6 +41,7 @@ from web.common import client_ip, field_text, now_utc, web_of
 from web.events import announce_submission
 from web.security import CSRF_COOKIE
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 KIND_LABELS = {"家": N_("人大代表之家"), "站": N_("人大代表联络站"), "点": N_("代表联系点")}
@@ -197,7 +199,16 @@ def content_key(secret: str, browser: str, station: str, values: dict[str, Any])
 
 def earlier_receipt(form_id: str, key: str, now: datetime) -> FormReceipt | None:
     """The answer already given to this rendered form, or to the same message from the same
-    browser within the last day."""
+    browser within the last day. None too when the database cannot be reached: the form takes
+    the message into its spool all the same (the night merges a duplicate into its case)."""
+    try:
+        return _earlier_receipt(form_id, key, now)
+    except SQLAlchemyError:
+        log.warning("form receipts unavailable; the submission is spooled without the check")
+        return None
+
+
+def _earlier_receipt(form_id: str, key: str, now: datetime) -> FormReceipt | None:
     with Session() as s:
         return s.scalars(
             select(FormReceipt)
@@ -217,6 +228,8 @@ def remember_receipt(row: FormReceipt) -> None:
             s.add(row)
     except IntegrityError:  # a double click's twin was first; the spool keeps one (same id)
         pass
+    except SQLAlchemyError:  # the database is down: the message is in the spool already
+        log.warning("form receipt %s not recorded: database unavailable", row.form_id)
 
 
 def _check(values: dict[str, Any], areas: dict[str, Any]) -> dict[str, str]:

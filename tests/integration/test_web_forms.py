@@ -157,3 +157,25 @@ def test_a_department_reply_sent_again_is_stored_once_and_says_it_was_received(c
     with Session() as s:
         texts = s.scalars(select(Reply.text).order_by(Reply.id)).all()
     assert texts[-1] == changed["text"] and texts.count(answer["text"]) == 1
+
+
+def test_with_the_database_down_the_qr_form_still_takes_the_message_into_its_spool(
+    client, minq, monkeypatch
+):
+    """The spool, not the database, is what keeps a citizen's message: the check for a second
+    sending is skipped while the database cannot be reached (a port nothing listens on)."""
+    from db.engine import reset_engine
+    from web import spool
+
+    form = hidden_fields(client.get("/s/donghu-jia").text)
+    monkeypatch.setenv("MINQING_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    reset_settings()
+    reset_engine()
+    page = client.post("/s/donghu-jia", data={**form, "content": LAMP, "area": "东湖社区"})
+    assert page.status_code == 200, page.text
+    (receipt,) = re.findall(r'<p class="receipt">(QR\d{8}-[0-9a-f]{12})</p>', page.text)
+    spooled = [
+        line for path in spool.spool_folder(minq.settings).glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]  # fmt: skip
+    assert any(receipt in line for line in spooled)
