@@ -1,5 +1,5 @@
-"""Fixtures shared by the integration tests: the operator console, logged in; an empty database
-of each kind."""
+"""Fixtures shared by the integration tests: the web app (forms and pages) and the operator
+console, logged in; an empty database of each kind."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ from web.app import create_app
 from web.testing import hidden_fields
 
 OPERATOR, PASSWORD = "操作员乙", "long enough pw"
+
+
+@pytest.fixture
+def client(minq, monkeypatch) -> Iterator[TestClient]:
+    """The web app on the test's database (links signed, mail rehearsed, not sent)."""
+    monkeypatch.setenv("MINQING_SECRET_KEY", "web-test-secret-" + "w" * 40)
+    monkeypatch.setenv("MINQING_PUBLIC_URL", "http://testserver")
+    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
+    reset_settings()
+    with TestClient(create_app()) as c:
+        yield c
 
 
 @pytest.fixture

@@ -9,50 +9,23 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import typer
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from cli import handoffs_cmds
 from db.engine import Session
 from db.models import Case, Handoff, HandoffKind, HandoffStatus, case_number
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
-from tasks.dispatch import dispatch_now
 from tasks.handoffs import retry_now
+from tests.integration.test_handoffs_operator import assign, cli
 
-CATEGORY = {"jiaotong": "交通运输", "renshe": "劳动和社会保障"}
 RAW = "ConnectionRefusedError"
-
-
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    handoffs_cmds.register(app)
-    app.command("noop")(lambda: None)  # a group needs two commands to keep its names
-    return app
 
 
 def run(*args: str, columns: str = "240") -> object:
     result = CliRunner(env={"COLUMNS": columns}).invoke(cli(), ["handoffs", *args])
     assert result.exit_code == 0, result.output
     return result
-
-
-def assign(*departments: str) -> list[int]:
-    """One dispatched case per department code; the assignment handoffs' ids in that order."""
-    with Session() as s, s.begin():
-        cases = [
-            Case(title=f"来信{i}", text=f"第{i}件群众反映的问题。", text_key=f"key{i}",
-                 area_code="xicheng", category=CATEGORY[code], status=CaseStatus.TRIAGED)
-            for i, code in enumerate(departments)
-        ]  # fmt: skip
-        s.add_all(cases)
-        s.flush()
-        case_ids = [c.id for c in cases]
-    dispatch_now()
-    with Session() as s:
-        by_case = {h.case_id: h.id for h in s.scalars(select(Handoff))}
-    return [by_case[c] for c in case_ids]
 
 
 def without_details(html: str) -> str:

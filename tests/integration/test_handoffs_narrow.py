@@ -8,47 +8,19 @@ import os
 import re
 import signal
 
-import typer
 from rich.cells import cell_len
-from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cli import handoffs_cmds
-from db.engine import Session
-from db.models import Case, Handoff
-from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
-from tasks.dispatch import dispatch_now
 from tests.integration.children import start_child
+from tests.integration.test_handoffs_operator import assign, cli
 
-CATEGORY = {"jiaotong": "交通运输", "renshe": "劳动和社会保障"}
 # A line may start with a number only where a sentence does ("3 封（待发送 3…" of the list).
 TITLE = re.compile(r"^\d+ 封（")
 
 
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    handoffs_cmds.register(app)
-    app.command("noop")(lambda: None)  # a group needs two commands to keep its names
-    return app
-
-
 def at_80(*args: str) -> object:
     return CliRunner(env={"COLUMNS": "80"}).invoke(cli(), ["handoffs", *args])
-
-
-def assign(*departments: str) -> list[int]:
-    with Session() as s, s.begin():
-        cases = [
-            Case(title=f"来信{i}", text=f"第{i}件群众反映的问题。", text_key=f"key{i}",
-                 area_code="xicheng", category=CATEGORY[code], status=CaseStatus.TRIAGED)
-            for i, code in enumerate(departments)
-        ]  # fmt: skip
-        s.add_all(cases)
-        s.flush()
-    dispatch_now()
-    with Session() as s:
-        return list(s.scalars(select(Handoff.id).order_by(Handoff.id)))
 
 
 def badly_broken(output: str) -> list[str]:

@@ -8,15 +8,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app
 from db.engine import Session
 from db.models import Case, Handoff, HandoffKind
-from minqing.settings import reset_settings
 from minqing.summary import summary_lines
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -27,7 +24,6 @@ from tasks.metrics import figures, mark_counted
 from tasks.reroute import reroute_case
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
-from web.app import create_app
 from web.testing import hidden_fields
 
 LAMP = "东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑，老人出门不安全，请尽快维修。"
@@ -36,16 +32,6 @@ ROWS = [
     "GD201,张三,13912340001,夜间施工,2026-11-27 09:32,南苑社区工地夜间施工噪音扰民，严重影响休息。,南苑社区",
     "GD202,李四,13912340002,欠薪,2026-11-27 10:05,北塘社区某公司拖欠工资三个月，社保也没交。,北塘社区",
 ]
-
-
-@pytest.fixture
-def client(minq, monkeypatch):
-    monkeypatch.setenv("MINQING_SECRET_KEY", "night-counts-" + "k" * 40)
-    monkeypatch.setenv("MINQING_PUBLIC_URL", "http://testserver")
-    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
-    reset_settings()
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def night() -> dict[str, Any]:

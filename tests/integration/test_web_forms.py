@@ -18,23 +18,12 @@ from minqing.settings import reset_settings
 from tasks.dispatch import dispatch_now
 from tasks.ingest import ingest_inbox_now
 from tasks.triage import triage_now
+from tests.integration.test_web_progress import LAMP
 from web.app import create_app
 from web.testing import hidden_fields
 
-SECRET = "test-secret-" + "f" * 40
-LAMP = "东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑，老人出门不安全，请尽快维修。"
 NOISE = "南苑社区工地夜间施工噪音扰民，凌晨两点还在打桩，严重影响休息，请有关部门处理。"
 EXPECTED = "请填写 11 位手机号或带区号的座机号"
-
-
-@pytest.fixture
-def client(minq, monkeypatch):
-    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MINQING_PUBLIC_URL", "http://testserver")
-    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
-    reset_settings()
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def post_qr(client, **fields):

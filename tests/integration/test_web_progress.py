@@ -9,7 +9,6 @@ import re
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from db.engine import Session
@@ -27,16 +26,6 @@ SECRET = "test-secret-" + "p" * 40
 LAMP = "东湖社区惠民小区3栋门口路灯坏了一个星期，晚上很黑，老人出门不安全，请尽快维修。"
 PHONE = "13900001111"
 NOT_FOUND = "没有查到与留言编号和电话后四位都相符的记录"
-
-
-@pytest.fixture
-def client(minq, monkeypatch):
-    monkeypatch.setenv("MINQING_SECRET_KEY", SECRET)
-    monkeypatch.setenv("MINQING_PUBLIC_URL", "http://testserver")
-    monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
-    reset_settings()
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def submit(client, **fields) -> str:
