@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from db.engine import Session
 from db.models import AuditEvent, Case, Handoff, HandoffKind, HandoffStatus, Submission, utcnow
 from db.queries import audit
+from minqing.duty import ROBOT_MAX_BYTES, alert_text
 from minqing.i18n import _
 from minqing.labels import channel_label
 from minqing.messages import deadline_text, listing
@@ -48,11 +49,12 @@ NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counte
 # Dispatched urgent cases are told about for this long after their assignment (so a run that
 # could not reach anyone tells them later); older ones are not news.
 TELL_ASSIGNED_WITHIN = timedelta(hours=24)
-# Cases listed in one duty message (a group robot cuts longer ones), and messages in one run:
-# the last counts the cases beyond them and points to the console; those stay untold, so the
-# next run's alert lists them.
+# Cases listed in one duty message — as many as a group robot takes whole (it cuts at
+# minqing.duty.ROBOT_MAX_BYTES, about four cases), at most MAX_LISTED — and messages in one
+# run: the last counts the cases beyond them and points to the console; those stay untold, so
+# the next run's alert lists them.
 MAX_LISTED = 10
-MAX_MESSAGES = 3
+MAX_MESSAGES = 5
 EXCERPT = 120
 
 
@@ -185,9 +187,8 @@ def console_link(ctx: Context, path: str) -> str:
 
 def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, Any]:
     """The duty alert (group robots + the duty mailbox) about the urgent cases to tell, in up
-    to `MAX_MESSAGES` messages of `MAX_LISTED` cases: those that need a person now first (no
-    department chosen, then assignments that have not left), so a message cut short still
-    carries them. Each listed case is recorded as told (by `actor`, the run that sent it) once
+    to `MAX_MESSAGES` messages, each as long as a group robot takes whole (`_fits`): those that
+    need a person now first (no department chosen, then assignments that have not left). Each listed case is recorded as told (by `actor`, the run that sent it) once
     a channel took its message, so the next run does not repeat it and a run whose alert
     reached nobody tries again. Cases beyond the messages are counted in the last one
     (`later`) but not told: the next run lists them. A dry run tells nobody and records
@@ -199,8 +200,8 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
             (c.id, c.status.value, urgent_case(s, ctx, c)) for c in cases_to_tell(s, ctx, now)
         ]
     pending.sort(key=lambda p: _telling_order(p[2]))  # stable: by number within each kind
-    shown = MAX_LISTED * MAX_MESSAGES
-    parts = [pending[i : i + MAX_LISTED] for i in range(0, min(len(pending), shown), MAX_LISTED)]
+    parts = _parts(pending, lambda views: _fits(ctx, views))
+    shown = sum(len(part) for part in parts)
     rest = [view for _id, _status, view in pending[shown:]]
     result: dict[str, Any] = {
         "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "delivery": {},
@@ -246,6 +247,34 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
         result["waiting"] += sum(1 for v in views if v.needs_person)
         result["later"] = len(rest) if last else 0  # counted in the alert, listed by the next run
     return result
+
+
+def _parts(pending: list[Any], fits: Any) -> list[list[Any]]:
+    """The messages' cases, in order: as many as `fits` one message (at most `MAX_LISTED`),
+    in at most `MAX_MESSAGES` messages."""
+    parts: list[list[Any]] = []
+    for item in pending:
+        if parts and len(parts[-1]) < MAX_LISTED and fits([p[2] for p in [*parts[-1], item]]):
+            parts[-1].append(item)
+        elif len(parts) < MAX_MESSAGES:
+            parts.append([item])
+        else:
+            break
+    return parts
+
+
+def _fits(ctx: Context, views: list[UrgentCase]) -> bool:
+    """Whether a group robot takes these cases' message whole (it cuts at ROBOT_MAX_BYTES):
+    measured with the longest title and note the message may get, so every case keeps its
+    last line — where to act, or to phone the department."""
+    title, text = duty_message(
+        views, more_waiting=99, more_assigned=99, more_link=console_link(ctx, "/console/review"),
+        part=(MAX_MESSAGES, MAX_MESSAGES),
+    )  # fmt: skip
+    whole = alert_text(title, text, console_link(ctx, "/console/review"), ctx.ref.office.name)
+    keyword = max((len((r.keyword or "").encode("utf-8")) + 1 for r in ctx.ref.office.duty.robots),
+                  default=0)  # fmt: skip  # a 钉钉 robot's keyword leads the message
+    return len(whole.encode("utf-8")) + keyword <= ROBOT_MAX_BYTES
 
 
 def _telling_order(view: UrgentCase) -> int:

@@ -31,6 +31,7 @@ from tasks.ingest import ingest_inbox_now
 from tasks.triage import triage_now
 from tasks.urgent import (
     MAX_LISTED,
+    MAX_MESSAGES,
     NIGHT_ACTOR,
     TOLD,
     day_since_last_night,
@@ -345,10 +346,11 @@ def duty_mails(minq) -> list[tuple[str, str]]:
 
 
 def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first(minq, duty):
-    """Thirteen urgent cases, more than a message lists: the run sends two messages, and the
-    cases a person must act on come first — the two nobody could be chosen for, then the one
-    whose assignment the mail server refused (the department must be phoned) — whatever their
-    numbers, so a message cut at a robot's size limit still carries them."""
+    """Thirteen urgent cases, more than one message takes: the run sends as many messages as a
+    group robot takes whole (each case with its last line: where to act, or to phone the
+    department), and the cases a person must act on come first — the two nobody could be
+    chosen for, then the one whose assignment the mail server refused — whatever their
+    numbers."""
     with minq.sink():
         urgent, waiting, assigned = urgent_day(minq)
         refused = assigned[-1]  # the newest: by number it would come last
@@ -367,24 +369,31 @@ def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first
         second = tell_duty_now(actor=NIGHT_ACTOR)
     assert max(waiting) > sorted(c.number for c in urgent)[MAX_LISTED - 1]
     assert (first["told"], first["waiting"], first["later"], first["untold"]) == (13, 2, 0, 0)
-    assert second["told"] == 0 and len(duty.received) == 2
-    (subject1, body1), (subject2, body2) = duty_mails(minq)
-    assert subject1.endswith("紧急件 10 件：待人工分办 2 件，已交办 8 件（第 1 条，共 2 条）")
-    assert subject2.endswith("紧急件 3 件：待人工分办 0 件，已交办 3 件（第 2 条，共 2 条）")
-    listed = listed_numbers(body1) + listed_numbers(body2)
+    parts = len(duty.received)
+    assert second["told"] == 0 and 2 <= parts <= MAX_MESSAGES
+    mails = duty_mails(minq)
+    assert len(mails) == parts
+    for n, (subject, _body) in enumerate(mails, 1):
+        assert subject.endswith(f"（第 {n} 条，共 {parts} 条）"), subject
+    listed = [number for _subject, body in mails for number in listed_numbers(body)]
     assert sorted(listed) == sorted(c.number for c in urgent)  # each exactly once
     assert listed[:3] == [*waiting, refused]
-    assert "但交办单被邮件服务器拒收，不会自动重发：请电话通知承办单位" in body1
-    assert "另有" not in body1 + body2  # nothing left out
-    alert = duty.received[0]["json"]["text"]["content"]
-    assert listed_numbers(alert)[:3] == [*waiting, refused]
-    assert alert.endswith("查看与处理：https://minqing.example.gov.cn/console")
-    assert duty.received[1]["json"]["text"]["content"].endswith(
-        "查看与处理：https://minqing.example.gov.cn/console"
-    )
+    assert "但交办单被邮件服务器拒收，不会自动重发：请电话通知承办单位" in mails[0][1]
+    assert "另有" not in "".join(body for _subject, body in mails)  # nothing left out
+    for received in duty.received:  # every robot message whole: no case loses its last line
+        alert = received["json"]["text"]["content"]
+        assert len(alert.encode("utf-8")) <= 2000 and "…\n查看与处理" not in alert
+        acts = [
+            line for line in alert.splitlines() if line.startswith(("案件详情：", "未能自动交办"))
+        ]
+        assert len(acts) == len(listed_numbers(alert)) >= 1, alert  # each case's last line
+        assert alert.endswith("查看与处理：https://minqing.example.gov.cn/console")
+    robot_listed = [n for r in duty.received for n in listed_numbers(r["json"]["text"]["content"])]
+    assert robot_listed == listed
     assert [number for number, _who in told_by()] == listed
     assert {who for _number, who in told_by()} == {"system:intake"}
     # in the HTML part each case's console page is a link, each case its own paragraph
+    first_listed = listed_numbers(mails[0][1])
     (html,) = {
         m.get_body(("html",)).get_content()
         for m in stored_messages(minq.mail_dir)
@@ -393,7 +402,8 @@ def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first
     case_links = re.findall(
         r'<a href="(https://minqing\.example\.gov\.cn/console/cases/\d+)">\1</a>', html
     )
-    assert len(case_links) == 10 and html.count('<p style="white-space: pre-wrap;">') == 10
+    assert len(case_links) == len(first_listed)
+    assert html.count('<p style="white-space: pre-wrap;">') == len(first_listed)
 
 
 def test_urgent_cases_beyond_the_runs_messages_are_counted_and_the_next_run_lists_them(
@@ -403,30 +413,28 @@ def test_urgent_cases_beyond_the_runs_messages_are_counted_and_the_next_run_list
     with minq.sink():
         urgent, waiting, assigned = urgent_day(minq)
         first = tell_duty_now()
-        second = tell_duty_now(actor=NIGHT_ACTOR)
-        third = tell_duty_now()
-    assert (first["told"], first["waiting"], first["later"]) == (MAX_LISTED, 2, 3)
-    (subject, body), (_subject, later_body) = duty_mails(minq)
+        later_runs = [tell_duty_now(actor=NIGHT_ACTOR) for _ in range(13)]
+    k = first["told"]
+    assert 2 <= k <= MAX_LISTED and (first["waiting"], first["later"]) == (2, 13 - k)
+    (subject, body), *later_mails = duty_mails(minq)
     assert subject.endswith("紧急件 13 件：待人工分办 2 件，已交办 11 件"), subject
     listed = listed_numbers(body)
-    assert len(listed) == MAX_LISTED and listed[:2] == waiting
-    # the three left out are assigned: the console's front page lists the week's urgent cases
+    assert len(listed) == k and listed[:2] == waiting
+    # those left out are assigned: the console's front page lists the week's urgent cases
     note = (
-        "另有 3 件紧急件未列出（待人工分办 0 件，已交办 3 件），"
+        f"另有 {13 - k} 件紧急件未列出（待人工分办 0 件，已交办 {13 - k} 件），"
         "请在工作台查看：https://minqing.example.gov.cn/console"
     )
     assert note + "\n" in body + "\n"
     alert = duty.received[0]["json"]["text"]["content"]
     assert "紧急件 13 件：待人工分办 2 件，已交办 11 件" in alert and note in alert
-    assert listed_numbers(alert)[:2] == waiting
-    assert alert.endswith("…\n查看与处理：https://minqing.example.gov.cn/console")
-    later = listed_numbers(later_body)
-    assert (second["told"], second["later"], len(later)) == (3, 0, 3)
-    assert sorted(listed + later) == sorted(c.number for c in urgent)
-    assert third["told"] == 0 and len(duty.received) == 2
+    assert listed_numbers(alert) == listed and "…" not in alert  # whole, not cut
+    later = [n for _subject, later_body in later_mails for n in listed_numbers(later_body)]
+    assert sorted(listed + later) == sorted(c.number for c in urgent)  # each once, all told
+    assert sum(run["told"] for run in later_runs) == 13 - k and later_runs[-1]["told"] == 0
     told = told_by()
-    assert {who for _n, who in told[:MAX_LISTED]} == {"system:intake"}
-    assert {who for _n, who in told[MAX_LISTED:]} == {NIGHT_ACTOR}
+    assert {who for _n, who in told[:k]} == {"system:intake"}
+    assert {who for _n, who in told[k:]} == {NIGHT_ACTOR}
 
 
 def test_a_dry_run_tells_nobody_and_leaves_the_cases_for_the_real_run(minq, duty, monkeypatch):
