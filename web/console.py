@@ -74,6 +74,10 @@ router = APIRouter(prefix="/console")
 PAGE = 50
 NOTICES = {
     "category": N_("分类已确认"),
+    "category_dispatched": N_("分类已确认；紧急件已交办，交办单已发出"),
+    "category_dispatched_queued": N_(
+        "分类已确认；紧急件已交办，交办单已排队，邮件服务器恢复后发出"
+    ),
     "route": N_("已改派，交办单已发出"),
     "route_queued": N_("已改派，交办单已排队，将在下次发送时发出"),
     "merge": N_("已合并"),
@@ -419,7 +423,8 @@ def _act(case_id: int, action: str, who: Who, form: FormData) -> tuple[str, list
     with Session() as s, s.begin():
         if action == "category":
             confirm_category(s, ctx, case_id, field_text(form, "category", 60), who.name)
-            return "category", []
+            urgent = s.get(Case, case_id).priority == "urgent"
+            return ("category_urgent" if urgent else "category"), []
         if action == "route":
             ids = reroute(
                 s,
@@ -467,6 +472,8 @@ async def case_action(request: Request, case_id: int, action: str) -> Response:
         notice, to_send = await run_in_threadpool(_act, case_id, action, who, form)
     except ActionError as exc:
         return await _refused(request, who, form, case_id, str(exc))
+    if notice == "category_urgent":  # 紧急件: assigned and sent now, not at the next run
+        notice, to_send = await run_in_threadpool(_dispatch_urgent, case_id)
     if to_send:
         notice = await run_in_threadpool(_send_now, to_send, notice)
     back = _safe_next(field_text(form, "next", 300))
@@ -486,6 +493,20 @@ async def _refused(
     if view is None:
         return web_of(request).error(request, 404, _("案件不存在"), _("没有这个案件。"))
     return _page(request, who, "console/case.html", status, refusal=refusal, **view)
+
+
+def _dispatch_urgent(case_id: int) -> tuple[str, list[int]]:
+    """An urgent case whose category an operator has just confirmed (the duty alert asks for
+    exactly that) is assigned at once, as the daytime intake does — at 02:00 too, when no
+    run would take it before 08:00. Returns the notice and the messages to send now."""
+    from tasks.dispatch import dispatch_now
+
+    queued = dispatch_now(urgent_only=True)["handoff_ids"]
+    with Session() as s:
+        case = s.get(Case, case_id)
+        assigned = case is not None and case.status is CaseStatus.ASSIGNED
+    # (any other urgent case it found ready goes with it; no routing rule: back to review)
+    return ("category_dispatched" if assigned else "category"), queued
 
 
 def _send_now(ids: list[int], notice: str) -> str:

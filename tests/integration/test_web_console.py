@@ -421,3 +421,37 @@ def test_a_refused_confirm_is_shown_on_the_page_the_form_was_on_with_the_case_st
     with Session() as s:
         assert s.get(Case, case_id).status is CaseStatus.NEEDS_REVIEW
     assert case_id in numbers(console.get("/console/review").text)
+
+
+def test_confirming_an_urgent_cases_category_assigns_and_sends_it_at_once(minq, console):
+    """The duty alert says 请立即在工作台确认分类并交办: at 02:00 no run would take the case
+    before 08:00, so confirming an urgent case's category assigns it and sends the assignment
+    now; an ordinary case waits for the night as before."""
+    from db.models import Handoff, HandoffKind, HandoffStatus
+    from mail.sink import stored_messages
+
+    with Session() as s, s.begin():
+        urgent, ordinary = (
+            Case(title=title, text=f"{title}，请尽快处理。", text_key=title, area_code="xicheng",
+                 status=CaseStatus.NEEDS_REVIEW, priority=priority)
+            for title, priority in (("公交站台电线裸露", "urgent"), ("公交站台顶棚破损", "normal"))
+        )  # fmt: skip
+        s.add_all([urgent, ordinary])
+    fields = hidden_fields(console.get("/console/review").text)
+    with minq.sink():
+        done = console.post(
+            f"/console/cases/{urgent.id}/category",
+            data={**fields, "category": "交通运输", "next": "/console/review"},
+        )
+        waits = console.post(
+            f"/console/cases/{ordinary.id}/category",
+            data={**fields, "category": "交通运输", "next": "/console/review"},
+        )
+    assert done.status_code == 200 and "分类已确认；紧急件已交办，交办单已发出" in done.text
+    assert "分类已确认" in waits.text and "紧急件已交办" not in waits.text
+    with Session() as s:
+        statuses = {c.id: c.status for c in s.scalars(select(Case))}
+        (sent,) = s.scalars(select(Handoff).where(Handoff.kind == HandoffKind.ASSIGNMENT)).all()
+    assert statuses == {urgent.id: CaseStatus.ASSIGNED, ordinary.id: CaseStatus.TRIAGED}
+    assert (sent.case_id, sent.status) == (urgent.id, HandoffStatus.SENT)
+    assert [m["Message-ID"] for m in stored_messages(minq.mail_dir)] == [sent.message_id]
