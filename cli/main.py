@@ -100,11 +100,19 @@ def nightly(
     """Exit status BUSY_EXIT when another run holds the lease past --wait."""
     from cli.prefect_env import current_target, describe, prefect_for_flows
     from flows.nightly import nightly as nightly_flow
+    from minqing.reference import ConfigError
     from minqing.settings import get_settings
 
     console.print(describe(current_target()))
-    with prefect_for_flows(get_settings()), one_run("nightly", wait):
-        nightly_flow()
+    try:
+        with prefect_for_flows(get_settings()), one_run("nightly", wait):
+            nightly_flow()
+    except ConfigError as exc:  # the night refused a broken config file before touching anything
+        from minqing.i18n import _
+
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        console.print(_("改好后运行 minqing check-config 确认无误，再运行 minqing nightly。"))
+        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager

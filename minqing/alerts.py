@@ -83,11 +83,17 @@ def alert_rules(console_url: str, *, night_grace_minutes: int = 30) -> list[Aler
             ),
             expect=("prefect.flow-run.Failed", "prefect.flow-run.Crashed"),
             flows=PIPELINE_FLOWS,
-            title=_("%(flow)s运行失败") % {"flow": _flow_label()},
+            # 夜间运行失败, not 夜间运行运行失败: the flows' names already say 运行 or a task
+            title=_("%(flow)s失败") % {"flow": _flow_label()},
             text=_(
                 "%(flow)s（{{ flow.name }}，运行 {{ flow_run.name }}）状态为 "
                 "{{ flow_run.state.name }}：{{ flow_run.state.message }}\n"
+                "{%% if 'ConfigError' in (flow_run.state.message or '') %%}"
+                "处理：按上面列出的文件、行和键改好 config 中的配置文件，运行 minqing check-config "
+                "确认无误后，在运行页面点“Retry”重试。"
+                "{%% else %%}"
                 "处理：打开运行页面看日志，排除原因后点“Retry”重试（各环节可重复运行，不会重复收件或发信）。"
+                "{%% endif %%}"
             )
             % {"flow": _flow_label()},
             link=run_link,

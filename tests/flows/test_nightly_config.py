@@ -44,3 +44,12 @@ def test_a_night_with_a_wrong_classifier_or_triage_value_stops_at_load_reference
     assert "could not convert" not in said
     with Session() as s:  # refused before anything was read from the inbox
         assert s.scalar(select(func.count()).select_from(Submission)) == 0
+    # `minqing nightly` says the same in a few lines and exits 2, as check-config does
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    with minq.sink():
+        ran = CliRunner(env={"COLUMNS": "120"}).invoke(app, ["nightly", "--wait", "0"])
+    assert ran.exit_code == 2, ran.output
+    assert "review_threshold：应为数字" in ran.output and "运行 minqing check-config" in ran.output

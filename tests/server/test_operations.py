@@ -292,11 +292,18 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     policy.write_text("delivery: [this is not a mapping\n", encoding="utf-8")
     broken = run_deployment(prefect_server, "deliver/deliver")
     assert broken["state"]["type"] == "FAILED", broken["state"]
-    alerts = robot.wait_for(lambda r: "定时发送运行失败" in str(r["json"]), timeout=120)
-    (failed,) = [r for r in alerts if "定时发送运行失败" in str(r["json"])]
+    alerts = robot.wait_for(lambda r: "定时发送失败" in str(r["json"]), timeout=120)
+    (failed,) = [r for r in alerts if "定时发送失败" in str(r["json"])]
     lines = failed["json"]["text"]["content"].splitlines()
-    assert lines[0] == "【示例街道人大工委·民情直通车】定时发送运行失败"
+    assert lines[0] == "【示例街道人大工委·民情直通车】定时发送失败"
     assert lines[1].startswith(f"定时发送（deliver，运行 {broken['name']}）状态为 Failed：")
+    # a broken config file: what to do is to fix it, not to press Retry as it is
+    assert any(
+        line.startswith(
+            "处理：按上面列出的文件、行和键改好 config 中的配置文件，运行 minqing check-config"
+        )
+        for line in lines
+    ), lines
     assert lines[-1] == f"查看与处理：{prefect_server.ui_url}/runs/flow-run/{broken['id']}"
 
 
