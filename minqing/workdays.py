@@ -58,6 +58,7 @@ YearSource = Literal["config", "package", "fallback"]
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RANGE_SEPARATOR = ".."
+_YEAR = re.compile(r"^\s*\d{4}\s*$")
 
 
 def fallback_warning(year: int) -> str:
@@ -172,12 +173,22 @@ def _schedules_from_mapping(read: YamlFile) -> dict[int, YearSchedule]:
     data = dict(read.data)
     if data.get("years") is None:
         data = {**data, "years": {}}
+    problems: list[Problem] = []
+    if isinstance(data["years"], Mapping):  # 2O27 (a letter O): said as a year, not 应为整数
+        years = {}
+        for key, entry in data["years"].items():
+            if isinstance(key, int) and not isinstance(key, bool):
+                years[key] = entry
+            elif isinstance(key, str) and _YEAR.match(key):
+                years[int(key)] = entry
+            else:
+                problems.append(read.problem(("years", key), _("年份应为四位数字，如 2027")))
+        data["years"] = years
     try:
         model = _CalendarFileModel.model_validate(data)
     except ValidationError as exc:
-        raise _calendar_error(problems_of(exc, read)) from None
+        raise _calendar_error(problems + problems_of(exc, read)) from None
 
-    problems: list[Problem] = []
     schedules: dict[int, YearSchedule] = {}
     for year, entry in sorted(model.years.items()):
         if not 1900 <= year <= 2200:
