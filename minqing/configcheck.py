@@ -68,3 +68,12 @@ def check_config_dir(config_dir: Path) -> None:
     problems = config_problems(config_dir)
     if problems:
         raise config_error(problems)
+
+
+def config_warnings(config_dir: Path) -> list[Problem]:
+    """What check-config points out without refusing: likely slips that the night would follow
+    as written (a calendar year listed in part; see minqing.workdays.calendar_warnings)."""
+    from minqing.workdays import calendar_warnings
+
+    path = config_dir / "calendar.yaml"
+    return calendar_warnings(path) if path.exists() else []

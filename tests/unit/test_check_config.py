@@ -331,3 +331,31 @@ def test_a_year_written_with_a_letter_is_said_to_be_a_year(config: Path) -> None
     assert code == 2
     assert "calendar.yaml 第 2 行，years.2O27：年份应为四位数字，如 2027" in output
     assert "应为整数" not in output
+
+
+def test_a_known_year_listed_in_part_is_warned_of_but_not_refused(config: Path) -> None:
+    (config / "calendar.yaml").write_text(
+        "years:\n  2026:\n    holidays:\n      - 2026-10-01..2026-10-07\n", "utf-8"
+    )
+    code, output = check()
+    assert code == 0
+    assert output.startswith("配置无误")
+    assert (
+        "注意：calendar.yaml 第 2 行，years.2026：这里列出的 2026 年会替换 chinese-calendar 包中"
+        "该年的全部安排，但只列了 1 个假期（包中有 7 个）；未列出的假期将按工作日计算。"
+        "请列出全年，或删去这一年改用包中的数据"
+    ) in output
+
+
+def test_a_year_the_package_does_not_know_or_listed_in_full_is_not_warned_of(
+    config: Path,
+) -> None:
+    from minqing.workdays import _package_schedule
+
+    full = "".join(f"      - {day}\n" for day in sorted(_package_schedule(2025).holidays))
+    (config / "calendar.yaml").write_text(
+        CALENDAR_2027 + "  2025:\n    holidays:\n" + full, "utf-8"
+    )
+    code, output = check()
+    assert code == 0, output
+    assert "注意" not in output
