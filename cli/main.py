@@ -57,19 +57,27 @@ def db_upgrade() -> None:
 @app.command("check-config", help=N_("检查 config/*.yaml；有错时列出文件、键和问题。"))
 def check_config() -> None:
     """Exit status 2 when any config file is wrong; every problem is listed."""
-    from minqing.configcheck import check_config_dir
+    from minqing.configcheck import check_config_dir, config_warnings
+    from minqing.i18n import _
     from minqing.reference import ConfigError
     from minqing.settings import get_settings
     from tasks.context import context
 
+    config_dir = get_settings().resolved_config_dir
+
+    def warn() -> None:  # likely slips, said but not refused (a calendar year listed in part)
+        for problem in config_warnings(config_dir):
+            line = _("注意：%(problem)s") % {"problem": problem}
+            console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
     try:
-        check_config_dir(get_settings().resolved_config_dir)
+        check_config_dir(config_dir)
         ref = context().ref
     except ConfigError as exc:
         # One problem a line, never broken: an operator searches the file for what it says.
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        warn()
         raise typer.Exit(2) from None
-    from minqing.i18n import _
 
     console.print(
         _("配置无误：部门 %(d)d 个，社区 %(a)d 个，分类 %(c)d 个，交办规则 %(r)d 条")
@@ -80,6 +88,7 @@ def check_config() -> None:
             "r": len(ref.rules),
         }
     )
+    warn()
 
 
 BUSY_EXIT = 3  # the exit status of a run that did not start because another run was going

@@ -875,10 +875,11 @@ def _classifier_file_model() -> type[Any]:
     return file_model
 
 
-def read_classifier_config(path: Path) -> ClassifierConfig:
+def read_classifier_config(path: Path, categories: Sequence[str] | None = None) -> ClassifierConfig:
     """Read config/classifier.yaml; a missing file means the defaults, an unknown key or a
     wrong value is a ConfigError naming the key and its line (a typo must not silently train
-    with a default, nor stop the night at triage)."""
+    with a default, nor stop the night at triage). With `categories` (the office's category
+    names, config/categories.yaml), a category_thresholds key that is none of them is one too."""
     from pydantic import ValidationError
 
     from minqing.i18n import _
@@ -893,6 +894,14 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
         _classifier_file_model().model_validate(data)
     except ValidationError as exc:
         raise config_error(problems_of(exc, read)) from None
+    if categories is not None:
+        unknown = [
+            read.problem(("category_thresholds", key), _unknown_category(categories))
+            for key in data.get("category_thresholds") or {}
+            if str(key) not in categories
+        ]
+        if unknown:
+            raise config_error(unknown)
     threshold = float(data.get("review_threshold", 0.9))
     per_category = {str(k): float(v) for k, v in (data.get("category_thresholds") or {}).items()}
     model = data.get("model") or {}
@@ -902,3 +911,12 @@ def read_classifier_config(path: Path) -> ClassifierConfig:
     return ClassifierConfig(
         threshold, ModelSettings(**model), thresholds.per_category, watching, tuple(expected)
     )
+
+
+def _unknown_category(categories: Sequence[str]) -> str:
+    from minqing.i18n import _, pgettext
+
+    examples = pgettext("separator", "、").join([*categories[:4], "…"])
+    return _("没有这个分类（分类见 config/categories.yaml，如 %(examples)s）") % {
+        "examples": examples
+    }

@@ -20,10 +20,10 @@ def _calendar(path: Path) -> Any:
     return WorkCalendar.from_config(path)
 
 
-def _classifier(path: Path) -> Any:
+def _classifier(path: Path, categories: list[str] | None = None) -> Any:
     from minqing.classifier import read_classifier_config
 
-    return read_classifier_config(path)
+    return read_classifier_config(path, categories)
 
 
 def _triage(path: Path) -> Any:
@@ -44,8 +44,9 @@ OTHER_FILES: dict[str, Callable[[Path], Any]] = {
 def config_problems(config_dir: Path) -> list[Problem]:
     """Every problem in every config file in config_dir; [] when all is well."""
     problems: list[Problem] = []
+    categories: list[str] | None = None
     try:
-        load_reference(config_dir)
+        categories = [c.name for c in load_reference(config_dir).flat_categories]
     except ConfigError as exc:
         problems.extend(exc.problems or [Problem("config", "", None, str(exc))])
     for name, load in OTHER_FILES.items():
@@ -53,7 +54,10 @@ def config_problems(config_dir: Path) -> list[Problem]:
         if not path.exists():
             continue
         try:
-            load(path)
+            if load is _classifier:  # its category_thresholds name the office's categories
+                _classifier(path, categories)
+            else:
+                load(path)
         except ConfigError as exc:
             problems.extend(exc.problems or [Problem(name, "", None, str(exc))])
     return problems
@@ -64,3 +68,12 @@ def check_config_dir(config_dir: Path) -> None:
     problems = config_problems(config_dir)
     if problems:
         raise config_error(problems)
+
+
+def config_warnings(config_dir: Path) -> list[Problem]:
+    """What check-config points out without refusing: likely slips that the night would follow
+    as written (a calendar year listed in part; see minqing.workdays.calendar_warnings)."""
+    from minqing.workdays import calendar_warnings
+
+    path = config_dir / "calendar.yaml"
+    return calendar_warnings(path) if path.exists() else []

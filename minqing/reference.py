@@ -11,11 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -44,9 +45,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# An e-mail address as an office writes it: name@domain with a dot in the domain
+# (banli@zhujian.example.gov.cn); no spaces, one "@", a half-width one.
+_EMAIL = re.compile(r"^[^@\s\u3000＠]+@[^@\s\u3000＠.]+(\.[^@\s\u3000＠.]+)+$")
+
+
+def _email(value: Any) -> Any:
+    """A required address: not empty, and an address (see _EMAIL)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(_("不能为空，需要填写邮箱地址"))
+    if not isinstance(value, str):
+        return value  # pydantic says 应为文字
+    if "＠" in value:
+        raise ValueError(_("“%(value)s”中有全角“＠”，邮箱地址需要半角“@”") % {"value": value})
+    if not _EMAIL.match(value.strip()):
+        raise ValueError(
+            _("“%(value)s”不是有效的邮箱地址（应如 banli@zhujian.example.gov.cn）")
+            % {"value": value}
+        )
+    return value.strip()
+
+
+def _optional_email(value: Any) -> Any:
+    """An address that may be left out (None); written, it must be one."""
+    return None if value is None else _email(value)
+
+
+Email = Annotated[str, BeforeValidator(_email)]
+OptionalEmail = Annotated[str | None, BeforeValidator(_optional_email)]
+
+
 class PersonRef(_Strict):
     name: str
-    email: str | None = None
+    email: OptionalEmail = None
     title: str | None = None
 
 
@@ -96,7 +127,7 @@ class Office(_Strict):
 class Department(_Strict):
     code: str
     name: str
-    email: str
+    email: Email
     head: PersonRef
 
     @property
@@ -308,17 +339,6 @@ class Reference(_Strict):
                     % {"value": text_format, "choices": "、".join(TEXT_FORMATS)}
                 )
         problems += self._check_urgent(cat_names)
-        for kind, codes in (
-            ("departments", [d.code for d in self.departments]),
-            ("areas", [a.code for a in self.areas]),
-            ("categories", [c.code for c in self.flat_categories]),
-            ("stations", [st.code for st in self.stations]),
-        ):
-            dupes = {c for c in codes if codes.count(c) > 1}
-            if dupes:
-                problems.append(
-                    f"{kind}: " + _("代码重复：%(codes)s") % {"codes": "、".join(sorted(dupes))}
-                )
         for i, cat in enumerate(self.categories):
             if cat.deadline_days is None:
                 problems.append(
@@ -666,6 +686,7 @@ def load_reference(config_dir: Path) -> Reference:
             continue
         files[key] = (read, top)
         data[key] = section
+        problems.extend(_duplicate_codes(read, top, section))
         try:
             _section_adapter(key).validate_python(section)
         except ValidationError as exc:
@@ -679,6 +700,37 @@ def load_reference(config_dir: Path) -> Reference:
         return Reference.model_validate(data)
     except ValidationError as exc:
         raise config_error(_explain(exc, files)) from None
+
+
+def _duplicate_codes(read: YamlFile, top: tuple[str, ...], section: Any) -> list[Problem]:
+    """A code used twice in a list (departments, areas, categories with their children,
+    stations), at the second entry's line, read from the file as written so that it is
+    listed alongside the file's other problems."""
+    out: list[Problem] = []
+    seen: dict[str, tuple[Any, ...]] = {}
+
+    def walk(items: Any, path: tuple[Any, ...]) -> None:
+        if not isinstance(items, list):
+            return
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            code = item.get("code")
+            if isinstance(code, str | int):
+                first = seen.setdefault(str(code), (*path, i))
+                if first != (*path, i):
+                    out.append(read.problem((*path, i, "code"), _duplicate(code, first, path)))
+            walk(item.get("children"), (*path, i, "children"))
+
+    if top and top[0] in ("departments", "areas", "categories", "stations"):
+        walk(section, top)
+    return out
+
+
+def _duplicate(code: object, first: tuple[Any, ...], path: tuple[Any, ...]) -> str:
+    if first[:-1] == path:  # in the same list: 与第 2 个重复
+        return _("代码 %(code)s 与第 %(n)d 个重复") % {"code": code, "n": first[-1] + 1}
+    return _("代码 %(code)s 与 %(other)s 重复") % {"code": code, "other": key_text(first)}
 
 
 # Channels read by tasks/imports.py rather than by a parser (tasks/ingest.py RETURN_CHANNELS).
@@ -745,10 +797,14 @@ def _problem(err: Mapping[str, Any]) -> str:
         return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
     if kind == "literal_error":
         return _("应为以下之一：%(expected)s") % {"expected": ctx.get("expected", "")}
-    if kind in ("greater_than_equal", "greater_than"):
-        return _("不能小于 %(limit)s") % {"limit": ctx.get("ge", ctx.get("gt"))}
-    if kind in ("less_than_equal", "less_than"):
-        return _("不能大于 %(limit)s") % {"limit": ctx.get("le", ctx.get("lt"))}
+    if kind == "greater_than":
+        return _("应大于 %(limit)s") % {"limit": ctx.get("gt")}
+    if kind == "greater_than_equal":
+        return _("不能小于 %(limit)s") % {"limit": ctx.get("ge")}
+    if kind == "less_than":
+        return _("应小于 %(limit)s") % {"limit": ctx.get("lt")}
+    if kind == "less_than_equal":
+        return _("不能大于 %(limit)s") % {"limit": ctx.get("le")}
     if kind in _PROBLEMS:
         return _(_PROBLEMS[kind])
     return _("不符合要求（%(detail)s）") % {"detail": err["msg"]}

@@ -58,6 +58,7 @@ YearSource = Literal["config", "package", "fallback"]
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RANGE_SEPARATOR = ".."
+_YEAR = re.compile(r"^\s*\d{4}\s*$")
 
 
 def fallback_warning(year: int) -> str:
@@ -172,12 +173,22 @@ def _schedules_from_mapping(read: YamlFile) -> dict[int, YearSchedule]:
     data = dict(read.data)
     if data.get("years") is None:
         data = {**data, "years": {}}
+    problems: list[Problem] = []
+    if isinstance(data["years"], Mapping):  # 2O27 (a letter O): said as a year, not 应为整数
+        years = {}
+        for key, entry in data["years"].items():
+            if isinstance(key, int) and not isinstance(key, bool):
+                years[key] = entry
+            elif isinstance(key, str) and _YEAR.match(key):
+                years[int(key)] = entry
+            else:
+                problems.append(read.problem(("years", key), _("年份应为四位数字，如 2027")))
+        data["years"] = years
     try:
         model = _CalendarFileModel.model_validate(data)
     except ValidationError as exc:
-        raise _calendar_error(problems_of(exc, read)) from None
+        raise _calendar_error(problems + problems_of(exc, read)) from None
 
-    problems: list[Problem] = []
     schedules: dict[int, YearSchedule] = {}
     for year, entry in sorted(model.years.items()):
         if not 1900 <= year <= 2200:
@@ -211,6 +222,43 @@ def _schedules_from_mapping(read: YamlFile) -> dict[int, YearSchedule]:
     if problems:
         raise _calendar_error(problems)
     return schedules
+
+
+def holiday_periods(days: frozenset[date] | set[date]) -> int:
+    """How many holidays (放假时段) `days` make: days apart by only a weekend are one."""
+    ordered = sorted(days)
+    gaps = sum(
+        1
+        for a, b in zip(ordered, ordered[1:], strict=False)
+        if any((a + timedelta(days=k)).weekday() < 5 for k in range(1, (b - a).days))
+    )
+    return len(ordered) and gaps + 1
+
+
+def calendar_warnings(path: Path) -> list[Problem]:
+    """Not errors, but likely slips: a year that chinese-calendar knows, listed in the file with
+    fewer holidays than the package has for it. A year listed replaces the package's whole
+    year, so a year listed in part (only 国庆) would count its other holidays as working days.
+    [] when the file cannot be read (its errors are reported by from_config)."""
+    try:
+        read = _load_mapping(path)
+        schedules = _schedules_from_mapping(read)
+    except ConfigError:
+        return []
+    out = []
+    for year, schedule in sorted(schedules.items()):
+        if not _package_knows(year):
+            continue
+        listed = holiday_periods(schedule.holidays)
+        known = holiday_periods(_package_schedule(year).holidays)
+        if listed < known:
+            problem = _(
+                "这里列出的 %(year)d 年会替换 chinese-calendar 包中该年的全部安排，"
+                "但只列了 %(listed)d 个假期（包中有 %(known)d 个）；未列出的假期将按工作日计算。"
+                "请列出全年，或删去这一年改用包中的数据"
+            ) % {"year": year, "listed": listed, "known": known}
+            out.append(read.problem(("years", year), problem))
+    return out
 
 
 def _not_inside(shown: str, year: int) -> str:

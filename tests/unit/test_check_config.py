@@ -213,3 +213,149 @@ def test_a_value_of_the_wrong_kind_is_said_once_with_its_alternatives(config: Pa
     assert code == 2
     assert f"channels.yaml 第 {line + 1} 行，channels.hotline.sheet：应为文字，或应为整数" in output
     assert "sheet.str" not in output and "sheet.int" not in output
+
+
+def test_a_category_threshold_for_a_category_the_office_has_not_is_refused(
+    config: Path,
+) -> None:
+    line = edit(
+        config, "classifier.yaml", "category_thresholds: {}", "category_thresholds: {交通: 0.95}"
+    )
+    code, output = check()
+    assert code == 2
+    assert (
+        f"classifier.yaml 第 {line} 行，category_thresholds.交通："
+        "没有这个分类（分类见 config/categories.yaml，如 城乡建设、"
+    ) in output
+    assert "配置无误" not in output
+
+
+def test_a_category_threshold_for_a_category_of_the_office_is_accepted(config: Path) -> None:
+    edit(
+        config,
+        "classifier.yaml",
+        "category_thresholds: {}",
+        "category_thresholds: {物业管理: 0.95}",
+    )
+    code, output = check()
+    assert code == 0, output
+
+
+def test_a_duplicate_code_is_named_at_the_second_entry_alongside_other_problems(
+    config: Path,
+) -> None:
+    line = edit(config, "departments.yaml", "  - code: jiaotong", "  - code: chengguan")
+    mail = edit(config, "departments.yaml", "    email: banli@zhujian", "    mail: banli@zhujian")
+    code, output = check()
+    assert code == 2
+    assert (
+        f"departments.yaml 第 {line} 行，departments 第 4 个.code：代码 chengguan 与第 2 个重复"
+        in output
+    )
+    assert f"departments.yaml 第 {mail} 行，departments 第 1 个.mail：不认识的键" in output
+    assert "代码重复" not in output and "第 3 行，departments：" not in output
+    # alone, it is still said at its entry's line
+    edit(config, "departments.yaml", "    mail: banli@zhujian", "    email: banli@zhujian")
+    code, output = check()
+    assert code == 2
+    assert output.strip().splitlines()[1:] == [
+        f"  departments.yaml 第 {line} 行，departments 第 4 个.code：代码 chengguan 与第 2 个重复"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("new", "problem"),
+    [
+        (
+            "banli＠jiaotong.example.gov.cn",
+            "“banli＠jiaotong.example.gov.cn”中有全角“＠”，邮箱地址需要半角“@”",
+        ),
+        (
+            "banli@jiaotong",
+            "“banli@jiaotong”不是有效的邮箱地址（应如 banli@zhujian.example.gov.cn）",
+        ),
+        ("", "不能为空，需要填写邮箱地址"),
+        (
+            "banli @jiaotong.example.gov.cn",
+            "“banli @jiaotong.example.gov.cn”不是有效的邮箱地址（应如 banli@zhujian.example.gov.cn）",
+        ),
+    ],
+)
+def test_a_wrong_department_email_is_refused(config: Path, new: str, problem: str) -> None:
+    line = edit(
+        config, "departments.yaml", "    email: banli@jiaotong.example.gov.cn", f"    email: {new}"
+    )
+    code, output = check()
+    assert code == 2
+    assert f"departments.yaml 第 {line} 行，departments 第 4 个.email：{problem}" in output
+    assert "应为文字" not in output
+
+
+def test_a_wrong_head_or_duty_email_is_refused(config: Path) -> None:
+    head = edit(
+        config,
+        "departments.yaml",
+        "zhou.tao@jiaotong.example.gov.cn",
+        "zhou.tao＠jiaotong.example.gov.cn",
+    )
+    duty = edit(config, "office.yaml", "zhiban@street.example.gov.cn", "zhiban@street")
+    code, output = check()
+    assert code == 2
+    assert f"departments.yaml 第 {head} 行，departments 第 4 个.head.email：" in output
+    assert "中有全角“＠”" in output
+    assert (
+        f"office.yaml 第 {duty} 行，duty.contacts 第 1 个.email：“zhiban@street”不是有效的邮箱地址"
+        in output
+    )
+
+
+@pytest.mark.parametrize(
+    ("new", "problem"),
+    [
+        ("review_threshold: 0", "应大于 0"),
+        ("review_threshold: -0.5", "应大于 0"),
+        ("review_threshold: 1.5", "不能大于 1"),
+    ],
+)
+def test_a_limit_is_worded_as_it_is(config: Path, new: str, problem: str) -> None:
+    line = edit(config, "classifier.yaml", "review_threshold: 0.90", new)
+    code, output = check()
+    assert code == 2
+    assert f"classifier.yaml 第 {line} 行，review_threshold：{problem}" in output
+    assert "不能小于" not in output
+
+
+def test_a_year_written_with_a_letter_is_said_to_be_a_year(config: Path) -> None:
+    (config / "calendar.yaml").write_text(CALENDAR_2027.replace("2027:", "2O27:"), "utf-8")
+    code, output = check()
+    assert code == 2
+    assert "calendar.yaml 第 2 行，years.2O27：年份应为四位数字，如 2027" in output
+    assert "应为整数" not in output
+
+
+def test_a_known_year_listed_in_part_is_warned_of_but_not_refused(config: Path) -> None:
+    (config / "calendar.yaml").write_text(
+        "years:\n  2026:\n    holidays:\n      - 2026-10-01..2026-10-07\n", "utf-8"
+    )
+    code, output = check()
+    assert code == 0
+    assert output.startswith("配置无误")
+    assert (
+        "注意：calendar.yaml 第 2 行，years.2026：这里列出的 2026 年会替换 chinese-calendar 包中"
+        "该年的全部安排，但只列了 1 个假期（包中有 7 个）；未列出的假期将按工作日计算。"
+        "请列出全年，或删去这一年改用包中的数据"
+    ) in output
+
+
+def test_a_year_the_package_does_not_know_or_listed_in_full_is_not_warned_of(
+    config: Path,
+) -> None:
+    from minqing.workdays import _package_schedule
+
+    full = "".join(f"      - {day}\n" for day in sorted(_package_schedule(2025).holidays))
+    (config / "calendar.yaml").write_text(
+        CALENDAR_2027 + "  2025:\n    holidays:\n" + full, "utf-8"
+    )
+    code, output = check()
+    assert code == 0, output
+    assert "注意" not in output

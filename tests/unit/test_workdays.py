@@ -316,7 +316,7 @@ BAD_CONFIGS = [
         "2027-01-02 也列在 holidays（放假）中",
     ),
     ("years: {2027: {holidays: 2027-01-01}}", "years.2027.holidays：", "应为列表"),
-    ("years: {next: {holidays: []}}", "years.next：", "应为整数"),
+    ("years: {next: {holidays: []}}", "years.next：", "年份应为四位数字，如 2027"),
     ("years: [2027]", "years：", "应为“键: 值”的映射"),
     ("- 2027", "calendar.yaml：", "最外层应为含 years 键"),
     ("years: {2027: [", "calendar.yaml 第 1 行：", "不是有效的 YAML"),
