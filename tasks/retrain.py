@@ -313,8 +313,23 @@ def retrain_report(result: dict[str, Any]) -> str:
             "- "
             + _("结果：已启用新模型 %(model)s（下一次夜间运行起使用）") % {"model": result["model"]}
         )
+        if c is not None:
+            better = (c["candidate"]["accuracy"] or 0) > (c["current"]["accuracy"] or 0)
+            why = (
+                N_("新模型在这些案件上分得更准")
+                if better
+                else N_("新模型在这些案件上与现用模型一样准，并且多学了这些人工确认的案件")
+            )
+            lines.append("- " + _("启用理由：%(why)s") % {"why": _(why)})
         if result.get("macro_f1") is not None:
-            lines.append("- " + _("交叉验证 macro-F1：%(f1)s") % {"f1": result["macro_f1"]})
+            lines.append(
+                "- "
+                + _(
+                    "新模型的交叉验证 macro-F1（各分类分类准确度的平均，1 为全对；"
+                    "只适用于与训练数据相似的留言）：%(f1)s"
+                )
+                % {"f1": f"{result['macro_f1']:.3f}"}
+            )
     else:
         lines.append(
             "- "

@@ -166,6 +166,8 @@ def test_the_weekly_retrain_adds_the_new_confirmations_to_the_current_models_tra
     report = Artifact.get("retrain-report", _sync=True).data
     assert f"基础训练数据：{good.resolve()}（{rows} 条）" in report
     assert "已启用新模型" in report
+    # why, in the office's words: better on the cases confirmed since, or as good with more data
+    assert re.search(r"启用理由：新模型在这些案件上(分得更准|与现用模型一样准，并且多学了)", report)
 
 
 def test_with_nothing_confirmed_since_the_current_model_the_weekly_retrain_trains_nothing(
