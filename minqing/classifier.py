@@ -608,6 +608,14 @@ def load_model(path: Path) -> TrainedModel:
     return model
 
 
+def model_time(path: Path) -> datetime | None:
+    """When the model at `path` was saved (UTC), from its file name; None for another name."""
+    match = _MODEL_NAME.match(Path(path).name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+
+
 def latest_model_path(directory: Path) -> Path | None:
     """The newest model in `directory` by the time in its name, or None."""
     directory = Path(directory)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from db.engine import Session
 from db.models import AuditEvent
-from minqing.classifier import latest_model_path, read_classifier_config
+from minqing.classifier import latest_model_path, model_time, read_classifier_config
 from minqing.i18n import N_
 from minqing.precision import (
     CATEGORY_ACTIONS,
@@ -96,8 +96,13 @@ def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, 
     this_week = week_of(now.astimezone(LOCAL_TZ))
     current = next((e for e in estimates if e.week == this_week and e.category is None), None)
     # The warning looks at the newest weeks with enough outcomes: this week's routes are
-    # mostly still open, so last week's figure is the first that can say much.
-    recent = [e for e in estimates if e.week >= this_week - timedelta(weeks=1)]
+    # mostly still open, so last week's figure is the first that can say much. It counts only
+    # what the model in use routed: after a retrain the old model's weak weeks stay in the
+    # table but no longer page the duty contacts every night.
+    in_use = latest_model_path(ctx.settings.models_dir)
+    since = model_time(in_use) if in_use is not None else None
+    judged = [c for c in cases if since is None or c.classified_at >= since]
+    recent = [e for e in weekly_precision(judged) if e.week >= this_week - timedelta(weeks=1)]
     alerts = precision_alerts(recent, watch.target, watch.min_judged)
     return {
         "rows": [estimate_row(e) for e in estimates],

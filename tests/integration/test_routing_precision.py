@@ -142,6 +142,13 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     assert f["routing_precision_text"] == watch["summary"]
     assert any("低于目标" in w for w in f["warnings"])
 
+    # The weekly retrain puts a new model in use: the old model's weak week stays in the table,
+    # and no longer pages the duty contacts every night until it leaves the window.
+    texts, labels = keyword_corpus(minq)
+    save_model(train_model(texts, labels, cv_folds=0), minq.settings.models_dir)
+    after = routing_precision_now(datetime.now(UTC))
+    assert after["rows"] == watch["rows"] and after["warnings"] == []
+
     # The period's report carries the same table, in its summary and as a sheet.
     today = now.astimezone(LOCAL_TZ).date()
     report = build_report_now(today - timedelta(days=30), today, now=now, artifacts=False)
