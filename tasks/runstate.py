@@ -46,9 +46,12 @@ def finish_run(
     `delivery`: the run's delivery counts (tasks/deliver.py), `warnings`: the degraded stages'
     sentences or `run_warning(...)`s, `files`: the intake's file reports; `finished_event` (e.g. events.NIGHT_FINISHED)
     is sent with the numbers of `figures` and the verdict."""
+    delivery = dict(delivery or {})
+    if context().settings.mail_mode == "dry-run" and delivery.get("rehearsed") is None:
+        delivery["rehearsed"] = 0  # a dry run with nothing to send is a rehearsal all the same
     verdict = report_run(
         flow,
-        delivery=dict(delivery or {}),
+        delivery=delivery,
         warnings=[w if isinstance(w, str) else dict(w) for w in warnings],
         files=[dict(f) for f in files],
         finished_event=finished_event,

@@ -160,6 +160,12 @@ def test_a_dry_run_night_is_named_rehearsal_in_the_runs_list(minq, monkeypatch):
     night, which an operator would take for mail that went out."""
     monkeypatch.setenv("MINQING_MAIL_MODE", "dry-run")
     reset_settings()
+    # a dry run with nothing to send (a daytime intake that found nothing) is named so too,
+    # not a plain Completed that would read as work done for real
+    from flows.intake import intake
+
+    quiet = intake(return_state=True)
+    assert quiet.is_completed() and quiet.name == "演练", quiet.message
     drop_hotline(minq)
     with minq.sink():
         state = nightly(return_state=True)
