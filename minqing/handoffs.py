@@ -193,14 +193,18 @@ def resend_rows(
         if not dry_run:
             outcome = h.get("outcome") or h["status"]
             row["结果"] = label(RESEND_OUTCOMES, outcome)
-            now = {
-                "status": outcome,
-                "attempts": h.get("new_attempts"),
-                "error": h.get("new_error"),
-            }
-            row["本次错误"] = "" if outcome == "sent" else undelivered_reason(now, limit)
+            row["本次错误"] = "" if outcome == "sent" else undelivered_reason(_resent(h), limit)
         rows.append(row)
     return rows
+
+
+def _resent(h: Mapping[str, Any]) -> dict[str, Any]:
+    """A `retry_now` row as the message stands after the resend (status, attempts, error)."""
+    return {
+        "status": h.get("outcome") or h["status"],
+        "attempts": h.get("new_attempts"),
+        "error": h.get("new_error"),
+    }
 
 
 def resend_failure(h: Mapping[str, Any]) -> str:
@@ -208,7 +212,7 @@ def resend_failure(h: Mapping[str, Any]) -> str:
     words (h: a `retry_now` row with its outcome and new error)."""
     return _("重发未成功：%(outcome)s（%(why)s）。") % {
         "outcome": label(RESEND_OUTCOMES, h["outcome"]),
-        "why": delivery_problem(h.get("new_error")) or _("原因不明"),
+        "why": undelivered_problem(_resent(h)) or _("原因不明"),
     }
 
 
