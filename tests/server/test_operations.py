@@ -105,6 +105,13 @@ def run_deployment(server, name: str, parameters: dict | None = None) -> dict:
     return wait_until(f"the {name} run", finished)
 
 
+def finished_runs(server, flow: str) -> list[dict]:
+    """The finished flow runs of `flow` (API JSON); none while any is still going."""
+    runs = api(server, "POST", "/flow_runs/filter", json={"flows": {"name": {"any_": [flow]}}})
+    done = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+    return runs if runs and all(r["state"]["type"] in done for r in runs) else []
+
+
 def events(server, since: datetime) -> list[dict]:
     body = {
         "filter": {"event": {"prefix": ["minqing."]}, "occurred": {"since": since.isoformat()}},
@@ -257,6 +264,13 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     assert {(h.status, h.recipient) for h in queued} == {
         (HandoffStatus.PENDING, "duty@street.example.gov.cn")
     }
+    # The automation's duty-alert run says so in the runs list: the duty e-mail did not go.
+    duty_run = wait_until(
+        "the duty-alert run's end", lambda: finished_runs(prefect_server, "duty-alert")
+    )
+    assert [
+        (r["state"]["name"], "邮件服务器无法连接" in r["state"]["message"]) for r in duty_run
+    ] == [("部分失败", True)], duty_run
 
     # The SMTP server is back: the operator resends what waits (待发送) from the retry form,
     # then the 15-minute delivery finds nothing left: every message arrives exactly once.
