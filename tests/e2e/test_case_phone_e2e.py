@@ -1,7 +1,8 @@
 """The case page on a 390 px phone: every date and every phone number stays on one line, in the
 facts, the trail, the replies' heading lines and inside what departments and citizens wrote
-("2026｜年12月08日" or "0731-｜12345678" broken over two lines reads as two things). A
-screenshot goes to the artifacts folder."""
+("2026｜年12月08日" or "0731-｜12345678" broken over two lines reads as two things) — and so
+on the department's reply page, where the case and its answer are quoted. A screenshot goes to
+the artifacts folder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from db.engine import Session
 from db.models import Case, Reply
+from minqing.settings import get_settings
 from minqing.states import CaseStatus, Outcome
+from web.tokens import reply_link
 
 pytestmark = pytest.mark.e2e
 
@@ -89,3 +92,43 @@ def test_dates_and_phone_numbers_stay_whole_on_a_phone(minq, site, browser, arti
     # each in an element of its own that the browser lays out as one box (one client rect)
     assert all(d[2] == 1 for d in dates) and all(p[2] == 1 for p in phones), found
     phone.close()
+
+
+@pytest.mark.parametrize("minq", ["sqlite"], indirect=True)
+def test_the_department_reply_page_keeps_the_quoted_numbers_whole_on_a_phone(
+    minq, site, browser, artifacts
+):
+    """What the citizen and the department wrote is quoted on the public pages (reply, rating,
+    progress, verification) through the same filter; the reply page shows both."""
+    now = datetime(2026, 12, 8, 1, 30, tzinfo=UTC)
+    with Session() as s, s.begin():
+        cases = [
+            Case(title="小区门口路灯不亮", text="路灯" + "坏" * k + "了，联系电话 0731-12345678，"
+                 "2026年12月07日 晚上发现。", text_key=f"lamp{k}", status=CaseStatus.REPLIED,
+                 lead_department="chengguan", assigned_at=now, due_at=now + timedelta(days=5),
+                 created_at=now)
+            for k in range(VARIANTS)
+        ]  # fmt: skip
+        s.add_all(cases)
+        s.flush()
+        for k, case in enumerate(cases):
+            s.add(Reply(
+                case_id=case.id, department_code="chengguan", outcome=Outcome.SOLVED,
+                received_at=now + timedelta(hours=1), handler="刘工", via="import",
+                text="已修复" + "。" * k + "如有疑问请致电 0731-12345678 或 138-1234-5602。",
+                source_key=f"reply-{k}",
+            ))  # fmt: skip
+        ids = [c.id for c in cases]
+    phone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+    page = phone.new_page()
+    broken, seen = [], 0
+    for k, case_id in enumerate(ids):
+        page.goto(reply_link(get_settings(), case_id, 0, "chengguan"))
+        if k == 0:
+            page.screenshot(path=str(artifacts / "reply-phone-numbers.png"), full_page=True)
+        found = page.evaluate(SPANS)
+        seen += len(found["phone"])
+        broken += [(k, d) for d in found["date"] + found["phone"] if d[1] != 1]
+    phone.close()
+    assert seen >= 3 * VARIANTS  # the case's number and the answer's two, on every page
+    assert broken == [], broken

@@ -35,17 +35,17 @@ DESK_WIDTHS = (1280, 1400, 1920)
 PHONE = {"width": 390, "height": 844}
 
 # Numbers people read and quote, and dates: each must stay on one line wherever it is shown
-# (text people wrote, in .quote blocks, wraps as it likes).
+# (text people wrote, in .quote blocks, wraps as it likes around its numbers and dates).
 UNBROKEN = r"""
 () => {
   const patterns = [/MQ\d{4}-\d{6}/g, /QR\d{8}-[0-9a-f]{12}/g, /qr-\d{8}-\d{4}/g, /GD\d{12}/g,
                     /\d{4}年\d{2}月\d{2}日(?: \d{2}:\d{2})?/g, /\d{3}\*{4}\d{4}/g,
-                    /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g];
+                    /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g, /0\d{2,3}-\d{7,8}/g, /1\d{2}-\d{4}-\d{4}/g];
   const found = [], broken = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
-    if (!parent || parent.closest(".quote, option, select, textarea, script, style")) continue;
+    if (!parent || parent.closest("option, select, textarea, script, style")) continue;
     if (!parent.getClientRects().length) continue;
     for (const re of patterns) {
       re.lastIndex = 0;
