@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from prefect import flow
 
-from flows.forms import form
+from flows.forms import either, form
 from minqing.i18n import N_, _
 from minqing.runs import run_name
 from minqing.runstate import run_warning
@@ -20,10 +20,18 @@ from tasks.runstate import finish_run
 def duty_alert(
     title: Annotated[str, form("标题", "提醒的标题，如“夜间运行未完成”。")],
     text: Annotated[str, form("内容", "告诉值班人员发生了什么、该做什么。")],
-    link: Annotated[str | None, form("链接", "可不填：相关页面的地址。")] = None,
+    link: Annotated[
+        str | None,
+        form("链接", "可不填：相关页面的地址。", **either("不填", "填写", type="string")),
+    ] = None,
     kind: Annotated[str, form("来源", "哪条规则发出的提醒（自动化的名称）。")] = "automation",
     robot_names: Annotated[
-        list[str] | None, form("群机器人", "还要由本流程推送的群机器人名称（加签的钉钉机器人）。")
+        list[str] | None,
+        form(
+            "群机器人",
+            "还要由本流程推送的群机器人名称（加签的钉钉机器人）。",
+            **either("不另推送", "指定机器人", type="array", items={"type": "string"}),
+        ),
     ] = None,
 ) -> Any:
     """值班提醒: e-mail the duty contacts (and the robots named in `robot_names`: those the

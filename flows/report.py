@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from prefect import flow
 
-from flows.forms import form
+from flows.forms import either, form
 from minqing.i18n import N_, _
 from minqing.runs import run_name
 from tasks.evaluations import import_evaluations
@@ -19,10 +19,20 @@ from tasks.report import build_report_task
 @flow(name="report", flow_run_name=run_name(N_("评议报告")), log_prints=True)
 def report(
     period_from: Annotated[
-        date | None, form("起始日期", "报告期间的第一天（北京时间）；起止都不填则为上个月。")
+        date | None,
+        form(
+            "起始日期",
+            "报告期间的第一天（北京时间）；起止都不填则为上个月。",
+            **either("不填", "指定日期", type="string", format="date"),
+        ),
     ] = None,
     period_to: Annotated[
-        date | None, form("截止日期", "报告期间的最后一天（含当天）；起止都不填则为上个月。")
+        date | None,
+        form(
+            "截止日期",
+            "报告期间的最后一天（含当天）；起止都不填则为上个月。",
+            **either("不填", "指定日期", type="string", format="date"),
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """评议报告 for [period_from, period_to] (Beijing days); both empty = the previous month."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.forms import form
+from flows.forms import either, form
 from minqing.i18n import N_, _
 from minqing.runs import run_name
 from tasks.retrain import retrain_model, retrain_report
@@ -22,6 +22,7 @@ def retrain(
             "另加的标注数据",
             "一份已标注分类的 CSV 文件的路径（可不填：沿用现用模型的训练数据，"
             "再加工作人员确认过的分类）。",
+            **either("不另加", "指定文件", type="string"),
         ),
     ] = None,
     cv_folds: Annotated[

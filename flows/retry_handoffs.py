@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from prefect import flow, get_run_logger
 from prefect.states import Completed
 
-from flows.forms import form
+from flows.forms import either, form
 from minqing.handoffs import RETRYABLE, STATUS_LABELS, department_choices, retry_refusal
 from minqing.i18n import N_
 from minqing.reference import ConfigError
@@ -66,10 +66,7 @@ def retry_handoffs(
         form(
             "起始时间",
             "只重发此时间以后生成的消息（北京时间）；不限则不按时间筛选。",
-            anyOf=[
-                {"type": "null", "title": "不限"},
-                {"type": "string", "format": "date-time", "title": "指定时间"},
-            ],
+            **either("不限", "指定时间", type="string", format="date-time"),
         ),
     ] = None,
     handoff_ids: Annotated[

@@ -18,7 +18,7 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
-from flows.forms import form
+from flows.forms import either, form
 from minqing.i18n import N_
 from minqing.runs import run_name
 from minqing.settings import get_settings
@@ -53,9 +53,21 @@ def dask_task_runner(scheduler: str | None) -> DaskTaskRunner:
 @one_run_at_a_time("triage-dask")
 def triage_dask(
     partitions: Annotated[
-        int | None, form("分片数", "每批留言分成几片并行准备；不填则按集群的线程数。")
+        int | None,
+        form(
+            "分片数",
+            "每批留言分成几片并行准备；不填则按集群的线程数。",
+            **either("按线程数", "指定片数", type="integer"),
+        ),
     ] = None,
-    now: Annotated[datetime | None, form("整理时间", "按此时间计算（一般不填，即现在）。")] = None,
+    now: Annotated[
+        datetime | None,
+        form(
+            "整理时间",
+            "按此时间计算（一般不填，即现在）。",
+            **either("现在", "指定时间", type="string", format="date-time"),
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """整理 with Dask workers: each chunk prepared in `partitions` slices (default: one per
     worker thread of the cluster), linked in order."""

@@ -33,3 +33,6 @@ def test_each_parameter_of_each_run_form_has_a_chinese_title_and_help():
         for param, prop in parameter_schema(flow.fn).model_dump()["properties"].items():
             assert CJK.search(prop.get("title", "")), (d["name"], param)
             assert CJK.search(prop.get("description", "")), (d["name"], param)
+            # an optional parameter's two tabs are named too (else "None" and "date")
+            for choice in prop.get("anyOf", []):
+                assert CJK.search(choice.get("title", "")), (d["name"], param, choice)
