@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from openpyxl import Workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -39,10 +40,12 @@ from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
 from tasks.imports import import_returns_now
 from tasks.ingest import ingest_inbox_now
+from tasks.metrics import arrivals_since_last_night
 from tasks.surveys import surveys_now
 from tasks.triage import triage_now
 
 OFFICE = "minqing@street.example.gov.cn"
+XLSX = "vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def add_case(title: str = "红绿灯坏了", text: str = "西城路口红绿灯不亮，车辆乱行。") -> int:
@@ -92,7 +95,8 @@ def answer_to(
     )
     if attachment:
         name, content = attachment
-        msg.add_attachment(content, maintype="text", subtype="csv", filename=name)
+        kind = ("text", "csv") if name.endswith(".csv") else ("application", XLSX)
+        msg.add_attachment(content, maintype=kind[0], subtype=kind[1], filename=name)
     return bytes(msg)
 
 
@@ -197,6 +201,29 @@ def test_a_reply_template_in_the_nights_inbox_is_imported_the_same_night(minq):
     files = figures["ingest"]["files"]
     assert [f["channel"] for f in files] == ["email", "replies"]
     assert files[1]["status"] == "taken" and files[1]["taken"] == 1
+    with Session() as s:  # the night's 收到答复 counts it by its way in: 邮件
+        assert arrivals_since_last_night(s)["replies_by_way"] == {"email": 1}
+
+
+def test_a_reply_template_saved_as_a_workbook_is_read_too(minq):
+    case_id, number, lead = assigned_case(minq)
+    name, template = template_of(lead)
+    rows = list(csv.reader(io.StringIO(filled_template(template).decode("utf-8-sig"))))
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    saved = io.BytesIO()
+    book.save(saved)
+    raw = answer_to(
+        lead,
+        "banli@jiaotong.example.gov.cn",
+        "答复见附件（用 WPS 另存为了 Excel）",
+        attachment=(name.replace(".csv", ".xlsx"), saved.getvalue()),
+    )
+    (minq.inbox("email") / "reply.eml").write_bytes(raw)
+    night()
+    assert count(Case) == 1
+    assert count(Reply, Reply.case_id == case_id, Reply.via == "email") == 1
 
 
 def test_a_departments_prose_answer_without_the_template_is_kept_for_a_clerk(minq):
