@@ -344,6 +344,24 @@ def ingest(
                 },
                 markup=False,
             )
+            if report.answers:
+                progress.console.print(
+                    _("%(file)s：%(n)d 封是对本系统邮件的回复，未立案（答复、评价或待人工处理）")
+                    % {"file": f.name, "n": report.answers},
+                    markup=False,
+                )
+            for returned in report.returned:
+                progress.console.print(
+                    _("%(file)s：答复附件 %(name)s，%(outcome)s，收录 %(taken)d，拒收 %(rejected)d")
+                    % {
+                        "file": f.name,
+                        "name": returned["name"],
+                        "outcome": label(FILE_OUTCOMES, returned["status"]),
+                        "taken": returned["taken"],
+                        "rejected": returned["rejected"],
+                    },
+                    markup=False,
+                )
             if report.reason:
                 console.print(f"{f.name}: {report.reason}", style="red", markup=False)
             failed += report.status == "failed"
