@@ -178,8 +178,11 @@ def alert_rules(console_url: str, *, night_grace_minutes: int = 30) -> list[Aler
             title=_("自动分派准确率低于目标"),
             text=_(
                 "{{ event.payload.message }}\n"
-                "处理：在夜间运行的 routing-precision 表中查看各分类；提高该分类在 "
-                "config/classifier.yaml 的 category_thresholds（更多案件转人工审核），或运行 retrain 重新训练。"
+                "处理：在夜间运行的 routing-precision 表中查看各分类；"
+                "{% if event.payload.category %}提高该分类在 config/classifier.yaml 的 "
+                "category_thresholds{% else %}提高 config/classifier.yaml 的 review_threshold"
+                "{% endif %}（更多案件转人工审核）。被退回、改派的案件在审核队列确认正确分类后，"
+                "再运行 retrain 重新训练。"
             ),
             link=run_link,
         ),

@@ -173,7 +173,14 @@ def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> d
         run_warning(fallback_warning(year), calendar_advice(year))
         for year in sorted(ctx.calendar.fallback_years)
     ]
-    run_warnings += [run_warning(w) for w in [*triage.get("warnings", []), *routing["warnings"]]]
+    run_warnings += [run_warning(w) for w in triage.get("warnings", [])]
+    # Low routing precision has an alert of its own (minqing.classifier.precision_low): said in
+    # the summary and the run's message, but the night's work is done — not 部分失败, which
+    # would page the duty contacts a second time for the same figure.
+    run_warnings += [
+        run_warning(w, _("查看 routing-precision 表（按周、按分类）"), partial=False)
+        for w in routing["warnings"]
+    ]
     if cjk_font() is None:  # lasting, and the night's work is done: a note (minqing/runstate.py)
         run_warnings.append(run_warning(_(NO_CJK_NIGHT_WARNING), font_advice(), partial=False))
     return {
