@@ -256,6 +256,7 @@ def test_once_an_operator_confirms_it_the_next_run_dispatches_it_and_tells_whom_
         with Session() as s, s.begin():
             confirm_category(s, context(), case_with(DROWNING).id, "城乡建设", "王小明")
         assert dispatch_day_now()["assigned"] == 1
+        deliver_now()  # as the intake flow does before it tells the duty
         assert tell_duty_now()["told"] == 1  # now assigned: told whom it went to
         assert tell_duty_now()["told"] == 0
     assert len(duty.received) == 2
