@@ -110,6 +110,11 @@ def train(
         )
         % {"source": source, "n": len(texts), "settings": where}
     )
+    if cv_folds:
+        console.print(
+            _("正在训练：%(folds)d 折交叉验证后再训练最终模型，需要几分钟，其间没有输出。")
+            % {"folds": cv_folds}
+        )
     model = train_model(
         texts,
         labels,
@@ -172,8 +177,11 @@ def _print_metrics(metadata: dict, review_threshold: float) -> None:
         )
     suggested = cv.get("threshold_for_precision_0.98")
     console.print(
-        _("准确率达到 0.98 的最低阈值：%(threshold)s")
-        % {"threshold": f"[bold]{suggested:.2f}[/bold]" if suggested is not None else _("未达到")}
+        _(
+            "交叉验证中准确率达到 0.98 的最低阈值：%(threshold)s。这只适用于与训练数据相似的留言，"
+            "不宜据此降低审核阈值：新留言上的准确率见下表。"
+        )
+        % {"threshold": f"{suggested:.2f}" if suggested is not None else _("未达到")}
     )
 
 

@@ -659,6 +659,10 @@ def test_train_prints_what_was_measured_on_new_messages_beside_the_cross_validat
     assert result.exit_code == 0, result.output
     assert "新留言" in result.output
     assert "0.971" in result.output and "0.612" in result.output and "0.881" in result.output
+    said = " ".join(result.output.split())
+    assert "正在训练：2 折交叉验证后再训练最终模型" in said  # before minutes of silence
+    # the in-distribution threshold is said not to be one to route new messages by
+    assert "不宜据此降低审核阈值" in said
 
 
 def test_train_refuses_labels_that_differ_from_the_configured_categories(cli, tmp_path):
