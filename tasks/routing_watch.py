@@ -16,7 +16,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import AuditEvent
 from minqing.classifier import latest_model_path, model_time, read_classifier_config
-from minqing.i18n import N_
+from minqing.i18n import N_, _
 from minqing.precision import (
     CATEGORY_ACTIONS,
     RIGHT_ACTIONS,
@@ -104,9 +104,14 @@ def routing_precision_now(now: datetime, weeks: int | None = None) -> dict[str, 
     judged = [c for c in cases if since is None or c.classified_at >= since]
     recent = [e for e in weekly_precision(judged) if e.week >= this_week - timedelta(weeks=1)]
     alerts = precision_alerts(recent, watch.target, watch.min_judged)
+    summary = summary_text(current)
+    if since is not None and any(c.classified_at < since for c in cases):
+        summary += _(
+            "。现用模型 %(day)s 起启用：准确率提醒只看它分派的案件（此前由旧模型分派的仍在上表中）"
+        ) % {"day": f"{since.astimezone(LOCAL_TZ):%m-%d %H:%M}"}
     return {
         "rows": [estimate_row(e) for e in estimates],
-        "summary": summary_text(current),
+        "summary": summary,
         "warnings": [alert_text(a) for a in alerts],
         "alerts": [
             {

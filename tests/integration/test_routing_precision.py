@@ -148,6 +148,10 @@ def test_each_category_is_routed_at_its_own_threshold_and_outcomes_give_its_prec
     save_model(train_model(texts, labels, cv_folds=0), minq.settings.models_dir)
     after = routing_precision_now(datetime.now(UTC))
     assert after["rows"] == watch["rows"] and after["warnings"] == []
+    # the summary still shows the week's figure, and says why nobody is warned about it
+    assert after["summary"].startswith(watch["summary"])
+    assert "起启用：准确率提醒只看它分派的案件" in after["summary"]
+    assert "起启用" not in watch["summary"]
 
     # The period's report carries the same table, in its summary and as a sheet.
     today = now.astimezone(LOCAL_TZ).date()
