@@ -35,12 +35,13 @@ WAYS_IN = {
     "inbox": NP_("way in", "收件箱文件"),
     "command": NP_("way in", "minqing ingest 导入"),
     "earlier": NP_("way in", "此前收录未统计"),
+    "rehearsal": NP_("way in", "演练运行收录"),
     "import": NP_("way in", "文件"),
     "web": NP_("way in", "网页"),
     "email": NP_("way in", "邮件"),
     "phone": NP_("way in", "电话回访"),
 }
-WAY_ORDER = ("inbox", "command", "earlier", "import", "web", "email", "phone")
+WAY_ORDER = ("rehearsal", "inbox", "command", "earlier", "import", "web", "email", "phone")
 
 
 def way_label(way: str) -> str:
@@ -121,6 +122,7 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
     if f.get("rehearsed") is None:
         delivered = _("今晚%(sentence)s") % {"sentence": delivered}
     return [
+        *rehearsal_line(f),
         *day_line(f),
         (_("收集"), taken_text(f)),
         (_("拒收"), rejected_text(f)),
@@ -187,6 +189,46 @@ def summary_lines(f: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def rehearsal_line(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """演练: a dry run's night says that what it took in is real and is the next real night's
+    to report; a real night says which rehearsals' figures its own include
+    (minqing/rehearsals.py)."""
+    if f.get("rehearsed") is not None:
+        return [
+            (
+                _("演练"),
+                _(
+                    "本次为演练：下列收集、立案、交办等已实际生效（文件已归档、案件已立），"
+                    "计入下一次正式夜间运行的摘要；消息均未发送，留待正式运行发出"
+                ),
+            )
+        ]
+    rehearsals = f.get("rehearsals") or []
+    if not rehearsals:
+        return []
+    text = ngettext(
+        "含 %(when)s 演练运行收录的 %(taken)d 条、立案 %(new_cases)d 件、交办 %(assigned)d 件"
+        "（演练时未发送的消息本次发出）",
+        "含 %(when)s 共 %(n)d 次演练运行收录的 %(taken)d 条、立案 %(new_cases)d 件、"
+        "交办 %(assigned)d 件（演练时未发送的消息本次发出）",
+        len(rehearsals),
+    )
+    return [
+        (
+            _("演练"),
+            text
+            % {
+                "when": pgettext("separator", "、").join(r["at"] for r in rehearsals),
+                "n": len(rehearsals),
+                **{
+                    k: sum(int(r[k]) for r in rehearsals)
+                    for k in ("taken", "new_cases", "assigned")
+                },
+            },
+        )
+    ]
+
+
 def day_line(f: dict[str, Any]) -> list[tuple[str, str]]:
     """白天随到随办: what the daytime intake runs did since the last night (counted there, so
     the night's own lines below do not repeat it)."""
@@ -247,7 +289,9 @@ def summary_markdown(f: dict[str, Any], office: str, night: str) -> str:
         lines += ["", f"> ⚠️ {warning}"]
     lines += hot_issue_list(f)
     if "files" in f:
-        lines += file_lines(f["files"], f.get("command_files", []))
+        lines += file_lines(
+            [*f.get("rehearsal_files", []), *f["files"]], f.get("command_files", [])
+        )
     if f["rejections"]:
         n = len(f["rejections"])
         lines += [
@@ -313,6 +357,8 @@ def file_lines(
 
 def _file_outcome(x: Mapping[str, Any]) -> str:
     outcome = label(KEPT_FILE_OUTCOMES if x.get("kept") else FILE_OUTCOMES, x["status"])
+    if x.get("rehearsal"):
+        return _("%(outcome)s（演练运行时读入）") % {"outcome": outcome}
     if x.get("command"):
         return _("%(outcome)s（由 minqing ingest 读入）") % {"outcome": outcome}
     return outcome

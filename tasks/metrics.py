@@ -32,6 +32,7 @@ from minqing.followups import at_due_hour, end_of_local_day, local_day, overdue_
 from minqing.handoffs import handoff_row, outstanding_sentence
 from minqing.i18n import _, label, ngettext
 from minqing.labels import LOOKBACK_KIND_LABELS, status_label, table_rows
+from minqing.rehearsals import Rehearsal, rehearsal_record, with_rehearsals
 from minqing.runstate import calendar_advice, font_advice, run_warning
 from minqing.states import ASSIGNMENT_KINDS, CaseStatus
 from minqing.summary import summary_markdown
@@ -43,7 +44,12 @@ from tasks.lookback import AWAITING_VERIFICATION
 from tasks.outbox import local_text
 from tasks.routing_watch import announce_low_precision, routing_precision_now
 from tasks.surveys import due_a_survey, unsurveyed_cases
-from tasks.urgent import day_since_last_night, last_night, night_counted_day
+from tasks.urgent import (
+    day_since_last_night,
+    last_night,
+    night_counted_day,
+    rehearsals_since_last_night,
+)
 
 SUMMARY_KEY = "nightly-summary"
 REJECTIONS_KEY = "nightly-rejections"
@@ -146,11 +152,33 @@ def intake_parts(
 
 
 def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
-    """Merge the stage results into one flat dict of the night's figures."""
+    """Merge the stage results into one flat dict of the night's figures: a real night's
+    include the dry runs' nights since the last real night (minqing/rehearsals.py)."""
+    ctx = context()
+    with Session() as s, s.begin():
+        rehearsals = (
+            []
+            if is_rehearsal()
+            else [
+                Rehearsal(local_text(at, with_time=True), kept)
+                for at, kept in rehearsals_since_last_night(s)
+            ]
+        )
+    return with_rehearsals(own_figures(stages, ctx, now), rehearsals)
+
+
+def is_rehearsal() -> bool:
+    """A dry run's night (演练): it sends nothing and stands for no night."""
+    return context().settings.mail_mode == "dry-run"
+
+
+def own_figures(
+    stages: dict[str, dict[str, Any]], ctx: Context, now: datetime | None = None
+) -> dict[str, Any]:
+    """This run's figures: its stages' counts and what arrived since the last night's mark."""
     ingest, triage, dispatch = stages["ingest"], stages["triage"], stages["dispatch"]
     imports, lookback, deliver = stages["imports"], stages["lookback"], stages["deliver"]
     duty = stages.get("duty") or {}
-    ctx = context()
     with Session() as s, s.begin():
         day = day_since_last_night(s)
         arrived = arrivals_since_last_night(s)
@@ -358,9 +386,15 @@ def publish_now(
 
 def mark_counted(f: dict[str, Any]) -> None:
     """The night has shown these figures: the next night counts what came after them."""
-    rehearsal = context().settings.mail_mode == "dry-run"  # a 演练 does not stand for the night
+    rehearsal = is_rehearsal()  # a 演练 does not stand for the night: the next real night adds it
     with Session() as s, s.begin():
-        night_counted_day(s, f["day"], through=f["through"], rehearsal=rehearsal)
+        night_counted_day(
+            s,
+            f["day"],
+            through=f["through"],
+            rehearsal=rehearsal,
+            figures=rehearsal_record(f) if rehearsal else None,
+        )
 
 
 def night_tables(f: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], str]]:

@@ -382,14 +382,35 @@ def night_counted_day(
     at: datetime | None = None,
     through: Mapping[str, int] | None = None,
     rehearsal: bool = False,
+    figures: Mapping[str, Any] | None = None,
 ) -> None:
     """The night has shown the day's work (and everything up to `through`, the last row of each
     table it counted: tasks/metrics.py `arrivals_since_last_night`): the next night counts
-    from here. `rehearsal`: a dry run's night, which sent nothing."""
+    from here. `rehearsal`: a dry run's night, which sent nothing and stands for no night; it
+    keeps its `figures` (minqing/rehearsals.py) for the next real night to add to its own."""
     extra: dict[str, Any] = {"through": dict(through)} if through is not None else {}
     if rehearsal:
         extra["rehearsal"] = True
+        if figures is not None:
+            extra["figures"] = dict(figures)
     audit(s, "system:metrics", NIGHT_COUNTED, entity="run", at=at or utcnow(), **dict(day), **extra)
+
+
+def rehearsals_since_last_night(s: Any) -> list[tuple[datetime, dict[str, Any]]]:
+    """The dry runs' nights since the last real night, oldest first: when each counted, and the
+    figures it kept for the real night (none from a dry run before they were kept)."""
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    marks = s.execute(
+        select(AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.entity == "run", AuditEvent.action == NIGHT_COUNTED)
+        .order_by(AuditEvent.id.desc())
+    )
+    for at, detail in marks:
+        if not (detail or {}).get("rehearsal"):
+            break
+        if "figures" in detail:
+            found.append((at, detail["figures"]))
+    return found[::-1]
 
 
 def night_done_since(since: datetime) -> datetime | None:
