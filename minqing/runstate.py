@@ -139,6 +139,7 @@ class RunVerdict:
     notes: tuple[str, ...] = field(default_factory=tuple)  # said, but the run stays 完成
     note_advice: tuple[str, ...] = field(default_factory=tuple)
     rehearsal: bool = False  # a dry run: its runs-list entry says 演练, not Completed
+    summarised: bool = True  # the run publishes a summary (the night); else its log says more
 
     @property
     def partial(self) -> bool:
@@ -162,7 +163,12 @@ class RunVerdict:
             }
         parts = {
             "reasons": _("；").join(self.reasons),
-            "what_to_do": _("；").join([_("查看本次运行的摘要"), *self.advice]),
+            "what_to_do": _("；").join(
+                [
+                    _("查看本次运行的摘要") if self.summarised else _("查看本次运行的日志"),
+                    *self.advice,
+                ]
+            ),
         }
         if not self.notes:
             return _("部分失败：%(reasons)s。处理：%(what_to_do)s") % parts
@@ -212,6 +218,8 @@ def judge_run(
     warnings: Iterable[str | Mapping[str, Any]] = (),
     files: Iterable[Mapping[str, Any]] = (),
     outstanding: int | None = None,
+    *,
+    summarised: bool = True,
 ) -> RunVerdict:
     """The verdict on a run from what its stages returned.
 
@@ -222,6 +230,7 @@ def judge_run(
 
     `outstanding`: every undelivered message now (the summary's 未送达), said beside the
     pass's own count when it is more, so the state message and the summary agree.
+    `summarised`: the run publishes a summary to read first (the night); else its log.
 
     A warning is a sentence (generic advice) or a `run_warning(...)` with its own advice; one
     with `partial=False` is a note: in the message, but the run stays 完成. A dry run's
@@ -258,5 +267,10 @@ def judge_run(
             notes.append(text)
             note_advice += [] if what_to_do in note_advice else [what_to_do]
     return RunVerdict(
-        tuple(reasons), tuple(advice), tuple(notes), tuple(note_advice), rehearsed is not None
+        tuple(reasons),
+        tuple(advice),
+        tuple(notes),
+        tuple(note_advice),
+        rehearsed is not None,
+        summarised,
     )

@@ -73,6 +73,9 @@ def test_the_advice_fits_what_went_wrong():
     assert "failed-handoffs" not in unread and "calendar.yaml" not in unread
     other = judge_run(CLEAN, ["x"]).message  # a warning without its own advice: the generic one
     assert other == "部分失败：x。处理：查看本次运行的摘要；按摘要中的警告处理"
+    # a run without a summary (a resend, the 15-minute delivery) sends the reader to its log
+    resend = judge_run({"retry_later": 1}, summarised=False).message
+    assert "处理：查看本次运行的日志；" in resend and "摘要" not in resend
     everything = judge_run({"retry_later": 1}, ["x", year], [{"status": "failed"}]).message
     assert all(
         w in everything
