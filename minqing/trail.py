@@ -25,7 +25,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
-from minqing.reasons import delivery_problem
+from minqing.reasons import delivery_problem, server_error
 from minqing.workdays import LOCAL_TZ
 
 
@@ -432,7 +432,7 @@ def server_text(entity: str | None, detail: Mapping[str, Any] | None) -> str:
     sentence says it in the office's words), or ""."""
     if entity != "handoff" or not detail:
         return ""
-    return str(detail.get("error") or detail.get("previous_error") or "")
+    return server_error(str(detail.get("error") or detail.get("previous_error") or ""))
 
 
 def event_text(action: str, detail: Mapping[str, Any] | None, names: Names) -> str:
