@@ -112,9 +112,12 @@ def reroute(
             "改派理由：%(reason)s"
         ) % {"number": view["number"], "department": dept.name, "reason": reason}
         heading = _("改派撤回")
+        # The old department is to stop: no deadline, nothing to answer by (_case.* shows the
+        # deadline only for a case that has one).
+        withdrawn = dict(view, due="", due_provisional=False)
         rendered = render_for(
             ref, "followup", case_subject(heading, view["number"], case.title), heading,
-            recipient=old.name, message=message, case=view,
+            recipient=old.name, message=message, case=withdrawn,
         )  # fmt: skip
         h = queue_handoff(
             s, ref, key=f"withdrawal:{case.id}:{round_}:{previous}",

@@ -89,6 +89,11 @@ def test_rerouting_gives_the_new_department_the_case_and_the_old_one_a_withdrawa
     assert withdrawal["Subject"].startswith(f"【改派撤回】{number}")
     text = withdrawal.get_body(("plain",)).get_content()
     assert "区城市管理局" in text and "信号灯由城管局路灯所维护" in text
+    # a withdrawal says stop, and nothing about answering by a date (text and HTML alike)
+    html = withdrawal.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "请贵单位停止办理，无需答复" in body
+        assert "办理时限" not in body and "前答复" not in body and "暂定" not in body
     body = assignment.get_body(("plain",)).get_content()
     assert f"【交办·承办】{number}" in assignment["Subject"]
     assert f"【交办·承办】{number} 信号灯故障（区交通运输局）" in body  # the earlier handoff
@@ -170,7 +175,8 @@ def test_the_reroute_command_sends_now_and_refuses_what_it_cannot_do(minq):
             + ["--operator", "王五", "--send-now"],
         )
         assert done.exit_code == 0, done.output
-        assert "区交通运输局 → 区城市管理局" in done.output and "已发送 2 封" in done.output
+        assert "区交通运输局 → 区城市管理局" in done.output
+        assert "通知 2 封：已发送 2，未送达 0" in done.output
     assert [m["X-Original-To"] for m in stored_messages(minq.mail_dir)] == [
         JIAOTONG,
         JIAOTONG,
@@ -220,3 +226,24 @@ def test_rerouting_a_replied_case_is_refused(minq):
         assert "不能改派" in str(exc)
     else:
         raise AssertionError("a replied case was re-routed")
+
+
+def test_reroute_send_now_with_the_mail_server_down_counts_both_messages_and_exits_1(minq):
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+    # no sink now: the SMTP port refuses connections
+    done = CliRunner().invoke(
+        cli(),
+        ["cases", "reroute", number, "--to", "chengguan", "--reason", "属城管职责"]
+        + ["--operator", "王五", "--send-now"],
+    )
+    assert done.exit_code == 1, done.output
+    output = " ".join(done.output.split())
+    assert "通知 2 封：已发送 0，未送达 2（待发送 2，发送中 0，发送失败 0，已放弃 0）" in output
+    assert "改派撤回 → banli@jiaotong.example.gov.cn）：待发送" in output
+    assert "交办 → banli@chengguan.example.gov.cn）：待发送，等待邮件服务器恢复后发送" in output
+    with Session() as s:
+        statuses = s.scalars(
+            select(Handoff.status).where(Handoff.case_id == case_id, Handoff.sent_at.is_(None))
+        ).all()
+    assert len(statuses) == 2
