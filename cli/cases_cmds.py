@@ -97,13 +97,20 @@ def _send_now(ids: list[int]) -> None:
 
 
 @cases_app.command(
-    "extend", help=N_("延期：办理时限顺延若干个工作日，到期提醒和超期督办随之顺延。")
+    "extend",
+    help=N_(
+        "延期：办理时限顺延若干个工作日，到期提醒和超期督办随之顺延，承办单位收到办理时限调整通知。"
+    ),
 )
 def extend(
     case: Annotated[str, typer.Argument(help=CASE_HELP)],
     days: Annotated[int, typer.Option(help=N_("在当前办理时限上增加的工作日数。"))],
     reason: Annotated[str, typer.Option(help=N_("承办单位需要延期的原因。"))],
     approver: Annotated[str, typer.Option(help=N_("批准延期的人（记入办理轨迹）。"))],
+    send_now: Annotated[
+        bool,
+        typer.Option("--send-now", help=N_("立即把新的办理时限告知承办单位，不等夜间发送。")),
+    ] = False,
 ) -> None:
     from minqing.i18n import ngettext
     from tasks.reroute import ActionError, extend_case
@@ -127,6 +134,16 @@ def extend(
             "approver": escape(result["approver"]),
         }
     )
+    if not result["handoffs"]:
+        return
+    from minqing.i18n import _
+
+    if send_now:
+        _send_now([h["id"] for h in result["handoffs"]])
+    else:
+        console.print(
+            _("已排队：今晚的发送环节会把新的办理时限告知承办单位（立即发送请加 --send-now）")
+        )
 
 
 @cases_app.command("merge", help=N_("合并：SOURCE 的留言并入目标案件；SOURCE 保留，标为已合并。"))

@@ -336,8 +336,16 @@ DESCRIPTIONS: Mapping[str, Describe] = {
     "category_confirmed": _category_changed,
     "category_corrected": _category_changed,
     "deadline_extended": lambda d, n: _with_reason(
-        _("办理时限由 %(previous)s 延至 %(due)s")
-        % {"previous": _day(d.get("previous")), "due": _day(d.get("due_at"))},
+        (
+            _("办理时限由 %(previous)s 延至 %(due)s（批准人：%(approver)s）")
+            if d.get("approver")
+            else _("办理时限由 %(previous)s 延至 %(due)s")
+        )
+        % {
+            "previous": _day(d.get("previous")),
+            "due": _day(d.get("due_at")),
+            "approver": d.get("approver"),
+        },  # fmt: skip
         d,
     ),
     "rerouted": lambda d, n: _with_reason(

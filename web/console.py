@@ -91,7 +91,12 @@ NOTICES = {
     "split": N_("已拆分为新案件，等待确认分类"),
     "retry": N_("已重新发送"),
     "delivered": N_("已确认送达，不会再发送"),
-    "extend": N_("办理时限已延长"),
+    "extend": N_("办理时限已延长，已告知承办单位"),
+    "extend_queued": N_("办理时限已延长；告知承办单位的通知已排队，将在下次发送时发出"),
+    "extend_failed": N_(
+        "办理时限已延长，但告知承办单位的通知未能发出，也不会自动重发："
+        "原因见下方“交办与发送”，排除后请重发"
+    ),
     "reopen": N_("已重办，今晚将重新交办"),
     "login": N_("欢迎"),
 }
@@ -457,8 +462,11 @@ def _act(case_id: int, action: str, who: Who, form: FormData) -> tuple[str, list
                 day = date.fromisoformat(field_text(form, "due", 10))
             except ValueError:
                 raise ActionError(_("请填写新的办理时限（日期）")) from None
-            extend_deadline(s, ctx, case_id, day, field_text(form, "reason", 500), who.name, now)
-            return "extend", []
+            ids = extend_deadline(
+                s, ctx, case_id, day, field_text(form, "reason", 500), who.name, now,
+                approver=field_text(form, "approver", 60),
+            )  # fmt: skip
+            return "extend", ids
         if action == "reopen":
             reopen(s, case_id, field_text(form, "reason", 500), who.name, now)
             return "reopen", []
