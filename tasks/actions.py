@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
+from db.models import Case, Handoff, HandoffKind, Lookback, LookbackKind, Submission
 from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing import reasons
 from minqing.extensions import extension_notice, extension_refusal
@@ -28,6 +28,7 @@ from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context
 from tasks.dispatch import (
+    assignment_attachments,
     assignment_key,
     case_history,
     render_assignment,
@@ -146,8 +147,14 @@ def reroute(
         s, ref, key=assignment_key(case.id, round_, department),
         kind=HandoffKind.ASSIGNMENT, recipient=dept.email, recipient_name=dept.name,
         department_code=department, case_id=case.id, rendered=rendered,
+        attachments=assignment_attachments(s, ctx.settings, case),  # reply template, photos
     )  # fmt: skip
     queued += [h.id] if h else []
+    for handoff_id in queued:
+        queued_handoff = s.get(Handoff, handoff_id)
+        audit(s, operator, "handoff_queued", case_id=case.id, entity="handoff",
+              entity_id=handoff_id, kind=queued_handoff.kind.value,
+              to=queued_handoff.recipient, reason=reason)  # fmt: skip
     return queued
 
 

@@ -247,3 +247,63 @@ def test_reroute_send_now_with_the_mail_server_down_counts_both_messages_and_exi
             select(Handoff.status).where(Handoff.case_id == case_id, Handoff.sent_at.is_(None))
         ).all()
     assert len(statuses) == 2
+
+
+def test_a_message_that_cannot_be_built_is_said_in_chinese_naming_the_address(minq, console):
+    """An address config would refuse now, on a message queued before (or typed elsewhere):
+    the send fails for good, and every place that shows it says why in Chinese."""
+    bad = "banli@jiedao，example.gov.cn"
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+        result = reroute_case(number, "chengguan", reason="属城管职责", operator="王五")
+        ids = [h["id"] for h in result["handoffs"]]
+        with Session() as s, s.begin():
+            s.get(Handoff, ids[1]).recipient = bad
+        from tasks.handoffs import send_now
+
+        rows = send_now(ids)
+    from minqing.handoffs import undelivered_lines
+
+    words = f"收件地址“{bad}”不是可用的邮箱地址，邮件无法生成"
+    (line,) = undelivered_lines(rows)
+    assert line.startswith(f"消息 {ids[1]}（交办 → {bad}）：发送失败，{words}")
+    for page in (
+        console.get(f"/console/cases/{case_id}").text,
+        console.get("/console/handoffs").text,
+    ):
+        assert words in page and "message cannot be built" not in page
+    listed = CliRunner().invoke(handoffs_cli(), ["handoffs", "list"], env={"COLUMNS": "200"})
+    assert words in " ".join(listed.output.split()).replace(" ", "")
+    assert "message cannot be built" not in listed.output
+
+
+def handoffs_cli() -> typer.Typer:
+    from cli.handoffs_cmds import register as register_handoffs
+
+    app = typer.Typer()
+    register_handoffs(app)
+    app.command("noop")(lambda: None)
+    return app
+
+
+def test_a_reroute_from_the_console_sends_the_reply_template_as_the_command_does(minq, console):
+    from web.testing import hidden_fields
+
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+        fields = hidden_fields(console.get(f"/console/cases/{case_id}").text)
+        done = console.post(
+            f"/console/cases/{case_id}/route",
+            data={**fields, "department": "chengguan", "reason": "属城管职责"},
+        )
+    assert done.status_code == 200 and "已改派，交办单已发出" in done.text
+    assignment = stored_messages(minq.mail_dir)[-1]
+    assert assignment["X-Original-To"] == CHENGGUAN
+    assert [p.get_filename() for p in assignment.iter_attachments()] == [f"答复模板_{number}.csv"]
+    with Session() as s:
+        queued = s.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.action == "handoff_queued", AuditEvent.actor == "操作员乙"
+            )
+        ).all()
+    assert sorted(d["kind"] for d in queued) == ["assignment", "withdrawal"]
