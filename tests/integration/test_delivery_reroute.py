@@ -307,3 +307,33 @@ def test_a_reroute_from_the_console_sends_the_reply_template_as_the_command_does
             )
         ).all()
     assert sorted(d["kind"] for d in queued) == ["assignment", "withdrawal"]
+
+
+def test_the_night_s_reference_load_refuses_an_address_the_mailer_cannot_use(
+    minq, tmp_path, monkeypatch
+):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from minqing.reference import ConfigError
+    from minqing.settings import reset_settings
+    from tasks.reference import sync_reference_now
+
+    config = tmp_path / "bad-config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    path = config / "departments.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(JIAOTONG, "banli@jiedao，example.gov.cn", 1),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    with pytest.raises(ConfigError) as refused:
+        sync_reference_now()
+    line = path.read_text(encoding="utf-8").split("banli@jiedao")[0].count("\n") + 1
+    assert (
+        f"departments.yaml 第 {line} 行，departments 第 4 个.email："
+        "“banli@jiedao，example.gov.cn”中有“，”" in str(refused.value)
+    )
