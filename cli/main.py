@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -108,20 +108,43 @@ def nightly(
 ) -> None:
     """Exit status BUSY_EXIT when another run holds the lease past --wait."""
     from cli.prefect_env import current_target, describe, prefect_for_flows
-    from flows.nightly import nightly as nightly_flow
+    from minqing.i18n import _
     from minqing.reference import ConfigError
     from minqing.settings import get_settings
 
     console.print(describe(current_target()))
     try:
         with prefect_for_flows(get_settings()), one_run("nightly", wait):
-            nightly_flow()
+            state = run_night()
     except ConfigError as exc:  # the night refused a broken config file before touching anything
-        from minqing.i18n import _
-
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         console.print(_("改好后运行 minqing check-config 确认无误，再运行 minqing nightly。"))
         raise typer.Exit(2) from None
+    print_verdict(state, _("本次夜间运行"))
+
+
+def run_night() -> Any:
+    """One night through the flow; its final state. A night that failed raises its error (a
+    ConfigError is answered by the caller)."""
+    from flows.nightly import nightly as nightly_flow
+
+    state = nightly_flow(return_state=True)
+    if state.is_failed() or state.is_crashed():
+        state.result()
+    return state
+
+
+def print_verdict(state: Any, what: str) -> None:
+    """The last line of a night run from the terminal: how it ended, as the Prefect runs list
+    shows it (部分失败 / 演练 / 已跳过 with its reasons and what to do, or 完成), so an operator
+    who reads only the end of the output is not told it simply finished."""
+    from cli.blocks import print_sentence
+    from minqing.i18n import _
+    from minqing.runstate import PARTIAL
+
+    text = state.message or _("完成")
+    style = "yellow" if state.name == PARTIAL else ""
+    print_sentence(console, _("%(what)s：%(text)s") % {"what": what, "text": text}, style=style)
 
 
 @contextlib.contextmanager
@@ -174,13 +197,13 @@ def demo(
     sync_reference_now()
     sample = Path(__file__).resolve().parent.parent / "sample"
     from cli.prefect_env import prefect_for_flows
-    from flows.nightly import nightly as nightly_flow
 
     with (
         prefect_for_flows(settings),
         SmtpSink(settings.mail_dir, settings.sink_host, settings.sink_port),
     ):
         before = count_messages(settings.mail_dir)
+        verdicts = []
         for night in ("night1", "night2"):
             copied = _copy_inbox(sample / night / "inbox", settings.inbox_dir, _demo_reply_day())
             console.rule(
@@ -191,7 +214,7 @@ def demo(
                 )
                 % {"night": night, "n": copied}
             )
-            nightly_flow()
+            verdicts.append((night, run_night()))
         time.sleep(0.2)  # let the sink finish writing the last message
         after = count_messages(settings.mail_dir)
     console.rule("[bold]" + _("完成") + "[/bold]")
@@ -203,6 +226,8 @@ def demo(
         )
         % {"n": after - before, "folder": settings.mail_dir}
     )
+    for night, state in verdicts:
+        print_verdict(state, night)
     console.print(_("数据库：%(url)s") % {"url": settings.resolved_database_url})
     console.print(
         _(
@@ -319,6 +344,24 @@ def ingest(
                 },
                 markup=False,
             )
+            if report.answers:
+                progress.console.print(
+                    _("%(file)s：%(n)d 封是对本系统邮件的回复，未立案（答复、评价或待人工处理）")
+                    % {"file": f.name, "n": report.answers},
+                    markup=False,
+                )
+            for returned in report.returned:
+                progress.console.print(
+                    _("%(file)s：答复附件 %(name)s，%(outcome)s，收录 %(taken)d，拒收 %(rejected)d")
+                    % {
+                        "file": f.name,
+                        "name": returned["name"],
+                        "outcome": label(FILE_OUTCOMES, returned["status"]),
+                        "taken": returned["taken"],
+                        "rejected": returned["rejected"],
+                    },
+                    markup=False,
+                )
             if report.reason:
                 console.print(f"{f.name}: {report.reason}", style="red", markup=False)
             failed += report.status == "failed"

@@ -86,8 +86,11 @@ def alert_rules(console_url: str, *, night_grace_minutes: int = 30) -> list[Aler
             # 夜间运行失败, not 夜间运行运行失败: the flows' names already say 运行 or a task
             title=_("%(flow)s失败") % {"flow": _flow_label()},
             text=_(
-                "%(flow)s（{{ flow.name }}，运行 {{ flow_run.name }}）状态为 "
-                "{{ flow_run.state.name }}：{{ flow_run.state.message }}\n"
+                "%(flow)s（{{ flow.name }}，运行 {{ flow_run.name }}）"
+                "{%% if flow_run.state.name == 'Crashed' %%}崩溃{%% else %%}失败{%% endif %%}："
+                "{{ (flow_run.state.message or '')"
+                " | replace('Flow run encountered an exception: ', '')"
+                " | replace('ConfigError: ', '') }}\n"
                 "{%% if 'ConfigError' in (flow_run.state.message or '') %%}"
                 "处理：按上面列出的文件、行和键改好 config 中的配置文件，运行 minqing check-config "
                 "确认无误后，在运行页面点“Retry”重试。"

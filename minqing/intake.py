@@ -23,17 +23,25 @@ from typing import Any
 from minqing.channels import get_parser
 from minqing.channels.base import MAX_TEXT_CHARS
 from minqing.normalize import dedup_key, derive_title, normalize_phone, normalize_text, redact
-from minqing.records import Item, Rejected, UnreadableFile
+from minqing.records import Item, MailAnswer, Rejected, UnreadableFile
 
 
 @dataclass
 class PreparedBatch:
-    """One batch of a file: Submission rows (without person_id), each row's Person (or None),
-    and the records that were rejected."""
+    """One batch of a file: Submission rows (without person_id), each row's Person (or None)
+    and what it may answer of minqing's own mail (or None), and the records that were
+    rejected."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     persons: list[dict[str, Any] | None] = field(default_factory=list)
+    answers: list[MailAnswer | None] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+
+    def keep(self, indexes: list[int]) -> None:
+        """Keep only the rows at `indexes` (the others were taken as something else)."""
+        self.rows = [self.rows[i] for i in indexes]
+        self.persons = [self.persons[i] for i in indexes]
+        self.answers = [self.answers[i] for i in indexes]
 
     @property
     def count(self) -> int:
@@ -113,6 +121,7 @@ def prepare_batch(
             row, person = prepare_item(record, area_codes, html=html)
             batch.rows.append(row)
             batch.persons.append(person)
+            batch.answers.append(record.answer)
         else:
             batch.rejected.append(record)
     return batch

@@ -20,6 +20,7 @@ from minqing.i18n import N_, _, label, ngettext
 from minqing.labels import (
     CASE_STATUS_LABELS,
     CATEGORY_SOURCE_LABELS,
+    HANDOFF_KIND_LABELS,
     VERIFICATION_RESULT_LABELS,
 )
 
@@ -145,6 +146,22 @@ REASONS: Mapping[str, str | Render] = {
     "missing_department": N_("缺少部门"),
     "unknown_evaluation": N_("评价“%(value)s”无法识别（应为 满意、基本满意、不满意 或 0–100 分）"),
     "unknown_period": N_("期间“%(value)s”无法识别（例如 2026年、2026年第四季度、2026-11）"),
+    # e-mail answers to minqing's own messages that wait for a clerk (not a new opinion)
+    "mail_reply_no_template": N_(
+        "对案件 %(case)s 交办单的邮件回复（发件人 %(sender)s），未附答复模板，未记为答复："
+        "请查看这封邮件，并请承办单位用交办单中的答复链接或答复模板报送"
+    ),
+    "mail_rating_unclear": N_(
+        "对案件 %(case)s 满意度回访的邮件回复（发件人 %(sender)s），看不出评价（应写明满意、"
+        "基本满意或不满意，以及已办成或未办成），未记为评价：请查看这封邮件，必要时电话回访"
+    ),
+    "mail_answer_kept": _labelled(
+        N_(
+            "对案件 %(case)s %(kind)s邮件的回复（发件人 %(sender)s），不是新的意见，未立案："
+            "请查看这封邮件"
+        ),
+        kind=HANDOFF_KIND_LABELS,
+    ),
     # whole files that cannot be read (var/failed/…reason.txt)
     "empty_file": N_("空文件"),
     "not_a_table": _labelled(N_("不是表格文件，而是%(what)s"), what=FILE_KIND_LABELS),

@@ -50,6 +50,24 @@ class Item:
     likes: int | None = None
     flags: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    # an e-mail that may answer one of minqing's own messages: stored as an opinion only when
+    # it turns out to answer none (tasks/mail_answers.py)
+    answer: MailAnswer | None = None
+
+
+@dataclass(frozen=True)
+class MailAnswer:
+    """What an e-mail that looks like an answer says about what it answers: the Message-IDs it
+    refers to (In-Reply-To, References) and the case number in a reply's subject
+    (回复：【交办·承办】MQ2026-000210 …), with what an answer needs — the sender, the body (quoted
+    earlier mail cut) and the attached tables (a filled-in 答复模板, .csv or .xlsx)."""
+
+    references: tuple[str, ...] = ()  # "<…>", as minqing's handoffs keep their Message-IDs
+    case_ref: str | None = None
+    sender: str = ""
+    sender_name: str | None = None
+    text: str = ""
+    tables: tuple[tuple[str, bytes], ...] = ()  # (file name, content)
 
 
 @dataclass(frozen=True)

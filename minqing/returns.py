@@ -8,6 +8,7 @@ Rating columns: 案件编号, 联系电话, 满意度, 是否办成, 评价意�
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,3 +169,72 @@ def parse_ratings(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:
                 rated_at=rated_at or datetime.now(UTC),
                 channel="phone" if "电话" in row.get("回访方式", "") else "import",
             )
+
+
+# A citizen's answer to the survey e-mail, in words ("满意，已办成"): the satisfaction, and
+# whether it was done. 满意 preceded by a negation other than 不满意 itself (不太满意,
+# 不是很满意, 没有满意) is not read as 满意: such an answer is unclear.
+_SATISFACTION_WORD = re.compile(r"(基本满意|不满意|满意)")
+_NEGATION_BEFORE = re.compile(r"(不|没|未|无)[^，。,.;；！!？?\s]{0,3}$")
+_NOT_DONE = re.compile(r"(未|没有?|不能|没能)办成")
+_DONE = re.compile(r"办成")
+ANSWER_LINES = 5  # an answer's words come first; further down is whatever else was written
+# The survey in English asks for these words (the catalogue's msgstr of the survey's line).
+_ENGLISH_WORDS = (
+    (re.compile(r"\bbasically satisfied\b"), "基本满意"),
+    (re.compile(r"\b(?:dissatisfied|unsatisfied|not satisfied)\b"), "不满意"),
+    (re.compile(r"\bsatisfied\b"), "满意"),
+    (re.compile(r"\b(?:not solved|unsolved)\b"), "未办成"),
+    (re.compile(r"\bsolved\b"), "已办成"),
+)
+
+
+def rating_in_words(text: str) -> tuple[str, bool | None] | None:
+    """(满意度, 是否办成) a citizen wrote in answer to the survey e-mail, read from the first
+    ANSWER_LINES non-empty lines (quoted earlier mail already cut): exactly one of 满意 /
+    基本满意 / 不满意, and 已办成 or 未办成 (None when it says neither). None when the answer
+    says no satisfaction, two different ones (满意 … 不满意) or both 已办成 and 未办成: nothing
+    is guessed. The English survey's words (satisfied, basically satisfied, dissatisfied;
+    solved, not solved) count as theirs."""
+    text = normalize_text(text).lower()
+    for english, chinese in _ENGLISH_WORDS:
+        text = english.sub(chinese, text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    head = "\n".join(lines[:ANSWER_LINES])
+    found = set()
+    for m in _SATISFACTION_WORD.finditer(head):
+        word = m.group(1)
+        if word == "满意" and _NEGATION_BEFORE.search(head[: m.start()]):
+            return None
+        found.add(word)
+    if len(found) != 1:
+        return None
+    not_done = len(_NOT_DONE.findall(head))
+    done = len(_DONE.findall(head)) - not_done
+    if not_done and done:
+        return None
+    return found.pop(), (False if not_done else True if done else None)
+
+
+def answer_action(answered: str | None, survey_found: bool, has_tables: bool) -> str:
+    """What an e-mail answering one of our messages about a case becomes: `rating` (a citizen's
+    answer to the survey), `reply_file` (an answer to a department's message with tables
+    attached: the reply template, imported as a reply file), `no_template` (a department's
+    answer without one) or `kept` (anything else: kept for a clerk). `answered` is the kind of
+    message answered (HandoffKind's value), None when only the subject named the case;
+    `survey_found` says whether it answers a survey of this case (the survey's message, or
+    the surveyed citizen's address)."""
+    if answered == "survey" or (answered is None and survey_found and not has_tables):
+        return "rating" if survey_found else "kept"
+    if answered is None or answered in ANSWERED_BY_DEPARTMENTS:
+        if has_tables:
+            return "reply_file"
+        return "no_template" if answered is not None else "kept"
+    return "kept"
+
+
+# The messages to a department that its reply answers (HandoffKind values): the assignment and
+# every later message asking for the reply. (An 改派撤回 tells it to stop: an answer is kept.)
+ANSWERED_BY_DEPARTMENTS = frozenset(
+    {"assignment", "reminder", "escalation", "leader", "reopen", "deadline"}
+)

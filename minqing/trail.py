@@ -25,7 +25,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
-from minqing.reasons import delivery_problem, server_error
+from minqing.reasons import delivery_problem, render, server_error, stored
 from minqing.workdays import LOCAL_TZ
 
 
@@ -46,6 +46,9 @@ class Names:
     def submission(self, sub_id: Any) -> str:
         return self.submissions.get(sub_id, str(sub_id)) if sub_id is not None else ""
 
+
+# The actor of what an e-mail answer did: "email:<the sender's address>" (tasks/mail_answers.py).
+MAIL_ACTOR = "email:"
 
 ACTOR_LABELS: Mapping[str, str] = {
     "system:triage": N_("系统（整理）"),
@@ -102,6 +105,7 @@ ACTION_LABELS: Mapping[str, str] = {
     "lookback_verification": NP_("trail", "请代表回头看"),
     "lookback_leader_failed": NP_("trail", "领导督办未能发出"),
     "duty_alerted": NP_("trail", "通知值班人员"),
+    "mail_answer": NP_("trail", "收到邮件回复"),
     "representative_evaluation": NP_("trail", "代表评议"),
     "intake_run": NP_("trail", "白天收集"),
     "night_summary": NP_("trail", "夜间统计"),
@@ -160,6 +164,8 @@ def actor_label(actor: str, names: Names | None = None) -> str:
         return _("系统")
     if actor.startswith("citizen:"):
         return _("群众（评价链接）")
+    if actor.startswith(MAIL_ACTOR):
+        return _("邮件 %(address)s") % {"address": actor.removeprefix(MAIL_ACTOR)}
     code, dot, person = actor.partition("·")
     if dot and names is not None and code in names.departments:
         return f"{names.department(code)}·{person}"
@@ -318,6 +324,31 @@ def _verification(d: Mapping[str, Any], n: Names) -> str:
     return _with_reason(text, d)
 
 
+def _mail_answer(d: Mapping[str, Any], n: Names) -> str:
+    """An e-mail answer to one of our messages (tasks/mail_answers.py): what it became."""
+    values = {
+        "sender": d.get("sender") or "—",
+        "kind": label(HANDOFF_KIND_LABELS, d.get("answered")) or _("本案"),
+    }
+    if d.get("result") == "reply_file":
+        return _(
+            "%(sender)s 回复%(kind)s邮件，附件“%(file)s”按答复文件导入（收录 %(taken)s 条，"
+            "拒收 %(rejected)s 条）"
+        ) % {**values, "file": d.get("file"), "taken": d.get("taken", 0),
+             "rejected": d.get("rejected", 0)}  # fmt: skip
+    if d.get("result") == "rating":
+        parts = [label(SATISFACTION_LABELS, d.get("satisfaction")), _solved(d.get("solved"))]
+        return _("%(sender)s 回复满意度回访邮件，记为评价：%(answer)s") % {
+            **values,
+            "answer": "，".join(p for p in parts if p),
+        }
+    why = stored(d.get("reason_code"), d.get("reason_params"), None)
+    return _("%(sender)s 回复%(kind)s邮件，未立案，待工作人员处理：%(reason)s") % {
+        **values,
+        "reason": render(why),
+    }
+
+
 Describe = Callable[[Mapping[str, Any], Names], str]
 
 DESCRIPTIONS: Mapping[str, Describe] = {
@@ -424,6 +455,7 @@ DESCRIPTIONS: Mapping[str, Describe] = {
         _("已通知值班人员（邮件 %(emails)s 封，群机器人 %(robots)s 个）")
         % {"emails": d.get("emails", 0), "robots": len(d.get("robots") or [])}
     ),
+    "mail_answer": _mail_answer,
 }
 
 

@@ -147,14 +147,16 @@ def duty_message(
     gives each its `part` (number, of how many) in the title."""
     waiting = [c for c in cases if c.needs_person]
     assigned = [c for c in cases if not c.needs_person]
+    unsent = [c for c in assigned if not c.sent]  # the department does not know yet: phone it
     more = more_waiting + more_assigned
     if len(cases) == 1 and not more:
         case = cases[0]
-        template = (
-            N_("紧急件待人工分办：%(number)s %(title)s")
-            if waiting
-            else N_("紧急件已交办：%(number)s %(title)s")
-        )
+        if waiting:
+            template = N_("紧急件待人工分办：%(number)s %(title)s")
+        elif unsent:
+            template = N_("紧急件交办单未发出，请电话通知承办单位：%(number)s %(title)s")
+        else:
+            template = N_("紧急件已交办：%(number)s %(title)s")
         title = _(template) % {"number": case.number, "title": case.title}
     else:
         title = _("紧急件 %(n)d 件：待人工分办 %(waiting)d 件，已交办 %(assigned)d 件") % {
@@ -162,6 +164,8 @@ def duty_message(
             "waiting": len(waiting) + more_waiting,
             "assigned": len(assigned) + more_assigned,
         }
+        if unsent:
+            title += _("（其中 %(n)d 件交办单未发出，请电话通知）") % {"n": len(unsent)}
     if part is not None:
         title += _("（第 %(number)d 条，共 %(of)d 条）") % {"number": part[0], "of": part[1]}
     blocks = [_case_block(c) for c in (*waiting, *assigned)]

@@ -6,6 +6,9 @@ validated, idempotent."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
@@ -70,7 +73,7 @@ def import_returns_now(now: datetime | None = None) -> dict[str, Any]:
         "rejections": [],
     }
     for channel, parse, store in (
-        ("replies", parse_replies, partial(store_reply, now=now)),
+        ("replies", parse_reply_file, partial(store_reply, now=now)),
         ("ratings", parse_rating_file, store_rating),
         ("verifications", parse_verifications, store_verification),
         ("evaluations", parse_evaluations, store_evaluation),
@@ -86,6 +89,49 @@ def import_channel(ctx: Context, channel: str, parse: Any, store: Any) -> dict[s
     for path in waiting_files(ctx.settings, channel):
         _import_claimed(ctx, channel, path, parse, store, out)
     return out
+
+
+def parse_reply_file(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]:
+    """A reply file as CSV, or the reply template (答复模板) filled in and saved as a workbook."""
+    if sniff(path) != "xlsx":
+        yield from parse_replies(path, checksum)
+        return
+    rows = iter_rows(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = Path(tmp) / path.name
+        with twin.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            for row in rows:
+                writer.writerow([cell_text(v) for v in row.values])
+        yield from parse_replies(twin, checksum)
+
+
+def import_mailed_reply(
+    ctx: Context, name: str, content: bytes, *, actor: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """A reply template that came back attached to an e-mail answering an assignment: put in
+    inbox/replies/ and imported at once, as the night imports a file dropped there — the same
+    checks, records and audit — the replies recorded as come by e-mail (`via`) from `actor`.
+    Returns the import's figures (replies, rejected, rejections, files)."""
+    folder = ctx.settings.inbox_dir / "replies"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / _safe_name(name, content)
+    if path.exists() and path.read_bytes() != content:
+        path = path.with_name(f"{path.stem}-{hashlib.sha256(content).hexdigest()[:8]}{path.suffix}")
+    partial_path = path.with_name(f".{path.name}.partial")
+    partial_path.write_bytes(content)
+    os.replace(partial_path, path)
+    out: dict[str, Any] = {"replies": 0, "rejected": 0, "rejections": []}
+    store = partial(store_reply, via="email", actor=actor, now=now)
+    _import_claimed(ctx, "replies", path, parse_reply_file, store, out)
+    return out
+
+
+def _safe_name(name: str, content: bytes) -> str:
+    """The attachment's own name without any folder or odd character, ending in what the file
+    is (a workbook or a CSV file)."""
+    stem = re.sub(r"[^\w\-（）()]+", "_", Path(name.replace("\\", "/")).stem).strip("_")
+    return f"{stem or 'reply'}{'.xlsx' if content.startswith(b'PK') else '.csv'}"
 
 
 def parse_rating_file(path: Path, checksum: str) -> Iterator[RatingRow | Rejected]:

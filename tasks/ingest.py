@@ -36,6 +36,7 @@ from minqing.records import UnreadableFile
 from minqing.reference import Reference
 from tasks.context import context
 from tasks.inbox import archive, claim, in_inbox, move_to_failed, waiting_files
+from tasks.mail_answers import take_answers
 from web.spool import publish as publish_spool
 
 BATCH = 2000
@@ -49,6 +50,7 @@ BUSY = N_("另一个运行正在读取此文件，本次跳过")
 COMMAND_INGEST = "ingest_command"
 
 log = logging.getLogger(__name__)
+NOT_IN_FILE_ROW = ("rejections", "why", "returned")
 
 
 @dataclass
@@ -62,6 +64,8 @@ class FileReport:
     reason: str | None = None  # in the run's language, for the run's report
     why: Reason | None = None  # what is stored: a failed file's reason code and values
     rejections: list[dict[str, str]] = field(default_factory=list)
+    answers: int = 0  # e-mails answering our own messages: no case (tasks/mail_answers.py)
+    returned: list[dict[str, Any]] = field(default_factory=list)  # reply files they brought
 
 
 def intake_channels(ref: Reference) -> list[str]:
@@ -115,6 +119,8 @@ def _ingest_claimed(
     try:
         with closing(read(channel, options, path, checksum, area_codes, BATCH)) as batches:
             for batch in batches:
+                if any(batch.answers):
+                    take_answers(batch, report)
                 _store_batch(batch, report)
                 tracker.advance(batch.count, report)
     except UnreadableFile as exc:
@@ -159,7 +165,7 @@ def record_command_file(report: FileReport, *, kept: bool = False) -> None:
     (`kept`: the file was outside the inbox and stays where it is)."""
     if report.status == "busy":
         return
-    row = {k: v for k, v in asdict(report).items() if k not in ("rejections", "why")}
+    row = {k: v for k, v in asdict(report).items() if k not in NOT_IN_FILE_ROW}
     row["kept"] = kept
     with Session() as s, s.begin():
         audit(s, "system:ingest", COMMAND_INGEST, entity="run", **row)
@@ -338,7 +344,12 @@ def ingest_inbox_now() -> dict[str, Any]:
             for rej in r.rejections
         ],
         "files": [
-            {k: v for k, v in asdict(r).items() if k not in ("rejections", "why")} for r in reports
+            file
+            for r in reports
+            for file in (
+                {k: v for k, v in asdict(r).items() if k not in NOT_IN_FILE_ROW},
+                *r.returned,
+            )
         ],
     }
 

@@ -39,12 +39,18 @@ R = TypeVar("R")
 
 @contextlib.contextmanager
 def run_lease_or_refusal(
-    entry: str, say: Callable[[str], None], *, wait: float | None = None
+    entry: str,
+    say: Callable[[str], None],
+    *,
+    wait: float | None = None,
+    queued_since: datetime | None = None,
 ) -> Iterator[str | None]:
     """Hold the run lease as `entry` for the block and yield None; or, when another run still
     holds it after the wait (default: the entry's, see minqing/runs.py), yield the Chinese
     refusal ("另一个夜间运行正在进行（…开始），本次…未执行") — the caller then does nothing;
     the same when it waited while another night did the night's work (`_done_meanwhile`).
+    `queued_since`: when the run was due to start, if it may have waited before getting here
+    (a deployment's run held in Prefect's queue by the deployment's concurrency limit).
     `say` hears, once, that this run is waiting."""
     if wait is None:
         wait = wait_seconds(entry, get_settings().run_wait_minutes)
@@ -55,8 +61,9 @@ def run_lease_or_refusal(
         say(waiting_message(entry, holder))
 
     with try_lease(RUN, entry=entry, wait=wait, on_wait=waiting) as (held, holder):
-        if held and waited_since:
-            yield _done_meanwhile(entry, waited_since[0])
+        since = min([*waited_since, *([queued_since] if queued_since else [])], default=None)
+        if held and since is not None:
+            yield _done_meanwhile(entry, since)
             return
         yield None if held else busy_message(entry, holder)
 
@@ -85,6 +92,16 @@ def _logger() -> Any:
         return logging.getLogger(__name__)
 
 
+def _scheduled_start() -> datetime | None:
+    """When the current flow run was due to start (None outside one): a deployment's run may
+    wait in Prefect's queue for its concurrency slot before it gets here."""
+    from prefect.context import FlowRunContext
+
+    run_context = FlowRunContext.get()
+    run = run_context.flow_run if run_context else None
+    return run.expected_start_time if run is not None else None
+
+
 def one_run_at_a_time(
     entry: str, *, unless: Callable[[dict[str, Any]], bool] | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R | State[Any]]]:
@@ -103,7 +120,8 @@ def one_run_at_a_time(
                 if unless(bound.arguments):
                     return fn(*args, **kwargs)
             logger = _logger()
-            with run_lease_or_refusal(entry, logger.warning) as refusal:
+            queued = _scheduled_start()
+            with run_lease_or_refusal(entry, logger.warning, queued_since=queued) as refusal:
                 if refusal is None:
                     return fn(*args, **kwargs)
             logger.warning(refusal)

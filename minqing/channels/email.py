@@ -4,6 +4,9 @@ mailbox fetched into the inbox as .eml files (`fetch_imap`).
 One message is one opinion: the subject is the title, the body (plain text preferred, HTML
 stripped) the text, the sender the contact; the Message-ID is the key, so a message fetched
 twice or present in two mbox exports is one Submission. Auto-replies and bounces are rejected.
+A message that may answer one of minqing's own (In-Reply-To / References, or a case number in
+a subject that starts 回复/答复/Re:/转发…) carries a `MailAnswer`: intake opens no case for it
+when it answers an assignment or a survey (tasks/mail_answers.py).
 
 Options (config/channels.yaml `channels.email`):
   recorded_by: who this mailbox belongs to (default: the first To address)
@@ -43,7 +46,7 @@ from minqing.channels.base import (
 )
 from minqing.normalize import strip_html
 from minqing.reasons import Reason, reason
-from minqing.records import Contact, Item, Rejected, UnreadableFile
+from minqing.records import Contact, Item, MailAnswer, Rejected, UnreadableFile
 
 CHANNEL = "email"
 _PARSER = BytesParser(policy=policy.default)
@@ -67,6 +70,20 @@ _QUOTE_START = re.compile(
 _AUTOMATIC_SENDER = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|noreply|bounce)", re.IGNORECASE
 )
+# A reply's or a forward's subject, as Chinese and other mail clients write it.
+_ANSWER_SUBJECT = re.compile(
+    r"^\s*(?:回复|答复|回覆|转发|re|fwd?|aw|sv)\s*(?:\[\d+\])?\s*[:：]", re.IGNORECASE
+)
+_CASE_NUMBER = re.compile(r"MQ\d{4}-\d{6,}", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_TABLE_SUFFIXES = (".csv", ".xlsx")
+_TABLE_TYPES = (
+    "text/csv",
+    "application/csv",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
+MAX_TABLE_BYTES = 5 * 2**20
 
 
 # --- one message → Item | Rejected ------------------------------------------------------
@@ -121,6 +138,7 @@ def message_to_item(
     if received is None:
         flags.append("date_missing")
     to = [addr for _, addr in getaddresses([_header(msg, "To")]) if addr]
+    references = answered_ids(msg)
     return Item(
         channel=CHANNEL,
         source_key=key,
@@ -142,8 +160,59 @@ def message_to_item(
             "date": _header(msg, "Date"),
             "subject": subject,
             "body_kind": kind,
+            **({"in_reply_to": list(references)} if references else {}),
         },
+        answer=mail_answer(msg, subject, body, name, address, references),
     )
+
+
+def answered_ids(msg: Message) -> tuple[str, ...]:
+    """The Message-IDs a message answers: In-Reply-To first, then References newest first."""
+    found = _MESSAGE_ID.findall(_header(msg, "In-Reply-To"))
+    found += reversed(_MESSAGE_ID.findall(_header(msg, "References")))
+    return tuple(dict.fromkeys(found))
+
+
+def answered_case(subject: str) -> str | None:
+    """The case number in a reply's or forward's subject (回复：【交办·承办】MQ2026-000210 …)."""
+    if not _ANSWER_SUBJECT.match(subject):
+        return None
+    found = _CASE_NUMBER.search(subject)
+    return found.group(0).upper() if found else None
+
+
+def mail_answer(
+    msg: Message, subject: str, body: str, name: str, address: str, references: tuple[str, ...]
+) -> MailAnswer | None:
+    """What the message would answer, if it looks like an answer at all (else None)."""
+    case_ref = answered_case(subject)
+    if not references and case_ref is None:
+        return None
+    return MailAnswer(
+        references=references,
+        case_ref=case_ref,
+        sender=address,
+        sender_name=name or None,
+        text=body.strip(),
+        tables=tuple(attached_tables(msg)),
+    )
+
+
+def attached_tables(msg: Message) -> list[tuple[str, bytes]]:
+    """The attached .csv and .xlsx files (a filled-in 答复模板), (name, content) each."""
+    tables = []
+    for part in msg.walk():
+        if part.is_multipart() or not _is_attachment(part):
+            continue
+        filename = part.get_filename() or ""
+        if not (
+            filename.lower().endswith(_TABLE_SUFFIXES) or part.get_content_type() in _TABLE_TYPES
+        ):
+            continue
+        content = part.get_payload(decode=True)
+        if isinstance(content, bytes) and 0 < len(content) <= MAX_TABLE_BYTES:
+            tables.append((filename, content))
+    return tables
 
 
 def message_body(msg: Message) -> tuple[str, str]:

@@ -66,7 +66,10 @@ def test_the_demo_runs_two_nights_and_a_second_demo_sends_nothing(demo_home, cap
     assert before[3] > 0, "the sample's malformed rows are rejected with reasons"
     assert not any((demo_home / "var" / "inbox").rglob("*.*")), "every sample file left the inbox"
 
-    capsys.readouterr()
+    # the end of the output says how each night ended, as the Prefect runs list would
+    said_end = " ".join(capsys.readouterr().out.split()).split("完成 ─")[-1]
+    for night in ("night1", "night2"):
+        assert re.search(rf"{night}：(完成|部分失败：[^：]+。处理：)", said_end), said_end
     demo(fresh=False)
     assert count_messages(mail_dir) == sent
     assert counts() == before

@@ -170,6 +170,7 @@ def test_minqing_nightly_started_twice_runs_one_night_and_tells_the_second_why_n
         waiting_out, _ = waiting.communicate(timeout=900)
         found = assert_everything_once(minq)
     assert first.returncode == 0, first_out[-3000:]
+    assert "\n本次夜间运行：完成\n" in first_out  # how the night ended, said last
     assert refused.returncode == 3, refused.stdout + refused.stderr[-3000:]
     said = " ".join(refused.stdout.split())  # after a line saying which Prefect it would use
     assert "另一个夜间运行正在进行（" in said and f"进程 {first.pid}）" in said

@@ -310,7 +310,9 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
     (failed,) = [r for r in alerts if "定时发送失败" in str(r["json"])]
     lines = failed["json"]["text"]["content"].splitlines()
     assert lines[0] == "【示例街道人大工委·民情直通车】定时发送失败"
-    assert lines[1].startswith(f"定时发送（deliver，运行 {broken['name']}）状态为 Failed：")
+    # in Chinese, without Prefect's English wrapper around the error
+    assert lines[1].startswith(f"定时发送（deliver，运行 {broken['name']}）失败：配置有误："), lines
+    assert "Flow run encountered" not in lines[1] and "ConfigError" not in lines[1], lines
     # a broken config file: what to do is to fix it, not to press Retry as it is
     assert any(
         line.startswith(
@@ -319,6 +321,47 @@ def test_a_night_without_smtp_is_partial_alerts_the_duty_and_every_message_arriv
         for line in lines
     ), lines
     assert lines[-1] == f"查看与处理：{prefect_server.ui_url}/runs/flow-run/{broken['id']}"
+
+
+def test_two_nightly_runs_started_at_once_from_prefect_run_one_night_the_other_is_skipped(
+    prefect_server, office
+):
+    # An operator presses Run on the nightly deployment beside the scheduled night: Prefect
+    # holds the second run for the deployment's concurrency slot, then starts it.
+    deployment = api(prefect_server, "GET", "/deployments/name/nightly/nightly")
+    runs = [
+        api(prefect_server, "POST", f"/deployments/{deployment['id']}/create_flow_run", json={})
+        for _ in range(2)
+    ]
+    with SmtpSink(office["home"] / "var" / "mail", port=office["smtp_port"]):
+        done = [
+            wait_until(
+                "both nights to end",
+                lambda run=run: (
+                    (current := api(prefect_server, "GET", f"/flow_runs/{run['id']}"))["state"][
+                        "type"
+                    ]
+                    in ("COMPLETED", "FAILED", "CRASHED")
+                    and current
+                ),
+            )
+            for run in runs
+        ]
+    assert sorted(d["state"]["name"] == "已跳过" for d in done) == [False, True], [
+        d["state"] for d in done
+    ]
+    assert all(d["state"]["type"] == "COMPLETED" for d in done), [d["state"] for d in done]
+    (skipped,) = [d for d in done if d["state"]["name"] == "已跳过"]
+    assert "另一个夜间运行已于 " in skipped["state"]["message"]
+    assert "本次未重复执行" in skipped["state"]["message"]
+    # the night's summary is the night that ran, not an empty one
+    artifact = api(
+        prefect_server,
+        "POST",
+        "/artifacts/latest/filter",
+        json={"artifacts": {"key": {"any_": ["nightly-summary"]}}},
+    )
+    assert "| 收集 | 0 条" not in artifact[0]["data"], artifact[0]["data"][:400]
 
 
 def test_a_prefect_profile_alone_puts_the_runs_of_minqing_nightly_on_its_server(

@@ -304,3 +304,29 @@ def test_a_reassignment_after_a_complaint_says_it_is_reopened_which_time_and_why
             said = reassignment_notice(source, 1, "未修")
             assert said.startswith("[Reopened]") and "reopening no. 1" in said
             assert not CHINESE.search(said.replace("未修", "")), said
+
+
+def test_the_failed_run_alert_says_failed_in_chinese_without_prefects_english_wrapper():
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from minqing.alerts import alert_rules
+
+    with using("zh_CN"):
+        (rule,) = [r for r in alert_rules("http://ui.example") if r.key == "run-failed"]
+    message = "Flow run encountered an exception: ConfigError: 配置有误：\n  config/classifier.yaml"
+    rendered = (
+        ImmutableSandboxedEnvironment()
+        .from_string(rule.text)
+        .render(
+            flow={"name": "nightly"},
+            flow_run={
+                "name": "夜间运行 12-08 02:00",
+                "state": {"name": "Failed", "message": message},
+            },
+        )
+    )
+    assert rendered.startswith(
+        "夜间运行（nightly，运行 夜间运行 12-08 02:00）失败：配置有误：\n"
+    ), rendered
+    assert "Flow run encountered" not in rendered and "ConfigError:" not in rendered
+    assert "运行 minqing check-config" in rendered  # the advice still knows it is a config error

@@ -60,6 +60,9 @@ VALUES = {
     "not_responsible": {"department": "区交通运输局", "text": "不归我局"},
     "split_from": {"number": "MQ2026-000001"},
     "reopened": {"reason": "群众不满意"},
+    "mail_reply_no_template": {"case": "MQ2026-000210", "sender": "li@jiaotong.example.gov.cn"},
+    "mail_rating_unclear": {"case": "MQ2026-000210", "sender": "wang@example.com"},
+    "mail_answer_kept": {"case": "MQ2026-000210", "sender": "li@example.com", "kind": "reminder"},
 }
 # What citizens and departments write stays as written; so do the input's own keywords (满意…).
 DATA = re.compile(

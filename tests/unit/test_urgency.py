@@ -145,3 +145,15 @@ def test_a_duty_message_that_lists_some_counts_all_and_says_how_many_it_left_out
     # all listed: nothing said about left-out ones
     title, text = duty_message(listed)
     assert title == "紧急件 2 件：待人工分办 1 件，已交办 1 件" and "未列出" not in text
+
+
+def test_the_title_says_to_phone_when_an_urgent_assignment_has_not_left():
+    import dataclasses
+
+    unsent = dataclasses.replace(_urgent("MQ2026-000003", False), sent=False)
+    title, text = duty_message([unsent])
+    assert title == "紧急件交办单未发出，请电话通知承办单位：MQ2026-000003 标题"
+    assert "交办单尚未发出" in text
+    assert duty_message([_urgent("MQ2026-000004", False)])[0] == "紧急件已交办：MQ2026-000004 标题"
+    title, _ = duty_message([_urgent("MQ2026-000012", True), unsent])
+    assert title == "紧急件 2 件：待人工分办 1 件，已交办 1 件（其中 1 件交办单未发出，请电话通知）"
