@@ -67,25 +67,50 @@ def reroute(
         table.add_row(str(h["id"]), handoff_kind_label(h["kind"]), h["to"])
     console.print(table)
     if send_now:
-        from tasks.deliver import deliver_now
-
-        d = deliver_now(ids=[h["id"] for h in result["handoffs"]])
-        console.print(
-            _("已发送 %(sent)d 封，发送失败 %(failed)d 封，稍后重试 %(later)d 封")
-            % {"sent": d["sent"], "failed": d["failed"], "later": d["retry_later"]}
-        )
+        _send_now([h["id"] for h in result["handoffs"]])
     else:
         console.print(_("已排队：今晚的发送环节会发出（立即发送请加 --send-now）"))
 
 
+def _send_now(ids: list[int]) -> None:
+    """Send what an action queued at once; every message is accounted for, each undelivered one
+    with why, and the exit status is 1 while any is undelivered (as `handoffs retry`)."""
+    from minqing.handoffs import sent_now_sentence, undelivered_lines
+    from minqing.i18n import _
+    from tasks.handoffs import send_now
+
+    rows = send_now(ids)
+    console.print(escape(sent_now_sentence(rows)))
+    lines = undelivered_lines(rows)
+    for line in lines:
+        console.print(f"[red]{escape(line)}[/red]")
+    if lines:
+        console.print(
+            escape(
+                _(
+                    "待发送的消息由发送环节（每 15 分钟）自动重试；发送失败或已放弃的，"
+                    "排除原因后用 minqing handoffs retry --id 编号 重发。送达之前，收件单位并不知情。"
+                )
+            )
+        )
+        raise typer.Exit(1)  # for scripts: something is still not delivered
+
+
 @cases_app.command(
-    "extend", help=N_("延期：办理时限顺延若干个工作日，到期提醒和超期督办随之顺延。")
+    "extend",
+    help=N_(
+        "延期：办理时限顺延若干个工作日，到期提醒和超期督办随之顺延，承办单位收到办理时限调整通知。"
+    ),
 )
 def extend(
     case: Annotated[str, typer.Argument(help=CASE_HELP)],
     days: Annotated[int, typer.Option(help=N_("在当前办理时限上增加的工作日数。"))],
     reason: Annotated[str, typer.Option(help=N_("承办单位需要延期的原因。"))],
     approver: Annotated[str, typer.Option(help=N_("批准延期的人（记入办理轨迹）。"))],
+    send_now: Annotated[
+        bool,
+        typer.Option("--send-now", help=N_("立即把新的办理时限告知承办单位，不等夜间发送。")),
+    ] = False,
 ) -> None:
     from minqing.i18n import ngettext
     from tasks.reroute import ActionError, extend_case
@@ -109,6 +134,16 @@ def extend(
             "approver": escape(result["approver"]),
         }
     )
+    if not result["handoffs"]:
+        return
+    from minqing.i18n import _
+
+    if send_now:
+        _send_now([h["id"] for h in result["handoffs"]])
+    else:
+        console.print(
+            _("已排队：今晚的发送环节会把新的办理时限告知承办单位（立即发送请加 --send-now）")
+        )
 
 
 @cases_app.command("merge", help=N_("合并：SOURCE 的留言并入目标案件；SOURCE 保留，标为已合并。"))

@@ -39,14 +39,13 @@ from urllib.parse import quote
 
 import yagmail
 
+from minqing.addresses import USABLE_ADDRESS
 from minqing.settings import Settings
 from minqing.workdays import LOCAL_TZ
 
 _CRLF = "\r\n"
 _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
-# What we accept as an address: ASCII, one @, no spaces, brackets, quotes or commas.
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 _NEEDS_ENCODING = re.compile(r'["\\]')
 
@@ -110,7 +109,7 @@ def _header_value(name: str, value: str) -> str:
 
 def _address(name: str, display: str | None, addr: str) -> str:
     display = _header_value(name, display or "")
-    if not _ADDRESS.fullmatch(addr):
+    if not USABLE_ADDRESS.fullmatch(addr):
         raise ValueError(f"{name}: not a usable e-mail address: {addr!r}")
     if not display:
         return addr

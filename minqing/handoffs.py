@@ -16,7 +16,7 @@ from minqing.labels import (
     handoff_status_label,
     marked_case,
 )
-from minqing.reasons import delivery_error, delivery_problem
+from minqing.reasons import delivery_error, delivery_problem, server_error
 
 # How the stored error of a message that never reached the SMTP server's DATA starts (the
 # prefix of mail/mailer.py CONNECTION_FAILED, kept here so this module needs no mailer).
@@ -170,7 +170,7 @@ def handoff_row(h: Mapping[str, Any]) -> dict[str, Any]:
         "下次重试": h.get("next_attempt") or "",
         "尝试次数": h.get("attempts", 0),
         "收件地址": h["to"],
-        "服务器原文": h.get("error") or "",
+        "服务器原文": server_error(h.get("error")),
     }
 
 
@@ -285,6 +285,36 @@ def delivery_sentence(d: Mapping[str, Any]) -> str:
     return text
 
 
+def sent_now_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
+    """What sending an action's messages at once did (`--send-now`): every message it queued,
+    sent or not delivered by status — the parts add up to the total."""
+    counts = {s: sum(1 for h in rows if h["status"] == s) for s in ("sent", *UNDELIVERED)}
+    undelivered = len(rows) - counts["sent"]
+    return _("通知 %(n)d 封：已发送 %(sent)d，未送达 %(undelivered)d（%(parts)s）") % {
+        "n": len(rows),
+        "sent": counts["sent"],
+        "undelivered": undelivered,
+        "parts": _counts(counts, UNDELIVERED),
+    }
+
+
+def undelivered_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per message not delivered: which, to whom, its status and why, in the office's
+    words (`describe` rows)."""
+    return [
+        _("消息 %(id)s（%(kind)s → %(to)s）：%(status)s，%(why)s")
+        % {
+            "id": h["id"],
+            "kind": kind_label(h["kind"]),
+            "to": h["to"],
+            "status": status_label(h["status"]),
+            "why": undelivered_problem(h) or _("原因不明"),
+        }
+        for h in rows
+        if h["status"] != "sent"
+    ]
+
+
 def problem_lines(problems: Sequence[Mapping[str, Any]], limit: int = 20) -> list[str]:
     """What failed in a delivery run, one line per message (the first `limit`), for the log."""
     lines = [
@@ -292,7 +322,7 @@ def problem_lines(problems: Sequence[Mapping[str, Any]], limit: int = 20) -> lis
         % {
             "id": p["handoff"],
             "to": p["to"],
-            "error": p["error"],
+            "error": delivery_error(p["error"]),
             "status": status_label(_problem_status(p["status"])),
         }  # fmt: skip
         for p in problems[:limit]

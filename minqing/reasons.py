@@ -268,11 +268,33 @@ _DELIVERY_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# A message the mailer could not build (mail/mailer.py `wire_bytes`): our own error, never the
+# server's, so its words say all of it.
+_UNBUILDABLE = "message cannot be built: "
+_UNUSABLE_ADDRESS = re.compile(
+    r"^message cannot be built: (?P<header>To|From): not a usable e-mail address: "
+    r"(?P<q>['\"])(?P<address>.*)(?P=q)$",
+    re.S,
+)
+
+
 def delivery_problem(error: str | None) -> str:
     """What went wrong sending a message, in the office's words, from the stored error; ""
     when there was no error."""
     if not error:
         return ""
+    if unusable := _UNUSABLE_ADDRESS.match(error):
+        if unusable["header"] == "From":
+            return _(
+                "发件地址“%(address)s”不是可用的邮箱地址，邮件无法生成；"
+                "请更正 config/office.yaml 的 mail_from 后重发"
+            ) % {"address": unusable["address"]}
+        return _(
+            "收件地址“%(address)s”不是可用的邮箱地址，邮件无法生成；"
+            "请更正地址（承办单位的在 config/departments.yaml）后重发"
+        ) % {"address": unusable["address"]}
+    if error.startswith(_UNBUILDABLE):
+        return _("邮件无法生成（标题、收件人或附件名中有不能使用的字符），未发出")
     for pattern, words in _DELIVERY_PROBLEMS:
         if pattern.search(error):
             return _(words)
@@ -284,5 +306,15 @@ def delivery_error(error: str | None, limit: int | None = None) -> str:
     for the engineer."""
     if not error:
         return ""
+    if not server_error(error):
+        return delivery_problem(error)
     raw = error if limit is None or len(error) <= limit else error[: limit - 1] + "…"
     return _("%(problem)s（%(error)s）") % {"problem": delivery_problem(error), "error": raw}
+
+
+def server_error(error: str | None) -> str:
+    """The stored error as the mail server (or the connection) gave it, for the engineer; ""
+    for a message that could not be built, whose words in `delivery_problem` say all of it."""
+    if not error or error.startswith(_UNBUILDABLE):
+        return ""
+    return error

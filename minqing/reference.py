@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from minqing.addresses import address_problem
 from minqing.i18n import N_, _, pgettext
 
 # How a channel's text arrives (channels.yaml `text_format`): markup is stripped only from html.
@@ -45,24 +46,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# An e-mail address as an office writes it: name@domain with a dot in the domain
-# (banli@zhujian.example.gov.cn); no spaces, one "@", a half-width one.
-_EMAIL = re.compile(r"^[^@\s\u3000＠]+@[^@\s\u3000＠.]+(\.[^@\s\u3000＠.]+)+$")
-
-
 def _email(value: Any) -> Any:
-    """A required address: not empty, and an address (see _EMAIL)."""
+    """A required address: not empty, and one a message can be sent to (minqing.addresses)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(_("不能为空，需要填写邮箱地址"))
     if not isinstance(value, str):
         return value  # pydantic says 应为文字
-    if "＠" in value:
-        raise ValueError(_("“%(value)s”中有全角“＠”，邮箱地址需要半角“@”") % {"value": value})
-    if not _EMAIL.match(value.strip()):
-        raise ValueError(
-            _("“%(value)s”不是有效的邮箱地址（应如 banli@zhujian.example.gov.cn）")
-            % {"value": value}
-        )
+    problem = address_problem(value.strip())
+    if problem:
+        raise ValueError(problem)
     return value.strip()
 
 
@@ -119,7 +111,7 @@ class Duty(_Strict):
 class Office(_Strict):
     name: str
     short_name: str = "民情直通车"
-    mail_from: str
+    mail_from: Email
     leaders: list[PersonRef] = Field(default_factory=list)
     duty: Duty = Duty()
 

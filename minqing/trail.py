@@ -25,7 +25,7 @@ from minqing.labels import (
     outcome_label,
     status_label,
 )
-from minqing.reasons import delivery_problem, render, stored
+from minqing.reasons import delivery_problem, render, server_error, stored
 from minqing.workdays import LOCAL_TZ
 
 
@@ -367,8 +367,16 @@ DESCRIPTIONS: Mapping[str, Describe] = {
     "category_confirmed": _category_changed,
     "category_corrected": _category_changed,
     "deadline_extended": lambda d, n: _with_reason(
-        _("办理时限由 %(previous)s 延至 %(due)s")
-        % {"previous": _day(d.get("previous")), "due": _day(d.get("due_at"))},
+        (
+            _("办理时限由 %(previous)s 延至 %(due)s（批准人：%(approver)s）")
+            if d.get("approver")
+            else _("办理时限由 %(previous)s 延至 %(due)s")
+        )
+        % {
+            "previous": _day(d.get("previous")),
+            "due": _day(d.get("due_at")),
+            "approver": d.get("approver"),
+        },  # fmt: skip
         d,
     ),
     "rerouted": lambda d, n: _with_reason(
@@ -464,7 +472,7 @@ def server_text(entity: str | None, detail: Mapping[str, Any] | None) -> str:
     sentence says it in the office's words), or ""."""
     if entity != "handoff" or not detail:
         return ""
-    return str(detail.get("error") or detail.get("previous_error") or "")
+    return server_error(str(detail.get("error") or detail.get("previous_error") or ""))
 
 
 def event_text(action: str, detail: Mapping[str, Any] | None, names: Names) -> str:

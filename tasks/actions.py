@@ -10,23 +10,25 @@ decides to send (re-routing) are queued in the outbox like every other stage's.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import func, select
 
-from db.models import Case, HandoffKind, Lookback, LookbackKind, Submission
+from db.models import Case, Handoff, HandoffKind, Lookback, LookbackKind, Submission
 from db.queries import assignment_rounds, audit, find_case, set_status
 from minqing import reasons
+from minqing.extensions import extension_notice, extension_refusal
 from minqing.i18n import _
 from minqing.labels import status_label
-from minqing.messages import case_subject
+from minqing.messages import case_subject, deadline_text
 from minqing.routing import deadline
 from minqing.states import CaseStatus, TransitionError, can_transition
 from minqing.urgency import assess_case
 from minqing.workdays import LOCAL_TZ, is_provisional_deadline
 from tasks.context import Context
 from tasks.dispatch import (
+    assignment_attachments,
     assignment_key,
     case_history,
     render_assignment,
@@ -34,7 +36,7 @@ from tasks.dispatch import (
     schedule_lookbacks,
     urgent_reason,
 )
-from tasks.outbox import case_view, local_text, queue_handoff, render_for
+from tasks.outbox import case_view, queue_handoff, render_for
 
 OPEN_FOLLOWUPS = (LookbackKind.REMINDER, LookbackKind.ESCALATION, LookbackKind.LEADER)
 ROUTABLE = (CaseStatus.NEEDS_REVIEW, CaseStatus.TRIAGED, CaseStatus.ASSIGNED, CaseStatus.REOPENED)
@@ -112,9 +114,12 @@ def reroute(
             "改派理由：%(reason)s"
         ) % {"number": view["number"], "department": dept.name, "reason": reason}
         heading = _("改派撤回")
+        # The old department is to stop: no deadline, nothing to answer by (_case.* shows the
+        # deadline only for a case that has one).
+        withdrawn = dict(view, due="", due_provisional=False)
         rendered = render_for(
             ref, "followup", case_subject(heading, view["number"], case.title), heading,
-            recipient=old.name, message=message, case=view,
+            recipient=old.name, message=message, case=withdrawn,
         )  # fmt: skip
         h = queue_handoff(
             s, ref, key=f"withdrawal:{case.id}:{round_}:{previous}",
@@ -142,8 +147,14 @@ def reroute(
         s, ref, key=assignment_key(case.id, round_, department),
         kind=HandoffKind.ASSIGNMENT, recipient=dept.email, recipient_name=dept.name,
         department_code=department, case_id=case.id, rendered=rendered,
+        attachments=assignment_attachments(s, ctx.settings, case),  # reply template, photos
     )  # fmt: skip
     queued += [h.id] if h else []
+    for handoff_id in queued:
+        queued_handoff = s.get(Handoff, handoff_id)
+        audit(s, operator, "handoff_queued", case_id=case.id, entity="handoff",
+              entity_id=handoff_id, kind=queued_handoff.kind.value,
+              to=queued_handoff.recipient, reason=reason)  # fmt: skip
     return queued
 
 
@@ -271,29 +282,57 @@ def split(
 
 
 def extend_deadline(
-    s: Any, ctx: Context, case_id: int, new_day: date, reason: str, operator: str, now: datetime
-) -> None:
-    """延期: a later deadline (end of `new_day`, Beijing time), with the reason on record; the
-    reminder and the overdue escalation move with it."""
-    if not reason:
-        raise ActionError(_("请填写延期理由"))
+    s: Any,
+    ctx: Context,
+    case_id: int,
+    new_day: date,
+    reason: str,
+    operator: str,
+    now: datetime,
+    *,
+    approver: str,
+) -> list[int]:
+    """延期: a later deadline (end of `new_day`, Beijing time, a working day), approved by
+    `approver`, with the reason on record; the reminder and the overdue escalation move with
+    it, and the lead department is told (a 办理时限调整 notice in the outbox). Returns the id of
+    the queued notice (none when the department has no address in config)."""
+    reason, approver = reason.strip(), approver.strip()
     case = _case(s, case_id)
     if case.status not in (CaseStatus.ASSIGNED,) or case.due_at is None:
         raise ActionError(_("只有已交办、未答复的案件可以延期"))
-    new_due = datetime.combine(new_day, time(23, 59, 59), LOCAL_TZ).astimezone(UTC)
-    if new_due <= case.due_at:
-        raise ActionError(
-            _("新的办理时限须晚于当前时限（%(due)s）") % {"due": local_text(case.due_at)}
-        )
-    if new_day > (now + timedelta(days=366)).date():
-        raise ActionError(_("延期不能超过一年"))
+    current = case.due_at.astimezone(LOCAL_TZ).date()
+    refusal = extension_refusal(current, new_day, ctx.calendar, reason=reason, approver=approver)
+    if refusal:
+        raise ActionError(refusal)
     previous = case.due_at
-    case.due_at = new_due
+    case.due_at = datetime.combine(new_day, time(23, 59, 59), LOCAL_TZ).astimezone(UTC)
     assert case.assigned_at is not None
-    case.due_provisional = is_provisional_deadline(case.assigned_at, new_due, ctx.calendar)
+    case.due_provisional = is_provisional_deadline(case.assigned_at, case.due_at, ctx.calendar)
     _reschedule_followups(s, ctx, case, now, "cancelled: deadline extended")
     audit(s, operator, "deadline_extended", case_id=case.id, previous=previous.isoformat(),
-          due_at=new_due.isoformat(), reason=reason)  # fmt: skip
+          due_at=case.due_at.isoformat(), reason=reason, approver=approver)  # fmt: skip
+    dept = ctx.ref.department_by_code.get(case.lead_department or "")
+    if dept is None:
+        return []
+    view = case_view(s, case, ctx.ref)
+    message = extension_notice(
+        deadline_text(previous), view["due"], approver=approver, reason=reason
+    )
+    heading = _("办理时限调整")
+    rendered = render_for(
+        ctx.ref, "followup", case_subject(heading, view["number"], case.title), heading,
+        recipient=dept.name, message=message, case=view,
+    )  # fmt: skip
+    h = queue_handoff(
+        s, ctx.ref, key=f"extended:{case.id}:{case.reopen_count}:{case.due_at.isoformat()}",
+        kind=HandoffKind.DEADLINE, recipient=dept.email, recipient_name=dept.name,
+        department_code=dept.code, case_id=case.id, rendered=rendered,
+    )  # fmt: skip
+    if h is None:
+        return []
+    audit(s, operator, "handoff_queued", case_id=case.id, entity="handoff", entity_id=h.id,
+          kind=h.kind.value, to=dept.code, reason=reason)  # fmt: skip
+    return [h.id]
 
 
 def reopen(s: Any, case_id: int, reason: str, operator: str, now: datetime) -> None:

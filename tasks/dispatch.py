@@ -3,7 +3,7 @@ assignment messages and schedule the look-backs — all in one transaction per c
 
 Every assignment carries the reply template (答复模板, 案件编号 prefilled), the photos the
 citizens sent (when the files are in the channel's inbox/archive folder) and, in its body, the
-case's earlier handoffs. `assignment_attachments` is shared with re-routing (tasks/reroute.py).
+case's earlier handoffs. `assignment_attachments` is shared with re-routing (tasks/actions.py).
 """
 
 from __future__ import annotations

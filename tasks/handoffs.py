@@ -30,7 +30,7 @@ from tasks.outbox import local_text
 
 # Handoffs addressed to a department's inbox; escalations go to its head.
 TO_DEPARTMENT = (HandoffKind.ASSIGNMENT, HandoffKind.REMINDER, HandoffKind.REOPEN,
-                 HandoffKind.WITHDRAWAL)  # fmt: skip
+                 HandoffKind.WITHDRAWAL, HandoffKind.DEADLINE)  # fmt: skip
 
 
 class HandoffRefused(ValueError):
@@ -112,6 +112,16 @@ def count_handoffs(*, statuses: Sequence[str] = UNDELIVERED, **filters: Any) -> 
         ).group_by(Handoff.status)
         found = {status.value: n for status, n in s.execute(query).all()}
     return {status: found.get(status, 0) for status in statuses}
+
+
+def send_now(ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Send the messages an operator's action has just queued, at once (`--send-now`); each
+    as it stands afterwards (`describe`), so what is said adds up to what was queued."""
+    deliver_now(ids=list(ids))
+    ref = context().ref
+    with Session() as s:
+        rows = select_handoffs(s, ids=list(ids), statuses=[x.value for x in HandoffStatus])
+        return [describe(h, opened, ref, urgent) for h, opened, urgent in rows]
 
 
 def describe(

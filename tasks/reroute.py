@@ -6,8 +6,8 @@ and `minqing cases ...` cannot drift apart: re-routing queues the assignment for
 department and a withdrawal (HandoffKind.WITHDRAWAL) for the old one, applies the deadline
 policy again from now and replaces the reminder/escalation look-backs; an extension moves the
 deadline and the look-backs with it. Both are recorded as AuditEvents with the operator's name.
-This module finds the case by its number (or a channel's own reference), counts working days
-for `--days`, and makes sure the new assignment carries the reply template and the photos.
+This module finds the case by its number (or a channel's own reference) and counts working days
+for `--days`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ from typing import Any
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Handoff, HandoffKind
-from db.queries import audit, find_case
+from db.models import Handoff
+from db.queries import find_case
+from minqing.extensions import MAX_EXTENSION_DAYS, is_deadline_day, next_deadline_day
 from minqing.i18n import _
 from minqing.workdays import LOCAL_TZ, due_at
 from tasks.actions import ActionError, extend_deadline, reroute
 from tasks.context import context
-from tasks.dispatch import assignment_attachments
 from tasks.outbox import local_text
-
-MAX_EXTENSION_DAYS = 60
 
 
 def reroute_case(
@@ -50,20 +48,6 @@ def reroute_case(
         previous = case.lead_department
         ids = reroute(s, ctx, case.id, department, reason, operator, now)
         handoffs = list(s.scalars(select(Handoff).where(Handoff.id.in_(ids)).order_by(Handoff.id)))
-        for h in handoffs:
-            if h.kind is HandoffKind.ASSIGNMENT and not h.attachments:
-                h.attachments = assignment_attachments(s, ctx.settings, case)
-            audit(
-                s,
-                operator,
-                "handoff_queued",
-                case_id=case.id,
-                entity="handoff",
-                entity_id=h.id,
-                kind=h.kind.value,
-                to=h.recipient,
-                reason=reason,
-            )
         return {
             "case": case.number,
             "from": previous,
@@ -82,7 +66,8 @@ def extend_case(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """延期 by `days` working days counted from the current deadline, approved by `approver`
-    (recorded as the AuditEvent's actor); the reminder and the escalation move with it."""
+    (recorded as the AuditEvent's actor); the reminder and the escalation move with it and the
+    lead department's notice is queued (returned in `handoffs`)."""
     ctx = context()
     now = now or datetime.now(UTC)
     reason, approver = reason.strip(), approver.strip()
@@ -96,13 +81,17 @@ def extend_case(
             raise ActionError(_("只有已交办、未答复的案件可以延期"))
         previous = case.due_at
         new_day = due_at(previous, days, ctx.calendar).astimezone(LOCAL_TZ).date()
-        extend_deadline(s, ctx, case.id, new_day, reason, approver, now)
+        if not is_deadline_day(new_day, ctx.calendar):  # 元旦 in a year counted Monday–Friday
+            new_day = next_deadline_day(new_day, ctx.calendar)
+        ids = extend_deadline(s, ctx, case.id, new_day, reason, approver, now, approver=approver)
+        handoffs = s.scalars(select(Handoff).where(Handoff.id.in_(ids)).order_by(Handoff.id))
         return {
             "case": case.number,
             "previous_due": local_text(previous),
             "due": local_text(case.due_at),
             "days": days,
             "approver": approver,
+            "handoffs": [{"id": h.id, "kind": h.kind.value, "to": h.recipient} for h in handoffs],
         }
 
 

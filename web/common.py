@@ -30,7 +30,7 @@ from minqing.labels import (
     status_label,
 )
 from minqing.messages import WEEKDAYS, deadline_text, html_language
-from minqing.reasons import delivery_problem
+from minqing.reasons import delivery_problem, server_error
 from minqing.reasons import render as render_reason
 from minqing.reference import Reference
 from minqing.settings import Settings
@@ -141,6 +141,7 @@ def _environment() -> Environment:
     env.filters["satisfaction"] = lambda v: label(SATISFACTION_LABELS, v)
     env.filters["reason"] = render_reason
     env.filters["delivery_problem"] = delivery_problem
+    env.filters["server_error"] = server_error
     env.globals.update(actor_label=actor_label, action_label=action_label, event_text=event_text,
                        state_label=state_label, server_text=server_text,
                        waiting_for_server=waiting_for_server)  # fmt: skip

@@ -78,13 +78,25 @@ NOTICES = {
     "category_dispatched_queued": N_(
         "分类已确认；紧急件已交办，交办单已排队，邮件服务器恢复后发出"
     ),
+    "category_dispatched_failed": N_(
+        "分类已确认；紧急件已交办，但交办单未能发出，也不会自动重发：原因见下方“交办与发送”，"
+        "排除后请重发，并电话告知承办单位"
+    ),
     "route": N_("已改派，交办单已发出"),
     "route_queued": N_("已改派，交办单已排队，将在下次发送时发出"),
+    "route_failed": N_(
+        "已改派，但有通知未能发出，也不会自动重发：原因见下方“交办与发送”，排除后请重发"
+    ),
     "merge": N_("已合并"),
     "split": N_("已拆分为新案件，等待确认分类"),
     "retry": N_("已重新发送"),
     "delivered": N_("已确认送达，不会再发送"),
-    "extend": N_("办理时限已延长"),
+    "extend": N_("办理时限已延长，已告知承办单位"),
+    "extend_queued": N_("办理时限已延长；告知承办单位的通知已排队，将在下次发送时发出"),
+    "extend_failed": N_(
+        "办理时限已延长，但告知承办单位的通知未能发出，也不会自动重发："
+        "原因见下方“交办与发送”，排除后请重发"
+    ),
     "reopen": N_("已重办，今晚将重新交办"),
     "login": N_("欢迎"),
 }
@@ -450,8 +462,11 @@ def _act(case_id: int, action: str, who: Who, form: FormData) -> tuple[str, list
                 day = date.fromisoformat(field_text(form, "due", 10))
             except ValueError:
                 raise ActionError(_("请填写新的办理时限（日期）")) from None
-            extend_deadline(s, ctx, case_id, day, field_text(form, "reason", 500), who.name, now)
-            return "extend", []
+            ids = extend_deadline(
+                s, ctx, case_id, day, field_text(form, "reason", 500), who.name, now,
+                approver=field_text(form, "approver", 60),
+            )  # fmt: skip
+            return "extend", ids
         if action == "reopen":
             reopen(s, case_id, field_text(form, "reason", 500), who.name, now)
             return "reopen", []
@@ -516,6 +531,8 @@ def _send_now(ids: list[int], notice: str) -> str:
         result = deliver_now(ids=ids)
     except Exception:  # the messages stay queued for the night's delivery  # noqa: BLE001
         return f"{notice}_queued"
+    if result["failed"] or result["dead"]:  # refused for good: it will not go by itself
+        return f"{notice}_failed"
     return notice if result["sent"] == len(ids) else f"{notice}_queued"
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -28,6 +27,7 @@ from db.models import (
     Upload,
 )
 from mail.sink import stored_messages
+from minqing.extensions import is_deadline_day, next_deadline_day
 from minqing.states import CaseStatus
 from tasks.deliver import deliver_now
 from tasks.dispatch import dispatch_now
@@ -272,13 +272,19 @@ def test_operators_review_reroute_extend_split_merge_retry_and_reopen_from_the_c
         form.locator("button").click()
         assert "已改派" in page.inner_text("#notice")
 
-        # extend its deadline by ten days, with the reason
+        # extend its deadline by eight working days, with the reason and who approved it
+        from tasks.context import context
+
         with Session() as s:
             due = s.get(Case, lamp.id).due_at
-        new_day = (due + timedelta(days=10)).astimezone(minq_local()).date()
+        calendar = context().calendar
+        new_day = calendar.add_working_days(due.astimezone(minq_local()).date(), 8)
+        if not is_deadline_day(new_day, calendar):  # 元旦 in a year counted Monday–Friday
+            new_day = next_deadline_day(new_day, calendar)
         form = page.locator("form[action$='/extend']")
         form.locator("input[name=due]").fill(new_day.isoformat())
         form.locator("input[name=reason]").fill("需协调供电部门")
+        form.locator("input[name=approver]").fill("刘芳")
         form.locator("button").click()
         assert "办理时限已延长" in page.inner_text("#notice")
 

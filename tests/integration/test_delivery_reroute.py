@@ -89,6 +89,11 @@ def test_rerouting_gives_the_new_department_the_case_and_the_old_one_a_withdrawa
     assert withdrawal["Subject"].startswith(f"【改派撤回】{number}")
     text = withdrawal.get_body(("plain",)).get_content()
     assert "区城市管理局" in text and "信号灯由城管局路灯所维护" in text
+    # a withdrawal says stop, and nothing about answering by a date (text and HTML alike)
+    html = withdrawal.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "请贵单位停止办理，无需答复" in body
+        assert "办理时限" not in body and "前答复" not in body and "暂定" not in body
     body = assignment.get_body(("plain",)).get_content()
     assert f"【交办·承办】{number}" in assignment["Subject"]
     assert f"【交办·承办】{number} 信号灯故障（区交通运输局）" in body  # the earlier handoff
@@ -170,7 +175,8 @@ def test_the_reroute_command_sends_now_and_refuses_what_it_cannot_do(minq):
             + ["--operator", "王五", "--send-now"],
         )
         assert done.exit_code == 0, done.output
-        assert "区交通运输局 → 区城市管理局" in done.output and "已发送 2 封" in done.output
+        assert "区交通运输局 → 区城市管理局" in done.output
+        assert "通知 2 封：已发送 2，未送达 0" in done.output
     assert [m["X-Original-To"] for m in stored_messages(minq.mail_dir)] == [
         JIAOTONG,
         JIAOTONG,
@@ -220,3 +226,114 @@ def test_rerouting_a_replied_case_is_refused(minq):
         assert "不能改派" in str(exc)
     else:
         raise AssertionError("a replied case was re-routed")
+
+
+def test_reroute_send_now_with_the_mail_server_down_counts_both_messages_and_exits_1(minq):
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+    # no sink now: the SMTP port refuses connections
+    done = CliRunner().invoke(
+        cli(),
+        ["cases", "reroute", number, "--to", "chengguan", "--reason", "属城管职责"]
+        + ["--operator", "王五", "--send-now"],
+    )
+    assert done.exit_code == 1, done.output
+    output = " ".join(done.output.split())
+    assert "通知 2 封：已发送 0，未送达 2（待发送 2，发送中 0，发送失败 0，已放弃 0）" in output
+    assert "改派撤回 → banli@jiaotong.example.gov.cn）：待发送" in output
+    assert "交办 → banli@chengguan.example.gov.cn）：待发送，等待邮件服务器恢复后发送" in output
+    with Session() as s:
+        statuses = s.scalars(
+            select(Handoff.status).where(Handoff.case_id == case_id, Handoff.sent_at.is_(None))
+        ).all()
+    assert len(statuses) == 2
+
+
+def test_a_message_that_cannot_be_built_is_said_in_chinese_naming_the_address(minq, console):
+    """An address config would refuse now, on a message queued before (or typed elsewhere):
+    the send fails for good, and every place that shows it says why in Chinese."""
+    bad = "banli@jiedao，example.gov.cn"
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+        result = reroute_case(number, "chengguan", reason="属城管职责", operator="王五")
+        ids = [h["id"] for h in result["handoffs"]]
+        with Session() as s, s.begin():
+            s.get(Handoff, ids[1]).recipient = bad
+        from tasks.handoffs import send_now
+
+        rows = send_now(ids)
+    from minqing.handoffs import undelivered_lines
+
+    words = f"收件地址“{bad}”不是可用的邮箱地址，邮件无法生成"
+    (line,) = undelivered_lines(rows)
+    assert line.startswith(f"消息 {ids[1]}（交办 → {bad}）：发送失败，{words}")
+    for page in (
+        console.get(f"/console/cases/{case_id}").text,
+        console.get("/console/handoffs").text,
+    ):
+        assert words in page and "message cannot be built" not in page
+    listed = CliRunner().invoke(handoffs_cli(), ["handoffs", "list"], env={"COLUMNS": "200"})
+    assert words in " ".join(listed.output.split()).replace(" ", "")
+    assert "message cannot be built" not in listed.output
+
+
+def handoffs_cli() -> typer.Typer:
+    from cli.handoffs_cmds import register as register_handoffs
+
+    app = typer.Typer()
+    register_handoffs(app)
+    app.command("noop")(lambda: None)
+    return app
+
+
+def test_a_reroute_from_the_console_sends_the_reply_template_as_the_command_does(minq, console):
+    from web.testing import hidden_fields
+
+    with minq.sink():
+        case_id, number = assigned_case(datetime.now(UTC))
+        fields = hidden_fields(console.get(f"/console/cases/{case_id}").text)
+        done = console.post(
+            f"/console/cases/{case_id}/route",
+            data={**fields, "department": "chengguan", "reason": "属城管职责"},
+        )
+    assert done.status_code == 200 and "已改派，交办单已发出" in done.text
+    assignment = stored_messages(minq.mail_dir)[-1]
+    assert assignment["X-Original-To"] == CHENGGUAN
+    assert [p.get_filename() for p in assignment.iter_attachments()] == [f"答复模板_{number}.csv"]
+    with Session() as s:
+        queued = s.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.action == "handoff_queued", AuditEvent.actor == "操作员乙"
+            )
+        ).all()
+    assert sorted(d["kind"] for d in queued) == ["assignment", "withdrawal"]
+
+
+def test_the_night_s_reference_load_refuses_an_address_the_mailer_cannot_use(
+    minq, tmp_path, monkeypatch
+):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from minqing.reference import ConfigError
+    from minqing.settings import reset_settings
+    from tasks.reference import sync_reference_now
+
+    config = tmp_path / "bad-config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    path = config / "departments.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(JIAOTONG, "banli@jiedao，example.gov.cn", 1),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    with pytest.raises(ConfigError) as refused:
+        sync_reference_now()
+    line = path.read_text(encoding="utf-8").split("banli@jiedao")[0].count("\n") + 1
+    assert (
+        f"departments.yaml 第 {line} 行，departments 第 4 个.email："
+        "“banli@jiedao，example.gov.cn”中有“，”" in str(refused.value)
+    )

@@ -279,6 +279,23 @@ def test_a_duplicate_code_is_named_at_the_second_entry_alongside_other_problems(
             "banli @jiaotong.example.gov.cn",
             "“banli @jiaotong.example.gov.cn”不是有效的邮箱地址（应如 banli@zhujian.example.gov.cn）",
         ),
+        # a full-width comma for the dot, a sentence's full stop at the end: the mailer cannot
+        # put either in a To: header, so config must not let them through
+        (
+            "banli@jiaotong，example.gov.cn",
+            "“banli@jiaotong，example.gov.cn”中有“，”，邮箱地址只能用半角英文字母、数字和符号"
+            "（应如 banli@zhujian.example.gov.cn）",
+        ),
+        (
+            "banli@jiaotong.example.gov.cn。",
+            "“banli@jiaotong.example.gov.cn。”末尾多了“。”，邮箱地址只能用半角英文字母、数字和符号"
+            "（应如 banli@zhujian.example.gov.cn）",
+        ),
+        (
+            "办理@jiaotong.example.gov.cn",
+            "“办理@jiaotong.example.gov.cn”中有“办”，邮箱地址只能用半角英文字母、数字和符号"
+            "（应如 banli@zhujian.example.gov.cn）",
+        ),
     ],
 )
 def test_a_wrong_department_email_is_refused(config: Path, new: str, problem: str) -> None:

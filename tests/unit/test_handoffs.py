@@ -84,11 +84,13 @@ def test_a_lookback_whose_every_message_was_refused_does_not_read_as_nothing_sen
         "尝试发送 14 封：已发送 0，发送失败 14，已放弃 0，稍后重试 0"
     )
     lines = problem_lines(refused["problems"], limit=10)
-    assert lines[0] == "消息 0 → dept0@example.gov.cn：发送失败，550 5.1.1 User unknown"
+    assert lines[0] == (
+        "消息 0 → dept0@example.gov.cn：发送失败，收件地址被拒（550 5.1.1 User unknown）"
+    )
     assert lines[-1].startswith("……另有 4 封") and len(lines) == 11
     later = problem_lines([{"handoff": 7, "to": "a@b.cn", "status": "retry_later",
                             "error": "connection refused"}])  # fmt: skip
-    assert later == ["消息 7 → a@b.cn：待发送，connection refused"]
+    assert later == ["消息 7 → a@b.cn：待发送，无法连接邮件服务器（connection refused）"]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,17 @@ import re
 
 import pytest
 
+from minqing.handoffs import handoff_row
 from minqing.i18n import using
-from minqing.reasons import REASONS, delivery_error, delivery_problem, reason, render, stored
+from minqing.reasons import (
+    REASONS,
+    delivery_error,
+    delivery_problem,
+    reason,
+    render,
+    server_error,
+    stored,
+)
 from minqing.urgency import waiting_reason
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -162,3 +171,35 @@ def test_an_undelivered_message_says_what_went_wrong_in_the_office_s_words(error
 def test_no_error_no_words() -> None:
     assert delivery_problem(None) == delivery_error("") == ""
     assert delivery_error("x" * 200, 80).endswith("…）")
+
+
+def unbuildable(to: str) -> str:
+    """The error the mailer stores for a message it cannot build for `to`."""
+    from mail.mailer import OutgoingMessage, SendError, wire_bytes
+
+    message = OutgoingMessage(to=to, subject="s", text="t", html="h", message_id="<x@minqing>")
+    with pytest.raises(SendError) as refused:
+        wire_bytes(message, "minqing@street.example.gov.cn", "民情直通车")
+    assert not refused.value.transient
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "address", ["banli@jiedao，example.gov.cn", "banli@jiedao.example.gov.cn。", "o'neil，@x.cn"]
+)
+def test_a_message_that_cannot_be_built_says_so_in_chinese_naming_the_address(address) -> None:
+    error = unbuildable(address)
+    problem = f"收件地址“{address}”不是可用的邮箱地址，邮件无法生成；"
+    assert delivery_problem(error).startswith(problem)
+    assert "config/departments.yaml" in delivery_problem(error)
+    # our own error, not the server's: no English beside the words
+    assert delivery_error(error) == delivery_problem(error) and server_error(error) == ""
+    assert handoff_row({"id": 1, "kind": "assignment", "to": address, "status": "failed",
+                        "error": error})["服务器原文"] == ""  # fmt: skip
+
+
+def test_a_message_whose_subject_cannot_be_built_is_not_worded_as_a_server_error() -> None:
+    error = "message cannot be built: Subject contains a line break or control character: 'a'"
+    assert (
+        delivery_problem(error) == "邮件无法生成（标题、收件人或附件名中有不能使用的字符），未发出"
+    )
