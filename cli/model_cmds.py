@@ -269,6 +269,7 @@ def classify(
     from minqing.precision import ReviewThresholds, needs_review
     from minqing.reference import load_reference
     from minqing.settings import get_settings
+    from minqing.triage import RULE_THRESHOLD
 
     path = model or latest_model_path(_models_dir(None))
     try:
@@ -280,7 +281,7 @@ def classify(
             thresholds = read_classifier_config(_config(config)).thresholds
         else:  # as the night does until a model is trained: config's keyword rules
             categories = load_reference(get_settings().resolved_config_dir).flat_categories
-            thresholds = ReviewThresholds(1.0)  # what the rules split goes to review
+            thresholds = ReviewThresholds(RULE_THRESHOLD)  # the night's bar for the rules
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

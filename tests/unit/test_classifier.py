@@ -678,18 +678,33 @@ def test_train_refuses_labels_that_differ_from_the_configured_categories(cli, tm
 def test_classify_without_a_model_uses_the_keyword_rules_as_the_night_does(cli, tmp_path):
     new = _write_csv(
         tmp_path / "new.csv",
-        [["内容"], ["出租车拒载"], ["小区物业乱收费，垃圾也没人清运"], ["今天天气不错"]],
+        [["内容"], ["出租车拒载"], ["小区物业乱收费，垃圾也没人清运"], ["今天天气不错"],
+         ["出租车拒载，公交站台破损，公交车不准点，垃圾没人清运"], ["公交车不准点，垃圾没人清运"]],
         "utf-8",
-    )
+    )  # fmt: skip
     out = tmp_path / "out.csv"
     result = cli("classify", new, "--text-column", "内容", "--out", out)
     assert result.exit_code == 0, result.output
     assert "还没有模型" in result.output and "关键词规则" in result.output
     decided = decisions(out)
-    # one category's words: routed; words of two categories, or none: left for review
-    assert decided[0] == ("交通运输", "0", "1")
-    assert decided[1][1:] == ("1", "1") and decided[1][0] in ("城乡建设", "环境保护")
-    assert decided[2] == ("", "1", "1")
+    # the rules route a message when one category holds 60% of its keyword hits (3 of 5 here:
+    # 城乡建设), as the night does; half and half, or no keyword: left for review
+    assert decided[0] == ("交通运输", "0", "0.6")
+    assert decided[1] == ("城乡建设", "0", "0.6")
+    assert decided[2] == ("", "1", "0.6")
+    assert decided[3] == ("交通运输", "0", "0.6")
+    assert decided[4][1:] == ("1", "0.6")
+    # and each exactly as the night's triage decides it
+    from minqing.classify import classify_by_keywords
+    from minqing.reference import load_reference
+    from minqing.states import CaseStatus
+    from minqing.triage import triage_status
+
+    categories = load_reference(REPO / "config").flat_categories
+    texts = ["出租车拒载", "小区物业乱收费，垃圾也没人清运", "今天天气不错",
+             "出租车拒载，公交站台破损，公交车不准点，垃圾没人清运", "公交车不准点，垃圾没人清运"]  # fmt: skip
+    night = [triage_status(classify_by_keywords(t, categories), 0.9)[0] for t in texts]
+    assert [d[1] for d in decided] == ["1" if s is CaseStatus.NEEDS_REVIEW else "0" for s in night]
 
 
 def test_classify_writes_what_excel_opens_and_refuses_in_the_clerks_words(cli, tmp_path):
