@@ -388,7 +388,7 @@ def load_case(case_id: int) -> dict[str, Any] | None:
             "surveys": s.scalars(select(Survey).where(Survey.case_id == case.id).order_by(Survey.id)).all(),
             "lookbacks": s.scalars(select(Lookback).where(Lookback.case_id == case.id).order_by(Lookback.due_at)).all(),
             "uploads": s.scalars(select(Upload).where(Upload.case_id == case.id).order_by(Upload.id)).all(),
-            "categories": [c.name for c in ref.flat_categories],
+            "categories": category_choices(ref),
             "departments": ref.departments,
             "dept_names": {d.code: d.name for d in ref.departments},
             "stations": {st.code: st.name for st in ref.stations},
@@ -637,6 +637,15 @@ def load_urgent(now: datetime) -> list[Any]:
         ).all())  # fmt: skip
 
 
+def category_choices(ref: Any) -> dict[str, str]:
+    """The categories to confirm, in config order: each name with what the clerk reads, a
+    sub-category under its first-level category ("城乡建设 / 市政设施"), so the list and a
+    suggestion read as one tree rather than a mix of levels."""
+    return {
+        c.name: c.name if c.name == c.top else f"{c.top} / {c.name}" for c in ref.flat_categories
+    }
+
+
 @router.get("/review", response_class=HTMLResponse)
 async def review_queue(request: Request) -> Response:
     who = await _who(request)
@@ -654,7 +663,7 @@ async def _review_page(request: Request, who: Who, status: int = 200, **values: 
         "console/review.html",
         status,
         cases=cases,
-        categories=[c.name for c in ref.flat_categories],
+        categories=category_choices(ref),
         **values,
     )
 

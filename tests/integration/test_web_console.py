@@ -455,3 +455,17 @@ def test_confirming_an_urgent_cases_category_assigns_and_sends_it_at_once(minq, 
     assert statuses == {urgent.id: CaseStatus.ASSIGNED, ordinary.id: CaseStatus.TRIAGED}
     assert (sent.case_id, sent.status) == (urgent.id, HandoffStatus.SENT)
     assert [m["Message-ID"] for m in stored_messages(minq.mail_dir)] == [sent.message_id]
+
+
+def test_the_review_queue_names_a_suggested_sub_category_under_its_category(console):
+    """A keyword rule may suggest a sub-category (市政设施) while the candidates are first-level
+    categories: the suggestion and the list read as one tree."""
+    (case_id,) = seed(1)
+    with Session() as s, s.begin():
+        case = s.get(Case, case_id)
+        case.status, case.category = CaseStatus.NEEDS_REVIEW, "市政设施"
+    page = console.get("/console/review").text
+    row = page[page.index(f"/console/cases/{case_id}") :]
+    assert "城乡建设 / 市政设施" in row[: row.index("</td>", row.index("建议分类"))]
+    assert '<option value="市政设施" selected>城乡建设 / 市政设施</option>' in row
+    assert '<option value="城乡建设">城乡建设</option>' in row
