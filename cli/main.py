@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.blocks import print_sentence
 from cli.help import App
 from minqing.i18n import N_
 
@@ -128,7 +129,6 @@ def nightly(
 def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
     """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT (0 when
     the run it waited for did the work meanwhile)."""
-    from cli.blocks import print_sentence
     from tasks.lease import DoneMeanwhile, run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
@@ -418,19 +418,28 @@ def mail_list(
     from tasks.outbox import local_text
 
     messages = stored_messages(get_settings().mail_dir)
+    shown = messages[-limit:] if limit > 0 else []
     title = ngettext("%(n)d 封邮件", "%(n)d 封邮件", len(messages)) % {"n": len(messages)}
+    if len(shown) < len(messages):  # the title counts them all: say which are listed
+        title += _("，显示最近 %(shown)d 封") % {"shown": len(shown)}
     # Beijing time, as every other date the office reads; the subject (with its case number)
     # above its recipient, so that both fit an 80-column terminal whole.
     table = Table(
         Column(_("日期"), no_wrap=True), Column(_("主题") + " / " + _("收件人")), title=title
     )
-    for m in messages[-limit:]:
+    for m in shown:
         try:
             sent = local_text(parsedate_to_datetime(str(m["Date"])), with_time=True)
         except (TypeError, ValueError):
             sent = str(m["Date"] or "")
         table.add_row(sent, Text(f"{m['Subject']}\n{m['To']}"))
     console.print(table)
+    if len(shown) < len(messages):
+        print_sentence(
+            console,
+            _("仅显示最近 %(shown)d 封；查看全部请用 minqing mail list --limit %(n)d。")
+            % {"shown": len(shown), "n": len(messages)},
+        )
 
 
 @app.command(

@@ -305,6 +305,20 @@ def test_the_mail_list_reads_in_beijing_time_with_whole_case_numbers_on_80_colum
     assert beijing.strftime("%Y年%m月%d日 %H:%M") in listed.output and "+0000" not in listed.output
 
 
+def test_the_mail_list_says_how_many_of_the_messages_it_shows_and_how_to_see_the_rest(minq):
+    from cli.main import app
+
+    assign("jiaotong", "renshe", "jiaotong")
+    with minq.sink():
+        assert deliver_now()["sent"] == 3
+    some = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["mail", "list", "--limit", "2"])
+    assert some.exit_code == 0, some.output
+    assert "3 封邮件，显示最近 2 封" in some.output
+    assert "仅显示最近 2 封；查看全部请用 minqing mail list --limit 3。" in some.output
+    every = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["mail", "list"])
+    assert "3 封邮件" in every.output and "显示最近" not in every.output
+
+
 def test_once_the_server_answers_again_the_urgent_assignment_it_missed_goes_next(minq):
     """The mail server is down: the urgent case's assignment is tried first and waits out a
     backoff; the others are left untried. When a pass reaches the server again, the urgent one
