@@ -350,15 +350,26 @@ def test_a_console_resend_that_does_not_get_through_says_so_and_one_that_does_sa
     down = console.post(
         f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
     )
+    # post/redirect/get: the result is a page of its own, which a refresh shows again
+    # without sending the message again
+    assert [r.status_code for r in down.history] == [303]
+    assert down.request.method == "GET" and down.url.path == "/console/handoffs"
     assert down.status_code == 200 and 'id="notice"' not in down.text
     assert "重发未成功：暂未送达，稍后自动重试（无法连接邮件服务器）。" in down.text
     assert 'id="refusal"' in down.text and f'action="/console/handoffs/{hid}/retry"' in down.text
     assert rows([hid])[0].status is HandoffStatus.PENDING
+    assert len(audit_of(hid, "handoff_retry")) == 1
+    refreshed = console.get(str(down.url))
+    assert "重发未成功：暂未送达，稍后自动重试（无法连接邮件服务器）。" in refreshed.text
+    assert len(audit_of(hid, "handoff_retry")) == 1  # a refresh resent nothing
     with minq.sink():
         up = console.post(
             f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
         )
     assert up.status_code == 200 and "已重新发送" in up.text and 'id="refusal"' not in up.text
+    assert up.request.method == "GET"
+    # once it has gone, the earlier failure's page no longer reports it
+    assert 'id="refusal"' not in console.get(str(down.url)).text
     assert rows([hid])[0].status is HandoffStatus.SENT and arrived(minq) == {
         rows([hid])[0].message_id: 1
     }
