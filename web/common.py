@@ -193,8 +193,15 @@ class Web:
         )
         return HTMLResponse(html, status_code=status)
 
-    def error(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
-        return self.render(request, "error.html", status, title=title, message=message)
+    def error(
+        self, request: Request, status: int, title: str, message: str, hint: str | None = None
+    ) -> HTMLResponse:
+        """An error page: `title`, what went wrong (`message`) and a reassuring `hint` under
+        it — by default that what the visitor submitted before stands; a page whose form
+        submits nothing (a lookup, the login) says its own, or nothing ("")."""
+        if hint is None:
+            hint = _("您此前提交的内容不受影响。")
+        return self.render(request, "error.html", status, title=title, message=message, hint=hint)
 
     # Public forms: a random cookie and, in the form, an HMAC of it (signed double submit).
 

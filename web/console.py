@@ -166,10 +166,14 @@ def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     web = web_of(request)
     if not web.login_limiter.allow(f"login:{client_ip(request)}"):
-        return web.error(request, 429, _("尝试次数过多"), _("登录尝试过于频繁，请稍后再试。"))
+        return web.error(
+            request, 429, _("尝试次数过多"), _("登录尝试过于频繁，请稍后再试。"), hint=""
+        )
     form = await request.form(max_files=0, max_fields=10)
     if not web.public_csrf_ok(request, form):
-        return web.error(request, 403, _("页面已失效"), _("登录页面已过期，请刷新后重试。"))
+        return web.error(
+            request, 403, _("页面已失效"), _("登录页面已过期，请刷新后重试。"), hint=""
+        )
     name, password = field_text(form, "name", 60), form.get("password")
     next_path = _safe_next(field_text(form, "next", 300))
     op_id, version = await run_in_threadpool(
