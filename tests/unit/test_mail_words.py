@@ -304,3 +304,14 @@ def test_a_reassignment_after_a_complaint_says_it_is_reopened_which_time_and_why
             said = reassignment_notice(source, 1, "未修")
             assert said.startswith("[Reopened]") and "reopening no. 1" in said
             assert not CHINESE.search(said.replace("未修", "")), said
+
+
+def test_without_a_contact_the_footer_only_says_who_sent_the_message():
+    with using("zh_CN"):
+        rendered = render(
+            "duty", "subject", office="示例街道", heading="值班提醒", recipient="值班室",
+            message="测试", link=None,
+        )  # fmt: skip
+    for part in (rendered.text, rendered.html):
+        assert "本邮件由示例街道通过“民情直通车”系统自动发送。" in part
+        assert "如有疑问" not in part and "请勿直接回复" not in part
