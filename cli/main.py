@@ -256,11 +256,11 @@ def refuse_unknown_channel(channel: str) -> None:
     if channel in known:
         return
     names = (_("%(label)s（%(code)s）") % {"label": channel_label(c), "code": c} for c in known)
-    console.print(
+    print_sentence(  # wrapped between names, never inside "（wechat）"
+        console,
         _("没有“%(channel)s”这个渠道。可用的渠道：%(known)s。")
         % {"channel": channel, "known": listing(names)},
         style="red",
-        markup=False,
     )
     raise typer.Exit(2)
 
@@ -305,7 +305,8 @@ def ingest(
             record_command_file(report, kept=kept)
             # the result on a line of its own: a bar's description is cut to the terminal
             progress.remove_task(bar)
-            progress.console.print(
+            print_sentence(  # each count stays with its label ("拒收 0") at any width
+                progress.console,
                 _("%(file)s：%(outcome)s，收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d")
                 % {
                     "file": f.name,
@@ -317,7 +318,6 @@ def ingest(
                     "known": report.known,
                     "rejected": report.rejected,
                 },
-                markup=False,
             )
             if report.reason:
                 console.print(f"{f.name}: {report.reason}", style="red", markup=False)
