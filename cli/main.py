@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.blocks import print_sentence
 from cli.help import App
 from minqing.i18n import N_
 
@@ -151,7 +152,6 @@ def print_verdict(state: Any, what: str) -> None:
 def one_run(entry: str, wait_minutes: float | None) -> Iterator[None]:
     """Hold the run lease for a command's run, or print why not and exit with BUSY_EXIT (0 when
     the run it waited for did the work meanwhile)."""
-    from cli.blocks import print_sentence
     from tasks.lease import DoneMeanwhile, run_lease_or_refusal
 
     wait = None if wait_minutes is None else wait_minutes * 60
@@ -281,11 +281,11 @@ def refuse_unknown_channel(channel: str) -> None:
     if channel in known:
         return
     names = (_("%(label)s（%(code)s）") % {"label": channel_label(c), "code": c} for c in known)
-    console.print(
+    print_sentence(  # wrapped between names, never inside "（wechat）"
+        console,
         _("没有“%(channel)s”这个渠道。可用的渠道：%(known)s。")
         % {"channel": channel, "known": listing(names)},
         style="red",
-        markup=False,
     )
     raise typer.Exit(2)
 
@@ -330,7 +330,8 @@ def ingest(
             record_command_file(report, kept=kept)
             # the result on a line of its own: a bar's description is cut to the terminal
             progress.remove_task(bar)
-            progress.console.print(
+            print_sentence(  # each count stays with its label ("拒收 0") at any width
+                progress.console,
                 _("%(file)s：%(outcome)s，收录 %(taken)d，已有 %(known)d，拒收 %(rejected)d")
                 % {
                     "file": f.name,
@@ -342,7 +343,6 @@ def ingest(
                     "known": report.known,
                     "rejected": report.rejected,
                 },
-                markup=False,
             )
             if report.answers:
                 progress.console.print(
@@ -461,19 +461,28 @@ def mail_list(
     from tasks.outbox import local_text
 
     messages = stored_messages(get_settings().mail_dir)
+    shown = messages[-limit:] if limit > 0 else []
     title = ngettext("%(n)d 封邮件", "%(n)d 封邮件", len(messages)) % {"n": len(messages)}
+    if len(shown) < len(messages):  # the title counts them all: say which are listed
+        title += _("，显示最近 %(shown)d 封") % {"shown": len(shown)}
     # Beijing time, as every other date the office reads; the subject (with its case number)
     # above its recipient, so that both fit an 80-column terminal whole.
     table = Table(
         Column(_("日期"), no_wrap=True), Column(_("主题") + " / " + _("收件人")), title=title
     )
-    for m in messages[-limit:]:
+    for m in shown:
         try:
             sent = local_text(parsedate_to_datetime(str(m["Date"])), with_time=True)
         except (TypeError, ValueError):
             sent = str(m["Date"] or "")
         table.add_row(sent, Text(f"{m['Subject']}\n{m['To']}"))
     console.print(table)
+    if len(shown) < len(messages):
+        print_sentence(
+            console,
+            _("仅显示最近 %(shown)d 封；查看全部请用 minqing mail list --limit %(n)d。")
+            % {"shown": len(shown), "n": len(messages)},
+        )
 
 
 @app.command(

@@ -76,9 +76,12 @@ def render(kind: str, subject: str, **context: Any) -> Rendered:
     in the language of that run, and sent as written."""
     env = _env()
     context.setdefault("lang", html_language())
+    context.setdefault("office_contact", "")  # config/office.yaml `contact`, in the footer
+    text = env.get_template(f"{kind}.txt").render(**context).rstrip("\n")
     return Rendered(
         subject=safe_subject(subject),
-        text=env.get_template(f"{kind}.txt").render(**context),
+        # the plain text ends as the HTML does (_base.html): who sent it, whom to ask
+        text=text + "\n\n" + env.get_template("_footer.txt").render(**context),
         html=env.get_template(f"{kind}.html").render(**context),
     )
 

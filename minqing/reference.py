@@ -112,6 +112,8 @@ class Office(_Strict):
     name: str
     short_name: str = "民情直通车"
     mail_from: Email
+    # How to reach the office (a phone number, a room): every message's footer names it.
+    contact: str | None = None
     leaders: list[PersonRef] = Field(default_factory=list)
     duty: Duty = Duty()
 

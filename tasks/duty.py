@@ -101,6 +101,7 @@ def queue_duty_mail(title: str, text: str, *, link: str | None, kind: str) -> li
                 "duty",
                 _("【值班提醒】%(title)s") % {"title": title},
                 office=ref.office.name,
+                office_contact=ref.office.contact or "",
                 heading=_("值班提醒"),
                 recipient=person.name,
                 message=text,

@@ -64,7 +64,10 @@ def case_view(s: Session, case: Case, ref: Reference) -> dict[str, Any]:
 
 
 def render_for(ref: Reference, kind: str, subject: str, heading: str, **context: Any) -> Rendered:
-    return render(kind, subject, office=ref.office.name, heading=heading, **context)
+    return render(
+        kind, subject, office=ref.office.name, office_contact=ref.office.contact or "",
+        heading=heading, **context,
+    )  # fmt: skip
 
 
 def queue_handoff(

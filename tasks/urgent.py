@@ -6,7 +6,8 @@ triage it shares with the night:
 - `deliver_queued`: sends exactly the messages this run queued, now;
 - `tell_duty`: the duty contacts (值班) hear of urgent cases — at once of every one that no
   department could be chosen for (it must not wait in the review queue overnight), and, when
-  `urgent.tell_duty`, of those dispatched (whom to, by when); one message per run;
+  `urgent.tell_duty`, of those dispatched (whom to, by when); one e-mail per run, and as
+  many group-robot messages as it takes to keep each case whole;
 - `record_day_run`: the run's figures, which the night's summary shows as the day's work
   (tasks/metrics.py `day_since_last_night`), so nothing is counted twice.
 """
@@ -30,7 +31,7 @@ from minqing.duty import ROBOT_MAX_BYTES, alert_text
 from minqing.i18n import _
 from minqing.labels import channel_label
 from minqing.messages import deadline_text, listing
-from minqing.runstate import combined, duty_advice, run_warning
+from minqing.runstate import duty_advice, run_warning
 from minqing.states import CaseStatus
 from minqing.urgency import UrgentCase, duty_message, waiting_reason
 from tasks.context import Context, context
@@ -49,10 +50,10 @@ NIGHT_COUNTED = "night_summary"  # audit action (entity "run"): the night counte
 # Dispatched urgent cases are told about for this long after their assignment (so a run that
 # could not reach anyone tells them later); older ones are not news.
 TELL_ASSIGNED_WITHIN = timedelta(hours=24)
-# Cases listed in one duty message — as many as a group robot takes whole (it cuts at
-# minqing.duty.ROBOT_MAX_BYTES, about four cases), at most MAX_LISTED — and messages in one
-# run: the last counts the cases beyond them and points to the console; those stay untold, so
-# the next run's alert lists them.
+# Cases listed in one group robot's message — as many as a robot takes whole (it cuts at
+# minqing.duty.ROBOT_MAX_BYTES, about four cases), at most MAX_LISTED — and robot messages in
+# one run: the last counts the cases beyond them and points to the console; those stay untold,
+# so the next run's alert lists them. The duty mailbox gets one e-mail with the same cases.
 MAX_LISTED = 10
 MAX_MESSAGES = 5
 EXCERPT = 120
@@ -186,13 +187,16 @@ def console_link(ctx: Context, path: str) -> str:
 
 
 def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, Any]:
-    """The duty alert (group robots + the duty mailbox) about the urgent cases to tell, in up
-    to `MAX_MESSAGES` messages, each as long as a group robot takes whole (`_fits`): those that
-    need a person now first (no department chosen, then assignments that have not left). Each listed case is recorded as told (by `actor`, the run that sent it) once
-    a channel took its message, so the next run does not repeat it and a run whose alert
-    reached nobody tries again. Cases beyond the messages are counted in the last one
-    (`later`) but not told: the next run lists them. A dry run tells nobody and records
-    nothing (`rehearsed`: the cases it would have told)."""
+    """The duty alert about the urgent cases to tell: to the group robots in up to
+    `MAX_MESSAGES` messages, each as long as a robot takes whole (`_fits`), and to the duty
+    mailbox in one e-mail listing the same cases in the same order (a mailbox has no size
+    limit: a run's urgent cases are not spread over several mails). Those that need a person
+    now come first (no department chosen, then assignments that have not left). Each listed
+    case is recorded as told (by `actor`, the run that sent it) once a channel took it — the
+    e-mail, or its robot message — so the next run does not repeat it and a run whose alert
+    reached nobody tries again. Cases beyond the robot messages are counted at the end of the
+    last one and of the e-mail (`later`) but not told: the next run lists them. A dry run
+    tells nobody and records nothing (`rehearsed`: the cases it would have told)."""
     ctx = context()
     now = now or datetime.now(UTC)
     with Session() as s, s.begin():
@@ -207,24 +211,32 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
         "told": 0, "waiting": 0, "later": 0, "untold": 0, "emails_sent": 0, "delivery": {},
         "warnings": [], "rehearsed": 0,
     }  # fmt: skip
+    if not parts:
+        return result
+    duty = ctx.ref.office.duty
+    emailed: dict[str, Any] = {"emails_queued": 0, "robots": []}
+    if duty.contacts or ctx.settings.mail_mode == "dry-run":
+        listed = [view for _id, _status, view in pending[:shown]]
+        emailed = send_duty_alert(
+            *_message(ctx, listed, rest), link=console_link(ctx, _where(listed)), kind="urgent",
+            robots=False,
+        )  # fmt: skip
+        if emailed.get("rehearsed"):
+            result["rehearsed"] = shown
+            return result
+        result["emails_sent"] = emailed["emails_sent"]  # the night's 发送邮件 counts these
+        result["delivery"] = emailed["delivery"]  # …and its 未送达, when they could not go
     for number, part in enumerate(parts, 1):
         views = [view for _id, _status, view in part]
         last = number == len(parts)
-        more = rest if last else []
-        title, text = duty_message(
-            views,
-            more_waiting=sum(1 for v in more if v.needs_person),
-            more_assigned=sum(1 for v in more if not v.needs_person),
-            more_link=console_link(ctx, _where(more)),
-            part=(number, len(parts)) if len(parts) > 1 else None,
-        )
-        link = console_link(ctx, _where(views))
-        outcome = send_duty_alert(title, text, link=link, kind="urgent")
-        if outcome.get("rehearsed"):
-            result["rehearsed"] += len(views)
-            continue
-        reached = any(r["ok"] for r in outcome["robots"]) or outcome["emails_queued"] > 0
-        if not reached:
+        robots: list[dict[str, Any]] = []
+        if duty.robots:
+            posted = send_duty_alert(
+                *_message(ctx, views, rest if last else [], (number, len(parts))),
+                link=console_link(ctx, _where(views)), kind="urgent", email=False,
+            )  # fmt: skip
+            robots = [r for r in posted["robots"] if r["ok"]]
+        if not robots and not emailed["emails_queued"]:
             result["untold"] = len(pending) - result["told"]
             result["warnings"].append(
                 _(
@@ -237,16 +249,29 @@ def tell_duty_now(now: datetime | None = None, actor: str = ACTOR) -> dict[str, 
             for case_id, status, _view in part:
                 audit(
                     s, actor, TOLD, case_id=case_id, from_state=status,
-                    robots=[r["name"] for r in outcome["robots"] if r["ok"]],
-                    emails=outcome["emails_queued"],
+                    robots=[r["name"] for r in robots], emails=emailed["emails_queued"],
                 )  # fmt: skip
         result["told"] += len(views)
-        result["emails_sent"] += outcome["emails_sent"]  # the night's 发送邮件 counts these
-        if outcome["delivery"]:  # …and its 未送达, when they could not go
-            result["delivery"] = combined(result["delivery"], outcome["delivery"])
         result["waiting"] += sum(1 for v in views if v.needs_person)
         result["later"] = len(rest) if last else 0  # counted in the alert, listed by the next run
     return result
+
+
+def _message(
+    ctx: Context,
+    views: list[UrgentCase],
+    more: list[UrgentCase],
+    part: tuple[int, int] | None = None,
+) -> tuple[str, str]:
+    """One duty message's title and text: `views` listed, `more` counted after them; a robot
+    message of several gets its `part` (number, of how many) in the title."""
+    return duty_message(
+        views,
+        more_waiting=sum(1 for v in more if v.needs_person),
+        more_assigned=sum(1 for v in more if not v.needs_person),
+        more_link=console_link(ctx, _where(more)),
+        part=part if part and part[1] > 1 else None,
+    )
 
 
 def _parts(pending: list[Any], fits: Any) -> list[list[Any]]:

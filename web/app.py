@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response = web.env.get_template("error.html").render(
             office=web.ref.office, request_path=request.url.path, title=_("内容太大"),
             message=_("提交的内容太大（附件不能超过 %(mb)d MB），未保存。请压缩后重试。") % {"mb": mb},
+            hint=_("您此前提交的内容不受影响。"),
         )  # fmt: skip
         await HTMLResponse(response, status_code=413)(scope, receive, send)
 

@@ -47,7 +47,6 @@ from minqing.trail import (
     server_text,
     state_label,
 )
-from minqing.workdays import LOCAL_TZ
 from tasks.context import context
 from tasks.outbox import local_text
 from web.security import (
@@ -108,11 +107,18 @@ def deadline_html(moment: datetime | None) -> Markup:
     """A deadline in running text: its date and its weekday each whole, the sentence around
     them free to break (a 390 px phone has no room for "2026年12月09日（星期三）23:59" on one
     line beside its label)."""
-    if moment is None:
-        return Markup("")
-    weekday = str(escape(_(WEEKDAYS[moment.astimezone(LOCAL_TZ).weekday()])))
-    marked = str(whole_numbers(deadline_text(moment)))
-    return Markup(marked.replace(weekday, f'<span class="nowrap">{weekday}</span>', 1))
+    return deadline_words(deadline_text(moment))
+
+
+def deadline_words(text: str | None) -> Markup:
+    """A deadline already in words (`deadline_text`, as a case's view carries it) marked as
+    `deadline_html` marks one: date and weekday each whole ("（星｜期三）" is never split)."""
+    marked = str(whole_numbers(text))
+    for day in WEEKDAYS:
+        weekday = str(escape(_(day)))
+        if weekday in marked:
+            return Markup(marked.replace(weekday, f'<span class="nowrap">{weekday}</span>', 1))
+    return Markup(marked)
 
 
 def _environment() -> Environment:
@@ -126,6 +132,7 @@ def _environment() -> Environment:
     env.filters["local"] = lambda m: whole(local_text(m, with_time=True))
     env.filters["day"] = lambda m: whole(local_text(m))
     env.filters["deadline"] = deadline_html
+    env.filters["deadline_words"] = deadline_words
     env.filters["status_label"] = status_label
     env.filters["outcome_label"] = outcome_label
     env.filters["handoff_label"] = handoff_status_label
@@ -194,8 +201,15 @@ class Web:
         )
         return HTMLResponse(html, status_code=status)
 
-    def error(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
-        return self.render(request, "error.html", status, title=title, message=message)
+    def error(
+        self, request: Request, status: int, title: str, message: str, hint: str | None = None
+    ) -> HTMLResponse:
+        """An error page: `title`, what went wrong (`message`) and a reassuring `hint` under
+        it — by default that what the visitor submitted before stands; a page whose form
+        submits nothing (a lookup, the login) says its own, or nothing ("")."""
+        if hint is None:
+            hint = _("您此前提交的内容不受影响。")
+        return self.render(request, "error.html", status, title=title, message=message, hint=hint)
 
     # Public forms: a random cookie and, in the form, an HMAC of it (signed double submit).
 

@@ -178,10 +178,14 @@ def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     web = web_of(request)
     if not web.login_limiter.allow(f"login:{client_ip(request)}"):
-        return web.error(request, 429, _("尝试次数过多"), _("登录尝试过于频繁，请稍后再试。"))
+        return web.error(
+            request, 429, _("尝试次数过多"), _("登录尝试过于频繁，请稍后再试。"), hint=""
+        )
     form = await request.form(max_files=0, max_fields=10)
     if not web.public_csrf_ok(request, form):
-        return web.error(request, 403, _("页面已失效"), _("登录页面已过期，请刷新后重试。"))
+        return web.error(
+            request, 403, _("页面已失效"), _("登录页面已过期，请刷新后重试。"), hint=""
+        )
     name, password = field_text(form, "name", 60), form.get("password")
     next_path = _safe_next(field_text(form, "next", 300))
     op_id, version = await run_in_threadpool(
@@ -425,7 +429,8 @@ async def case_page(request: Request, case_id: int) -> Response:
     view = await run_in_threadpool(load_case, case_id)
     if view is None:
         return web_of(request).error(request, 404, _("案件不存在"), _("没有这个案件。"))
-    return _page(request, who, "console/case.html", **view)
+    problem = await run_in_threadpool(_resend_problem, request)
+    return _page(request, who, "console/case.html", **view, **problem)
 
 
 def _act(case_id: int, action: str, who: Who, form: FormData) -> tuple[str, list[int]]:
@@ -550,10 +555,29 @@ async def handoff_retry(request: Request, handoff_id: int) -> Response:
     if not result["selected"]:
         return await _handoff_refused(request, who, form, _("该消息已发送或正在发送，无需重发。"))
     (row,) = result["selected"]
-    if row["outcome"] != "sent":  # tried, and not delivered: said as a problem, not as done
-        return await _handoff_refused(request, who, form, resend_failure(row), status=200)
     back = _safe_next(field_text(form, "next", 300))
-    return RedirectResponse(f"{back}{'&' if '?' in back else '?'}ok=retry", status_code=303)
+    # tried, and not delivered: said as a problem above the list, not as done (the page the
+    # redirect leads to words it from the message as it stands: `_resend_problem`)
+    done = "ok=retry" if row["outcome"] == "sent" else f"{RESENT}={handoff_id}"
+    return RedirectResponse(f"{back}{'&' if '?' in back else '?'}{done}", status_code=303)
+
+
+RESENT = "resent"  # query parameter: the message a resend from this page did not get through
+
+
+def _resend_problem(request: Request) -> dict[str, Any]:
+    """After a console resend that did not get through (`?resent=<id>`, see handoff_retry):
+    why, as the resend said it — `refusal` above the list — while the message is still
+    undelivered; nothing once it has gone."""
+    value = request.query_params.get(RESENT, "")
+    if not value.isdigit() or len(value) > 12:
+        return {}
+    with Session() as s:
+        h = s.get(Handoff, int(value))
+        if h is None or h.status is HandoffStatus.SENT:
+            return {}
+        row = {"outcome": h.status.value, "new_error": h.last_error, "new_attempts": h.attempts}
+    return {"refusal": resend_failure(row)}
 
 
 @router.post("/handoffs/{handoff_id}/delivered", response_class=HTMLResponse)
@@ -578,9 +602,8 @@ async def handoff_delivered(request: Request, handoff_id: int) -> Response:
 async def _handoff_refused(
     request: Request, who: Who, form: FormData, refusal: str, status: int = 409
 ) -> Response:
-    """A refused resend or confirmation (409: nothing was changed), or a resend that did not
-    get through, shown above the list it was asked from — the case page or the undelivered
-    messages — as it is now."""
+    """A refused resend or confirmation (409: nothing was changed), shown above the list it was
+    asked from — the case page or the undelivered messages — as it is now."""
     back = _safe_next(field_text(form, "next", 300)).split("?")[0]
     if case := re.fullmatch(r"/console/cases/(\d+)", back):
         return await _refused(request, who, form, int(case.group(1)), refusal, status)
@@ -708,7 +731,8 @@ async def failed_handoffs(request: Request) -> Response:
     if who is None:
         return _to_login(request)
     rows = await run_in_threadpool(load_undelivered)
-    return _page(request, who, "console/handoffs.html", rows=rows)
+    problem = await run_in_threadpool(_resend_problem, request)
+    return _page(request, who, "console/handoffs.html", rows=rows, **problem)
 
 
 def load_figures() -> dict[str, Any]:

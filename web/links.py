@@ -104,7 +104,7 @@ async def _guarded_form(request: Request, max_files: int) -> FormData:
     """The posted form after the rate limit and the CSRF check (raises Refused)."""
     web = web_of(request)
     if not web.public_limiter.allow(f"link:{client_ip(request)}"):
-        raise Refused(429, _("提交过于频繁"), _("您提交得太快了，请稍后再试。"))
+        raise Refused(429, _("提交过于频繁"), _("您提交得太快了，这次的内容未收到，请稍后再提交。"))
     form = await request.form(max_files=max_files, max_fields=20)
     if not web.public_csrf_ok(request, form):
         raise Refused(

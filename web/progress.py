@@ -35,6 +35,12 @@ from web.tokens import LinkError, Role, read_token
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+
+def _lookup_hint() -> str:
+    """Under a lookup's error: a lookup submits nothing, so it can change nothing."""
+    return _("查询不影响您的留言，留言照常办理。")
+
+
 REPLIED = (CaseStatus.REPLIED, CaseStatus.VERIFIED, CaseStatus.RATED, CaseStatus.CLOSED)
 
 
@@ -120,12 +126,18 @@ async def progress_lookup(request: Request) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=10)
     typed = field_text(form, "receipt", 60)[:60]
     if not web.public_csrf_ok(request, form):
-        return web.error(request, 403, _("页面已失效"), _("页面已过期，请刷新后重新查询。"))
+        return web.error(
+            request, 403, _("页面已失效"), _("页面已过期，请刷新后重新查询。"), _lookup_hint()
+        )
     receipt = clean_receipt(typed)
     last_four = clean_last_four(field_text(form, "phone4", 10))
     if not _allowed(request, receipt):
         return web.error(
-            request, 429, _("查询过于频繁"), _("查询次数太多，请过一段时间再试，或联系工作人员。")
+            request,
+            429,
+            _("查询过于频繁"),
+            _("查询次数太多，请过一段时间再试，或联系工作人员。"),
+            _lookup_hint(),
         )
     if receipt is None or last_four is None:
         problem = _("请填写留言编号（或工单号、案件编号）和联系电话的后四位数字。")
@@ -159,8 +171,14 @@ async def progress_by_link(request: Request, token: str) -> HTMLResponse:
     try:
         grant = read_token(web.settings, Role.RATE, token)
     except LinkError:
-        return web.error(request, 403, _("链接无效"), _("这个链接无效或已过期，请用留言编号查询。"))
+        return web.error(
+            request,
+            403,
+            _("链接无效"),
+            _("这个链接无效或已过期，请用留言编号查询。"),
+            _lookup_hint(),
+        )
     progress = await run_in_threadpool(load_progress, grant.case_id)
     if progress is None:
-        return web.error(request, 404, _("未找到"), _("没有查到这件事的办理记录。"))
+        return web.error(request, 404, _("未找到"), _("没有查到这件事的办理记录。"), _lookup_hint())
     return _form(request, progress=progress, by_link=True)

@@ -121,7 +121,9 @@ async def qr_submit(request: Request, code: str) -> HTMLResponse:
             request, 404, _("未找到该站点"), _("二维码对应的站点不存在或已停用，请联系工作人员。")
         )
     if not web.public_limiter.allow(f"qr:{client_ip(request)}"):
-        return web.error(request, 429, _("提交过于频繁"), _("您提交得太快了，请稍后再试。"))
+        return web.error(
+            request, 429, _("提交过于频繁"), _("您提交得太快了，这次的内容未收到，请稍后再提交。")
+        )
     form = await request.form(max_files=0, max_fields=20)
     if not web.public_csrf_ok(request, form):
         return web.error(

@@ -23,13 +23,14 @@ OPERATOR, PASSWORD = "操作员甲", "correct horse battery"
 PHONE = {"width": 390, "height": 844}
 VARIANTS = 16  # each at a different place in its line, so some would fall on a line's end
 
-# Each date and phone number in the page's text: [text, the lines it takes, how many client
-# rects the element around it has].
+# Each date, phone number and a deadline's weekday in the page's text: [text, the lines it
+# takes, how many client rects the element around it has].
 SPANS = r"""
 () => {
   const patterns = {date: /\d{4}年\d{2}月\d{2}日(?: \d{2}:\d{2})?/g,
-                    phone: /0\d{3}-\d{8}|1\d{2}-\d{4}-\d{4}/g};
-  const found = {date: [], phone: []};
+                    phone: /0\d{3}-\d{8}|1\d{2}-\d{4}-\d{4}/g,
+                    weekday: /(?<=（|^)星期[一二三四五六日](?=）|$)/g};
+  const found = {date: [], phone: [], weekday: []};
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
@@ -105,8 +106,8 @@ def test_the_department_reply_page_keeps_the_quoted_numbers_whole_on_a_phone(
         cases = [
             Case(title="小区门口路灯不亮", text="路灯" + "坏" * k + "了，联系电话 0731-12345678，"
                  "2026年12月07日 晚上发现。", text_key=f"lamp{k}", status=CaseStatus.REPLIED,
-                 lead_department="chengguan", assigned_at=now, due_at=now + timedelta(days=5),
-                 created_at=now)
+                 lead_department="chengguan", assigned_at=now,
+                 due_at=now + timedelta(days=5 + k), created_at=now)  # every weekday, twice
             for k in range(VARIANTS)
         ]  # fmt: skip
         s.add_all(cases)
@@ -121,14 +122,16 @@ def test_the_department_reply_page_keeps_the_quoted_numbers_whole_on_a_phone(
         ids = [c.id for c in cases]
     phone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
     page = phone.new_page()
-    broken, seen = [], 0
+    broken, seen, weekdays = [], 0, 0
     for k, case_id in enumerate(ids):
         page.goto(reply_link(get_settings(), case_id, 0, "chengguan"))
         if k == 0:
             page.screenshot(path=str(artifacts / "reply-phone-numbers.png"), full_page=True)
         found = page.evaluate(SPANS)
         seen += len(found["phone"])
-        broken += [(k, d) for d in found["date"] + found["phone"] if d[1] != 1]
+        weekdays += len(found["weekday"])  # the deadline's: "请于…（星期二）23:59前答复"
+        broken += [(k, d) for d in found["date"] + found["phone"] + found["weekday"] if d[1] != 1]
     phone.close()
     assert seen >= 3 * VARIANTS  # the case's number and the answer's two, on every page
+    assert weekdays >= VARIANTS
     assert broken == [], broken

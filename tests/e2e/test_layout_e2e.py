@@ -34,13 +34,15 @@ OPERATOR, PASSWORD = "操作员甲", "correct horse battery"
 DESK_WIDTHS = (1280, 1400, 1920)
 PHONE = {"width": 390, "height": 844}
 
-# Numbers people read and quote, and dates: each must stay on one line wherever it is shown
+# Numbers people read and quote, and dates (a deadline's weekday too): each must stay on one
+# line wherever it is shown
 # (text people wrote, in .quote blocks, wraps as it likes around its numbers and dates).
 UNBROKEN = r"""
 () => {
   const patterns = [/MQ\d{4}-\d{6}/g, /QR\d{8}-[0-9a-f]{12}/g, /qr-\d{8}-\d{4}/g, /GD\d{12}/g,
                     /\d{4}年\d{2}月\d{2}日(?: \d{2}:\d{2})?/g, /\d{3}\*{4}\d{4}/g,
-                    /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g, /0\d{2,3}-\d{7,8}/g, /1\d{2}-\d{4}-\d{4}/g];
+                    /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g, /0\d{2,3}-\d{7,8}/g, /1\d{2}-\d{4}-\d{4}/g,
+                    /(?<=（|^)星期[一二三四五六日](?=）|$)/g];
   const found = [], broken = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -89,6 +91,18 @@ OFF_SCREEN = """
     .map(([t, r]) => [t, Math.round(r.left), Math.round(r.right)]);
   return {shown: cells.length, outside};
 }
+"""
+# Stacked table cells (a phone) with a line under their label instead of right of it, as an
+# address under its department would be: [label, text].
+UNDER_LABEL = """
+(selector) => [...document.querySelectorAll(selector)].flatMap(td => {
+  const range = document.createRange();
+  range.selectNodeContents(td);
+  const rects = [...range.getClientRects()].filter(r => r.width > 0);
+  const start = rects.length ? Math.min(...rects.filter(r => r.top === rects[0].top)
+                                                .map(r => r.left)) : 0;
+  return rects.some(r => r.left < start - 1) ? [[td.dataset.label, td.textContent.trim()]] : [];
+})
 """
 # How many lines each cell's text takes: [text, lines].
 LINES_OF = """
@@ -206,6 +220,9 @@ def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
         assert page.evaluate(TABLES_WIDER_THAN_CARD) == [], f"{name} on a phone"
         off_screen = page.evaluate(OFF_SCREEN, cells)
         assert off_screen["shown"] > 0 and off_screen["outside"] == [], (name, off_screen)
+    page.goto(site.url + "/console/handoffs")  # the address, "尝试 0 次" right of their labels
+    lines = "#failed td.lines"  # 收件人, 主题, 状态
+    assert page.locator(lines).count() > 0 and page.evaluate(UNDER_LABEL, lines) == []
     page.goto(site.url + "/console/rejections")
     names = page.evaluate(LINES_OF, "#rejections td.file, #failed-files td.file")
     assert names and max(lines for _text, lines in names) <= 2, names  # not a character a line
@@ -231,6 +248,13 @@ def test_every_page_keeps_numbers_and_dates_whole_and_fits_the_screen(
                 f"public-{name}-{label}",
                 numbers=name in ("reply", "rating", "lookback"),
             )
+        # a phone number it could not read: the hint's example (0731-12345678) stays whole
+        page.goto(site.url + "/s/donghu-jia")
+        page.fill("#content", "东湖花园北门的路灯不亮了，晚上很黑，请尽快修理。")
+        page.fill("#phone", "12345")
+        page.click("button[type=submit]")
+        assert "0731-12345678" in page.inner_text("#err-phone")
+        check(page, artifacts, f"public-qr-phone-error-{label}")
         # the thank-you page's receipt, and the progress it leads to
         page.goto(site.url + "/s/donghu-jia")
         page.fill("#content", "东湖花园北门的路灯不亮了，晚上很黑，请尽快修理。")

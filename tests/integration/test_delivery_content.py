@@ -305,6 +305,7 @@ def test_with_english_chosen_an_assignment_arrives_in_english_with_the_citizens_
         ):
             part = part.replace(data, "")
         part = part.replace(context().ref.office.name, "")
+        part = part.replace(context().ref.office.contact or "", "")  # the office's own words
         assert not re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", part), part
     co_text = co.get_body(("plain",)).get_content()
     assert "is assigned to 区住房和城乡建设局 as the lead department" in co_text
@@ -379,3 +380,20 @@ def test_the_date_header_is_the_offices_time_so_a_raw_header_reads_as_beijing_ti
     assert before <= sent <= after  # the same instant, written in Beijing time
     beijing = sent.astimezone(LOCAL_TZ)
     assert f"{beijing:%d %b %Y %H:%M:%S}" in raw  # the clock a clerk in the office reads
+
+
+def test_every_message_ends_saying_who_sent_it_and_how_to_reach_the_office(minq):
+    """The footer of both parts: the office that sent it through 民情直通车, and its contact
+    from config/office.yaml (`contact`), the phone number whole on a phone's screen."""
+    add_case("路灯不亮", "东湖路的路灯坏了一个星期。")
+    dispatch_now()
+    (message,) = deliver_to(minq)
+    ref = context().ref
+    assert ref.office.contact == "电话 0731-12345678"
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    sender = f"本邮件由{ref.office.name}通过“民情直通车”系统自动发送。"
+    ask = f"如有疑问，请联系{ref.office.name}：{ref.office.contact}。"
+    assert plain.rstrip().endswith(f"{sender}\n{ask}"), plain[-300:]
+    assert sender in html and "请勿直接回复" not in plain + html
+    assert f'<span style="white-space: nowrap;">{ref.office.contact}</span>' in html

@@ -305,6 +305,20 @@ def test_the_mail_list_reads_in_beijing_time_with_whole_case_numbers_on_80_colum
     assert beijing.strftime("%Y年%m月%d日 %H:%M") in listed.output and "+0000" not in listed.output
 
 
+def test_the_mail_list_says_how_many_of_the_messages_it_shows_and_how_to_see_the_rest(minq):
+    from cli.main import app
+
+    assign("jiaotong", "renshe", "jiaotong")
+    with minq.sink():
+        assert deliver_now()["sent"] == 3
+    some = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["mail", "list", "--limit", "2"])
+    assert some.exit_code == 0, some.output
+    assert "3 封邮件，显示最近 2 封" in some.output
+    assert "仅显示最近 2 封；查看全部请用 minqing mail list --limit 3。" in some.output
+    every = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["mail", "list"])
+    assert "3 封邮件" in every.output and "显示最近" not in every.output
+
+
 def test_once_the_server_answers_again_the_urgent_assignment_it_missed_goes_next(minq):
     """The mail server is down: the urgent case's assignment is tried first and waits out a
     backoff; the others are left untried. When a pass reaches the server again, the urgent one
@@ -336,15 +350,26 @@ def test_a_console_resend_that_does_not_get_through_says_so_and_one_that_does_sa
     down = console.post(
         f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
     )
+    # post/redirect/get: the result is a page of its own, which a refresh shows again
+    # without sending the message again
+    assert [r.status_code for r in down.history] == [303]
+    assert down.request.method == "GET" and down.url.path == "/console/handoffs"
     assert down.status_code == 200 and 'id="notice"' not in down.text
     assert "重发未成功：暂未送达，稍后自动重试（无法连接邮件服务器）。" in down.text
     assert 'id="refusal"' in down.text and f'action="/console/handoffs/{hid}/retry"' in down.text
     assert rows([hid])[0].status is HandoffStatus.PENDING
+    assert len(audit_of(hid, "handoff_retry")) == 1
+    refreshed = console.get(str(down.url))
+    assert "重发未成功：暂未送达，稍后自动重试（无法连接邮件服务器）。" in refreshed.text
+    assert len(audit_of(hid, "handoff_retry")) == 1  # a refresh resent nothing
     with minq.sink():
         up = console.post(
             f"/console/handoffs/{hid}/retry", data={"csrf": csrf, "next": "/console/handoffs"}
         )
     assert up.status_code == 200 and "已重新发送" in up.text and 'id="refusal"' not in up.text
+    assert up.request.method == "GET"
+    # once it has gone, the earlier failure's page no longer reports it
+    assert 'id="refusal"' not in console.get(str(down.url)).text
     assert rows([hid])[0].status is HandoffStatus.SENT and arrived(minq) == {
         rows([hid])[0].message_id: 1
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from rich.cells import cell_len
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -48,6 +49,19 @@ def ingest(path: Path, *, exit_code: int = 0) -> str:
 def submissions() -> int:
     with Session() as s:
         return s.scalar(select(func.count()).select_from(Submission))
+
+
+def test_ingest_says_each_files_counts_with_their_labels_on_80_columns(minq):
+    # a name that puts "拒收" at the 80th column: its count must come along to the next line
+    mine = export(minq.home / "下载", name="hotline_东湖社区_11270.csv")
+    assert cell_len(f"{mine.name}：已收录，副本已归档，原文件未动，收录 2，已有 0，拒收") == 80
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(
+        app, ["ingest", str(mine), "--channel", "hotline"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for count in ("收录 2", "已有 0", "拒收 0"):  # never "拒收" at a line's end, "0" below it
+        assert any(count in line for line in lines), result.output
 
 
 def test_ingest_of_a_file_outside_the_inbox_leaves_it_untouched(minq):
@@ -130,6 +144,11 @@ def test_an_unknown_channel_is_refused_with_the_known_ones_and_nothing_is_read(m
     assert "没有“nosuch”这个渠道" in said
     assert "12345热线（hotline）" in said and "扫码留言（qrform）" in said and "email" in said
     assert fingerprint(mine) == before and submissions() == 0
+
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["ingest", str(mine), "--channel", "x"])
+    lines = narrow.output.splitlines()
+    for code in ("hotline", "qrform", "wechat", "visits", "register", "email"):
+        assert any(f"（{code}）" in line for line in lines), narrow.output  # never "（wecha|t）"
 
     monkeypatch.setenv("MINQING_LANGUAGE", "en")
     reset_settings()

@@ -116,7 +116,7 @@ def visible_text(page: str) -> str:
 def data_values(minq: Any) -> set[str]:
     """Everything the office's config or the citizens wrote, as stored: shown as it is."""
     ref = context().ref
-    values: set[str] = {ref.office.name}
+    values: set[str] = {ref.office.name, ref.office.contact or ""}
     for items in (ref.departments, ref.areas, ref.stations):
         for item in items:
             values |= {str(v) for v in item.model_dump().values() if isinstance(v, str)}

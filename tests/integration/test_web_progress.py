@@ -157,6 +157,9 @@ def test_a_real_server_blocks_guessing_per_receipt_number_and_per_address(server
             assert NOT_FOUND in lookup(web, receipt, digits).text
         blocked = lookup(web, receipt, "1111")  # the right digits come too late
         assert blocked.status_code == 429 and "查询过于频繁" in blocked.text
+        # a lookup submits nothing: its page says the message stands, not "what you submitted"
+        assert "查询不影响您的留言，留言照常办理。" in blocked.text
+        assert "提交" not in blocked.text.split("<main", 1)[-1].split("</main>")[0]
         assert "区城市管理局" not in blocked.text
         # other receipts from the same address count against the address's limit
         answers = [lookup(web, f"QR20261201-00000000000{i}", "1111").status_code for i in range(5)]

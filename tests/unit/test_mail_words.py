@@ -330,3 +330,14 @@ def test_the_failed_run_alert_says_failed_in_chinese_without_prefects_english_wr
     ), rendered
     assert "Flow run encountered" not in rendered and "ConfigError:" not in rendered
     assert "运行 minqing check-config" in rendered  # the advice still knows it is a config error
+
+
+def test_without_a_contact_the_footer_only_says_who_sent_the_message():
+    with using("zh_CN"):
+        rendered = render(
+            "duty", "subject", office="示例街道", heading="值班提醒", recipient="值班室",
+            message="测试", link=None,
+        )  # fmt: skip
+    for part in (rendered.text, rendered.html):
+        assert "本邮件由示例街道通过“民情直通车”系统自动发送。" in part
+        assert "如有疑问" not in part and "请勿直接回复" not in part
