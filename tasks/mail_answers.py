@@ -172,18 +172,21 @@ def _rate(
     elif isinstance(result, Reason):  # e.g. the case is not answered (any more)
         _keep(s, row, answer, found, result, actor, report)
     else:
-        audit(
-            s,
-            actor,
-            "mail_answer",
-            case_id=found.case_id,
-            result="rating",
-            answered=found.kind,
-            sender=answer.sender,
-            message=row["source_ref"],
-            satisfaction=satisfaction,
-            solved=solved,
-        )
+        _trail(s, actor, found, answer, row, "rating", satisfaction=satisfaction, solved=solved)
+
+
+def _trail(
+    s: Any,
+    actor: str,
+    found: Answered,
+    answer: MailAnswer,
+    row: dict[str, Any],
+    result: str,
+    **detail: Any,
+) -> None:
+    """The case's trail: an answer by e-mail, who sent it and what became of it."""
+    audit(s, actor, "mail_answer", case_id=found.case_id, result=result, answered=found.kind,
+          sender=answer.sender, message=row["source_ref"], **detail)  # fmt: skip
 
 
 def _keep(
@@ -207,18 +210,8 @@ def _keep(
                 excerpt=safe_excerpt(f"{answer.sender} {row['title']} {row['text']}")[:500],
             )
         )
-        audit(
-            s,
-            actor,
-            "mail_answer",
-            case_id=found.case_id,
-            result="kept",
-            answered=found.kind,
-            sender=answer.sender,
-            message=row["source_ref"],
-            reason_code=why.code,
-            reason_params=dict(why.params),
-        )
+        _trail(s, actor, found, answer, row, "kept", reason_code=why.code,
+               reason_params=dict(why.params))  # fmt: skip
     report.rejected += 1
     report.rejections.append({"来源": row["source_ref"], "原因": str(why)})
 
