@@ -76,6 +76,8 @@ ACTION_LABELS: Mapping[str, str] = {
     "category_confirmed": NP_("trail", "确认分类"),
     "category_corrected": NP_("trail", "更正分类"),
     "deadline_extended": NP_("trail", "延长时限"),
+    "deadline_recounted": NP_("trail", "按节假日重算时限"),
+    "verification_recounted": NP_("trail", "按节假日重算回头看日期"),
     "rerouted": NP_("trail", "改派"),
     "merged": NP_("trail", "合并到他案"),
     "merged_in": NP_("trail", "他案并入"),
@@ -366,6 +368,18 @@ DESCRIPTIONS: Mapping[str, Describe] = {
     "assigned": _assigned,
     "category_confirmed": _category_changed,
     "category_corrected": _category_changed,
+    "deadline_recounted": lambda d, n: (
+        (
+            _("当年节假日安排已配置，办理时限由暂定的 %(previous)s 改为 %(due)s")
+            if d.get("moved")
+            else _("当年节假日安排已配置，办理时限 %(due)s 不变")
+        )
+        % {"previous": _day(d.get("previous")), "due": _day(d.get("due_at"))}
+    ),
+    "verification_recounted": lambda d, n: (
+        _("当年节假日安排已配置，回头看日期由 %(previous)s 改为 %(due)s")
+        % {"previous": _day(d.get("previous")), "due": _day(d.get("due_at"))}
+    ),
     "deadline_extended": lambda d, n: _with_reason(
         (
             _("办理时限由 %(previous)s 延至 %(due)s（批准人：%(approver)s）")

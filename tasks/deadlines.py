@@ -1,6 +1,7 @@
 """Provisional deadlines (暂定办理时限): a deadline counted Monday–Friday because a year's
 holidays were not configured is flagged on the case; when config/calendar.yaml gains the year,
-the next reference load (every night, `minqing db upgrade`) counts it again.
+the next reference load (every night, `minqing db upgrade`) counts it again — and the 回头看
+requests (verification after the reply) counted into such a year too.
 
 A recounted deadline that moves later is the department's new deadline: the case, its reminder
 and escalation move, the change is audited (`deadline_recounted`) and the lead department is
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from db.engine import Session
-from db.models import Case, HandoffKind
+from db.models import Case, HandoffKind, Lookback, LookbackKind, Reply
 from db.queries import audit
 from minqing.i18n import _
 from minqing.messages import deadline_text
@@ -34,12 +35,13 @@ def recount_provisional_now(now: datetime | None = None) -> dict[str, int]:
     deadline runs into a year that is still unconfigured (cases from before the flag existed)."""
     ctx = context()
     now = now or datetime.now(UTC)
-    totals = {"recounted": 0, "moved": 0, "notified": 0, "flagged": 0}
+    totals = {"recounted": 0, "moved": 0, "notified": 0, "flagged": 0, "verifications": 0}
     with Session() as s, s.begin():
         for case in s.scalars(select(Case).where(Case.due_provisional.is_(True)).order_by(Case.id)):
             _recount(s, ctx, case, now, totals)
         first_day = datetime.combine(now.astimezone(LOCAL_TZ).date().replace(month=1, day=1),
                                      time(0), LOCAL_TZ)  # fmt: skip
+        totals["verifications"] = _recount_verifications(s, ctx)
         for case in s.scalars(
             select(Case).where(
                 Case.status == CaseStatus.ASSIGNED,
@@ -52,6 +54,40 @@ def recount_provisional_now(now: datetime | None = None) -> dict[str, int]:
                 case.due_provisional = True
                 totals["flagged"] += 1
     return totals
+
+
+def _recount_verifications(s: Any, ctx: Context) -> int:
+    """回头看 requests not yet sent whose day was counted Monday–Friday into a year that is
+    configured now: counted again from the reply (`verify_after_reply_days` working days), as
+    tasks/imports.py scheduled them. One counted on the holidays already is left as it is."""
+    days = ctx.ref.policy.lookback.verify_after_reply_days
+    moved = 0
+    for lb in s.scalars(
+        select(Lookback).where(
+            Lookback.kind == LookbackKind.VERIFICATION,
+            Lookback.done_at.is_(None),
+        )
+    ):
+        replied = s.scalar(
+            select(Reply.received_at)
+            .where(Reply.case_id == lb.case_id, Reply.received_at <= lb.due_at)
+            .order_by(Reply.received_at.desc())
+            .limit(1)
+        )
+        if replied is None:
+            continue
+        start = replied.astimezone(LOCAL_TZ).date()
+        day = lb.due_at.astimezone(LOCAL_TZ).date()
+        counted_then = ctx.calendar.configured_since(start, day).add_working_days(start, days)
+        now_day = ctx.calendar.add_working_days(start, days)
+        if counted_then != day or now_day == day:
+            continue
+        previous = lb.due_at
+        lb.due_at = datetime.combine(now_day, time(9), LOCAL_TZ).astimezone(UTC)
+        audit(s, ACTOR, "verification_recounted", case_id=lb.case_id,
+              previous=previous.isoformat(), due_at=lb.due_at.isoformat())  # fmt: skip
+        moved += 1
+    return moved
 
 
 def _recount(s: Any, ctx: Context, case: Case, now: datetime, totals: dict[str, int]) -> None:

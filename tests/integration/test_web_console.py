@@ -469,3 +469,50 @@ def test_the_review_queue_names_a_suggested_sub_category_under_its_category(cons
     assert "城乡建设 / 市政设施" in row[: row.index("</td>", row.index("建议分类"))]
     assert '<option value="市政设施" selected>城乡建设 / 市政设施</option>' in row
     assert '<option value="城乡建设">城乡建设</option>' in row
+
+
+def test_a_look_back_counted_into_an_unconfigured_year_is_recounted_once_it_is_configured(
+    console, tmp_path, monkeypatch
+):
+    import shutil
+    from zoneinfo import ZoneInfo
+
+    from db.models import Lookback, LookbackKind, Reply
+    from minqing.states import Outcome
+    from tasks.context import context
+    from tasks.imports import _schedule_verification
+    from tasks.reference import sync_reference_now
+
+    bj = ZoneInfo("Asia/Shanghai")
+    config = tmp_path / "config"
+    shutil.copytree(REPO_CONFIG, config)
+    (config / "calendar.yaml").write_text("years: {}\n", encoding="utf-8")  # 2027 not known
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(config))
+    reset_settings()
+    replied = datetime(2026, 12, 21, 10, tzinfo=bj).astimezone(UTC)
+    with Session() as s, s.begin():
+        case = Case(title="路灯不亮", text="路灯不亮。", text_key="lamp", area_code="xicheng",
+                    category="城乡建设", status=CaseStatus.REPLIED)  # fmt: skip
+        s.add(case)
+        s.flush()
+        s.add(Reply(case_id=case.id, department_code="chengguan", outcome=Outcome.SOLVED,
+                    received_at=replied, handler="刘工", via="import", text="已修复",
+                    source_key="r1"))  # fmt: skip
+        # 回头看 20 working days after the reply, counted Monday–Friday into 2027
+        _schedule_verification(s, context(), case, replied)
+        case_id = case.id
+
+    def verification_day() -> str:
+        with Session() as s:
+            lb = s.scalar(select(Lookback).where(Lookback.kind == LookbackKind.VERIFICATION))
+            return lb.due_at.astimezone(bj).date().isoformat()
+
+    assert verification_day() == "2027-01-18"
+    (config / "calendar.yaml").write_text(CALENDAR_2027, encoding="utf-8")
+    sync_reference_now()
+    sync_reference_now()  # and again: counted once
+    assert verification_day() == "2027-01-19"  # 元旦 is a holiday
+    page = console.get(f"/console/cases/{case_id}").text
+    assert "按节假日重算回头看日期" in page
+    assert "回头看日期由 2027-01-18 09:00 改为 2027-01-19 09:00" in page
+    assert "verification_recounted" not in page
