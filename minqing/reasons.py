@@ -147,6 +147,18 @@ REASONS: Mapping[str, str | Render] = {
     "unknown_evaluation": N_("评价“%(value)s”无法识别（应为 满意、基本满意、不满意 或 0–100 分）"),
     "unknown_period": N_("期间“%(value)s”无法识别（例如 2026年、2026年第四季度、2026-11）"),
     # e-mail answers to minqing's own messages that wait for a clerk (not a new opinion)
+    "mail_reply_other_case": N_(
+        "这封邮件回复的是案件 %(answered)s 的消息，附件答复模板中却是案件 %(case)s（发件人 "
+        "%(sender)s），未记为答复：请核对后请承办单位重新报送"
+    ),
+    "mail_reply_not_lead": N_(
+        "这封邮件回复的是发给%(department)s的消息（发件人 %(sender)s），但案件 %(case)s 现由"
+        "%(lead)s承办（已改派，或%(department)s是协办单位），未记为答复：请核对这封邮件"
+    ),
+    "mail_answer_no_case": _labelled(
+        N_("对%(kind)s邮件的回复（发件人 %(sender)s），不是新的意见，未立案：请查看这封邮件"),
+        kind=HANDOFF_KIND_LABELS,
+    ),
     "mail_reply_no_template": N_(
         "对案件 %(case)s 交办单的邮件回复（发件人 %(sender)s），未附答复模板，未记为答复："
         "请查看这封邮件，并请承办单位用交办单中的答复链接或答复模板报送"

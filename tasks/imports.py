@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time
 from functools import partial
 from pathlib import Path
@@ -107,11 +107,18 @@ def parse_reply_file(path: Path, checksum: str) -> Iterator[ReplyRow | Rejected]
 
 
 def import_mailed_reply(
-    ctx: Context, name: str, content: bytes, *, actor: str, now: datetime | None = None
+    ctx: Context,
+    name: str,
+    content: bytes,
+    *,
+    actor: str,
+    check: Callable[[Any, Case], Reason | None] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """A reply template that came back attached to an e-mail answering an assignment: put in
     inbox/replies/ and imported at once, as the night imports a file dropped there — the same
     checks, records and audit — the replies recorded as come by e-mail (`via`) from `actor`.
+    `check(session, case)`: why a row's case is not this e-mail's to answer (refused as such).
     Returns the import's figures (replies, rejected, rejections, files)."""
     folder = ctx.settings.inbox_dir / "replies"
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +129,12 @@ def import_mailed_reply(
     partial_path.write_bytes(content)
     os.replace(partial_path, path)
     out: dict[str, Any] = {"replies": 0, "rejected": 0, "rejections": []}
-    store = partial(store_reply, via="email", actor=actor, now=now)
+
+    def store(s: Any, ctx: Context, row: ReplyRow) -> Reason | str | None:
+        case = find_case(s, row.case_ref)
+        problem = check(s, case) if check is not None and case is not None else None
+        return problem or store_reply(s, ctx, row, via="email", actor=actor, now=now)
+
     _import_claimed(ctx, "replies", path, parse_reply_file, store, out)
     return out
 

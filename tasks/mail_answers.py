@@ -19,6 +19,7 @@ for the department, so the sender is recorded, never used to refuse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -45,11 +46,12 @@ class Answered:
     """The case (and survey) an e-mail answers, and the kind of our message it answers (None:
     only its subject named the case)."""
 
-    case_id: int
+    case_id: int | None  # None: an answer to a message about no case (a duty alert)
     number: str
     kind: str | None
     survey_id: int | None = None
     person_id: int | None = None
+    department: str | None = None  # the department the answered message went to
 
 
 def take_answers(batch: PreparedBatch, report: Any) -> None:
@@ -75,7 +77,11 @@ def take_answer(ctx: Context, row: dict[str, Any], answer: MailAnswer, report: A
             return False
         action = answer_action(found.kind, found.survey_id is not None, bool(answer.tables))
         report.answers += 1
-        if action == "rating":
+        if found.case_id is None:  # e.g. a reply to a duty alert about several cases
+            action = "kept"
+            why = reason("mail_answer_no_case", kind=found.kind or "", sender=answer.sender)
+            _keep(s, row, answer, found, why, actor, report)
+        elif action == "rating":
             _rate(s, ctx, row, answer, found, actor, report)
         elif action != "reply_file":
             code = "mail_reply_no_template" if action == "no_template" else "mail_answer_kept"
@@ -93,13 +99,17 @@ def answered(s: Any, answer: MailAnswer) -> Answered | None:
     handoff = (
         s.scalars(
             select(Handoff)
-            .where(Handoff.message_id.in_(answer.references), Handoff.case_id.is_not(None))
-            .order_by(Handoff.id.desc())
+            .where(Handoff.message_id.in_(answer.references))
+            .order_by(Handoff.case_id.is_(None), Handoff.id.desc())  # a case's message first
         ).first()
         if answer.references
         else None
     )
+    if handoff is not None and handoff.case_id is None:
+        return Answered(None, "", handoff.kind.value)
+    department = None
     if handoff is not None:
+        department = handoff.department_code
         case = s.get(Case, handoff.case_id)
         survey = s.scalar(select(Survey).where(Survey.handoff_id == handoff.id))
         kind: str | None = handoff.kind.value
@@ -127,6 +137,7 @@ def answered(s: Any, answer: MailAnswer) -> Answered | None:
         kind,
         survey.id if survey else None,
         survey.person_id if survey else None,
+        department,
     )
 
 
@@ -216,6 +227,28 @@ def _keep(
     report.rejections.append({"来源": row["source_ref"], "原因": str(why)})
 
 
+def _answers_found(found: Answered, sender: str | None, s: Any, case: Case) -> Reason | None:
+    """Why a row of a mailed reply template is not this e-mail's to give: a row about another
+    case than the message answered, or an answer from a department that no longer leads the
+    case (re-routed away) or never did (co-handling). None: it is."""
+    target = case
+    while target.merged_into_id is not None:
+        target = s.get(Case, target.merged_into_id)
+    number = case_number(case.id, case.created_at)
+    if target.id != found.case_id:
+        return reason("mail_reply_other_case", answered=found.number, case=number, sender=sender)
+    if found.department and target.lead_department != found.department:
+        names = context().ref.department_by_code
+        return reason(
+            "mail_reply_not_lead",
+            case=number,
+            sender=sender,
+            department=getattr(names.get(found.department), "name", found.department),
+            lead=getattr(names.get(target.lead_department or ""), "name", "—"),
+        )
+    return None
+
+
 def _import_table(
     ctx: Context,
     name: str,
@@ -227,7 +260,9 @@ def _import_table(
 ) -> None:
     """One attached table imported as a reply file; its file line and refused rows join the
     e-mail's in the night's summary."""
-    out = import_mailed_reply(ctx, name, content, actor=actor)
+    out = import_mailed_reply(
+        ctx, name, content, actor=actor, check=partial(_answers_found, found, answer.sender)
+    )
     files = out.get("files") or []
     report.returned.extend(files)
     report.rejections.extend(out["rejections"])

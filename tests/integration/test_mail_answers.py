@@ -364,3 +364,64 @@ def test_the_same_answer_read_twice_records_one_reply(minq, tmp_path: Path):
         (minq.inbox("email") / f"copy{n}.eml").write_bytes(raw + b"\n" * n)
         night()
     assert count(Reply) == 1 and count(Case) == 1
+
+
+def test_a_mailed_template_answers_only_the_case_and_department_its_message_was_about(
+    minq, tmp_path
+):
+    """A template row naming another case, or sent back by a department that no longer leads
+    the case (re-routed away, or a co-handler), is no reply of the lead: kept for a clerk."""
+    case_id, number, lead = assigned_case(minq)
+    other_id = add_case("路灯不亮", "东湖路路灯不亮。")
+    dispatch_now()
+    with Session() as s:
+        other = s.get(Case, other_id).number
+    name, template = template_of(lead)
+    wrong_case = template.decode("utf-8-sig").replace(number, other).encode("utf-8")
+    first = tmp_path / "wrong_case.eml"
+    first.write_bytes(
+        answer_to(lead, "banli@jiaotong.example.gov.cn", "见附件。",
+                  attachment=(name, filled_template(wrong_case)))
+    )  # fmt: skip
+    assert CliRunner().invoke(app, ["ingest", str(first), "--channel", "email"]).exit_code == 0
+    assert count(Reply) == 0
+    with Session() as s:
+        assert s.get(Case, other_id).status is CaseStatus.ASSIGNED
+        reasons = [render(r.why) for r in s.scalars(select(Rejection))]
+    assert any(
+        f"回复的是案件 {number} 的消息，附件答复模板中却是案件 {other}" in r for r in reasons
+    )
+
+    with Session() as s, s.begin():  # the case was re-routed to 城管 meanwhile
+        s.get(Case, case_id).lead_department = "chengguan"
+    second = tmp_path / "old_department.eml"
+    second.write_bytes(
+        answer_to(lead, "banli@jiaotong.example.gov.cn", "已处理。",
+                  attachment=(name, filled_template(template, text="已修好。")))
+    )  # fmt: skip
+    assert CliRunner().invoke(app, ["ingest", str(second), "--channel", "email"]).exit_code == 0
+    assert count(Reply) == 0 and count(Case) == 2
+    with Session() as s:
+        reasons = [render(r.why) for r in s.scalars(select(Rejection))]
+    assert any(f"但案件 {number} 现由区城市管理局承办" in r for r in reasons), reasons
+
+
+def test_a_reply_to_a_duty_alert_opens_no_case(minq, tmp_path, monkeypatch):
+    from minqing.settings import reset_settings
+    from tasks.duty import send_duty_alert
+    from tests.integration.test_duty_alert import duty_config
+
+    monkeypatch.setenv("MINQING_CONFIG_DIR", str(duty_config(tmp_path, "http://127.0.0.1:9")))
+    reset_settings()
+    with minq.sink():
+        send_duty_alert("紧急件 3 件", "三件紧急件待处理。", kind="urgent", robots=False)
+    (alert,) = stored_messages(minq.mail_dir)
+    eml = tmp_path / "duty_reply.eml"
+    eml.write_bytes(answer_to(alert, "duty@street.example.gov.cn", "收到，已电话通知各单位。"))
+    result = CliRunner().invoke(app, ["ingest", str(eml), "--channel", "email"])
+    assert result.exit_code == 0, result.output
+    night()
+    assert count(Case) == 0 and count(Submission) == 0
+    with Session() as s:
+        (kept,) = s.scalars(select(Rejection)).all()
+        assert "对值班提醒邮件的回复" in render(kept.why)

@@ -63,6 +63,18 @@ VALUES = {
     "mail_reply_no_template": {"case": "MQ2026-000210", "sender": "li@jiaotong.example.gov.cn"},
     "mail_rating_unclear": {"case": "MQ2026-000210", "sender": "wang@example.com"},
     "mail_answer_kept": {"case": "MQ2026-000210", "sender": "li@example.com", "kind": "reminder"},
+    "mail_answer_no_case": {"sender": "duty@example.com", "kind": "duty"},
+    "mail_reply_other_case": {
+        "answered": "MQ2026-000256",
+        "case": "MQ2026-000230",
+        "sender": "li@example.com",
+    },
+    "mail_reply_not_lead": {
+        "case": "MQ2026-000151",
+        "sender": "li@example.com",
+        "department": "区交通运输局",
+        "lead": "区交通运输局",
+    },
 }
 # What citizens and departments write stays as written; so do the input's own keywords (满意…).
 DATA = re.compile(
