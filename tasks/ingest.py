@@ -51,6 +51,7 @@ COMMAND_INGEST = "ingest_command"
 
 log = logging.getLogger(__name__)
 NOT_IN_FILE_ROW = ("rejections", "why", "returned")
+MAX_KEPT_REJECTIONS = 200  # an operator's file's refused rows kept for the night's 拒收明细
 
 
 @dataclass
@@ -167,6 +168,7 @@ def record_command_file(report: FileReport, *, kept: bool = False) -> None:
         return
     row = {k: v for k, v in asdict(report).items() if k not in NOT_IN_FILE_ROW}
     row["kept"] = kept
+    row["rejections"] = report.rejections[:MAX_KEPT_REJECTIONS]
     with Session() as s, s.begin():
         audit(s, "system:ingest", COMMAND_INGEST, entity="run", **row)
 

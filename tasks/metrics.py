@@ -217,8 +217,13 @@ def own_figures(
         "command_files": arrived["command_files"],
         "through": arrived["through"],
         "files": ingest.get("files", []) + imports.get("files", []),
-        "rejected": ingest["rejected"] + imports["rejected"],
-        "rejections": ingest["rejections"] + imports["rejections"],
+        # the night's own and those of the files operators read with `minqing ingest` since
+        "rejected": ingest["rejected"]
+        + imports["rejected"]
+        + sum(int(f.get("rejected") or 0) for f in arrived["command_files"]),
+        "rejections": ingest["rejections"]
+        + imports["rejections"]
+        + [r for f in arrived["command_files"] for r in f.get("rejections") or []],
         "linked": triage["linked"],
         "new_cases": triage["new_cases"],
         "on_the_spot": triage["on_the_spot"],

@@ -84,7 +84,8 @@ def test_web_replies_web_ratings_and_minqing_ingest_are_counted_once_with_their_
     post_form(client, link(HandoffKind.SURVEY, "/p/"),
               {"satisfaction": "不满意", "solved": "no", "comment": "灯还是不亮"})  # fmt: skip
     export = tmp_path / "热线补录.csv"
-    export.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="gb18030")
+    empty = "GD203,王五,13912340003,,2026-11-27 11:00,,北塘社区"  # no 诉求内容: refused
+    export.write_text("\n".join([HEADER, *ROWS, empty]) + "\n", encoding="gb18030")
     result = CliRunner().invoke(app, ["ingest", str(export), "--channel", "hotline"])
     assert result.exit_code == 0, result.output
 
@@ -97,6 +98,9 @@ def test_web_replies_web_ratings_and_minqing_ingest_are_counted_once_with_their_
     assert tuple(second[k] for k in parts) == (3, 2, 1, 0)  # the 不满意 case is redone
     lines = dict(summary_lines(second))
     assert lines["收集"] == "2 条（minqing ingest 导入 2；12345热线 2）"
+    # the refused row of the operator's file is in the night's 拒收, with its reason
+    assert second["rejected"] == 1 and lines["拒收"].startswith("1 条")
+    assert second["rejections"] == [{"来源": "热线补录.csv:4", "原因": "内容为空"}]
     assert lines["收到答复"] == "1 件（网页 1）" and lines["评价"] == "1 条（网页 1）"
     assert lines["交办"] == "3 件（新案 2，重办 1，改派 0）"
     assert lines["满意率"].startswith("累计 0.0%（0/1）")
