@@ -377,7 +377,10 @@ def test_every_urgent_case_reaches_the_duty_at_once_those_needing_a_person_first
         head = received["json"]["text"]["content"].splitlines()[0]
         assert head.endswith(f"（第 {n} 条，共 {parts} 条）"), head
     ((subject, body),) = duty_mails(minq)  # one e-mail, however many robot messages
-    assert subject.endswith("紧急件 13 件：待人工分办 2 件，已交办 11 件"), subject
+    # the refused assignment is said in the title too: someone must phone
+    assert subject.endswith(
+        "紧急件 13 件：待人工分办 2 件，已交办 11 件（其中 1 件交办单未发出，请电话通知）"
+    ), subject
     assert "条，共" not in subject
     listed = listed_numbers(body)
     assert sorted(listed) == sorted(c.number for c in urgent)  # each exactly once
