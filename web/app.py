@@ -40,13 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.secret_key is None:
         raise MissingSecret(
-            "MINQING_SECRET_KEY is not set: the web app signs links, forms and sessions with it. "
-            'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            _(
+                "未设置 MINQING_SECRET_KEY：网页的链接、表单和登录都要用它签名。可以这样生成一个："
+                'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
         )
     secret = settings.secret_key.get_secret_value()
     if len(secret) < MIN_SECRET_CHARS:
         raise MissingSecret(
-            f"MINQING_SECRET_KEY is too short: use at least {MIN_SECRET_CHARS} characters"
+            _("MINQING_SECRET_KEY 太短：至少需要 %(n)d 个字符") % {"n": MIN_SECRET_CHARS}
         )
 
     @asynccontextmanager

@@ -110,11 +110,11 @@ def status_of(case_id: int) -> CaseStatus:
 def test_the_app_refuses_to_start_without_a_long_enough_secret(minq, monkeypatch):
     monkeypatch.delenv("MINQING_SECRET_KEY", raising=False)
     reset_settings()
-    with pytest.raises(MissingSecret, match="MINQING_SECRET_KEY"):
+    with pytest.raises(MissingSecret, match="未设置 MINQING_SECRET_KEY"):
         create_app()
     monkeypatch.setenv("MINQING_SECRET_KEY", "short")
     reset_settings()
-    with pytest.raises(MissingSecret, match="too short"):
+    with pytest.raises(MissingSecret, match="MINQING_SECRET_KEY 太短：至少需要"):
         create_app()
 
 
