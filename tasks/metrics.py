@@ -5,6 +5,7 @@ keys) and on the console."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ from minqing.rehearsals import Rehearsal, rehearsal_record, with_rehearsals
 from minqing.runstate import calendar_advice, font_advice, run_warning
 from minqing.states import ASSIGNMENT_KINDS, CaseStatus
 from minqing.summary import summary_markdown
-from minqing.workdays import fallback_warning
+from minqing.workdays import LOCAL_TZ, fallback_warning
 from tasks.context import Context, context
 from tasks.handoffs import AS_QUEUED, list_handoffs, outstanding_counts
 from tasks.ingest import COMMAND_INGEST
@@ -151,6 +152,12 @@ def intake_parts(
     return {"taken": sum(ways.values()), "by_channel": by_channel, "taken_by_way": ways}
 
 
+def unconfigured_years(ctx: Context, deadlines: Iterable[datetime | None]) -> set[int]:
+    """The years of these deadlines (Beijing time) whose holidays are still not configured."""
+    years = {d.astimezone(LOCAL_TZ).year for d in deadlines if d is not None}
+    return {y for y in years if ctx.calendar.year_source(y) == "fallback"}
+
+
 def figures(stages: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
     """Merge the stage results into one flat dict of the night's figures: a real night's
     include the dry runs' nights since the last real night (minqing/rehearsals.py)."""
@@ -188,6 +195,13 @@ def own_figures(
         waiting = s.scalar(
             select(func.count()).select_from(Case).where(Case.status == CaseStatus.NEEDS_REVIEW)
         )
+        # deadlines still counted Monday–Friday (暂定): the year stays unconfigured for them
+        # even on a night that counted none itself (a dry run before it did)
+        provisional = s.scalars(
+            select(Case.due_at).where(
+                Case.due_provisional.is_(True), Case.status == CaseStatus.ASSIGNED
+            )
+        ).all()
     undelivered = undelivered_rows()
     routing = routing_precision_now(now or datetime.now(UTC))
     rated = len(latest)
@@ -199,7 +213,7 @@ def own_figures(
     assigned["assigned_rerouted"] += arrived["rerouted_by_operators"]
     run_warnings = [
         run_warning(fallback_warning(year), calendar_advice(year))
-        for year in sorted(ctx.calendar.fallback_years)
+        for year in sorted(ctx.calendar.fallback_years | unconfigured_years(ctx, provisional))
     ]
     run_warnings += [run_warning(w) for w in triage.get("warnings", [])]
     # Low routing precision has an alert of its own (minqing.classifier.precision_low): said in

@@ -194,6 +194,15 @@ def test_a_deadline_counted_into_an_unconfigured_year_is_flagged_then_recounted(
     sync_reference_now()  # a reference load before 2027 is configured changes nothing
     with Session() as s:
         assert s.get(Case, case_id).due_provisional
+    # a later night that counts no deadline itself still says the year is missing
+    from tasks.context import _calendar
+    from tasks.metrics import figures
+    from tests.integration.test_routing_precision import night_stages
+
+    _calendar.cache_clear()  # as in the next night's process
+    warned = [w["text"] for w in figures(night_stages())["run_warnings"]]
+    assert "2027 年节假日安排未配置，按周一至周五计算" in warned, warned
+    with Session() as s:
         assert not s.scalars(
             select(AuditEvent).where(AuditEvent.action == "deadline_recounted")
         ).all()
