@@ -121,7 +121,11 @@ def test_a_lookback_whose_messages_are_all_refused_says_so_and_refreshes_the_tab
     logged = caplog.text
     assert "尝试发送 4 封：已发送 0，发送失败 4，已放弃 0，稍后重试 0" in logged
     assert "发送 0 封" not in logged
-    assert f"消息 {ids[0]} → banli@jiaotong.example.gov.cn：发送失败，{refusal}" in logged
+    # what the server said, after what it means in the office's words
+    assert (
+        f"消息 {ids[0]} → banli@jiaotong.example.gov.cn：发送失败，收件地址被拒（{refusal}）"
+        in logged
+    )
     assert "未送达 4 封（待发送 0，发送中 0，发送失败 4，已放弃 0）" in logged
     failed = table("failed-handoffs")
     assert [(r["编号"], r["状态"], r["原因"], r["服务器原文"]) for r in failed] == [

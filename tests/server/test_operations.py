@@ -362,7 +362,8 @@ def test_two_nightly_runs_started_at_once_from_prefect_run_one_night_the_other_i
         json={"artifacts": {"key": {"any_": ["nightly-summary"]}}},
     )
     (ran,) = [d for d in done if d["state"]["name"] != "已跳过"]
-    assert [a["flow_run_id"] for a in summaries] == [ran["id"]], summaries
+    ours = [a["flow_run_id"] for a in summaries if a["flow_run_id"] in {d["id"] for d in done}]
+    assert ours == [ran["id"]], summaries  # (the module's earlier nights published theirs)
 
 
 def test_a_prefect_profile_alone_puts_the_runs_of_minqing_nightly_on_its_server(
