@@ -19,6 +19,7 @@ from sqlalchemy import select
 from db.engine import Session
 from db.models import Case, HandoffKind, Lookback, LookbackKind, Reply
 from db.queries import audit
+from minqing.followups import at_due_hour, local_day
 from minqing.i18n import _
 from minqing.messages import deadline_text
 from minqing.states import CaseStatus
@@ -68,6 +69,9 @@ def _recount_verifications(s: Any, ctx: Context) -> int:
             Lookback.done_at.is_(None),
         )
     ):
+        day = local_day(lb.due_at)
+        if ctx.calendar.year_source(day.year) != "config":
+            continue  # only a year the config added can have been counted Monday–Friday
         replied = s.scalar(
             select(Reply.received_at)
             .where(Reply.case_id == lb.case_id, Reply.received_at <= lb.due_at)
@@ -76,14 +80,13 @@ def _recount_verifications(s: Any, ctx: Context) -> int:
         )
         if replied is None:
             continue
-        start = replied.astimezone(LOCAL_TZ).date()
-        day = lb.due_at.astimezone(LOCAL_TZ).date()
+        start = local_day(replied)
         counted_then = ctx.calendar.configured_since(start, day).add_working_days(start, days)
         now_day = ctx.calendar.add_working_days(start, days)
         if counted_then != day or now_day == day:
             continue
         previous = lb.due_at
-        lb.due_at = datetime.combine(now_day, time(9), LOCAL_TZ).astimezone(UTC)
+        lb.due_at = at_due_hour(now_day)
         audit(s, ACTOR, "verification_recounted", case_id=lb.case_id,
               previous=previous.isoformat(), due_at=lb.due_at.isoformat())  # fmt: skip
         moved += 1

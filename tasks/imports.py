@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from db.queries import audit, find_case, set_status
 from minqing.channels import file_checksum
 from minqing.channels.tabular import cell_text, iter_rows, sniff
 from minqing.evaluations import parse_evaluations
-from minqing.followups import is_complaint, parse_verifications
+from minqing.followups import at_due_hour, is_complaint, local_day, parse_verifications
 from minqing.labels import channel_label
 from minqing.reasons import Reason, reason
 from minqing.reasons import columns as reason_columns
@@ -50,7 +50,6 @@ from minqing.returns import (
     reply_time_problem,
 )
 from minqing.states import CaseStatus, Outcome, can_transition
-from minqing.workdays import LOCAL_TZ
 from tasks.context import Context, context
 from tasks.evaluations import store_evaluation
 from tasks.inbox import archive, claim, move_to_failed, waiting_files
@@ -340,8 +339,7 @@ def store_reply(
 def _schedule_verification(s: Any, ctx: Context, case: Case, replied_at: datetime) -> None:
     """回头看: the area's representative checks M working days after the reply."""
     days = ctx.ref.policy.lookback.verify_after_reply_days
-    day = ctx.calendar.add_working_days(replied_at.astimezone(LOCAL_TZ).date(), days)
-    due = datetime.combine(day, time(9), LOCAL_TZ).astimezone(UTC)
+    due = at_due_hour(ctx.calendar.add_working_days(local_day(replied_at), days))
     exists = s.scalar(
         select(Lookback.id).where(
             Lookback.case_id == case.id,

@@ -37,7 +37,7 @@ from minqing.rehearsals import Rehearsal, rehearsal_record, with_rehearsals
 from minqing.runstate import calendar_advice, font_advice, run_warning
 from minqing.states import ASSIGNMENT_KINDS, CaseStatus
 from minqing.summary import summary_markdown
-from minqing.workdays import LOCAL_TZ, fallback_warning
+from minqing.workdays import fallback_warning
 from tasks.context import Context, context
 from tasks.handoffs import AS_QUEUED, list_handoffs, outstanding_counts
 from tasks.ingest import COMMAND_INGEST
@@ -154,7 +154,7 @@ def intake_parts(
 
 def unconfigured_years(ctx: Context, deadlines: Iterable[datetime | None]) -> set[int]:
     """The years of these deadlines (Beijing time) whose holidays are still not configured."""
-    years = {d.astimezone(LOCAL_TZ).year for d in deadlines if d is not None}
+    years = {local_day(d).year for d in deadlines if d is not None}
     return {y for y in years if ctx.calendar.year_source(y) == "fallback"}
 
 
